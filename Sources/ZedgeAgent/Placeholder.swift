@@ -1,0 +1,4 @@
+import ZedgeCore
+import CLibvirt
+import CCurl
+import CSQLite3

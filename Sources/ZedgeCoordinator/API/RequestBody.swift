@@ -1,0 +1,113 @@
+import Foundation
+import Hummingbird
+import ZedgeCore
+
+/// A JSON body a route accepts. Decoding is strict: unknown fields, fields the caller may not set,
+/// wrong types, bad enum values and failed validation all become a 400 that names the field.
+public protocol RequestBody: Decodable, Sendable {
+    /// Fields of the resource that this body must not carry (system-made or immutable); sending one is a
+    /// 400 saying so, rather than "unknown field".
+    static var immutableFields: Set<String> { get }
+    /// Semantic checks after decoding; each failure names its field.
+    func validate() -> [FieldError]
+}
+
+extension RequestBody {
+    public static var immutableFields: Set<String> { [] }
+    public func validate() -> [FieldError] { [] }
+}
+
+/// A decoded body and the fields that were present in it (a PATCH changes only those; an explicit
+/// `null` clears an optional field).
+public struct DecodedBody<Body: RequestBody>: Sendable {
+    public var value: Body
+    public var presentFields: Set<String>
+
+    public func has(_ field: String) -> Bool { presentFields.contains(field) }
+}
+
+/// Fields every resource has that no client ever sets.
+public let systemFields: Set<String> = ["id", "createdAt", "updatedAt"]
+
+extension Request {
+    /// Reads and strictly decodes a JSON body (see `RequestBody`).
+    public func decodeBody<Body: RequestBody>(
+        _ type: Body.Type, context: ZedgeRequestContext
+    ) async throws -> DecodedBody<Body> {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await self.body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw Problem(.contentTooLarge, detail: "The request body is larger than \(context.maxUploadSize) bytes.")
+        }
+        return try BodyDecoder.decode(type, from: Data(buffer: buffer))
+    }
+}
+
+/// The strict decoding behind `Request.decodeBody`, separate so it can be tested without HTTP.
+public enum BodyDecoder {
+    public static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> DecodedBody<Body> {
+        guard !data.isEmpty else { throw Problem.invalid(field: "body", "a JSON object is required") }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data, options: [])
+        } catch {
+            throw Problem.invalid(field: "body", "malformed JSON")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw Problem.invalid(field: "body", "must be a JSON object")
+        }
+        let allowed = SchemaReflector.propertyNames(of: type)
+        var errors: [FieldError] = []
+        for key in object.keys.sorted() where !allowed.contains(key) {
+            if Body.immutableFields.contains(key) || systemFields.contains(key) {
+                errors.append(FieldError(field: key, message: "is read-only and cannot be set"))
+            } else {
+                errors.append(FieldError(field: key, message: "unknown field"))
+            }
+        }
+        guard errors.isEmpty else { throw Problem.invalid(errors) }
+
+        let value: Body
+        do {
+            value = try ZedgeJSON.decoder().decode(type, from: data)
+        } catch let error as DecodingError {
+            throw Problem.invalid([fieldError(for: error)])
+        }
+        let validation = value.validate()
+        guard validation.isEmpty else { throw Problem.invalid(validation) }
+        return DecodedBody(value: value, presentFields: Set(object.keys))
+    }
+
+    static func fieldError(for error: DecodingError) -> FieldError {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            let parts = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return parts.isEmpty ? "body" : parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return FieldError(field: path(context.codingPath + [key]), message: "is required")
+        case .valueNotFound(_, let context):
+            return FieldError(field: path(context.codingPath), message: "must not be null")
+        case .typeMismatch(let type, let context):
+            return FieldError(field: path(context.codingPath), message: "must be \(describe(type))")
+        case .dataCorrupted(let context):
+            return FieldError(field: path(context.codingPath), message: context.debugDescription)
+        @unknown default:
+            return FieldError(field: "body", message: "invalid")
+        }
+    }
+
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type, is Int32.Type: "an integer"
+        case is Double.Type, is Float.Type: "a number"
+        case is Bool.Type: "a boolean"
+        case is UUID.Type: "a UUID"
+        case is Date.Type: "an ISO-8601 date-time"
+        default:
+            "\(type)".hasPrefix("Array") ? "an array" : (("\(type)".hasPrefix("Dictionary")) ? "an object" : "of the right type")
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import ZedgeCore
+
+/// The per-request context of the coordinator: who is calling (once authenticated) and from where.
+public struct ZedgeRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The authenticated caller, set by `AuthenticationMiddleware`.
+    public var principal: Principal?
+    /// The client's address, for audit rows and per-address login limits.
+    public let clientAddress: String?
+    /// Request bodies above this size are refused with 413.
+    public var maxUploadSize: Int { 1 << 20 }
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress
+    }
+
+    public var requestDecoder: JSONDecoder { ZedgeJSON.decoder() }
+    public var responseEncoder: JSONEncoder { ZedgeJSON.encoder() }
+
+    /// The caller, or 401 when the route needs one and none was authenticated.
+    public func requirePrincipal() throws -> Principal {
+        guard let principal else { throw Problem.unauthorized }
+        return principal
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+import ZedgeCore
+
+/// Decides whether a principal may do an action on a resource, from the seeded RolePermission rows
+/// (function level) and the tenant and ownership of the object (object level).
+///
+/// Object-level refusals for objects outside the caller's reach are reported as 404 by the callers,
+/// never 403, so that another tenant's objects cannot be discovered.
+public struct Authorizer: Sendable {
+    /// Permission names granted per role, as loaded from the RolePermission table.
+    public let grants: [UserRole: Set<String>]
+
+    public init(grants: [UserRole: Set<String>]) {
+        self.grants = grants
+    }
+
+    /// Whether the role holds `resource:action` at all.
+    public func allows(_ principal: Principal, _ resource: ResourceType, _ action: PermissionAction) -> Bool {
+        grants[principal.role]?.contains(PermissionCatalog.name(resource, action)) ?? false
+    }
+
+    /// Function-level check: 403 when the role lacks the permission.
+    public func require(_ principal: Principal, _ resource: ResourceType, _ action: PermissionAction) throws {
+        guard allows(principal, resource, action) else {
+            throw Problem.forbidden("Role \(principal.role.rawValue) may not \(action.rawValue) \(resource.rawValue).")
+        }
+    }
+
+    /// Object-level reach for tenant-owned objects: ADMIN everywhere; TENANT_ADMIN inside its tenant;
+    /// OPERATOR and USER only what they own (`ownerId`) inside their tenant.
+    public func canReach(_ principal: Principal, tenantId: UUID?, ownerId: UUID?) -> Bool {
+        switch principal.role {
+        case .admin: return true
+        case .tenantAdmin: return tenantId != nil && tenantId == principal.tenantId
+        case .operator, .user:
+            guard let ownerId, ownerId == principal.userId else { return false }
+            return tenantId == principal.tenantId
+        }
+    }
+
+    /// The tenant every list is confined to: nil for ADMIN (all tenants).
+    public func tenantScope(of principal: Principal) -> UUID?? {
+        principal.role == .admin ? .none : .some(principal.tenantId)
+    }
+}

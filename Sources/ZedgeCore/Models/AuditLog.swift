@@ -1,0 +1,48 @@
+import Foundation
+
+/// A record of one mutation, allowed or refused (DESIGN §3).
+public struct AuditLog: Codable, Sendable, Hashable, Identifiable {
+    public var id: UUID
+    public var userId: UUID
+    /// E.g. "instance.create".
+    public var action: String
+    public var resourceType: String
+    public var resourceId: UUID?
+    public var details: JSONValue?
+    public var ipAddress: String?
+    public var userAgent: String?
+    /// A String in the seed; Zedge restricts it to `AuditStatus`.
+    public var status: AuditStatus
+    public var createdAt: Date
+
+    public init(
+        id: UUID = .v7(),
+        userId: UUID,
+        action: String,
+        resourceType: String,
+        resourceId: UUID? = nil,
+        details: JSONValue? = nil,
+        ipAddress: String? = nil,
+        userAgent: String? = nil,
+        status: AuditStatus,
+        createdAt: Date = Date()
+    ) {
+        self.id = id
+        self.userId = userId
+        self.action = action
+        self.resourceType = resourceType
+        self.resourceId = resourceId
+        self.details = details
+        self.ipAddress = ipAddress
+        self.userAgent = userAgent
+        self.status = status
+        self.createdAt = createdAt
+    }
+}
+
+/// Outcome of an audited request.
+public enum AuditStatus: String, ZedgeEnum {
+    case success = "SUCCESS"
+    case denied = "DENIED"
+    case failed = "FAILED"
+}
