@@ -10,6 +10,8 @@ public struct ZedgeRequestContext: RequestContext {
     public var principal: Principal?
     /// The client's address, for audit rows and per-address login limits.
     public let clientAddress: String?
+    /// What this request's audit row will say (filled in by authentication and handlers).
+    public let audit = RequestAudit()
     /// Request bodies above this size are refused with 413.
     public var maxUploadSize: Int { 1 << 20 }
 

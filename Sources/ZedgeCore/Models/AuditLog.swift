@@ -3,7 +3,11 @@ import Foundation
 /// A record of one mutation, allowed or refused (DESIGN §3).
 public struct AuditLog: Codable, Sendable, Hashable, Identifiable {
     public var id: UUID
-    public var userId: UUID
+    /// Optional in Zedge (the seed has it required): refused attempts by unknown or unauthenticated callers
+    /// are audited too, and rows outlive deleted users.
+    public var userId: UUID?
+    /// The acting user's tenant (a Zedge addition), so a TENANT_ADMIN can read its tenant's log.
+    public var tenantId: UUID?
     /// E.g. "instance.create".
     public var action: String
     public var resourceType: String
@@ -17,7 +21,8 @@ public struct AuditLog: Codable, Sendable, Hashable, Identifiable {
 
     public init(
         id: UUID = .v7(),
-        userId: UUID,
+        userId: UUID?,
+        tenantId: UUID? = nil,
         action: String,
         resourceType: String,
         resourceId: UUID? = nil,
@@ -29,6 +34,7 @@ public struct AuditLog: Codable, Sendable, Hashable, Identifiable {
     ) {
         self.id = id
         self.userId = userId
+        self.tenantId = tenantId
         self.action = action
         self.resourceType = resourceType
         self.resourceId = resourceId

@@ -7,7 +7,8 @@ public struct Tenant: Codable, Sendable, Hashable, Identifiable {
     public var name: String
     public var description: String?
     public var status: TenantStatus
-    public var adminUserId: UUID
+    /// Optional in Zedge (the seed has it required): a tenant exists before its first TENANT_ADMIN.
+    public var adminUserId: UUID?
     /// UNIQUE when set.
     public var vlanId: Int?
     public var quotaConfig: QuotaConfig?
@@ -20,7 +21,7 @@ public struct Tenant: Codable, Sendable, Hashable, Identifiable {
         name: String,
         description: String? = nil,
         status: TenantStatus,
-        adminUserId: UUID,
+        adminUserId: UUID? = nil,
         vlanId: Int? = nil,
         quotaConfig: QuotaConfig? = nil,
         createdAt: Date = Date(),

@@ -1,4 +1,0 @@
-import ZedgeCore
-import CLibvirt
-import CCurl
-import CSQLite3

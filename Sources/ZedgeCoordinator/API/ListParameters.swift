@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import ZedgeCore
+
+/// The type of an equality filter a list accepts in its query string.
+public enum FilterKind: Sendable {
+    case uuid
+    case string
+    case bool
+    case enumeration([String])
+
+    static func of<E: ZedgeEnum>(_ type: E.Type) -> FilterKind { .enumeration(E.allowedValues) }
+}
+
+/// Parses `limit`, `cursor` and equality filters from a list request's query string. A parameter the
+/// route does not know is a 400 naming it (a misspelt filter must not silently return everything).
+public struct ListParameters: Sendable {
+    public var page: PageRequest
+    public var filters: [PropertyFilter]
+    /// Values of the route's extra (non-filter) parameters, e.g. time bounds.
+    public var extras: [String: String]
+
+    public static func parse(
+        _ request: Request, filters allowed: [String: FilterKind], extras allowedExtras: Set<String> = []
+    ) throws -> ListParameters {
+        var page = PageRequest()
+        var filters: [PropertyFilter] = []
+        var extras: [String: String] = [:]
+        var errors: [FieldError] = []
+        var seen = Set<String>()
+        for (rawKey, rawValue) in request.uri.queryParameters {
+            let key = String(rawKey)
+            let value = String(rawValue)
+            guard seen.insert(key).inserted else {
+                errors.append(FieldError(field: key, message: "may be given only once"))
+                continue
+            }
+            switch key {
+            case "limit":
+                if let limit = Int(value), (1...PageRequest.maximumLimit).contains(limit) {
+                    page.limit = limit
+                } else {
+                    errors.append(FieldError(field: "limit", message: "must be an integer from 1 to \(PageRequest.maximumLimit)"))
+                }
+            case "cursor":
+                if let id = Cursor.decode(value) { page.after = id } else {
+                    errors.append(FieldError(field: "cursor", message: "is not a cursor this API returned"))
+                }
+            default:
+                if allowedExtras.contains(key) {
+                    extras[key] = value
+                } else if let kind = allowed[key] {
+                    switch kind {
+                    case .uuid:
+                        if let id = UUID(uuidString: value) { filters.append(.init(key, .uuid(id))) } else {
+                            errors.append(FieldError(field: key, message: "must be a UUID"))
+                        }
+                    case .string:
+                        if value.count <= 256 { filters.append(.init(key, .string(value))) } else {
+                            errors.append(FieldError(field: key, message: "is too long"))
+                        }
+                    case .bool:
+                        if let flag = Bool(value) { filters.append(.init(key, .bool(flag))) } else {
+                            errors.append(FieldError(field: key, message: "must be true or false"))
+                        }
+                    case .enumeration(let values):
+                        if values.contains(value) { filters.append(.init(key, .string(value))) } else {
+                            errors.append(FieldError(field: key, message: "must be one of \(values.joined(separator: ", "))"))
+                        }
+                    }
+                } else {
+                    let known = (["limit", "cursor"] + allowed.keys.sorted() + allowedExtras.sorted()).joined(separator: ", ")
+                    errors.append(FieldError(field: key, message: "unknown query parameter (known: \(known))"))
+                }
+            }
+        }
+        guard errors.isEmpty else { throw Problem.invalid(errors) }
+        return ListParameters(page: page, filters: filters, extras: extras)
+    }
+
+    /// Replaces any client filter on `property` with the caller's scope (a TENANT_ADMIN's tenant, say).
+    public mutating func force(_ property: String, _ value: PropertyFilter.Value) {
+        filters.removeAll { $0.property == property }
+        filters.append(.init(property, value))
+    }
+
+    public var query: ListQuery { ListQuery(filters: filters, page: page) }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+import ZedgeCore
+
+/// What a started coordinator tells its caller (the CLI prints it; tests connect with it).
+public struct CoordinatorStarted: Sendable {
+    /// The bound port (the configured one, or the one the OS chose for port 0).
+    public var port: Int
+    public var scheme: String
+    /// `sha256:…` of the CA agents pin; nil with --insecure-http or an operator-supplied certificate.
+    public var caFingerprint: String?
+    public var caCertificatePEM: String?
+    /// The bootstrap admin's password when it was generated on this start; shown once.
+    public var generatedAdminPassword: String?
+}
+
+/// The coordinator's composition root: opens the database, migrates, seeds RBAC, bootstraps the admin,
+/// loads or makes TLS and signing keys, builds the router and runs it with graceful shutdown.
+public enum Coordinator {
+    public static func run(
+        configuration: CoordinatorConfiguration,
+        logger: Logger,
+        shutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        onStarted: @escaping @Sendable (CoordinatorStarted) async -> Void = { _ in }
+    ) async throws {
+        try FileManager.default.createDirectory(
+            atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try await Database.withDatabase(url: configuration.effectiveDatabaseURL, logger: logger) { database in
+            try await Migrator().migrate(database, logger: logger)
+            let store = Store(database: database)
+            try await store.seedPermissions()
+            let authorizer = Authorizer(grants: try await store.loadGrants())
+            let hasher = PasswordHasher(cost: UInt8(configuration.bcryptCost))
+            let admin = try await store.bootstrapAdmin(password: configuration.bootstrapAdminPassword, hasher: hasher)
+            if admin.created { logger.notice("created the bootstrap user 'admin'") }
+            let signer = try await TokenSigner.loadOrCreate(
+                dataDirectory: configuration.dataDirectory, lifetime: configuration.accessTokenLifetime)
+
+            let tls: TLSMaterial?
+            if configuration.insecureHTTP {
+                tls = nil
+                logger.warning("serving plain HTTP (--insecure-http): credentials cross the network in clear")
+            } else if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsKeyPath {
+                tls = try TLSMaterial.load(certificatePath: certificate, keyPath: key)
+            } else {
+                tls = try TLSMaterial.loadOrCreate(
+                    dataDirectory: configuration.dataDirectory,
+                    hostnames: configuration.host == "0.0.0.0" || configuration.host == "::" ? [] : [configuration.host])
+            }
+
+            let catalog = RouteCatalog()
+            let router = buildRouter(
+                RouterDependencies(
+                    store: store, authorizer: authorizer, hasher: hasher, signer: signer,
+                    limiter: LoginRateLimiter(limits: configuration.loginLimits), metrics: MetricsRegistry(),
+                    refreshLifetime: configuration.refreshTokenLifetime),
+                catalog: catalog)
+            let server: HTTPServerBuilder = if let tls {
+                try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
+            } else {
+                .http1()
+            }
+            let generatedPassword = admin.generatedPassword
+            let app = Application(
+                router: router,
+                server: server,
+                configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "zedge-coordinator"),
+                onServerRunning: { channel in
+                    await onStarted(CoordinatorStarted(
+                        port: channel.localAddress?.port ?? configuration.port,
+                        scheme: tls == nil ? "http" : "https",
+                        caFingerprint: tls?.caFingerprint, caCertificatePEM: tls?.caCertificatePEM,
+                        generatedAdminPassword: generatedPassword))
+                },
+                logger: logger)
+            let group = ServiceGroup(configuration: .init(
+                services: [app], gracefulShutdownSignals: shutdownSignals, logger: logger))
+            try await group.run()
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Configuration
+import Foundation
+import Logging
+
+/// Everything a coordinator needs to start. Built from the command line, `ZEDGE_*` environment variables
+/// and a JSON file (in that precedence) by `init(reader:)`, or directly by tests.
+public struct CoordinatorConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var dataDirectory: String
+    /// `sqlite://PATH` or `postgres://…`; nil means `sqlite://<dataDirectory>/coordinator.db`.
+    public var databaseURL: String?
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// Serve plain HTTP (development and tests behind a TLS-terminating proxy only).
+    public var insecureHTTP: Bool
+    /// The first admin's password; generated and printed once when nil.
+    public var bootstrapAdminPassword: String?
+    /// bcrypt cost, 12 or more.
+    public var bcryptCost: Int
+    public var accessTokenLifetime: Duration
+    public var refreshTokenLifetime: Duration
+    public var loginLimits: LoginRateLimiter.Limits
+    public var logLevel: Logger.Level
+    public var devMode: Bool
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8443,
+        dataDirectory: String = "/var/lib/zedge",
+        databaseURL: String? = nil,
+        tlsCertificatePath: String? = nil,
+        tlsKeyPath: String? = nil,
+        insecureHTTP: Bool = false,
+        bootstrapAdminPassword: String? = nil,
+        bcryptCost: Int = 12,
+        accessTokenLifetime: Duration = .seconds(15 * 60),
+        refreshTokenLifetime: Duration = .seconds(30 * 24 * 3600),
+        loginLimits: LoginRateLimiter.Limits = .init(),
+        logLevel: Logger.Level = .info,
+        devMode: Bool = false
+    ) {
+        self.host = host
+        self.port = port
+        self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+        self.insecureHTTP = insecureHTTP
+        self.bootstrapAdminPassword = bootstrapAdminPassword
+        self.bcryptCost = bcryptCost
+        self.accessTokenLifetime = accessTokenLifetime
+        self.refreshTokenLifetime = refreshTokenLifetime
+        self.loginLimits = loginLimits
+        self.logLevel = logLevel
+        self.devMode = devMode
+    }
+
+    /// The database URL in effect.
+    public var effectiveDatabaseURL: String {
+        databaseURL ?? "sqlite://" + (dataDirectory as NSString).appendingPathComponent("coordinator.db")
+    }
+
+    /// Reads the configuration; keys are camelCase (`dataDir`), flags kebab-case (`--data-dir`),
+    /// environment variables `ZEDGE_` + upper snake case (`ZEDGE_DATA_DIR`).
+    public init(reader config: ConfigReader, defaultDataDirectory: String, devMode: Bool) throws {
+        let listen = config.string(forKey: "listen", default: "127.0.0.1:8443")
+        guard let (host, port) = Self.parseListen(listen) else {
+            throw ConfigurationError("--listen must be HOST:PORT (e.g. 127.0.0.1:8443), got \"\(listen)\"")
+        }
+        let cost = config.int(forKey: "bcryptCost", default: 12)
+        guard cost >= 12, cost <= 31 else { throw ConfigurationError("bcryptCost must be between 12 and 31") }
+        let certificate = config.string(forKey: "tlsCert")
+        let key = config.string(forKey: "tlsKey")
+        guard (certificate == nil) == (key == nil) else {
+            throw ConfigurationError("--tls-cert and --tls-key go together")
+        }
+        let level = config.string(forKey: "logLevel", default: "info")
+        guard let logLevel = Logger.Level(rawValue: level) else {
+            throw ConfigurationError("logLevel must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        self.init(
+            host: host,
+            port: port,
+            dataDirectory: config.string(forKey: "dataDir", default: defaultDataDirectory),
+            databaseURL: config.string(forKey: "database"),
+            tlsCertificatePath: certificate,
+            tlsKeyPath: key,
+            insecureHTTP: config.bool(forKey: "insecureHttp", default: false),
+            bootstrapAdminPassword: config.string(forKey: "bootstrapAdminPassword", isSecret: true),
+            bcryptCost: cost,
+            accessTokenLifetime: .seconds(config.int(forKey: "accessTokenTtlSeconds", default: 900)),
+            refreshTokenLifetime: .seconds(config.int(forKey: "refreshTokenTtlSeconds", default: 30 * 24 * 3600)),
+            loginLimits: .init(
+                perUsername: config.int(forKey: "loginLimitPerUsername", default: 5),
+                perAddress: config.int(forKey: "loginLimitPerAddress", default: 20),
+                window: .seconds(config.int(forKey: "loginLimitWindowSeconds", default: 300))
+            ),
+            logLevel: logLevel,
+            devMode: devMode
+        )
+    }
+
+    /// Builds the reader: `arguments` (flags) over `ZEDGE_*` environment over the JSON file at `--config`.
+    public static func reader(
+        arguments: [String], environment: [String: String], configFile: String?
+    ) async throws -> ConfigReader {
+        var stripped: [String: String] = [:]
+        for (name, value) in environment where name.hasPrefix("ZEDGE_") {
+            stripped[String(name.dropFirst("ZEDGE_".count))] = value
+        }
+        var providers: [any ConfigProvider] = [
+            CommandLineArgumentsProvider(arguments: ["zedge-coordinator"] + arguments),
+            EnvironmentVariablesProvider(environmentVariables: stripped),
+        ]
+        if let configFile {
+            providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(configFile), allowMissing: false))
+        }
+        return ConfigReader(providers: providers)
+    }
+
+    static func parseListen(_ value: String) -> (String, Int)? {
+        guard let colon = value.lastIndex(of: ":") else { return nil }
+        var host = String(value[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        return (host, port)
+    }
+}
+
+/// A configuration value that cannot be used; its message is printed as the one line on stderr.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,57 @@
+import Hummingbird
+import Logging
+import ZedgeCore
+
+/// What the router's controllers need.
+public struct RouterDependencies: Sendable {
+    public var store: Store
+    public var authorizer: Authorizer
+    public var hasher: PasswordHasher
+    public var signer: TokenSigner
+    public var limiter: LoginRateLimiter
+    public var metrics: MetricsRegistry
+    public var refreshLifetime: Duration
+}
+
+/// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
+/// authentication) and every controller's routes, each described in `catalog`.
+public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Router<ZedgeRequestContext> {
+    let store = deps.store
+    let router = Router(context: ZedgeRequestContext.self)
+    router.add(middleware: HTTPMetricsMiddleware(factory: deps.metrics.factory))
+    router.add(middleware: AuditMiddleware(repository: store.auditLogs, catalog: catalog))
+    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: AuthenticationMiddleware(
+        authenticator: Authenticator(users: store.users, apiKeys: store.apiKeys, signer: deps.signer)))
+
+    func routes(_ path: String, tag: String, resourceType: String) -> RouteRegistrar {
+        RouteRegistrar(
+            group: router.group(RouterPath(path)), prefix: path.isEmpty ? "" : "/" + path,
+            catalog: catalog, tag: tag, resourceType: resourceType)
+    }
+
+    SystemController(database: store.database, metrics: deps.metrics, catalog: catalog)
+        .register(on: routes("", tag: "system", resourceType: "SYSTEM"))
+    AuthController(
+        auth: AuthService(
+            users: store.users, refreshTokens: store.refreshTokens, hasher: deps.hasher, signer: deps.signer,
+            limiter: deps.limiter, refreshLifetime: deps.refreshLifetime),
+        users: store.users
+    ).register(on: routes("api/v1/auth", tag: "auth", resourceType: "AUTH"))
+    TenantController(tenants: store.tenants, users: store.users, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/tenants", tag: "tenants", resourceType: ResourceType.tenant.rawValue))
+    UserController(users: store.users, tenants: store.tenants, authorizer: deps.authorizer, hasher: deps.hasher)
+        .register(on: routes("api/v1/users", tag: "users", resourceType: ResourceType.user.rawValue))
+    UserGroupController(
+        groups: store.userGroups, members: store.groupMembers, users: store.users, tenants: store.tenants,
+        authorizer: deps.authorizer
+    ).register(on: routes("api/v1/user-groups", tag: "user-groups", resourceType: ResourceType.userGroup.rawValue))
+    ApiKeyController(apiKeys: store.apiKeys, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/api-keys", tag: "api-keys", resourceType: "API_KEY"))
+    PermissionController(permissions: store.permissions, rolePermissions: store.rolePermissions).register(
+        permissions: routes("api/v1/permissions", tag: "rbac", resourceType: "PERMISSION"),
+        rolePermissions: routes("api/v1/role-permissions", tag: "rbac", resourceType: "ROLE_PERMISSION"))
+    AuditLogController(auditLogs: store.auditLogs)
+        .register(on: routes("api/v1/audit-logs", tag: "audit", resourceType: "AUDIT_LOG"))
+    return router
+}

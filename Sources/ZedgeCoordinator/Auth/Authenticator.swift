@@ -1,0 +1,74 @@
+import Foundation
+import Hummingbird
+import ZedgeCore
+
+/// Resolves a bearer credential (an access token or an API key) to a `Principal`, reading the user fresh
+/// so that a LOCKED or INACTIVE user, or a changed role, takes effect on the next request.
+public struct Authenticator: Sendable {
+    let users: any UserRepository
+    let apiKeys: any ApiKeyRepository
+    let signer: TokenSigner
+    /// lastUsedAt is written at most this often per key.
+    let touchInterval: TimeInterval = 60
+
+    public init(users: any UserRepository, apiKeys: any ApiKeyRepository, signer: TokenSigner) {
+        self.users = users
+        self.apiKeys = apiKeys
+        self.signer = signer
+    }
+
+    public func principal(for bearer: String, now: Date = Date()) async throws -> Principal {
+        if SecretToken.kind(of: bearer) == .apiKey {
+            guard let key = try await apiKeys.find(keyHash: SecretToken.hash(bearer)), key.revokedAt == nil else {
+                throw Problem.unauthorized("Unknown or revoked API key.")
+            }
+            if let expiresAt = key.expiresAt, expiresAt <= now {
+                throw Problem.unauthorized("This API key has expired.")
+            }
+            let user = try await activeUser(key.userId)
+            if key.lastUsedAt.map({ now.timeIntervalSince($0) > touchInterval }) ?? true {
+                try await apiKeys.touch(key.id, at: now)
+            }
+            return Principal(userId: user.id, username: user.username, role: user.role, tenantId: user.tenantId, credential: .apiKey(key.id))
+        }
+        guard let claims = await signer.verify(bearer), let userId = UUID(uuidString: claims.sub.value) else {
+            throw Problem.unauthorized("Invalid or expired access token.")
+        }
+        let user = try await activeUser(userId)
+        return Principal(userId: user.id, username: user.username, role: user.role, tenantId: user.tenantId, credential: .accessToken)
+    }
+
+    private func activeUser(_ id: UUID) async throws -> User {
+        guard let user = try await users.find(id) else { throw Problem.unauthorized("Unknown user.") }
+        guard user.status == .active else {
+            throw Problem.unauthorized("This account is \(user.status.rawValue.lowercased()).")
+        }
+        return user
+    }
+}
+
+/// Authenticates `Authorization: Bearer …` when present (a bad one is a 401 at once); routes that need a
+/// caller ask `context.requirePrincipal()`.
+public struct AuthenticationMiddleware: RouterMiddleware {
+    public typealias Context = ZedgeRequestContext
+    let authenticator: Authenticator
+
+    public init(authenticator: Authenticator) {
+        self.authenticator = authenticator
+    }
+
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard let header = request.headers[.authorization] else { return try await next(request, context) }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].count < 4096 else {
+            throw Problem.unauthorized("Authorization must be 'Bearer <token>'.")
+        }
+        var context = context
+        let principal = try await authenticator.principal(for: String(parts[1]))
+        context.principal = principal
+        context.audit.actor(principal.userId, tenantId: principal.tenantId)
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,180 @@
+@preconcurrency import AsyncKit
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+import SQLKit
+import SQLiteKit
+
+/// Which SQL engine a store runs on; the few places where SQL differs ask this.
+public enum DatabaseEngine: String, Sendable {
+    case sqlite
+    case postgres
+}
+
+/// The coordinator's database: SQLite (one file, WAL, one writer) or PostgreSQL, behind one `SQLDatabase`.
+///
+/// Open it with `Database.withDatabase(url:)`, which keeps the connection machinery running for exactly
+/// the lifetime of the closure (structured, no detached tasks).
+public struct Database: Sendable {
+    public let engine: DatabaseEngine
+    public let sql: any SQLDatabase
+
+    /// Runs `body` with an open database and closes it afterwards.
+    public static func withDatabase<T: Sendable>(
+        url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T
+    ) async throws -> T {
+        if url.hasPrefix("sqlite://") {
+            let path = String(url.dropFirst("sqlite://".count))
+            guard !path.isEmpty else { throw ConfigurationError("database URL sqlite:// needs a path") }
+            try FileManager.default.createDirectory(
+                atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let pool = EventLoopConnectionPool(
+                source: SQLiteFileSource(path: path), maxConnections: 1, requestTimeout: .seconds(30),
+                logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
+            let database = Database(engine: .sqlite, sql: PooledSQLiteDatabase(pool: pool).sql(queryLogLevel: nil))
+            do {
+                let result = try await body(database)
+                try await pool.close().get()
+                return result
+            } catch {
+                try? await pool.close().get()
+                throw error
+            }
+        } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            let client = try makePostgresClient(url: url, logger: logger)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    await client.run()
+                    return nil
+                }
+                let database = Database(engine: .postgres, sql: PostgresClientDatabase(client: client, logger: logger))
+                do {
+                    let result = try await body(database)
+                    group.cancelAll()
+                    return result
+                } catch {
+                    group.cancelAll()
+                    throw error
+                }
+            }
+        } else {
+            throw ConfigurationError("database URL must start with sqlite:// or postgres://")
+        }
+    }
+
+    static func makePostgresClient(url: String, logger: Logger) throws -> PostgresClient {
+        let core: PostgresConnection.Configuration
+        do {
+            core = try SQLPostgresConfiguration(url: url).coreConfiguration
+        } catch {
+            throw ConfigurationError("database URL is not a valid postgres:// URL")
+        }
+        guard let host = core.host, let port = core.port else {
+            throw ConfigurationError("database URL needs a host and port")
+        }
+        let tls: PostgresClient.Configuration.TLS =
+            core.tls.isEnforced ? .require(.makeClientConfiguration())
+            : core.tls.isAllowed ? .prefer(.makeClientConfiguration()) : .disable
+        var configuration = PostgresClient.Configuration(
+            host: host, port: port, username: core.username, password: core.password,
+            database: core.database, tls: tls)
+        configuration.options.maximumConnections = 20
+        return PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    /// Runs `body` in one transaction on one connection: committed when it returns, rolled back when it
+    /// throws. Inside, use only the `SQLDatabase` passed in. SQLite takes the write lock at BEGIN
+    /// (IMMEDIATE), so read-then-write sequences inside cannot interleave.
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let begin = engine == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
+        return try await sql.withSession { session in
+            try await session.raw(SQLQueryString(begin)).run()
+            do {
+                let result = try await body(session)
+                try await session.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await session.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    /// Answers whether the database responds (for /readyz).
+    public func ping() async -> Bool {
+        (try? await sql.raw("SELECT 1 AS ok").all().count) == 1
+    }
+}
+
+/// Opens SQLite files with the pragmas Zedge relies on: WAL, foreign keys, a busy timeout.
+struct SQLiteFileSource: ConnectionPoolSource {
+    let path: String
+
+    func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
+        let path = self.path
+        return eventLoop.makeFutureWithTask {
+            let connection = try await SQLiteConnection.open(
+                storage: .file(path: path), threadPool: .singleton, logger: logger, on: eventLoop)
+            do {
+                for pragma in [
+                    "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON",
+                    "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL",
+                ] {
+                    _ = try await connection.query(pragma, [])
+                }
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            return connection
+        }
+    }
+}
+
+/// A pool of one SQLite connection as an `SQLiteDatabase`: one writer, and `withSession` gets the
+/// connection to itself.
+struct PooledSQLiteDatabase: SQLiteDatabase {
+    let pool: EventLoopConnectionPool<SQLiteFileSource>
+    var logger: Logger { pool.logger }
+    var eventLoop: any EventLoop { pool.eventLoop }
+
+    func query(
+        _ query: String, _ binds: [SQLiteData], logger: Logger,
+        _ onRow: @escaping @Sendable (SQLiteRow) -> Void
+    ) -> EventLoopFuture<Void> {
+        pool.withConnection(logger: logger) { $0.query(query, binds, logger: logger, onRow) }
+    }
+
+    func withConnection<T>(_ closure: @escaping @Sendable (SQLiteConnection) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
+        pool.withConnection(logger: logger) { closure($0) }
+    }
+
+    func withConnection<T: Sendable>(_ closure: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        try await pool.withConnection(logger: logger) { connection in
+            connection.eventLoop.makeFutureWithTask { try await closure(connection) }
+        }.get()
+    }
+}
+
+/// postgres-nio's `PostgresClient` (the maintained pool) as an `SQLDatabase`.
+struct PostgresClientDatabase: SQLDatabase {
+    let client: PostgresClient
+    let logger: Logger
+    var eventLoop: any EventLoop { PostgresClient.defaultEventLoopGroup.any() }
+    var dialect: any SQLDialect { PostgresDialect() }
+    var queryLogLevel: Logger.Level? { nil }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        eventLoop.makeFutureWithTask { try await self.execute(sql: query, onRow) }
+    }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        try await client.withConnection { try await $0.sql(queryLogLevel: nil).execute(sql: query, onRow) }
+    }
+
+    func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await client.withConnection { try await closure($0.sql(queryLogLevel: nil)) }
+    }
+}

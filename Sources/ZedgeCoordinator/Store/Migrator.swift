@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import SQLKit
+
+/// One step of the schema, applied once, in order, inside a transaction.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    /// The statements for an engine, one SQL statement each (SQLite runs only the first statement of a
+    /// string).
+    public let statements: @Sendable (DatabaseEngine) -> [String]
+
+    public init(version: Int, name: String, statements: @escaping @Sendable (DatabaseEngine) -> [String]) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+    }
+}
+
+/// Applies the ordered migrations that a database has not seen yet. Safe to run from several
+/// coordinators at once on PostgreSQL (an advisory lock serialises them).
+public struct Migrator: Sendable {
+    public let migrations: [Migration]
+
+    public init(migrations: [Migration] = Migrator.all) {
+        precondition(
+            zip(migrations, migrations.dropFirst()).allSatisfy { $0.version < $1.version },
+            "migrations must be in increasing version order")
+        self.migrations = migrations
+    }
+
+    /// Every migration of the coordinator, in order.
+    public static let all: [Migration] = [SchemaV1.migration]
+
+    /// Applies what is pending; returns the versions applied.
+    @discardableResult
+    public func migrate(_ database: Database, logger: Logger) async throws -> [Int] {
+        let timestamp = database.engine == .sqlite ? "REAL" : "TIMESTAMPTZ"
+        try await database.sql.raw("""
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at \(unsafeRaw: timestamp) NOT NULL)
+            """).run()
+        var applied: [Int] = []
+        for migration in migrations {
+            let didApply = try await database.transaction { db in
+                if database.engine == .postgres {
+                    try await db.raw("SELECT pg_advisory_xact_lock(7365616)").run()
+                }
+                let done = try await db.select().column("version").from("schema_migrations")
+                    .where("version", .equal, migration.version).all()
+                guard done.isEmpty else { return false }
+                for statement in migration.statements(database.engine) {
+                    try await db.raw(SQLQueryString(statement)).run()
+                }
+                try await db.insert(into: "schema_migrations")
+                    .columns("version", "name", "applied_at")
+                    .values(SQLBind(migration.version), SQLBind(migration.name), SQLBind(Date()))
+                    .run()
+                return true
+            }
+            if didApply {
+                logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+                applied.append(migration.version)
+            }
+        }
+        return applied
+    }
+}
+
+/// Column types per engine. JSON columns are TEXT on both engines: Zedge never queries inside them, and
+/// one representation keeps the row codec identical on SQLite and PostgreSQL.
+public struct ColumnTypes: Sendable {
+    public let uuid: String
+    public let timestamp: String
+    public let integer: String
+    public let double: String
+    public let bool: String
+    public let text: String
+    public let json: String
+
+    public init(_ engine: DatabaseEngine) {
+        switch engine {
+        case .sqlite:
+            uuid = "TEXT"; timestamp = "REAL"; integer = "INTEGER"; double = "REAL"; bool = "INTEGER"
+            text = "TEXT"; json = "TEXT"
+        case .postgres:
+            uuid = "UUID"; timestamp = "TIMESTAMPTZ"; integer = "BIGINT"; double = "DOUBLE PRECISION"
+            bool = "BOOLEAN"; text = "TEXT"; json = "TEXT"
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// API keys, found by the SHA-256 of the presented key.
+public protocol ApiKeyRepository: ModelRepository where Model == ApiKey {
+    func insert(_ key: ApiKey, keyHash: String) async throws
+    func find(keyHash: String) async throws -> ApiKey?
+    /// Sets lastUsedAt (coalesced by the caller; not on every request).
+    func touch(_ id: UUID, at date: Date) async throws
+}
+
+public struct SQLApiKeyRepository: ApiKeyRepository {
+    let base: SQLModelRepository<ApiKey>
+    var sql: any SQLDatabase { base.database.sql }
+
+    public init(database: Database) {
+        base = SQLModelRepository(Table("api_keys", resource: "API key"), database: database)
+    }
+
+    public func insert(_ model: ApiKey) async throws {
+        preconditionFailure("API keys are created with their hash: insert(_:keyHash:)")
+    }
+    public func insert(_ key: ApiKey, keyHash: String) async throws {
+        try await base.table.insert(key, secrets: [("key_hash", keyHash)], on: sql)
+    }
+    public func find(_ id: UUID) async throws -> ApiKey? { try await base.find(id) }
+    public func update(_ model: ApiKey) async throws -> Bool { try await base.update(model) }
+    public func delete(_ id: UUID) async throws -> Bool { try await base.delete(id) }
+    public func list(_ query: ListQuery) async throws -> Page<ApiKey> { try await base.list(query) }
+    public func count(_ filters: [PropertyFilter]) async throws -> Int { try await base.count(filters) }
+
+    public func find(keyHash: String) async throws -> ApiKey? {
+        try await sql.select().column("*").from("api_keys").where("key_hash", .equal, keyHash).first()
+            .map { try RowCodec.decode(ApiKey.self, from: $0) }
+    }
+
+    public func touch(_ id: UUID, at date: Date) async throws {
+        try await sql.update("api_keys").set("last_used_at", to: date).where("id", .equal, id).run()
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// An equality condition on a model property, independent of SQL.
+public struct PropertyFilter: Sendable {
+    public enum Value: Sendable {
+        case uuid(UUID)
+        case string(String)
+        case int(Int)
+        case bool(Bool)
+        case null
+    }
+
+    public var property: String
+    public var value: Value
+
+    public init(_ property: String, _ value: Value) {
+        self.property = property
+        self.value = value
+    }
+
+    public static func equal(_ property: String, _ id: UUID?) -> PropertyFilter {
+        PropertyFilter(property, id.map { .uuid($0) } ?? .null)
+    }
+}
+
+/// A list request: equality filters (ANDed) and a page.
+public struct ListQuery: Sendable {
+    public var filters: [PropertyFilter]
+    public var page: PageRequest
+
+    public init(filters: [PropertyFilter] = [], page: PageRequest = .init()) {
+        self.filters = filters
+        self.page = page
+    }
+}
+
+/// Create, read, update, delete and list for one model.
+public protocol ModelRepository<Model>: Sendable {
+    associatedtype Model: Codable & Sendable & Identifiable where Model.ID == UUID
+    func insert(_ model: Model) async throws
+    func find(_ id: UUID) async throws -> Model?
+    /// False when the row is gone.
+    func update(_ model: Model) async throws -> Bool
+    /// False when there was no such row.
+    func delete(_ id: UUID) async throws -> Bool
+    func list(_ query: ListQuery) async throws -> Page<Model>
+    func count(_ filters: [PropertyFilter]) async throws -> Int
+}
+
+/// `ModelRepository` on SQL.
+public struct SQLModelRepository<Model: Codable & Sendable & Identifiable>: ModelRepository where Model.ID == UUID {
+    public let table: Table<Model>
+    public let database: Database
+
+    public init(_ table: Table<Model>, database: Database) {
+        self.table = table
+        self.database = database
+    }
+
+    public func insert(_ model: Model) async throws { try await table.insert(model, on: database.sql) }
+    public func find(_ id: UUID) async throws -> Model? { try await table.find(id, on: database.sql) }
+    public func update(_ model: Model) async throws -> Bool { try await table.update(model, on: database.sql) }
+    public func delete(_ id: UUID) async throws -> Bool { try await table.delete(id, on: database.sql) }
+
+    public func list(_ query: ListQuery) async throws -> Page<Model> {
+        try await table.list(filters: try query.filters.map(Self.sqlFilter), page: query.page, on: database.sql)
+    }
+
+    public func count(_ filters: [PropertyFilter]) async throws -> Int {
+        try await table.count(where: try filters.map(Self.sqlFilter), on: database.sql)
+    }
+
+    static func sqlFilter(_ filter: PropertyFilter) throws -> Table<Model>.Filter {
+        switch filter.value {
+        case .uuid(let v): try .equal(filter.property, v)
+        case .string(let v): try .equal(filter.property, v)
+        case .int(let v): try .equal(filter.property, v)
+        case .bool(let v): try .equal(filter.property, v)
+        case .null: .isNull(filter.property)
+        }
+    }
+}

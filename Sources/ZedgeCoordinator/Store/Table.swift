@@ -1,0 +1,118 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// Typed access to one table whose rows are a model (see `RowCodec`): the CRUD every repository shares.
+public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Model.ID == UUID {
+    public let name: String
+    /// The resource's name in messages ("user group").
+    public let resource: String
+
+    public init(_ name: String, resource: String) {
+        self.name = name
+        self.resource = resource
+    }
+
+    /// An equality condition on a column.
+    public struct Filter: Sendable {
+        public var column: String
+        public var value: any SQLExpression & Sendable
+        public init(_ column: String, _ value: any SQLExpression & Sendable) {
+            self.column = column
+            self.value = value
+        }
+        public static func equal<T: Encodable & Sendable>(_ property: String, _ value: T) throws -> Filter {
+            Filter(RowCodec.column(property), try RowCodec.bind(value) as! any SQLExpression & Sendable)
+        }
+        /// `column IS NULL`.
+        public static func isNull(_ property: String) -> Filter { Filter(RowCodec.column(property), SQLLiteral.null) }
+    }
+
+    public func insert(_ model: Model, secrets: [(String, String)] = [], on db: any SQLDatabase) async throws {
+        var columns = try RowCodec.columns(of: model)
+        columns += secrets.map { ($0.0, SQLBind($0.1) as any SQLExpression) }
+        do {
+            try await db.insert(into: name)
+                .columns(columns.map(\.column))
+                .values(columns.map(\.value))
+                .run()
+        } catch {
+            throw ConstraintViolation.map(error, resource: resource, operation: .write)
+        }
+    }
+
+    public func find(_ id: UUID, on db: any SQLDatabase) async throws -> Model? {
+        try await db.select().column("*").from(name).where("id", .equal, id).first()
+            .map { try RowCodec.decode(Model.self, from: $0) }
+    }
+
+    public func first(where filters: [Filter], on db: any SQLDatabase) async throws -> Model? {
+        var query = db.select().column("*").from(name)
+        for filter in filters { query = query.where(condition(filter)) }
+        return try await query.limit(1).first().map { try RowCodec.decode(Model.self, from: $0) }
+    }
+
+    /// Writes every column of `model` (by id); false when no such row.
+    @discardableResult
+    public func update(_ model: Model, on db: any SQLDatabase) async throws -> Bool {
+        var query = db.update(name)
+        for (column, value) in try RowCodec.columns(of: model) where column != "id" {
+            query = query.set(SQLIdentifier(column), to: value)
+        }
+        do {
+            return try await query.where("id", .equal, model.id).returning("id").all().count == 1
+        } catch {
+            throw ConstraintViolation.map(error, resource: resource, operation: .write)
+        }
+    }
+
+    @discardableResult
+    public func delete(_ id: UUID, on db: any SQLDatabase) async throws -> Bool {
+        do {
+            return try await db.delete(from: name).where("id", .equal, id).returning("id").all().count == 1
+        } catch {
+            throw ConstraintViolation.map(error, resource: resource, operation: .delete)
+        }
+    }
+
+    /// One page in id order, with equality filters and an optional extra condition (a scope).
+    public func list(
+        filters: [Filter], scope: (any SQLExpression)? = nil, page: PageRequest, on db: any SQLDatabase
+    ) async throws -> Page<Model> {
+        var query = db.select().column("*").from(name)
+        for filter in filters { query = query.where(condition(filter)) }
+        if let scope { query = query.where(scope) }
+        if let after = page.after { query = query.where("id", .greaterThan, after) }
+        let rows = try await query.orderBy("id").limit(page.limit + 1).all()
+        let items = try rows.prefix(page.limit).map { try RowCodec.decode(Model.self, from: $0) }
+        let next = rows.count > page.limit ? items.last.map { Cursor.encode($0.id) } : nil
+        return Page(items: items, nextCursor: next)
+    }
+
+    public func count(where filters: [Filter], on db: any SQLDatabase) async throws -> Int {
+        var query = db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(name)
+        for filter in filters { query = query.where(condition(filter)) }
+        return try await query.first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    func condition(_ filter: Filter) -> any SQLExpression {
+        if filter.value is SQLLiteral {
+            return SQLBinaryExpression(SQLIdentifier(filter.column), SQLBinaryOperator.is, SQLLiteral.null)
+        }
+        return SQLBinaryExpression(SQLIdentifier(filter.column), SQLBinaryOperator.equal, filter.value)
+    }
+}
+
+/// Opaque page cursors: base64url of the last id.
+public enum Cursor {
+    public static func encode(_ id: UUID) -> String {
+        Data(id.uuidString.utf8).base64URLEncoded()
+    }
+
+    public static func decode(_ cursor: String) -> UUID? {
+        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return UUID(uuidString: String(decoding: data, as: UTF8.self))
+    }
+}

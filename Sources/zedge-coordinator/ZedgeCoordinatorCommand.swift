@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ZedgeCoordinator
+import ZedgeCore
+
+@main
+struct ZedgeCoordinatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zedge-coordinator",
+        abstract: "The Zedge coordinator: API, placement and task dispatch for the edge fleet.",
+        version: ZedgeVersion.current,
+        subcommands: [Serve.self, Dev.self])
+}
+
+/// The options of DESIGN §9; swift-configuration reads the same flags, over ZEDGE_* variables and the file.
+struct ServerOptions: ParsableArguments {
+    @Option(help: "A JSON configuration file (flags and ZEDGE_* environment variables override it).")
+    var config: String?
+    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8443).")
+    var listen: String?
+    @Option(help: "Data directory (default /var/lib/zedge; ./.zedge-dev in dev).")
+    var dataDir: String?
+    @Option(help: "Database URL: sqlite://PATH (default <data-dir>/coordinator.db) or postgres://USER@HOST:PORT/DB.")
+    var database: String?
+    @Option(help: "TLS certificate chain (PEM); without it the coordinator makes its own CA.")
+    var tlsCert: String?
+    @Option(help: "TLS private key (PEM).")
+    var tlsKey: String?
+    @Flag(help: "Serve plain HTTP instead of HTTPS.")
+    var insecureHttp = false
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String?
+}
+
+enum Launch {
+    static func run(_ options: ServerOptions, subcommand: String, devMode: Bool) async throws {
+        let arguments = Array(CommandLine.arguments.drop { $0 != subcommand }.dropFirst())
+        let configuration: CoordinatorConfiguration
+        do {
+            let reader = try await CoordinatorConfiguration.reader(
+                arguments: arguments, environment: ProcessInfo.processInfo.environment, configFile: options.config)
+            configuration = try CoordinatorConfiguration(
+                reader: reader, defaultDataDirectory: devMode ? "./.zedge-dev" : "/var/lib/zedge", devMode: devMode)
+        } catch let error as ConfigurationError {
+            throw ValidationError(error.description)
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "zedge.coordinator")
+        try await Coordinator.run(configuration: configuration, logger: logger) { started in
+            Launch.announce(started, configuration: configuration)
+        }
+    }
+
+    static func announce(_ started: CoordinatorStarted, configuration: CoordinatorConfiguration) {
+        let host = configuration.host == "0.0.0.0" ? "127.0.0.1" : configuration.host
+        let url = "\(started.scheme)://\(host):\(started.port)"
+        var lines = ["Zedge coordinator \(ZedgeVersion.current) listening on \(url)"]
+        if let fingerprint = started.caFingerprint {
+            let caPath = (configuration.dataDirectory as NSString).appendingPathComponent("tls/ca.pem")
+            lines.append("CA certificate: \(caPath)")
+            lines.append("CA SHA-256 (agents pin it with --ca-hash): \(fingerprint)")
+        }
+        let passwordFile = (configuration.dataDirectory as NSString).appendingPathComponent("admin-password")
+        if let password = started.generatedAdminPassword {
+            lines.append("Created user 'admin' with the generated password (shown only now): \(password)")
+            if configuration.devMode {
+                // Dev only: keep it so that the next `make run` can print the login command again.
+                try? Data(password.utf8).write(to: URL(fileURLWithPath: passwordFile), options: .atomic)
+                try? FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: passwordFile)
+            }
+        }
+        if configuration.devMode {
+            let password = started.generatedAdminPassword
+                ?? (try? String(contentsOfFile: passwordFile, encoding: .utf8))
+                ?? configuration.bootstrapAdminPassword
+            let body = password.map { #"'{"username":"admin","password":"\#($0)"}'"# }
+                ?? #""{\"username\":\"admin\",\"password\":\"$ZEDGE_BOOTSTRAP_ADMIN_PASSWORD\"}""#
+            let cacert = started.caFingerprint == nil
+                ? "" : " --cacert " + (configuration.dataDirectory as NSString).appendingPathComponent("tls/ca.pem")
+            lines += [
+                "",
+                "Log in:",
+                "  curl -s\(cacert) -H 'content-type: application/json' -d \(body) \(url)/api/v1/auth/login",
+                "Then:",
+                "  curl -s\(cacert) -H \"Authorization: Bearer <accessToken>\" \(url)/api/v1/auth/me",
+                "The API is described at \(url)/api/v1/openapi.json",
+            ]
+        }
+        print(lines.joined(separator: "\n"))
+        fflush(nil)
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the coordinator.")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await Launch.run(options, subcommand: "serve", devMode: false)
+    }
+}
+
+struct Dev: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the coordinator in dev mode: data under ./.zedge-dev, login instructions printed.")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        try await Launch.run(options, subcommand: "dev", devMode: true)
+    }
+}
