@@ -5,6 +5,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 import ZedgeCore
 
@@ -18,6 +19,16 @@ public struct CoordinatorStarted: Sendable {
     public var caCertificatePEM: String?
     /// The bootstrap admin's password when it was generated on this start; shown once.
     public var generatedAdminPassword: String?
+    /// Stops the coordinator gracefully, as SIGTERM does.
+    public var shutdown: @Sendable () async -> Void
+}
+
+/// Lets the started callback reach the service group that is created after the application.
+private final class GroupHandle: Sendable {
+    let group = Mutex<ServiceGroup?>(nil)
+    func shutdown() async {
+        await group.withLock { $0 }?.triggerGracefulShutdown()
+    }
 }
 
 /// The coordinator's composition root: opens the database, migrates, seeds RBAC, bootstraps the admin,
@@ -67,6 +78,7 @@ public enum Coordinator {
                 .http1()
             }
             let generatedPassword = admin.generatedPassword
+            let handle = GroupHandle()
             let app = Application(
                 router: router,
                 server: server,
@@ -76,11 +88,12 @@ public enum Coordinator {
                         port: channel.localAddress?.port ?? configuration.port,
                         scheme: tls == nil ? "http" : "https",
                         caFingerprint: tls?.caFingerprint, caCertificatePEM: tls?.caCertificatePEM,
-                        generatedAdminPassword: generatedPassword))
+                        generatedAdminPassword: generatedPassword, shutdown: { await handle.shutdown() }))
                 },
                 logger: logger)
             let group = ServiceGroup(configuration: .init(
                 services: [app], gracefulShutdownSignals: shutdownSignals, logger: logger))
+            handle.group.withLock { $0 = group }
             try await group.run()
         }
     }

@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+@Suite struct SystemTests {
+    @Test(arguments: TestEngine.all)
+    func healthReadinessAndMetrics(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            #expect(try await c.client.get("/healthz", token: nil).status == 200)
+            let ready = try await c.client.get("/readyz", token: nil)
+            #expect(ready.status == 200)
+            #expect(try ready.json()["status"] as? String == "ready")
+            _ = try await c.adminToken()
+            _ = try await c.client.get("/api/v1/nowhere", token: nil)
+
+            let metrics = try await c.client.get("/metrics", token: nil)
+            #expect(metrics.status == 200)
+            #expect(metrics.headers.first(name: "Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+            #expect(metrics.text.contains(#"zedge_http_requests_total{route="/api/v1/auth/login",method="POST",status="200"} 1"#))
+            #expect(metrics.text.contains(#"zedge_http_request_duration_seconds_bucket{route="/api/v1/auth/login",method="POST",status="200",le="+Inf"} 1"#))
+            #expect(metrics.text.contains(#"status="404""#))
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func unknownRoutesAreProblem404s(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let response = try await c.client.get("/api/v1/nowhere", token: nil)
+            #expect(response.status == 404)
+            #expect(response.headers.first(name: "Content-Type") == "application/problem+json")
+            // A malformed id is a 404 like any id that names nothing.
+            let token = try await c.adminToken()
+            #expect(try await c.client.get("/api/v1/users/not-a-uuid", token: token).status == 404)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func openAPIDescribesEveryRoute(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let response = try await c.client.get("/api/v1/openapi.json", token: nil)
+            #expect(response.status == 200)
+            let document = try response.json()
+            #expect(document["openapi"] as? String == "3.1.0")
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            let expected: [(String, String)] = [
+                ("/api/v1/auth/login", "post"), ("/api/v1/auth/refresh", "post"), ("/api/v1/auth/logout", "post"),
+                ("/api/v1/auth/me", "get"),
+                ("/api/v1/tenants", "post"), ("/api/v1/tenants", "get"), ("/api/v1/tenants/{id}", "get"),
+                ("/api/v1/tenants/{id}", "patch"), ("/api/v1/tenants/{id}", "delete"),
+                ("/api/v1/users", "post"), ("/api/v1/users", "get"), ("/api/v1/users/{id}", "get"),
+                ("/api/v1/users/{id}", "patch"), ("/api/v1/users/{id}", "delete"),
+                ("/api/v1/user-groups", "post"), ("/api/v1/user-groups", "get"), ("/api/v1/user-groups/{id}", "get"),
+                ("/api/v1/user-groups/{id}", "patch"), ("/api/v1/user-groups/{id}", "delete"),
+                ("/api/v1/user-groups/{id}/members", "get"), ("/api/v1/user-groups/{id}/members", "post"),
+                ("/api/v1/user-groups/{id}/members/{userId}", "delete"),
+                ("/api/v1/api-keys", "post"), ("/api/v1/api-keys", "get"), ("/api/v1/api-keys/{id}", "get"),
+                ("/api/v1/api-keys/{id}", "delete"),
+                ("/api/v1/permissions", "get"), ("/api/v1/permissions/{id}", "get"), ("/api/v1/role-permissions", "get"),
+                ("/api/v1/audit-logs", "get"),
+                ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/api/v1/openapi.json", "get"),
+            ]
+            #expect(paths.values.map(\.count).reduce(0, +) == expected.count, "documented: \(paths.keys.sorted())")
+            for (path, method) in expected {
+                #expect(paths[path]?[method] != nil, "\(method.uppercased()) \(path) is not documented")
+            }
+            // Truthful request bodies: the user create schema is the one the decoder enforces.
+            let createUser = try #require(paths["/api/v1/users"]?["post"] as? [String: Any])
+            let schema = try #require(((createUser["requestBody"] as? [String: Any])?["content"] as? [String: Any])?["application/json"] as? [String: Any])
+            let properties = try #require((schema["schema"] as? [String: Any])?["properties"] as? [String: Any])
+            #expect(Set(properties.keys) == ["username", "email", "password", "role", "status", "tenantId", "quotaConfig"])
+            let role = try #require(properties["role"] as? [String: Any])
+            #expect(role["enum"] as? [String] == ["ADMIN", "TENANT_ADMIN", "OPERATOR", "USER"])
+            let required = try #require((schema["schema"] as? [String: Any])?["required"] as? [String])
+            #expect(Set(required) == ["username", "email", "password", "role"])
+            // The User response schema has no password field.
+            let userResponse = "\(paths["/api/v1/users/{id}"]?["get"] ?? "")"
+            #expect(!userResponse.lowercased().contains("password"))
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func permissionsAreSeededForEveryResourceAndAction(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let token = try await c.adminToken()
+            let permissions = try await c.client.get("/api/v1/permissions?limit=500", token: token).decode(Page<Permission>.self).items
+            #expect(permissions.count == ResourceType.allCases.count * PermissionAction.allCases.count)
+            let grants = try await c.client.get("/api/v1/role-permissions?role=ADMIN&limit=500", token: token).decode(Page<RolePermission>.self).items
+            #expect(grants.count == permissions.count)
+            let userGrants = try await c.client.get("/api/v1/role-permissions?role=USER&limit=500", token: token).decode(Page<RolePermission>.self).items
+            let names = Set(userGrants.compactMap { grant in permissions.first { $0.id == grant.permissionId }?.permissionName })
+            #expect(names.contains("INSTANCE:CREATE"))
+            #expect(!names.contains("TENANT:CREATE"))
+            #expect(!names.contains("SERVER:MANAGE"))
+        }
+    }
+}
