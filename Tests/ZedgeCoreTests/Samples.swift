@@ -413,6 +413,7 @@ enum Samples {
     static let auditLog = AuditLog(
         id: uuid(0),
         userId: uuid(1),
+        tenantId: uuid(3),
         action: "s2",
         resourceType: "s3",
         resourceId: uuid(4),

@@ -57,6 +57,7 @@ public enum BodyDecoder {
         guard let object = parsed as? [String: Any] else {
             throw Problem.invalid(field: "body", "must be a JSON object")
         }
+        let schema = SchemaReflector.schema(for: type)
         let allowed = SchemaReflector.propertyNames(of: type)
         var errors: [FieldError] = []
         for key in object.keys.sorted() where !allowed.contains(key) {
@@ -66,6 +67,9 @@ public enum BodyDecoder {
                 errors.append(FieldError(field: key, message: "unknown field"))
             }
         }
+        guard errors.isEmpty else { throw Problem.invalid(errors) }
+        // Foundation's decoder loses the field of a fractional number sent for an integer; find it here.
+        checkIntegers(object, schema: schema, path: "", into: &errors)
         guard errors.isEmpty else { throw Problem.invalid(errors) }
 
         let value: Body
@@ -77,6 +81,24 @@ public enum BodyDecoder {
         let validation = value.validate()
         guard validation.isEmpty else { throw Problem.invalid(validation) }
         return DecodedBody(value: value, presentFields: Set(object.keys))
+    }
+
+    /// Reports numbers that are not whole where the schema says integer (recursing into objects).
+    static func checkIntegers(_ value: Any, schema: JSONValue, path: String, into errors: inout [FieldError]) {
+        guard case .object(let schema) = schema else { return }
+        if schema["type"] == "integer", let number = value as? NSNumber, !(value is Bool) {
+            let double = number.doubleValue
+            if double.rounded() != double || abs(double) > 9.0e15 {
+                errors.append(FieldError(field: path.isEmpty ? "body" : path, message: "must be an integer"))
+            }
+        }
+        if case .object(let properties)? = schema["properties"], let object = value as? [String: Any] {
+            for (key, child) in object.sorted(by: { $0.key < $1.key }) {
+                if let childSchema = properties[key] {
+                    checkIntegers(child, schema: childSchema, path: path.isEmpty ? key : "\(path).\(key)", into: &errors)
+                }
+            }
+        }
     }
 
     static func fieldError(for error: DecodingError) -> FieldError {
