@@ -45,10 +45,10 @@ import ZedgeCore
             #expect(document.status == 200)
             let paths = try #require(try document.json()["paths"] as? [String: [String: Any]])
             var routes = Set(MatrixFixtures.rules.map(\.route))
-            routes.insert(Route(.GET, "/api/v1/auth/me"))
+            routes.insert(APIRoute(.GET, "/api/v1/auth/me"))
             for (template, operations) in paths where template.hasPrefix("/api/v1/") && !publicPaths.contains(template) {
                 for method in operations.keys {
-                    routes.insert(Route(HTTPMethod(rawValue: method.uppercased()), template))
+                    routes.insert(APIRoute(HTTPMethod(rawValue: method.uppercased()), template))
                 }
             }
             // The document lists every route of the table (so the sweep below is not vacuous).
@@ -71,7 +71,7 @@ import ZedgeCore
 }
 
 /// A route in OpenAPI form; `{…}` segments are filled from ids in order.
-struct Route: Hashable, CustomStringConvertible {
+struct APIRoute: Hashable, CustomStringConvertible {
     let method: HTTPMethod
     let template: String
 
@@ -80,7 +80,7 @@ struct Route: Hashable, CustomStringConvertible {
         self.template = template
     }
 
-    static func == (a: Route, b: Route) -> Bool { a.method == b.method && a.template == b.template }
+    static func == (a: APIRoute, b: APIRoute) -> Bool { a.method == b.method && a.template == b.template }
     func hash(into hasher: inout Hasher) {
         hasher.combine(method.rawValue)
         hasher.combine(template)
@@ -99,7 +99,7 @@ struct Route: Hashable, CustomStringConvertible {
 }
 
 /// One signed-in user of a role.
-struct Caller {
+struct MatrixCaller {
     let role: UserRole
     let user: User
     let token: String
@@ -107,91 +107,51 @@ struct Caller {
 
 /// One route's expectation: roles in `allowed` get `success`, the others 403.
 struct MatrixRule {
-    let route: Route
+    let route: APIRoute
     let allowed: Set<UserRole>
     let success: Int
     /// The ids for the path: something `actor` can reach (fresh objects for DELETEs).
-    var target: (MatrixFixtures, Caller) async throws -> [UUID] = { _, _ in [] }
-    var body: (MatrixFixtures, Caller) -> [String: Any]? = { _, _ in nil }
+    var target: (MatrixFixtures, MatrixCaller) async throws -> [UUID] = { _, _ in [] }
+    var body: (MatrixFixtures, MatrixCaller) -> [String: Any]? = { _, _ in nil }
 }
 
 /// One tenant with one user per role (the bootstrap ADMIN has no tenant; the OPERATOR is placed in the
 /// tenant so that tenant-scoped targets are in its reach), a group with the USER and the OPERATOR as
 /// members, an API key per role and a permission id.
 struct MatrixFixtures {
-    let coordinator: TestCoordinator
-    let tenant: Tenant
-    let actors: [UserRole: Caller]
+    let factory: MatrixFixtureFactory
+    let actors: [UserRole: MatrixCaller]
     let group: UserGroup
     let keys: [UserRole: UUID]
     let permissionId: UUID
 
-    func actor(_ role: UserRole) -> Caller { actors[role]! }
-    var admin: Caller { actor(.admin) }
-    var client: APIClient { coordinator.client }
+    var tenant: Tenant { factory.tenant }
+    func actor(_ role: UserRole) -> MatrixCaller { actors[role]! }
+    func freshTenant() async throws -> UUID { try await factory.freshTenant() }
+    func freshUser() async throws -> UUID { try await factory.freshUser() }
+    func freshGroup(members: [MatrixCaller] = []) async throws -> UserGroup { try await factory.freshGroup(members: members) }
+    func freshKey(for caller: MatrixCaller) async throws -> UUID { try await factory.freshKey(for: caller) }
 
     static func make(_ coordinator: TestCoordinator) async throws -> MatrixFixtures {
         let adminToken = try await coordinator.adminToken()
         let me = try await coordinator.client.get("/api/v1/auth/me", token: adminToken).decode(User.self)
         let tenant = try await coordinator.createTenant("matrix", token: adminToken)
-        var actors: [UserRole: Caller] = [.admin: Caller(role: .admin, user: me, token: adminToken)]
+        let factory = MatrixFixtureFactory(client: coordinator.client, adminToken: adminToken, tenant: tenant)
+        var actors: [UserRole: MatrixCaller] = [.admin: MatrixCaller(role: .admin, user: me, token: adminToken)]
         for (role, name) in [(UserRole.tenantAdmin, "m-tenant-admin"), (.operator, "m-operator"), (.user, "m-user")] {
             let created = try await coordinator.createUser(name, role: role, tenant: tenant.id, token: adminToken)
-            actors[role] = Caller(role: role, user: created.user, token: created.token)
+            actors[role] = MatrixCaller(role: role, user: created.user, token: created.token)
         }
-        var fixtures = MatrixFixtures(
-            coordinator: coordinator, tenant: tenant, actors: actors, group: UserGroup(name: "x", tenantId: tenant.id),
-            keys: [:], permissionId: UUID())
-        let group = try await fixtures.freshGroup(members: [actors[.user]!, actors[.operator]!])
+        let group = try await factory.freshGroup(members: [actors[.user]!, actors[.operator]!])
         var keys: [UserRole: UUID] = [:]
-        for role in UserRole.allCases { keys[role] = try await fixtures.freshKey(for: actors[role]!) }
+        for role in UserRole.allCases { keys[role] = try await factory.freshKey(for: actors[role]!) }
         let permissions = try await coordinator.client.get("/api/v1/permissions?limit=1", token: adminToken)
         let permission = try #require(try permissions.decode(Page<Permission>.self).items.first)
-        fixtures = MatrixFixtures(
-            coordinator: coordinator, tenant: tenant, actors: actors, group: group, keys: keys, permissionId: permission.id)
-        return fixtures
-    }
-
-    // MARK: Fresh objects (created by the ADMIN, so that only the request under test can be refused)
-
-    func freshTenant() async throws -> UUID {
-        try await coordinator.createTenant("fresh-\(UUID().uuidString.prefix(8))", token: admin.token).id
-    }
-
-    /// A USER in the tenant (costs one bcrypt hash; no login).
-    func freshUser() async throws -> UUID {
-        let name = "victim-\(UUID().uuidString.prefix(8).lowercased())"
-        let response = try await client.post("/api/v1/users", token: admin.token, [
-            "username": name, "email": "\(name)@example.com", "password": "victim-password", "role": "USER",
-            "tenantId": tenant.id.uuidString,
-        ])
-        guard response.status == 201 else { throw TestFailure("fresh user: \(response.status) \(response.text)") }
-        return try response.decode(User.self).id
-    }
-
-    func freshGroup(members: [Caller] = []) async throws -> UserGroup {
-        let response = try await client.post("/api/v1/user-groups", token: admin.token, [
-            "name": "group-\(UUID().uuidString.prefix(8))", "tenantId": tenant.id.uuidString,
-        ])
-        guard response.status == 201 else { throw TestFailure("fresh group: \(response.status) \(response.text)") }
-        let group = try response.decode(UserGroup.self)
-        for member in members {
-            let added = try await client.post(
-                "/api/v1/user-groups/\(group.id.uuidString)/members", token: admin.token, ["userId": member.user.id.uuidString])
-            guard added.status == 201 else { throw TestFailure("add member: \(added.status) \(added.text)") }
-        }
-        return group
-    }
-
-    /// A key of `actor`'s own.
-    func freshKey(for actor: Caller) async throws -> UUID {
-        let response = try await client.post("/api/v1/api-keys", token: actor.token, ["name": "key-\(UUID().uuidString.prefix(8))"])
-        guard response.status == 201 else { throw TestFailure("fresh key: \(response.status) \(response.text)") }
-        return try #require(UUID(uuidString: try #require(try response.json()["id"] as? String)))
+        return MatrixFixtures(factory: factory, actors: actors, group: group, keys: keys, permissionId: permission.id)
     }
 
     /// OPERATOR and USER reach only groups they belong to; ADMIN and TENANT_ADMIN reach any in the tenant.
-    static func membersFor(_ actor: Caller) -> [Caller] { [.operator, .user].contains(actor.role) ? [actor] : [] }
+    static func membersFor(_ actor: MatrixCaller) -> [MatrixCaller] { [.operator, .user].contains(actor.role) ? [actor] : [] }
 
     // MARK: The table
 
@@ -202,76 +162,123 @@ struct MatrixFixtures {
     static var rules: [MatrixRule] {
         [
             // Tenants: ADMIN manages; TENANT_ADMIN reads and describes its own; USER reads its own; OPERATOR nothing.
-            MatrixRule(route: Route(.POST, "/api/v1/tenants"), allowed: [.admin], success: 201,
+            MatrixRule(route: APIRoute(.POST, "/api/v1/tenants"), allowed: [.admin], success: 201,
                        body: { _, a in ["name": "t-\(a.role.rawValue.lowercased())-\(UUID().uuidString.prefix(6))"] }),
-            MatrixRule(route: Route(.GET, "/api/v1/tenants"), allowed: readers, success: 200),
-            MatrixRule(route: Route(.GET, "/api/v1/tenants/{id}"), allowed: readers, success: 200,
+            MatrixRule(route: APIRoute(.GET, "/api/v1/tenants"), allowed: readers, success: 200),
+            MatrixRule(route: APIRoute(.GET, "/api/v1/tenants/{id}"), allowed: readers, success: 200,
                        target: { f, _ in [f.tenant.id] }),
-            MatrixRule(route: Route(.PATCH, "/api/v1/tenants/{id}"), allowed: tenantAdmins, success: 200,
+            MatrixRule(route: APIRoute(.PATCH, "/api/v1/tenants/{id}"), allowed: tenantAdmins, success: 200,
                        target: { f, _ in [f.tenant.id] }, body: { _, a in ["description": "by \(a.role.rawValue)"] }),
             // Non-ADMINs aim at their own tenant (the only one they reach; it has users, so never actually deleted).
-            MatrixRule(route: Route(.DELETE, "/api/v1/tenants/{id}"), allowed: [.admin], success: 204,
+            MatrixRule(route: APIRoute(.DELETE, "/api/v1/tenants/{id}"), allowed: [.admin], success: 204,
                        target: { f, a in [a.role == .admin ? try await f.freshTenant() : f.tenant.id] }),
 
             // Users: ADMIN and TENANT_ADMIN manage; everyone reads and edits itself.
-            MatrixRule(route: Route(.POST, "/api/v1/users"), allowed: tenantAdmins, success: 201, body: { f, a in
+            MatrixRule(route: APIRoute(.POST, "/api/v1/users"), allowed: tenantAdmins, success: 201, body: { f, a in
                 let name = "new-\(a.role.rawValue.lowercased().replacingOccurrences(of: "_", with: "-"))-\(UUID().uuidString.prefix(6).lowercased())"
                 return ["username": name, "email": "\(name)@example.com", "password": "new-user-password",
                         "role": "USER", "tenantId": f.tenant.id.uuidString]
             }),
-            MatrixRule(route: Route(.GET, "/api/v1/users"), allowed: everyone, success: 200),
-            MatrixRule(route: Route(.GET, "/api/v1/users/{id}"), allowed: everyone, success: 200,
+            MatrixRule(route: APIRoute(.GET, "/api/v1/users"), allowed: everyone, success: 200),
+            MatrixRule(route: APIRoute(.GET, "/api/v1/users/{id}"), allowed: everyone, success: 200,
                        target: { _, a in [a.user.id] }),
-            MatrixRule(route: Route(.PATCH, "/api/v1/users/{id}"), allowed: everyone, success: 200,
+            MatrixRule(route: APIRoute(.PATCH, "/api/v1/users/{id}"), allowed: everyone, success: 200,
                        target: { _, a in [a.user.id] },
                        body: { _, a in ["email": "\(a.role.rawValue.lowercased())-\(UUID().uuidString.prefix(6).lowercased())@example.com"] }),
             // OPERATOR and USER aim at themselves (the only user they reach).
-            MatrixRule(route: Route(.DELETE, "/api/v1/users/{id}"), allowed: tenantAdmins, success: 204,
+            MatrixRule(route: APIRoute(.DELETE, "/api/v1/users/{id}"), allowed: tenantAdmins, success: 204,
                        target: { f, a in [tenantAdmins.contains(a.role) ? try await f.freshUser() : a.user.id] }),
 
             // User groups: ADMIN and TENANT_ADMIN manage; a USER reads the groups it belongs to; OPERATOR nothing.
-            MatrixRule(route: Route(.POST, "/api/v1/user-groups"), allowed: tenantAdmins, success: 201, body: { f, a in
+            MatrixRule(route: APIRoute(.POST, "/api/v1/user-groups"), allowed: tenantAdmins, success: 201, body: { f, a in
                 var body: [String: Any] = ["name": "g-\(UUID().uuidString.prefix(8))"]
                 if a.role == .admin { body["tenantId"] = f.tenant.id.uuidString }
                 return body
             }),
-            MatrixRule(route: Route(.GET, "/api/v1/user-groups"), allowed: readers, success: 200),
-            MatrixRule(route: Route(.GET, "/api/v1/user-groups/{id}"), allowed: readers, success: 200,
+            MatrixRule(route: APIRoute(.GET, "/api/v1/user-groups"), allowed: readers, success: 200),
+            MatrixRule(route: APIRoute(.GET, "/api/v1/user-groups/{id}"), allowed: readers, success: 200,
                        target: { f, _ in [f.group.id] }),
-            MatrixRule(route: Route(.PATCH, "/api/v1/user-groups/{id}"), allowed: tenantAdmins, success: 200,
+            MatrixRule(route: APIRoute(.PATCH, "/api/v1/user-groups/{id}"), allowed: tenantAdmins, success: 200,
                        target: { f, _ in [f.group.id] }, body: { _, a in ["description": "by \(a.role.rawValue)"] }),
-            MatrixRule(route: Route(.DELETE, "/api/v1/user-groups/{id}"), allowed: tenantAdmins, success: 204,
+            MatrixRule(route: APIRoute(.DELETE, "/api/v1/user-groups/{id}"), allowed: tenantAdmins, success: 204,
                        target: { f, a in [try await f.freshGroup(members: membersFor(a)).id] }),
-            MatrixRule(route: Route(.GET, "/api/v1/user-groups/{id}/members"), allowed: readers, success: 200,
+            MatrixRule(route: APIRoute(.GET, "/api/v1/user-groups/{id}/members"), allowed: readers, success: 200,
                        target: { f, _ in [f.group.id] }),
             // Adds a tenant user who is not yet in the (fresh) group.
-            MatrixRule(route: Route(.POST, "/api/v1/user-groups/{id}/members"), allowed: tenantAdmins, success: 201,
+            MatrixRule(route: APIRoute(.POST, "/api/v1/user-groups/{id}/members"), allowed: tenantAdmins, success: 201,
                        target: { f, a in [try await f.freshGroup(members: membersFor(a)).id] },
                        body: { f, a in ["userId": f.actor(a.role == .tenantAdmin ? .user : .tenantAdmin).user.id.uuidString] }),
             // Removes an existing member: the USER for ADMIN/TENANT_ADMIN, the caller itself otherwise.
-            MatrixRule(route: Route(.DELETE, "/api/v1/user-groups/{id}/members/{userId}"), allowed: tenantAdmins, success: 204,
+            MatrixRule(route: APIRoute(.DELETE, "/api/v1/user-groups/{id}/members/{userId}"), allowed: tenantAdmins, success: 204,
                        target: { f, a in
                            let member = membersFor(a).first ?? f.actor(.user)
                            return [try await f.freshGroup(members: [member]).id, member.user.id]
                        }),
 
             // API keys: everyone manages its own.
-            MatrixRule(route: Route(.POST, "/api/v1/api-keys"), allowed: everyone, success: 201,
+            MatrixRule(route: APIRoute(.POST, "/api/v1/api-keys"), allowed: everyone, success: 201,
                        body: { _, a in ["name": "key of \(a.role.rawValue)"] }),
-            MatrixRule(route: Route(.GET, "/api/v1/api-keys"), allowed: everyone, success: 200),
-            MatrixRule(route: Route(.GET, "/api/v1/api-keys/{id}"), allowed: everyone, success: 200,
+            MatrixRule(route: APIRoute(.GET, "/api/v1/api-keys"), allowed: everyone, success: 200),
+            MatrixRule(route: APIRoute(.GET, "/api/v1/api-keys/{id}"), allowed: everyone, success: 200,
                        target: { f, a in [f.keys[a.role]!] }),
-            MatrixRule(route: Route(.DELETE, "/api/v1/api-keys/{id}"), allowed: everyone, success: 204,
+            MatrixRule(route: APIRoute(.DELETE, "/api/v1/api-keys/{id}"), allowed: everyone, success: 204,
                        target: { f, a in [try await f.freshKey(for: a)] }),
 
             // RBAC rows are readable by everyone signed in.
-            MatrixRule(route: Route(.GET, "/api/v1/permissions"), allowed: everyone, success: 200),
-            MatrixRule(route: Route(.GET, "/api/v1/permissions/{id}"), allowed: everyone, success: 200,
+            MatrixRule(route: APIRoute(.GET, "/api/v1/permissions"), allowed: everyone, success: 200),
+            MatrixRule(route: APIRoute(.GET, "/api/v1/permissions/{id}"), allowed: everyone, success: 200,
                        target: { f, _ in [f.permissionId] }),
-            MatrixRule(route: Route(.GET, "/api/v1/role-permissions"), allowed: everyone, success: 200),
+            MatrixRule(route: APIRoute(.GET, "/api/v1/role-permissions"), allowed: everyone, success: 200),
 
             // Audit log: ADMIN and TENANT_ADMIN only.
-            MatrixRule(route: Route(.GET, "/api/v1/audit-logs"), allowed: tenantAdmins, success: 200),
+            MatrixRule(route: APIRoute(.GET, "/api/v1/audit-logs"), allowed: tenantAdmins, success: 200),
         ]
+    }
+}
+
+/// Creates objects as the ADMIN inside one tenant, so that only the request under test can be refused.
+struct MatrixFixtureFactory {
+    let client: APIClient
+    let adminToken: String
+    let tenant: Tenant
+
+    func freshTenant() async throws -> UUID {
+        let response = try await client.post("/api/v1/tenants", token: adminToken, ["name": "fresh-\(UUID().uuidString.prefix(8))"])
+        guard response.status == 201 else { throw TestFailure("fresh tenant: \(response.status) \(response.text)") }
+        return try response.decode(Tenant.self).id
+    }
+
+    /// A USER in the tenant (costs one bcrypt hash; no login).
+    func freshUser(_ name: String = "victim-\(UUID().uuidString.prefix(8).lowercased())") async throws -> UUID {
+        let response = try await client.post("/api/v1/users", token: adminToken, [
+            "username": name, "email": "\(name)@example.com", "password": "victim-password", "role": "USER",
+            "tenantId": tenant.id.uuidString,
+        ])
+        guard response.status == 201 else { throw TestFailure("fresh user: \(response.status) \(response.text)") }
+        return try response.decode(User.self).id
+    }
+
+    func freshGroup(members: [MatrixCaller] = []) async throws -> UserGroup {
+        let response = try await client.post("/api/v1/user-groups", token: adminToken, [
+            "name": "group-\(UUID().uuidString.prefix(8))", "tenantId": tenant.id.uuidString,
+        ])
+        guard response.status == 201 else { throw TestFailure("fresh group: \(response.status) \(response.text)") }
+        let group = try response.decode(UserGroup.self)
+        for member in members {
+            let added = try await client.post(
+                "/api/v1/user-groups/\(group.id.uuidString)/members", token: adminToken, ["userId": member.user.id.uuidString])
+            guard added.status == 201 else { throw TestFailure("add member: \(added.status) \(added.text)") }
+        }
+        return group
+    }
+
+    /// A key of `caller`'s own.
+    func freshKey(for caller: MatrixCaller) async throws -> UUID {
+        let response = try await client.post("/api/v1/api-keys", token: caller.token, ["name": "key-\(UUID().uuidString.prefix(8))"])
+        guard response.status == 201 else { throw TestFailure("fresh key: \(response.status) \(response.text)") }
+        guard let id = (try response.json()["id"] as? String).flatMap(UUID.init(uuidString:)) else {
+            throw TestFailure("fresh key without id: \(response.text)")
+        }
+        return id
     }
 }

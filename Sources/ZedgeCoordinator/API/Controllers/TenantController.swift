@@ -108,16 +108,17 @@ public struct TenantController: Sendable {
         }
     }
 
-    /// The tenant if the caller may `action` it; 403 for a role without the permission, 404 when it is not
-    /// the caller's (whether or not it exists).
+    /// The tenant if the caller may `action` it: 404 when it is not the caller's (whether or not it
+    /// exists), then 403 for a role without the permission.
     func reachable(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> Tenant {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "Tenant")
         context.audit.resource(id)
-        try authorizer.require(principal, .tenant, action)
+        // Reach first: outside it the answer is 404 whatever the role, so nothing can be probed.
         guard principal.role == .admin || principal.tenantId == id, let tenant = try await tenants.find(id) else {
             throw Problem.notFound("Tenant")
         }
+        try authorizer.require(principal, .tenant, action)
         return tenant
     }
 

@@ -114,12 +114,12 @@ public struct UserController: Sendable {
         }
     }
 
-    /// The user if the caller may `action` them; 404 outside the caller's reach.
+    /// The user if the caller may `action` them: 404 outside the caller's reach, then 403 for a role
+    /// without the permission.
     func reachable(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> User {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "User")
         context.audit.resource(id)
-        try authorizer.require(principal, .user, action)
         guard let user = try await users.find(id) else { throw Problem.notFound("User") }
         let visible = switch principal.role {
         case .admin: true
@@ -127,6 +127,7 @@ public struct UserController: Sendable {
         case .operator, .user: user.id == principal.userId
         }
         guard visible else { throw Problem.notFound("User") }
+        try authorizer.require(principal, .user, action)
         return user
     }
 

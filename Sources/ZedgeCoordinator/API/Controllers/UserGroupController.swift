@@ -152,11 +152,12 @@ public struct UserGroupController: Sendable {
         }
     }
 
+    /// The group if the caller may `action` it: 404 outside the caller's reach (another tenant's, or for a
+    /// USER one it does not belong to), then 403 for a role without the permission.
     func reachable(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> UserGroup {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "User group")
         context.audit.resource(id)
-        try authorizer.require(principal, .userGroup, action)
         guard let group = try await groups.find(id) else { throw Problem.notFound("User group") }
         let visible: Bool
         switch principal.role {
@@ -167,6 +168,7 @@ public struct UserGroupController: Sendable {
             visible = group.tenantId == principal.tenantId && isMember
         }
         guard visible else { throw Problem.notFound("User group") }
+        try authorizer.require(principal, .userGroup, action)
         return group
     }
 
