@@ -42,8 +42,8 @@ enum Launch {
                 arguments: arguments, environment: ProcessInfo.processInfo.environment, configFile: options.config)
             configuration = try CoordinatorConfiguration(
                 reader: reader, defaultDataDirectory: devMode ? "./.zedge-dev" : "/var/lib/zedge", devMode: devMode)
-        } catch let error as ConfigurationError {
-            throw ValidationError(error.description)
+        } catch {
+            fail(error)
         }
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
@@ -52,9 +52,20 @@ enum Launch {
             return handler
         }
         let logger = Logger(label: "zedge.coordinator")
-        try await Coordinator.run(configuration: configuration, logger: logger) { started in
-            Launch.announce(started, configuration: configuration)
+        do {
+            try await Coordinator.run(configuration: configuration, logger: logger) { started in
+                Launch.announce(started, configuration: configuration)
+            }
+        } catch {
+            fail(error)
         }
+    }
+
+    /// One clear line on stderr and a non-zero exit (DESIGN §9).
+    static func fail(_ error: any Error) -> Never {
+        let message = (error as? ConfigurationError)?.description ?? String(describing: error)
+        FileHandle.standardError.write(Data("zedge-coordinator: \(message.split(separator: "\n").first ?? "failed")\n".utf8))
+        exit(1)
     }
 
     static func announce(_ started: CoordinatorStarted, configuration: CoordinatorConfiguration) {

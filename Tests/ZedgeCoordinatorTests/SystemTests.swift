@@ -73,6 +73,14 @@ import ZedgeCore
             #expect(role["enum"] as? [String] == ["ADMIN", "TENANT_ADMIN", "OPERATOR", "USER"])
             let required = try #require((schema["schema"] as? [String: Any])?["required"] as? [String])
             #expect(Set(required) == ["username", "email", "password", "role"])
+            // Only routes that take a body describe one, and no schema anywhere is JSON null.
+            for (path, operations) in paths {
+                for (method, operation) in operations {
+                    let hasBody = (operation as? [String: Any])?["requestBody"] != nil
+                    #expect(hasBody == ["post", "patch"].contains(method), "\(method) \(path) requestBody: \(hasBody)")
+                }
+            }
+            #expect(!response.text.contains(#""schema":null"#))
             // The User response schema has no password field.
             let userResponse = "\(paths["/api/v1/users/{id}"]?["get"] ?? "")"
             #expect(!userResponse.lowercased().contains("password"))

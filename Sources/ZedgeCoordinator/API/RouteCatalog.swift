@@ -74,8 +74,9 @@ public struct RouteRegistrar {
         catalog.add(.init(
             method: method, path: prefix + (path.isEmpty ? "" : "/" + path), summary: summary, tag: tag,
             action: action, resourceType: resourceType,
-            requestSchema: Input.self == EmptyBody.self ? nil : SchemaReflector.schema(for: Input.self),
-            responseSchema: Output.self == EmptyBody.self ? nil : SchemaReflector.schema(for: Output.self),
+            // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and `nil` would mean JSON null.
+            requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Input.self),
+            responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Output.self),
             successStatus: status, authenticated: authenticated, queryParameters: query))
         group.on(RouterPath(path), method: method, use: handler)
     }

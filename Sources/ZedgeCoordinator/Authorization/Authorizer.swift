@@ -38,8 +38,4 @@ public struct Authorizer: Sendable {
         }
     }
 
-    /// The tenant every list is confined to: nil for ADMIN (all tenants).
-    public func tenantScope(of principal: Principal) -> UUID?? {
-        principal.role == .admin ? .none : .some(principal.tenantId)
-    }
 }

@@ -16,13 +16,13 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
     /// An equality condition on a column.
     public struct Filter: Sendable {
         public var column: String
-        public var value: any SQLExpression & Sendable
-        public init(_ column: String, _ value: any SQLExpression & Sendable) {
+        public var value: any SQLExpression
+        public init(_ column: String, _ value: any SQLExpression) {
             self.column = column
             self.value = value
         }
         public static func equal<T: Encodable & Sendable>(_ property: String, _ value: T) throws -> Filter {
-            Filter(RowCodec.column(property), try RowCodec.bind(value) as! any SQLExpression & Sendable)
+            Filter(RowCodec.column(property), try RowCodec.bind(value))
         }
         /// `column IS NULL`.
         public static func isNull(_ property: String) -> Filter { Filter(RowCodec.column(property), SQLLiteral.null) }

@@ -3,7 +3,7 @@ import SQLKit
 import ZedgeCore
 
 /// API keys, found by the SHA-256 of the presented key.
-public protocol ApiKeyRepository: ModelRepository where Model == ApiKey {
+public protocol ApiKeyRepository: ModelStore where Model == ApiKey {
     func insert(_ key: ApiKey, keyHash: String) async throws
     func find(keyHash: String) async throws -> ApiKey?
     /// Sets lastUsedAt (coalesced by the caller; not on every request).
@@ -18,9 +18,6 @@ public struct SQLApiKeyRepository: ApiKeyRepository {
         base = SQLModelRepository(Table("api_keys", resource: "API key"), database: database)
     }
 
-    public func insert(_ model: ApiKey) async throws {
-        preconditionFailure("API keys are created with their hash: insert(_:keyHash:)")
-    }
     public func insert(_ key: ApiKey, keyHash: String) async throws {
         try await base.table.insert(key, secrets: [("key_hash", keyHash)], on: sql)
     }

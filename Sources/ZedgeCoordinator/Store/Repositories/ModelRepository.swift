@@ -36,10 +36,10 @@ public struct ListQuery: Sendable {
     }
 }
 
-/// Create, read, update, delete and list for one model.
-public protocol ModelRepository<Model>: Sendable {
+/// Read, update, delete and list for one model. Creation is separate because some models are created
+/// with a secret beside them (see `UserRepository`, `ApiKeyRepository`).
+public protocol ModelStore<Model>: Sendable {
     associatedtype Model: Codable & Sendable & Identifiable where Model.ID == UUID
-    func insert(_ model: Model) async throws
     func find(_ id: UUID) async throws -> Model?
     /// False when the row is gone.
     func update(_ model: Model) async throws -> Bool
@@ -47,6 +47,11 @@ public protocol ModelRepository<Model>: Sendable {
     func delete(_ id: UUID) async throws -> Bool
     func list(_ query: ListQuery) async throws -> Page<Model>
     func count(_ filters: [PropertyFilter]) async throws -> Int
+}
+
+/// A `ModelStore` whose models are created as they are.
+public protocol ModelRepository<Model>: ModelStore {
+    func insert(_ model: Model) async throws
 }
 
 /// `ModelRepository` on SQL.

@@ -3,7 +3,7 @@ import SQLKit
 import ZedgeCore
 
 /// Users and their password hashes. The hash never leaves this repository except to the password check.
-public protocol UserRepository: ModelRepository where Model == User {
+public protocol UserRepository: ModelStore where Model == User {
     func insert(_ user: User, passwordHash: String) async throws
     /// The user and its hash, by username (case-sensitive; usernames are stored lowercase).
     func credentials(username: String) async throws -> (user: User, passwordHash: String)?
@@ -19,9 +19,6 @@ public struct SQLUserRepository: UserRepository {
         base = SQLModelRepository(Table("users", resource: "user"), database: database)
     }
 
-    public func insert(_ model: User) async throws {
-        preconditionFailure("users are created with a password hash: insert(_:passwordHash:)")
-    }
     public func insert(_ user: User, passwordHash: String) async throws {
         try await base.table.insert(user, secrets: [("password_hash", passwordHash)], on: sql)
     }

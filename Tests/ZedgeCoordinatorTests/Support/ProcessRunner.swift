@@ -1,0 +1,34 @@
+import Foundation
+
+/// Finds and runs the package's executables (built beside the test bundle) as real processes.
+enum ProcessRunner {
+    /// The build products folder: where the test bundle and the executables are.
+    static var productsDirectory: URL {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !url.path.isEmpty, url.path != "/" {
+            if FileManager.default.isExecutableFile(atPath: url.appendingPathComponent("zedge-coordinator").path) { return url }
+            url.deleteLastPathComponent()
+        }
+        // Fallback: the default debug build folder of this checkout.
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug")
+    }
+
+    static func executable(_ name: String) -> URL { productsDirectory.appendingPathComponent(name) }
+
+    /// Runs to completion; returns the exit status, stdout and stderr.
+    static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = executable(name)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+}
