@@ -29,6 +29,10 @@ import ZedgeCore
             let response = try await c.client.get("/api/v1/nowhere", token: nil)
             #expect(response.status == 404)
             #expect(response.headers.first(name: "Content-Type") == "application/problem+json")
+            // A known path with a method it does not support is a 405 naming the allowed ones.
+            let wrongMethod = try await c.client.send(.PUT, "/api/v1/users/\(UUID())", token: nil, json: [:])
+            #expect(wrongMethod.status == 405)
+            #expect(wrongMethod.headers.first(name: "Allow") == "DELETE, GET, PATCH")
             // A malformed id is a 404 like any id that names nothing.
             let token = try await c.adminToken()
             #expect(try await c.client.get("/api/v1/users/not-a-uuid", token: token).status == 404)
@@ -71,6 +75,12 @@ import ZedgeCore
             #expect(Set(properties.keys) == ["username", "email", "password", "role", "status", "tenantId", "quotaConfig"])
             let role = try #require(properties["role"] as? [String: Any])
             #expect(role["enum"] as? [String] == ["ADMIN", "TENANT_ADMIN", "OPERATOR", "USER"])
+            // Optional fields accept null (a PATCH clears with it).
+            #expect((properties["tenantId"] as? [String: Any])?["type"] as? [String] == ["string", "null"])
+            // List filters are documented with their values.
+            let listUsers = try #require(paths["/api/v1/users"]?["get"] as? [String: Any])
+            let roleFilter = (listUsers["parameters"] as? [[String: Any]])?.first { $0["name"] as? String == "role" }
+            #expect((roleFilter?["schema"] as? [String: Any])?["enum"] as? [String] == ["ADMIN", "TENANT_ADMIN", "OPERATOR", "USER"])
             let required = try #require((schema["schema"] as? [String: Any])?["required"] as? [String])
             #expect(Set(required) == ["username", "email", "password", "role"])
             // Only routes that take a body describe one, and no schema anywhere is JSON null.

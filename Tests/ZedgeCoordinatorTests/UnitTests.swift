@@ -119,15 +119,20 @@ import ZedgeCore
             ("api_keys", ApiKey.self), ("refresh_tokens", RefreshToken.self), ("enrollment_tokens", EnrollmentToken.self),
             ("agent_credentials", AgentCredential.self), ("metric_samples", MetricSample.self),
         ]
+        // Reflect before entering the database's @Sendable closure (metatypes are not Sendable).
+        let expected: [(table: String, type: String, schema: JSONValue)] = models.map { table, type in
+            func reflect(_ type: any Decodable.Type) -> JSONValue { SchemaReflector.schema(for: type) }
+            return (table, "\(type)", reflect(type))
+        }
         try await Database.withDatabase(url: "sqlite://\(directory)/drift.db", logger: .init(label: "test")) { database in
             try await Migrator().migrate(database, logger: .init(label: "test"))
-            for (table, type) in models {
+            for (table, type, reflected) in expected {
                 let rows = try await database.sql.raw("SELECT name, \"notnull\" AS required FROM pragma_table_info(\(bind: table))").all()
                 let columns = Dictionary(uniqueKeysWithValues: try rows.map {
                     (try $0.decode(column: "name", as: String.self), try $0.decode(column: "required", as: Int.self) == 1)
                 })
                 #expect(!columns.isEmpty, "table \(table) is missing")
-                guard case .object(let schema) = SchemaReflector.schema(for: type),
+                guard case .object(let schema) = reflected,
                       case .object(let properties)? = schema["properties"] else {
                     Issue.record("cannot reflect \(type)")
                     continue

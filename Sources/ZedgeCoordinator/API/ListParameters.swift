@@ -8,8 +8,33 @@ public enum FilterKind: Sendable {
     case string
     case bool
     case enumeration([String])
+    case dateTime
 
     static func of<E: ZedgeEnum>(_ type: E.Type) -> FilterKind { .enumeration(E.allowedValues) }
+
+    /// The JSON Schema of a query value of this kind (for the OpenAPI document).
+    var schema: JSONValue {
+        switch self {
+        case .uuid: ["type": "string", "format": "uuid"]
+        case .string: ["type": "string", "maxLength": 256]
+        case .bool: ["type": "boolean"]
+        case .enumeration(let values): ["type": "string", "enum": .array(values.map { .string($0) })]
+        case .dateTime: ["type": "string", "format": "date-time"]
+        }
+    }
+}
+
+/// What a list route accepts besides `limit` and `cursor`: equality filters on model properties, and
+/// other parameters the handler reads itself (`extras`). Declared once per route, used both to parse and
+/// to document it.
+public struct ListSpec: Sendable {
+    public var filters: [String: FilterKind]
+    public var extras: [String: FilterKind]
+
+    public init(filters: [String: FilterKind] = [:], extras: [String: FilterKind] = [:]) {
+        self.filters = filters
+        self.extras = extras
+    }
 }
 
 /// Parses `limit`, `cursor` and equality filters from a list request's query string. A parameter the
@@ -20,9 +45,9 @@ public struct ListParameters: Sendable {
     /// Values of the route's extra (non-filter) parameters, e.g. time bounds.
     public var extras: [String: String]
 
-    public static func parse(
-        _ request: Request, filters allowed: [String: FilterKind], extras allowedExtras: Set<String> = []
-    ) throws -> ListParameters {
+    public static func parse(_ request: Request, _ spec: ListSpec) throws -> ListParameters {
+        let allowed = spec.filters
+        let allowedExtras = Set(spec.extras.keys)
         var page = PageRequest()
         var filters: [PropertyFilter] = []
         var extras: [String: String] = [:]
@@ -62,6 +87,10 @@ public struct ListParameters: Sendable {
                     case .bool:
                         if let flag = Bool(value) { filters.append(.init(key, .bool(flag))) } else {
                             errors.append(FieldError(field: key, message: "must be true or false"))
+                        }
+                    case .dateTime:
+                        if ZedgeJSON.parseDate(value) != nil { filters.append(.init(key, .string(value))) } else {
+                            errors.append(FieldError(field: key, message: "must be an ISO-8601 date-time"))
                         }
                     case .enumeration(let values):
                         if values.contains(value) { filters.append(.init(key, .string(value))) } else {

@@ -7,7 +7,12 @@ import ZedgeCore
 /// (404 for unknown routes, 413 for oversized bodies) with their status, and anything else into a
 /// logged 500 that reveals nothing.
 public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    /// Known routes, to answer 405 with `Allow` (rather than 404) for a method a path does not support.
+    let catalog: RouteCatalog?
+
+    public init(catalog: RouteCatalog? = nil) {
+        self.catalog = catalog
+    }
 
     public func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
@@ -19,6 +24,14 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let failure as ValidationFailure {
             return try Problem.invalid(failure.errors).response(from: request, context: context)
         } catch let error as HTTPError {
+            if error.status == .notFound, let catalog {
+                let allowed = catalog.allowedMethods(forPath: request.uri.path)
+                if !allowed.isEmpty {
+                    let allow = Set(allowed.map(\.rawValue)).sorted().joined(separator: ", ")
+                    return try Problem(.methodNotAllowed, detail: "Allowed methods: \(allow).", headers: [.allow: allow])
+                        .response(from: request, context: context)
+                }
+            }
             let problem = Problem(error.status, detail: error.body ?? Self.detail(for: error.status))
             return try problem.response(from: request, context: context)
         } catch let error as any HTTPResponseError {

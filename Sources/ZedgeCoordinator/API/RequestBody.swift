@@ -86,7 +86,8 @@ public enum BodyDecoder {
     /// Reports numbers that are not whole where the schema says integer (recursing into objects).
     static func checkIntegers(_ value: Any, schema: JSONValue, path: String, into errors: inout [FieldError]) {
         guard case .object(let schema) = schema else { return }
-        if schema["type"] == "integer", let number = value as? NSNumber, !(value is Bool) {
+        let isInteger = schema["type"] == "integer" || schema["type"].map { if case .array(let types) = $0 { types.contains("integer") } else { false } } == true
+        if isInteger, let number = value as? NSNumber, !(value is Bool) {
             let double = number.doubleValue
             if double.rounded() != double || abs(double) > 9.0e15 {
                 errors.append(FieldError(field: path.isEmpty ? "body" : path, message: "must be an integer"))

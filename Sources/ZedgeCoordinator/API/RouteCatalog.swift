@@ -20,7 +20,7 @@ public final class RouteCatalog: Sendable {
         public var responseSchema: JSONValue?
         public var successStatus: Int
         public var authenticated: Bool
-        public var queryParameters: [String]
+        public var list: ListSpec?
 
         /// OpenAPI form, `/api/v1/users/{id}` (also what `context.endpointPath` reports).
         public var templatePath: String {
@@ -37,6 +37,18 @@ public final class RouteCatalog: Sendable {
     public var all: [Route] { routes.withLock { $0 } }
 
     func add(_ route: Route) { routes.withLock { $0.append(route) } }
+
+    /// The methods registered for a concrete path (`/api/v1/users/0190…`), for 405 answers.
+    func allowedMethods(forPath path: String) -> [HTTPRequest.Method] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return routes.withLock { routes in
+            routes.filter { route in
+                let template = route.templatePath.split(separator: "/", omittingEmptySubsequences: true)
+                return template.count == parts.count
+                    && zip(template, parts).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+            }.map(\.method)
+        }
+    }
 
     func route(method: HTTPRequest.Method, endpointPath: String?) -> Route? {
         guard let endpointPath else { return nil }
@@ -63,12 +75,12 @@ public struct RouteRegistrar {
         self.resourceType = resourceType
     }
 
-    /// Registers `method path`; `Input` is the JSON body it accepts (`EmptyBody` for none) and `Output` what a
-    /// success returns, both described in the OpenAPI document from their types.
+    /// Registers `method path`; `Input` is the JSON body it accepts (`EmptyBody` for none), `Output` what a
+    /// success returns, and `list` the query a list accepts; all described in the OpenAPI document.
     public func on<Input: RequestBody, Output: Decodable>(
         _ method: HTTPRequest.Method, _ path: String, summary: String, action: String,
         input: Input.Type = EmptyBody.self, output: Output.Type, status: Int = 200,
-        authenticated: Bool = true, query: [String] = [],
+        authenticated: Bool = true, list: ListSpec? = nil,
         handler: @escaping @Sendable (Request, ZedgeRequestContext) async throws -> Response
     ) {
         catalog.add(.init(
@@ -77,7 +89,7 @@ public struct RouteRegistrar {
             // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and `nil` would mean JSON null.
             requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Input.self),
             responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Output.self),
-            successStatus: status, authenticated: authenticated, queryParameters: query))
+            successStatus: status, authenticated: authenticated, list: list))
         group.on(RouterPath(path), method: method, use: handler)
     }
 }

@@ -20,7 +20,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     let router = Router(context: ZedgeRequestContext.self)
     router.add(middleware: HTTPMetricsMiddleware(factory: deps.metrics.factory))
     router.add(middleware: AuditMiddleware(repository: store.auditLogs, catalog: catalog))
-    router.add(middleware: ProblemMiddleware())
+    router.add(middleware: ProblemMiddleware(catalog: catalog))
     router.add(middleware: AuthenticationMiddleware(
         authenticator: Authenticator(users: store.users, apiKeys: store.apiKeys, signer: deps.signer)))
 

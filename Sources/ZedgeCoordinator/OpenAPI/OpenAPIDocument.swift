@@ -40,13 +40,15 @@ public enum OpenAPIDocument {
                 return ["name": .string(name), "in": "path", "required": true,
                         "schema": name.hasSuffix("id") || name.hasSuffix("Id") ? ["type": "string", "format": "uuid"] : ["type": "string"]]
             }
-        for name in route.queryParameters {
-            let schema: JSONValue = switch name {
-            case "limit": ["type": "integer", "minimum": 1, "maximum": .number(Double(PageRequest.maximumLimit))]
-            case "since", "until": ["type": "string", "format": "date-time"]
-            default: name.hasSuffix("Id") ? ["type": "string", "format": "uuid"] : ["type": "string"]
+        if let list = route.list {
+            parameters.append(["name": "limit", "in": "query", "required": false,
+                               "schema": ["type": "integer", "minimum": 1, "maximum": .number(Double(PageRequest.maximumLimit)),
+                                          "default": .number(Double(PageRequest.defaultLimit))]])
+            parameters.append(["name": "cursor", "in": "query", "required": false,
+                               "description": "The nextCursor of the previous page.", "schema": ["type": "string"]])
+            for (name, kind) in list.filters.merging(list.extras, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+                parameters.append(["name": .string(name), "in": "query", "required": false, "schema": kind.schema])
             }
-            parameters.append(["name": .string(name), "in": "query", "required": false, "schema": schema])
         }
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
         if let request = route.requestSchema {

@@ -110,11 +110,19 @@ private struct KeyedRecorder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeNil(forKey key: Key) throws -> Bool { false }
 
     private func record(_ key: Key, _ schema: JSONValue, required: Bool) {
-        object.properties[key.stringValue] = schema
+        object.properties[key.stringValue] = required ? schema : Self.nullable(schema)
         if required, !object.required.contains(key.stringValue) { object.required.append(key.stringValue) }
         var result: [String: JSONValue] = ["type": "object", "properties": .object(object.properties)]
         if !object.required.isEmpty { result["required"] = .array(object.required.map { .string($0) }) }
         recorder.schema = .object(result)
+    }
+
+    /// An optional property also accepts `null` (which a PATCH uses to clear it).
+    static func nullable(_ schema: JSONValue) -> JSONValue {
+        guard case .object(var object) = schema, case .string(let type)? = object["type"] else { return schema }
+        object["type"] = [.string(type), "null"]
+        if case .array(let values)? = object["enum"] { object["enum"] = .array(values + [.null]) }
+        return .object(object)
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {

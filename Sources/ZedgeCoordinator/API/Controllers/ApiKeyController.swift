@@ -8,6 +8,8 @@ public struct ApiKeyController: Sendable {
     let apiKeys: any ApiKeyRepository
     let authorizer: Authorizer
 
+    static let list = ListSpec(filters: ["userId": .uuid])
+
     struct CreateBody: RequestBody {
         var name: String
         var expiresAt: Date?
@@ -48,9 +50,9 @@ public struct ApiKeyController: Sendable {
                 at: "/api/v1/api-keys/\(key.id.uuidString)")
         }
         routes.on(.get, "", summary: "List your API keys (ADMIN: anyone's)", action: "api-key.list",
-                  output: Page<ApiKey>.self, query: ["userId", "limit", "cursor"]) { request, context in
+                  output: Page<ApiKey>.self, list: Self.list) { request, context in
             let principal = try context.requirePrincipal()
-            var parameters = try ListParameters.parse(request, filters: ["userId": .uuid])
+            var parameters = try ListParameters.parse(request, Self.list)
             if principal.role != .admin { parameters.force("userId", .uuid(principal.userId)) }
             return try JSONResponse.make(try await apiKeys.list(parameters.query))
         }

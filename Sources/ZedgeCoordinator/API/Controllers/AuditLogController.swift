@@ -6,17 +6,18 @@ import ZedgeCore
 public struct AuditLogController: Sendable {
     let auditLogs: any AuditLogRepository
 
+    static let list = ListSpec(
+        filters: ["userId": .uuid, "resourceType": .string, "action": .string, "status": .of(AuditStatus.self)],
+        extras: ["since": .dateTime, "until": .dateTime])
+
     public func register(on routes: RouteRegistrar) {
         routes.on(.get, "", summary: "Query the audit log", action: "audit-log.list", output: Page<AuditLog>.self,
-                  query: ["userId", "resourceType", "action", "status", "since", "until", "limit", "cursor"]) { request, context in
+                  list: Self.list) { request, context in
             let principal = try context.requirePrincipal()
             guard [.admin, .tenantAdmin].contains(principal.role) else {
                 throw Problem.forbidden("Only an ADMIN or a TENANT_ADMIN reads the audit log.")
             }
-            var parameters = try ListParameters.parse(
-                request,
-                filters: ["userId": .uuid, "resourceType": .string, "action": .string, "status": .of(AuditStatus.self)],
-                extras: ["since", "until"])
+            var parameters = try ListParameters.parse(request, Self.list)
             if principal.role == .tenantAdmin {
                 parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)
             }

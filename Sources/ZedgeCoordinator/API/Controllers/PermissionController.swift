@@ -7,12 +7,14 @@ public struct PermissionController: Sendable {
     let permissions: any ModelRepository<Permission>
     let rolePermissions: any ModelRepository<RolePermission>
 
+    static let permissionList = ListSpec(filters: ["resourceType": .of(ResourceType.self), "action": .of(PermissionAction.self)])
+    static let rolePermissionList = ListSpec(filters: ["role": .of(UserRole.self), "permissionId": .uuid])
+
     public func register(permissions routes: RouteRegistrar, rolePermissions roleRoutes: RouteRegistrar) {
         routes.on(.get, "", summary: "List permissions", action: "permission.list", output: Page<Permission>.self,
-                  query: ["resourceType", "action", "limit", "cursor"]) { request, context in
+                  list: Self.permissionList) { request, context in
             _ = try context.requirePrincipal()
-            let parameters = try ListParameters.parse(
-                request, filters: ["resourceType": .of(ResourceType.self), "action": .of(PermissionAction.self)])
+            let parameters = try ListParameters.parse(request, Self.permissionList)
             return try JSONResponse.make(try await permissions.list(parameters.query))
         }
         routes.on(.get, ":id", summary: "Get a permission", action: "permission.read", output: Permission.self) { _, context in
@@ -23,9 +25,9 @@ public struct PermissionController: Sendable {
             return try JSONResponse.make(permission)
         }
         roleRoutes.on(.get, "", summary: "List role grants", action: "role-permission.list",
-                      output: Page<RolePermission>.self, query: ["role", "permissionId", "limit", "cursor"]) { request, context in
+                      output: Page<RolePermission>.self, list: Self.rolePermissionList) { request, context in
             _ = try context.requirePrincipal()
-            let parameters = try ListParameters.parse(request, filters: ["role": .of(UserRole.self), "permissionId": .uuid])
+            let parameters = try ListParameters.parse(request, Self.rolePermissionList)
             return try JSONResponse.make(try await rolePermissions.list(parameters.query))
         }
     }

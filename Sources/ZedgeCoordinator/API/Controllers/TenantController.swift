@@ -9,6 +9,8 @@ public struct TenantController: Sendable {
     let users: any UserRepository
     let authorizer: Authorizer
 
+    static let list = ListSpec(filters: ["status": .of(TenantStatus.self)])
+
     struct CreateBody: RequestBody {
         var name: String
         var description: String?
@@ -58,10 +60,10 @@ public struct TenantController: Sendable {
             return try JSONResponse.created(tenant, at: "/api/v1/tenants/\(tenant.id.uuidString)")
         }
         routes.on(.get, "", summary: "List tenants", action: "tenant.list", output: Page<Tenant>.self,
-                  query: ["status", "limit", "cursor"]) { request, context in
+                  list: Self.list) { request, context in
             let principal = try context.requirePrincipal()
             try authorizer.require(principal, .tenant, .read)
-            var parameters = try ListParameters.parse(request, filters: ["status": .of(TenantStatus.self)])
+            var parameters = try ListParameters.parse(request, Self.list)
             if principal.role != .admin { parameters.force("id", principal.tenantId.map { .uuid($0) } ?? .null) }
             return try JSONResponse.make(try await tenants.list(parameters.query))
         }

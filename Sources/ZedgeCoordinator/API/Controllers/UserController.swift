@@ -10,6 +10,8 @@ public struct UserController: Sendable {
     let authorizer: Authorizer
     let hasher: PasswordHasher
 
+    static let list = ListSpec(filters: ["role": .of(UserRole.self), "status": .of(UserStatus.self), "tenantId": .uuid])
+
     struct CreateBody: RequestBody {
         var username: String
         var email: String
@@ -68,11 +70,10 @@ public struct UserController: Sendable {
             return try JSONResponse.created(user, at: "/api/v1/users/\(user.id.uuidString)")
         }
         routes.on(.get, "", summary: "List users", action: "user.list", output: Page<User>.self,
-                  query: ["role", "status", "tenantId", "limit", "cursor"]) { request, context in
+                  list: Self.list) { request, context in
             let principal = try context.requirePrincipal()
             try authorizer.require(principal, .user, .read)
-            var parameters = try ListParameters.parse(
-                request, filters: ["role": .of(UserRole.self), "status": .of(UserStatus.self), "tenantId": .uuid])
+            var parameters = try ListParameters.parse(request, Self.list)
             switch principal.role {
             case .admin: break
             case .tenantAdmin: parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)

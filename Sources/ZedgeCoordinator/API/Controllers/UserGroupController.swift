@@ -11,6 +11,8 @@ public struct UserGroupController: Sendable {
     let tenants: any ModelRepository<Tenant>
     let authorizer: Authorizer
 
+    static let list = ListSpec(filters: ["tenantId": .uuid, "parentGroupId": .uuid])
+
     struct CreateBody: RequestBody {
         var name: String
         var description: String?
@@ -68,10 +70,10 @@ public struct UserGroupController: Sendable {
             return try JSONResponse.created(group, at: "/api/v1/user-groups/\(group.id.uuidString)")
         }
         routes.on(.get, "", summary: "List user groups", action: "user-group.list", output: Page<UserGroup>.self,
-                  query: ["tenantId", "parentGroupId", "limit", "cursor"]) { request, context in
+                  list: Self.list) { request, context in
             let principal = try context.requirePrincipal()
             try authorizer.require(principal, .userGroup, .read)
-            var parameters = try ListParameters.parse(request, filters: ["tenantId": .uuid, "parentGroupId": .uuid])
+            var parameters = try ListParameters.parse(request, Self.list)
             switch principal.role {
             case .admin:
                 return try JSONResponse.make(try await groups.list(parameters.query))
@@ -118,9 +120,9 @@ public struct UserGroupController: Sendable {
             return JSONResponse.noContent()
         }
         routes.on(.get, ":id/members", summary: "List a group's members", action: "user-group.members.list",
-                  output: Page<UserGroupMember>.self, query: ["limit", "cursor"]) { request, context in
+                  output: Page<UserGroupMember>.self, list: ListSpec()) { request, context in
             let group = try await reachable(context, .read)
-            var parameters = try ListParameters.parse(request, filters: [:])
+            var parameters = try ListParameters.parse(request, ListSpec())
             parameters.force("groupId", .uuid(group.id))
             return try JSONResponse.make(try await members.list(parameters.query))
         }
