@@ -26,6 +26,18 @@ public struct Authorizer: Sendable {
         }
     }
 
+    /// Loads an object for `action` and decides in this order: 404 when it does not exist or is outside the
+    /// caller's reach (so nothing about other tenants can be probed, whatever the role), then 403 when the
+    /// role lacks the permission.
+    public func reach<T>(
+        _ principal: Principal, _ resource: ResourceType, _ action: PermissionAction, notFound name: String,
+        load: () async throws -> T?, visible: (T) async throws -> Bool
+    ) async throws -> T {
+        guard let object = try await load(), try await visible(object) else { throw Problem.notFound(name) }
+        try require(principal, resource, action)
+        return object
+    }
+
     /// Object-level reach for tenant-owned objects: ADMIN everywhere; TENANT_ADMIN inside its tenant;
     /// OPERATOR and USER only what they own (`ownerId`) inside their tenant.
     public func canReach(_ principal: Principal, tenantId: UUID?, ownerId: UUID?) -> Bool {

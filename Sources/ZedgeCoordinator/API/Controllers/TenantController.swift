@@ -116,12 +116,11 @@ public struct TenantController: Sendable {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "Tenant")
         context.audit.resource(id)
-        // Reach first: outside it the answer is 404 whatever the role, so nothing can be probed.
-        guard principal.role == .admin || principal.tenantId == id, let tenant = try await tenants.find(id) else {
-            throw Problem.notFound("Tenant")
+        return try await authorizer.reach(principal, .tenant, action, notFound: "Tenant") {
+            try await tenants.find(id)
+        } visible: { _ in
+            principal.role == .admin || principal.tenantId == id
         }
-        try authorizer.require(principal, .tenant, action)
-        return tenant
     }
 
     func requireTenantAdmin(_ userId: UUID, of tenantId: UUID?) async throws {

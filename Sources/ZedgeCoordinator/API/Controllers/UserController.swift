@@ -121,15 +121,15 @@ public struct UserController: Sendable {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "User")
         context.audit.resource(id)
-        guard let user = try await users.find(id) else { throw Problem.notFound("User") }
-        let visible = switch principal.role {
-        case .admin: true
-        case .tenantAdmin: user.tenantId != nil && user.tenantId == principal.tenantId
-        case .operator, .user: user.id == principal.userId
+        return try await authorizer.reach(principal, .user, action, notFound: "User") {
+            try await users.find(id)
+        } visible: { user in
+            switch principal.role {
+            case .admin: true
+            case .tenantAdmin: user.tenantId != nil && user.tenantId == principal.tenantId
+            case .operator, .user: user.id == principal.userId
+            }
         }
-        guard visible else { throw Problem.notFound("User") }
-        try authorizer.require(principal, .user, action)
-        return user
     }
 
     /// Which roles a caller may hand out: ADMIN any; TENANT_ADMIN only USER and TENANT_ADMIN.

@@ -160,18 +160,17 @@ public struct UserGroupController: Sendable {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "User group")
         context.audit.resource(id)
-        guard let group = try await groups.find(id) else { throw Problem.notFound("User group") }
-        let visible: Bool
-        switch principal.role {
-        case .admin: visible = true
-        case .tenantAdmin: visible = group.tenantId == principal.tenantId
-        case .operator, .user:
-            let isMember = try await members.count([.equal("groupId", group.id), .equal("userId", principal.userId)]) > 0
-            visible = group.tenantId == principal.tenantId && isMember
+        return try await authorizer.reach(principal, .userGroup, action, notFound: "User group") {
+            try await groups.find(id)
+        } visible: { group in
+            switch principal.role {
+            case .admin: return true
+            case .tenantAdmin: return group.tenantId == principal.tenantId
+            case .operator, .user:
+                guard group.tenantId == principal.tenantId else { return false }
+                return try await members.count([.equal("groupId", group.id), .equal("userId", principal.userId)]) > 0
+            }
         }
-        guard visible else { throw Problem.notFound("User group") }
-        try authorizer.require(principal, .userGroup, action)
-        return group
     }
 
     /// The parent must exist in the same tenant and must not be the group or one of its descendants.

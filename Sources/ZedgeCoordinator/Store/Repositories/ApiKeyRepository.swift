@@ -10,7 +10,7 @@ public protocol ApiKeyRepository: ModelStore where Model == ApiKey {
     func touch(_ id: UUID, at date: Date) async throws
 }
 
-public struct SQLApiKeyRepository: ApiKeyRepository {
+public struct SQLApiKeyRepository: ApiKeyRepository, SQLBackedStore {
     let base: SQLModelRepository<ApiKey>
     var sql: any SQLDatabase { base.database.sql }
 
@@ -21,11 +21,6 @@ public struct SQLApiKeyRepository: ApiKeyRepository {
     public func insert(_ key: ApiKey, keyHash: String) async throws {
         try await base.table.insert(key, secrets: [("key_hash", keyHash)], on: sql)
     }
-    public func find(_ id: UUID) async throws -> ApiKey? { try await base.find(id) }
-    public func update(_ model: ApiKey) async throws -> Bool { try await base.update(model) }
-    public func delete(_ id: UUID) async throws -> Bool { try await base.delete(id) }
-    public func list(_ query: ListQuery) async throws -> Page<ApiKey> { try await base.list(query) }
-    public func count(_ filters: [PropertyFilter]) async throws -> Int { try await base.count(filters) }
 
     public func find(keyHash: String) async throws -> ApiKey? {
         try await sql.select().column("*").from("api_keys").where("key_hash", .equal, keyHash).first()

@@ -54,6 +54,19 @@ public protocol ModelRepository<Model>: ModelStore {
     func insert(_ model: Model) async throws
 }
 
+/// A store that keeps its rows in an `SQLModelRepository` and adds its own (secret-aware) creation.
+protocol SQLBackedStore: ModelStore {
+    var base: SQLModelRepository<Model> { get }
+}
+
+extension SQLBackedStore {
+    public func find(_ id: UUID) async throws -> Model? { try await base.find(id) }
+    public func update(_ model: Model) async throws -> Bool { try await base.update(model) }
+    public func delete(_ id: UUID) async throws -> Bool { try await base.delete(id) }
+    public func list(_ query: ListQuery) async throws -> Page<Model> { try await base.list(query) }
+    public func count(_ filters: [PropertyFilter]) async throws -> Int { try await base.count(filters) }
+}
+
 /// `ModelRepository` on SQL.
 public struct SQLModelRepository<Model: Codable & Sendable & Identifiable>: ModelRepository where Model.ID == UUID {
     public let table: Table<Model>

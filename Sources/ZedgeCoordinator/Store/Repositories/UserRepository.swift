@@ -11,7 +11,7 @@ public protocol UserRepository: ModelStore where Model == User {
     func recordLogin(_ id: UUID, at date: Date) async throws
 }
 
-public struct SQLUserRepository: UserRepository {
+public struct SQLUserRepository: UserRepository, SQLBackedStore {
     let base: SQLModelRepository<User>
     var sql: any SQLDatabase { base.database.sql }
 
@@ -22,11 +22,6 @@ public struct SQLUserRepository: UserRepository {
     public func insert(_ user: User, passwordHash: String) async throws {
         try await base.table.insert(user, secrets: [("password_hash", passwordHash)], on: sql)
     }
-    public func find(_ id: UUID) async throws -> User? { try await base.find(id) }
-    public func update(_ model: User) async throws -> Bool { try await base.update(model) }
-    public func delete(_ id: UUID) async throws -> Bool { try await base.delete(id) }
-    public func list(_ query: ListQuery) async throws -> Page<User> { try await base.list(query) }
-    public func count(_ filters: [PropertyFilter]) async throws -> Int { try await base.count(filters) }
 
     public func credentials(username: String) async throws -> (user: User, passwordHash: String)? {
         guard let row = try await sql.select().column("*").from("users").where("username", .equal, username).first() else {
