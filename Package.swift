@@ -101,6 +101,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ZedgeCoreTests", dependencies: ["ZedgeCore"], swiftSettings: strict),
+        .testTarget(name: "ZedgeAgentTests", dependencies: ["ZedgeAgent", "ZedgeCore"], swiftSettings: strict),
         .testTarget(
             name: "ZedgeCoordinatorTests",
             dependencies: [

@@ -1,0 +1,200 @@
+import Foundation
+
+// The agent wire protocol (DESIGN §4): what agents and the coordinator send each other under /agent/v1.
+
+/// What an agent reports about its host at registration.
+public struct HostFacts: Codable, Sendable, Hashable {
+    public var hostname: String
+    public var serialNumber: String?
+    public var cpuCores: Int
+    public var memoryGb: Int
+    public var storageGb: Int
+    public var gpuCount: Int
+    public var gpuModel: String?
+    public var managementIp: String
+    public var macAddress: String?
+    public var firmwareVersion: String?
+    public var model: String?
+    public var manufacturer: String?
+    public var hypervisorType: HypervisorType?
+
+    public init(
+        hostname: String, serialNumber: String? = nil, cpuCores: Int, memoryGb: Int, storageGb: Int,
+        gpuCount: Int = 0, gpuModel: String? = nil, managementIp: String, macAddress: String? = nil,
+        firmwareVersion: String? = nil, model: String? = nil, manufacturer: String? = nil,
+        hypervisorType: HypervisorType? = nil
+    ) {
+        self.hostname = hostname
+        self.serialNumber = serialNumber
+        self.cpuCores = cpuCores
+        self.memoryGb = memoryGb
+        self.storageGb = storageGb
+        self.gpuCount = gpuCount
+        self.gpuModel = gpuModel
+        self.managementIp = managementIp
+        self.macAddress = macAddress
+        self.firmwareVersion = firmwareVersion
+        self.model = model
+        self.manufacturer = manufacturer
+        self.hypervisorType = hypervisorType
+    }
+}
+
+/// `POST /agent/v1/register`.
+public struct RegisterRequest: Codable, Sendable, Hashable {
+    public var enrollmentToken: String
+    public var kind: EnrollmentKind
+    public var facts: HostFacts
+
+    public init(enrollmentToken: String, kind: EnrollmentKind, facts: HostFacts) {
+        self.enrollmentToken = enrollmentToken
+        self.kind = kind
+        self.facts = facts
+    }
+}
+
+/// The answer to a registration: the agent's identity and its credential (shown this once).
+public struct RegisterResponse: Codable, Sendable, Hashable {
+    public var agentId: UUID
+    public var machineId: UUID?
+    public var cloudBoxId: UUID?
+    public var credential: String
+    public var heartbeatIntervalS: Int
+
+    public init(agentId: UUID, machineId: UUID?, cloudBoxId: UUID?, credential: String, heartbeatIntervalS: Int) {
+        self.agentId = agentId
+        self.machineId = machineId
+        self.cloudBoxId = cloudBoxId
+        self.credential = credential
+        self.heartbeatIntervalS = heartbeatIntervalS
+    }
+}
+
+/// Readings an agent takes on each heartbeat.
+public struct HostMetrics: Codable, Sendable, Hashable {
+    public var cpuUsagePercent: Double?
+    public var memoryUsagePercent: Double?
+    public var diskUsagePercent: Double?
+    /// Highest thermal-zone temperature, °C.
+    public var temperature: Double?
+    public var uptimeSeconds: Int?
+    public var loadAverage1m: Double?
+
+    public init(
+        cpuUsagePercent: Double? = nil, memoryUsagePercent: Double? = nil, diskUsagePercent: Double? = nil,
+        temperature: Double? = nil, uptimeSeconds: Int? = nil, loadAverage1m: Double? = nil
+    ) {
+        self.cpuUsagePercent = cpuUsagePercent
+        self.memoryUsagePercent = memoryUsagePercent
+        self.diskUsagePercent = diskUsagePercent
+        self.temperature = temperature
+        self.uptimeSeconds = uptimeSeconds
+        self.loadAverage1m = loadAverage1m
+    }
+}
+
+/// A domain's power state as libvirt reports it.
+public enum DomainState: String, ZedgeEnum {
+    case noState = "NO_STATE"
+    case running = "RUNNING"
+    case blocked = "BLOCKED"
+    case paused = "PAUSED"
+    case shuttingDown = "SHUTTING_DOWN"
+    case shutOff = "SHUT_OFF"
+    case crashed = "CRASHED"
+    case suspended = "SUSPENDED"
+}
+
+/// A VM the agent's hypervisor knows.
+public struct ObservedVm: Codable, Sendable, Hashable {
+    public var vmUuid: String
+    public var vmName: String
+    public var state: DomainState
+
+    public init(vmUuid: String, vmName: String, state: DomainState) {
+        self.vmUuid = vmUuid
+        self.vmName = vmName
+        self.state = state
+    }
+}
+
+/// `POST /agent/v1/heartbeat`.
+public struct HeartbeatRequest: Codable, Sendable, Hashable {
+    public var metrics: HostMetrics
+    public var observedVms: [ObservedVm]
+    public var agentVersion: String
+
+    public init(metrics: HostMetrics, observedVms: [ObservedVm], agentVersion: String) {
+        self.metrics = metrics
+        self.observedVms = observedVms
+        self.agentVersion = agentVersion
+    }
+}
+
+public struct HeartbeatResponse: Codable, Sendable, Hashable {
+    public var heartbeatIntervalS: Int
+    public var serverTime: Date
+
+    public init(heartbeatIntervalS: Int, serverTime: Date) {
+        self.heartbeatIntervalS = heartbeatIntervalS
+        self.serverTime = serverTime
+    }
+}
+
+/// A task as handed to its agent by `GET /agent/v1/tasks`.
+public struct TaskAssignment: Codable, Sendable, Hashable {
+    public var id: UUID
+    public var kind: TaskKind
+    public var payload: JSONValue
+    /// 1 for the first delivery; more when a lease ran out and the task was handed out again.
+    public var attempt: Int
+    public var leaseExpiresAt: Date
+
+    public init(id: UUID, kind: TaskKind, payload: JSONValue, attempt: Int, leaseExpiresAt: Date) {
+        self.id = id
+        self.kind = kind
+        self.payload = payload
+        self.attempt = attempt
+        self.leaseExpiresAt = leaseExpiresAt
+    }
+}
+
+public struct TaskPollResponse: Codable, Sendable, Hashable {
+    public var tasks: [TaskAssignment]
+    public init(tasks: [TaskAssignment]) { self.tasks = tasks }
+}
+
+/// `POST /agent/v1/tasks/{id}/events`: idempotent by (task, sequence).
+public struct TaskEventReport: Codable, Sendable, Hashable {
+    public var sequence: Int
+    public var kind: EventKind
+    public var name: String
+    public var metadata: JSONValue?
+
+    public init(sequence: Int, kind: EventKind, name: String, metadata: JSONValue? = nil) {
+        self.sequence = sequence
+        self.kind = kind
+        self.name = name
+        self.metadata = metadata
+    }
+}
+
+/// How a task ended, as its agent saw it.
+public enum TaskOutcome: String, ZedgeEnum {
+    case succeeded = "SUCCEEDED"
+    case failed = "FAILED"
+}
+
+/// `POST /agent/v1/tasks/{id}/result`: idempotent (the same result twice changes nothing).
+public struct TaskResultReport: Codable, Sendable, Hashable {
+    public var outcome: TaskOutcome
+    public var error: String?
+    /// What the agent observed after the task (e.g. the domain's state).
+    public var observed: JSONValue?
+
+    public init(outcome: TaskOutcome, error: String? = nil, observed: JSONValue? = nil) {
+        self.outcome = outcome
+        self.error = error
+        self.observed = observed
+    }
+}
