@@ -63,6 +63,18 @@ import ZedgeCore
                 ("/api/v1/permissions", "get"), ("/api/v1/permissions/{id}", "get"), ("/api/v1/role-permissions", "get"),
                 ("/api/v1/audit-logs", "get"),
                 ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/api/v1/openapi.json", "get"),
+                ("/api/v1/edge-data-centers", "post"), ("/api/v1/edge-data-centers", "get"),
+                ("/api/v1/edge-data-centers/{id}", "get"), ("/api/v1/edge-data-centers/{id}", "patch"),
+                ("/api/v1/edge-data-centers/{id}", "delete"),
+                ("/api/v1/resource-pools", "post"), ("/api/v1/resource-pools", "get"), ("/api/v1/resource-pools/{id}", "get"),
+                ("/api/v1/resource-pools/{id}", "patch"), ("/api/v1/resource-pools/{id}", "delete"),
+                ("/api/v1/enrollment-tokens", "post"), ("/api/v1/enrollment-tokens", "get"),
+                ("/api/v1/enrollment-tokens/{id}", "get"), ("/api/v1/enrollment-tokens/{id}", "delete"),
+                ("/api/v1/compute-machines", "get"), ("/api/v1/compute-machines/{id}", "get"),
+                ("/api/v1/compute-machines/{id}/metrics", "get"), ("/api/v1/compute-machines/{id}/credential", "delete"),
+                ("/api/v1/cloud-boxes", "post"), ("/api/v1/cloud-boxes", "get"), ("/api/v1/cloud-boxes/{id}", "get"),
+                ("/api/v1/cloud-boxes/{id}/metrics", "get"), ("/api/v1/cloud-boxes/{id}/credential", "delete"),
+                ("/agent/v1/ca.pem", "get"), ("/agent/v1/register", "post"), ("/agent/v1/heartbeat", "post"),
             ]
             #expect(paths.values.map(\.count).reduce(0, +) == expected.count, "documented: \(paths.keys.sorted())")
             for (path, method) in expected {

@@ -8,6 +8,8 @@ public struct ZedgeRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated caller, set by `AuthenticationMiddleware`.
     public var principal: Principal?
+    /// The authenticated agent on `/agent` routes.
+    public var agent: AgentPrincipal?
     /// The client's address, for audit rows and per-address login limits.
     public let clientAddress: String?
     /// What this request's audit row will say (filled in by authentication and handlers).
@@ -22,6 +24,12 @@ public struct ZedgeRequestContext: RequestContext {
 
     public var requestDecoder: JSONDecoder { ZedgeJSON.decoder() }
     public var responseEncoder: JSONEncoder { ZedgeJSON.encoder() }
+
+    /// The calling agent, or 401.
+    public func requireAgent() throws -> AgentPrincipal {
+        guard let agent else { throw Problem.unauthorized("An agent credential is required.") }
+        return agent
+    }
 
     /// The caller, or 401 when the route needs one and none was authenticated.
     public func requirePrincipal() throws -> Principal {

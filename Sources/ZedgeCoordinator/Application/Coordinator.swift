@@ -66,11 +66,14 @@ public enum Coordinator {
             }
 
             let catalog = RouteCatalog()
+            let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds)
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,
                     limiter: LoginRateLimiter(limits: configuration.loginLimits), metrics: MetricsRegistry(),
-                    refreshLifetime: configuration.refreshTokenLifetime),
+                    refreshLifetime: configuration.refreshTokenLifetime,
+                    heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
+                    tracker: tracker),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
@@ -92,7 +95,14 @@ public enum Coordinator {
                 },
                 logger: logger)
             let group = ServiceGroup(configuration: .init(
-                services: [app], gracefulShutdownSignals: shutdownSignals, logger: logger))
+                services: [
+                    app,
+                    LivenessService(
+                        store: store, tracker: tracker, heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
+                        missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
+                        metricRetention: TimeInterval(configuration.metricRetentionSeconds), logger: logger),
+                ],
+                gracefulShutdownSignals: shutdownSignals, logger: logger))
             handle.group.withLock { $0 = group }
             try await group.run()
         }

@@ -23,6 +23,14 @@ public struct CoordinatorConfiguration: Sendable {
     public var loginLimits: LoginRateLimiter.Limits
     public var logLevel: Logger.Level
     public var devMode: Bool
+    /// How often agents heartbeat, in seconds.
+    public var heartbeatIntervalSeconds: Int
+    /// A machine is OFFLINE after this many intervals without a heartbeat.
+    public var missedHeartbeatsBeforeOffline: Int
+    /// One metric sample per host is kept at most this often, in seconds.
+    public var metricSampleIntervalSeconds: TimeInterval
+    /// Metric samples older than this are pruned, in seconds.
+    public var metricRetentionSeconds: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -38,7 +46,11 @@ public struct CoordinatorConfiguration: Sendable {
         refreshTokenLifetime: Duration = .seconds(30 * 24 * 3600),
         loginLimits: LoginRateLimiter.Limits = .init(),
         logLevel: Logger.Level = .info,
-        devMode: Bool = false
+        devMode: Bool = false,
+        heartbeatIntervalSeconds: Int = 10,
+        missedHeartbeatsBeforeOffline: Int = 3,
+        metricSampleIntervalSeconds: TimeInterval = 60,
+        metricRetentionSeconds: Int = 6 * 3600
     ) {
         self.host = host
         self.port = port
@@ -54,6 +66,10 @@ public struct CoordinatorConfiguration: Sendable {
         self.loginLimits = loginLimits
         self.logLevel = logLevel
         self.devMode = devMode
+        self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.missedHeartbeatsBeforeOffline = missedHeartbeatsBeforeOffline
+        self.metricSampleIntervalSeconds = metricSampleIntervalSeconds
+        self.metricRetentionSeconds = metricRetentionSeconds
     }
 
     /// The database URL in effect.
@@ -97,7 +113,11 @@ public struct CoordinatorConfiguration: Sendable {
                 window: .seconds(config.int(forKey: "loginLimitWindowSeconds", default: 300))
             ),
             logLevel: logLevel,
-            devMode: devMode
+            devMode: devMode,
+            heartbeatIntervalSeconds: max(1, config.int(forKey: "heartbeatIntervalSeconds", default: 10)),
+            missedHeartbeatsBeforeOffline: max(1, config.int(forKey: "missedHeartbeatsBeforeOffline", default: 3)),
+            metricSampleIntervalSeconds: TimeInterval(max(0, config.int(forKey: "metricSampleIntervalSeconds", default: 60))),
+            metricRetentionSeconds: max(60, config.int(forKey: "metricRetentionSeconds", default: 6 * 3600))
         )
     }
 

@@ -11,6 +11,12 @@ public struct RouterDependencies: Sendable {
     public var limiter: LoginRateLimiter
     public var metrics: MetricsRegistry
     public var refreshLifetime: Duration
+    /// How often agents are told to heartbeat, in seconds.
+    public var heartbeatInterval: Int
+    /// The CA agents pin (nil with --insecure-http or an operator-supplied certificate).
+    public var caCertificatePEM: String?
+    /// Where heartbeats land (in memory; `LivenessService` writes them).
+    public var tracker: LivenessTracker
 }
 
 /// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
@@ -22,7 +28,8 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     router.add(middleware: AuditMiddleware(repository: store.auditLogs, catalog: catalog))
     router.add(middleware: ProblemMiddleware(catalog: catalog))
     router.add(middleware: AuthenticationMiddleware(
-        authenticator: Authenticator(users: store.users, apiKeys: store.apiKeys, signer: deps.signer)))
+        authenticator: Authenticator(
+            users: store.users, apiKeys: store.apiKeys, signer: deps.signer, agentCredentials: store.agentCredentials)))
 
     func routes(_ path: String, tag: String, resourceType: String) -> RouteRegistrar {
         RouteRegistrar(
@@ -51,6 +58,19 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     PermissionController(permissions: store.permissions, rolePermissions: store.rolePermissions).register(
         permissions: routes("api/v1/permissions", tag: "rbac", resourceType: "PERMISSION"),
         rolePermissions: routes("api/v1/role-permissions", tag: "rbac", resourceType: "ROLE_PERMISSION"))
+    InfrastructureController(dataCenters: store.edgeDataCenters, pools: store.resourcePools, authorizer: deps.authorizer)
+        .register(
+            dataCenters: routes("api/v1/edge-data-centers", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue),
+            pools: routes("api/v1/resource-pools", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue))
+    EnrollmentTokenController(store: store, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/enrollment-tokens", tag: "agents", resourceType: ResourceType.server.rawValue))
+    HostController(store: store, authorizer: deps.authorizer).register(
+        machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue),
+        cloudBoxes: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
+    AgentController(
+        enrollment: AgentEnrollment(store: store, heartbeatInterval: deps.heartbeatInterval),
+        caCertificatePEM: deps.caCertificatePEM, tracker: deps.tracker, heartbeatInterval: deps.heartbeatInterval
+    ).register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
     AuditLogController(auditLogs: store.auditLogs)
         .register(on: routes("api/v1/audit-logs", tag: "audit", resourceType: "AUDIT_LOG"))
     return router

@@ -3,16 +3,17 @@ import Hummingbird
 import Logging
 import ZedgeCore
 
-/// Writes one AuditLog row for every mutation (any method but GET/HEAD/OPTIONS) under `/api`, allowed or
+/// Writes one AuditLog row for every mutation (any method but GET/HEAD/OPTIONS) under `/api`, and every
+/// agent registration, allowed or
 /// refused: SUCCESS for 2xx, DENIED for 401/403/404/429, FAILED otherwise. The action and resource type come
 /// from the route catalog, the actor and object from `RequestAudit`. Sits outside `ProblemMiddleware` so it
 /// sees the final status of every answer.
 public struct AuditMiddleware: RouterMiddleware {
     public typealias Context = ZedgeRequestContext
-    let repository: any AuditLogRepository
+    let repository: any TimeSeriesRepository<AuditLog>
     let catalog: RouteCatalog
 
-    public init(repository: any AuditLogRepository, catalog: RouteCatalog) {
+    public init(repository: any TimeSeriesRepository<AuditLog>, catalog: RouteCatalog) {
         self.repository = repository
         self.catalog = catalog
     }
@@ -21,7 +22,8 @@ public struct AuditMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         let response = try await next(request, context)
-        guard ![.get, .head, .options].contains(request.method), request.uri.path.hasPrefix("/api/") else {
+        let audited = request.uri.path.hasPrefix("/api/") || request.uri.path == "/agent/v1/register"
+        guard ![.get, .head, .options].contains(request.method), audited else {
             return response
         }
         let route = catalog.route(method: request.method, endpointPath: context.endpointPath)

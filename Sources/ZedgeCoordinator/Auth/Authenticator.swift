@@ -8,16 +8,38 @@ public struct Authenticator: Sendable {
     let users: any UserRepository
     let apiKeys: any ApiKeyRepository
     let signer: TokenSigner
+    let agentCredentials: any AgentCredentialRepository
     /// lastUsedAt is written at most this often per key.
     let touchInterval: TimeInterval = 60
 
-    public init(users: any UserRepository, apiKeys: any ApiKeyRepository, signer: TokenSigner) {
+    public init(
+        users: any UserRepository, apiKeys: any ApiKeyRepository, signer: TokenSigner,
+        agentCredentials: any AgentCredentialRepository
+    ) {
         self.users = users
         self.apiKeys = apiKeys
         self.signer = signer
+        self.agentCredentials = agentCredentials
+    }
+
+    /// The agent a credential names; user tokens and API keys are refused on `/agent` (401).
+    public func agent(for bearer: String) async throws -> AgentPrincipal {
+        guard SecretToken.kind(of: bearer) == .agentCredential else {
+            throw Problem.unauthorized("Only agent credentials are accepted on /agent.")
+        }
+        guard let credential = try await agentCredentials.find(secretHash: SecretToken.hash(bearer)),
+              credential.revokedAt == nil,
+              credential.computeMachineId != nil || credential.cloudBoxId != nil else {
+            throw Problem.unauthorized("Unknown or revoked agent credential; register the agent again.")
+        }
+        return AgentPrincipal(
+            credentialId: credential.id, computeMachineId: credential.computeMachineId, cloudBoxId: credential.cloudBoxId)
     }
 
     public func principal(for bearer: String, now: Date = Date()) async throws -> Principal {
+        if SecretToken.kind(of: bearer) == .agentCredential {
+            throw Problem.forbidden("Agent credentials may not call /api.")
+        }
         if SecretToken.kind(of: bearer) == .apiKey {
             guard let key = try await apiKeys.find(keyHash: SecretToken.hash(bearer)), key.revokedAt == nil else {
                 throw Problem.unauthorized("Unknown or revoked API key.")
@@ -47,8 +69,9 @@ public struct Authenticator: Sendable {
     }
 }
 
-/// Authenticates `Authorization: Bearer …` when present (a bad one is a 401 at once); routes that need a
-/// caller ask `context.requirePrincipal()`.
+/// Authenticates `Authorization: Bearer …` when present (a bad one is a 401 at once): under `/agent` as an
+/// agent, elsewhere as a user. Routes that need a caller ask `context.requirePrincipal()` or
+/// `context.requireAgent()`.
 public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = ZedgeRequestContext
     let authenticator: Authenticator
@@ -66,9 +89,13 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             throw Problem.unauthorized("Authorization must be 'Bearer <token>'.")
         }
         var context = context
-        let principal = try await authenticator.principal(for: String(parts[1]))
-        context.principal = principal
-        context.audit.actor(principal.userId, tenantId: principal.tenantId)
+        if request.uri.path.hasPrefix("/agent/") {
+            context.agent = try await authenticator.agent(for: String(parts[1]))
+        } else {
+            let principal = try await authenticator.principal(for: String(parts[1]))
+            context.principal = principal
+            context.audit.actor(principal.userId, tenantId: principal.tenantId)
+        }
         return try await next(request, context)
     }
 }

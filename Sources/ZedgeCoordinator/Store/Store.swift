@@ -14,7 +14,14 @@ public struct Store: Sendable {
     public let rolePermissions: any ModelRepository<RolePermission>
     public let apiKeys: any ApiKeyRepository
     public let refreshTokens: any RefreshTokenRepository
-    public let auditLogs: any AuditLogRepository
+    public let auditLogs: any TimeSeriesRepository<AuditLog>
+    public let metricSamples: any TimeSeriesRepository<MetricSample>
+    public let edgeDataCenters: any ModelRepository<EdgeDataCenter>
+    public let resourcePools: any ModelRepository<ResourcePool>
+    public let computeMachines: any ModelRepository<ComputeMachine>
+    public let cloudBoxes: any ModelRepository<CloudBox>
+    public let enrollmentTokens: any EnrollmentTokenRepository
+    public let agentCredentials: any AgentCredentialRepository
 
     public init(database: Database) {
         self.database = database
@@ -26,7 +33,14 @@ public struct Store: Sendable {
         rolePermissions = SQLModelRepository(Table("role_permissions", resource: "role permission"), database: database)
         apiKeys = SQLApiKeyRepository(database: database)
         refreshTokens = SQLRefreshTokenRepository(database: database)
-        auditLogs = SQLAuditLogRepository(database: database)
+        auditLogs = SQLTimeSeriesRepository(Table("audit_logs", resource: "audit log entry"), timeColumn: "created_at", database: database)
+        metricSamples = SQLTimeSeriesRepository(Table("metric_samples", resource: "metric sample"), timeColumn: "recorded_at", database: database)
+        edgeDataCenters = SQLModelRepository(Table("edge_data_centers", resource: "edge data center"), database: database)
+        resourcePools = SQLModelRepository(Table("resource_pools", resource: "resource pool"), database: database)
+        computeMachines = SQLModelRepository(Table("compute_machines", resource: "compute machine"), database: database)
+        cloudBoxes = SQLModelRepository(Table("cloud_boxes", resource: "CloudBox"), database: database)
+        enrollmentTokens = SQLEnrollmentTokenRepository(database: database)
+        agentCredentials = SQLAgentCredentialRepository(database: database)
     }
 }
 

@@ -4,7 +4,7 @@ import ZedgeCore
 
 /// `GET /api/v1/audit-logs`: ADMIN reads everything, a TENANT_ADMIN its tenant's rows.
 public struct AuditLogController: Sendable {
-    let auditLogs: any AuditLogRepository
+    let auditLogs: any TimeSeriesRepository<AuditLog>
 
     static let list = ListSpec(
         filters: ["userId": .uuid, "resourceType": .string, "action": .string, "status": .of(AuditStatus.self)],

@@ -49,6 +49,13 @@ public protocol ModelStore<Model>: Sendable {
     func count(_ filters: [PropertyFilter]) async throws -> Int
 }
 
+extension ModelStore {
+    /// The first model matching every filter, in id order.
+    public func first(_ filters: [PropertyFilter]) async throws -> Model? {
+        try await list(ListQuery(filters: filters, page: PageRequest(limit: 1))).items.first
+    }
+}
+
 /// A `ModelStore` whose models are created as they are.
 public protocol ModelRepository<Model>: ModelStore {
     func insert(_ model: Model) async throws

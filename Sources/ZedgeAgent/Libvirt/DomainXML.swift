@@ -1,0 +1,205 @@
+import Foundation
+import ZedgeCore
+
+/// Renders a `VmSpec` as libvirt domain XML. Pure: no I/O, no libvirt calls.
+///
+/// Every interpolated string goes through `xmlEscape`, so a hostile value cannot add elements or attributes.
+/// The output carries the console password when the spec has one: never log it.
+public enum DomainXML {
+    /// The XML namespace of the metadata element that marks domains this agent defined.
+    public static let metadataNamespace = "https://zedge.dev/xmlns/vm/1"
+    /// The element's name inside `<metadata>` (with prefix `zedge`).
+    public static let metadataElement = "vm"
+    public static let metadataPrefix = "zedge"
+
+    /// The domain XML for `spec`. `domainType` is libvirt's `<domain type=…>`: "kvm" or "qemu" with the QEMU
+    /// driver, "test" with `test:///…`.
+    public static func render(_ spec: VmSpec, domainType: String) -> String {
+        var x = DomainXMLWriter()
+        x.open("domain", [("type", domainType)])
+        x.element("name", text: spec.name)
+        x.element("uuid", text: spec.uuid.uuidString.lowercased())
+        x.open("metadata")
+        x.raw("<\(metadataPrefix):\(metadataElement) xmlns:\(metadataPrefix)='\(xmlEscape(metadataNamespace))'>managed</\(metadataPrefix):\(metadataElement)>")
+        x.close("metadata")
+        x.element("memory", attrs: [("unit", "MiB")], text: String(spec.memoryMiB))
+        x.element("currentMemory", attrs: [("unit", "MiB")], text: String(spec.memoryMiB))
+        x.element("vcpu", attrs: [("placement", "static")], text: String(spec.vcpus))
+        x.open("os")
+        x.element("type", attrs: [("arch", "x86_64")], text: "hvm")
+        x.empty("boot", [("dev", "hd")])
+        x.close("os")
+        x.open("features")
+        x.empty("acpi")
+        x.empty("apic")
+        x.close("features")
+        if domainType == "kvm" {
+            x.empty("cpu", [("mode", "host-passthrough"), ("check", "none")])
+        }
+        x.element("on_poweroff", text: "destroy")
+        x.element("on_reboot", text: "restart")
+        x.element("on_crash", text: "destroy")
+
+        x.open("devices")
+        for disk in spec.allDisks { renderDisk(disk, into: &x) }
+        for nic in spec.nics { renderNic(nic, into: &x) }
+        x.open("serial", [("type", "pty")])
+        x.empty("target", [("port", "0")])
+        x.close("serial")
+        x.open("console", [("type", "pty")])
+        x.empty("target", [("type", "serial"), ("port", "0")])
+        x.close("console")
+        if let g = spec.graphics { renderGraphics(g, into: &x) }
+        for gpu in spec.gpus { renderHostdev(gpu, into: &x) }
+        x.close("devices")
+        x.close("domain")
+        return x.output
+    }
+
+    private static func renderDisk(_ disk: DiskSpec, into x: inout DomainXMLWriter) {
+        let type: String = switch disk.source {
+        case .file: "file"
+        case .volume: "volume"
+        case .rbd: "network"
+        }
+        x.open("disk", [("type", type), ("device", "disk")])
+        x.empty("driver", [("name", "qemu"), ("type", disk.format.rawValue)])
+        switch disk.source {
+        case .file(let path):
+            x.empty("source", [("file", path)])
+        case .volume(let pool, let name):
+            x.empty("source", [("pool", pool), ("volume", name)])
+        case .rbd(let pool, let image, let monitors, let authUser, let secretUuid):
+            if let authUser {
+                x.open("auth", [("username", authUser)])
+                if let secretUuid { x.empty("secret", [("type", "ceph"), ("uuid", secretUuid)]) }
+                x.close("auth")
+            }
+            x.open("source", [("protocol", "rbd"), ("name", "\(pool)/\(image)")])
+            for m in monitors {
+                let (host, port) = DiskSource.monitorHostPort(m) ?? (m, nil)
+                var attrs = [("name", host)]
+                if let port { attrs.append(("port", String(port))) }
+                x.empty("host", attrs)
+            }
+            x.close("source")
+        }
+        x.empty("target", [("dev", disk.target), ("bus", disk.bus.rawValue)])
+        if disk.readOnly { x.empty("readonly") }
+        if disk.shareable { x.empty("shareable") }
+        x.close("disk")
+    }
+
+    private static func renderNic(_ nic: NicSpec, into x: inout DomainXMLWriter) {
+        switch nic.attachment {
+        case .network(let name):
+            x.open("interface", [("type", "network")])
+            x.empty("source", [("network", name)])
+        case .bridge(let name):
+            x.open("interface", [("type", "bridge")])
+            x.empty("source", [("bridge", name)])
+        }
+        x.empty("mac", [("address", MACAddress(nic.mac)?.description ?? nic.mac)])
+        x.empty("model", [("type", nic.model.rawValue)])
+        if let tag = nic.vlanTag {
+            x.open("vlan")
+            x.empty("tag", [("id", String(tag))])
+            x.close("vlan")
+        }
+        x.close("interface")
+    }
+
+    private static func renderGraphics(_ g: GraphicsSpec, into x: inout DomainXMLWriter) {
+        var attrs: [(String, String)] = [("type", g.kind.rawValue)]
+        if let port = g.port {
+            attrs += [("port", String(port)), ("autoport", "no")]
+        } else {
+            attrs += [("port", "-1"), ("autoport", "yes")]
+        }
+        attrs.append(("listen", g.listen))
+        if let passwd = g.passwd { attrs.append(("passwd", passwd)) }
+        x.open("graphics", attrs)
+        x.empty("listen", [("type", "address"), ("address", g.listen)])
+        x.close("graphics")
+    }
+
+    private static func renderHostdev(_ gpu: GpuSpec, into x: inout DomainXMLWriter) {
+        // Validation refuses malformed addresses; render nothing rather than a broken element if one slips by.
+        guard let a = gpu.parsedAddress else { return }
+        func hex(_ v: some BinaryInteger, _ width: Int) -> String {
+            let s = String(v, radix: 16)
+            return "0x" + String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        x.open("hostdev", [("mode", "subsystem"), ("type", "pci"), ("managed", "yes")])
+        x.open("source")
+        x.empty("address", [("domain", hex(a.domain, 4)), ("bus", hex(a.bus, 2)), ("slot", hex(a.slot, 2)),
+                            ("function", hex(a.function, 1))])
+        x.close("source")
+        x.close("hostdev")
+    }
+
+    /// Escapes text for use in XML character data or a single- or double-quoted attribute value.
+    ///
+    /// `& < > " '` become entities; tab, newline and carriage return become character references (so attribute
+    /// normalisation keeps them); other characters XML 1.0 cannot carry at all (C0 controls, U+FFFE, U+FFFF,
+    /// lone surrogates cannot occur in a Swift String) become U+FFFD.
+    public static func xmlEscape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.utf8.count)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\t": out += "&#9;"
+            case "\n": out += "&#10;"
+            case "\r": out += "&#13;"
+            default:
+                let v = scalar.value
+                if v < 0x20 || v == 0xFFFE || v == 0xFFFF {
+                    out.unicodeScalars.append("\u{FFFD}")
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// A minimal indenting XML writer; attribute values and text are always escaped.
+private struct DomainXMLWriter {
+    private(set) var output = ""
+    private var depth = 0
+
+    private var indent: String { String(repeating: "  ", count: depth) }
+
+    private func attributes(_ attrs: [(String, String)]) -> String {
+        attrs.map { " \($0.0)='\(DomainXML.xmlEscape($0.1))'" }.joined()
+    }
+
+    mutating func open(_ name: String, _ attrs: [(String, String)] = []) {
+        output += "\(indent)<\(name)\(attributes(attrs))>\n"
+        depth += 1
+    }
+
+    mutating func close(_ name: String) {
+        depth -= 1
+        output += "\(indent)</\(name)>\n"
+    }
+
+    mutating func empty(_ name: String, _ attrs: [(String, String)] = []) {
+        output += "\(indent)<\(name)\(attributes(attrs))/>\n"
+    }
+
+    mutating func element(_ name: String, attrs: [(String, String)] = [], text: String) {
+        output += "\(indent)<\(name)\(attributes(attrs))>\(DomainXML.xmlEscape(text))</\(name)>\n"
+    }
+
+    /// Appends already-well-formed XML on its own line.
+    mutating func raw(_ xml: String) {
+        output += "\(indent)\(xml)\n"
+    }
+}

@@ -1,0 +1,339 @@
+import CLibvirt
+import Foundation
+import ZedgeCore
+
+/// The agent's view of a hypervisor: VM lifecycle operations, each idempotent (a task may be delivered more
+/// than once) and each reporting the domain's state as observed after it.
+public protocol Hypervisor: Sendable {
+    /// Defines the domain for `spec` (not started). If a domain with `spec.uuid` exists already, returns it
+    /// and defines nothing. Throws `ValidationFailure` for an invalid spec.
+    func define(_ spec: VmSpec) async throws -> ObservedVm
+    /// Starts the domain (resumes it if paused); already running is success.
+    func start(uuid: UUID) async throws -> ObservedVm
+    /// Asks the guest to power off (ACPI), waits up to `timeout` for it to be off, then forces it off.
+    /// Already off is success.
+    func stop(uuid: UUID, timeout: Duration) async throws -> ObservedVm
+    /// Reboots a running domain; starts one that is off.
+    func restart(uuid: UUID) async throws -> ObservedVm
+    /// Forces the domain off if it runs and removes its definition (with managed-save image, snapshot and
+    /// checkpoint metadata and NVRAM where the driver supports that). Absent is success.
+    func delete(uuid: UUID) async throws
+    /// The domain's current state, or nil if no domain has that UUID.
+    func state(uuid: UUID) async throws -> ObservedVm?
+    /// Every domain the hypervisor knows, the agent's and others.
+    func list() async throws -> [ObservedVm]
+}
+
+/// Why a hypervisor operation was refused.
+public enum HypervisorError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// No domain has this UUID.
+    case notFound(uuid: String)
+    /// The domain was not defined by a Zedge agent (it has no Zedge metadata), so the agent leaves it alone.
+    case notManaged(uuid: String, name: String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let uuid): "no domain with UUID \(uuid)"
+        case .notManaged(let uuid, let name):
+            "domain \(name) (\(uuid)) was not defined by Zedge; refusing to change it"
+        }
+    }
+}
+
+/// `Hypervisor` over libvirt. Every libvirt call runs on its `LibvirtConnection`'s serial queue; waiting
+/// (the stop timeout) happens between calls, so other operations on the connection are not held up.
+public final class LibvirtHypervisor: Hypervisor {
+    public let connection: LibvirtConnection
+    /// libvirt's `<domain type=…>` for the domains this hypervisor defines.
+    public let domainType: String
+    /// How often `stop` looks at the domain while waiting for it to power off.
+    public let pollInterval: Duration
+    /// How often `stop` repeats the ACPI power-button press while waiting (a guest still booting may miss
+    /// the first one).
+    public let shutdownRepeatInterval: Duration
+
+    /// - Parameters:
+    ///   - uri: the libvirt URI: `test:///default` in dev and tests, `qemu:///system` in production.
+    ///   - domainType: nil picks "test" for `test:` URIs, "kvm" for `qemu` URIs when /dev/kvm exists,
+    ///     else "qemu".
+    public convenience init(uri: String, domainType: String? = nil) {
+        self.init(connection: LibvirtConnection(uri: uri), domainType: domainType)
+    }
+
+    public init(
+        connection: LibvirtConnection, domainType: String? = nil, pollInterval: Duration = .milliseconds(250),
+        shutdownRepeatInterval: Duration = .seconds(10)
+    ) {
+        self.connection = connection
+        self.domainType = domainType ?? Self.defaultDomainType(uri: connection.uri)
+        self.pollInterval = pollInterval
+        self.shutdownRepeatInterval = shutdownRepeatInterval
+    }
+
+    /// "test" for the test driver; "kvm" for QEMU with /dev/kvm present; else "qemu" (TCG emulation).
+    public static func defaultDomainType(uri: String, kvmDevicePath: String = "/dev/kvm") -> String {
+        if uri.hasPrefix("test:") { return "test" }
+        if uri.hasPrefix("qemu"), FileManager.default.fileExists(atPath: kvmDevicePath) { return "kvm" }
+        return "qemu"
+    }
+
+    // MARK: Hypervisor
+
+    public func define(_ spec: VmSpec) async throws -> ObservedVm {
+        let errors = spec.validate()
+        if !errors.isEmpty { throw ValidationFailure(errors: errors) }
+        let xml = DomainXML.render(spec, domainType: domainType)
+        let uuid = spec.uuid
+        return try await connection.perform { conn in
+            // Look up and define in one queued block: no other call on this connection can slip in between.
+            if let dom = try Self.lookup(conn, uuid) {
+                defer { virDomainFree(dom) }
+                try Self.requireManaged(dom)
+                return try Self.observe(dom)
+            }
+            let dom = try Self.defineXML(conn, xml)
+            defer { virDomainFree(dom) }
+            return try Self.observe(dom)
+        }
+    }
+
+    public func start(uuid: UUID) async throws -> ObservedVm {
+        try await connection.perform { conn in
+            let dom = try Self.require(conn, uuid)
+            defer { virDomainFree(dom) }
+            try Self.requireManaged(dom)
+            let current = try Self.observe(dom)
+            switch current.state {
+            case .paused:
+                if virDomainResume(dom) != 0 { throw LibvirtError.last("resuming the domain failed") }
+            case .shutOff, .crashed, .noState:
+                if virDomainIsActive(dom) == 1 { break }
+                if virDomainCreate(dom) != 0 {
+                    let error = LibvirtError.last("starting the domain failed")
+                    // Another caller may have started it in between (through another connection).
+                    if !(error.isOperationInvalid && virDomainIsActive(dom) == 1) { throw error }
+                }
+            case .running, .blocked, .shuttingDown, .suspended:
+                break
+            }
+            return try Self.observe(dom)
+        }
+    }
+
+    public func stop(uuid: UUID, timeout: Duration) async throws -> ObservedVm {
+        // 1. Press the power button (unless already off).
+        let first: (vm: ObservedVm, shutdownRequested: Bool) = try await connection.perform { conn in
+            let dom = try Self.require(conn, uuid)
+            defer { virDomainFree(dom) }
+            try Self.requireManaged(dom)
+            if virDomainIsActive(dom) != 1 { return (try Self.observe(dom), false) }
+            let requested = virDomainShutdown(dom) == 0
+            if !requested { virResetLastError() }  // e.g. no ACPI in the guest: go straight to forcing it off
+            return (try Self.observe(dom), requested)
+        }
+        if first.vm.state == .shutOff { return first.vm }
+
+        // 2. Wait for the guest to power off, pressing the button again now and then.
+        if first.shutdownRequested {
+            let clock = ContinuousClock()
+            let deadline = clock.now.advanced(by: timeout)
+            var nextPress = clock.now.advanced(by: shutdownRepeatInterval)
+            while clock.now < deadline {
+                try await Task.sleep(for: min(pollInterval, clock.now.duration(to: deadline)))
+                let pressAgain = clock.now >= nextPress
+                if pressAgain { nextPress = clock.now.advanced(by: shutdownRepeatInterval) }
+                let vm: ObservedVm = try await connection.perform { conn in
+                    let dom = try Self.require(conn, uuid)
+                    defer { virDomainFree(dom) }
+                    if pressAgain, virDomainIsActive(dom) == 1, virDomainShutdown(dom) != 0 { virResetLastError() }
+                    return try Self.observe(dom)
+                }
+                if vm.state == .shutOff { return vm }
+            }
+        }
+
+        // 3. Force it off.
+        return try await connection.perform { conn in
+            let dom = try Self.require(conn, uuid)
+            defer { virDomainFree(dom) }
+            try Self.destroyIfActive(dom)
+            return try Self.observe(dom)
+        }
+    }
+
+    public func restart(uuid: UUID) async throws -> ObservedVm {
+        try await connection.perform { conn in
+            let dom = try Self.require(conn, uuid)
+            defer { virDomainFree(dom) }
+            try Self.requireManaged(dom)
+            if virDomainIsActive(dom) == 1 {
+                if virDomainReboot(dom, 0) != 0 { throw LibvirtError.last("rebooting the domain failed") }
+            } else if virDomainCreate(dom) != 0 {
+                throw LibvirtError.last("starting the domain failed")
+            }
+            return try Self.observe(dom)
+        }
+    }
+
+    public func delete(uuid: UUID) async throws {
+        try await connection.perform { conn in
+            guard let dom = try Self.lookup(conn, uuid) else { return }
+            defer { virDomainFree(dom) }
+            try Self.requireManaged(dom)
+            try Self.destroyIfActive(dom)
+            // A transient domain is gone once destroyed.
+            guard virDomainIsPersistent(dom) == 1 else { return }
+            try Self.undefine(dom)
+        }
+    }
+
+    public func state(uuid: UUID) async throws -> ObservedVm? {
+        try await connection.perform { conn in
+            guard let dom = try Self.lookup(conn, uuid) else { return nil }
+            defer { virDomainFree(dom) }
+            do {
+                return try Self.observe(dom)
+            } catch let e as LibvirtError where e.isNoDomain {
+                return nil  // undefined in between (through another connection)
+            }
+        }
+    }
+
+    public func list() async throws -> [ObservedVm] {
+        try await list(managedOnly: false)
+    }
+
+    /// Every domain, or with `managedOnly` only those a Zedge agent defined (they carry Zedge metadata).
+    public func list(managedOnly: Bool) async throws -> [ObservedVm] {
+        try await connection.perform { conn in
+            var domains: UnsafeMutablePointer<virDomainPtr?>? = nil
+            let count = virConnectListAllDomains(conn, &domains, 0)
+            guard count >= 0 else { throw LibvirtError.last("listing domains failed") }
+            defer {
+                for i in 0..<Int(count) { if let d = domains?[i] { virDomainFree(d) } }
+                free(domains)
+            }
+            var result: [ObservedVm] = []
+            for i in 0..<Int(count) {
+                guard let dom = domains?[i] else { continue }
+                do {
+                    if managedOnly, try !Self.isManaged(dom) { continue }
+                    result.append(try Self.observe(dom))
+                } catch let e as LibvirtError where e.isNoDomain {
+                    continue  // undefined since the listing (through another connection)
+                }
+            }
+            return result
+        }
+    }
+
+    /// True if a Zedge agent defined the domain (it carries Zedge metadata).
+    public func isManaged(uuid: UUID) async throws -> Bool {
+        try await connection.perform { conn in
+            let dom = try Self.require(conn, uuid)
+            defer { virDomainFree(dom) }
+            return try Self.isManaged(dom)
+        }
+    }
+
+    // MARK: libvirt helpers (on the connection's queue)
+
+    private static func lookup(_ conn: OpaquePointer, _ uuid: UUID) throws -> OpaquePointer? {
+        if let dom = virDomainLookupByUUIDString(conn, uuid.uuidString.lowercased()) { return dom }
+        let error = LibvirtError.last("looking up domain \(uuid) failed")
+        if error.isNoDomain { return nil }
+        throw error
+    }
+
+    private static func require(_ conn: OpaquePointer, _ uuid: UUID) throws -> OpaquePointer {
+        guard let dom = try lookup(conn, uuid) else { throw HypervisorError.notFound(uuid: uuid.uuidString.lowercased()) }
+        return dom
+    }
+
+    /// Defines with schema validation where the driver supports it.
+    private static func defineXML(_ conn: OpaquePointer, _ xml: String) throws -> OpaquePointer {
+        if let dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE.rawValue) { return dom }
+        let error = LibvirtError.last("defining the domain failed")
+        guard error.isUnsupported else { throw error }
+        guard let dom = virDomainDefineXML(conn, xml) else { throw LibvirtError.last("defining the domain failed") }
+        return dom
+    }
+
+    private static func isManaged(_ dom: OpaquePointer) throws -> Bool {
+        let type = Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue)
+        if let text = virDomainGetMetadata(dom, type, DomainXML.metadataNamespace, 0) {
+            free(text)
+            return true
+        }
+        let error = LibvirtError.last("reading the domain's metadata failed")
+        if error.code == Int32(VIR_ERR_NO_DOMAIN_METADATA.rawValue) { return false }
+        throw error
+    }
+
+    private static func requireManaged(_ dom: OpaquePointer) throws {
+        guard try isManaged(dom) else {
+            let vm = try observe(dom)
+            throw HypervisorError.notManaged(uuid: vm.vmUuid, name: vm.vmName)
+        }
+    }
+
+    private static func destroyIfActive(_ dom: OpaquePointer) throws {
+        guard virDomainIsActive(dom) == 1 else { return }
+        if virDomainDestroy(dom) != 0 {
+            let error = LibvirtError.last("forcing the domain off failed")
+            // It may have powered off by itself in between.
+            if !(error.isOperationInvalid && virDomainIsActive(dom) == 0) { throw error }
+        }
+    }
+
+    /// Undefines with the cleanup flags, dropping those the driver does not support.
+    private static func undefine(_ dom: OpaquePointer) throws {
+        let managedSave = VIR_DOMAIN_UNDEFINE_MANAGED_SAVE.rawValue
+        let snapshots = VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA.rawValue
+        let nvram = VIR_DOMAIN_UNDEFINE_NVRAM.rawValue
+        let checkpoints = VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA.rawValue
+        let attempts: [UInt32] = [
+            managedSave | snapshots | checkpoints | nvram,
+            managedSave | snapshots | nvram,
+            managedSave | snapshots,
+            0,
+        ]
+        var lastError: LibvirtError? = nil
+        for flags in attempts {
+            if virDomainUndefineFlags(dom, flags) == 0 { return }
+            let error = LibvirtError.last("undefining the domain failed")
+            if error.isNoDomain { return }
+            guard error.isUnsupported else { throw error }
+            lastError = error
+        }
+        if let lastError { throw lastError }
+    }
+
+    static func observe(_ dom: OpaquePointer) throws -> ObservedVm {
+        var buf = [CChar](repeating: 0, count: 64)
+        guard virDomainGetUUIDString(dom, &buf) == 0 else { throw LibvirtError.last("reading the domain's UUID failed") }
+        let uuid = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let namePtr = virDomainGetName(dom) else { throw LibvirtError.last("reading the domain's name failed") }
+        let name = String(cString: namePtr)
+        var state: Int32 = 0
+        var reason: Int32 = 0
+        guard virDomainGetState(dom, &state, &reason, 0) == 0 else {
+            throw LibvirtError.last("reading the domain's state failed")
+        }
+        return ObservedVm(vmUuid: uuid, vmName: name, state: domainState(state))
+    }
+
+    /// Maps libvirt's `virDomainState` to `DomainState`.
+    public static func domainState(_ raw: Int32) -> DomainState {
+        switch UInt32(bitPattern: raw) {
+        case VIR_DOMAIN_RUNNING.rawValue: .running
+        case VIR_DOMAIN_BLOCKED.rawValue: .blocked
+        case VIR_DOMAIN_PAUSED.rawValue: .paused
+        case VIR_DOMAIN_SHUTDOWN.rawValue: .shuttingDown
+        case VIR_DOMAIN_SHUTOFF.rawValue: .shutOff
+        case VIR_DOMAIN_CRASHED.rawValue: .crashed
+        case VIR_DOMAIN_PMSUSPENDED.rawValue: .suspended
+        default: .noState
+        }
+    }
+}

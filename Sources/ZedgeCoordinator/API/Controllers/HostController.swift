@@ -1,0 +1,130 @@
+import Foundation
+import Hummingbird
+import ZedgeCore
+
+/// `/api/v1/compute-machines` and `/api/v1/cloud-boxes`: what agents registered, readable by those who
+/// may read infrastructure; a technician (OPERATOR) pre-registers CloudBoxes by serial number; an agent's
+/// credential can be revoked.
+public struct HostController: Sendable {
+    let store: Store
+    let authorizer: Authorizer
+
+    static let machineList = ListSpec(filters: [
+        "status": .of(ComputeMachineStatus.self), "edgeDataCenterId": .uuid, "resourcePoolId": .uuid,
+        "healthStatus": .of(HealthStatus.self), "machineType": .of(ComputeMachineType.self),
+    ])
+    static let metricList = ListSpec(extras: ["since": .dateTime])
+    static let cloudBoxList = ListSpec(filters: [
+        "status": .of(CloudBoxStatus.self), "edgeDataCenterId": .uuid, "serialNumber": .string,
+    ])
+
+    /// A technician's pre-registration of a CloudBox.
+    struct CloudBoxBody: RequestBody {
+        var serialNumber: String
+        var edgeDataCenterId: UUID
+        var name: String?
+        var location: String?
+        var model: String?
+        var manufacturer: String?
+        var assignedUserId: UUID?
+        var tags: JSONValue?
+        static var immutableFields: Set<String> { ["status", "lastHeartbeat", "temporaryInstanceId", "temporaryBindExpiresAt"] }
+        func validate() -> [FieldError] {
+            Validate.collect(
+                Validate.name(serialNumber, field: "serialNumber"),
+                name.flatMap { Validate.name($0, field: "name") },
+                location.flatMap { Validate.displayText($0, field: "location", maxLength: 256) },
+                model.flatMap { Validate.displayText($0, field: "model", maxLength: 128) },
+                manufacturer.flatMap { Validate.displayText($0, field: "manufacturer", maxLength: 128) })
+        }
+    }
+
+    public func register(machines routes: RouteRegistrar, cloudBoxes boxRoutes: RouteRegistrar) {
+        routes.on(.get, "", summary: "List compute machines", action: "compute-machine.list",
+                  output: Page<ComputeMachine>.self, list: Self.machineList) { request, context in
+            try authorizer.require(try context.requirePrincipal(), .server, .read)
+            return try JSONResponse.make(try await store.computeMachines.list(try ListParameters.parse(request, Self.machineList).query))
+        }
+        routes.on(.get, ":id", summary: "Get a compute machine", action: "compute-machine.read",
+                  output: ComputeMachine.self) { _, context in
+            try JSONResponse.make(try await machine(context, .read))
+        }
+        routes.on(.get, ":id/metrics", summary: "Recent metric samples of a machine, oldest first", action: "compute-machine.metrics",
+                  output: Page<MetricSample>.self, list: Self.metricList) { request, context in
+            let machine = try await machine(context, .read)
+            return try JSONResponse.make(try await samples(request, computeMachineId: machine.id, cloudBoxId: nil))
+        }
+        routes.on(.delete, ":id/credential", summary: "Revoke the machine's agent credential (its next call is a 401)",
+                  action: "compute-machine.credential.revoke", output: EmptyBody.self, status: 204) { _, context in
+            let machine = try await machine(context, .manage)
+            try await store.agentCredentials.revokeAll(computeMachineId: machine.id, cloudBoxId: nil, at: Date())
+            return JSONResponse.noContent()
+        }
+
+        boxRoutes.on(.post, "", summary: "Pre-register a CloudBox by serial number (a technician's step before its agent registers)",
+                     action: "cloud-box.create", input: CloudBoxBody.self, output: CloudBox.self, status: 201) { request, context in
+            let principal = try context.requirePrincipal()
+            try authorizer.require(principal, .server, .create)
+            let body = try await request.decodeBody(CloudBoxBody.self, context: context).value
+            guard try await store.edgeDataCenters.find(body.edgeDataCenterId) != nil else {
+                throw Problem.invalid(field: "edgeDataCenterId", "no such edge data center")
+            }
+            if let userId = body.assignedUserId, try await store.users.find(userId) == nil {
+                throw Problem.invalid(field: "assignedUserId", "no such user")
+            }
+            let box = CloudBox(
+                name: body.name ?? body.serialNumber, serialNumber: body.serialNumber, status: .offline,
+                edgeDataCenterId: body.edgeDataCenterId, model: body.model, manufacturer: body.manufacturer,
+                location: body.location, assignedUserId: body.assignedUserId, tags: body.tags)
+            try await store.cloudBoxes.insert(box)
+            context.audit.resource(box.id)
+            context.audit.detail("serialNumber", .string(box.serialNumber))
+            return try JSONResponse.created(box, at: "/api/v1/cloud-boxes/\(box.id)")
+        }
+        boxRoutes.on(.get, "", summary: "List CloudBoxes", action: "cloud-box.list",
+                     output: Page<CloudBox>.self, list: Self.cloudBoxList) { request, context in
+            try authorizer.require(try context.requirePrincipal(), .server, .read)
+            return try JSONResponse.make(try await store.cloudBoxes.list(try ListParameters.parse(request, Self.cloudBoxList).query))
+        }
+        boxRoutes.on(.get, ":id", summary: "Get a CloudBox", action: "cloud-box.read", output: CloudBox.self) { _, context in
+            try JSONResponse.make(try await cloudBox(context, .read))
+        }
+        boxRoutes.on(.get, ":id/metrics", summary: "Recent metric samples of a CloudBox, oldest first", action: "cloud-box.metrics",
+                     output: Page<MetricSample>.self, list: Self.metricList) { request, context in
+            let box = try await cloudBox(context, .read)
+            return try JSONResponse.make(try await samples(request, computeMachineId: nil, cloudBoxId: box.id))
+        }
+        boxRoutes.on(.delete, ":id/credential", summary: "Revoke the CloudBox's agent credential (its next call is a 401)",
+                     action: "cloud-box.credential.revoke", output: EmptyBody.self, status: 204) { _, context in
+            let box = try await cloudBox(context, .manage)
+            try await store.agentCredentials.revokeAll(computeMachineId: nil, cloudBoxId: box.id, at: Date())
+            return JSONResponse.noContent()
+        }
+    }
+
+    func samples(_ request: Request, computeMachineId: UUID?, cloudBoxId: UUID?) async throws -> Page<MetricSample> {
+        var parameters = try ListParameters.parse(request, Self.metricList)
+        if let computeMachineId { parameters.force("computeMachineId", .uuid(computeMachineId)) }
+        if let cloudBoxId { parameters.force("cloudBoxId", .uuid(cloudBoxId)) }
+        let since = parameters.extras["since"].flatMap(ZedgeJSON.parseDate)
+        return try await store.metricSamples.list(.init(filters: parameters.filters, since: since, page: parameters.page))
+    }
+
+    func machine(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> ComputeMachine {
+        let principal = try context.requirePrincipal()
+        let id = try context.id(resource: "Compute machine")
+        context.audit.resource(id)
+        return try await authorizer.reach(principal, .server, action, notFound: "Compute machine") {
+            try await store.computeMachines.find(id)
+        } visible: { _ in true }
+    }
+
+    func cloudBox(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> CloudBox {
+        let principal = try context.requirePrincipal()
+        let id = try context.id(resource: "CloudBox")
+        context.audit.resource(id)
+        return try await authorizer.reach(principal, .server, action, notFound: "CloudBox") {
+            try await store.cloudBoxes.find(id)
+        } visible: { _ in true }
+    }
+}

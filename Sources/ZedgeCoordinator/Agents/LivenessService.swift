@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SQLKit
+import ZedgeCore
+
+/// The one background loop behind heartbeats: every second it writes what the tracker collected (last
+/// heartbeat, health, CloudBox readings, sampled metrics) in one transaction; every heartbeat interval it
+/// marks silent hosts OFFLINE and returning ones ACTIVE/ONLINE, and audits each change; hourly it prunes old
+/// metric samples.
+public struct LivenessService: Service {
+    let store: Store
+    let tracker: LivenessTracker
+    let thresholds: HealthThresholds
+    let heartbeatInterval: TimeInterval
+    let missedBeforeOffline: Int
+    let metricRetention: TimeInterval
+    let flushInterval: Duration
+    let logger: Logger
+
+    public init(
+        store: Store, tracker: LivenessTracker, thresholds: HealthThresholds = .init(), heartbeatInterval: TimeInterval,
+        missedBeforeOffline: Int, metricRetention: TimeInterval = 6 * 3600, flushInterval: Duration = .seconds(1),
+        logger: Logger
+    ) {
+        self.store = store
+        self.tracker = tracker
+        self.thresholds = thresholds
+        self.heartbeatInterval = heartbeatInterval
+        self.missedBeforeOffline = missedBeforeOffline
+        self.metricRetention = metricRetention
+        self.flushInterval = flushInterval
+        self.logger = logger
+    }
+
+    var offlineAfter: TimeInterval { heartbeatInterval * Double(missedBeforeOffline) }
+
+    public func run() async throws {
+        var lastCheck = Date.distantPast
+        var lastPrune = Date()
+        while !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: flushInterval) }
+            } catch {
+                break
+            }
+            let now = Date()
+            await step(now: now, checkLiveness: now.timeIntervalSince(lastCheck) >= min(heartbeatInterval, 5),
+                       prune: now.timeIntervalSince(lastPrune) >= 3600)
+            if now.timeIntervalSince(lastCheck) >= min(heartbeatInterval, 5) { lastCheck = now }
+            if now.timeIntervalSince(lastPrune) >= 3600 { lastPrune = now }
+        }
+        await step(now: Date(), checkLiveness: false, prune: false)  // what arrived before shutdown
+    }
+
+    /// One pass; failures are logged and retried on the next pass.
+    func step(now: Date, checkLiveness: Bool, prune: Bool) async {
+        do {
+            try await flush()
+            if checkLiveness { try await checkTransitions(now: now) }
+            if prune {
+                try await store.database.sql.delete(from: "metric_samples")
+                    .where("recorded_at", .lessThan, now.addingTimeInterval(-metricRetention)).run()
+            }
+        } catch {
+            logger.error("liveness pass failed", metadata: ["error": "\(String(reflecting: error))"])
+        }
+    }
+
+    /// Writes every host that heartbeated since the last flush, in one transaction.
+    func flush() async throws {
+        let (beats, samples) = tracker.drain()
+        guard !beats.isEmpty || !samples.isEmpty else { return }
+        let thresholds = self.thresholds
+        do {
+            try await store.database.transaction { db in
+                for beat in beats {
+                    let health = thresholds.assess(beat.metrics)
+                    switch beat.kind {
+                    case .computeMachine:
+                        try await db.update("compute_machines")
+                            .set("last_heartbeat", to: beat.at).set("health_status", to: health.rawValue)
+                            .where("id", .equal, beat.host).run()
+                    case .cloudBox:
+                        let m = beat.metrics
+                        try await db.update("cloud_boxes")
+                            .set("last_heartbeat", to: beat.at)
+                            .set("cpu_usage_percent", to: m.cpuUsagePercent).set("memory_usage_percent", to: m.memoryUsagePercent)
+                            .set("disk_usage_percent", to: m.diskUsagePercent).set("temperature", to: m.temperature)
+                            .set("uptime_seconds", to: m.uptimeSeconds)
+                            .where("id", .equal, beat.host).run()
+                    }
+                }
+                let table = Table<MetricSample>("metric_samples", resource: "metric sample")
+                for sample in samples { try await table.insert(sample, on: db) }
+            }
+        } catch {
+            tracker.restore(beats, samples: samples)
+            throw error
+        }
+    }
+
+    /// Applies `HostLiveness` to every host whose status may change, and audits each change.
+    func checkTransitions(now: Date) async throws {
+        let machines = try await store.allPages { try await store.computeMachines.list(.init(
+            filters: [], page: $0)) }
+        for machine in machines {
+            let last = tracker.latest(machine.id)?.at ?? machine.lastHeartbeat
+            guard let next = HostLiveness.machineTransition(status: machine.status, lastHeartbeat: last, now: now, timeout: offlineAfter) else { continue }
+            // Conditional: an operator's change in between wins.
+            let rows = try await store.database.sql.update("compute_machines").set("status", to: next.rawValue).set("updated_at", to: now)
+                .where("id", .equal, machine.id).where("status", .equal, machine.status.rawValue).returning("id").all()
+            guard rows.count == 1 else { continue }
+            try await audit(next == .offline ? "compute-machine.offline" : "compute-machine.online", host: machine.id, last: last)
+        }
+        let boxes = try await store.allPages { try await store.cloudBoxes.list(.init(filters: [], page: $0)) }
+        for box in boxes {
+            let last = tracker.latest(box.id)?.at ?? box.lastHeartbeat
+            guard let next = HostLiveness.cloudBoxTransition(status: box.status, lastHeartbeat: last, now: now, timeout: offlineAfter) else { continue }
+            let rows = try await store.database.sql.update("cloud_boxes").set("status", to: next.rawValue).set("updated_at", to: now)
+                .where("id", .equal, box.id).where("status", .equal, box.status.rawValue).returning("id").all()
+            guard rows.count == 1 else { continue }
+            try await audit(next == .offline ? "cloud-box.offline" : "cloud-box.online", host: box.id, last: last)
+        }
+    }
+
+    func audit(_ action: String, host: UUID, last: Date?) async throws {
+        logger.notice("\(action)", metadata: ["host": "\(host)"])
+        try await store.auditLogs.append(AuditLog(
+            userId: nil, action: action, resourceType: ResourceType.server.rawValue, resourceId: host,
+            details: ["lastHeartbeat": last.map { .string(ZedgeJSON.formatDate($0)) } ?? .null, "by": "liveness"],
+            status: .success))
+    }
+}

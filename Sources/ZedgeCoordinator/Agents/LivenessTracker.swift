@@ -1,0 +1,85 @@
+import Foundation
+import Synchronization
+import ZedgeCore
+
+/// Which kind of host an agent speaks for.
+public enum HostKind: Sendable, Hashable {
+    case computeMachine
+    case cloudBox
+}
+
+/// The latest heartbeat of every host, in memory. Recording one is a dictionary write under a lock, never
+/// a database write; `LivenessService` drains what changed and writes it in batches.
+public final class LivenessTracker: Sendable {
+    public struct Beat: Sendable {
+        public var host: UUID
+        public var kind: HostKind
+        public var at: Date
+        public var metrics: HostMetrics
+        public var observedVms: [ObservedVm]
+        public var agentVersion: String
+    }
+
+    private struct State {
+        var latest: [UUID: Beat] = [:]
+        var dirty: Set<UUID> = []
+        var lastSampled: [UUID: Date] = [:]
+        var samples: [MetricSample] = []
+        var droppedSamples = 0
+    }
+
+    private let state = Mutex(State())
+    /// A metric sample is kept at most this often per host.
+    let sampleInterval: TimeInterval
+    /// Samples waiting to be written are bounded; the oldest are dropped first (and counted).
+    let maximumPendingSamples: Int
+
+    public init(sampleInterval: TimeInterval = 60, maximumPendingSamples: Int = 100_000) {
+        self.sampleInterval = sampleInterval
+        self.maximumPendingSamples = maximumPendingSamples
+    }
+
+    public func record(_ beat: Beat) {
+        state.withLock { state in
+            state.latest[beat.host] = beat
+            state.dirty.insert(beat.host)
+            if state.lastSampled[beat.host].map({ beat.at.timeIntervalSince($0) >= sampleInterval }) ?? true {
+                state.lastSampled[beat.host] = beat.at
+                let m = beat.metrics
+                state.samples.append(MetricSample(
+                    computeMachineId: beat.kind == .computeMachine ? beat.host : nil,
+                    cloudBoxId: beat.kind == .cloudBox ? beat.host : nil,
+                    recordedAt: beat.at, cpuUsagePercent: m.cpuUsagePercent, memoryUsagePercent: m.memoryUsagePercent,
+                    diskUsagePercent: m.diskUsagePercent, temperature: m.temperature, uptimeSeconds: m.uptimeSeconds,
+                    extra: m.loadAverage1m.map { ["loadAverage1m": .number($0)] }))
+                if state.samples.count > maximumPendingSamples {
+                    state.samples.removeFirst(state.samples.count - maximumPendingSamples)
+                    state.droppedSamples += 1
+                }
+            }
+        }
+    }
+
+    /// The hosts that heartbeated since the last drain, and the samples to write.
+    public func drain() -> (beats: [Beat], samples: [MetricSample]) {
+        state.withLock { state in
+            let beats = state.dirty.compactMap { state.latest[$0] }
+            let samples = state.samples
+            state.dirty.removeAll(keepingCapacity: true)
+            state.samples.removeAll(keepingCapacity: true)
+            return (beats, samples)
+        }
+    }
+
+    /// Puts drained work back after a failed write, so nothing is lost to a database hiccup.
+    public func restore(_ beats: [Beat], samples: [MetricSample]) {
+        state.withLock { state in
+            for beat in beats where state.latest[beat.host].map({ $0.at <= beat.at }) ?? true {
+                state.dirty.insert(beat.host)
+            }
+            state.samples.insert(contentsOf: samples.suffix(maximumPendingSamples - min(maximumPendingSamples, state.samples.count)), at: 0)
+        }
+    }
+
+    public func latest(_ host: UUID) -> Beat? { state.withLock { $0.latest[host] } }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// Enrollment tokens, found by the SHA-256 of the presented token; uses are spent atomically.
+public protocol EnrollmentTokenRepository: ModelStore where Model == EnrollmentToken {
+    func insert(_ token: EnrollmentToken, tokenHash: String) async throws
+    func find(tokenHash: String) async throws -> EnrollmentToken?
+    /// Spends one use if the token is live; false when another registration took the last one, or it
+    /// expired or was revoked meanwhile.
+    func consumeUse(_ id: UUID, now: Date) async throws -> Bool
+}
+
+public struct SQLEnrollmentTokenRepository: EnrollmentTokenRepository, SQLBackedStore {
+    let base: SQLModelRepository<EnrollmentToken>
+    var sql: any SQLDatabase { base.database.sql }
+
+    public init(database: Database) {
+        base = SQLModelRepository(Table("enrollment_tokens", resource: "enrollment token"), database: database)
+    }
+
+    public func insert(_ token: EnrollmentToken, tokenHash: String) async throws {
+        try await base.table.insert(token, secrets: [("token_hash", tokenHash)], on: sql)
+    }
+
+    public func find(tokenHash: String) async throws -> EnrollmentToken? {
+        try await sql.select().column("*").from("enrollment_tokens").where("token_hash", .equal, tokenHash).first()
+            .map { try RowCodec.decode(EnrollmentToken.self, from: $0) }
+    }
+
+    public func consumeUse(_ id: UUID, now: Date) async throws -> Bool {
+        try await sql.update("enrollment_tokens")
+            .set("uses_left", to: SQLBinaryExpression(SQLIdentifier("uses_left"), SQLBinaryOperator.subtract, SQLLiteral.numeric("1")))
+            .where("id", .equal, id)
+            .where("uses_left", .greaterThan, 0)
+            .where("revoked_at", .is, SQLLiteral.null)
+            .where("expires_at", .greaterThan, now)
+            .returning("id").all().count == 1
+    }
+}
+
+/// Agent credentials: one live credential per machine or CloudBox.
+public protocol AgentCredentialRepository: ModelStore where Model == AgentCredential {
+    func insert(_ credential: AgentCredential, secretHash: String) async throws
+    func find(secretHash: String) async throws -> AgentCredential?
+    /// Revokes every live credential of a machine or CloudBox.
+    func revokeAll(computeMachineId: UUID?, cloudBoxId: UUID?, at date: Date) async throws
+    func touch(_ id: UUID, at date: Date) async throws
+}
+
+public struct SQLAgentCredentialRepository: AgentCredentialRepository, SQLBackedStore {
+    let base: SQLModelRepository<AgentCredential>
+    var sql: any SQLDatabase { base.database.sql }
+
+    public init(database: Database) {
+        base = SQLModelRepository(Table("agent_credentials", resource: "agent credential"), database: database)
+    }
+
+    public func insert(_ credential: AgentCredential, secretHash: String) async throws {
+        try await base.table.insert(credential, secrets: [("secret_hash", secretHash)], on: sql)
+    }
+
+    public func find(secretHash: String) async throws -> AgentCredential? {
+        try await sql.select().column("*").from("agent_credentials").where("secret_hash", .equal, secretHash).first()
+            .map { try RowCodec.decode(AgentCredential.self, from: $0) }
+    }
+
+    public func revokeAll(computeMachineId: UUID?, cloudBoxId: UUID?, at date: Date) async throws {
+        var query = sql.update("agent_credentials").set("revoked_at", to: date).where("revoked_at", .is, SQLLiteral.null)
+        if let computeMachineId { query = query.where("compute_machine_id", .equal, computeMachineId) }
+        else if let cloudBoxId { query = query.where("cloud_box_id", .equal, cloudBoxId) }
+        else { return }
+        try await query.run()
+    }
+
+    public func touch(_ id: UUID, at date: Date) async throws {
+        try await sql.update("agent_credentials").set("last_used_at", to: date).where("id", .equal, id).run()
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+// Typed payloads of the agent task kinds (DESIGN §4). A task's `payload` JSON is one of these, by `TaskKind`.
+
+/// `vm.create`: define the domain described by `spec` (idempotent by `spec.uuid`).
+public struct VmCreatePayload: Codable, Sendable, Hashable {
+    public var spec: VmSpec
+
+    public init(spec: VmSpec) { self.spec = spec }
+
+    /// The spec's problems, with fields prefixed "spec.".
+    public func validate() -> [FieldError] {
+        spec.validate().map { FieldError(field: "spec." + $0.field, message: $0.message) }
+    }
+}
+
+/// `vm.start`, `vm.restart`, `vm.delete`: the domain by UUID (the name is for messages and logs).
+public struct VmRefPayload: Codable, Sendable, Hashable {
+    public var vmUuid: UUID
+    public var vmName: String
+
+    public init(vmUuid: UUID, vmName: String) {
+        self.vmUuid = vmUuid
+        self.vmName = vmName
+    }
+}
+
+/// `vm.stop`: ACPI shutdown, then a forced stop once `timeoutS` seconds have passed.
+public struct VmStopPayload: Codable, Sendable, Hashable {
+    public var vmUuid: UUID
+    public var vmName: String
+    /// Seconds to wait for the guest to power off before forcing it; default 60.
+    public var timeoutS: Int
+
+    public static let defaultTimeoutS = 60
+    public static let timeoutRange = 0...3600
+
+    public init(vmUuid: UUID, vmName: String, timeoutS: Int = VmStopPayload.defaultTimeoutS) {
+        self.vmUuid = vmUuid
+        self.vmName = vmName
+        self.timeoutS = timeoutS
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vmUuid = try c.decode(UUID.self, forKey: .vmUuid)
+        vmName = try c.decode(String.self, forKey: .vmName)
+        timeoutS = try c.decodeIfPresent(Int.self, forKey: .timeoutS) ?? Self.defaultTimeoutS
+    }
+
+    public func validate() -> [FieldError] {
+        Validate.collect(Validate.size(timeoutS, field: "timeoutS", in: Self.timeoutRange))
+    }
+}
