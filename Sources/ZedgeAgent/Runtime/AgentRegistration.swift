@@ -1,0 +1,38 @@
+import Foundation
+import Logging
+import ZedgeCore
+
+/// `zedge-agent register`: pins the coordinator's CA, reports the host's facts with an enrollment token,
+/// and keeps the credential it gets back.
+public enum AgentRegistration {
+    public struct Overrides: Sendable {
+        public var hostname: String?
+        public var managementIp: String?
+        public var serialNumber: String?
+        public init(hostname: String? = nil, managementIp: String? = nil, serialNumber: String? = nil) {
+            self.hostname = hostname
+            self.managementIp = managementIp
+            self.serialNumber = serialNumber
+        }
+    }
+
+    public static func register(
+        coordinator: String, token: String, caPin: String, kind: EnrollmentKind, stateDirectory: String,
+        overrides: Overrides = .init(), logger: Logger
+    ) async throws -> AgentState {
+        // Refuses any coordinator whose CA does not match the pin, before sending the token anywhere.
+        let caPEM = try await CAPinning.fetchPinnedCA(coordinator: coordinator, pin: caPin)
+        var facts = HostFactsCollector().collect()
+        if let hostname = overrides.hostname { facts.hostname = hostname }
+        if let managementIp = overrides.managementIp { facts.managementIp = managementIp }
+        if let serialNumber = overrides.serialNumber { facts.serialNumber = serialNumber }
+        logger.info("registering", metadata: ["hostname": "\(facts.hostname)", "managementIp": "\(facts.managementIp)", "kind": "\(kind.rawValue)"])
+        let client = CoordinatorClient(baseURL: coordinator, caPEM: caPEM, credential: nil)
+        let response = try await client.register(RegisterRequest(enrollmentToken: token, kind: kind, facts: facts))
+        let state = AgentState(
+            coordinator: client.baseURL, kind: kind, agentId: response.agentId, machineId: response.machineId,
+            cloudBoxId: response.cloudBoxId, heartbeatIntervalS: response.heartbeatIntervalS)
+        try state.save(in: stateDirectory, credential: response.credential, caPEM: caPEM)
+        return state
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import ZedgeCore
+
+/// Sends a heartbeat every interval the coordinator asks for, with fresh readings and the VMs the
+/// hypervisor sees. When the coordinator cannot be reached it keeps the host's VMs untouched and retries
+/// with exponential backoff and full jitter; a refused (revoked) credential ends the loop with an error.
+public struct HeartbeatLoop: Sendable {
+    let client: CoordinatorClient
+    let metrics: MetricsCollector
+    let hypervisor: (any Hypervisor)?
+    let logger: Logger
+    let initialInterval: Int
+
+    public init(client: CoordinatorClient, metrics: MetricsCollector, hypervisor: (any Hypervisor)?, initialInterval: Int, logger: Logger) {
+        self.client = client
+        self.metrics = metrics
+        self.hypervisor = hypervisor
+        self.initialInterval = initialInterval
+        self.logger = logger
+    }
+
+    /// Runs until cancelled (returns) or the credential is refused (throws).
+    public func run() async throws {
+        var interval = max(1, initialInterval)
+        var backoff = Backoff(base: .seconds(1), cap: .seconds(60))
+        var random = SystemRandomNumberGenerator()
+        while !Task.isCancelled {
+            let delay: Duration
+            do {
+                let request = HeartbeatRequest(
+                    metrics: await metrics.collect(),
+                    observedVms: (try? await hypervisor?.list()) ?? [],
+                    agentVersion: ZedgeVersion.current)
+                let answer = try await client.heartbeat(request)
+                interval = max(1, answer.heartbeatIntervalS)
+                if backoff.attempt > 0 { logger.notice("coordinator reachable again") }
+                backoff.reset()
+                delay = .seconds(interval)
+            } catch let refusal as CoordinatorClient.Refusal where refusal.status == 401 {
+                throw AgentError("the coordinator refused this agent's credential (\(refusal.detail)); register it again")
+            } catch is CancellationError {
+                return
+            } catch {
+                delay = min(backoff.nextDelay(using: &random), .seconds(interval) * 6)
+                logger.warning("heartbeat failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
+            }
+            do { try await Task.sleep(for: delay) } catch { return }
+        }
+    }
+}

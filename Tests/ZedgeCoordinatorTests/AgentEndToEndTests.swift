@@ -1,0 +1,106 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+/// Real processes over real HTTPS on loopback: a coordinator and `zedge-agent` binaries on libvirt's test driver.
+@Suite struct AgentEndToEndTests {
+    /// A running `zedge-agent run`.
+    final class AgentProcess: @unchecked Sendable {  // Process is not Sendable; only used from the test's task.
+        let process = Process()
+        let stderr = Pipe()
+
+        init(stateDir: String) throws {
+            process.executableURL = ProcessRunner.executable("zedge-agent")
+            process.arguments = ["run", "--state-dir", stateDir, "--libvirt-uri", "test:///default"]
+            process.standardError = stderr
+            process.standardOutput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        /// Waits for the process to end (polling; bounded).
+        func waitForExit(within seconds: Double = 20) async throws -> Int32 {
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while process.isRunning, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            return process.terminationStatus
+        }
+
+        deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    }
+
+    func eventually(_ what: String, within seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("not within \(seconds) s: \(what)")
+    }
+
+    @Test func twoAgentsRegisterAndHeartbeatAndARevokedOneStops() async throws {
+        try await TestCoordinator.with(.sqlite, configure: {
+            $0.heartbeatIntervalSeconds = 1
+            $0.metricSampleIntervalSeconds = 0
+        }) { c in
+            let admin = try await c.adminToken()
+            let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "e2e-dc"]).decode(EdgeDataCenter.self)
+            let pool = try await c.client.post("/api/v1/resource-pools", token: admin, ["name": "e2e-pool", "edgeDataCenterId": center.id.uuidString]).decode(ResourcePool.self)
+            let tokenResponse = try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
+                "edgeDataCenterId": center.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE", "uses": 2,
+            ])
+            let token = try #require(try tokenResponse.json()["token"] as? String)
+            let pin = try #require(c.started.caFingerprint)
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-e2e-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: root) }
+
+            // A wrong pin: the agent refuses to talk to this coordinator, and spends no token use.
+            let wrongPin = "sha256:" + String(repeating: "0", count: 64)
+            let refused = try ProcessRunner.run("zedge-agent", [
+                "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", wrongPin, "--state-dir", "\(root)/wrong",
+            ])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("does not match --ca-hash"), "\(refused.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: "\(root)/wrong/credential"))
+
+            // Two agents register (as two hosts) and run.
+            var agents: [AgentProcess] = []
+            for (index, ip) in ["198.51.100.11", "198.51.100.12"].enumerated() {
+                let registered = try ProcessRunner.run("zedge-agent", [
+                    "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", pin, "--state-dir", "\(root)/agent\(index)",
+                    "--management-ip", ip, "--hostname", "e2e-host-\(index)",
+                ])
+                #expect(registered.status == 0, "\(registered.stderr)")
+                let mode = try FileManager.default.attributesOfItem(atPath: "\(root)/agent\(index)/credential")[.posixPermissions] as? Int
+                #expect(mode == 0o600)
+                agents.append(try AgentProcess(stateDir: "\(root)/agent\(index)"))
+            }
+            let machines = try await c.client.get("/api/v1/compute-machines", token: admin).decode(Page<ComputeMachine>.self).items
+            #expect(Set(machines.map(\.hostname)) == ["e2e-host-0", "e2e-host-1"])
+
+            // Heartbeats make lastHeartbeat and real readings visible through the API.
+            for machine in machines {
+                try await eventually("\(machine.hostname) heartbeats") {
+                    try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
+                }
+                try await eventually("\(machine.hostname) has metric samples") {
+                    let samples = try await c.client.get("/api/v1/compute-machines/\(machine.id)/metrics", token: admin).decode(Page<MetricSample>.self).items
+                    return samples.contains { ($0.memoryUsagePercent ?? -1) > 0 && ($0.uptimeSeconds ?? 0) > 0 }
+                }
+            }
+
+            // Revoking one agent's credential stops it with a clear error; the other keeps going.
+            let revoked = try #require(machines.first { $0.hostname == "e2e-host-0" })
+            #expect(try await c.client.delete("/api/v1/compute-machines/\(revoked.id)/credential", token: admin).status == 204)
+            let status = try await agents[0].waitForExit()
+            #expect(status != 0)
+            let message = String(decoding: agents[0].stderr.fileHandleForReading.availableData, as: UTF8.self)
+            #expect(message.contains("refused this agent's credential"), "\(message)")
+            #expect(agents[1].process.isRunning)
+
+            // SIGTERM stops the other one cleanly.
+            kill(agents[1].process.processIdentifier, SIGTERM)
+            #expect(try await agents[1].waitForExit() == 0)
+        }
+    }
+}
