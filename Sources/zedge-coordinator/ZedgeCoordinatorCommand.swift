@@ -1,4 +1,5 @@
 import ArgumentParser
+import Dispatch
 import Foundation
 import Logging
 import ZedgeCoordinator
@@ -52,11 +53,17 @@ enum Launch {
             return handler
         }
         let logger = Logger(label: "zedge.coordinator")
+        let localAgent = LocalAgent(dataDirectory: configuration.dataDirectory, logger: logger)
         do {
             try await Coordinator.run(configuration: configuration, logger: logger) { started in
                 Launch.announce(started, configuration: configuration)
+                if let token = started.devEnrollmentToken {
+                    localAgent.start(coordinator: "\(started.scheme)://127.0.0.1:\(started.port)", token: token, pin: started.caFingerprint)
+                }
             }
+            localAgent.stop()
         } catch {
+            localAgent.stop()
             fail(error)
         }
     }
@@ -124,5 +131,71 @@ struct Dev: AsyncParsableCommand {
 
     func run() async throws {
         try await Launch.run(options, subcommand: "dev", devMode: true)
+    }
+}
+
+/// Dev mode's local agent: registered through the real enrollment path (token, CA pin), then run on
+/// libvirt's test driver as a child process, stopped with the coordinator.
+final class LocalAgent: @unchecked Sendable {  // `process` is touched only on `queue`
+    let dataDirectory: String
+    let logger: Logger
+    private var process: Process?
+
+    init(dataDirectory: String, logger: Logger) {
+        self.dataDirectory = dataDirectory
+        self.logger = logger
+    }
+
+    var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            .appendingPathComponent("zedge-agent")
+    }
+
+    /// Starts registration and the agent off the caller's thread: the server accepts connections only after
+    /// its started callback returns, and registering needs it to.
+    func start(coordinator: String, token: String, pin: String?) {
+        queue.async { self.startNow(coordinator: coordinator, token: token, pin: pin) }
+    }
+
+    private let queue = DispatchQueue(label: "zedge.dev.local-agent")
+
+    private func startNow(coordinator: String, token: String, pin: String?) {
+        guard let pin else {
+            logger.warning("no local agent: it pins the coordinator's own CA, which --insecure-http or --tls-cert leave out")
+            return
+        }
+        guard FileManager.default.isExecutableFile(atPath: executable.path) else {
+            logger.warning("no local agent: \(executable.path) is missing (swift build --product zedge-agent)")
+            return
+        }
+        let stateDir = (dataDirectory as NSString).appendingPathComponent("agent")
+        let register = Process()
+        register.executableURL = executable
+        register.arguments = ["register", "--coordinator", coordinator, "--token", token, "--ca-hash", pin,
+                              "--state-dir", stateDir, "--management-ip", "127.0.0.1"]
+        do {
+            try register.run()
+            register.waitUntilExit()
+            guard register.terminationStatus == 0 else {
+                logger.error("the local agent could not register")
+                return
+            }
+            let run = Process()
+            run.executableURL = executable
+            run.arguments = ["run", "--state-dir", stateDir, "--libvirt-uri", "test:///default"]
+            try run.run()
+            process = run
+            print("Local agent registered (state in \(stateDir)) and running on test:///default")
+        } catch {
+            logger.error("the local agent did not start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func stop() {
+        queue.sync {
+            guard let process, process.isRunning else { return }
+            process.terminate()
+            process.waitUntilExit()
+        }
     }
 }

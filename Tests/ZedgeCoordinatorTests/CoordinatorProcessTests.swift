@@ -65,4 +65,46 @@ import ZedgeCore
             #expect(mode == 0o600, "\(file) has mode \(String(mode ?? 0, radix: 8))")
         }
     }
+
+    /// `make run`: the dev coordinator brings up a local agent through the real enrollment path, which
+    /// heartbeats; SIGTERM stops both.
+    @Test func devModeRunsALocalAgentThatHeartbeats() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-dev-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = Process()
+        process.executableURL = ProcessRunner.executable("zedge-coordinator")
+        process.arguments = ["dev", "--listen", "127.0.0.1:0", "--data-dir", directory, "--log-level", "warning"]
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": "dev-test-password", "ZEDGE_HEARTBEAT_INTERVAL_SECONDS": "1",
+        ]) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+        var printed = ""
+        let deadline = ContinuousClock.now + .seconds(60)
+        while !printed.contains("Log in:"), ContinuousClock.now < deadline, process.isRunning {
+            let chunk = out.fileHandleForReading.availableData
+            if chunk.isEmpty { try await Task.sleep(for: .milliseconds(50)) } else { printed += String(decoding: chunk, as: UTF8.self) }
+        }
+        #expect(printed.contains("curl -s --cacert"), "\(printed)")
+        let port = try #require(printed.split(separator: "\n").first?.split(separator: ":").last.flatMap { Int($0) }, "printed: \(printed)")
+        let client = try APIClient(baseURL: "https://127.0.0.1:\(port)", caPEM: try String(contentsOfFile: "\(directory)/tls/ca.pem", encoding: .utf8))
+        let token = try await client.login("admin", "dev-test-password").accessToken
+        var machine: ComputeMachine?
+        while ContinuousClock.now < deadline {
+            machine = try await client.get("/api/v1/compute-machines", token: token).decode(Page<ComputeMachine>.self).items.first
+            if machine?.lastHeartbeat != nil { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(machine?.lastHeartbeat != nil, "the local agent never heartbeated")
+        #expect(machine?.managementIp == "127.0.0.1")
+        try await client.shutdown()
+
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
 }

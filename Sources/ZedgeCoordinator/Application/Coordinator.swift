@@ -19,6 +19,8 @@ public struct CoordinatorStarted: Sendable {
     public var caCertificatePEM: String?
     /// The bootstrap admin's password when it was generated on this start; shown once.
     public var generatedAdminPassword: String?
+    /// In dev mode: a one-use enrollment token for the local agent (into the demo data center and pool).
+    public var devEnrollmentToken: String?
     /// Stops the coordinator gracefully, as SIGTERM does.
     public var shutdown: @Sendable () async -> Void
 }
@@ -81,6 +83,7 @@ public enum Coordinator {
                 .http1()
             }
             let generatedPassword = admin.generatedPassword
+            let devToken = configuration.devMode ? try await DevSeed.seed(store) : nil
             let handle = GroupHandle()
             let app = Application(
                 router: router,
@@ -91,7 +94,8 @@ public enum Coordinator {
                         port: channel.localAddress?.port ?? configuration.port,
                         scheme: tls == nil ? "http" : "https",
                         caFingerprint: tls?.caFingerprint, caCertificatePEM: tls?.caCertificatePEM,
-                        generatedAdminPassword: generatedPassword, shutdown: { await handle.shutdown() }))
+                        generatedAdminPassword: generatedPassword, devEnrollmentToken: devToken,
+                        shutdown: { await handle.shutdown() }))
                 },
                 logger: logger)
             let group = ServiceGroup(configuration: .init(
