@@ -69,13 +69,15 @@ public enum Coordinator {
 
             let catalog = RouteCatalog()
             let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds)
+            let notifier = TaskNotifier()
+            let taskQueue = TaskQueue(database: database, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds))
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,
                     limiter: LoginRateLimiter(limits: configuration.loginLimits), metrics: MetricsRegistry(),
                     refreshLifetime: configuration.refreshTokenLifetime,
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
-                    tracker: tracker),
+                    tracker: tracker, taskQueue: taskQueue, notifier: notifier),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
@@ -105,6 +107,7 @@ public enum Coordinator {
                         store: store, tracker: tracker, heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
                         missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                         metricRetention: TimeInterval(configuration.metricRetentionSeconds), logger: logger),
+                    TaskLeaseService(queue: taskQueue, logger: logger),
                 ],
                 gracefulShutdownSignals: shutdownSignals, logger: logger))
             handle.group.withLock { $0 = group }

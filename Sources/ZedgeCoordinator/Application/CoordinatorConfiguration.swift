@@ -31,6 +31,8 @@ public struct CoordinatorConfiguration: Sendable {
     public var metricSampleIntervalSeconds: TimeInterval
     /// Metric samples older than this are pruned, in seconds.
     public var metricRetentionSeconds: Int
+    /// How long an agent holds a task without reporting before it is handed out again, in seconds.
+    public var taskLeaseSeconds: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -50,7 +52,8 @@ public struct CoordinatorConfiguration: Sendable {
         heartbeatIntervalSeconds: Int = 10,
         missedHeartbeatsBeforeOffline: Int = 3,
         metricSampleIntervalSeconds: TimeInterval = 60,
-        metricRetentionSeconds: Int = 6 * 3600
+        metricRetentionSeconds: Int = 6 * 3600,
+        taskLeaseSeconds: Int = 120
     ) {
         self.host = host
         self.port = port
@@ -70,6 +73,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.missedHeartbeatsBeforeOffline = missedHeartbeatsBeforeOffline
         self.metricSampleIntervalSeconds = metricSampleIntervalSeconds
         self.metricRetentionSeconds = metricRetentionSeconds
+        self.taskLeaseSeconds = taskLeaseSeconds
     }
 
     /// The database URL in effect.
@@ -117,7 +121,8 @@ public struct CoordinatorConfiguration: Sendable {
             heartbeatIntervalSeconds: max(1, config.int(forKey: "heartbeatIntervalSeconds", default: 10)),
             missedHeartbeatsBeforeOffline: max(1, config.int(forKey: "missedHeartbeatsBeforeOffline", default: 3)),
             metricSampleIntervalSeconds: TimeInterval(max(0, config.int(forKey: "metricSampleIntervalSeconds", default: 60))),
-            metricRetentionSeconds: max(60, config.int(forKey: "metricRetentionSeconds", default: 6 * 3600))
+            metricRetentionSeconds: max(60, config.int(forKey: "metricRetentionSeconds", default: 6 * 3600)),
+            taskLeaseSeconds: max(1, config.int(forKey: "taskLeaseSeconds", default: 120))
         )
     }
 

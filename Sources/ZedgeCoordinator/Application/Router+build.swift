@@ -17,6 +17,8 @@ public struct RouterDependencies: Sendable {
     public var caCertificatePEM: String?
     /// Where heartbeats land (in memory; `LivenessService` writes them).
     public var tracker: LivenessTracker
+    public var taskQueue: TaskQueue
+    public var notifier: TaskNotifier
 }
 
 /// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
@@ -69,8 +71,12 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         cloudBoxes: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AgentController(
         enrollment: AgentEnrollment(store: store, heartbeatInterval: deps.heartbeatInterval),
-        caCertificatePEM: deps.caCertificatePEM, tracker: deps.tracker, heartbeatInterval: deps.heartbeatInterval
+        caCertificatePEM: deps.caCertificatePEM, tracker: deps.tracker, heartbeatInterval: deps.heartbeatInterval,
+        queue: deps.taskQueue, notifier: deps.notifier
     ).register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
+    OperationController(store: store, queue: deps.taskQueue, authorizer: deps.authorizer).register(
+        operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),
+        machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AuditLogController(auditLogs: store.auditLogs)
         .register(on: routes("api/v1/audit-logs", tag: "audit", resourceType: "AUDIT_LOG"))
     return router

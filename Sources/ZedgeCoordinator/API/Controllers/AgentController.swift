@@ -9,6 +9,10 @@ public struct AgentController: Sendable {
     let caCertificatePEM: String?
     let tracker: LivenessTracker
     let heartbeatInterval: Int
+    let queue: TaskQueue
+    let notifier: TaskNotifier
+
+    static let taskPoll = ListSpec(extras: ["wait": .string])
 
     public func register(on routes: RouteRegistrar) {
         routes.on(.get, "ca.pem", summary: "The CA certificate agents pin (compare its SHA-256 with --ca-hash)",
@@ -35,10 +39,49 @@ public struct AgentController: Sendable {
                 metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion))
             return try JSONResponse.make(HeartbeatResponse(heartbeatIntervalS: heartbeatInterval, serverTime: now))
         }
+        routes.on(.get, "tasks", summary: "Long-poll for this agent's tasks: answers at once with tasks leased to it, or waits up to `wait` seconds (max 60) for one",
+                  action: "agent.tasks", output: TaskPollResponse.self, list: Self.taskPoll) { request, context in
+            let agent = try context.requireAgent()
+            let waitText = request.uri.queryParameters["wait"].map(String.init) ?? "0"
+            guard let wait = Int(waitText), (0...60).contains(wait) else {
+                throw Problem.invalid(field: "wait", "must be an integer from 0 to 60")
+            }
+            var leased = try await queue.lease(for: agent)
+            if leased.isEmpty, wait > 0 {
+                await notifier.wait(for: agent.hostId, timeout: .seconds(wait))
+                leased = try await queue.lease(for: agent)
+            }
+            return try JSONResponse.make(TaskPollResponse(tasks: leased.map {
+                TaskAssignment(id: $0.id, kind: $0.kind, payload: $0.payload, attempt: $0.attempts, leaseExpiresAt: $0.leaseExpiresAt ?? Date())
+            }))
+        }
+        routes.on(.post, "tasks/:id/events", summary: "Report a task's progress (idempotent by sequence; extends the lease)",
+                  action: "agent.task.event", input: TaskEventReport.self, output: EmptyBody.self, status: 204) { request, context in
+            let agent = try context.requireAgent()
+            guard let task = try await queue.task(try context.id(resource: "Task"), of: agent) else { throw Problem.notFound("Task") }
+            let report = try await request.decodeBody(TaskEventReport.self, context: context).value
+            try await queue.record(report, for: task)
+            return JSONResponse.noContent()
+        }
+        routes.on(.post, "tasks/:id/result", summary: "Report how a task ended (idempotent: a second result changes nothing)",
+                  action: "agent.task.result", input: TaskResultReport.self, output: AgentTask.self) { request, context in
+            let agent = try context.requireAgent()
+            guard let task = try await queue.task(try context.id(resource: "Task"), of: agent) else { throw Problem.notFound("Task") }
+            let report = try await request.decodeBody(TaskResultReport.self, context: context).value
+            return try JSONResponse.make(try await queue.finish(task, with: report))
+        }
     }
 }
 
 extension RegisterRequest: RequestBody {}
+extension TaskEventReport: RequestBody {
+    public func validate() -> [FieldError] {
+        Validate.collect(
+            sequence < 0 ? FieldError(field: "sequence", message: "must not be negative") : nil,
+            name.isEmpty || name.count > 200 ? FieldError(field: "name", message: "must be 1 to 200 characters") : nil)
+    }
+}
+extension TaskResultReport: RequestBody {}
 
 extension HeartbeatRequest: RequestBody {
     public func validate() -> [FieldError] {

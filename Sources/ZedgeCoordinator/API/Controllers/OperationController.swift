@@ -1,0 +1,64 @@
+import Foundation
+import Hummingbird
+import ZedgeCore
+
+/// `GET /api/v1/operations/{id}` and `POST /api/v1/compute-machines/{id}/tasks` (an operator sends a task to a
+/// machine's agent directly; instances do it for users from the instance issue on).
+public struct OperationController: Sendable {
+    let store: Store
+    let queue: TaskQueue
+    let authorizer: Authorizer
+
+    struct TaskBody: RequestBody {
+        var kind: TaskKind
+        var payload: JSONValue?
+        var maxAttempts: Int?
+        func validate() -> [FieldError] {
+            Validate.collect(maxAttempts.flatMap { Validate.size($0, field: "maxAttempts", in: 1...20) })
+        }
+    }
+
+    struct Queued: Codable, Sendable {
+        var operation: ZedgeCore.Operation
+        var task: AgentTask
+    }
+
+    public func register(operations routes: RouteRegistrar, machines machineRoutes: RouteRegistrar) {
+        routes.on(.get, ":id", summary: "An operation: its status, weighted steps and progress", action: "operation.read",
+                  output: ZedgeCore.Operation.self) { _, context in
+            let principal = try context.requirePrincipal()
+            let id = try context.id(resource: "Operation")
+            guard let operation = try await queue.operation(id) else { throw Problem.notFound("Operation") }
+            let visible = switch principal.role {
+            case .admin: true
+            case .tenantAdmin: operation.tenantId != nil && operation.tenantId == principal.tenantId
+            case .operator: operation.tenantId == nil || operation.userId == principal.userId
+            case .user: operation.userId == principal.userId
+            }
+            guard visible else { throw Problem.notFound("Operation") }
+            return try JSONResponse.make(operation)
+        }
+        machineRoutes.on(.post, ":id/tasks", summary: "Queue a task for the machine's agent (202 with its operation)",
+                         action: "compute-machine.task", input: TaskBody.self, output: Queued.self, status: 202) { request, context in
+            let principal = try context.requirePrincipal()
+            let machineId = try context.id(resource: "Compute machine")
+            context.audit.resource(machineId)
+            let machine = try await authorizer.reach(principal, .server, .execute, notFound: "Compute machine") {
+                try await store.computeMachines.find(machineId)
+            } visible: { _ in true }
+            let body = try await request.decodeBody(TaskBody.self, context: context).value
+            let operationId = UUID.v7()
+            let task = AgentTask(operationId: operationId, computeMachineId: machine.id, kind: body.kind,
+                                 payload: body.payload ?? [:], status: .queued, attempts: 0, maxAttempts: body.maxAttempts ?? 5)
+            let operation = ZedgeCore.Operation(
+                id: operationId, kind: "task.\(body.kind.rawValue)", status: .queued, userId: principal.userId,
+                resourceType: ResourceType.server.rawValue, resourceId: machine.id,
+                steps: [OperationStep(name: body.kind.rawValue, weight: 1, taskId: task.id)], progress: 0,
+                request: ["kind": .string(body.kind.rawValue)])
+            try await queue.enqueue(operation, tasks: [task])
+            context.audit.detail("operationId", .string(operation.id.uuidString))
+            return try JSONResponse.make(Queued(operation: operation, task: task), status: .accepted,
+                                         headers: [.location: "/api/v1/operations/\(operation.id)"])
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import ZedgeCore
+
+/// The rules of a task's life and its operation's progress, as pure functions of values and a clock:
+/// QUEUED → LEASED (attempt + 1) → SUCCEEDED | FAILED; a lease that runs out puts the task back, or fails
+/// it after its last attempt; a result for a finished task changes nothing.
+public enum TaskLifecycle {
+    public static func lease(_ task: AgentTask, now: Date, ttl: TimeInterval) -> AgentTask? {
+        guard task.status == .queued else { return nil }
+        var leased = task
+        leased.status = .leased
+        leased.attempts += 1
+        leased.leaseExpiresAt = now.addingTimeInterval(ttl)
+        leased.updatedAt = now
+        return leased
+    }
+
+    /// Progress reported on a leased task extends its lease.
+    public static func extend(_ task: AgentTask, now: Date, ttl: TimeInterval) -> AgentTask? {
+        guard task.status == .leased else { return nil }
+        var extended = task
+        extended.leaseExpiresAt = max(task.leaseExpiresAt ?? now, now.addingTimeInterval(ttl))
+        extended.updatedAt = now
+        return extended
+    }
+
+    /// A lease that has run out: back to the queue, or FAILED after the last attempt.
+    public static func expire(_ task: AgentTask, now: Date) -> AgentTask? {
+        guard task.status == .leased, let expiry = task.leaseExpiresAt, expiry <= now else { return nil }
+        var expired = task
+        expired.leaseExpiresAt = nil
+        expired.updatedAt = now
+        if task.attempts >= task.maxAttempts {
+            expired.status = .failed
+            expired.error = "no result after \(task.attempts) attempt(s): the agent did not finish within its lease"
+            expired.finishedAt = now
+        } else {
+            expired.status = .queued
+        }
+        return expired
+    }
+
+    /// The agent's result; nil when the task has already finished (the same result twice changes nothing).
+    public static func finish(_ task: AgentTask, with report: TaskResultReport, now: Date) -> AgentTask? {
+        guard !task.status.isTerminal else { return nil }
+        var finished = task
+        finished.status = report.outcome == .succeeded ? .succeeded : .failed
+        finished.error = report.error.map { String($0.prefix(2000)) }
+        finished.result = report.observed
+        finished.leaseExpiresAt = nil
+        finished.finishedAt = now
+        finished.updatedAt = now
+        return finished
+    }
+
+    /// The operation once one of its tasks has moved: its step, progress and overall status.
+    public static func apply(_ task: AgentTask, to operation: ZedgeCore.Operation, now: Date) -> ZedgeCore.Operation {
+        var updated = operation
+        for index in updated.steps.indices where updated.steps[index].taskId == task.id {
+            updated.steps[index].status = switch task.status {
+            case .queued: .pending
+            case .leased: .running
+            case .succeeded: .succeeded
+            case .failed, .cancelled: .failed
+            }
+        }
+        updated.progress = OperationStep.progress(of: updated.steps)
+        if updated.steps.contains(where: { $0.status == .failed }) {
+            updated.status = .failed
+            updated.error = task.error ?? updated.error
+        } else if updated.steps.allSatisfy({ $0.status == .succeeded || $0.status == .skipped }) {
+            updated.status = .succeeded
+        } else if updated.steps.contains(where: { $0.status != .pending }) {
+            updated.status = .running
+        }
+        if updated.startedAt == nil, updated.status != .queued { updated.startedAt = now }
+        if updated.status.isTerminal, updated.endedAt == nil { updated.endedAt = now }
+        updated.updatedAt = now
+        return updated
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+/// Task dispatch over the real protocol: long-poll, leases, events, results, operations.
+@Suite struct TaskDispatchTests {
+    struct TwoAgents {
+        let c: TestCoordinator
+        let f: AgentProtocolTests.Fixture
+        let a: RegisterResponse
+        let b: RegisterResponse
+
+        static func make(_ c: TestCoordinator) async throws -> TwoAgents {
+            let f = try await AgentProtocolTests.Fixture.make(c)
+            let token = try await f.token(uses: 2)
+            let a = try await f.register(token, ip: "10.9.0.1", hostname: "agent-a").decode(RegisterResponse.self)
+            let b = try await f.register(token, ip: "10.9.0.2", hostname: "agent-b").decode(RegisterResponse.self)
+            return TwoAgents(c: c, f: f, a: a, b: b)
+        }
+
+        func enqueue(on machine: UUID, kind: TaskKind = .vmStart, maxAttempts: Int = 5) async throws -> (operation: ZedgeCore.Operation, task: AgentTask) {
+            let response = try await c.client.post("/api/v1/compute-machines/\(machine)/tasks", token: f.admin, [
+                "kind": kind.rawValue, "payload": ["vmUuid": UUID().uuidString, "vmName": "vm-x"], "maxAttempts": maxAttempts,
+            ])
+            guard response.status == 202 else { throw TestFailure("enqueue: \(response.status) \(response.text)") }
+            let json = try response.json()
+            let operation = try ZedgeJSON.decoder().decode(ZedgeCore.Operation.self, from: JSONSerialization.data(withJSONObject: json["operation"]!))
+            let task = try ZedgeJSON.decoder().decode(AgentTask.self, from: JSONSerialization.data(withJSONObject: json["task"]!))
+            return (operation, task)
+        }
+
+        func poll(_ agent: RegisterResponse, wait: Int) async throws -> [TaskAssignment] {
+            let response = try await c.client.get("/agent/v1/tasks?wait=\(wait)", token: agent.credential)
+            guard response.status == 200 else { throw TestFailure("poll: \(response.status) \(response.text)") }
+            return try response.decode(TaskPollResponse.self).tasks
+        }
+
+        func operation(_ id: UUID) async throws -> ZedgeCore.Operation {
+            try await c.client.get("/api/v1/operations/\(id)", token: f.admin).decode(ZedgeCore.Operation.self)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func aTaskReachesItsAgentThroughTheLongPollAndCompletesItsOperation(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let t = try await TwoAgents.make(c)
+            // A is already waiting when the task is queued: it wakes with it (no database polling).
+            async let waiting = t.poll(t.a, wait: 30)
+            try await Task.sleep(for: .milliseconds(300))
+            let queued = try await t.enqueue(on: t.a.machineId!)
+            #expect(queued.operation.status == .queued && queued.operation.progress == 0)
+            let received = try await waiting
+            #expect(received.map(\.id) == [queued.task.id])
+            #expect(received.first?.attempt == 1 && received.first?.kind == .vmStart)
+            // B gets nothing of A's.
+            #expect(try await t.poll(t.b, wait: 1).isEmpty)
+            // B may not touch A's task: 404.
+            #expect(try await c.client.post("/agent/v1/tasks/\(queued.task.id)/events", token: t.b.credential, ["sequence": 1, "kind": "STEP", "name": "x"]).status == 404)
+            #expect(try await c.client.post("/agent/v1/tasks/\(queued.task.id)/result", token: t.b.credential, ["outcome": "SUCCEEDED"]).status == 404)
+
+            // Events, twice each: recorded once. The operation is RUNNING.
+            for _ in 0..<2 {
+                #expect(try await c.client.post("/agent/v1/tasks/\(queued.task.id)/events", token: t.a.credential, ["sequence": 1, "kind": "STEP", "name": "defined"]).status == 204)
+            }
+            #expect(try await t.operation(queued.operation.id).status == .running)
+            // The result, twice: the second changes nothing.
+            let first = try await c.client.post("/agent/v1/tasks/\(queued.task.id)/result", token: t.a.credential,
+                                                ["outcome": "SUCCEEDED", "observed": ["state": "RUNNING"]])
+            #expect(first.status == 200)
+            let finished = try first.decode(AgentTask.self)
+            let second = try await c.client.post("/agent/v1/tasks/\(queued.task.id)/result", token: t.a.credential, ["outcome": "FAILED", "error": "late"])
+            #expect(try second.decode(AgentTask.self).status == .succeeded)
+            #expect(try second.decode(AgentTask.self).finishedAt == finished.finishedAt)
+            let operation = try await t.operation(queued.operation.id)
+            #expect(operation.status == .succeeded && operation.progress == 100 && operation.endedAt != nil)
+            // Nothing more to hand out.
+            #expect(try await t.poll(t.a, wait: 0).isEmpty)
+            // Bad long-poll parameters are a 400 naming the field.
+            #expect(try await c.client.get("/agent/v1/tasks?wait=61", token: t.a.credential).problemFields == ["wait"])
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func anExpiredLeaseHandsTheTaskOutAgainAndItCompletesOnce(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.taskLeaseSeconds = 1 }) { c in
+            let t = try await TwoAgents.make(c)
+            let queued = try await t.enqueue(on: t.a.machineId!)
+            #expect(try await t.poll(t.a, wait: 5).map(\.attempt) == [1])  // the agent "vanishes" with it
+            // After the lease runs out the task comes back (attempt 2), woken by the expiry.
+            let again = try await t.poll(t.a, wait: 15)
+            #expect(again.map(\.id) == [queued.task.id])
+            #expect(again.first?.attempt == 2)
+            #expect(try await c.client.post("/agent/v1/tasks/\(queued.task.id)/result", token: t.a.credential, ["outcome": "SUCCEEDED"]).status == 200)
+            #expect(try await t.operation(queued.operation.id).status == .succeeded)
+            // A task whose last attempt ran out is FAILED, and so is its operation.
+            let doomed = try await t.enqueue(on: t.b.machineId!, maxAttempts: 1)
+            #expect(try await t.poll(t.b, wait: 5).count == 1)
+            var operation = try await t.operation(doomed.operation.id)
+            let deadline = ContinuousClock.now + .seconds(15)
+            while operation.status != .failed, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                operation = try await t.operation(doomed.operation.id)
+            }
+            #expect(operation.status == .failed)
+            #expect(operation.error?.contains("did not finish within its lease") == true)
+        }
+    }
+}
+
+@Suite struct TaskLifecycleTests {
+    let now = Date(timeIntervalSince1970: 2_000_000)
+    func task(_ status: TaskStatus = .queued, attempts: Int = 0, max: Int = 3) -> AgentTask {
+        AgentTask(operationId: UUID(), computeMachineId: UUID(), kind: .vmCreate, payload: [:], status: status, attempts: attempts, maxAttempts: max)
+    }
+
+    @Test func leaseExpiryAndRetries() throws {
+        let leased = try #require(TaskLifecycle.lease(task(), now: now, ttl: 30))
+        #expect(leased.status == .leased && leased.attempts == 1 && leased.leaseExpiresAt == now.addingTimeInterval(30))
+        #expect(TaskLifecycle.lease(leased, now: now, ttl: 30) == nil)
+        #expect(TaskLifecycle.expire(leased, now: now.addingTimeInterval(29)) == nil)
+        let back = try #require(TaskLifecycle.expire(leased, now: now.addingTimeInterval(30)))
+        #expect(back.status == .queued && back.leaseExpiresAt == nil)
+        let last = try #require(TaskLifecycle.lease(task(attempts: 2), now: now, ttl: 30))
+        let failed = try #require(TaskLifecycle.expire(last, now: now.addingTimeInterval(31)))
+        #expect(failed.status == .failed && failed.finishedAt != nil)
+        let extended = try #require(TaskLifecycle.extend(leased, now: now.addingTimeInterval(20), ttl: 30))
+        #expect(extended.leaseExpiresAt == now.addingTimeInterval(50))
+    }
+
+    @Test func resultsAreIdempotentAndDriveTheOperation() throws {
+        let leased = try #require(TaskLifecycle.lease(task(), now: now, ttl: 30))
+        let done = try #require(TaskLifecycle.finish(leased, with: .init(outcome: .succeeded), now: now))
+        #expect(TaskLifecycle.finish(done, with: .init(outcome: .failed, error: "x"), now: now) == nil)
+        let other = UUID()
+        var operation = ZedgeCore.Operation(kind: "k", status: .queued, steps: [
+            OperationStep(name: "a", weight: 3, taskId: done.id), OperationStep(name: "b", weight: 1, taskId: other),
+        ], progress: 0)
+        operation = TaskLifecycle.apply(done, to: operation, now: now)
+        #expect(operation.progress == 75 && operation.status == .running && operation.startedAt == now)
+        var failedTask = task()
+        failedTask.id = other
+        failedTask.status = .failed
+        failedTask.error = "boom"
+        operation = TaskLifecycle.apply(failedTask, to: operation, now: now)
+        #expect(operation.status == .failed && operation.error == "boom" && operation.endedAt == now)
+    }
+}
+
+@Suite struct TaskNotifierTests {
+    @Test func wakesTheWaiterOfThatHostOnly() async throws {
+        let notifier = TaskNotifier()
+        let host = UUID(), other = UUID()
+        async let woken: Void = notifier.wait(for: host, timeout: .seconds(30))
+        async let untouched: Void = notifier.wait(for: other, timeout: .milliseconds(300))
+        while notifier.waitingHosts < 2 { try await Task.sleep(for: .milliseconds(10)) }
+        let start = ContinuousClock.now
+        notifier.notify(host)
+        await woken
+        #expect(ContinuousClock.now - start < .seconds(30))  // woken, not timed out (generous: not a latency assert)
+        await untouched
+        #expect(notifier.waitingHosts == 0)
+    }
+}
