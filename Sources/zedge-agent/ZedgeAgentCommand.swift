@@ -60,7 +60,7 @@ struct Register: AsyncParsableCommand {
 }
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the agent: heartbeats and metrics (task execution arrives with task dispatch).")
+    static let configuration = CommandConfiguration(abstract: "Run the agent: heartbeats with metrics, and the tasks the coordinator sends.")
     @Option(help: "Where the agent keeps its state.") var stateDir = "/var/lib/zedge-agent"
     @Option(help: "The libvirt URI (test:///default for development).") var libvirtUri = "qemu:///system"
     @Option(help: "A configuration file (reserved; flags win).") var config: String?
@@ -69,10 +69,23 @@ struct Run: AsyncParsableCommand {
         let logger = makeLogger()
         let loaded: (state: AgentState, credential: String, caPEM: String)
         do { loaded = try AgentState.load(from: stateDir) } catch { fail(error) }
-        let client = CoordinatorClient(baseURL: loaded.state.coordinator, caPEM: loaded.caPEM, credential: loaded.credential)
+        // One client per loop: a client runs one request at a time, and the long-poll holds its own.
+        func client() -> CoordinatorClient {
+            CoordinatorClient(baseURL: loaded.state.coordinator, caPEM: loaded.caPEM, credential: loaded.credential)
+        }
         let hypervisor: (any Hypervisor)? = loaded.state.kind == .computeMachine ? LibvirtHypervisor(uri: libvirtUri) : nil
-        let loop = HeartbeatLoop(client: client, metrics: MetricsCollector(), hypervisor: hypervisor,
+        let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor,
                                  initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
+        var tasks: TaskLoop?
+        if let hypervisor {
+            do {
+                let journal = try TaskJournal(path: (stateDir as NSString).appendingPathComponent("journal.db"))
+                tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
+                                 executor: TaskExecutor(hypervisor: hypervisor), logger: logger)
+            } catch {
+                fail(error)
+            }
+        }
         logger.info("agent running", metadata: ["coordinator": "\(loaded.state.coordinator)", "libvirt": "\(libvirtUri)"])
         // SIGTERM and SIGINT cancel the loops; VMs are left as they are.
         signal(SIGTERM, SIG_IGN)
@@ -80,6 +93,11 @@ struct Run: AsyncParsableCommand {
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
             group.addTask {
                 do { try await loop.run(); return .success(()) } catch { return .failure(error) }
+            }
+            if let tasks {
+                group.addTask {
+                    do { try await tasks.run(); return .success(()) } catch { return .failure(error) }
+                }
             }
             group.addTask {
                 await Self.waitForTermination()

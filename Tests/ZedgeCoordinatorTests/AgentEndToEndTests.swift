@@ -89,6 +89,51 @@ import ZedgeCore
                 }
             }
 
+            // A vm.create queued for agent A reaches A, not B; its domain exists in A's libvirt (as A reports it).
+            let hostA = try #require(machines.first { $0.hostname == "e2e-host-0" })
+            let hostB = try #require(machines.first { $0.hostname == "e2e-host-1" })
+            let vmUuid = UUID()
+            let spec = VmSpec(name: "e2e-vm-\(vmUuid.uuidString.prefix(8).lowercased())", uuid: vmUuid, vcpus: 1, memoryMiB: 128,
+                              rootDisk: DiskSpec(source: .file(path: "/var/lib/zedge/images/e2e.qcow2"), target: "vda"),
+                              nics: [NicSpec(mac: "52:54:00:aa:bb:01", attachment: .network("default"), vlanTag: 42)])
+            let payload = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(VmCreatePayload(spec: spec)))
+            func run(_ kind: TaskKind, _ payload: Any, on host: UUID) async throws -> ZedgeCore.Operation {
+                let queued = try await c.client.post("/api/v1/compute-machines/\(host)/tasks", token: admin, ["kind": kind.rawValue, "payload": payload])
+                #expect(queued.status == 202, "\(queued.text)")
+                let operationId = try #require(((try queued.json()["operation"] as? [String: Any])?["id"] as? String).flatMap(UUID.init(uuidString:)))
+                var operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
+                let deadline = ContinuousClock.now + .seconds(30)
+                while !operation.status.isTerminal, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
+                }
+                return operation
+            }
+            func observed(_ host: UUID) async throws -> [ObservedVm] {
+                let body = try await c.client.get("/api/v1/compute-machines/\(host)/observed-vms", token: admin).json()
+                let items = try JSONSerialization.data(withJSONObject: body["items"] ?? [])
+                return try ZedgeJSON.decoder().decode([ObservedVm].self, from: items)
+            }
+            let created = try await run(.vmCreate, payload, on: hostA.id)
+            #expect(created.status == .succeeded && created.progress == 100, "\(created)")
+            try await eventually("A reports the new domain, shut off") {
+                try await observed(hostA.id).contains { $0.vmUuid == vmUuid.uuidString.lowercased() && $0.state == .shutOff }
+            }
+            #expect(try await !observed(hostB.id).contains { $0.vmUuid == vmUuid.uuidString.lowercased() })
+            let reference: [String: Any] = ["vmUuid": vmUuid.uuidString, "vmName": spec.name]
+            #expect(try await run(.vmStart, reference, on: hostA.id).status == .succeeded)
+            try await eventually("A reports it running") {
+                try await observed(hostA.id).contains { $0.vmUuid == vmUuid.uuidString.lowercased() && $0.state == .running }
+            }
+            #expect(try await run(.vmStop, reference.merging(["timeoutS": 5]) { $1 }, on: hostA.id).status == .succeeded)
+            #expect(try await run(.vmDelete, reference, on: hostA.id).status == .succeeded)
+            try await eventually("A no longer reports it") {
+                try await !observed(hostA.id).contains { $0.vmUuid == vmUuid.uuidString.lowercased() }
+            }
+            // A task the agent cannot carry out fails its operation with the agent's reason.
+            let failed = try await run(.vmStart, ["vmUuid": UUID().uuidString, "vmName": "ghost"], on: hostA.id)
+            #expect(failed.status == .failed && failed.error != nil)
+
             // Revoking one agent's credential stops it with a clear error; the other keeps going.
             let revoked = try #require(machines.first { $0.hostname == "e2e-host-0" })
             #expect(try await c.client.delete("/api/v1/compute-machines/\(revoked.id)/credential", token: admin).status == 204)

@@ -77,6 +77,7 @@ import ZedgeCore
                 ("/agent/v1/ca.pem", "get"), ("/agent/v1/register", "post"), ("/agent/v1/heartbeat", "post"),
                 ("/agent/v1/tasks", "get"), ("/agent/v1/tasks/{id}/events", "post"), ("/agent/v1/tasks/{id}/result", "post"),
                 ("/api/v1/operations/{id}", "get"), ("/api/v1/compute-machines/{id}/tasks", "post"),
+                ("/api/v1/compute-machines/{id}/observed-vms", "get"),
             ]
             #expect(paths.values.map(\.count).reduce(0, +) == expected.count, "documented: \(paths.keys.sorted())")
             for (path, method) in expected {

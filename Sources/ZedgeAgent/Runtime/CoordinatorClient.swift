@@ -30,17 +30,44 @@ public struct CoordinatorClient: Sendable {
         try await call("POST", "/agent/v1/heartbeat", body: request, as: HeartbeatResponse.self)
     }
 
+    /// Waits up to `wait` seconds for tasks (the transfer's timeout leaves room beyond the wait).
+    public func poll(wait: Int) async throws -> [TaskAssignment] {
+        try await call("GET", "/agent/v1/tasks?wait=\(wait)", body: Optional<String>.none, as: TaskPollResponse.self,
+                       timeout: .seconds(wait + 15)).tasks
+    }
+
+    public func event(_ task: UUID, _ report: TaskEventReport) async throws {
+        try await callWithoutAnswer("POST", "/agent/v1/tasks/\(task)/events", body: report)
+    }
+
+    public func result(_ task: UUID, _ report: TaskResultReport) async throws {
+        try await callWithoutAnswer("POST", "/agent/v1/tasks/\(task)/result", body: report)
+    }
+
+    func callWithoutAnswer<Body: Encodable>(_ method: String, _ path: String, body: Body) async throws {
+        _ = try await raw(method, path, body: body, timeout: .seconds(30))
+    }
+
     func call<Body: Encodable, Answer: Decodable>(
-        _ method: String, _ path: String, body: Body, as: Answer.Type, timeout: Duration = .seconds(30)
+        _ method: String, _ path: String, body: Body?, as: Answer.Type, timeout: Duration = .seconds(30)
     ) async throws -> Answer {
-        var headers = ["Content-Type": "application/json", "Accept": "application/json"]
+        try ZedgeJSON.decoder().decode(Answer.self, from: try await raw(method, path, body: body, timeout: timeout))
+    }
+
+    /// One request; a non-2xx answer is a `Refusal`. A nil body sends none.
+    func raw<Body: Encodable>(_ method: String, _ path: String, body: Body?, timeout: Duration) async throws -> Data {
+        var headers = ["Accept": "application/json"]
         if let credential { headers["Authorization"] = "Bearer \(credential)" }
-        let response = try await http.send(method, url: baseURL + path, headers: headers,
-                                           body: try ZedgeJSON.encoder().encode(body), timeout: timeout)
+        var data: Data?
+        if let body {
+            headers["Content-Type"] = "application/json"
+            data = try ZedgeJSON.encoder().encode(body)
+        }
+        let response = try await http.send(method, url: baseURL + path, headers: headers, body: data, timeout: timeout)
         guard (200..<300).contains(response.status) else {
             let problem = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
             throw Refusal(status: response.status, detail: problem?["detail"] as? String ?? String(decoding: response.body.prefix(200), as: UTF8.self))
         }
-        return try ZedgeJSON.decoder().decode(Answer.self, from: response.body)
+        return response.body
     }
 }

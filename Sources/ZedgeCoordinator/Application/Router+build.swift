@@ -66,7 +66,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
             pools: routes("api/v1/resource-pools", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue))
     EnrollmentTokenController(store: store, authorizer: deps.authorizer)
         .register(on: routes("api/v1/enrollment-tokens", tag: "agents", resourceType: ResourceType.server.rawValue))
-    HostController(store: store, authorizer: deps.authorizer).register(
+    HostController(store: store, authorizer: deps.authorizer, tracker: deps.tracker).register(
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue),
         cloudBoxes: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AgentController(

@@ -8,6 +8,13 @@ import ZedgeCore
 public struct HostController: Sendable {
     let store: Store
     let authorizer: Authorizer
+    let tracker: LivenessTracker
+
+    /// What a machine's agent last reported its hypervisor holds.
+    struct ObservedVms: Codable, Sendable {
+        var reportedAt: Date?
+        var items: [ObservedVm]
+    }
 
     static let machineList = ListSpec(filters: [
         "status": .of(ComputeMachineStatus.self), "edgeDataCenterId": .uuid, "resourcePoolId": .uuid,
@@ -53,6 +60,12 @@ public struct HostController: Sendable {
                   output: Page<MetricSample>.self, list: Self.metricList) { request, context in
             let machine = try await machine(context, .read)
             return try JSONResponse.make(try await samples(request, computeMachineId: machine.id, cloudBoxId: nil))
+        }
+        routes.on(.get, ":id/observed-vms", summary: "The VMs the machine's agent last reported (in memory: empty until its first heartbeat after a coordinator start)",
+                  action: "compute-machine.observed-vms", output: ObservedVms.self) { _, context in
+            let machine = try await machine(context, .read)
+            let beat = tracker.latest(machine.id)
+            return try JSONResponse.make(ObservedVms(reportedAt: beat?.at, items: beat?.observedVms ?? []))
         }
         routes.on(.delete, ":id/credential", summary: "Revoke the machine's agent credential (its next call is a 401)",
                   action: "compute-machine.credential.revoke", output: EmptyBody.self, status: 204) { _, context in
