@@ -280,3 +280,25 @@ import ZedgeCore
         #expect(tracker.drain().beats.count == 1)
     }
 }
+
+@Suite struct BacklogTests {
+    @Test func theAgentsBacklogIsBoundedDroppingTheOldest() {
+        var backlog = ReadingBacklog(capacity: 3)
+        let start = Date(timeIntervalSince1970: 0)
+        for second in 0..<5 { backlog.append(MetricReading(at: start.addingTimeInterval(Double(second)), metrics: HostMetrics(cpuUsagePercent: Double(second)))) }
+        #expect(backlog.readings.map(\.metrics.cpuUsagePercent) == [2, 3, 4])
+        #expect(backlog.dropped == 2)
+    }
+
+    @Test func aBacklogBecomesSamplesAtTheirOwnTimes() {
+        let tracker = LivenessTracker(sampleInterval: 10)
+        let host = UUID(), now = Date(timeIntervalSince1970: 1000)
+        let backlog = (1...6).map { MetricReading(at: now.addingTimeInterval(Double(-60 + $0 * 5)), metrics: HostMetrics(cpuUsagePercent: Double($0))) }
+        tracker.record(.init(host: host, kind: .computeMachine, at: now, metrics: HostMetrics(cpuUsagePercent: 99), observedVms: [], agentVersion: "t"),
+                       backlog: backlog)
+        let samples = tracker.drain().samples
+        // Readings 5 s apart, sampled at most every 10 s: 1, 3, 5, then the live one.
+        #expect(samples.map(\.cpuUsagePercent) == [1, 3, 5, 99])
+        #expect(samples.map(\.recordedAt) == [now.addingTimeInterval(-55), now.addingTimeInterval(-45), now.addingTimeInterval(-35), now])
+    }
+}

@@ -25,16 +25,22 @@ public struct HeartbeatLoop: Sendable {
         var interval = max(1, initialInterval)
         var backoff = Backoff(base: .seconds(1), cap: .seconds(60))
         var random = SystemRandomNumberGenerator()
+        var backlog = ReadingBacklog()
         while !Task.isCancelled {
             let delay: Duration
+            let reading = MetricReading(at: Date(), metrics: await metrics.collect())
             do {
                 let request = HeartbeatRequest(
-                    metrics: await metrics.collect(),
+                    metrics: reading.metrics,
                     observedVms: (try? await hypervisor?.list()) ?? [],
-                    agentVersion: ZedgeVersion.current)
+                    agentVersion: ZedgeVersion.current,
+                    backlog: backlog.readings.isEmpty ? nil : backlog.readings)
                 let answer = try await client.heartbeat(request)
                 interval = max(1, answer.heartbeatIntervalS)
-                if backoff.attempt > 0 { logger.notice("coordinator reachable again") }
+                if backoff.attempt > 0 {
+                    logger.notice("coordinator reachable again", metadata: ["delivered": "\(backlog.readings.count)", "dropped": "\(backlog.dropped)"])
+                }
+                backlog.removeAll()
                 backoff.reset()
                 delay = .seconds(interval)
             } catch let refusal as CoordinatorClient.Refusal where refusal.status == 401 {
@@ -42,6 +48,7 @@ public struct HeartbeatLoop: Sendable {
             } catch is CancellationError {
                 return
             } catch {
+                backlog.append(reading)  // kept for the next heartbeat that gets through (bounded)
                 delay = min(backoff.nextDelay(using: &random), .seconds(interval) * 6)
                 logger.warning("heartbeat failed; retrying", metadata: ["error": "\(error)", "retryIn": "\(delay)"])
             }

@@ -39,24 +39,31 @@ public final class LivenessTracker: Sendable {
         self.maximumPendingSamples = maximumPendingSamples
     }
 
-    public func record(_ beat: Beat) {
+    /// Records a heartbeat; `backlog` holds readings the agent could not deliver earlier (oldest first).
+    public func record(_ beat: Beat, backlog: [MetricReading] = []) {
         state.withLock { state in
             state.latest[beat.host] = beat
             state.dirty.insert(beat.host)
-            if state.lastSampled[beat.host].map({ beat.at.timeIntervalSince($0) >= sampleInterval }) ?? true {
-                state.lastSampled[beat.host] = beat.at
-                let m = beat.metrics
-                state.samples.append(MetricSample(
-                    computeMachineId: beat.kind == .computeMachine ? beat.host : nil,
-                    cloudBoxId: beat.kind == .cloudBox ? beat.host : nil,
-                    recordedAt: beat.at, cpuUsagePercent: m.cpuUsagePercent, memoryUsagePercent: m.memoryUsagePercent,
-                    diskUsagePercent: m.diskUsagePercent, temperature: m.temperature, uptimeSeconds: m.uptimeSeconds,
-                    extra: m.loadAverage1m.map { ["loadAverage1m": .number($0)] }))
-                if state.samples.count > maximumPendingSamples {
-                    state.samples.removeFirst(state.samples.count - maximumPendingSamples)
-                    state.droppedSamples += 1
-                }
+            for reading in backlog where reading.at < beat.at {
+                sample(&state, host: beat.host, kind: beat.kind, at: reading.at, metrics: reading.metrics)
             }
+            sample(&state, host: beat.host, kind: beat.kind, at: beat.at, metrics: beat.metrics)
+        }
+    }
+
+    /// Keeps a sample when the host's last one is at least `sampleInterval` older.
+    private func sample(_ state: inout State, host: UUID, kind: HostKind, at: Date, metrics m: HostMetrics) {
+        guard state.lastSampled[host].map({ at.timeIntervalSince($0) >= sampleInterval }) ?? true else { return }
+        state.lastSampled[host] = at
+        state.samples.append(MetricSample(
+            computeMachineId: kind == .computeMachine ? host : nil,
+            cloudBoxId: kind == .cloudBox ? host : nil,
+            recordedAt: at, cpuUsagePercent: m.cpuUsagePercent, memoryUsagePercent: m.memoryUsagePercent,
+            diskUsagePercent: m.diskUsagePercent, temperature: m.temperature, uptimeSeconds: m.uptimeSeconds,
+            extra: m.loadAverage1m.map { ["loadAverage1m": .number($0)] }))
+        if state.samples.count > maximumPendingSamples {
+            state.droppedSamples += state.samples.count - maximumPendingSamples
+            state.samples.removeFirst(state.samples.count - maximumPendingSamples)
         }
     }
 

@@ -118,17 +118,54 @@ public struct ObservedVm: Codable, Sendable, Hashable {
     }
 }
 
+/// A reading taken at a known time (kept by an agent while its coordinator was unreachable).
+public struct MetricReading: Codable, Sendable, Hashable {
+    public var at: Date
+    public var metrics: HostMetrics
+
+    public init(at: Date, metrics: HostMetrics) {
+        self.at = at
+        self.metrics = metrics
+    }
+}
+
 /// `POST /agent/v1/heartbeat`.
 public struct HeartbeatRequest: Codable, Sendable, Hashable {
+    public static let maximumBacklog = 360
+
     public var metrics: HostMetrics
     public var observedVms: [ObservedVm]
     public var agentVersion: String
+    /// Readings the agent could not deliver earlier, oldest first (at most `maximumBacklog`).
+    public var backlog: [MetricReading]?
 
-    public init(metrics: HostMetrics, observedVms: [ObservedVm], agentVersion: String) {
+    public init(metrics: HostMetrics, observedVms: [ObservedVm], agentVersion: String, backlog: [MetricReading]? = nil) {
         self.metrics = metrics
         self.observedVms = observedVms
         self.agentVersion = agentVersion
+        self.backlog = backlog
     }
+}
+
+/// The readings an agent keeps while its coordinator is unreachable: bounded, the oldest dropped first.
+public struct ReadingBacklog: Sendable, Hashable {
+    public private(set) var readings: [MetricReading] = []
+    public private(set) var dropped = 0
+    public let capacity: Int
+
+    public init(capacity: Int = HeartbeatRequest.maximumBacklog) {
+        self.capacity = max(1, capacity)
+    }
+
+    public mutating func append(_ reading: MetricReading) {
+        readings.append(reading)
+        if readings.count > capacity {
+            dropped += readings.count - capacity
+            readings.removeFirst(readings.count - capacity)
+        }
+    }
+
+    public mutating func removeAll() { readings.removeAll() }
 }
 
 public struct HeartbeatResponse: Codable, Sendable, Hashable {

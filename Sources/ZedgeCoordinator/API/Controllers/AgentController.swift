@@ -36,7 +36,8 @@ public struct AgentController: Sendable {
             let now = Date()
             tracker.record(.init(
                 host: agent.hostId, kind: agent.computeMachineId != nil ? .computeMachine : .cloudBox, at: now,
-                metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion))
+                metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion),
+                backlog: (body.backlog ?? []).filter { $0.at <= now }.sorted { $0.at < $1.at })
             return try JSONResponse.make(HeartbeatResponse(heartbeatIntervalS: heartbeatInterval, serverTime: now))
         }
         routes.on(.get, "tasks", summary: "Long-poll for this agent's tasks: answers at once with tasks leased to it, or waits up to `wait` seconds (max 60) for one",
@@ -96,6 +97,8 @@ extension HeartbeatRequest: RequestBody {
             metrics.temperature.flatMap { (-60...200).contains($0) ? nil : FieldError(field: "metrics.temperature", message: "must be from -60 to 200") },
             metrics.uptimeSeconds.flatMap { $0 >= 0 ? nil : FieldError(field: "metrics.uptimeSeconds", message: "must not be negative") },
             observedVms.count > 10_000 ? FieldError(field: "observedVms", message: "at most 10000") : nil,
+            (backlog?.count ?? 0) > HeartbeatRequest.maximumBacklog
+                ? FieldError(field: "backlog", message: "at most \(HeartbeatRequest.maximumBacklog) readings") : nil,
             agentVersion.count > 64 ? FieldError(field: "agentVersion", message: "at most 64 characters") : nil)
     }
 }
