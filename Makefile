@@ -21,7 +21,7 @@ run: build
 ## The whole test suite, against SQLite and a throwaway PostgreSQL cluster.
 test: test-deps
 	$(SWIFT) build --build-tests
-	scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	scripts/with-libvirtd.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
 
 clean:
 	rm -rf .build $(DEV_DIR)

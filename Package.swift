@@ -106,7 +106,7 @@ let package = Package(
         .testTarget(
             name: "ZedgeCoordinatorTests",
             dependencies: [
-                "ZedgeCoordinator", "ZedgeCore",
+                "ZedgeCoordinator", "ZedgeCore", "ZedgeAgent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -14,6 +14,13 @@ struct ZedgeAgentCommand: AsyncParsableCommand {
         subcommands: [Register.self, Run.self])
 }
 
+enum CPUModeOption: String, ExpressibleByArgument, CaseIterable {
+    case hostPassthrough = "host-passthrough"
+    case hostModel = "host-model"
+    case hypervisorDefault = "default"
+    var mode: CPUMode { CPUMode(rawValue: rawValue)! }
+}
+
 enum AgentKindOption: String, ExpressibleByArgument, CaseIterable {
     case computeMachine = "compute-machine"
     case cloudBox = "cloud-box"
@@ -64,6 +71,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Where the agent keeps its state.") var stateDir = "/var/lib/zedge-agent"
     @Option(help: "The libvirt URI (test:///default for development).") var libvirtUri = "qemu:///system"
     @Option(help: "A configuration file (reserved; flags win).") var config: String?
+    @Option(help: "KVM guests' CPU: host-passthrough, host-model, or default (QEMU's model; for nested hosts).")
+    var cpuMode: CPUModeOption = .hostPassthrough
 
     func run() async throws {
         let logger = makeLogger()
@@ -73,7 +82,7 @@ struct Run: AsyncParsableCommand {
         func client() -> CoordinatorClient {
             CoordinatorClient(baseURL: loaded.state.coordinator, caPEM: loaded.caPEM, credential: loaded.credential)
         }
-        let hypervisor: (any Hypervisor)? = loaded.state.kind == .computeMachine ? LibvirtHypervisor(uri: libvirtUri) : nil
+        let hypervisor: (any Hypervisor)? = loaded.state.kind == .computeMachine ? LibvirtHypervisor(uri: libvirtUri, cpuMode: cpuMode.mode) : nil
         let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor,
                                  initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
         var tasks: TaskLoop?

@@ -198,6 +198,10 @@ struct DomainXMLRenderTests {
         let qemu = try parse(DomainXML.render(fullVmSpec(), domainType: "qemu"))
         #expect(attr(qemu, "type") == "qemu")
         #expect(try nodes(qemu, "cpu").isEmpty)
+        let model = try parse(DomainXML.render(fullVmSpec(), domainType: "kvm", cpuMode: .hostModel))
+        #expect(attr(try one(model, "cpu"), "mode") == "host-model")
+        let plain = try parse(DomainXML.render(fullVmSpec(), domainType: "kvm", cpuMode: .hypervisorDefault))
+        #expect(try nodes(plain, "cpu").isEmpty)
     }
 
     @Test func minimalSpecHasOnlyRootDisk() throws {

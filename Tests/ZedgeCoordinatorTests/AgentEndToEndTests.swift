@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZedgeAgent
 import ZedgeCore
 @testable import ZedgeCoordinator
 
@@ -10,9 +11,11 @@ import ZedgeCore
         let process = Process()
         let stderr = Pipe()
 
-        init(stateDir: String) throws {
+        init(stateDir: String, libvirtURI: String = "test:///default", environment: [String: String] = [:]) throws {
             process.executableURL = ProcessRunner.executable("zedge-agent")
-            process.arguments = ["run", "--state-dir", stateDir, "--libvirt-uri", "test:///default"]
+            // QEMU's default CPU model: these machines are VMs themselves (nested KVM refuses host CPU features).
+            process.arguments = ["run", "--state-dir", stateDir, "--libvirt-uri", libvirtURI, "--cpu-mode", "default"]
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.standardError = stderr
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -56,7 +59,7 @@ import ZedgeCore
 
             // A wrong pin: the agent refuses to talk to this coordinator, and spends no token use.
             let wrongPin = "sha256:" + String(repeating: "0", count: 64)
-            let refused = try ProcessRunner.run("zedge-agent", [
+            let refused = try await ProcessRunner.run("zedge-agent", [
                 "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", wrongPin, "--state-dir", "\(root)/wrong",
             ])
             #expect(refused.status != 0)
@@ -66,7 +69,7 @@ import ZedgeCore
             // Two agents register (as two hosts) and run.
             var agents: [AgentProcess] = []
             for (index, ip) in ["198.51.100.11", "198.51.100.12"].enumerated() {
-                let registered = try ProcessRunner.run("zedge-agent", [
+                let registered = try await ProcessRunner.run("zedge-agent", [
                     "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", pin, "--state-dir", "\(root)/agent\(index)",
                     "--management-ip", ip, "--hostname", "e2e-host-\(index)",
                 ])
@@ -146,6 +149,78 @@ import ZedgeCore
             // SIGTERM stops the other one cleanly.
             kill(agents[1].process.processIdentifier, SIGTERM)
             #expect(try await agents[1].waitForExit() == 0)
+        }
+    }
+
+    static let realLibvirt = ProcessInfo.processInfo.environment["ZEDGE_TEST_LIBVIRT_URI"]
+
+    /// kill -9 of the agent right after the hypervisor acted and before the journal knew (vm.create, then
+    /// vm.delete), against a real libvirtd whose domains outlive the agent: after a restart the task ends
+    /// SUCCEEDED with exactly one domain (none after delete).
+    @Test(.enabled(if: realLibvirt != nil, "needs a real libvirtd: make test starts one when run as root"))
+    func aKilledAgentFinishesItsTaskOnceAfterARestart() async throws {
+        let uri = try #require(Self.realLibvirt)
+        try await TestCoordinator.with(.sqlite, configure: { $0.taskLeaseSeconds = 2; $0.heartbeatIntervalSeconds = 1 }) { c in
+            let admin = try await c.adminToken()
+            let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "crash-dc"]).decode(EdgeDataCenter.self)
+            let pool = try await c.client.post("/api/v1/resource-pools", token: admin, ["name": "crash-pool", "edgeDataCenterId": center.id.uuidString]).decode(ResourcePool.self)
+            let token = try #require(try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
+                "edgeDataCenterId": center.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE",
+            ]).json()["token"] as? String)
+            let stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-crash-\(UUID().uuidString)").path
+            defer { try? FileManager.default.removeItem(atPath: stateDir) }
+            let registered = try await ProcessRunner.run("zedge-agent", [
+                "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", c.started.caFingerprint!, "--state-dir", stateDir,
+                "--management-ip", "203.0.113.7",
+            ])
+            #expect(registered.status == 0, "\(registered.stderr)")
+            let machine = try #require(try await c.client.get("/api/v1/compute-machines", token: admin).decode(Page<ComputeMachine>.self).items.first)
+
+            let hypervisor = LibvirtHypervisor(uri: uri, cpuMode: .hypervisorDefault)
+            let vmUuid = UUID()
+            let name = "zedge-crash-\(vmUuid.uuidString.prefix(8).lowercased())"
+            let image = "/var/lib/libvirt/images/\(name).img"
+            FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20))
+            defer {
+                try? FileManager.default.removeItem(atPath: image)
+            }
+            let spec = VmSpec(name: name, uuid: vmUuid, vcpus: 1, memoryMiB: 64,
+                              rootDisk: DiskSpec(source: .file(path: image), target: "vda", format: .raw))
+
+            func queue(_ kind: TaskKind, _ payload: Any) async throws -> UUID {
+                let queued = try await c.client.post("/api/v1/compute-machines/\(machine.id)/tasks", token: admin, ["kind": kind.rawValue, "payload": payload])
+                #expect(queued.status == 202, "\(queued.text)")
+                return try #require(((try queued.json()["operation"] as? [String: Any])?["id"] as? String).flatMap(UUID.init(uuidString:)))
+            }
+            func finished(_ operation: UUID) async throws -> ZedgeCore.Operation {
+                var current = try await c.client.get("/api/v1/operations/\(operation)", token: admin).decode(ZedgeCore.Operation.self)
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !current.status.isTerminal, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(200))
+                    current = try await c.client.get("/api/v1/operations/\(operation)", token: admin).decode(ZedgeCore.Operation.self)
+                }
+                return current
+            }
+            func crashThenRecover(_ operation: UUID) async throws -> ZedgeCore.Operation {
+                let doomed = try AgentProcess(stateDir: stateDir, libvirtURI: uri, environment: ["ZEDGE_AGENT_FAULT": "crash-after-execute"])
+                _ = try await doomed.waitForExit(within: 60)
+                #expect(doomed.process.terminationReason == .uncaughtSignal, "the agent was to kill itself mid-task")
+                let survivor = try AgentProcess(stateDir: stateDir, libvirtURI: uri)
+                let result = try await finished(operation)
+                kill(survivor.process.processIdentifier, SIGTERM)
+                #expect(try await survivor.waitForExit() == 0)
+                return result
+            }
+
+            let payload = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(VmCreatePayload(spec: spec)))
+            let created = try await crashThenRecover(try await queue(.vmCreate, payload))
+            #expect(created.status == .succeeded, "\(created)")
+            #expect(try await hypervisor.list().filter { $0.vmName == name }.count == 1)
+
+            let deleted = try await crashThenRecover(try await queue(.vmDelete, ["vmUuid": vmUuid.uuidString, "vmName": name]))
+            #expect(deleted.status == .succeeded, "\(deleted)")
+            #expect(try await hypervisor.state(uuid: vmUuid) == nil)
+            try? await hypervisor.delete(uuid: vmUuid)
         }
     }
 }

@@ -7,19 +7,19 @@ import ZedgeCore
 
 /// The `zedge-coordinator` binary as operators run it (DESIGN §9).
 @Suite struct CoordinatorProcessTests {
-    @Test func versionAndHelp() throws {
-        let version = try ProcessRunner.run("zedge-coordinator", ["--version"])
+    @Test func versionAndHelp() async throws {
+        let version = try await ProcessRunner.run("zedge-coordinator", ["--version"])
         #expect(version.status == 0)
         #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == ZedgeVersion.current)
-        let help = try ProcessRunner.run("zedge-coordinator", ["serve", "--help"])
+        let help = try await ProcessRunner.run("zedge-coordinator", ["serve", "--help"])
         #expect(help.status == 0)
         for flag in ["--config", "--listen", "--data-dir", "--database", "--tls-cert", "--tls-key", "--insecure-http"] {
             #expect(help.stdout.contains(flag), "serve --help lacks \(flag)")
         }
     }
 
-    @Test func badConfigurationFailsWithOneLine() throws {
-        let result = try ProcessRunner.run("zedge-coordinator", ["serve", "--listen", "nonsense", "--data-dir", "/tmp/zedge-never"])
+    @Test func badConfigurationFailsWithOneLine() async throws {
+        let result = try await ProcessRunner.run("zedge-coordinator", ["serve", "--listen", "nonsense", "--data-dir", "/tmp/zedge-never"])
         #expect(result.status != 0)
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "stderr: \(result.stderr)")
@@ -39,12 +39,7 @@ import ZedgeCore
         defer { if process.isRunning { process.terminate() } }
 
         // The first line says where it listens; the next ones name the CA and its fingerprint.
-        var printed = ""
-        let deadline = Date().addingTimeInterval(60)
-        while !printed.contains("CA SHA-256"), Date() < deadline, process.isRunning {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { try await Task.sleep(for: .milliseconds(50)) } else { printed += String(decoding: chunk, as: UTF8.self) }
-        }
+        let printed = await ProcessRunner.read(out, until: "CA SHA-256", process: process)
         let port = try #require(printed.split(separator: "\n").first?.split(separator: ":").last.flatMap { Int($0) }, "printed: \(printed)")
         let caPEM = try String(contentsOfFile: "\(directory)/tls/ca.pem", encoding: .utf8)
         #expect(printed.contains(try TLSMaterial.fingerprint(ofPEM: caPEM)))
@@ -56,9 +51,13 @@ import ZedgeCore
         try await client.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus == 0)
+        let stopBy = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < stopBy { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "still running 30 s after SIGTERM")
+        if !process.isRunning {
+            #expect(process.terminationReason == .exit)
+            #expect(process.terminationStatus == 0)
+        }
         // Key material is private to the owner.
         for file in ["tls/ca-key.pem", "tls/server-key.pem", "keys/access-token-es256.pem"] {
             let mode = try FileManager.default.attributesOfItem(atPath: "\(directory)/\(file)")[.posixPermissions] as? Int
@@ -83,12 +82,8 @@ import ZedgeCore
         try process.run()
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
-        var printed = ""
         let deadline = ContinuousClock.now + .seconds(60)
-        while !printed.contains("Log in:"), ContinuousClock.now < deadline, process.isRunning {
-            let chunk = out.fileHandleForReading.availableData
-            if chunk.isEmpty { try await Task.sleep(for: .milliseconds(50)) } else { printed += String(decoding: chunk, as: UTF8.self) }
-        }
+        let printed = await ProcessRunner.read(out, until: "Log in:", process: process)
         #expect(printed.contains("curl -s --cacert"), "\(printed)")
         let port = try #require(printed.split(separator: "\n").first?.split(separator: ":").last.flatMap { Int($0) }, "printed: \(printed)")
         let client = try APIClient(baseURL: "https://127.0.0.1:\(port)", caPEM: try String(contentsOfFile: "\(directory)/tls/ca.pem", encoding: .utf8))
@@ -104,7 +99,9 @@ import ZedgeCore
         try await client.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let stopBy = ContinuousClock.now + .seconds(30)
+        while process.isRunning, ContinuousClock.now < stopBy { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "still running 30 s after SIGTERM")
+        if !process.isRunning { #expect(process.terminationStatus == 0) }
     }
 }

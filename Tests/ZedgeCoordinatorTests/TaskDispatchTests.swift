@@ -162,3 +162,16 @@ import ZedgeCore
         #expect(notifier.waitingHosts == 0)
     }
 }
+
+@Suite struct NotifierShutdownTests {
+    @Test func closingWakesLongPollsAndEndsLaterOnesAtOnce() async {
+        let notifier = TaskNotifier()
+        async let waiting: Void = notifier.wait(for: UUID(), timeout: .seconds(60))
+        while notifier.waitingHosts == 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        notifier.close()
+        await waiting
+        #expect(notifier.waitingHosts == 0)
+        await notifier.wait(for: UUID(), timeout: .seconds(60))  // returns at once once closed
+    }
+}
+

@@ -14,7 +14,7 @@ public enum DomainXML {
 
     /// The domain XML for `spec`. `domainType` is libvirt's `<domain type=…>`: "kvm" or "qemu" with the QEMU
     /// driver, "test" with `test:///…`.
-    public static func render(_ spec: VmSpec, domainType: String) -> String {
+    public static func render(_ spec: VmSpec, domainType: String, cpuMode: CPUMode = .hostPassthrough) -> String {
         var x = DomainXMLWriter()
         x.open("domain", [("type", domainType)])
         x.element("name", text: spec.name)
@@ -33,8 +33,8 @@ public enum DomainXML {
         x.empty("acpi")
         x.empty("apic")
         x.close("features")
-        if domainType == "kvm" {
-            x.empty("cpu", [("mode", "host-passthrough"), ("check", "none")])
+        if domainType == "kvm", cpuMode != .hypervisorDefault {
+            x.empty("cpu", [("mode", cpuMode.rawValue), ("check", "none")])
         }
         x.element("on_poweroff", text: "destroy")
         x.element("on_reboot", text: "restart")
@@ -203,3 +203,15 @@ private struct DomainXMLWriter {
         output += "\(indent)\(xml)\n"
     }
 }
+
+/// How a KVM guest's CPU is modelled: a host setting (the agent's `--cpu-mode`), since it depends on the
+/// hardware and on whether the host is itself a VM (nested KVM often refuses host CPU features).
+public enum CPUMode: String, Sendable, CaseIterable {
+    /// The host's CPU as it is: fastest; not migratable between different CPUs.
+    case hostPassthrough = "host-passthrough"
+    /// A named model close to the host's.
+    case hostModel = "host-model"
+    /// No `<cpu>` element: QEMU's default model (works everywhere, nested hosts included).
+    case hypervisorDefault = "default"
+}
+

@@ -46,6 +46,7 @@ public final class LibvirtHypervisor: Hypervisor {
     public let connection: LibvirtConnection
     /// libvirt's `<domain type=…>` for the domains this hypervisor defines.
     public let domainType: String
+    public let cpuMode: CPUMode
     /// How often `stop` looks at the domain while waiting for it to power off.
     public let pollInterval: Duration
     /// How often `stop` repeats the ACPI power-button press while waiting (a guest still booting may miss
@@ -56,16 +57,18 @@ public final class LibvirtHypervisor: Hypervisor {
     ///   - uri: the libvirt URI: `test:///default` in dev and tests, `qemu:///system` in production.
     ///   - domainType: nil picks "test" for `test:` URIs, "kvm" for `qemu` URIs when /dev/kvm exists,
     ///     else "qemu".
-    public convenience init(uri: String, domainType: String? = nil) {
-        self.init(connection: LibvirtConnection(uri: uri), domainType: domainType)
+    public convenience init(uri: String, domainType: String? = nil, cpuMode: CPUMode = .hostPassthrough) {
+        self.init(connection: LibvirtConnection(uri: uri), domainType: domainType, cpuMode: cpuMode)
     }
 
     public init(
-        connection: LibvirtConnection, domainType: String? = nil, pollInterval: Duration = .milliseconds(250),
+        connection: LibvirtConnection, domainType: String? = nil, cpuMode: CPUMode = .hostPassthrough,
+        pollInterval: Duration = .milliseconds(250),
         shutdownRepeatInterval: Duration = .seconds(10)
     ) {
         self.connection = connection
         self.domainType = domainType ?? Self.defaultDomainType(uri: connection.uri)
+        self.cpuMode = cpuMode
         self.pollInterval = pollInterval
         self.shutdownRepeatInterval = shutdownRepeatInterval
     }
@@ -82,7 +85,7 @@ public final class LibvirtHypervisor: Hypervisor {
     public func define(_ spec: VmSpec) async throws -> ObservedVm {
         let errors = spec.validate()
         if !errors.isEmpty { throw ValidationFailure(errors: errors) }
-        let xml = DomainXML.render(spec, domainType: domainType)
+        let xml = DomainXML.render(spec, domainType: domainType, cpuMode: cpuMode)
         let uuid = spec.uuid
         return try await connection.perform { conn in
             // Look up and define in one queued block: no other call on this connection can slip in between.

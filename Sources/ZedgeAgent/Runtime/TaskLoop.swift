@@ -52,6 +52,7 @@ public struct TaskLoop: Sendable {
             _ = try journal.started(id: task.id)
             try? await reporter.event(task.id, TaskEventReport(sequence: task.attempt, kind: .step, name: "started"))
             let report = await executor.execute(task.kind, payload: task.payload)
+            FaultInjection.point(.afterExecute)
             entry = try journal.finished(id: task.id, outcome: report.outcome, error: report.error, observed: report.observed)
         } else {
             logger.info("task delivered again; sending its journaled result", metadata: ["task": "\(task.id)"])

@@ -67,13 +67,16 @@ public struct LivenessService: Service {
         }
     }
 
-    /// Writes every host that heartbeated since the last flush, in one transaction.
+    /// Writes every host that heartbeated since the last flush, in one transaction; a heartbeat brings an
+    /// OFFLINE machine back ACTIVE and an INITIALIZING or OFFLINE CloudBox ONLINE (audited).
     func flush() async throws {
         let (beats, samples) = tracker.drain()
         guard !beats.isEmpty || !samples.isEmpty else { return }
         let thresholds = self.thresholds
+        let returned: [(action: String, host: UUID, at: Date)]
         do {
-            try await store.database.transaction { db in
+            returned = try await store.database.transaction { db in
+                var returned: [(action: String, host: UUID, at: Date)] = []
                 for beat in beats {
                     let health = thresholds.assess(beat.metrics)
                     switch beat.kind {
@@ -81,6 +84,10 @@ public struct LivenessService: Service {
                         try await db.update("compute_machines")
                             .set("last_heartbeat", to: beat.at).set("health_status", to: health.rawValue)
                             .where("id", .equal, beat.host).run()
+                        let back = try await db.update("compute_machines").set("status", to: ComputeMachineStatus.active.rawValue)
+                            .where("id", .equal, beat.host).where("status", .equal, ComputeMachineStatus.offline.rawValue)
+                            .returning("id").all()
+                        if !back.isEmpty { returned.append(("compute-machine.online", beat.host, beat.at)) }
                     case .cloudBox:
                         let m = beat.metrics
                         try await db.update("cloud_boxes")
@@ -89,38 +96,47 @@ public struct LivenessService: Service {
                             .set("disk_usage_percent", to: m.diskUsagePercent).set("temperature", to: m.temperature)
                             .set("uptime_seconds", to: m.uptimeSeconds)
                             .where("id", .equal, beat.host).run()
+                        let back = try await db.update("cloud_boxes").set("status", to: CloudBoxStatus.online.rawValue)
+                            .where("id", .equal, beat.host)
+                            .where("status", .in, [CloudBoxStatus.offline.rawValue, CloudBoxStatus.initializing.rawValue])
+                            .returning("id").all()
+                        if !back.isEmpty { returned.append(("cloud-box.online", beat.host, beat.at)) }
                     }
                 }
                 let table = Table<MetricSample>("metric_samples", resource: "metric sample")
                 for sample in samples { try await table.insert(sample, on: db) }
+                return returned
             }
         } catch {
             tracker.restore(beats, samples: samples)
             throw error
         }
+        for change in returned { try await audit(change.action, host: change.host, last: change.at) }
     }
 
-    /// Applies `HostLiveness` to every host whose status may change, and audits each change.
+    /// Marks silent hosts OFFLINE (by `HostLiveness`) and audits each change; coming back is the flush's.
     func checkTransitions(now: Date) async throws {
         let machines = try await store.allPages { try await store.computeMachines.list(.init(
             filters: [], page: $0)) }
         for machine in machines {
             let last = tracker.latest(machine.id)?.at ?? machine.lastHeartbeat
-            guard let next = HostLiveness.machineTransition(status: machine.status, lastHeartbeat: last, now: now, timeout: offlineAfter) else { continue }
+            guard let next = HostLiveness.machineTransition(status: machine.status, lastHeartbeat: last, now: now, timeout: offlineAfter),
+                  next == .offline else { continue }
             // Conditional: an operator's change in between wins.
             let rows = try await store.database.sql.update("compute_machines").set("status", to: next.rawValue).set("updated_at", to: now)
                 .where("id", .equal, machine.id).where("status", .equal, machine.status.rawValue).returning("id").all()
             guard rows.count == 1 else { continue }
-            try await audit(next == .offline ? "compute-machine.offline" : "compute-machine.online", host: machine.id, last: last)
+            try await audit("compute-machine.offline", host: machine.id, last: last)
         }
         let boxes = try await store.allPages { try await store.cloudBoxes.list(.init(filters: [], page: $0)) }
         for box in boxes {
             let last = tracker.latest(box.id)?.at ?? box.lastHeartbeat
-            guard let next = HostLiveness.cloudBoxTransition(status: box.status, lastHeartbeat: last, now: now, timeout: offlineAfter) else { continue }
+            guard let next = HostLiveness.cloudBoxTransition(status: box.status, lastHeartbeat: last, now: now, timeout: offlineAfter),
+                  next == .offline else { continue }
             let rows = try await store.database.sql.update("cloud_boxes").set("status", to: next.rawValue).set("updated_at", to: now)
                 .where("id", .equal, box.id).where("status", .equal, box.status.rawValue).returning("id").all()
             guard rows.count == 1 else { continue }
-            try await audit(next == .offline ? "cloud-box.offline" : "cloud-box.online", host: box.id, last: last)
+            try await audit("cloud-box.offline", host: box.id, last: last)
         }
     }
 

@@ -108,6 +108,7 @@ public enum Coordinator {
                         missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                         metricRetention: TimeInterval(configuration.metricRetentionSeconds), logger: logger),
                     TaskLeaseService(queue: taskQueue, logger: logger),
+                    NotifierShutdownService(notifier: notifier),
                 ],
                 gracefulShutdownSignals: shutdownSignals, logger: logger))
             handle.group.withLock { $0 = group }

@@ -1,16 +1,25 @@
 import Foundation
 import HummingbirdBcrypt
+import NIOCore
 import NIOPosix
 
-/// Hashes and verifies passwords with bcrypt on NIO's blocking thread pool, never on an event loop.
+/// Hashes and verifies passwords with bcrypt on a thread pool of its own: never on an event loop, and never
+/// in the shared blocking pool where SQLite's I/O runs, so a burst of logins cannot stall the database.
 public struct PasswordHasher: Sendable {
+    /// The process's bcrypt threads (bcrypt at cost 12 is ~0.25 s of CPU per call).
+    public static let sharedThreadPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(1, System.coreCount / 2))
+        pool.start()
+        return pool
+    }()
+
     /// bcrypt cost; DESIGN §7 requires 12 or more.
     public let cost: UInt8
     private let threadPool: NIOThreadPool
     /// A real bcrypt hash at the same cost, for `verifyAgainstDummy`.
     private let dummyHash: String
 
-    public init(cost: UInt8 = 12, threadPool: NIOThreadPool = .singleton) {
+    public init(cost: UInt8 = 12, threadPool: NIOThreadPool = PasswordHasher.sharedThreadPool) {
         precondition(cost >= 12, "bcrypt cost must be 12 or more")
         self.cost = cost
         self.threadPool = threadPool

@@ -29,6 +29,7 @@ public final class TaskNotifier: Sendable {
     }
 
     private let waiters = Mutex<[UUID: [ObjectIdentifier: Signal]]>([:])
+    private let closed = Atomic<Bool>(false)
 
     public init() {}
 
@@ -38,8 +39,20 @@ public final class TaskNotifier: Sendable {
         for signal in signals.values { signal.fire() }
     }
 
+    /// Wakes every wait now and makes later ones return at once: the coordinator is shutting down, and
+    /// long-polls must not hold its graceful shutdown for their whole wait.
+    public func close() {
+        closed.store(true, ordering: .sequentiallyConsistent)
+        let all = waiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters.values.flatMap(\.values)
+        }
+        for signal in all { signal.fire() }
+    }
+
     /// Returns when `host` is notified or after `timeout`, whichever comes first.
     public func wait(for host: UUID, timeout: Duration) async {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { return }
         let signal = Signal()
         waiters.withLock { $0[host, default: [:]][ObjectIdentifier(signal)] = signal }
         await withTaskGroup(of: Void.self) { group in
@@ -57,3 +70,19 @@ public final class TaskNotifier: Sendable {
 
     var waitingHosts: Int { waiters.withLock { $0.count } }
 }
+
+/// Closes the notifier when graceful shutdown begins (placed last in the service group, it is told first).
+public struct NotifierShutdownService: Service {
+    let notifier: TaskNotifier
+
+    public init(notifier: TaskNotifier) {
+        self.notifier = notifier
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        notifier.close()
+    }
+}
+
+import ServiceLifecycle

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Finds and runs the package's executables (built beside the test bundle) as real processes.
@@ -16,8 +17,37 @@ enum ProcessRunner {
 
     static func executable(_ name: String) -> URL { productsDirectory.appendingPathComponent(name) }
 
-    /// Runs to completion; returns the exit status, stdout and stderr.
-    static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs to completion; returns the exit status, stdout and stderr. The waiting happens on a dispatch
+    /// thread: blocking Swift's cooperative pool would starve the coordinators this test process hosts
+    /// (which the child may be talking to).
+    static func run(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do { continuation.resume(returning: try runBlocking(name, arguments, environment: environment)) } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Reads `pipe` until its text contains `marker`, the process ends, or the deadline passes (on a dispatch thread).
+    static func read(_ pipe: Pipe, until marker: String, process: Process, timeout: Duration = .seconds(60)) async -> String {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var text = ""
+                let deadline = Date().addingTimeInterval(TimeInterval(timeout.components.seconds))
+                let handle = pipe.fileHandleForReading
+                while !text.contains(marker), Date() < deadline {
+                    let chunk = handle.availableData  // blocks this dispatch thread only
+                    if chunk.isEmpty { if !process.isRunning { break } else { Thread.sleep(forTimeInterval: 0.05) } }
+                    text += String(decoding: chunk, as: UTF8.self)
+                }
+                continuation.resume(returning: text)
+            }
+        }
+    }
+
+    private static func runBlocking(_ name: String, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = executable(name)
         process.arguments = arguments
