@@ -108,6 +108,48 @@ import ZedgeCore
     }
 }
 
+@Suite struct TaskPersistenceTests {
+    /// A coordinator restarted on the same data dir keeps queued tasks and leases: a leased task is handed
+    /// out again once its lease runs out, a queued one right away, and both complete once.
+    @Test(arguments: TestEngine.all)
+    func aRestartLosesNoQueuedTaskNorLease(engine: TestEngine) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-persist-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let configuration = CoordinatorConfiguration(
+            host: "127.0.0.1", port: 0, dataDirectory: directory, databaseURL: try await engine.makeDatabaseURL(in: directory),
+            bootstrapAdminPassword: TestCoordinator.adminPassword, logLevel: .warning, taskLeaseSeconds: 2)
+        var before: (agent: RegisterResponse, leased: UUID, queued: UUID, operations: [UUID])?
+        try await TestCoordinator.run(configuration) { c in
+            let t = try await TaskDispatchTests.TwoAgents.make(c)
+            let first = try await t.enqueue(on: t.a.machineId!)
+            #expect(try await t.poll(t.a, wait: 5).map(\.id) == [first.task.id])  // leased, then the coordinator stops
+            let second = try await t.enqueue(on: t.a.machineId!)                    // queued, never handed out
+            before = (t.a, first.task.id, second.task.id, [first.operation.id, second.operation.id])
+        }
+        let state = try #require(before)
+        try await TestCoordinator.run(configuration) { c in
+            let admin = try await c.adminToken()
+            // The queued task comes at once; the leased one once its lease has run out (attempt 2).
+            var seen: [UUID: Int] = [:]
+            let deadline = ContinuousClock.now + .seconds(30)
+            while seen.count < 2, ContinuousClock.now < deadline {
+                let response = try await c.client.get("/agent/v1/tasks?wait=5", token: state.agent.credential)
+                #expect(response.status == 200, "the agent's credential survives the restart: \(response.text)")
+                for task in try response.decode(TaskPollResponse.self).tasks {
+                    seen[task.id] = task.attempt
+                    #expect(try await c.client.post("/agent/v1/tasks/\(task.id)/result", token: state.agent.credential, ["outcome": "SUCCEEDED"]).status == 200)
+                }
+            }
+            #expect(seen[state.queued] == 1)
+            #expect(seen[state.leased] == 2)
+            for operation in state.operations {
+                #expect(try await c.client.get("/api/v1/operations/\(operation)", token: admin).decode(ZedgeCore.Operation.self).status == .succeeded)
+            }
+        }
+    }
+}
+
 @Suite struct TaskLifecycleTests {
     let now = Date(timeIntervalSince1970: 2_000_000)
     func task(_ status: TaskStatus = .queued, attempts: Int = 0, max: Int = 3) -> AgentTask {
