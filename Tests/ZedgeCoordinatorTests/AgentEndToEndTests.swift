@@ -32,14 +32,6 @@ import ZedgeCore
         deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
     }
 
-    func eventually(_ what: String, within seconds: Double = 30, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        Issue.record("not within \(seconds) s: \(what)")
-    }
 
     @Test func twoAgentsRegisterAndHeartbeatAndARevokedOneStops() async throws {
         try await TestCoordinator.with(.sqlite, configure: {

@@ -50,15 +50,6 @@ import ZedgeCore
         }
     }
 
-    /// Polls until `condition` holds or the deadline passes (no wall-clock assertion: a generous bound).
-    func eventually(_ what: String, within seconds: Double = 20, _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        Issue.record("not within \(seconds) s: \(what)")
-    }
 
     @Test(arguments: TestEngine.all)
     func enrollmentTokensAreScopedCountedAndShownOnce(engine: TestEngine) async throws {
@@ -231,6 +222,11 @@ import ZedgeCore
                 "metrics": ["cpuUsagePercent": 150], "observedVms": [], "agentVersion": "x",
             ])
             #expect(bad.problemFields == ["metrics.cpuUsagePercent"])
+            // A malformed time bound is a 400 naming it, not a filter silently dropped.
+            let badSince = try await c.client.get("/api/v1/compute-machines/\(machineId)/metrics?since=yesterday", token: f.admin)
+            #expect(badSince.status == 400 && badSince.problemFields == ["since"])
+            #expect(try await c.client.get("/api/v1/compute-machines/\(machineId)/metrics?since=2999-01-01T00:00:00Z", token: f.admin)
+                .decode(Page<MetricSample>.self).items.isEmpty)
         }
     }
 }

@@ -72,30 +72,12 @@ public struct ListParameters: Sendable {
                     errors.append(FieldError(field: "cursor", message: "is not a cursor this API returned"))
                 }
             default:
-                if allowedExtras.contains(key) {
-                    extras[key] = value
-                } else if let kind = allowed[key] {
-                    switch kind {
-                    case .uuid:
-                        if let id = UUID(uuidString: value) { filters.append(.init(key, .uuid(id))) } else {
-                            errors.append(FieldError(field: key, message: "must be a UUID"))
-                        }
-                    case .string:
-                        if value.count <= 256 { filters.append(.init(key, .string(value))) } else {
-                            errors.append(FieldError(field: key, message: "is too long"))
-                        }
-                    case .bool:
-                        if let flag = Bool(value) { filters.append(.init(key, .bool(flag))) } else {
-                            errors.append(FieldError(field: key, message: "must be true or false"))
-                        }
-                    case .dateTime:
-                        if ZedgeJSON.parseDate(value) != nil { filters.append(.init(key, .string(value))) } else {
-                            errors.append(FieldError(field: key, message: "must be an ISO-8601 date-time"))
-                        }
-                    case .enumeration(let values):
-                        if values.contains(value) { filters.append(.init(key, .string(value))) } else {
-                            errors.append(FieldError(field: key, message: "must be one of \(values.joined(separator: ", "))"))
-                        }
+                if let kind = allowed[key] ?? spec.extras[key] {
+                    switch check(value, as: kind) {
+                    case .success(let parsed):
+                        if allowed[key] != nil { filters.append(.init(key, parsed)) } else { extras[key] = value }
+                    case .failure(let message):
+                        errors.append(FieldError(field: key, message: message.text))
                     }
                 } else {
                     let known = (["limit", "cursor"] + allowed.keys.sorted() + allowedExtras.sorted()).joined(separator: ", ")
@@ -105,6 +87,29 @@ public struct ListParameters: Sendable {
         }
         guard errors.isEmpty else { throw Problem.invalid(errors) }
         return ListParameters(page: page, filters: filters, extras: extras)
+    }
+
+    struct Refusal: Error { var text: String }
+
+    /// A query value checked against its kind: the value to filter by, or why it is refused.
+    static func check(_ value: String, as kind: FilterKind) -> Result<PropertyFilter.Value, Refusal> {
+        switch kind {
+        case .uuid:
+            UUID(uuidString: value).map { .success(.uuid($0)) } ?? .failure(Refusal(text: "must be a UUID"))
+        case .string:
+            value.count <= 256 ? .success(.string(value)) : .failure(Refusal(text: "is too long"))
+        case .bool:
+            Bool(value).map { .success(.bool($0)) } ?? .failure(Refusal(text: "must be true or false"))
+        case .dateTime:
+            ZedgeJSON.parseDate(value) != nil ? .success(.string(value)) : .failure(Refusal(text: "must be an ISO-8601 date-time"))
+        case .enumeration(let values):
+            values.contains(value) ? .success(.string(value)) : .failure(Refusal(text: "must be one of \(values.joined(separator: ", "))"))
+        }
+    }
+
+    /// An extra parameter declared `.dateTime` (already checked by `parse`).
+    public func date(_ name: String) -> Date? {
+        extras[name].flatMap(ZedgeJSON.parseDate)
     }
 
     /// Replaces any client filter on `property` with the caller's scope (a TENANT_ADMIN's tenant, say).

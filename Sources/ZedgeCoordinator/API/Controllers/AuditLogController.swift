@@ -21,20 +21,8 @@ public struct AuditLogController: Sendable {
             if principal.role == .tenantAdmin {
                 parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)
             }
-            var errors: [FieldError] = []
-            func date(_ name: String) -> Date? {
-                guard let text = parameters.extras[name] else { return nil }
-                guard let date = ZedgeJSON.parseDate(text) else {
-                    errors.append(FieldError(field: name, message: "must be an ISO-8601 date-time"))
-                    return nil
-                }
-                return date
-            }
-            let since = date("since")
-            let until = date("until")
-            guard errors.isEmpty else { throw Problem.invalid(errors) }
             return try JSONResponse.make(try await auditLogs.list(
-                .init(filters: parameters.filters, since: since, until: until, page: parameters.page)))
+                .init(filters: parameters.filters, since: parameters.date("since"), until: parameters.date("until"), page: parameters.page)))
         }
     }
 }

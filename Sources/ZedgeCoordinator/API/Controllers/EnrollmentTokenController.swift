@@ -96,11 +96,8 @@ public struct EnrollmentTokenController: Sendable {
     }
 
     func token(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> EnrollmentToken {
-        let principal = try context.requirePrincipal()
-        let id = try context.id(resource: "Enrollment token")
-        context.audit.resource(id)
-        return try await authorizer.reach(principal, .server, action, notFound: "Enrollment token") {
-            try await store.enrollmentTokens.find(id)
-        } visible: { _ in true }
+        try await authorizer.reachInfrastructure(context, .server, action, name: "Enrollment token") {
+            try await store.enrollmentTokens.find($0)
+        }
     }
 }

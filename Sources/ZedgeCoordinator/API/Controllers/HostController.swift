@@ -119,25 +119,18 @@ public struct HostController: Sendable {
         var parameters = try ListParameters.parse(request, Self.metricList)
         if let computeMachineId { parameters.force("computeMachineId", .uuid(computeMachineId)) }
         if let cloudBoxId { parameters.force("cloudBoxId", .uuid(cloudBoxId)) }
-        let since = parameters.extras["since"].flatMap(ZedgeJSON.parseDate)
-        return try await store.metricSamples.list(.init(filters: parameters.filters, since: since, page: parameters.page))
+        return try await store.metricSamples.list(.init(filters: parameters.filters, since: parameters.date("since"), page: parameters.page))
     }
 
     func machine(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> ComputeMachine {
-        let principal = try context.requirePrincipal()
-        let id = try context.id(resource: "Compute machine")
-        context.audit.resource(id)
-        return try await authorizer.reach(principal, .server, action, notFound: "Compute machine") {
-            try await store.computeMachines.find(id)
-        } visible: { _ in true }
+        try await authorizer.reachInfrastructure(context, .server, action, name: "Compute machine") {
+            try await store.computeMachines.find($0)
+        }
     }
 
     func cloudBox(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> CloudBox {
-        let principal = try context.requirePrincipal()
-        let id = try context.id(resource: "CloudBox")
-        context.audit.resource(id)
-        return try await authorizer.reach(principal, .server, action, notFound: "CloudBox") {
-            try await store.cloudBoxes.find(id)
-        } visible: { _ in true }
+        try await authorizer.reachInfrastructure(context, .server, action, name: "CloudBox") {
+            try await store.cloudBoxes.find($0)
+        }
     }
 }

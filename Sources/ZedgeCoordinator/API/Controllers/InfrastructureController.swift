@@ -164,20 +164,14 @@ public struct InfrastructureController: Sendable {
 
     /// Infrastructure is not tenant-scoped: every caller reaches it; the role decides what it may do.
     func dataCenter(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> EdgeDataCenter {
-        let principal = try context.requirePrincipal()
-        let id = try context.id(resource: "Edge data center")
-        context.audit.resource(id)
-        return try await authorizer.reach(principal, .edgeDc, action, notFound: "Edge data center") {
-            try await dataCenters.find(id)
-        } visible: { _ in true }
+        try await authorizer.reachInfrastructure(context, .edgeDc, action, name: "Edge data center") {
+            try await dataCenters.find($0)
+        }
     }
 
     func pool(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> ResourcePool {
-        let principal = try context.requirePrincipal()
-        let id = try context.id(resource: "Resource pool")
-        context.audit.resource(id)
-        return try await authorizer.reach(principal, .edgeDc, action, notFound: "Resource pool") {
-            try await pools.find(id)
-        } visible: { _ in true }
+        try await authorizer.reachInfrastructure(context, .edgeDc, action, name: "Resource pool") {
+            try await pools.find($0)
+        }
     }
 }

@@ -41,11 +41,9 @@ public struct OperationController: Sendable {
         machineRoutes.on(.post, ":id/tasks", summary: "Queue a task for the machine's agent (202 with its operation)",
                          action: "compute-machine.task", input: TaskBody.self, output: Queued.self, status: 202) { request, context in
             let principal = try context.requirePrincipal()
-            let machineId = try context.id(resource: "Compute machine")
-            context.audit.resource(machineId)
-            let machine = try await authorizer.reach(principal, .server, .execute, notFound: "Compute machine") {
-                try await store.computeMachines.find(machineId)
-            } visible: { _ in true }
+            let machine = try await authorizer.reachInfrastructure(context, .server, .execute, name: "Compute machine") {
+                try await store.computeMachines.find($0)
+            }
             let body = try await request.decodeBody(TaskBody.self, context: context).value
             let operationId = UUID.v7()
             let task = AgentTask(operationId: operationId, computeMachineId: machine.id, kind: body.kind,
