@@ -73,6 +73,8 @@ struct Run: AsyncParsableCommand {
     @Option(help: "A configuration file (reserved; flags win).") var config: String?
     @Option(help: "KVM guests' CPU: host-passthrough, host-model, or default (QEMU's model; for nested hosts).")
     var cpuMode: CPUModeOption = .hostPassthrough
+    @Option(help: "CloudBoxes: where the session and network settings for the box's tools are written.")
+    var cloudboxDir = FileCloudBoxControl.defaultDirectory.path
 
     func run() async throws {
         let logger = makeLogger()
@@ -85,17 +87,29 @@ struct Run: AsyncParsableCommand {
         let hypervisor: (any Hypervisor)? = loaded.state.kind == .computeMachine ? LibvirtHypervisor(uri: libvirtUri, cpuMode: cpuMode.mode) : nil
         let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor,
                                  initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
-        var tasks: TaskLoop?
-        if let hypervisor {
+        var cloudBox: (any CloudBoxControl)?
+        if loaded.state.kind == .cloudBox {
+            let directory = URL(fileURLWithPath: cloudboxDir, isDirectory: true)
+            // ZEDGE_AGENT_REBOOTER=record (tests) records reboots instead of rebooting; see RebooterHook.
             do {
-                let journal = try TaskJournal(path: (stateDir as NSString).appendingPathComponent("journal.db"))
-                tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
-                                 executor: TaskExecutor(hypervisor: hypervisor), logger: logger)
+                cloudBox = FileCloudBoxControl(directory: directory, rebooter: try RebooterHook.rebooter(cloudBoxDirectory: directory))
             } catch {
                 fail(error)
             }
         }
-        logger.info("agent running", metadata: ["coordinator": "\(loaded.state.coordinator)", "libvirt": "\(libvirtUri)"])
+        var tasks: TaskLoop?
+        if hypervisor != nil || cloudBox != nil {
+            do {
+                let journal = try TaskJournal(path: (stateDir as NSString).appendingPathComponent("journal.db"))
+                tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
+                                 executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox), logger: logger)
+            } catch {
+                fail(error)
+            }
+        }
+        var metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
+        if cloudBox != nil { metadata["cloudboxDir"] = "\(cloudboxDir)" } else { metadata["libvirt"] = "\(libvirtUri)" }
+        logger.info("agent running", metadata: metadata)
         // SIGTERM and SIGINT cancel the loops; VMs are left as they are.
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)

@@ -81,8 +81,15 @@ enum Samples {
         virtualMachineId: uuid(11),
         timeoutS: 13,
         createdAt: date(13),
-        updatedAt: date(14)
+        updatedAt: date(14),
+        startedAt: date(15)
     )
+
+    static let capacityClaim = CapacityClaim(
+        id: uuid(0), instanceId: uuid(1), computeMachineId: uuid(2), resourcePoolId: uuid(3),
+        amounts: ClaimAmounts(cpuCores: 4, memoryGb: 5, storageGb: 6, gpuCount: 7), createdAt: date(8), releasedAt: date(9))
+
+    static let templateGroupGrant = TemplateGroupGrant(id: uuid(0), templateId: uuid(1), userGroupId: uuid(2), createdAt: date(3))
 
     static let template = Template(
         id: uuid(0),
@@ -531,6 +538,6 @@ enum Samples {
 
     /// Every model sample, for the generic round-trip tests.
     static let all: [any Codable & Hashable & Sendable] = [
-        tenant, user, userGroup, userGroupMember, permission, rolePermission, instance, template, templateVersion, computeMachine, virtualMachine, resourcePool, instanceSet, instanceSetMember, privateDataDisk, instancePrivateDataDiskAttachment, image, imageVersion, imageTag, vpc, subnet, place, ipAddress, cloudBox, edgeDataCenter, auditLog, operation, agentTask, taskEvent, apiKey, refreshToken, enrollmentToken, agentCredential, metricSample,
+        tenant, user, userGroup, userGroupMember, permission, rolePermission, instance, template, templateVersion, computeMachine, virtualMachine, resourcePool, instanceSet, instanceSetMember, privateDataDisk, instancePrivateDataDiskAttachment, image, imageVersion, imageTag, vpc, subnet, place, ipAddress, cloudBox, edgeDataCenter, auditLog, operation, agentTask, taskEvent, apiKey, refreshToken, enrollmentToken, agentCredential, metricSample, capacityClaim, templateGroupGrant,
     ]
 }

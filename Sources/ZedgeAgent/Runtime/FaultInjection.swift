@@ -15,3 +15,22 @@ public enum FaultInjection {
         kill(getpid(), SIGKILL)
     }
 }
+
+/// Test-only reboots: with `ZEDGE_AGENT_REBOOTER=record` in its environment a CloudBox agent never reboots its
+/// host; a `cloudbox.reboot` appends a line to `recorded-reboots.jsonl` in the CloudBox directory instead
+/// (`RecordingRebooter`), so end-to-end tests can run a CloudBox agent on a development or CI machine. Unset (or
+/// `system`) it reboots with `SystemRebooter`; any other value is refused, so that a typo never reboots a test
+/// machine.
+public enum RebooterHook {
+    public static let variable = "ZEDGE_AGENT_REBOOTER"
+    public static let markerFile = "recorded-reboots.jsonl"
+
+    public static func rebooter(cloudBoxDirectory: URL,
+                                environment: [String: String] = ProcessInfo.processInfo.environment) throws -> any Rebooter {
+        switch environment[variable] {
+        case nil, "system": SystemRebooter()
+        case "record": RecordingRebooter(markerPath: cloudBoxDirectory.appendingPathComponent(markerFile).path)
+        case let other?: throw AgentError("\(variable)=\(other) is not known; use record (tests) or system")
+        }
+    }
+}

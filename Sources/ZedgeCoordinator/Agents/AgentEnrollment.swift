@@ -86,10 +86,26 @@ public struct AgentEnrollment: Sendable {
         machine.gpuModel = facts.gpuModel
         machine.hypervisorType = facts.hypervisorType ?? machine.hypervisorType
         machine.updatedAt = now
-        if existing == nil {
-            try await store.computeMachines.insert(machine)
-        } else {
-            _ = try await store.computeMachines.update(machine)
+        if let existing, existing.resourcePoolId != pool,
+           existing.allocatedCpuCores + existing.allocatedMemoryGb + existing.allocatedStorageGb + existing.allocatedGpuCount > 0 {
+            throw Problem.conflict("This machine still holds instances in its resource pool; evacuate it before enrolling it into another pool.")
+        }
+        let ledger = CapacityLedger(engine: store.database.engine), table = Table<ComputeMachine>("compute_machines", resource: "compute machine")
+        let updated = machine, isNew = existing == nil, oldPool = existing?.resourcePoolId
+        try await store.database.transaction { db in
+            if isNew {
+                try await table.insert(updated, on: db)
+            } else {
+                // Only the facts: the allocated counters belong to claims running concurrently.
+                try await db.update("compute_machines")
+                    .set("hostname", to: updated.hostname).set("resource_pool_id", to: updated.resourcePoolId)
+                    .set("cpu_cores", to: updated.cpuCores).set("memory_gb", to: updated.memoryGb).set("storage_gb", to: updated.storageGb)
+                    .set("gpu_count", to: updated.gpuCount).set("gpu_model", to: updated.gpuModel)
+                    .set("hypervisor_type", to: updated.hypervisorType.rawValue).set("updated_at", to: updated.updatedAt)
+                    .where("id", .equal, updated.id).run()
+            }
+            try await ledger.refreshTotals(poolId: updated.resourcePoolId, dataCenterId: updated.edgeDataCenterId, on: db)
+            if let oldPool, oldPool != updated.resourcePoolId { try await ledger.refreshTotals(poolId: oldPool, dataCenterId: nil, on: db) }
         }
         return machine
     }

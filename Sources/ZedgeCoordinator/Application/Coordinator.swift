@@ -70,14 +70,24 @@ public enum Coordinator {
             let catalog = RouteCatalog()
             let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds)
             let notifier = TaskNotifier()
-            let taskQueue = TaskQueue(database: database, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds))
+            let outcomes = TaskOutcomeRelay(logger: logger)
+            let taskQueue = TaskQueue(database: database, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds),
+                                      outcomes: outcomes)
+            let heartbeatFreshness = TimeInterval(configuration.heartbeatIntervalSeconds * configuration.missedHeartbeatsBeforeOffline)
+            let templateAccess = TemplateAccess(store: store)
+            let instances = InstanceService(
+                store: store, queue: taskQueue, access: templateAccess, engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness),
+                settings: .init(diskDirectory: configuration.instanceDiskDirectory, stopTimeoutS: configuration.instanceStopTimeoutSeconds),
+                logger: logger)
+            outcomes.subscribe { task in try await instances.taskFinished(task) }
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,
                     limiter: LoginRateLimiter(limits: configuration.loginLimits), metrics: MetricsRegistry(),
                     refreshLifetime: configuration.refreshTokenLifetime,
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
-                    tracker: tracker, taskQueue: taskQueue, notifier: notifier),
+                    tracker: tracker, taskQueue: taskQueue, notifier: notifier, instances: instances,
+                    templateAccess: templateAccess),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
@@ -108,6 +118,9 @@ public enum Coordinator {
                         missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                         metricRetention: TimeInterval(configuration.metricRetentionSeconds), logger: logger),
                     TaskLeaseService(queue: taskQueue, logger: logger),
+                    InstanceReconciler(
+                        service: instances, tracker: tracker, interval: .seconds(configuration.reconcileIntervalSeconds),
+                        freshness: heartbeatFreshness, logger: logger),
                     NotifierShutdownService(notifier: notifier),
                 ],
                 gracefulShutdownSignals: shutdownSignals, logger: logger))

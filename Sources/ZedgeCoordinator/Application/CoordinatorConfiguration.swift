@@ -33,6 +33,12 @@ public struct CoordinatorConfiguration: Sendable {
     public var metricRetentionSeconds: Int
     /// How long an agent holds a task without reporting before it is handed out again, in seconds.
     public var taskLeaseSeconds: Int
+    /// How often the instance reconciler looks at every instance, in seconds.
+    public var reconcileIntervalSeconds: Int
+    /// Seconds a guest gets to power off before `vm.stop` forces it.
+    public var instanceStopTimeoutSeconds: Int
+    /// Where agents keep instances' root disks.
+    public var instanceDiskDirectory: String
 
     public init(
         host: String = "127.0.0.1",
@@ -53,7 +59,10 @@ public struct CoordinatorConfiguration: Sendable {
         missedHeartbeatsBeforeOffline: Int = 3,
         metricSampleIntervalSeconds: TimeInterval = 60,
         metricRetentionSeconds: Int = 6 * 3600,
-        taskLeaseSeconds: Int = 120
+        taskLeaseSeconds: Int = 120,
+        reconcileIntervalSeconds: Int = 5,
+        instanceStopTimeoutSeconds: Int = 60,
+        instanceDiskDirectory: String = "/var/lib/zedge-agent/disks"
     ) {
         self.host = host
         self.port = port
@@ -74,6 +83,9 @@ public struct CoordinatorConfiguration: Sendable {
         self.metricSampleIntervalSeconds = metricSampleIntervalSeconds
         self.metricRetentionSeconds = metricRetentionSeconds
         self.taskLeaseSeconds = taskLeaseSeconds
+        self.reconcileIntervalSeconds = reconcileIntervalSeconds
+        self.instanceStopTimeoutSeconds = instanceStopTimeoutSeconds
+        self.instanceDiskDirectory = instanceDiskDirectory
     }
 
     /// The database URL in effect.
@@ -122,7 +134,10 @@ public struct CoordinatorConfiguration: Sendable {
             missedHeartbeatsBeforeOffline: max(1, config.int(forKey: "missedHeartbeatsBeforeOffline", default: 3)),
             metricSampleIntervalSeconds: TimeInterval(max(0, config.int(forKey: "metricSampleIntervalSeconds", default: 60))),
             metricRetentionSeconds: max(60, config.int(forKey: "metricRetentionSeconds", default: 6 * 3600)),
-            taskLeaseSeconds: max(1, config.int(forKey: "taskLeaseSeconds", default: 120))
+            taskLeaseSeconds: max(1, config.int(forKey: "taskLeaseSeconds", default: 120)),
+            reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
+            instanceStopTimeoutSeconds: min(3600, max(0, config.int(forKey: "instanceStopTimeoutSeconds", default: 60))),
+            instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks")
         )
     }
 

@@ -19,6 +19,8 @@ public struct RouterDependencies: Sendable {
     public var tracker: LivenessTracker
     public var taskQueue: TaskQueue
     public var notifier: TaskNotifier
+    public var instances: InstanceService
+    public var templateAccess: TemplateAccess
 }
 
 /// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
@@ -77,6 +79,12 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     OperationController(store: store, queue: deps.taskQueue, authorizer: deps.authorizer).register(
         operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
+    TemplateController(store: store, authorizer: deps.authorizer, access: deps.templateAccess)
+        .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))
+    InstanceController(store: store, service: deps.instances, authorizer: deps.authorizer)
+        .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue))
+    AdminController(check: ConsistencyCheck(database: store.database))
+        .register(on: routes("api/v1/admin", tag: "admin", resourceType: "ADMIN"))
     AuditLogController(auditLogs: store.auditLogs)
         .register(on: routes("api/v1/audit-logs", tag: "audit", resourceType: "AUDIT_LOG"))
     return router

@@ -8,23 +8,34 @@ public struct TaskQueue: Sendable {
     let database: Database
     let notifier: TaskNotifier
     let leaseTTL: TimeInterval
+    /// Told about every task that reaches SUCCEEDED or FAILED (results and expired last attempts).
+    public let outcomes: TaskOutcomeRelay
     let tasks = Table<AgentTask>("agent_tasks", resource: "task")
     let operations = Table<ZedgeCore.Operation>("operations", resource: "operation")
     let events = Table<TaskEvent>("task_events", resource: "task event")
 
-    public init(database: Database, notifier: TaskNotifier, leaseTTL: TimeInterval) {
+    public init(database: Database, notifier: TaskNotifier, leaseTTL: TimeInterval, outcomes: TaskOutcomeRelay = TaskOutcomeRelay()) {
         self.database = database
         self.notifier = notifier
         self.leaseTTL = leaseTTL
+        self.outcomes = outcomes
     }
 
     /// Stores an operation with one step per task, queues the tasks, and wakes their hosts' long-polls.
     public func enqueue(_ operation: ZedgeCore.Operation, tasks newTasks: [AgentTask]) async throws {
-        let tasks = self.tasks, operations = self.operations
-        try await database.transaction { db in
-            try await operations.insert(operation, on: db)
-            for task in newTasks { try await tasks.insert(task, on: db) }
-        }
+        let queue = self
+        try await database.transaction { db in try await queue.insert(operation, tasks: newTasks, on: db) }
+        wake(newTasks)
+    }
+
+    /// Writes the operation and its tasks in the caller's transaction; call `wake` once it has committed.
+    public func insert(_ operation: ZedgeCore.Operation, tasks newTasks: [AgentTask], on db: any SQLDatabase) async throws {
+        try await operations.insert(operation, on: db)
+        for task in newTasks { try await tasks.insert(task, on: db) }
+    }
+
+    /// Wakes the long-polls of the tasks' hosts.
+    public func wake(_ newTasks: [AgentTask]) {
         for host in Set(newTasks.compactMap { $0.computeMachineId ?? $0.cloudBoxId }) { notifier.notify(host) }
     }
 
@@ -75,6 +86,7 @@ public struct TaskQueue: Sendable {
             return try await tasks.find(task.id, on: database.sql) ?? task
         }
         try await advance(finished, now: now)
+        await outcomes.publish(finished)
         return finished
     }
 
@@ -87,6 +99,7 @@ public struct TaskQueue: Sendable {
             guard let next = TaskLifecycle.expire(task, now: now), try await conditionalUpdate(next, expecting: task.status) else { continue }
             try await advance(next, now: now)
             if next.status == .queued, let host = next.computeMachineId ?? next.cloudBoxId { notifier.notify(host) }
+            if next.status.isTerminal { await outcomes.publish(next) }
         }
     }
 

@@ -30,7 +30,7 @@ public struct Migrator: Sendable {
     }
 
     /// Every migration of the coordinator, in order.
-    public static let all: [Migration] = [SchemaV1.migration]
+    public static let all: [Migration] = [SchemaV1.migration, SchemaV2.migration]
 
     /// Applies what is pending; returns the versions applied.
     @discardableResult

@@ -22,6 +22,14 @@ public struct Store: Sendable {
     public let cloudBoxes: any ModelRepository<CloudBox>
     public let enrollmentTokens: any EnrollmentTokenRepository
     public let agentCredentials: any AgentCredentialRepository
+    public let templates: any ModelRepository<Template>
+    public let templateVersions: any ModelRepository<TemplateVersion>
+    public let templateGroupGrants: any ModelRepository<TemplateGroupGrant>
+    public let instances: any ModelRepository<Instance>
+    public let virtualMachines: any ModelRepository<VirtualMachine>
+    public let instanceSets: any ModelRepository<InstanceSet>
+    public let instanceSetMembers: any ModelRepository<InstanceSetMember>
+    public let capacityClaims: any ModelRepository<CapacityClaim>
 
     public init(database: Database) {
         self.database = database
@@ -41,6 +49,14 @@ public struct Store: Sendable {
         cloudBoxes = SQLModelRepository(Table("cloud_boxes", resource: "CloudBox"), database: database)
         enrollmentTokens = SQLEnrollmentTokenRepository(database: database)
         agentCredentials = SQLAgentCredentialRepository(database: database)
+        templates = SQLModelRepository(Table("templates", resource: "template"), database: database)
+        templateVersions = SQLModelRepository(Table("template_versions", resource: "template version"), database: database)
+        templateGroupGrants = SQLModelRepository(Table("template_group_grants", resource: "template group grant"), database: database)
+        instances = SQLModelRepository(Table("instances", resource: "instance"), database: database)
+        virtualMachines = SQLModelRepository(Table("virtual_machines", resource: "virtual machine"), database: database)
+        instanceSets = SQLModelRepository(Table("instance_sets", resource: "instance set"), database: database)
+        instanceSetMembers = SQLModelRepository(Table("instance_set_members", resource: "instance set member"), database: database)
+        capacityClaims = SQLModelRepository(Table("capacity_claims", resource: "capacity claim"), database: database)
     }
 }
 

@@ -25,6 +25,8 @@ public struct Instance: Codable, Sendable, Hashable, Identifiable {
     public var timeoutS: Int?
     public var createdAt: Date
     public var updatedAt: Date
+    /// When it last became RUNNING (what `timeoutS` counts from); nil while it is not running.
+    public var startedAt: Date?
 
     public init(
         id: UUID = .v7(),
@@ -41,7 +43,8 @@ public struct Instance: Codable, Sendable, Hashable, Identifiable {
         virtualMachineId: UUID? = nil,
         timeoutS: Int? = nil,
         createdAt: Date = Date(),
-        updatedAt: Date = Date()
+        updatedAt: Date = Date(),
+        startedAt: Date? = nil
     ) {
         self.id = id
         self.name = name
@@ -58,6 +61,7 @@ public struct Instance: Codable, Sendable, Hashable, Identifiable {
         self.timeoutS = timeoutS
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.startedAt = startedAt
     }
 }
 

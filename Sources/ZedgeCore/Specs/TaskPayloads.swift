@@ -5,8 +5,19 @@ import Foundation
 /// `vm.create`: define the domain described by `spec` (idempotent by `spec.uuid`).
 public struct VmCreatePayload: Codable, Sendable, Hashable {
     public var spec: VmSpec
+    /// Start the domain once it is defined (what an instance create asks for); default false.
+    public var start: Bool
 
-    public init(spec: VmSpec) { self.spec = spec }
+    public init(spec: VmSpec, start: Bool = false) {
+        self.spec = spec
+        self.start = start
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        spec = try c.decode(VmSpec.self, forKey: .spec)
+        start = try c.decodeIfPresent(Bool.self, forKey: .start) ?? false
+    }
 
     /// The spec's problems, with fields prefixed "spec.".
     public func validate() -> [FieldError] {

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import SQLKit
 import ZedgeCore
 
 /// `/api/v1/compute-machines` and `/api/v1/cloud-boxes`: what agents registered, readable by those who
@@ -46,7 +47,66 @@ public struct HostController: Sendable {
         }
     }
 
+    /// What an operator may change on a machine; its size and counters are the agent's and the claims'.
+    struct MachinePatch: RequestBody {
+        var name: String?
+        var status: ComputeMachineStatus?
+        var rentalMode: RentalMode?
+        var businessIp: String?
+        var tags: JSONValue?
+        static var immutableFields: Set<String> {
+            InfrastructureController.counters.union([
+                "cpuCores", "memoryGb", "storageGb", "gpuCount", "gpuModel", "hostname", "managementIp", "edgeDataCenterId",
+                "resourcePoolId", "healthStatus", "lastHeartbeat", "hypervisorType",
+            ])
+        }
+        func validate() -> [FieldError] {
+            var errors = Validate.collect(name.flatMap { Validate.name($0, field: "name") },
+                                          businessIp.flatMap { Validate.ipAddress($0, field: "businessIp") })
+            if status == .offline {
+                errors.append(FieldError(field: "status", message: "OFFLINE is set by the coordinator when heartbeats stop; use MAINTENANCE"))
+            }
+            return errors
+        }
+    }
+
     public func register(machines routes: RouteRegistrar, cloudBoxes boxRoutes: RouteRegistrar) {
+        routes.on(.patch, ":id", summary: "Change a machine: MAINTENANCE (no new placements), DECOMMISSIONING (refused while instances remain), name, rental mode",
+                  action: "compute-machine.update", input: MachinePatch.self, output: ComputeMachine.self) { request, context in
+            var machine = try await machine(context, .update)
+            let patch = try await request.decodeBody(MachinePatch.self, context: context)
+            let live = try await store.instances.count([.equal("computeMachineId", machine.id)])
+                - (try await store.instances.count([.equal("computeMachineId", machine.id), .init("status", .string(InstanceStatus.deleted.rawValue))]))
+            if patch.has("status") {
+                let status = try required(patch.value.status, "status")
+                if status == .decommissioning, live > 0 {
+                    throw Problem.conflict("\(live) instance(s) remain on this machine; delete or evacuate them before decommissioning it.", field: "status")
+                }
+                machine.status = status
+            }
+            if patch.has("rentalMode") {
+                let mode = try required(patch.value.rentalMode, "rentalMode")
+                if mode != machine.rentalMode, live > 0 {
+                    throw Problem.conflict("\(live) instance(s) run on this machine; its rental mode changes only when it is empty.", field: "rentalMode")
+                }
+                machine.rentalMode = mode
+            }
+            if patch.has("name") { machine.name = try required(patch.value.name, "name") }
+            if patch.has("businessIp") { machine.businessIp = patch.value.businessIp }
+            if patch.has("tags") { machine.tags = patch.value.tags }
+            machine.updatedAt = Date()
+            // Only these columns: the allocated counters move with claims, concurrently.
+            do {
+                try await store.database.sql.update("compute_machines").set("name", to: machine.name)
+                    .set("status", to: machine.status.rawValue).set("rental_mode", to: machine.rentalMode.rawValue)
+                    .set("business_ip", to: machine.businessIp).set("tags", to: try machine.tags.map { try RowCodec.bind($0) } ?? SQLLiteral.null)
+                    .set("updated_at", to: machine.updatedAt).where("id", .equal, machine.id).run()
+            } catch {
+                throw ConstraintViolation.map(error, resource: "compute machine", operation: .write)
+            }
+            context.audit.detail("fields", .array(patch.presentFields.sorted().map { .string($0) }))
+            return try JSONResponse.make(try await store.computeMachines.find(machine.id) ?? machine)
+        }
         routes.on(.get, "", summary: "List compute machines", action: "compute-machine.list",
                   output: Page<ComputeMachine>.self, list: Self.machineList) { request, context in
             try authorizer.require(try context.requirePrincipal(), .server, .read)

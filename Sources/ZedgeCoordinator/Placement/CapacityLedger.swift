@@ -1,0 +1,115 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// The machines' and pools' capacity counters and the claims that explain them (DESIGN §5).
+///
+/// A claim is one conditional UPDATE of the machine's allocated counters, checked by its row count, so two
+/// placements can never take the same room, in one process or across replicas. Pools' allocated counters
+/// move by the same amounts in the same transaction; totals are recomputed as sums over the machines.
+/// Every method runs on the `SQLDatabase` of a transaction the caller holds.
+public struct CapacityLedger: Sendable {
+    public let engine: DatabaseEngine
+    let claims = Table<CapacityClaim>("capacity_claims", resource: "capacity claim")
+
+    public init(engine: DatabaseEngine) {
+        self.engine = engine
+    }
+
+    /// Takes the first choice whose machine still has room; nil when every one lost its room to others.
+    public func claim(
+        _ ranked: [PlacementChoice], for instanceId: UUID, now: Date, on db: any SQLDatabase
+    ) async throws -> CapacityClaim? {
+        for choice in ranked {
+            let n = choice.claim
+            let taken = try await db.raw("""
+                UPDATE compute_machines SET
+                    allocated_cpu_cores = allocated_cpu_cores + \(bind: n.cpuCores),
+                    allocated_memory_gb = allocated_memory_gb + \(bind: n.memoryGb),
+                    allocated_storage_gb = allocated_storage_gb + \(bind: n.storageGb),
+                    allocated_gpu_count = allocated_gpu_count + \(bind: n.gpuCount)
+                WHERE id = \(bind: choice.machineId) AND status = 'ACTIVE'
+                    AND allocated_cpu_cores + \(bind: n.cpuCores) <= cpu_cores
+                    AND allocated_memory_gb + \(bind: n.memoryGb) <= memory_gb
+                    AND allocated_storage_gb + \(bind: n.storageGb) <= storage_gb
+                    AND allocated_gpu_count + \(bind: n.gpuCount) <= COALESCE(gpu_count, 0)
+                RETURNING id
+                """).all().count == 1
+            guard taken else { continue }
+            try await movePool(choice.resourcePoolId, by: n, sign: 1, on: db)
+            let claim = CapacityClaim(instanceId: instanceId, computeMachineId: choice.machineId,
+                                      resourcePoolId: choice.resourcePoolId, amounts: n, createdAt: now)
+            try await claims.insert(claim, on: db)
+            return claim
+        }
+        return nil
+    }
+
+    /// Gives back every live claim of the instance, once: a second call finds none live and changes nothing.
+    @discardableResult
+    public func release(instanceId: UUID, now: Date, on db: any SQLDatabase) async throws -> [CapacityClaim] {
+        let released = try await db.raw("""
+            UPDATE capacity_claims SET released_at = \(bind: now)
+            WHERE instance_id = \(bind: instanceId) AND released_at IS NULL
+            RETURNING *
+            """).all().map { try RowCodec.decode(CapacityClaim.self, from: $0) }
+        for claim in released {
+            let n = claim.amounts
+            try await db.raw("""
+                UPDATE compute_machines SET
+                    allocated_cpu_cores = allocated_cpu_cores - \(bind: n.cpuCores),
+                    allocated_memory_gb = allocated_memory_gb - \(bind: n.memoryGb),
+                    allocated_storage_gb = allocated_storage_gb - \(bind: n.storageGb),
+                    allocated_gpu_count = allocated_gpu_count - \(bind: n.gpuCount)
+                WHERE id = \(bind: claim.computeMachineId)
+                """).run()
+            try await movePool(claim.resourcePoolId, by: n, sign: -1, on: db)
+        }
+        return released
+    }
+
+    /// The instance's live claim, if it holds one.
+    public func liveClaim(instanceId: UUID, on db: any SQLDatabase) async throws -> CapacityClaim? {
+        try await db.raw("SELECT * FROM capacity_claims WHERE instance_id = \(bind: instanceId) AND released_at IS NULL")
+            .first().map { try RowCodec.decode(CapacityClaim.self, from: $0) }
+    }
+
+    /// Sets the pool's and the data center's totals to the sums over their machines. Call it in the
+    /// transaction that adds, changes or removes a machine. On PostgreSQL the rows are locked first, so two
+    /// such transactions cannot each write a sum that misses the other's machine.
+    public func refreshTotals(poolId: UUID?, dataCenterId: UUID?, on db: any SQLDatabase) async throws {
+        if let poolId {
+            if engine == .postgres { try await db.raw("SELECT id FROM resource_pools WHERE id = \(bind: poolId) FOR UPDATE").run() }
+            try await db.raw("""
+                UPDATE resource_pools SET
+                    total_cpu_cores = (SELECT COALESCE(SUM(cpu_cores), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId)),
+                    total_memory_gb = (SELECT COALESCE(SUM(memory_gb), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId)),
+                    total_storage_gb = (SELECT COALESCE(SUM(storage_gb), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId)),
+                    total_gpu_count = (SELECT COALESCE(SUM(COALESCE(gpu_count, 0)), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId))
+                WHERE id = \(bind: poolId)
+                """).run()
+        }
+        if let dataCenterId {
+            if engine == .postgres { try await db.raw("SELECT id FROM edge_data_centers WHERE id = \(bind: dataCenterId) FOR UPDATE").run() }
+            try await db.raw("""
+                UPDATE edge_data_centers SET
+                    total_cpu_cores = (SELECT COALESCE(SUM(cpu_cores), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId)),
+                    total_memory_gb = (SELECT COALESCE(SUM(memory_gb), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId)),
+                    total_storage_gb = (SELECT COALESCE(SUM(storage_gb), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId)),
+                    total_gpu_count = (SELECT COALESCE(SUM(COALESCE(gpu_count, 0)), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId))
+                WHERE id = \(bind: dataCenterId)
+                """).run()
+        }
+    }
+
+    func movePool(_ poolId: UUID, by n: ClaimAmounts, sign: Int, on db: any SQLDatabase) async throws {
+        try await db.raw("""
+            UPDATE resource_pools SET
+                allocated_cpu_cores = allocated_cpu_cores + \(bind: sign * n.cpuCores),
+                allocated_memory_gb = allocated_memory_gb + \(bind: sign * n.memoryGb),
+                allocated_storage_gb = allocated_storage_gb + \(bind: sign * n.storageGb),
+                allocated_gpu_count = allocated_gpu_count + \(bind: sign * n.gpuCount)
+            WHERE id = \(bind: poolId)
+            """).run()
+    }
+}

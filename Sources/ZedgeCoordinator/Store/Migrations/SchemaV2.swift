@@ -1,0 +1,38 @@
+import Foundation
+
+/// Placement and the instance lifecycle: capacity claims, group grants of templates, and when an instance
+/// last started (for `timeoutS`).
+enum SchemaV2 {
+    static let migration = Migration(version: 2, name: "instances-and-claims") { engine in
+        statements(ColumnTypes(engine), engine)
+    }
+
+    static func statements(_ t: ColumnTypes, _ engine: DatabaseEngine) -> [String] {
+        let s = SchemaBuilder(types: t, engine: engine)
+        s.table("capacity_claims") { c in
+            c.id()
+            c.ref("instance_id", "instances", .cascade)
+            c.ref("compute_machine_id", "compute_machines", .restrict)
+            c.ref("resource_pool_id", "resource_pools", .restrict)
+            c.integer("cpu_cores")
+            c.integer("memory_gb")
+            c.integer("storage_gb")
+            c.integer("gpu_count")
+            c.timestamp("created_at")
+            c.timestamp("released_at", .nullable)
+            c.index("compute_machine_id", "released_at")
+        }
+        s.table("template_group_grants") { c in
+            c.id()
+            c.ref("template_id", "templates", .cascade)
+            c.ref("user_group_id", "user_groups", .cascade)
+            c.timestamp("created_at")
+            c.unique("template_id", "user_group_id")
+        }
+        return s.finish() + [
+            "ALTER TABLE instances ADD COLUMN started_at \(t.timestamp)",
+            "CREATE INDEX ix_operations_resource_id_status ON operations (resource_id, status)",
+            "CREATE INDEX ix_instances_compute_machine_id_status ON instances (compute_machine_id, status)",
+        ]
+    }
+}

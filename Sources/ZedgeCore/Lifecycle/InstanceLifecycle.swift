@@ -1,0 +1,113 @@
+import Foundation
+
+/// A user's request on an instance.
+public enum InstanceAction: String, Sendable, Hashable, CaseIterable, Codable {
+    case start, stop, restart, delete
+}
+
+/// What a legal request does: the instance's new status and desired status, and the task its host's agent
+/// gets (nil when there is nothing to do on the host, e.g. deleting an instance that was never placed).
+public struct InstanceTransition: Sendable, Hashable {
+    public var status: InstanceStatus
+    public var desiredStatus: InstanceDesiredStatus
+    public var task: TaskKind?
+}
+
+/// A request the instance's status does not allow (a 409).
+public struct IllegalTransition: Error, Sendable, Hashable {
+    public var action: InstanceAction
+    public var status: InstanceStatus
+    public var message: String { "Cannot \(action.rawValue) an instance that is \(status.rawValue)." }
+}
+
+/// What the reconciler should do about one instance.
+public enum ReconcileStep: Sendable, Hashable {
+    /// Send `vm.start`: the domain is stopped but should run.
+    case start(reason: String)
+    /// Send `vm.stop`; `desiredStopped` makes STOPPED the new desired status (a timeout).
+    case stop(reason: String, desiredStopped: Bool)
+    /// Define the domain again (and start it when it should run): the host no longer has it.
+    case recreate(reason: String)
+}
+
+/// The instance status machine (DESIGN §2): what users may ask for in each status, how agents' results move
+/// it, and what the reconciler does to drive `status` toward `desiredStatus`. Pure: time comes in as `now`.
+public enum InstanceLifecycle {
+    /// The transition for `action`, or why it is illegal. `placed` says whether the instance has a machine
+    /// and a domain to act on.
+    public static func request(
+        _ action: InstanceAction, status: InstanceStatus, placed: Bool
+    ) -> Result<InstanceTransition, IllegalTransition> {
+        let illegal = Result<InstanceTransition, IllegalTransition>.failure(IllegalTransition(action: action, status: status))
+        switch action {
+        case .start:
+            guard placed, status == .stopped || status == .error else { return illegal }
+            return .success(InstanceTransition(status: .starting, desiredStatus: .running, task: .vmStart))
+        case .stop:
+            guard placed, status == .running || status == .error else { return illegal }
+            return .success(InstanceTransition(status: .stopping, desiredStatus: .stopped, task: .vmStop))
+        case .restart:
+            guard placed, status == .running else { return illegal }
+            return .success(InstanceTransition(status: .starting, desiredStatus: .running, task: .vmRestart))
+        case .delete:
+            guard status != .deleting, status != .deleted else { return illegal }
+            return .success(InstanceTransition(status: placed ? .deleting : .deleted, desiredStatus: .deleted,
+                                               task: placed ? .vmDelete : nil))
+        }
+    }
+
+    /// The instance's status after its agent finished a task on it; nil when the result no longer applies
+    /// (e.g. a start that finished after the instance was deleted).
+    public static func afterTask(
+        _ kind: TaskKind, succeeded: Bool, observed: DomainState?, status: InstanceStatus
+    ) -> InstanceStatus? {
+        if status == .deleted { return nil }
+        if status == .deleting, kind != .vmDelete { return nil }
+        guard succeeded else { return .error }
+        switch kind {
+        case .vmCreate, .vmStart, .vmRestart, .vmStop:
+            guard let observed else { return kind == .vmStop ? .stopped : .running }
+            return isRunning(observed) ? .running : .stopped
+        case .vmDelete:
+            return .deleted
+        default:
+            return nil
+        }
+    }
+
+    /// Whether a domain in this state counts as running (paused and blocked guests are still up).
+    public static func isRunning(_ state: DomainState) -> Bool {
+        switch state {
+        case .running, .blocked, .paused, .shuttingDown: true
+        case .shutOff, .crashed, .noState, .suspended: false
+        }
+    }
+
+    /// What to do about one settled instance. `observed` is the host's latest report of the domain and is
+    /// only given when that report is fresh and taken after the instance's last change (nil `observation`
+    /// means nothing trustworthy is known); `inFlight` is true while a task for it is queued or running.
+    public static func reconcile(
+        _ instance: Instance, observation: Observation?, inFlight: Bool, now: Date
+    ) -> ReconcileStep? {
+        guard !inFlight, instance.status == .running || instance.status == .stopped else { return nil }
+        if instance.status == .running, instance.desiredStatus == .running, let timeoutS = instance.timeoutS,
+           let startedAt = instance.startedAt, now.timeIntervalSince(startedAt) >= Double(timeoutS) {
+            return .stop(reason: "ran for its timeoutS of \(timeoutS) s", desiredStopped: true)
+        }
+        guard let observation else { return nil }
+        guard let state = observation.state else {
+            return .recreate(reason: "the host no longer has the domain")
+        }
+        switch (instance.desiredStatus, isRunning(state)) {
+        case (.running, false): return .start(reason: "the domain was found \(state.rawValue) but should run")
+        case (.stopped, true): return .stop(reason: "the domain was found \(state.rawValue) but should be stopped", desiredStopped: false)
+        default: return nil
+        }
+    }
+
+    /// A host's report about one domain: its state, or nil when the host does not have it.
+    public struct Observation: Sendable, Hashable {
+        public var state: DomainState?
+        public init(state: DomainState?) { self.state = state }
+    }
+}

@@ -1,0 +1,353 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+/// A data center, a pool, a tenant with a USER, a public template, and machines enrolled through the agent
+/// protocol (registered and heartbeating, so placement sees them fresh).
+struct InstanceFixture {
+    let c: TestCoordinator
+    let admin: String
+    let dataCenter: EdgeDataCenter
+    let pool: ResourcePool
+    let tenant: Tenant
+    let user: (user: User, token: String, password: String)
+    let template: Template
+
+    static func make(_ c: TestCoordinator, policy: String = "load_balance", cpu: Int = 2, memory: Int = 4) async throws -> InstanceFixture {
+        let admin = try await c.adminToken()
+        let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "edge-\(UUID().uuidString.prefix(6).lowercased())"])
+        let dataCenter = try center.decode(EdgeDataCenter.self)
+        let poolResponse = try await c.client.post("/api/v1/resource-pools", token: admin, [
+            "name": "pool", "edgeDataCenterId": dataCenter.id.uuidString, "schedulingPolicy": policy,
+        ])
+        let pool = try poolResponse.decode(ResourcePool.self)
+        let tenant = try await c.createTenant("tenant-\(UUID().uuidString.prefix(6).lowercased())", token: admin)
+        let user = try await c.createUser("user-\(UUID().uuidString.prefix(6).lowercased())", role: .user, tenant: tenant.id, token: admin)
+        let created = try await c.client.post("/api/v1/templates", token: admin, [
+            "name": "small", "visibility": "PUBLIC", "defaultCpuCores": cpu, "defaultMemoryGb": memory, "defaultStorageGb": 10,
+        ])
+        guard created.status == 201 else { throw TestFailure("template: \(created.status) \(created.text)") }
+        return InstanceFixture(c: c, admin: admin, dataCenter: dataCenter, pool: pool, tenant: tenant, user: user,
+                               template: try created.decode(Template.self))
+    }
+
+    /// Enrols a machine of this size into the pool and heartbeats once; returns its id and credential.
+    func addMachine(ip: String, cpu: Int = 16, memory: Int = 64, storage: Int = 1000, gpus: Int = 0, gpuModel: String? = nil,
+                    observed: [ObservedVm] = []) async throws -> (id: UUID, credential: String) {
+        let tokenResponse = try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
+            "edgeDataCenterId": dataCenter.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE",
+        ])
+        guard let token = try tokenResponse.json()["token"] as? String else { throw TestFailure("token: \(tokenResponse.text)") }
+        let facts = HostFacts(hostname: "host-\(ip.replacingOccurrences(of: ".", with: "-"))", cpuCores: cpu, memoryGb: memory,
+                              storageGb: storage, gpuCount: gpus, gpuModel: gpuModel, managementIp: ip, macAddress: "52:54:00:00:00:01",
+                              hypervisorType: .kvm)
+        let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
+            RegisterRequest(enrollmentToken: token, kind: .computeMachine, facts: facts))) as! [String: Any]
+        let registered = try await c.client.post("/agent/v1/register", token: nil, body)
+        let response = try registered.decode(RegisterResponse.self)
+        guard let id = response.machineId else { throw TestFailure("no machine id: \(registered.text)") }
+        try await heartbeat(response.credential, observed: observed)
+        // The heartbeat reaches the database with the next liveness flush (once a second).
+        try await eventually("machine heartbeat stored") {
+            try await c.client.get("/api/v1/compute-machines/\(id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
+        }
+        return (id, response.credential)
+    }
+
+    func heartbeat(_ credential: String, observed: [ObservedVm]) async throws {
+        let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(HeartbeatRequest(
+            metrics: HostMetrics(cpuUsagePercent: 10, memoryUsagePercent: 20, diskUsagePercent: 30, temperature: 40, uptimeSeconds: 100),
+            observedVms: observed, agentVersion: "test"))) as! [String: Any]
+        let response = try await c.client.post("/agent/v1/heartbeat", token: credential, body)
+        guard response.status == 200 else { throw TestFailure("heartbeat: \(response.status) \(response.text)") }
+    }
+
+    func create(_ name: String, token: String? = nil, extra: [String: Any] = [:]) async throws -> APIResponse {
+        var body: [String: Any] = ["name": name, "templateId": template.id.uuidString]
+        for (k, v) in extra { body[k] = v }
+        return try await c.client.post("/api/v1/instances", token: token ?? user.token, body)
+    }
+
+    func instance(_ id: UUID) async throws -> InstanceView {
+        try await c.client.get("/api/v1/instances/\(id)", token: admin).decode(InstanceView.self)
+    }
+
+    func consistency() async throws -> ConsistencyReport {
+        try await c.client.get("/api/v1/admin/consistency", token: admin).decode(ConsistencyReport.self)
+    }
+
+    /// Leases the machine's queued tasks as its agent would.
+    func lease(_ credential: String) async throws -> [TaskAssignment] {
+        try await c.client.get("/agent/v1/tasks?wait=0", token: credential).decode(TaskPollResponse.self).tasks
+    }
+
+    /// Reports a task's result as its agent would.
+    func finish(_ task: TaskAssignment, credential: String, outcome: TaskOutcome = .succeeded, state: DomainState? = nil,
+                error: String? = nil) async throws {
+        var observed: JSONValue?
+        if let state, let uuid = InstanceService.vmUuid(of: AgentTask(kind: task.kind, payload: task.payload)) {
+            observed = try JSONValue(encoding: ObservedVm(vmUuid: uuid.uuidString, vmName: "vm", state: state))
+        }
+        let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
+            TaskResultReport(outcome: outcome, error: error, observed: observed))) as! [String: Any]
+        let response = try await c.client.post("/agent/v1/tasks/\(task.id)/result", token: credential, body)
+        guard response.status == 200 || response.status == 204 else { throw TestFailure("result: \(response.status) \(response.text)") }
+    }
+}
+
+@Suite("Instances: placement, claims and quotas")
+struct InstancePlacementTests {
+    @Test(arguments: TestEngine.all)
+    func fiftyConcurrentCreatesForTenSlots(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
+            // Two machines with room for five 2-core instances each.
+            _ = try await f.addMachine(ip: "10.1.0.1", cpu: 10, memory: 64)
+            _ = try await f.addMachine(ip: "10.1.0.2", cpu: 10, memory: 64)
+            let statuses = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+                for i in 0..<50 {
+                    group.addTask {
+                        let response = try await f.create("vm-\(i)")
+                        return (response.status, response.text)
+                    }
+                }
+                var all: [(Int, String)] = []
+                for try await result in group { all.append(result) }
+                return all
+            }
+            #expect(statuses.filter { $0.0 == 202 }.count == 10)
+            let refused = statuses.filter { $0.0 == 409 }
+            #expect(refused.count == 40, "\(statuses.filter { $0.0 != 202 && $0.0 != 409 })")
+            #expect(refused.allSatisfy { $0.1.contains("No capacity") }, "\(refused.first?.1 ?? "")")
+            let report = try await f.consistency()
+            #expect(report.ok, "\(report.violations)")
+            let pool = try await c.client.get("/api/v1/resource-pools/\(f.pool.id)", token: f.admin).decode(ResourcePool.self)
+            #expect(pool.allocatedCpuCores == 20 && pool.totalCpuCores == 20 && pool.allocatedMemoryGb == 40)
+            let center = try await c.client.get("/api/v1/edge-data-centers/\(f.dataCenter.id)", token: f.admin).decode(EdgeDataCenter.self)
+            #expect(center.totalCpuCores == 20 && center.totalMemoryGb == 128)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func twoPlacementsRaceForTheLastSlot(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
+            _ = try await f.addMachine(ip: "10.2.0.1", cpu: 4, memory: 64)
+            #expect(try await f.create("first").status == 202)
+            // One slot left: two creates race for it.
+            async let a = f.create("a")
+            async let b = f.create("b")
+            let results = try await [a, b]
+            #expect(results.map(\.status).sorted() == [202, 409], "\(results.map(\.text))")
+            let report = try await f.consistency()
+            #expect(report.ok, "\(report.violations)")
+            let machine = try await c.client.get("/api/v1/compute-machines/\(f.pool.id)", token: f.admin)
+            #expect(machine.status == 404)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func quotasAreCheckedUserThenGroupThenTenantAndNamed(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
+            _ = try await f.addMachine(ip: "10.3.0.1", cpu: 64, memory: 256)
+
+            // User level: 4 cores allow two 2-core instances.
+            _ = try await c.client.patch("/api/v1/users/\(f.user.user.id)", token: f.admin, ["quotaConfig": ["cpuCores": 4]])
+            #expect(try await f.create("u1").status == 202)
+            #expect(try await f.create("u2").status == 202)
+            let user = try await f.create("u3")
+            #expect(user.status == 409)
+            #expect(user.problemFields == ["quota.user.cpuCores"])
+            #expect(user.text.contains("is 4") && user.text.contains("4 in use") && user.text.contains("2 requested"), "\(user.text)")
+
+            // Group level: a group of two users with 8 GB of memory between them.
+            let other = try await c.createUser("other-\(UUID().uuidString.prefix(5).lowercased())", role: .user, tenant: f.tenant.id, token: f.admin)
+            let group = try await c.client.post("/api/v1/user-groups", token: f.admin, [
+                "name": "team", "tenantId": f.tenant.id.uuidString, "quotaConfig": ["memoryGb": 12],
+            ]).decode(UserGroup.self)
+            for member in [f.user.user.id, other.user.id] {
+                #expect(try await c.client.post("/api/v1/user-groups/\(group.id)/members", token: f.admin, ["userId": member.uuidString]).status == 201)
+            }
+            // f.user holds 8 GB already; the other member may add one 4 GB instance, not two.
+            #expect(try await f.create("g1", token: other.token).status == 202)
+            let grouped = try await f.create("g2", token: other.token)
+            #expect(grouped.status == 409)
+            #expect(grouped.problemFields == ["quota.group.memoryGb"], "\(grouped.text)")
+            #expect(grouped.text.contains("group 'team'"))
+
+            // Tenant level: three instances in all.
+            _ = try await c.client.patch("/api/v1/tenants/\(f.tenant.id)", token: f.admin, ["quotaConfig": ["instances": 3]])
+            let third = try await c.createUser("third-\(UUID().uuidString.prefix(5).lowercased())", role: .user, tenant: f.tenant.id, token: f.admin)
+            let tenant = try await f.create("t1", token: third.token)
+            #expect(tenant.status == 409)
+            #expect(tenant.problemFields == ["quota.tenant.instances"], "\(tenant.text)")
+            let report = try await f.consistency()
+            #expect(report.ok, "\(report.violations)")
+        }
+    }
+}
+
+@Suite("Instances: lifecycle through the agent protocol")
+struct InstanceLifecycleTests {
+    @Test(arguments: TestEngine.all)
+    func createStopStartRestartDeleteTwice(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.4.0.1", cpu: 8, memory: 32)
+            let created = try await f.create("web")
+            #expect(created.status == 202, "\(created.text)")
+            let accepted = try created.decode(InstanceService.Accepted.self)
+            let id = accepted.instance.instance.id
+            #expect(accepted.instance.instance.status == .creating && accepted.operation.progress == 20)
+
+            // The agent gets vm.create with a spec built from the template, and asks to start it.
+            let tasks = try await f.lease(host.credential)
+            #expect(tasks.map(\.kind) == [.vmCreate])
+            let payload = try tasks[0].payload.decode(as: VmCreatePayload.self)
+            #expect(payload.start && payload.spec.vcpus == 2 && payload.spec.memoryMiB == 4096 && payload.validate().isEmpty)
+            // Illegal while CREATING.
+            #expect(try await c.client.post("/api/v1/instances/\(id)/actions/stop", token: f.user.token, [:]).status == 409)
+            try await f.finish(tasks[0], credential: host.credential, state: .running)
+            #expect(try await f.instance(id).instance.status == .running)
+            let operation = try await c.client.get("/api/v1/operations/\(accepted.operation.id)", token: f.user.token).decode(ZedgeCore.Operation.self)
+            #expect(operation.status == .succeeded && operation.progress == 100)
+
+            for (action, kind, state, after) in [("stop", TaskKind.vmStop, DomainState.shutOff, InstanceStatus.stopped),
+                                                 ("start", .vmStart, .running, .running),
+                                                 ("restart", .vmRestart, .running, .running)] {
+                let response = try await c.client.post("/api/v1/instances/\(id)/actions/\(action)", token: f.user.token, [:])
+                #expect(response.status == 202, "\(action): \(response.text)")
+                let leased = try await f.lease(host.credential)
+                #expect(leased.map(\.kind) == [kind])
+                try await f.finish(leased[0], credential: host.credential, state: state)
+                #expect(try await f.instance(id).instance.status == after, "\(action)")
+            }
+            // Start while RUNNING is illegal; an unknown action is a 404.
+            #expect(try await c.client.post("/api/v1/instances/\(id)/actions/start", token: f.user.token, [:]).status == 409)
+            #expect(try await c.client.post("/api/v1/instances/\(id)/actions/explode", token: f.user.token, [:]).status == 404)
+
+            // Delete twice: one vm.delete, capacity released once.
+            let first = try await c.client.delete("/api/v1/instances/\(id)", token: f.user.token)
+            let second = try await c.client.delete("/api/v1/instances/\(id)", token: f.user.token)
+            #expect(first.status == 202 && second.status == 202, "\(second.text)")
+            let deletes = try await f.lease(host.credential)
+            #expect(deletes.map(\.kind) == [.vmDelete])
+            try await f.finish(deletes[0], credential: host.credential)
+            try await f.finish(deletes[0], credential: host.credential)  // the same result again changes nothing
+            #expect(try await c.client.delete("/api/v1/instances/\(id)", token: f.user.token).status == 202)
+            #expect(try await f.lease(host.credential).isEmpty)
+            #expect(try await f.instance(id).instance.status == .deleted)
+            let machine = try await c.client.get("/api/v1/compute-machines/\(host.id)", token: f.admin).decode(ComputeMachine.self)
+            #expect(machine.allocatedCpuCores == 0 && machine.allocatedMemoryGb == 0)
+            let report = try await f.consistency()
+            #expect(report.ok, "\(report.violations)")
+            // Another tenant's user does not see it at all.
+            let stranger = try await c.createUser("stranger-\(UUID().uuidString.prefix(5).lowercased())", role: .user,
+                                                  tenant: try await c.createTenant("other-\(UUID().uuidString.prefix(5).lowercased())", token: f.admin).id,
+                                                  token: f.admin)
+            #expect(try await c.client.get("/api/v1/instances/\(id)", token: stranger.token).status == 404)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func agentFailureMeansErrorAndReleasedCapacity(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.5.0.1", cpu: 2, memory: 8)
+            let id = try await f.create("doomed").decode(InstanceService.Accepted.self).instance.instance.id
+            let tasks = try await f.lease(host.credential)
+            try await f.finish(tasks[0], credential: host.credential, outcome: .failed, error: "libvirt: no space left")
+            let failed = try await f.instance(id).instance
+            #expect(failed.status == .error && failed.computeMachineId == nil)
+            let machine = try await c.client.get("/api/v1/compute-machines/\(host.id)", token: f.admin).decode(ComputeMachine.self)
+            #expect(machine.allocatedCpuCores == 0)
+            #expect(try await f.consistency().ok)
+            // The room is free again: a new instance fits on the 2-core machine; the failed one deletes at once.
+            #expect(try await f.create("again").status == 202)
+            let deleted = try await c.client.delete("/api/v1/instances/\(id)", token: f.user.token)
+            #expect(deleted.status == 202)
+            #expect(try await f.instance(id).instance.status == .deleted)
+            #expect(try await f.consistency().ok)
+
+            // The check does catch a counter that drifts from its claims (written behind the API's back).
+            try await Database.withDatabase(url: c.configuration.effectiveDatabaseURL, logger: .init(label: "test")) { database in
+                try await database.sql.raw("UPDATE compute_machines SET allocated_cpu_cores = allocated_cpu_cores + 1 WHERE id = \(bind: host.id)").run()
+            }
+            let broken = try await f.consistency()
+            #expect(!broken.ok)
+            #expect(Set(broken.violations.map(\.kind)) == ["MACHINE_ALLOCATION", "POOL_ALLOCATION"], "\(broken.violations)")
+            #expect(broken.violations.first { $0.kind == "MACHINE_ALLOCATION" }?.resourceId == host.id)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func driftIsRepairedAndTimeoutsStop(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.6.0.1")
+            let id = try await f.create("drifty").decode(InstanceService.Accepted.self).instance.instance.id
+            let create = try await f.lease(host.credential)
+            let spec = try create[0].payload.decode(as: VmCreatePayload.self).spec
+            try await f.finish(create[0], credential: host.credential, state: .running)
+            #expect(try await f.instance(id).instance.status == .running)
+
+            // The host reports the domain stopped behind the coordinator's back: it is started again.
+            try await Task.sleep(for: .milliseconds(20))
+            try await f.heartbeat(host.credential, observed: [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .shutOff)])
+            var repair: [TaskAssignment] = []
+            try await eventually("the reconciler sends vm.start") {
+                repair = try await f.lease(host.credential)
+                return !repair.isEmpty
+            }
+            #expect(repair.map(\.kind) == [.vmStart])
+            try await f.finish(repair[0], credential: host.credential, state: .running)
+            #expect(try await f.instance(id).instance.status == .running)
+
+            // A domain the coordinator does not know (named like Zedge's) is deleted.
+            let orphan = UUID()
+            try await f.heartbeat(host.credential, observed: [
+                ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running),
+                ObservedVm(vmUuid: orphan.uuidString, vmName: "zedge-orphan", state: .running),
+                ObservedVm(vmUuid: UUID().uuidString, vmName: "not-ours", state: .running),
+            ])
+            var cleanup: [TaskAssignment] = []
+            try await eventually("the reconciler deletes the orphan") {
+                cleanup = try await f.lease(host.credential)
+                return !cleanup.isEmpty
+            }
+            #expect(cleanup.map(\.kind) == [.vmDelete])
+            #expect(try cleanup[0].payload.decode(as: VmRefPayload.self).vmUuid == orphan)
+
+            // timeoutS: a 1-second timeout stops it, and desiredStatus becomes STOPPED.
+            #expect(try await c.client.patch("/api/v1/instances/\(id)", token: f.user.token, ["timeoutS": 1]).status == 200)
+            var stop: [TaskAssignment] = []
+            try await eventually("the reconciler stops the timed-out instance") {
+                stop = try await f.lease(host.credential)
+                return !stop.isEmpty
+            }
+            #expect(stop.map(\.kind) == [.vmStop])
+            let stopping = try await f.instance(id).instance
+            #expect(stopping.desiredStatus == .stopped && stopping.status == .stopping)
+            try await f.finish(stop[0], credential: host.credential, state: .shutOff)
+            #expect(try await f.instance(id).instance.status == .stopped)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func maintenanceAndDecommissioning(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.7.0.1")
+            let accepted = try await f.create("kept").decode(InstanceService.Accepted.self)
+            #expect(try await c.client.patch("/api/v1/compute-machines/\(host.id)", token: f.admin, ["status": "MAINTENANCE"]).status == 200)
+            let refused = try await f.create("nowhere")
+            #expect(refused.status == 409 && refused.text.contains("MAINTENANCE"), "\(refused.text)")
+            let decommission = try await c.client.patch("/api/v1/compute-machines/\(host.id)", token: f.admin, ["status": "DECOMMISSIONING"])
+            #expect(decommission.status == 409 && decommission.text.contains("1 instance(s) remain"), "\(decommission.text)")
+            #expect(try await c.client.patch("/api/v1/compute-machines/\(host.id)", token: f.admin, ["cpuCores": 99]).status == 400)
+            #expect(accepted.instance.instance.computeMachineId == host.id)
+        }
+    }
+}
