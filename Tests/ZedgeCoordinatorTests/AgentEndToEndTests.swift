@@ -11,10 +11,10 @@ import ZedgeCore
         let process = Process()
         let stderr = Pipe()
 
-        init(stateDir: String, libvirtURI: String = "test:///default", environment: [String: String] = [:]) throws {
+        init(stateDir: String, libvirtURI: String = "test:///default", environment: [String: String] = [:], arguments: [String] = []) throws {
             process.executableURL = ProcessRunner.executable("zedge-agent")
             // QEMU's default CPU model: these machines are VMs themselves (nested KVM refuses host CPU features).
-            process.arguments = ["run", "--state-dir", stateDir, "--libvirt-uri", libvirtURI, "--cpu-mode", "default"]
+            process.arguments = ["run", "--state-dir", stateDir, "--libvirt-uri", libvirtURI, "--cpu-mode", "default"] + arguments
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.standardError = stderr
             process.standardOutput = FileHandle.nullDevice

@@ -79,7 +79,9 @@ public enum Coordinator {
                 store: store, queue: taskQueue, access: templateAccess, engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness),
                 settings: .init(diskDirectory: configuration.instanceDiskDirectory, stopTimeoutS: configuration.instanceStopTimeoutSeconds),
                 logger: logger)
+            let cloudBoxes = CloudBoxService(store: store, queue: taskQueue, logger: logger)
             outcomes.subscribe { task in try await instances.taskFinished(task) }
+            outcomes.subscribe { task in try await cloudBoxes.redactTicket(task) }
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,
@@ -87,7 +89,7 @@ public enum Coordinator {
                     refreshLifetime: configuration.refreshTokenLifetime,
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
                     tracker: tracker, taskQueue: taskQueue, notifier: notifier, instances: instances,
-                    templateAccess: templateAccess),
+                    templateAccess: templateAccess, cloudBoxes: cloudBoxes),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
@@ -119,7 +121,7 @@ public enum Coordinator {
                         metricRetention: TimeInterval(configuration.metricRetentionSeconds), logger: logger),
                     TaskLeaseService(queue: taskQueue, logger: logger),
                     InstanceReconciler(
-                        service: instances, tracker: tracker, interval: .seconds(configuration.reconcileIntervalSeconds),
+                        service: instances, cloudBoxes: cloudBoxes, tracker: tracker, interval: .seconds(configuration.reconcileIntervalSeconds),
                         freshness: heartbeatFreshness, logger: logger),
                     NotifierShutdownService(notifier: notifier),
                 ],

@@ -21,6 +21,7 @@ public struct RouterDependencies: Sendable {
     public var notifier: TaskNotifier
     public var instances: InstanceService
     public var templateAccess: TemplateAccess
+    public var cloudBoxes: CloudBoxService
 }
 
 /// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
@@ -83,6 +84,10 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))
     InstanceController(store: store, service: deps.instances, authorizer: deps.authorizer)
         .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue))
+    InstanceSetController(store: store, service: deps.instances, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/instance-sets", tag: "instances", resourceType: ResourceType.instanceSet.rawValue))
+    CloudBoxActionController(store: store, service: deps.cloudBoxes, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AdminController(check: ConsistencyCheck(database: store.database))
         .register(on: routes("api/v1/admin", tag: "admin", resourceType: "ADMIN"))
     AuditLogController(auditLogs: store.auditLogs)

@@ -11,6 +11,7 @@ import ZedgeCore
 /// Decisions are `InstanceLifecycle.reconcile`'s; this Service gathers the facts and sends the tasks.
 public struct InstanceReconciler: Service {
     let service: InstanceService
+    let cloudBoxes: CloudBoxService
     let tracker: LivenessTracker
     let interval: Duration
     /// Heartbeats older than this say nothing about a host's domains.
@@ -18,8 +19,12 @@ public struct InstanceReconciler: Service {
     let logger: Logger
     let orphans = OrphanLedger()
 
-    public init(service: InstanceService, tracker: LivenessTracker, interval: Duration, freshness: TimeInterval, logger: Logger) {
+    public init(
+        service: InstanceService, cloudBoxes: CloudBoxService, tracker: LivenessTracker, interval: Duration, freshness: TimeInterval,
+        logger: Logger
+    ) {
         self.service = service
+        self.cloudBoxes = cloudBoxes
         self.tracker = tracker
         self.interval = interval
         self.freshness = freshness
@@ -59,6 +64,7 @@ public struct InstanceReconciler: Service {
             }
         }
         try await collectOrphans(now: now)
+        try await cloudBoxes.expireBindings(now: now)
     }
 
     /// Domains Zedge made (named "zedge-…") that no live VM on their host explains get a `vm.delete`.
