@@ -107,6 +107,9 @@ enum Launch {
                 "  curl -s\(cacert) -H 'content-type: application/json' -d \(body) \(url)/api/v1/auth/login",
                 "Then:",
                 "  curl -s\(cacert) -H \"Authorization: Bearer <accessToken>\" \(url)/api/v1/auth/me",
+                "A demo instance (template dev-small, tenant dev; ids from GET /api/v1/templates and /api/v1/tenants):",
+                "  curl -s\(cacert) -H \"Authorization: Bearer <accessToken>\" -H 'content-type: application/json' \\",
+                "    -d '{\"name\":\"demo\",\"templateId\":\"<template id>\",\"tenantId\":\"<tenant id>\"}' \(url)/api/v1/instances",
                 "The API is described at \(url)/api/v1/openapi.json",
             ]
         }

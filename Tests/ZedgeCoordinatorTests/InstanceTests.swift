@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import ZedgeCore
 @testable import ZedgeCoordinator
@@ -350,4 +351,63 @@ struct InstanceLifecycleTests {
             #expect(accepted.instance.instance.computeMachineId == host.id)
         }
     }
+
+    @Test(arguments: TestEngine.all)
+    func anOfflineMachineKeepsItsInstancesUntilAnOperatorEvacuatesIt(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.heartbeatIntervalSeconds = 1; $0.missedHeartbeatsBeforeOffline = 3 }) { c in
+            let f = try await InstanceFixture.make(c)
+            let a = try await f.addMachine(ip: "10.10.0.1", cpu: 8)
+            let b = try await f.addMachine(ip: "10.10.0.2", cpu: 8)
+            // Both hosts heartbeat every 300 ms until the test stops A's.
+            let beating = Beating([a.credential, b.credential])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        for credential in beating.current { try? await f.heartbeat(credential, observed: []) }
+                        try? await Task.sleep(for: .milliseconds(300))
+                    }
+                }
+                // Place on A: B is made unavailable for the moment.
+                #expect(try await c.client.patch("/api/v1/compute-machines/\(b.id)", token: f.admin, ["status": "MAINTENANCE"]).status == 200)
+                let instance = try await f.running("mover", on: a)
+                #expect(instance.computeMachineId == a.id)
+                #expect(try await c.client.patch("/api/v1/compute-machines/\(b.id)", token: f.admin, ["status": "ACTIVE"]).status == 200)
+
+                // A stops heartbeating: OFFLINE, and the instance stays, shown unreachable.
+                beating.set { $0.remove(a.credential) }
+                try await eventually("machine A goes OFFLINE") {
+                    try await c.client.get("/api/v1/compute-machines/\(a.id)", token: f.admin).decode(ComputeMachine.self).status == .offline
+                }
+                let unreachable = try await f.instance(instance.id)
+                #expect(unreachable.unreachable && unreachable.instance.status == .running && unreachable.instance.computeMachineId == a.id)
+
+                let evacuate = try await c.client.post("/api/v1/compute-machines/\(a.id)/actions/evacuate", token: f.admin, [:])
+                #expect(evacuate.status == 202, "\(evacuate.text)")
+                let creates = try await f.lease(b.credential)
+                #expect(creates.map(\.kind) == [.vmCreate])
+                try await f.finish(creates[0], credential: b.credential, state: .running)
+                let moved = try await f.instance(instance.id)
+                #expect(moved.instance.computeMachineId == b.id && moved.instance.status == .running && !moved.unreachable)
+                // A comes back and gets the clean-up; its result does not touch the moved instance.
+                beating.set { $0.insert(a.credential) }
+                let cleanup = try await f.lease(a.credential)
+                #expect(cleanup.map(\.kind) == [.vmDelete])
+                try await f.finish(cleanup[0], credential: a.credential)
+                #expect(try await f.instance(instance.id).instance.status == .running)
+                let machineA = try await c.client.get("/api/v1/compute-machines/\(a.id)", token: f.admin).decode(ComputeMachine.self)
+                #expect(machineA.allocatedCpuCores == 0)
+                let report = try await f.consistency()
+                #expect(report.ok, "\(report.violations)")
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+/// The credentials a test keeps heartbeating.
+final class Beating: Sendable {
+    private let credentials: Mutex<Set<String>>
+    init(_ credentials: Set<String>) { self.credentials = Mutex(credentials) }
+    var current: Set<String> { credentials.withLock { $0 } }
+    func set(_ change: (inout Set<String>) -> Void) { credentials.withLock { change(&$0) } }
 }

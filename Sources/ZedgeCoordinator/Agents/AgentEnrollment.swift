@@ -93,6 +93,10 @@ public struct AgentEnrollment: Sendable {
         let ledger = CapacityLedger(engine: store.database.engine), table = Table<ComputeMachine>("compute_machines", resource: "compute machine")
         let updated = machine, isNew = existing == nil, oldPool = existing?.resourcePoolId
         try await store.database.transaction { db in
+            // Rows locked first, always in the same order: inserting a machine takes a key-share lock on its
+            // pool, so locking the pool only afterwards would deadlock two concurrent registrations.
+            try await ledger.lockTotals(poolIds: [updated.resourcePoolId] + (oldPool.map { [$0] } ?? []),
+                                        dataCenterId: updated.edgeDataCenterId, on: db)
             if isNew {
                 try await table.insert(updated, on: db)
             } else {

@@ -78,7 +78,7 @@ public enum Coordinator {
             let instances = InstanceService(
                 store: store, queue: taskQueue, access: templateAccess, engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness),
                 settings: .init(diskDirectory: configuration.instanceDiskDirectory, stopTimeoutS: configuration.instanceStopTimeoutSeconds),
-                logger: logger)
+                liveness: tracker, logger: logger)
             let cloudBoxes = CloudBoxService(store: store, queue: taskQueue, logger: logger)
             outcomes.subscribe { task in try await instances.taskFinished(task) }
             outcomes.subscribe { task in try await cloudBoxes.redactTicket(task) }

@@ -83,7 +83,8 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     TemplateController(store: store, authorizer: deps.authorizer, access: deps.templateAccess)
         .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))
     InstanceController(store: store, service: deps.instances, authorizer: deps.authorizer)
-        .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue))
+        .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue),
+                  machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     InstanceSetController(store: store, service: deps.instances, authorizer: deps.authorizer)
         .register(on: routes("api/v1/instance-sets", tag: "instances", resourceType: ResourceType.instanceSet.rawValue))
     CloudBoxActionController(store: store, service: deps.cloudBoxes, authorizer: deps.authorizer)

@@ -125,7 +125,9 @@ extension InstanceService {
         let observed = (try? task.result?.decode(as: ObservedVm.self))?.state
         let service = self
         try await store.database.transaction { db in
+            // A result from a host the VM has left (an evacuation's clean-up) says nothing about the instance.
             guard let vm = try await service.tables.vms.first(where: [try .equal("vmUuid", vmUuid.uuidString)], on: db),
+                  vm.computeMachineId == task.computeMachineId,
                   var instance = try await service.tables.instances.find(vm.instanceId, on: db) else { return }
             if service.store.database.engine == .postgres {
                 try await db.raw("SELECT id FROM instances WHERE id = \(bind: instance.id) FOR UPDATE").run()

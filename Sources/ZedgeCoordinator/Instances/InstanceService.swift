@@ -12,6 +12,8 @@ public struct InstanceService: Sendable {
     let ledger: CapacityLedger
     let engine: PlacementEngine
     let settings: Settings
+    /// Heartbeats as they arrive (the database's lastHeartbeat lags by up to one liveness flush).
+    let liveness: LivenessTracker?
     let logger: Logger
     let tables = Tables()
 
@@ -38,7 +40,11 @@ public struct InstanceService: Sendable {
         let pools = Table<ResourcePool>("resource_pools", resource: "resource pool")
     }
 
-    public init(store: Store, queue: TaskQueue, access: TemplateAccess, engine: PlacementEngine, settings: Settings, logger: Logger) {
+    public init(
+        store: Store, queue: TaskQueue, access: TemplateAccess, engine: PlacementEngine, settings: Settings,
+        liveness: LivenessTracker? = nil, logger: Logger
+    ) {
+        self.liveness = liveness
         self.store = store
         self.queue = queue
         self.access = access
@@ -170,7 +176,11 @@ public struct InstanceService: Sendable {
         }
         var query = store.database.sql.select().column("*").from("compute_machines")
         if let poolId { query = query.where("resource_pool_id", .equal, poolId) }
-        let machines = try await query.all().map { try RowCodec.decode(ComputeMachine.self, from: $0) }
+        let machines = try await query.all().map { row -> ComputeMachine in
+            var machine = try RowCodec.decode(ComputeMachine.self, from: row)
+            if let beat = liveness?.latest(machine.id)?.at, beat > (machine.lastHeartbeat ?? .distantPast) { machine.lastHeartbeat = beat }
+            return machine
+        }
         return machines.compactMap { machine in pools[machine.resourcePoolId].map { PlacementCandidate(machine: machine, pool: $0) } }
     }
 

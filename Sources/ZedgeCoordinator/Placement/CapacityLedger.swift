@@ -53,25 +53,49 @@ public struct CapacityLedger: Sendable {
             WHERE instance_id = \(bind: instanceId) AND released_at IS NULL
             RETURNING *
             """).all().map { try RowCodec.decode(CapacityClaim.self, from: $0) }
-        for claim in released {
-            let n = claim.amounts
-            try await db.raw("""
-                UPDATE compute_machines SET
-                    allocated_cpu_cores = allocated_cpu_cores - \(bind: n.cpuCores),
-                    allocated_memory_gb = allocated_memory_gb - \(bind: n.memoryGb),
-                    allocated_storage_gb = allocated_storage_gb - \(bind: n.storageGb),
-                    allocated_gpu_count = allocated_gpu_count - \(bind: n.gpuCount)
-                WHERE id = \(bind: claim.computeMachineId)
-                """).run()
-            try await movePool(claim.resourcePoolId, by: n, sign: -1, on: db)
-        }
+        for claim in released { try await giveBack(claim, on: db) }
         return released
+    }
+
+    /// Gives back one claim, once.
+    @discardableResult
+    public func release(claimId: UUID, now: Date, on db: any SQLDatabase) async throws -> CapacityClaim? {
+        guard let claim = try await db.raw("""
+            UPDATE capacity_claims SET released_at = \(bind: now) WHERE id = \(bind: claimId) AND released_at IS NULL RETURNING *
+            """).first().map({ try RowCodec.decode(CapacityClaim.self, from: $0) }) else { return nil }
+        try await giveBack(claim, on: db)
+        return claim
+    }
+
+    func giveBack(_ claim: CapacityClaim, on db: any SQLDatabase) async throws {
+        let n = claim.amounts
+        try await db.raw("""
+            UPDATE compute_machines SET
+                allocated_cpu_cores = allocated_cpu_cores - \(bind: n.cpuCores),
+                allocated_memory_gb = allocated_memory_gb - \(bind: n.memoryGb),
+                allocated_storage_gb = allocated_storage_gb - \(bind: n.storageGb),
+                allocated_gpu_count = allocated_gpu_count - \(bind: n.gpuCount)
+            WHERE id = \(bind: claim.computeMachineId)
+            """).run()
+        try await movePool(claim.resourcePoolId, by: n, sign: -1, on: db)
     }
 
     /// The instance's live claim, if it holds one.
     public func liveClaim(instanceId: UUID, on db: any SQLDatabase) async throws -> CapacityClaim? {
         try await db.raw("SELECT * FROM capacity_claims WHERE instance_id = \(bind: instanceId) AND released_at IS NULL")
             .first().map { try RowCodec.decode(CapacityClaim.self, from: $0) }
+    }
+
+    /// On PostgreSQL, locks the pools' and the data center's rows for the transaction (pools in id order),
+    /// before anything else touches machines of theirs.
+    public func lockTotals(poolIds: [UUID], dataCenterId: UUID?, on db: any SQLDatabase) async throws {
+        guard engine == .postgres else { return }
+        for poolId in Set(poolIds).sorted(by: { $0.uuidString < $1.uuidString }) {
+            try await db.raw("SELECT id FROM resource_pools WHERE id = \(bind: poolId) FOR UPDATE").run()
+        }
+        if let dataCenterId {
+            try await db.raw("SELECT id FROM edge_data_centers WHERE id = \(bind: dataCenterId) FOR UPDATE").run()
+        }
     }
 
     /// Sets the pool's and the data center's totals to the sums over their machines. Call it in the

@@ -144,7 +144,7 @@ final class APIClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: rawBody))
         }
-        let response = try await http.execute(request, timeout: .seconds(30))
+        let response = try await http.execute(request, timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 16 << 20)
         let data = Data(buffer: body)
         recorded.withLock { $0.append(String(decoding: data, as: UTF8.self)) }

@@ -46,7 +46,17 @@ public struct InstanceController: Sendable {
         }
     }
 
-    public func register(instances routes: RouteRegistrar) {
+    public func register(instances routes: RouteRegistrar, machines machineRoutes: RouteRegistrar) {
+        machineRoutes.on(.post, ":id/actions/evacuate", summary: "Move every instance off the machine (an operator's explicit step; 202 + Operation)",
+                         action: "compute-machine.evacuate", output: ZedgeCore.Operation.self, status: 202) { _, context in
+            let principal = try context.requirePrincipal()
+            let machine = try await authorizer.reachInfrastructure(context, .server, .execute, name: "Compute machine") {
+                try await store.computeMachines.find($0)
+            }
+            let operation = try await service.evacuate(machineId: machine.id, by: principal)
+            context.audit.detail("operationId", .string(operation.id.uuidString))
+            return try JSONResponse.make(operation, status: .accepted, headers: [.location: "/api/v1/operations/\(operation.id)"])
+        }
         routes.on(.post, "", summary: "Create an instance from a template (202: placed, and vm.create sent to its machine)",
                   action: "instance.create", input: CreateBody.self, output: InstanceService.Accepted.self, status: 202) { request, context in
             let principal = try context.requirePrincipal()
