@@ -321,6 +321,20 @@ struct InstanceLifecycleTests {
             #expect(cleanup.map(\.kind) == [.vmDelete])
             #expect(try cleanup[0].payload.decode(as: VmRefPayload.self).vmUuid == orphan)
 
+            // The host no longer has the instance's domain: it is defined again (and started).
+            try await f.heartbeat(host.credential, observed: [])
+            var recreate: [TaskAssignment] = []
+            try await eventually("the reconciler recreates the missing domain") {
+                recreate = try await f.lease(host.credential)
+                return !recreate.isEmpty
+            }
+            #expect(recreate.map(\.kind) == [.vmCreate])
+            let again = try recreate[0].payload.decode(as: VmCreatePayload.self)
+            #expect(again.spec.uuid == spec.uuid && again.start)
+            #expect(try await f.instance(id).instance.status == .creating)
+            try await f.finish(recreate[0], credential: host.credential, state: .running)
+            #expect(try await f.instance(id).instance.status == .running)
+
             // timeoutS: a 1-second timeout stops it, and desiredStatus becomes STOPPED.
             #expect(try await c.client.patch("/api/v1/instances/\(id)", token: f.user.token, ["timeoutS": 1]).status == 200)
             var stop: [TaskAssignment] = []
@@ -349,6 +363,34 @@ struct InstanceLifecycleTests {
             #expect(decommission.status == 409 && decommission.text.contains("1 instance(s) remain"), "\(decommission.text)")
             #expect(try await c.client.patch("/api/v1/compute-machines/\(host.id)", token: f.admin, ["cpuCores": 99]).status == 400)
             #expect(accepted.instance.instance.computeMachineId == host.id)
+            #expect(try await c.client.delete("/api/v1/compute-machines/\(host.id)", token: f.admin).status == 409)
+
+            // Its VM is readable by its owner and not by another tenant.
+            let vmId = try #require(try await f.instance(accepted.instance.instance.id).instance.virtualMachineId)
+            let vm = try await c.client.get("/api/v1/virtual-machines/\(vmId)", token: f.user.token)
+            #expect(vm.status == 200)
+            let vmRecord = try vm.decode(VirtualMachine.self)
+            #expect(vmRecord.computeMachineId == host.id)
+            let listed = try await c.client.get("/api/v1/virtual-machines?computeMachineId=\(host.id)", token: f.admin).decode(Page<VirtualMachine>.self)
+            #expect(listed.items.map(\.id) == [vmId])
+            let stranger = try await c.createUser("v-\(UUID().uuidString.prefix(5).lowercased())", role: .user,
+                                                  tenant: try await c.createTenant("v-\(UUID().uuidString.prefix(5).lowercased())", token: f.admin).id,
+                                                  token: f.admin)
+            #expect(try await c.client.get("/api/v1/virtual-machines/\(vmId)", token: stranger.token).status == 404)
+            #expect(try await c.client.get("/api/v1/virtual-machines", token: stranger.token).decode(Page<VirtualMachine>.self).items.isEmpty)
+
+            // Once the instance is deleted the machine can be decommissioned and removed; the totals follow.
+            _ = try await c.client.delete("/api/v1/instances/\(accepted.instance.instance.id)", token: f.user.token)
+            let tasks = try await f.lease(host.credential)
+            #expect(tasks.map(\.kind) == [.vmCreate, .vmDelete])
+            for task in tasks { try await f.finish(task, credential: host.credential, state: task.kind == .vmCreate ? .running : nil) }
+            #expect(try await f.instance(accepted.instance.instance.id).instance.status == .deleted)
+            #expect(try await c.client.patch("/api/v1/compute-machines/\(host.id)", token: f.admin, ["status": "DECOMMISSIONING"]).status == 200)
+            #expect(try await c.client.delete("/api/v1/compute-machines/\(host.id)", token: f.admin).status == 204)
+            let pool = try await c.client.get("/api/v1/resource-pools/\(f.pool.id)", token: f.admin).decode(ResourcePool.self)
+            #expect(pool.totalCpuCores == 0 && pool.allocatedCpuCores == 0)
+            let report = try await f.consistency()
+            #expect(report.ok, "\(report.violations)")
         }
     }
 

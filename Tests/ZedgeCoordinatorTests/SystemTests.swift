@@ -92,7 +92,8 @@ import ZedgeCore
                 ("/api/v1/instance-sets/{id}", "patch"), ("/api/v1/instance-sets/{id}", "delete"),
                 ("/api/v1/instance-sets/{id}/members", "get"), ("/api/v1/instance-sets/{id}/members", "post"),
                 ("/api/v1/instance-sets/{id}/members/{memberId}", "delete"), ("/api/v1/instance-sets/{id}/actions/{action}", "post"),
-                ("/api/v1/admin/consistency", "get"),
+                ("/api/v1/admin/consistency", "get"), ("/api/v1/compute-machines/{id}", "delete"),
+                ("/api/v1/virtual-machines", "get"), ("/api/v1/virtual-machines/{id}", "get"),
             ]
             #expect(paths.values.map(\.count).reduce(0, +) == expected.count, "documented: \(paths.keys.sorted())")
             for (path, method) in expected {

@@ -89,6 +89,8 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         .register(on: routes("api/v1/instance-sets", tag: "instances", resourceType: ResourceType.instanceSet.rawValue))
     CloudBoxActionController(store: store, service: deps.cloudBoxes, authorizer: deps.authorizer)
         .register(on: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
+    VirtualMachineController(store: store, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/virtual-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AdminController(check: ConsistencyCheck(database: store.database))
         .register(on: routes("api/v1/admin", tag: "admin", resourceType: "ADMIN"))
     AuditLogController(auditLogs: store.auditLogs)

@@ -122,6 +122,14 @@ extension InstanceService {
     public func taskFinished(_ task: AgentTask, now: Date = Date()) async throws {
         guard [.vmCreate, .vmStart, .vmStop, .vmRestart, .vmDelete].contains(task.kind),
               let vmUuid = Self.vmUuid(of: task) else { return }
+        // Only the instance's own operations move it. An operator's direct task on the machine (or an orphan's
+        // clean-up) acts behind the instance model's back: what it did shows in the next heartbeat, and the
+        // reconciler answers that like any other drift.
+        if let operationId = task.operationId, let operation = try await queue.operation(operationId),
+           operation.resourceType != ResourceType.instance.rawValue, operation.resourceType != ResourceType.instanceSet.rawValue,
+           operation.kind != "compute-machine.evacuate" {
+            return
+        }
         let observed = (try? task.result?.decode(as: ObservedVm.self))?.state
         let service = self
         try await store.database.transaction { db in

@@ -71,6 +71,32 @@ public struct HostController: Sendable {
     }
 
     public func register(machines routes: RouteRegistrar, cloudBoxes boxRoutes: RouteRegistrar) {
+        routes.on(.delete, ":id", summary: "Remove a DECOMMISSIONING machine that holds no instances (pool and data center totals follow)",
+                  action: "compute-machine.delete", output: EmptyBody.self, status: 204) { _, context in
+            let machine = try await machine(context, .delete)
+            guard machine.status == .decommissioning else {
+                throw Problem.conflict("Only a DECOMMISSIONING machine can be removed; this one is \(machine.status.rawValue).", field: "status")
+            }
+            let ledger = CapacityLedger(engine: store.database.engine)
+            try await store.database.transaction { db in
+                try await ledger.lockTotals(poolIds: [machine.resourcePoolId], dataCenterId: machine.edgeDataCenterId, on: db)
+                let live = try await db.raw("""
+                    SELECT COUNT(*) AS n FROM instances WHERE compute_machine_id = \(bind: machine.id) AND status <> 'DELETED'
+                    """).first()?.decode(column: "n", as: Int.self) ?? 0
+                guard live == 0 else { throw Problem.conflict("\(live) instance(s) remain on this machine.") }
+                // What only described the machine's past goes with it; deleted instances keep their history.
+                try await db.raw("UPDATE instances SET compute_machine_id = NULL WHERE compute_machine_id = \(bind: machine.id)").run()
+                try await db.raw("DELETE FROM capacity_claims WHERE compute_machine_id = \(bind: machine.id) AND released_at IS NOT NULL").run()
+                try await db.raw("DELETE FROM virtual_machines WHERE compute_machine_id = \(bind: machine.id)").run()
+                do {
+                    try await db.raw("DELETE FROM compute_machines WHERE id = \(bind: machine.id)").run()
+                } catch {
+                    throw ConstraintViolation.map(error, resource: "compute machine", operation: .delete)
+                }
+                try await ledger.refreshTotals(poolId: machine.resourcePoolId, dataCenterId: machine.edgeDataCenterId, on: db)
+            }
+            return JSONResponse.noContent()
+        }
         routes.on(.patch, ":id", summary: "Change a machine: MAINTENANCE (no new placements), DECOMMISSIONING (refused while instances remain), name, rental mode",
                   action: "compute-machine.update", input: MachinePatch.self, output: ComputeMachine.self) { request, context in
             var machine = try await machine(context, .update)
