@@ -10,6 +10,7 @@ public struct TaskLoop: Sendable {
     let poller: CoordinatorClient
     let reporter: CoordinatorClient
     let journal: TaskJournal
+    let journalQueue = BlockingQueue(label: "zedge.agent.journal")
     let executor: TaskExecutor
     let logger: Logger
     let pollWait: Int
@@ -46,14 +47,14 @@ public struct TaskLoop: Sendable {
     }
 
     func handle(_ task: TaskAssignment) async throws {
-        var entry = try journal.received(id: task.id, kind: task.kind, payload: task.payload, attempt: task.attempt)
+        var entry = try await journaled { try $0.received(id: task.id, kind: task.kind, payload: task.payload, attempt: task.attempt) }
         if entry.state != .finished {
             logger.info("running task", metadata: ["task": "\(task.id)", "kind": "\(task.kind.rawValue)", "attempt": "\(task.attempt)"])
-            _ = try journal.started(id: task.id)
+            _ = try await journaled { try $0.started(id: task.id) }
             try? await reporter.event(task.id, TaskEventReport(sequence: task.attempt, kind: .step, name: "started"))
             let report = await executor.execute(task.kind, payload: task.payload)
             FaultInjection.point(.afterExecute)
-            entry = try journal.finished(id: task.id, outcome: report.outcome, error: report.error, observed: report.observed)
+            entry = try await journaled { try $0.finished(id: task.id, outcome: report.outcome, error: report.error, observed: report.observed) }
         } else {
             logger.info("task delivered again; sending its journaled result", metadata: ["task": "\(task.id)"])
         }
@@ -63,7 +64,7 @@ public struct TaskLoop: Sendable {
     }
 
     func resendUnacknowledged() async throws {
-        for entry in try journal.unacknowledgedResults() {
+        for entry in try await journaled({ try $0.unacknowledgedResults() }) {
             if let report = entry.resultReport { try await send(entry.id, report) }
         }
     }
@@ -74,6 +75,12 @@ public struct TaskLoop: Sendable {
         } catch let refusal as CoordinatorClient.Refusal where refusal.status == 404 {
             logger.warning("the coordinator no longer knows this task; dropping its result", metadata: ["task": "\(id)"])
         }
-        _ = try journal.acknowledged(id: id)
+        _ = try await journaled { try $0.acknowledged(id: id) }
+    }
+
+    /// Journal calls block on SQLite (fsync for synchronous=FULL): they run on the journal's own queue.
+    func journaled<T: Sendable>(_ body: @escaping @Sendable (TaskJournal) throws -> T) async throws -> T {
+        let journal = self.journal
+        return try await journalQueue.run { try body(journal) }
     }
 }
