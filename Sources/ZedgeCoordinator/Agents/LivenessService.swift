@@ -16,13 +16,16 @@ public struct LivenessService: Service {
     let missedBeforeOffline: Int
     let metricRetention: TimeInterval
     let flushInterval: Duration
+    /// Every replica flushes its own heartbeats; only the leader marks hosts OFFLINE and prunes.
+    let leadership: Leadership
     let logger: Logger
 
     public init(
         store: Store, tracker: LivenessTracker, thresholds: HealthThresholds = .init(), heartbeatInterval: TimeInterval,
         missedBeforeOffline: Int, metricRetention: TimeInterval = 6 * 3600, flushInterval: Duration = .seconds(1),
-        logger: Logger
+        leadership: Leadership = Leadership(leading: true), logger: Logger
     ) {
+        self.leadership = leadership
         self.store = store
         self.tracker = tracker
         self.thresholds = thresholds
@@ -57,8 +60,8 @@ public struct LivenessService: Service {
     func step(now: Date, checkLiveness: Bool, prune: Bool) async {
         do {
             try await flush()
-            if checkLiveness { try await checkTransitions(now: now) }
-            if prune {
+            if checkLiveness, leadership.isLeader { try await checkTransitions(now: now) }
+            if prune, leadership.isLeader {
                 try await store.database.sql.delete(from: "metric_samples")
                     .where("recorded_at", .lessThan, now.addingTimeInterval(-metricRetention)).run()
             }
@@ -72,7 +75,7 @@ public struct LivenessService: Service {
     func flush() async throws {
         let (beats, samples) = tracker.drain()
         guard !beats.isEmpty || !samples.isEmpty else { return }
-        let thresholds = self.thresholds
+        let thresholds = self.thresholds, engine = store.database.engine
         let returned: [(action: String, host: UUID, at: Date)]
         do {
             returned = try await store.database.transaction { db in
@@ -103,6 +106,17 @@ public struct LivenessService: Service {
                         if !back.isEmpty { returned.append(("cloud-box.online", beat.host, beat.at)) }
                     }
                 }
+                // Several replicas: the leader's reconciler needs the VMs every host reported, wherever it landed.
+                if engine == .postgres {
+                    for beat in beats where beat.kind == .computeMachine {
+                        let vms = try RowCodec.bind(beat.observedVms)
+                        try await db.raw("""
+                            INSERT INTO host_observations (id, observed_at, observed_vms) VALUES (\(bind: beat.host), \(bind: beat.at), \(vms))
+                            ON CONFLICT (id) DO UPDATE SET observed_at = EXCLUDED.observed_at, observed_vms = EXCLUDED.observed_vms
+                            WHERE host_observations.observed_at < EXCLUDED.observed_at
+                            """).run()
+                    }
+                }
                 let table = Table<MetricSample>("metric_samples", resource: "metric sample")
                 for sample in samples { try await table.insert(sample, on: db) }
                 return returned
@@ -119,7 +133,7 @@ public struct LivenessService: Service {
         let machines = try await store.allPages { try await store.computeMachines.list(.init(
             filters: [], page: $0)) }
         for machine in machines {
-            let last = tracker.latest(machine.id)?.at ?? machine.lastHeartbeat
+            let last = Self.latest(tracker.latest(machine.id)?.at, machine.lastHeartbeat)
             guard let next = HostLiveness.machineTransition(status: machine.status, lastHeartbeat: last, now: now, timeout: offlineAfter),
                   next == .offline else { continue }
             // Conditional: an operator's change in between wins.
@@ -130,13 +144,21 @@ public struct LivenessService: Service {
         }
         let boxes = try await store.allPages { try await store.cloudBoxes.list(.init(filters: [], page: $0)) }
         for box in boxes {
-            let last = tracker.latest(box.id)?.at ?? box.lastHeartbeat
+            let last = Self.latest(tracker.latest(box.id)?.at, box.lastHeartbeat)
             guard let next = HostLiveness.cloudBoxTransition(status: box.status, lastHeartbeat: last, now: now, timeout: offlineAfter),
                   next == .offline else { continue }
             let rows = try await store.database.sql.update("cloud_boxes").set("status", to: next.rawValue).set("updated_at", to: now)
                 .where("id", .equal, box.id).where("status", .equal, box.status.rawValue).returning("id").all()
             guard rows.count == 1 else { continue }
             try await audit("cloud-box.offline", host: box.id, last: last)
+        }
+    }
+
+    /// The later of this replica's own record and the database's (other replicas' heartbeats land there).
+    static func latest(_ a: Date?, _ b: Date?) -> Date? {
+        switch (a, b) {
+        case let (a?, b?): max(a, b)
+        default: a ?? b
         }
     }
 

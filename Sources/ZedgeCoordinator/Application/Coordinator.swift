@@ -73,6 +73,7 @@ public enum Coordinator {
             let outcomes = TaskOutcomeRelay(logger: logger)
             let taskQueue = TaskQueue(database: database, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds),
                                       outcomes: outcomes)
+            let leadership = Leadership()
             let heartbeatFreshness = TimeInterval(configuration.heartbeatIntervalSeconds * configuration.missedHeartbeatsBeforeOffline)
             let templateAccess = TemplateAccess(store: store)
             let instances = InstanceService(
@@ -118,11 +119,13 @@ public enum Coordinator {
                     LivenessService(
                         store: store, tracker: tracker, heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
                         missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
-                        metricRetention: TimeInterval(configuration.metricRetentionSeconds), logger: logger),
-                    TaskLeaseService(queue: taskQueue, logger: logger),
+                        metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger),
+                    TaskLeaseService(queue: taskQueue, leadership: leadership, logger: logger),
+                    LeadershipService(client: database.postgres, leadership: leadership, logger: logger),
+                    TaskWakeListener(client: database.postgres, notifier: notifier, logger: logger),
                     InstanceReconciler(
                         service: instances, cloudBoxes: cloudBoxes, tracker: tracker, interval: .seconds(configuration.reconcileIntervalSeconds),
-                        freshness: heartbeatFreshness, logger: logger),
+                        freshness: heartbeatFreshness, leadership: leadership, logger: logger),
                     NotifierShutdownService(notifier: notifier),
                 ],
                 gracefulShutdownSignals: shutdownSignals, logger: logger))

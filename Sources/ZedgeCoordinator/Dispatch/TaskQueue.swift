@@ -32,6 +32,16 @@ public struct TaskQueue: Sendable {
     public func insert(_ operation: ZedgeCore.Operation, tasks newTasks: [AgentTask], on db: any SQLDatabase) async throws {
         try await operations.insert(operation, on: db)
         for task in newTasks { try await tasks.insert(task, on: db) }
+        try await announce(hosts: newTasks.compactMap { $0.computeMachineId ?? $0.cloudBoxId }, on: db)
+    }
+
+    /// With PostgreSQL, tells every replica (through NOTIFY, delivered at commit) that these hosts have tasks,
+    /// so whichever holds a host's long-poll wakes it (`TaskWakeListener`).
+    func announce(hosts: [UUID], on db: any SQLDatabase) async throws {
+        guard database.engine == .postgres else { return }
+        for host in Set(hosts) {
+            try await db.raw("SELECT pg_notify(\(bind: TaskWakeListener.channel), \(bind: host.uuidString))").run()
+        }
     }
 
     /// Wakes the long-polls of the tasks' hosts.
@@ -98,7 +108,10 @@ public struct TaskQueue: Sendable {
         for task in stale {
             guard let next = TaskLifecycle.expire(task, now: now), try await conditionalUpdate(next, expecting: task.status) else { continue }
             try await advance(next, now: now)
-            if next.status == .queued, let host = next.computeMachineId ?? next.cloudBoxId { notifier.notify(host) }
+            if next.status == .queued, let host = next.computeMachineId ?? next.cloudBoxId {
+                notifier.notify(host)
+                try await announce(hosts: [host], on: database.sql)
+            }
             if next.status.isTerminal { await outcomes.publish(next) }
         }
     }
@@ -131,16 +144,19 @@ public struct TaskQueue: Sendable {
 /// Lease expiry, once a second.
 public struct TaskLeaseService: Service {
     let queue: TaskQueue
+    let leadership: Leadership
     let logger: Logger
 
-    public init(queue: TaskQueue, logger: Logger) {
+    public init(queue: TaskQueue, leadership: Leadership = Leadership(leading: true), logger: Logger) {
         self.queue = queue
+        self.leadership = leadership
         self.logger = logger
     }
 
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) } } catch { break }
+            guard leadership.isLeader else { continue }
             do { try await queue.expireLeases() } catch {
                 logger.error("lease expiry failed", metadata: ["error": "\(String(reflecting: error))"])
             }

@@ -16,13 +16,15 @@ public struct InstanceReconciler: Service {
     let interval: Duration
     /// Heartbeats older than this say nothing about a host's domains.
     let freshness: TimeInterval
+    let leadership: Leadership
     let logger: Logger
     let orphans = OrphanLedger()
 
     public init(
         service: InstanceService, cloudBoxes: CloudBoxService, tracker: LivenessTracker, interval: Duration, freshness: TimeInterval,
-        logger: Logger
+        leadership: Leadership = Leadership(leading: true), logger: Logger
     ) {
+        self.leadership = leadership
         self.service = service
         self.cloudBoxes = cloudBoxes
         self.tracker = tracker
@@ -34,6 +36,7 @@ public struct InstanceReconciler: Service {
     public func run() async throws {
         while !Task.isShuttingDownGracefully {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }
+            guard leadership.isLeader else { continue }
             do { try await pass(now: Date()) } catch {
                 logger.error("reconcile pass failed", metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -48,9 +51,10 @@ public struct InstanceReconciler: Service {
             """).all().map { try $0.decode(column: "resource_id", as: UUID.self) })
         let settled = try await sql.raw("SELECT * FROM instances WHERE status IN ('RUNNING', 'STOPPED')").all()
             .map { try RowCodec.decode(Instance.self, from: $0) }
+        let reports = try await HostReports.load(tracker: tracker, database: service.store.database)
         for instance in settled {
             var observation: InstanceLifecycle.Observation?
-            if let machineId = instance.computeMachineId, let beat = tracker.latest(machineId),
+            if let machineId = instance.computeMachineId, let beat = reports.latest(machineId),
                now.timeIntervalSince(beat.at) <= freshness, beat.at > instance.updatedAt,
                let vm = try await instance.virtualMachineId.asyncMap({ try await service.store.virtualMachines.find($0) }) ?? nil {
                 observation = .init(state: beat.observedVms.first { $0.vmUuid.caseInsensitiveCompare(vm.vmUuid ?? "") == .orderedSame }?.state)
@@ -63,17 +67,17 @@ public struct InstanceReconciler: Service {
                 continue  // changed under us: the next pass looks again
             }
         }
-        try await collectOrphans(now: now)
+        try await collectOrphans(reports, now: now)
         try await cloudBoxes.expireBindings(now: now)
     }
 
     /// Domains Zedge made (named "zedge-…") that no live VM on their host explains get a `vm.delete`.
-    func collectOrphans(now: Date) async throws {
+    func collectOrphans(_ reports: HostReports, now: Date) async throws {
         let sql = service.store.database.sql
         let machines = try await sql.raw("SELECT id FROM compute_machines WHERE status <> 'OFFLINE'").all()
             .map { try $0.decode(column: "id", as: UUID.self) }
         for machineId in machines {
-            guard let beat = tracker.latest(machineId), now.timeIntervalSince(beat.at) <= freshness else { continue }
+            guard let beat = reports.latest(machineId), now.timeIntervalSince(beat.at) <= freshness else { continue }
             let candidates = beat.observedVms.filter { $0.vmName.hasPrefix("zedge-") }
             guard !candidates.isEmpty else { continue }
             let known = Set(try await sql.raw("""
@@ -87,6 +91,35 @@ public struct InstanceReconciler: Service {
                 logger.notice("orphan domain sent vm.delete", metadata: ["machine": "\(machineId)", "domain": "\(vm.vmName)"])
             }
         }
+    }
+}
+
+/// What each host last reported about its VMs: this replica's own heartbeats, and with PostgreSQL also those
+/// other replicas received (`host_observations`), whichever is newer.
+struct HostReports: Sendable {
+    struct Report: Sendable {
+        var at: Date
+        var observedVms: [ObservedVm]
+    }
+
+    let tracker: LivenessTracker
+    let stored: [UUID: Report]
+
+    static func load(tracker: LivenessTracker, database: Database) async throws -> HostReports {
+        guard database.engine == .postgres else { return HostReports(tracker: tracker, stored: [:]) }
+        var stored: [UUID: Report] = [:]
+        for row in try await database.sql.raw("SELECT id, observed_at, observed_vms FROM host_observations").all() {
+            let vms = try ZedgeJSON.decoder().decode([ObservedVm].self, from: Data(try row.decode(column: "observed_vms", as: String.self).utf8))
+            stored[try row.decode(column: "id", as: UUID.self)] = Report(at: try row.decode(column: "observed_at", as: Date.self), observedVms: vms)
+        }
+        return HostReports(tracker: tracker, stored: stored)
+    }
+
+    func latest(_ host: UUID) -> Report? {
+        let own = tracker.latest(host).map { Report(at: $0.at, observedVms: $0.observedVms) }
+        guard let other = stored[host] else { return own }
+        guard let own else { return other }
+        return own.at >= other.at ? own : other
     }
 }
 

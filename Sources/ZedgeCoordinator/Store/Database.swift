@@ -21,6 +21,9 @@ public struct Database: Sendable {
     public let engine: DatabaseEngine
     public let sql: any SQLDatabase
 
+    /// The PostgreSQL client (for LISTEN/NOTIFY and session locks); nil with SQLite.
+    public var postgres: PostgresClient? { (sql as? PostgresClientDatabase)?.client }
+
     /// Runs `body` with an open database and closes it afterwards.
     public static func withDatabase<T: Sendable>(
         url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T

@@ -88,6 +88,7 @@ public struct HostController: Sendable {
                 try await db.raw("UPDATE instances SET compute_machine_id = NULL WHERE compute_machine_id = \(bind: machine.id)").run()
                 try await db.raw("DELETE FROM capacity_claims WHERE compute_machine_id = \(bind: machine.id) AND released_at IS NOT NULL").run()
                 try await db.raw("DELETE FROM virtual_machines WHERE compute_machine_id = \(bind: machine.id)").run()
+                try await db.raw("DELETE FROM host_observations WHERE id = \(bind: machine.id)").run()
                 do {
                     try await db.raw("DELETE FROM compute_machines WHERE id = \(bind: machine.id)").run()
                 } catch {

@@ -29,6 +29,13 @@ enum SchemaV2 {
             c.timestamp("created_at")
             c.unique("template_id", "user_group_id")
         }
+        // What each compute machine's agent last reported its hypervisor holds (written with PostgreSQL, where
+        // several replicas share the work; one SQLite coordinator keeps it in memory).
+        s.table("host_observations") { c in
+            c.id()  // the compute machine's id
+            c.timestamp("observed_at")
+            c.json("observed_vms")
+        }
         return s.finish() + [
             "ALTER TABLE instances ADD COLUMN started_at \(t.timestamp)",
             "CREATE INDEX ix_operations_resource_id_status ON operations (resource_id, status)",

@@ -1,0 +1,45 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+/// Two coordinator replicas on one PostgreSQL database (DESIGN §5): a task queued through one wakes the
+/// long-poll held by the other (LISTEN/NOTIFY), and only one of them runs the background loops.
+@Suite struct ReplicaTests {
+    @Test(.enabled(if: TestEngine.all.contains(.postgres), "needs ZEDGE_TEST_POSTGRES_URL"))
+    func twoReplicasShareTheWorkThroughTheDatabase() async throws {
+        try await TestCoordinator.with(.postgres, configure: { $0.reconcileIntervalSeconds = 1 }) { a in
+            var second = a.configuration
+            second.port = 0
+            try await TestCoordinator.run(second) { b in
+                let f = try await InstanceFixture.make(a)
+                let host = try await f.addMachine(ip: "10.20.0.1")  // registered and heartbeating through A
+                let adminOnB = try await b.adminToken()
+
+                // The agent long-polls A; the task is queued through B and reaches it at once.
+                async let polled = a.client.get("/agent/v1/tasks?wait=50", token: host.credential)
+                try await Task.sleep(for: .milliseconds(500))
+                let queued = try await b.client.post("/api/v1/compute-machines/\(host.id)/tasks", token: adminOnB, [
+                    "kind": "vm.start", "payload": ["vmUuid": UUID().uuidString, "vmName": "zedge-woken"],
+                ])
+                #expect(queued.status == 202, "\(queued.text)")
+                let started = ContinuousClock.now
+                let tasks = try await polled.decode(TaskPollResponse.self).tasks
+                #expect(tasks.map(\.kind) == [.vmStart])
+                // Woken, not timed out: the poll asked for 50 s.
+                #expect(ContinuousClock.now - started < .seconds(45))
+
+                // One leader: an orphan reported through A gets exactly one vm.delete, not one per replica.
+                try await f.heartbeat(host.credential, observed: [ObservedVm(vmUuid: UUID().uuidString, vmName: "zedge-stray", state: .running)])
+                var deletes: [TaskAssignment] = []
+                try await eventually("an orphan delete is queued") {
+                    deletes += try await f.lease(host.credential)
+                    return !deletes.isEmpty
+                }
+                try await Task.sleep(for: .seconds(4))  // several reconcile passes of both replicas
+                deletes += try await f.lease(host.credential)
+                #expect(deletes.map(\.kind) == [.vmDelete], "\(deletes.map(\.kind))")
+            }
+        }
+    }
+}
