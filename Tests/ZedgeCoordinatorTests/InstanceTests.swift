@@ -35,17 +35,19 @@ struct InstanceFixture {
 
     /// Enrols a machine of this size into the pool and heartbeats once; returns its id and credential.
     func addMachine(ip: String, cpu: Int = 16, memory: Int = 64, storage: Int = 1000, gpus: Int = 0, gpuModel: String? = nil,
-                    observed: [ObservedVm] = []) async throws -> (id: UUID, credential: String) {
+                    gpuAddresses: [String]? = nil, observed: [ObservedVm] = []) async throws -> (id: UUID, credential: String) {
         let tokenResponse = try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
             "edgeDataCenterId": dataCenter.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE",
         ])
         guard let token = try tokenResponse.json()["token"] as? String else { throw TestFailure("token: \(tokenResponse.text)") }
         let facts = HostFacts(hostname: "host-\(ip.replacingOccurrences(of: ".", with: "-"))", cpuCores: cpu, memoryGb: memory,
-                              storageGb: storage, gpuCount: gpus, gpuModel: gpuModel, managementIp: ip, macAddress: "52:54:00:00:00:01",
+                              storageGb: storage, gpuCount: gpus, gpuModel: gpuModel, gpuPciAddresses: gpuAddresses, managementIp: ip,
+                              macAddress: "52:54:00:00:00:01",
                               hypervisorType: .kvm)
         let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
             RegisterRequest(enrollmentToken: token, kind: .computeMachine, facts: facts))) as! [String: Any]
         let registered = try await c.client.post("/agent/v1/register", token: nil, body)
+        guard registered.status == 201 || registered.status == 200 else { throw TestFailure("register: \(registered.status) \(registered.text)") }
         let response = try registered.decode(RegisterResponse.self)
         guard let id = response.machineId else { throw TestFailure("no machine id: \(registered.text)") }
         try await heartbeat(response.credential, observed: observed)
@@ -145,6 +147,48 @@ struct InstancePlacementTests {
             #expect(report.ok, "\(report.violations)")
             let machine = try await c.client.get("/api/v1/compute-machines/\(f.pool.id)", token: f.admin)
             #expect(machine.status == 404)
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func gpuInstancesGetTheirOwnDevicesOfTheRightModel(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await InstanceFixture.make(c)
+            let gpuHost = try await f.addMachine(ip: "10.11.0.1", cpu: 32, memory: 128, gpus: 2, gpuModel: "NVIDIA A100",
+                                                 gpuAddresses: ["0000:65:00.0", "0000:66:00.0"])
+            _ = try await f.addMachine(ip: "10.11.0.2", cpu: 64, memory: 256)  // roomier, but without GPUs
+            let template = try await c.client.post("/api/v1/templates", token: f.admin, [
+                "name": "gpu", "visibility": "PUBLIC", "defaultCpuCores": 4, "defaultMemoryGb": 16, "defaultStorageGb": 20,
+                "defaultGpuCount": 1, "gpuModel": "nvidia a100",
+            ]).decode(Template.self)
+            func create(_ name: String) async throws -> APIResponse {
+                try await c.client.post("/api/v1/instances", token: f.user.token, ["name": name, "templateId": template.id.uuidString])
+            }
+            var addresses: [String] = []
+            var ids: [UUID] = []
+            for name in ["g1", "g2"] {
+                let accepted = try await create(name)
+                #expect(accepted.status == 202, "\(accepted.text)")
+                ids.append(try accepted.decode(InstanceService.Accepted.self).instance.instance.id)
+                let tasks = try await f.lease(gpuHost.credential)
+                let spec = try #require(try tasks.first?.payload.decode(as: VmCreatePayload.self)).spec
+                #expect(spec.gpus.count == 1)
+                addresses += spec.gpus.map(\.pciAddress)
+                try await f.finish(tasks[0], credential: gpuHost.credential, state: .running)
+            }
+            #expect(Set(addresses) == ["0000:65:00.0", "0000:66:00.0"])
+            let third = try await create("g3")
+            #expect(third.status == 409 && third.text.contains("lack free GPUs"), "\(third.text)")
+
+            // Deleting one frees its device for the next.
+            _ = try await c.client.delete("/api/v1/instances/\(ids[0])", token: f.user.token)
+            let delete = try await f.lease(gpuHost.credential)
+            try await f.finish(delete[0], credential: gpuHost.credential)
+            #expect(try await create("g4").status == 202)
+            let again = try await f.lease(gpuHost.credential)
+            #expect(try again[0].payload.decode(as: VmCreatePayload.self).spec.gpus.map(\.pciAddress) == [addresses[0]])
+            let report = try await f.consistency()
+            #expect(report.ok, "\(report.violations)")
         }
     }
 

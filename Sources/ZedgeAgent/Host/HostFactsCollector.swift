@@ -83,6 +83,7 @@ public struct HostFactsCollector: Sendable {
             storageGb: storageGb() ?? 0,
             gpuCount: gpus.count,
             gpuModel: gpuModel(gpus),
+            gpuPciAddresses: gpus.map(\.address),
             managementIp: management?.address ?? "127.0.0.1",
             macAddress: management.flatMap { macAddress(interface: $0.interface) },
             firmwareVersion: Self.cleanIdentifier(HostFiles.readValue(dmi + "/bios_version")),

@@ -108,6 +108,9 @@ public struct AgentEnrollment: Sendable {
                     .set("hypervisor_type", to: updated.hypervisorType.rawValue).set("updated_at", to: updated.updatedAt)
                     .where("id", .equal, updated.id).run()
             }
+            if let addresses = facts.gpuPciAddresses {
+                try await ledger.syncGpus(machineId: updated.id, addresses: addresses, model: facts.gpuModel, on: db)
+            }
             try await ledger.refreshTotals(poolId: updated.resourcePoolId, dataCenterId: updated.edgeDataCenterId, on: db)
             if let oldPool, oldPool != updated.resourcePoolId { try await ledger.refreshTotals(poolId: oldPool, dataCenterId: nil, on: db) }
         }
@@ -136,5 +139,23 @@ public struct AgentEnrollment: Sendable {
             Validate.size(facts.gpuCount, field: "facts.gpuCount", in: 0...64),
             facts.serialNumber.flatMap { Validate.displayText($0, field: "facts.serialNumber", maxLength: 128) },
             facts.gpuModel.flatMap { Validate.displayText($0, field: "facts.gpuModel", maxLength: 128) })
+            + gpuAddressProblems(facts)
+    }
+
+    static func gpuAddressProblems(_ facts: HostFacts) -> [FieldError] {
+        guard let addresses = facts.gpuPciAddresses else { return [] }
+        var errors: [FieldError] = []
+        if addresses.count != facts.gpuCount {
+            errors.append(FieldError(field: "facts.gpuPciAddresses", message: "must list exactly gpuCount addresses"))
+        }
+        var seen: Set<String> = []
+        for (i, address) in addresses.enumerated() {
+            if PCIAddress(address) == nil {
+                errors.append(FieldError(field: "facts.gpuPciAddresses[\(i)]", message: "must be a PCI address like 0000:65:00.0"))
+            } else if !seen.insert(address.lowercased()).inserted {
+                errors.append(FieldError(field: "facts.gpuPciAddresses[\(i)]", message: "is listed twice"))
+            }
+        }
+        return errors
     }
 }

@@ -39,8 +39,10 @@ extension InstanceService {
                 vm.computeMachineId = target.id
                 vm.status = .creating
                 vm.updatedAt = now
+                let gpus = try await service.ledger.assignGpus(claim.gpuCount, on: target.id, to: instance.id, on: db)
                 var vmConfig = vm.config?.objectValue ?? [:]
                 vmConfig["consoleHost"] = .string(target.managementIp)
+                vmConfig["gpuPciAddresses"] = .array(gpus.map { .string($0) })
                 vm.config = .object(vmConfig)
                 _ = try await service.tables.vms.update(vm, on: db)
                 instance.computeMachineId = target.id

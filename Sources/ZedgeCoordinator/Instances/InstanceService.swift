@@ -116,7 +116,8 @@ public struct InstanceService: Sendable {
             guard let machine = try await service.tables.machines.find(claim.computeMachineId, on: db) else {
                 throw Problem.conflict("The chosen machine was removed; try again.")
             }
-            let vm = try await service.makeVirtualMachine(for: instance, on: machine, config: resolvedConfig, now: now, on: db)
+            let gpus = try await service.ledger.assignGpus(claim.gpuCount, on: machine.id, to: instance.id, on: db)
+            let vm = try await service.makeVirtualMachine(for: instance, on: machine, config: resolvedConfig, gpus: gpus, now: now, on: db)
             try await service.tables.vms.insert(vm, on: db)
             var placed = instance
             placed.computeMachineId = machine.id
@@ -244,7 +245,8 @@ public struct InstanceService: Sendable {
     }
 
     func makeVirtualMachine(
-        for instance: Instance, on machine: ComputeMachine, config: ResolvedInstanceConfig, now: Date, on db: any SQLDatabase
+        for instance: Instance, on machine: ComputeMachine, config: ResolvedInstanceConfig, gpus: [String], now: Date,
+        on db: any SQLDatabase
     ) async throws -> VirtualMachine {
         let vmUuid = UUID()
         let bytes = withUnsafeBytes(of: vmUuid.uuid) { Array($0) }
@@ -265,7 +267,7 @@ public struct InstanceService: Sendable {
             cpuCores: config.resources.cpuCores, memoryGb: config.resources.memoryGb, storageGb: config.resources.storageGb,
             gpuCount: config.resources.gpuCount, status: .creating, macAddress: mac,
             config: ["consolePort": .number(Double(port)), "consoleKind": .string(config.console.rawValue),
-                     "consoleHost": .string(machine.managementIp)],
+                     "consoleHost": .string(machine.managementIp), "gpuPciAddresses": .array(gpus.map { .string($0) })],
             createdAt: now, updatedAt: now)
     }
 
@@ -277,7 +279,8 @@ public struct InstanceService: Sendable {
             name: vm.vmName, uuid: uuid, vcpus: vm.cpuCores, memoryMiB: vm.memoryGb * 1024,
             rootDisk: DiskSpec(source: .file(path: "\(settings.diskDirectory)/\(vm.vmName)-root.qcow2"), target: "vda"),
             nics: vm.macAddress.map { [NicSpec(mac: $0, attachment: .network(settings.network))] } ?? [],
-            graphics: GraphicsSpec(kind: config.console, listen: machine.managementIp, port: port))
+            graphics: GraphicsSpec(kind: config.console, listen: machine.managementIp, port: port),
+            gpus: (vm.config?.objectValue?["gpuPciAddresses"]?.arrayValue ?? []).compactMap(\.stringValue).map(GpuSpec.init(pciAddress:)))
     }
 }
 

@@ -54,6 +54,7 @@ public struct CapacityLedger: Sendable {
             RETURNING *
             """).all().map { try RowCodec.decode(CapacityClaim.self, from: $0) }
         for claim in released { try await giveBack(claim, on: db) }
+        if !released.isEmpty { try await freeGpus(of: instanceId, on: db) }
         return released
     }
 
@@ -64,6 +65,7 @@ public struct CapacityLedger: Sendable {
             UPDATE capacity_claims SET released_at = \(bind: now) WHERE id = \(bind: claimId) AND released_at IS NULL RETURNING *
             """).first().map({ try RowCodec.decode(CapacityClaim.self, from: $0) }) else { return nil }
         try await giveBack(claim, on: db)
+        try await freeGpus(of: claim.instanceId, machine: claim.computeMachineId, on: db)
         return claim
     }
 
@@ -78,6 +80,56 @@ public struct CapacityLedger: Sendable {
             WHERE id = \(bind: claim.computeMachineId)
             """).run()
         try await movePool(claim.resourcePoolId, by: n, sign: -1, on: db)
+    }
+
+    /// Passes `count` of the machine's free GPUs to the instance (lowest PCI addresses first) and returns their
+    /// addresses. Call it in the claim's transaction: the claim's UPDATE holds the machine's row, so two
+    /// claimers on one machine take turns. Machines whose agent lists no addresses yield none.
+    public func assignGpus(_ count: Int, on machineId: UUID, to instanceId: UUID, on db: any SQLDatabase) async throws -> [String] {
+        guard count > 0 else { return [] }
+        let free = try await db.raw("""
+            SELECT id, pci_address FROM machine_gpus WHERE compute_machine_id = \(bind: machineId) AND instance_id IS NULL
+            ORDER BY pci_address LIMIT \(bind: count)
+            """).all()
+        var assigned: [String] = []
+        for row in free {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let taken = try await db.raw("""
+                UPDATE machine_gpus SET instance_id = \(bind: instanceId) WHERE id = \(bind: id) AND instance_id IS NULL RETURNING id
+                """).all().count == 1
+            if taken { assigned.append(try row.decode(column: "pci_address", as: String.self)) }
+        }
+        return assigned
+    }
+
+    /// Frees the GPUs the instance holds (on one machine, or on all).
+    public func freeGpus(of instanceId: UUID, machine machineId: UUID? = nil, on db: any SQLDatabase) async throws {
+        if let machineId {
+            try await db.raw("""
+                UPDATE machine_gpus SET instance_id = NULL WHERE instance_id = \(bind: instanceId) AND compute_machine_id = \(bind: machineId)
+                """).run()
+        } else {
+            try await db.raw("UPDATE machine_gpus SET instance_id = NULL WHERE instance_id = \(bind: instanceId)").run()
+        }
+    }
+
+    /// Makes the machine's GPU list what its agent reported: new addresses are added, vanished free ones
+    /// removed (an assigned one stays until its instance lets go).
+    public func syncGpus(machineId: UUID, addresses: [String], model: String?, on db: any SQLDatabase) async throws {
+        let wanted = Set(addresses.map { $0.lowercased() })
+        let existing = try await db.raw("SELECT pci_address FROM machine_gpus WHERE compute_machine_id = \(bind: machineId)").all()
+            .map { try $0.decode(column: "pci_address", as: String.self) }
+        for address in wanted.subtracting(existing).sorted() {
+            try await db.raw("""
+                INSERT INTO machine_gpus (id, compute_machine_id, pci_address, model, instance_id)
+                VALUES (\(bind: UUID.v7()), \(bind: machineId), \(bind: address), \(bind: model), NULL)
+                """).run()
+        }
+        for address in Set(existing).subtracting(wanted) {
+            try await db.raw("""
+                DELETE FROM machine_gpus WHERE compute_machine_id = \(bind: machineId) AND pci_address = \(bind: address) AND instance_id IS NULL
+                """).run()
+        }
     }
 
     /// The instance's live claim, if it holds one.

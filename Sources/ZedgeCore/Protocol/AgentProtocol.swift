@@ -11,6 +11,9 @@ public struct HostFacts: Codable, Sendable, Hashable {
     public var storageGb: Int
     public var gpuCount: Int
     public var gpuModel: String?
+    /// The GPUs' PCI addresses ("0000:65:00.0"), which instances get passed through; nil from agents that do
+    /// not report them (their GPUs are counted for placement but not assigned to domains).
+    public var gpuPciAddresses: [String]?
     public var managementIp: String
     public var macAddress: String?
     public var firmwareVersion: String?
@@ -20,10 +23,11 @@ public struct HostFacts: Codable, Sendable, Hashable {
 
     public init(
         hostname: String, serialNumber: String? = nil, cpuCores: Int, memoryGb: Int, storageGb: Int,
-        gpuCount: Int = 0, gpuModel: String? = nil, managementIp: String, macAddress: String? = nil,
-        firmwareVersion: String? = nil, model: String? = nil, manufacturer: String? = nil,
+        gpuCount: Int = 0, gpuModel: String? = nil, gpuPciAddresses: [String]? = nil, managementIp: String,
+        macAddress: String? = nil, firmwareVersion: String? = nil, model: String? = nil, manufacturer: String? = nil,
         hypervisorType: HypervisorType? = nil
     ) {
+        self.gpuPciAddresses = gpuPciAddresses
         self.hostname = hostname
         self.serialNumber = serialNumber
         self.cpuCores = cpuCores

@@ -29,6 +29,15 @@ enum SchemaV2 {
             c.timestamp("created_at")
             c.unique("template_id", "user_group_id")
         }
+        // The GPUs a machine's agent reported, and the instance each is passed through to.
+        s.table("machine_gpus") { c in
+            c.id()
+            c.ref("compute_machine_id", "compute_machines", .cascade)
+            c.text("pci_address")
+            c.text("model", .nullable)
+            c.ref("instance_id", "instances", .setNull, .nullable)
+            c.unique("compute_machine_id", "pci_address")
+        }
         // What each compute machine's agent last reported its hypervisor holds (written with PostgreSQL, where
         // several replicas share the work; one SQLite coordinator keeps it in memory).
         s.table("host_observations") { c in
