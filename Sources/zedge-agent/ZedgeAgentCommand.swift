@@ -84,7 +84,9 @@ struct Run: AsyncParsableCommand {
         func client() -> CoordinatorClient {
             CoordinatorClient(baseURL: loaded.state.coordinator, caPEM: loaded.caPEM, credential: loaded.credential)
         }
-        let hypervisor: (any Hypervisor)? = loaded.state.kind == .computeMachine ? LibvirtHypervisor(uri: libvirtUri, cpuMode: cpuMode.mode) : nil
+        // ZEDGE_AGENT_FAULT=fail-vm-create (tests) makes every define fail; see FaultInjection.
+        let hypervisor: (any Hypervisor)? = loaded.state.kind == .computeMachine
+            ? FaultInjection.hypervisor(LibvirtHypervisor(uri: libvirtUri, cpuMode: cpuMode.mode)) : nil
         let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor,
                                  initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
         var cloudBox: (any CloudBoxControl)?

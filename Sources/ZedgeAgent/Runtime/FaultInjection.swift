@@ -1,19 +1,61 @@
 import Foundation
+import ZedgeCore
 
-/// Test-only crash points: with `ZEDGE_AGENT_FAULT=<point>` in its environment the agent kills itself
-/// (SIGKILL, as `kill -9` would) when it reaches that point. The crash-safety tests use this to stop an agent
-/// at the worst moment (the hypervisor has acted, the journal does not know yet); unset, it does nothing.
+/// Test-only faults, armed by `ZEDGE_AGENT_FAULT` in the agent's environment; unset, they do nothing.
+///
+/// - `crash-after-execute`: a crash point. The agent kills itself (SIGKILL, as `kill -9` would) when it
+///   reaches that point. The crash-safety tests use this to stop an agent at the worst moment (the hypervisor
+///   has acted, the journal does not know yet).
+/// - `fail-vm-create`: every `vm.create` fails. The hypervisor refuses to define the domain ("injected
+///   fault: …") and defines nothing, so the task ends FAILED with that reason through the executor's normal
+///   error path. End-to-end tests use this because libvirt's test driver accepts every domain Zedge defines,
+///   so a real agent cannot otherwise be made to fail a create.
 public enum FaultInjection {
+    public static let variable = "ZEDGE_AGENT_FAULT"
+
     public enum Point: String, Sendable {
         case afterExecute = "crash-after-execute"
     }
 
-    static let armed = ProcessInfo.processInfo.environment["ZEDGE_AGENT_FAULT"].flatMap(Point.init(rawValue:))
+    /// Faults that make an operation fail instead of crashing the agent.
+    public enum Failure: String, Sendable {
+        case vmCreate = "fail-vm-create"
+    }
+
+    static let setting = ProcessInfo.processInfo.environment[variable]
+    static let armed = setting.flatMap(Point.init(rawValue:))
+    public static let armedFailure = setting.flatMap(Failure.init(rawValue:))
 
     public static func point(_ point: Point) {
         guard armed == point else { return }
         kill(getpid(), SIGKILL)
     }
+
+    /// `hypervisor` as is, or (with `fail-vm-create` armed) wrapped so that every define fails.
+    public static func hypervisor(_ hypervisor: any Hypervisor, failure: Failure? = armedFailure) -> any Hypervisor {
+        failure == .vmCreate ? CreateRefusingHypervisor(base: hypervisor) : hypervisor
+    }
+}
+
+/// The error an injected fault throws.
+public struct InjectedFault: Error, Sendable, CustomStringConvertible {
+    public let description: String
+}
+
+/// A hypervisor that refuses every `define` (`ZEDGE_AGENT_FAULT=fail-vm-create`) and passes everything else on.
+struct CreateRefusingHypervisor: Hypervisor {
+    let base: any Hypervisor
+
+    func define(_ spec: VmSpec) async throws -> ObservedVm {
+        throw InjectedFault(description: "injected fault (\(FaultInjection.variable)=\(FaultInjection.Failure.vmCreate.rawValue)): "
+            + "refused to define domain \(spec.name)")
+    }
+    func start(uuid: UUID) async throws -> ObservedVm { try await base.start(uuid: uuid) }
+    func stop(uuid: UUID, timeout: Duration) async throws -> ObservedVm { try await base.stop(uuid: uuid, timeout: timeout) }
+    func restart(uuid: UUID) async throws -> ObservedVm { try await base.restart(uuid: uuid) }
+    func delete(uuid: UUID) async throws { try await base.delete(uuid: uuid) }
+    func state(uuid: UUID) async throws -> ObservedVm? { try await base.state(uuid: uuid) }
+    func list() async throws -> [ObservedVm] { try await base.list() }
 }
 
 /// Test-only reboots: with `ZEDGE_AGENT_REBOOTER=record` in its environment a CloudBox agent never reboots its

@@ -49,6 +49,15 @@ private final class Recorder: Decoder {
             schema = ["type": "string", "enum": .array(enumType.allowedValues.map { .string($0) })]
             return Self.firstCase(of: enumType) as! T
         }
+        // Any other enum of strings (e.g. GraphicsKind, TemplateParameter.Kind): decoding a placeholder "" would
+        // fail and end the reflection of the enclosing type, dropping every property after this one.
+        if let enumType = type as? any (CaseIterable & RawRepresentable<String>).Type {
+            let cases = Self.stringCases(of: enumType)
+            if let first = cases.first {
+                schema = ["type": "string", "enum": .array(cases.map { .string($0.raw) })]
+                return first.value as! T
+            }
+        }
         switch type {
         case is String.Type: schema = ["type": "string"]; return "" as! T
         case is Bool.Type: schema = ["type": "boolean"]; return false as! T
@@ -69,6 +78,10 @@ private final class Recorder: Decoder {
     }
 
     private static func firstCase<E: ZedgeEnum>(of type: E.Type) -> Any { E.allCases.first! }
+
+    private static func stringCases<E: CaseIterable & RawRepresentable<String>>(of type: E.Type) -> [(value: Any, raw: String)] {
+        E.allCases.map { (value: $0 as Any, raw: $0.rawValue) }
+    }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         let object = ObjectSchema()

@@ -215,8 +215,14 @@ public struct TemplateController: Sendable {
             template.networkConfig = body.config.networkConfig
             template.userData = body.config.userData
             template.updatedAt = Date()
-            let tables = access.tables, updated = template
+            let tables = access.tables, updated = template, engine = store.database.engine
             try await store.database.transaction { db in
+                // On PostgreSQL, hold the template's row so that concurrent publishes run one after another: each
+                // one's update below must see the version the previous one inserted, or both stay latest (SQLite
+                // transactions already run one at a time).
+                if engine == .postgres {
+                    try await db.raw("SELECT id FROM templates WHERE id = \(bind: updated.id) FOR UPDATE").run()
+                }
                 try await db.update("template_versions").set("is_latest", to: SQLBind(false))
                     .where("template_id", .equal, updated.id).run()
                 try await tables.versions.insert(version, on: db)
