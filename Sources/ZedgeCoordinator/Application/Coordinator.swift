@@ -117,7 +117,8 @@ public enum Coordinator {
                 services: [
                     app,
                     LivenessService(
-                        store: store, tracker: tracker, heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
+                        store: store, tracker: tracker, thresholds: configuration.healthThresholds,
+                        heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
                         missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                         metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger),
                     TaskLeaseService(queue: taskQueue, leadership: leadership, logger: logger),

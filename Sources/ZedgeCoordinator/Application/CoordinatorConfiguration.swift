@@ -39,6 +39,8 @@ public struct CoordinatorConfiguration: Sendable {
     public var instanceStopTimeoutSeconds: Int
     /// Where agents keep instances' root disks.
     public var instanceDiskDirectory: String
+    /// The readings that make a host WARNING or CRITICAL (CRITICAL hosts get no new placements).
+    public var healthThresholds: HealthThresholds
 
     public init(
         host: String = "127.0.0.1",
@@ -62,8 +64,10 @@ public struct CoordinatorConfiguration: Sendable {
         taskLeaseSeconds: Int = 120,
         reconcileIntervalSeconds: Int = 5,
         instanceStopTimeoutSeconds: Int = 60,
-        instanceDiskDirectory: String = "/var/lib/zedge-agent/disks"
+        instanceDiskDirectory: String = "/var/lib/zedge-agent/disks",
+        healthThresholds: HealthThresholds = .init()
     ) {
+        self.healthThresholds = healthThresholds
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -86,6 +90,18 @@ public struct CoordinatorConfiguration: Sendable {
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
         self.instanceStopTimeoutSeconds = instanceStopTimeoutSeconds
         self.instanceDiskDirectory = instanceDiskDirectory
+    }
+
+    /// `health{Warning,Critical}{Cpu,Memory,Disk}Percent` and `health{Warning,Critical}Temperature`.
+    static func thresholds(_ config: ConfigReader) -> HealthThresholds {
+        let d = HealthThresholds()
+        func limits(_ level: String, _ fallback: HealthThresholds.Limits) -> HealthThresholds.Limits {
+            .init(cpuPercent: config.double(forKey: ConfigKey("health\(level)CpuPercent"), default: fallback.cpuPercent),
+                  memoryPercent: config.double(forKey: ConfigKey("health\(level)MemoryPercent"), default: fallback.memoryPercent),
+                  diskPercent: config.double(forKey: ConfigKey("health\(level)DiskPercent"), default: fallback.diskPercent),
+                  temperature: config.double(forKey: ConfigKey("health\(level)Temperature"), default: fallback.temperature))
+        }
+        return HealthThresholds(warning: limits("Warning", d.warning), critical: limits("Critical", d.critical))
     }
 
     /// The database URL in effect.
@@ -137,7 +153,8 @@ public struct CoordinatorConfiguration: Sendable {
             taskLeaseSeconds: max(1, config.int(forKey: "taskLeaseSeconds", default: 120)),
             reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
             instanceStopTimeoutSeconds: min(3600, max(0, config.int(forKey: "instanceStopTimeoutSeconds", default: 60))),
-            instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks")
+            instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks"),
+            healthThresholds: Self.thresholds(config)
         )
     }
 
