@@ -257,12 +257,12 @@ struct TemplateTests {
             #expect(missing.status == 400, "\(missing.text)")
             #expect(missing.problemFields == ["templateVersion"], "\(missing.text)")
 
-            // Only those who manage the template publish versions: a USER who may see (and use) it gets the
-            // controller's answer for a template one does not manage, a 404, and nothing is published.
+            // Only those who manage the template publish versions: a USER who may see (and use) it gets a 403,
+            // and nothing is published.
             let byUser = try await c.client.post(path, token: f.user.token, [
                 "versionNumber": "v3.0.0", "config": ["cpuCores": 1, "memoryGb": 1, "storageGb": 1],
             ])
-            #expect(byUser.status == 404, "\(byUser.text)")
+            #expect(byUser.status == 403, "\(byUser.text)")
             #expect(try await f.versions().count == 2)
             #expect(try await f.consistency().ok)
         }
@@ -323,8 +323,8 @@ struct TemplateTests {
             #expect(foreign.status == 403 && foreign.problemFields == ["tenantId"], "\(foreign.text)")
 
             // Another tenant's TENANT_ADMIN sees the PUBLIC template but cannot change or delete it.
-            #expect(try await c.client.patch("/api/v1/templates/\(template.id)", token: adminB.token, ["status": "ARCHIVED"]).status == 404)
-            #expect(try await c.client.delete("/api/v1/templates/\(template.id)", token: adminB.token).status == 404)
+            #expect(try await c.client.patch("/api/v1/templates/\(template.id)", token: adminB.token, ["status": "ARCHIVED"]).status == 403)
+            #expect(try await c.client.delete("/api/v1/templates/\(template.id)", token: adminB.token).status == 403)
 
             // Deleting a template an instance was made from is refused, also after that instance is gone.
             let used = try await f.create(from: template.id, "user-of-it")

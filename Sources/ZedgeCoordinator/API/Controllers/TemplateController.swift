@@ -237,12 +237,19 @@ public struct TemplateController: Sendable {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "Template")
         context.audit.resource(id)
-        return try await authorizer.reach(principal, .template, action, notFound: "Template") {
+        // What the caller cannot see does not exist for it (404); what it sees but does not manage is a 403.
+        let template = try await authorizer.reach(principal, .template, .read, notFound: "Template") {
             try await store.templates.find(id)
         } visible: { template in
-            // Reading needs visibility; changing needs the template to be the caller's (or its tenant's).
-            action == .read ? try await access.canSee(template, principal) : access.canManage(template, principal)
+            try await access.canSee(template, principal)
         }
+        if action != .read {
+            try authorizer.require(principal, .template, action)
+            guard access.canManage(template, principal) else {
+                throw Problem.forbidden("Only the template's owner, its tenant's admins and ADMIN may change it.")
+            }
+        }
+        return template
     }
 
     /// The groups exist and live in the template's tenant.
