@@ -8,8 +8,9 @@ import ZedgeCore
 /// The harness's HTTPS clients, trusting only the server's own CA. Three pools, so that held long-polls
 /// never starve heartbeats or the admin's enqueues:
 /// - `polls`: one connection per agent's long-poll (as many as agents);
-/// - `heartbeats`: heartbeats and task results, as many connections as are in flight at once (up to one
-///   per agent, like real agents; open-loop heartbeats need only a few);
+/// - `heartbeats`: heartbeats and task results, as many connections as are in flight at once, up to
+///   `heartbeatConnections` (a real agent keeps its own; the harness shares a bounded pool so that it and the
+///   server stay within RLIMIT_NOFILE: one process runs out of descriptors and libdispatch aborts it);
 /// - `admin`: setup, registrations and enqueues.
 struct AgentWire: Sendable {
     let baseURL: String
@@ -17,7 +18,7 @@ struct AgentWire: Sendable {
     let heartbeats: HTTPClient
     let admin: HTTPClient
 
-    init(baseURL: String, caPEM: String, agents: Int, concurrency: Int) throws {
+    init(baseURL: String, caPEM: String, agents: Int, concurrency: Int, heartbeatConnections: Int) throws {
         self.baseURL = baseURL
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
@@ -31,7 +32,7 @@ struct AgentWire: Sendable {
             return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         }
         polls = client(connections: agents + 16)
-        heartbeats = client(connections: max(agents, concurrency))
+        heartbeats = client(connections: max(concurrency, heartbeatConnections))
         admin = client(connections: max(concurrency, 16))
     }
 

@@ -60,10 +60,16 @@ struct AgentsBenchmark: AsyncParsableCommand {
         let registry = CleanupRegistry()
         let signalSources = registry.installSignalHandlers()
         defer { withExtendedLifetime(signalSources) {} }
+        // Long-polls take one descriptor per agent on each side; heartbeats share what is left (half of it,
+        // so that the server, which also holds the other ends, keeps a margin).
+        let heartbeatConnections = min(max(agents, concurrency), max(concurrency, (fileLimit - agents - 1024) / 2))
+        guard fileLimit > agents + concurrency + 1024 else {
+            throw ValidationError("RLIMIT_NOFILE is \(fileLimit): too low for \(agents) agents (ulimit -n \(agents * 2 + 2048))")
+        }
         let options = RunOptions(
             agents: agents, interval: interval, duration: duration, concurrency: concurrency,
             saturationDuration: saturationDuration, wakeSamples: wakeSamples, pollWait: pollWait, rampRate: rampRate,
-            heartbeatsDuringWake: heartbeatsDuringWake)
+            heartbeatConnections: heartbeatConnections, heartbeatsDuringWake: heartbeatsDuringWake)
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let coordinatorPath = coordinator ?? own.deletingLastPathComponent().appendingPathComponent("zedge-coordinator").path
         let ownPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? own.path
@@ -73,7 +79,8 @@ struct AgentsBenchmark: AsyncParsableCommand {
             saturation \(concurrency) in flight for \(saturationDuration) s, \(wakeSamples) wake samples \
             (long-poll wait \(pollWait) s\(heartbeatsDuringWake ? ", heartbeats on" : "")); \
             \(ProcessInfo.processInfo.activeProcessorCount) CPUs, \
-            \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; RLIMIT_NOFILE \(fileLimit)
+            \(ProcessInfo.processInfo.physicalMemory >> 30) GiB; RLIMIT_NOFILE \(fileLimit), heartbeat pool \
+            up to \(heartbeatConnections) connections
             """)
         fflush(nil)
         var zedgeResults: TargetResults?

@@ -79,6 +79,21 @@ struct BenchServer: Sendable {
         return BenchServer(kind: kind, pid: pid, port: port, directory: directory, caPEM: caPEM, registry: registry)
     }
 
+    /// Returns only by throwing: a `BenchError` when the server exits (with the tail of its stderr), or
+    /// CancellationError when the caller is done with it.
+    func watch() async throws -> Never {
+        while true {
+            try await Task.sleep(for: .milliseconds(250))
+            var status: Int32 = 0
+            guard waitpid(pid, &status, WNOHANG) == pid else { continue }
+            registry.remove(pid: pid)
+            let signal = status & 0x7F, code = (status >> 8) & 0xFF
+            let how = signal != 0 ? "was killed by signal \(signal)" : "exited with status \(code)"
+            let stderr = (try? String(contentsOfFile: "\(directory)/server.err", encoding: .utf8)) ?? ""
+            throw BenchError("the \(kind.rawValue) server \(how) during the run; its stderr ends:\n\(stderr.suffix(3000))")
+        }
+    }
+
     /// SIGTERM (then SIGKILL after 10 s), reaped, and its data dir removed. Waits off the cooperative pool.
     func stop() async {
         let pid = self.pid, registry = self.registry, directory = self.directory

@@ -34,11 +34,15 @@ final class CleanupRegistry: Sendable {
     /// SIGTERM, wait up to `grace` for the exit, then SIGKILL; reaps the child. Blocking.
     static func stop(_ pid: pid_t, grace: Duration) {
         var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == pid { return }
+        func gone() -> Bool {
+            let result = waitpid(pid, &status, WNOHANG)
+            return result == pid || (result == -1 && errno == ECHILD)  // ended, or reaped already
+        }
+        if gone() { return }
         kill(pid, SIGTERM)
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {
-            if waitpid(pid, &status, WNOHANG) == pid { return }
+            if gone() { return }
             usleep(20_000)
         }
         kill(pid, SIGKILL)

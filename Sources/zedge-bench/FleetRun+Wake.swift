@@ -62,7 +62,8 @@ extension FleetRun {
             }
             try await Task.sleep(for: .seconds(2))
             result.held = min(board.held, established)
-            log("\(board.held) long-polls out, \(established) new connections established; sampling")
+            let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+            log("\(board.held) long-polls out, \(established) new connections established, \(descriptors) descriptors open; sampling")
 
             let meter = try PhaseUsage.Meter(pid: server.pid)
             for sample in 0..<options.wakeSamples {

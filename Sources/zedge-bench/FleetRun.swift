@@ -18,9 +18,18 @@ struct FleetRun: Sendable {
     }
 
     func run() async throws -> TargetResults {
-        let wire = try AgentWire(baseURL: server.baseURL, caPEM: server.caPEM, agents: options.agents, concurrency: options.concurrency)
+        let wire = try AgentWire(
+            baseURL: server.baseURL, caPEM: server.caPEM, agents: options.agents, concurrency: options.concurrency,
+            heartbeatConnections: options.heartbeatConnections)
         do {
-            let results = try await phases(wire)
+            // The phases, stopped at once if the server dies under them.
+            let results = try await withThrowingTaskGroup(of: TargetResults?.self) { group in
+                group.addTask { try await phases(wire) }
+                group.addTask { try await server.watch() }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let results = first else { throw CancellationError() }
+                return results
+            }
             await wire.shutdown()
             return results
         } catch {
@@ -108,7 +117,7 @@ struct FleetRun: Sendable {
             for _ in 0..<min(options.concurrency, options.agents) {
                 group.addTask {
                     var mine: [SimulatedFleet.Agent] = []
-                    while true {
+                    while !Task.isCancelled {
                         let index = next.next()
                         guard index < bodies.count else { break }
                         do {

@@ -14,6 +14,8 @@ struct RunOptions: Sendable {
     var pollWait: Int
     /// Long-polls opened per second while the fleet comes up.
     var rampRate: Int
+    /// The most connections the heartbeat pool opens.
+    var heartbeatConnections: Int
     /// Keep agents heartbeating on their interval while the wake latency is sampled.
     var heartbeatsDuringWake: Bool
 }
