@@ -33,6 +33,8 @@ struct AgentsBenchmark: AsyncParsableCommand {
     var saturationDuration = 10
     @Option(help: "Wake-latency samples, one enqueue at a time.")
     var wakeSamples = 300
+    @Option(help: "The most seconds spent taking wake samples; the rest count as misses.")
+    var wakeBudget = 120
     @Option(help: "The long-poll's wait, seconds (as the agent: 30).")
     var pollWait = 30
     @Option(help: "Long-polls opened per second while the fleet comes up.")
@@ -52,7 +54,7 @@ struct AgentsBenchmark: AsyncParsableCommand {
             throw ValidationError("--duration, --interval, --saturation-duration, --concurrency and --ramp-rate must be positive")
         }
         guard (1...60).contains(pollWait) else { throw ValidationError("--poll-wait must be from 1 to 60") }
-        guard wakeSamples >= 0 else { throw ValidationError("--wake-samples must not be negative") }
+        guard wakeSamples >= 0, wakeBudget >= 1 else { throw ValidationError("--wake-samples must not be negative, --wake-budget positive") }
     }
 
     func run() async throws {
@@ -68,7 +70,8 @@ struct AgentsBenchmark: AsyncParsableCommand {
         }
         let options = RunOptions(
             agents: agents, interval: interval, duration: duration, concurrency: concurrency,
-            saturationDuration: saturationDuration, wakeSamples: wakeSamples, pollWait: pollWait, rampRate: rampRate,
+            saturationDuration: saturationDuration, wakeSamples: wakeSamples, wakeBudget: wakeBudget, pollWait: pollWait,
+            rampRate: rampRate,
             heartbeatConnections: heartbeatConnections, heartbeatsDuringWake: heartbeatsDuringWake)
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let coordinatorPath = coordinator ?? own.deletingLastPathComponent().appendingPathComponent("zedge-coordinator").path

@@ -6,8 +6,8 @@ final class ErrorTally: Sendable {
 
     init() {}
 
-    func record(_ kind: String) {
-        counts.withLock { $0[kind, default: 0] += 1 }
+    func record(_ kind: String, count: Int = 1) {
+        counts.withLock { $0[kind, default: 0] += count }
     }
 
     func record(status: UInt) { record("HTTP \(status)") }

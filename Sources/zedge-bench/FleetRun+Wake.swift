@@ -66,7 +66,12 @@ extension FleetRun {
             log("\(board.held) long-polls out, \(established) new connections established, \(descriptors) descriptors open; sampling")
 
             let meter = try PhaseUsage.Meter(pid: server.pid)
+            let budget = ContinuousClock.now + .seconds(options.wakeBudget)
             for sample in 0..<options.wakeSamples {
+                guard ContinuousClock.now < budget else {
+                    misses.record("sampling stopped after \(options.wakeBudget) s", count: options.wakeSamples - sample)
+                    break
+                }
                 guard let index = board.pickHeld(olderThan: .milliseconds(50)) else {
                     try await Task.sleep(for: .milliseconds(10))
                     continue

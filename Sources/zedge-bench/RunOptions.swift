@@ -10,6 +10,8 @@ struct RunOptions: Sendable {
     /// Seconds of the saturation run.
     var saturationDuration: Int
     var wakeSamples: Int
+    /// The most seconds spent sampling wake latency (an overloaded server misses samples for 10 s each).
+    var wakeBudget: Int
     /// The long-poll's `wait`, seconds.
     var pollWait: Int
     /// Long-polls opened per second while the fleet comes up.
