@@ -85,7 +85,9 @@ import ZedgeCore
             #expect(machine.hostname == "edge-host-1" && machine.cpuCores == 16 && machine.gpuCount == 1 && machine.machineType == .gpuServer)
             #expect(machine.edgeDataCenterId == f.dataCenter.id && machine.resourcePoolId == f.pool.id && machine.status == .active)
 
-            // The same host with a new token: the same machine, updated; the old credential is replaced.
+            // The same host with a new token: the same machine, updated; the old credential (just used, so
+            // known to the coordinator's cache) is replaced.
+            #expect(try await f.heartbeat(registered.credential).status == 200)
             let again = try await f.register(try await f.token(), hostname: "edge-host-1-renamed")
             #expect(again.status == 201)
             let second = try again.decode(RegisterResponse.self)
