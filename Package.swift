@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "zedge-coordinator", targets: ["zedge-coordinator"]),
         .executable(name: "zedge-agent", targets: ["zedge-agent"]),
         .executable(name: "zedgectl", targets: ["zedgectl"]),
+        .executable(name: "zedge-bench", targets: ["zedge-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -98,6 +99,22 @@ let package = Package(
             dependencies: [
                 "ZedgeCore", "CCurl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // `make bench`: simulated agents against a real coordinator and a bare Hummingbird ceiling. Not a test.
+        .executableTarget(
+            name: "zedge-bench",
+            dependencies: [
+                "ZedgeCore", "ZedgeCoordinator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -22,7 +22,7 @@ cleanup() {
 trap cleanup EXIT
 "${as_pg[@]}" "$bindir/initdb" -D "$dir/data" -U zedge --auth=trust -E UTF8 >/dev/null
 "${as_pg[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200 -c fsync=off" start >/dev/null
+  -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=1000 -c fsync=off" start >/dev/null
 "$bindir/createdb" -h 127.0.0.1 -p "$port" -U zedge zedge_test
 export ZEDGE_TEST_POSTGRES_URL="postgres://zedge@127.0.0.1:$port/zedge_test"
 echo "Throwaway PostgreSQL on 127.0.0.1:$port"

@@ -85,7 +85,9 @@ import ZedgeCore
             #expect(machine.hostname == "edge-host-1" && machine.cpuCores == 16 && machine.gpuCount == 1 && machine.machineType == .gpuServer)
             #expect(machine.edgeDataCenterId == f.dataCenter.id && machine.resourcePoolId == f.pool.id && machine.status == .active)
 
-            // The same host with a new token: the same machine, updated; the old credential is replaced.
+            // The same host with a new token: the same machine, updated; the old credential (just used, so
+            // known to the coordinator's cache) is replaced.
+            #expect(try await f.heartbeat(registered.credential).status == 200)
             let again = try await f.register(try await f.token(), hostname: "edge-host-1-renamed")
             #expect(again.status == 201)
             let second = try again.decode(RegisterResponse.self)
@@ -227,6 +229,34 @@ import ZedgeCore
             #expect(badSince.status == 400 && badSince.problemFields == ["since"])
             #expect(try await c.client.get("/api/v1/compute-machines/\(machineId)/metrics?since=2999-01-01T00:00:00Z", token: f.admin)
                 .decode(Page<MetricSample>.self).items.isEmpty)
+        }
+    }
+}
+
+extension AgentProtocolTests {
+    /// Only silent machines go OFFLINE: one that keeps heartbeating stays ACTIVE, one that never did stays
+    /// as it is (the liveness pass reads only the candidates now, not every machine).
+    @Test(arguments: TestEngine.all)
+    func onlySilentMachinesGoOffline(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: {
+            $0.heartbeatIntervalSeconds = 1
+            $0.missedHeartbeatsBeforeOffline = 2
+        }) { c in
+            let f = try await Fixture.make(c)
+            let token = try await f.token(uses: 3)
+            let busy = try await f.register(token, ip: "10.7.0.1", hostname: "busy").decode(RegisterResponse.self)
+            let silent = try await f.register(token, ip: "10.7.0.2", hostname: "silent").decode(RegisterResponse.self)
+            let never = try await f.register(token, ip: "10.7.0.3", hostname: "never").decode(RegisterResponse.self)
+            #expect(try await f.heartbeat(silent.credential).status == 200)
+            func status(_ agent: RegisterResponse) async throws -> ComputeMachineStatus {
+                try await c.client.get("/api/v1/compute-machines/\(agent.machineId!)", token: f.admin).decode(ComputeMachine.self).status
+            }
+            try await eventually("the silent machine goes OFFLINE", within: 15) {
+                #expect(try await f.heartbeat(busy.credential).status == 200)
+                return try await status(silent) == .offline
+            }
+            #expect(try await status(busy) == .active)
+            #expect(try await status(never) == .active)
         }
     }
 }

@@ -158,7 +158,7 @@ struct InstanceEndToEndTests {
             let doomedId = doomedAccepted.instance.instance.id
             #expect(doomedAccepted.instance.instance.computeMachineId == machine.id, "placed (and claimed) before the agent failed it")
             let doomedVm = try await virtualMachine(of: doomedId, c)
-            try await eventually("the failed create puts the instance in ERROR", within: 60) {
+            try await eventually("the failed create puts the instance in ERROR", within: 180) {
                 try await c.client.get("/api/v1/instances/\(doomedId)", token: user.token).decode(InstanceView.self).instance.status == .error
             }
             let failedOperation = try await c.client.get("/api/v1/operations/\(doomedAccepted.operation.id)", token: user.token)

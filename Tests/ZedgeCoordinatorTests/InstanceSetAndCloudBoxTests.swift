@@ -18,7 +18,7 @@ extension InstanceFixture {
 struct InstanceSetTests {
     @Test(arguments: TestEngine.all)
     func bulkStopAndStartWithAStepPerMember(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.8.0.1")
             let a = try await f.running("a", on: host)

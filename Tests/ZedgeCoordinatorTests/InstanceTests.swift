@@ -15,6 +15,10 @@ struct InstanceFixture {
     let user: (user: User, token: String, password: String)
     let template: Template
 
+    /// For tests whose fixture machines heartbeat once, at enrolment: a 2-minute interval keeps them fresh
+    /// (placeable, ONLINE) for the whole test, however loaded the machine running the suite is.
+    static let patient: @Sendable (inout CoordinatorConfiguration) -> Void = { $0.heartbeatIntervalSeconds = 120 }
+
     static func make(_ c: TestCoordinator, policy: String = "load_balance", cpu: Int = 2, memory: Int = 4) async throws -> InstanceFixture {
         let admin = try await c.adminToken()
         let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "edge-\(UUID().uuidString.prefix(6).lowercased())"])
@@ -103,7 +107,7 @@ struct InstanceFixture {
 struct InstancePlacementTests {
     @Test(arguments: TestEngine.all)
     func fiftyConcurrentCreatesForTenSlots(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
             // Two machines with room for five 2-core instances each.
             _ = try await f.addMachine(ip: "10.1.0.1", cpu: 10, memory: 64)
@@ -134,7 +138,7 @@ struct InstancePlacementTests {
 
     @Test(arguments: TestEngine.all)
     func twoPlacementsRaceForTheLastSlot(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
             _ = try await f.addMachine(ip: "10.2.0.1", cpu: 4, memory: 64)
             #expect(try await f.create("first").status == 202)
@@ -152,7 +156,7 @@ struct InstancePlacementTests {
 
     @Test(arguments: TestEngine.all)
     func gpuInstancesGetTheirOwnDevicesOfTheRightModel(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let gpuHost = try await f.addMachine(ip: "10.11.0.1", cpu: 32, memory: 128, gpus: 2, gpuModel: "NVIDIA A100",
                                                  gpuAddresses: ["0000:65:00.0", "0000:66:00.0"])
@@ -194,7 +198,7 @@ struct InstancePlacementTests {
 
     @Test(arguments: TestEngine.all)
     func quotasAreCheckedUserThenGroupThenTenantAndNamed(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
             _ = try await f.addMachine(ip: "10.3.0.1", cpu: 64, memory: 256)
 
@@ -238,7 +242,7 @@ struct InstancePlacementTests {
 struct InstanceLifecycleTests {
     @Test(arguments: TestEngine.all)
     func createStopStartRestartDeleteTwice(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.4.0.1", cpu: 8, memory: 32)
             let created = try await f.create("web")
@@ -298,7 +302,7 @@ struct InstanceLifecycleTests {
 
     @Test(arguments: TestEngine.all)
     func agentFailureMeansErrorAndReleasedCapacity(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.5.0.1", cpu: 2, memory: 8)
             let id = try await f.create("doomed").decode(InstanceService.Accepted.self).instance.instance.id
@@ -396,7 +400,7 @@ struct InstanceLifecycleTests {
 
     @Test(arguments: TestEngine.all)
     func maintenanceAndDecommissioning(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.7.0.1")
             let accepted = try await f.create("kept").decode(InstanceService.Accepted.self)

@@ -9,7 +9,7 @@ import ZedgeCore
 struct TemplateTests {
     @Test(arguments: TestEngine.all)
     func visibilityIsEnforcedOnReadAndOnUse(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             _ = try await f.addMachine(ip: "10.20.0.1", cpu: 64, memory: 256)
             let tenantAdmin = try await c.createUser(unique("tadmin"), role: .tenantAdmin, tenant: f.tenant.id, token: f.admin)
@@ -85,7 +85,7 @@ struct TemplateTests {
 
     @Test(arguments: TestEngine.all)
     func aDeprecatedTemplateRefusesNewInstancesAndKeepsOldOnes(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.21.0.1", cpu: 16, memory: 64)
             let before = try await f.create("before")
@@ -128,7 +128,7 @@ struct TemplateTests {
 
     @Test(arguments: TestEngine.all)
     func parametersAreTypedCheckedAndSnapshotted(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.22.0.1", cpu: 16, memory: 64)
             let parameters: [[String: Any]] = [
@@ -201,7 +201,7 @@ struct TemplateTests {
 
     @Test(arguments: TestEngine.all)
     func versionsPublishAndPin(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
             let host = try await f.addMachine(ip: "10.23.0.1", cpu: 32, memory: 128)
             let path = "/api/v1/templates/\(f.template.id)/versions"
@@ -270,7 +270,7 @@ struct TemplateTests {
 
     @Test(arguments: TestEngine.all)
     func concurrentPublishesLeaveExactlyOneLatest(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let path = "/api/v1/templates/\(f.template.id)/versions"
             let statuses = try await withThrowingTaskGroup(of: (Int, String).self) { group in
@@ -300,7 +300,7 @@ struct TemplateTests {
 
     @Test(arguments: TestEngine.all)
     func whoMayCreateAndDeleteTemplates(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.24.0.1", cpu: 16, memory: 64)
             let tenantAdmin = try await c.createUser(unique("tadmin"), role: .tenantAdmin, tenant: f.tenant.id, token: f.admin)

@@ -129,9 +129,21 @@ public struct LivenessService: Service {
     }
 
     /// Marks silent hosts OFFLINE (by `HostLiveness`) and audits each change; coming back is the flush's.
+    ///
+    /// Only the hosts that may have gone silent are read: those in the status that can go OFFLINE whose
+    /// stored last heartbeat is at least `offlineAfter` old, or missing. The tracker's latest beat is never
+    /// older than the stored one (the flush writes from it), so no host that `HostLiveness` would take
+    /// OFFLINE is left out; each candidate is then judged by `HostLiveness` exactly as before.
     func checkTransitions(now: Date) async throws {
-        let machines = try await store.allPages { try await store.computeMachines.list(.init(
-            filters: [], page: $0)) }
+        let cutoff = now.addingTimeInterval(-offlineAfter)
+        func candidates<Model: Decodable>(_ table: String, status: String, as type: Model.Type) async throws -> [Model] {
+            try await store.database.sql.select().column("*").from(table)
+                .where("status", .equal, status)
+                .where(group: { $0.where("last_heartbeat", .lessThanOrEqual, cutoff).orWhere("last_heartbeat", .is, SQLLiteral.null) })
+                .orderBy("id")
+                .all().map { try RowCodec.decode(type, from: $0) }
+        }
+        let machines = try await candidates("compute_machines", status: ComputeMachineStatus.active.rawValue, as: ComputeMachine.self)
         for machine in machines {
             let last = Self.latest(tracker.latest(machine.id)?.at, machine.lastHeartbeat)
             guard let next = HostLiveness.machineTransition(status: machine.status, lastHeartbeat: last, now: now, timeout: offlineAfter),
@@ -142,7 +154,7 @@ public struct LivenessService: Service {
             guard rows.count == 1 else { continue }
             try await audit("compute-machine.offline", host: machine.id, last: last)
         }
-        let boxes = try await store.allPages { try await store.cloudBoxes.list(.init(filters: [], page: $0)) }
+        let boxes = try await candidates("cloud_boxes", status: CloudBoxStatus.online.rawValue, as: CloudBox.self)
         for box in boxes {
             let last = Self.latest(tracker.latest(box.id)?.at, box.lastHeartbeat)
             guard let next = HostLiveness.cloudBoxTransition(status: box.status, lastHeartbeat: last, now: now, timeout: offlineAfter),

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ZedgeCore
 
 /// Derives a JSON Schema (as a `JSONValue`) from any `Decodable` type by decoding it with a recording
@@ -7,10 +8,17 @@ import ZedgeCore
 public enum SchemaReflector {
     /// The JSON Schema of `type`.
     public static func schema<T: Decodable>(for type: T.Type) -> JSONValue {
+        let key = ObjectIdentifier(type)
+        if let known = reflected.withLock({ $0[key] }) { return known }
         let recorder = Recorder()
         _ = try? recorder.value(of: type)
+        reflected.withLock { $0[key] = recorder.schema }
         return recorder.schema
     }
+
+    /// Schemas reflected so far, by type. A memo of a pure function (a type's schema never changes), kept
+    /// because every request body's strict decoding asks for its type's schema.
+    private static let reflected = Mutex<[ObjectIdentifier: JSONValue]>([:])
 
     /// The top-level property names `type` decodes (empty for non-object types).
     public static func propertyNames<T: Decodable>(of type: T.Type) -> Set<String> {

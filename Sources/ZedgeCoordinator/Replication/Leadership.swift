@@ -48,7 +48,8 @@ public struct LeadershipService: Service {
                     try await hold(on: connection)
                 }
             } catch {
-                if leadership.isLeader { logger.warning("lost leadership", metadata: ["error": "\(error)"]) }
+                logger.warning(leadership.isLeader ? "lost leadership" : "cannot contend for leadership; retrying",
+                               metadata: ["error": "\(error)"])
             }
             leadership.set(false)
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }

@@ -21,6 +21,20 @@ public enum RowCodec {
 
     /// `edgeDataCenterId` → `edge_data_center_id`.
     public static func column(_ property: String) -> String {
+        // Property names are ASCII: map bytes (every column of every row read comes through here).
+        if property.utf8.allSatisfy({ $0 < 0x80 }) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(property.utf8.count + 4)
+            for byte in property.utf8 {
+                if byte >= UInt8(ascii: "A"), byte <= UInt8(ascii: "Z") {
+                    if !bytes.isEmpty { bytes.append(UInt8(ascii: "_")) }
+                    bytes.append(byte + 32)
+                } else {
+                    bytes.append(byte)
+                }
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
         var result = ""
         for character in property {
             if character.isUppercase {

@@ -1,0 +1,39 @@
+/// The figures of one server under test, phase by phase.
+struct TargetResults: Sendable {
+    struct Registration: Sendable {
+        var registered = 0
+        var perSecond = 0.0
+        var errors = 0
+        var errorSummary: String?
+        var usage: PhaseUsage?
+    }
+
+    struct Heartbeats: Sendable {
+        var offeredPerSecond: Double?
+        var achievedPerSecond = 0.0
+        var errors = 0
+        var errorSummary: String?
+        var p50: Double?
+        var p99: Double?
+        var usage: PhaseUsage?
+    }
+
+    struct Wake: Sendable {
+        var held = 0
+        var samples = 0
+        var misses = 0
+        var missSummary: String?
+        var p50: Double?
+        var p99: Double?
+        var enqueueP50: Double?
+        var pollErrors = 0
+        var pollErrorSummary: String?
+        var heartbeatErrors = 0
+        var usage: PhaseUsage?
+    }
+
+    var registration = Registration()
+    var sustained = Heartbeats()
+    var saturation = Heartbeats()
+    var wake = Wake()
+}
