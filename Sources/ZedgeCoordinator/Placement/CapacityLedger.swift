@@ -154,28 +154,21 @@ public struct CapacityLedger: Sendable {
     /// transaction that adds, changes or removes a machine. On PostgreSQL the rows are locked first, so two
     /// such transactions cannot each write a sum that misses the other's machine.
     public func refreshTotals(poolId: UUID?, dataCenterId: UUID?, on db: any SQLDatabase) async throws {
-        if let poolId {
-            if engine == .postgres { try await db.raw("SELECT id FROM resource_pools WHERE id = \(bind: poolId) FOR UPDATE").run() }
-            try await db.raw("""
-                UPDATE resource_pools SET
-                    total_cpu_cores = (SELECT COALESCE(SUM(cpu_cores), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId)),
-                    total_memory_gb = (SELECT COALESCE(SUM(memory_gb), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId)),
-                    total_storage_gb = (SELECT COALESCE(SUM(storage_gb), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId)),
-                    total_gpu_count = (SELECT COALESCE(SUM(COALESCE(gpu_count, 0)), 0) FROM compute_machines WHERE resource_pool_id = \(bind: poolId))
-                WHERE id = \(bind: poolId)
-                """).run()
+        if let poolId { try await refreshTotals(of: "resource_pools", id: poolId, machinesBy: "resource_pool_id", on: db) }
+        if let dataCenterId { try await refreshTotals(of: "edge_data_centers", id: dataCenterId, machinesBy: "edge_data_center_id", on: db) }
+    }
+
+    /// `table`'s row `id` gets the sums of the sizes of the machines whose `column` names it.
+    func refreshTotals(of table: String, id: UUID, machinesBy column: String, on db: any SQLDatabase) async throws {
+        if engine == .postgres { try await db.raw("SELECT id FROM \(unsafeRaw: table) WHERE id = \(bind: id) FOR UPDATE").run() }
+        func sum(_ size: String) -> SQLQueryString {
+            "(SELECT COALESCE(SUM(COALESCE(\(unsafeRaw: size), 0)), 0) FROM compute_machines WHERE \(unsafeRaw: column) = \(bind: id))"
         }
-        if let dataCenterId {
-            if engine == .postgres { try await db.raw("SELECT id FROM edge_data_centers WHERE id = \(bind: dataCenterId) FOR UPDATE").run() }
-            try await db.raw("""
-                UPDATE edge_data_centers SET
-                    total_cpu_cores = (SELECT COALESCE(SUM(cpu_cores), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId)),
-                    total_memory_gb = (SELECT COALESCE(SUM(memory_gb), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId)),
-                    total_storage_gb = (SELECT COALESCE(SUM(storage_gb), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId)),
-                    total_gpu_count = (SELECT COALESCE(SUM(COALESCE(gpu_count, 0)), 0) FROM compute_machines WHERE edge_data_center_id = \(bind: dataCenterId))
-                WHERE id = \(bind: dataCenterId)
-                """).run()
-        }
+        try await db.raw("""
+            UPDATE \(unsafeRaw: table) SET total_cpu_cores = \(sum("cpu_cores")), total_memory_gb = \(sum("memory_gb")),
+                total_storage_gb = \(sum("storage_gb")), total_gpu_count = \(sum("gpu_count"))
+            WHERE id = \(bind: id)
+            """).run()
     }
 
     func movePool(_ poolId: UUID, by n: ClaimAmounts, sign: Int, on db: any SQLDatabase) async throws {
