@@ -23,8 +23,8 @@ struct AgentsBenchmark: AsyncParsableCommand {
 
     @Option(help: "Simulated agents (1000 by default; 10000 for the large run).")
     var agents = 1000
-    @Option(help: "Seconds of sustained heartbeats.")
-    var duration = 30
+    @Option(help: "Seconds of sustained heartbeats measured (after one interval of warm-up).")
+    var duration = 60
     @Option(help: "Heartbeat interval in seconds (the coordinator is configured with the same).")
     var interval = 10
     @Option(help: "Requests in flight during registration and the closed-loop saturation run.")

@@ -5,29 +5,34 @@ import NIOCore
 /// (b) Heartbeats: sustained on the agents' interval (open loop), then as fast as the server answers
 /// (closed loop).
 extension FleetRun {
-    /// Every agent heartbeats every `interval` seconds, the agents' phases spread evenly over the interval,
-    /// for `duration` seconds. A heartbeat answered after its successor was due delays that successor (an
-    /// agent sends one at a time).
+    /// Every agent heartbeats every `interval` seconds, the agents' phases spread evenly over the interval:
+    /// first one interval of warm-up (each agent's first heartbeat; not measured), then `duration` seconds
+    /// measured. A heartbeat answered after its successor was due delays that successor (an agent sends one
+    /// at a time).
     func sustainedHeartbeats(_ wire: AgentWire, _ fleet: SimulatedFleet) async throws -> TargetResults.Heartbeats {
         let latencies = LatencySamples()
         let answered = Counter()
         let errors = ErrorTally()
-        let start = ContinuousClock.now + .milliseconds(200)
-        let end = start + .seconds(options.duration)
         let interval = Duration.seconds(options.interval)
-        try await Task.sleep(until: start)
-        let meter = try PhaseUsage.Meter(pid: server.pid)
+        let start = ContinuousClock.now + .milliseconds(200)
+        let measured = start + interval
+        let end = measured + .seconds(options.duration)
+        let server = self.server
+        async let meter = { () async throws -> PhaseUsage.Meter in
+            try await Task.sleep(until: measured)
+            return try PhaseUsage.Meter(pid: server.pid)
+        }()
         await withTaskGroup(of: Void.self) { group in
             for agent in fleet.agents {
                 group.addTask {
                     await heartbeatLoop(wire, agent, phase: (Double(agent.index) + 0.5) / Double(fleet.count),
-                                        start: start, end: end, interval: interval,
+                                        start: start, measured: measured, end: end, interval: interval,
                                         latencies: latencies, answered: answered, errors: errors)
                 }
             }
         }
         // Heartbeats still in flight at the end are awaited above (for their errors), but not counted.
-        let usage = try meter.finish()
+        let usage = try await meter.finish()
         return .init(
             offeredPerSecond: Double(fleet.count) / Double(options.interval),
             achievedPerSecond: Double(answered.value) / Double(options.duration),
@@ -35,24 +40,27 @@ extension FleetRun {
             p50: latencies.percentile(0.5), p99: latencies.percentile(0.99), usage: usage)
     }
 
-    /// One agent's heartbeats, the first at `phase` (0..<1) of the first interval, until `end` (or cancellation).
+    /// One agent's heartbeats, the first at `phase` (0..<1) of the first interval, until `end` (or
+    /// cancellation); those sent before `measured` are not counted.
     func heartbeatLoop(
         _ wire: AgentWire, _ agent: SimulatedFleet.Agent, phase: Double, start: ContinuousClock.Instant,
-        end: ContinuousClock.Instant, interval: Duration, latencies: LatencySamples, answered: Counter?, errors: ErrorTally
+        measured: ContinuousClock.Instant, end: ContinuousClock.Instant, interval: Duration, latencies: LatencySamples,
+        answered: Counter?, errors: ErrorTally
     ) async {
         var due = start + interval * phase
         while due < end {
             do { try await Task.sleep(until: due) } catch { return }
-            await heartbeat(wire, agent, latencies: latencies, answered: answered, before: end, errors: errors)
+            await heartbeat(wire, agent, latencies: latencies, answered: answered, measured: measured, before: end, errors: errors)
             if Task.isCancelled { return }
             due += interval
         }
     }
 
-    /// One heartbeat; counted as answered when it comes back 200 before `before`.
+    /// One heartbeat; measured if sent from `measured` on, counted as answered when it comes back 200
+    /// before `before`.
     func heartbeat(
         _ wire: AgentWire, _ agent: SimulatedFleet.Agent, latencies: LatencySamples, answered: Counter?,
-        before: ContinuousClock.Instant, errors: ErrorTally
+        measured: ContinuousClock.Instant? = nil, before: ContinuousClock.Instant, errors: ErrorTally
     ) async {
         let sent = ContinuousClock.now
         do {
@@ -63,6 +71,7 @@ extension FleetRun {
                 errors.record(status: status)
                 return
             }
+            if let measured, sent < measured { return }
             latencies.add(received - sent)
             if received <= before { answered?.increment() }
         } catch {

@@ -45,7 +45,7 @@ extension FleetRun {
                 }
                 if options.heartbeatsDuringWake {
                     group.addTask {
-                        await heartbeatLoop(wire, agent, phase: (Double(agent.index) + 0.5) / Double(fleet.count), start: rampStart, end: rampStart + .seconds(24 * 3600),
+                        await heartbeatLoop(wire, agent, phase: (Double(agent.index) + 0.5) / Double(fleet.count), start: rampStart, measured: rampStart, end: rampStart + .seconds(24 * 3600),
                                             interval: .seconds(options.interval), latencies: LatencySamples(), answered: nil,
                                             errors: heartbeatErrors)
                     }

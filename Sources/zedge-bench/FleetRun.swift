@@ -45,7 +45,7 @@ struct FleetRun: Sendable {
         let fleet: SimulatedFleet
         (fleet, results.registration) = try await register(wire, setup)
         guard fleet.count > 0 else { throw BenchError("no agent registered: \(results.registration.errorSummary ?? "?")") }
-        log("sustained heartbeats: \(fleet.count) agents every \(options.interval) s for \(options.duration) s")
+        log("sustained heartbeats: \(fleet.count) agents every \(options.interval) s, \(options.interval) s warm-up, \(options.duration) s measured")
         results.sustained = try await sustainedHeartbeats(wire, fleet)
         log("saturation: closed loop, \(options.concurrency) in flight, \(options.saturationDuration) s")
         results.saturation = try await saturation(wire, fleet)

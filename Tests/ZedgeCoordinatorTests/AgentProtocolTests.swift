@@ -261,6 +261,50 @@ extension AgentProtocolTests {
     }
 }
 
+extension AgentProtocolTests {
+    /// Heartbeats written in one flush (a batched UPDATE) each land on their own machine: its own time and health.
+    @Test(arguments: TestEngine.all)
+    func oneFlushWritesEachMachineItsOwnHeartbeat(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.metricSampleIntervalSeconds = 0 }) { c in
+            let f = try await Fixture.make(c)
+            let token = try await f.token(uses: 3)
+            var agents: [(RegisterResponse, cpu: Double, health: HealthStatus)] = []
+            for (index, (cpu, health)) in [(97.0, HealthStatus.critical), (88, .warning), (10, .healthy)].enumerated() {
+                let agent = try await f.register(token, ip: "10.8.0.\(index + 1)", hostname: "flush-\(index)").decode(RegisterResponse.self)
+                agents.append((agent, cpu, health))
+            }
+            let before = Date()
+            for (agent, cpu, _) in agents {  // 20 ms apart: distinct times, still one flush (every second)
+                #expect(try await f.heartbeat(agent.credential, cpu: cpu).status == 200)
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let after = Date()
+            var machines: [ComputeMachine] = []
+            try await eventually("every machine shows its heartbeat") {
+                machines = try await agents.asyncMap { agent, _, _ in
+                    try await c.client.get("/api/v1/compute-machines/\(agent.machineId!)", token: f.admin).decode(ComputeMachine.self)
+                }
+                return machines.allSatisfy { $0.lastHeartbeat != nil }
+            }
+            #expect(machines.map(\.healthStatus) == agents.map(\.health))
+            let times = machines.compactMap(\.lastHeartbeat)
+            #expect(times == times.sorted() && Set(times).count == 3, "each machine has the time of its own heartbeat")
+            #expect(times.allSatisfy { $0 >= before.addingTimeInterval(-0.001) && $0 <= after.addingTimeInterval(0.001) })
+            let samples = try await c.client.get("/api/v1/compute-machines/\(agents[1].0.machineId!)/metrics", token: f.admin)
+                .decode(Page<MetricSample>.self).items
+            #expect(samples.map(\.cpuUsagePercent) == [88])
+        }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var results: [T] = []
+        for element in self { results.append(try await transform(element)) }
+        return results
+    }
+}
+
 @Suite struct HostLivenessTests {
     let now = Date(timeIntervalSince1970: 1_000_000)
 

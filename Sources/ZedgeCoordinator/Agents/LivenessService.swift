@@ -19,6 +19,8 @@ public struct LivenessService: Service {
     /// Every replica flushes its own heartbeats; only the leader marks hosts OFFLINE and prunes.
     let leadership: Leadership
     let logger: Logger
+    /// Machines written per UPDATE statement by a flush.
+    let machineBatch = 200
 
     public init(
         store: Store, tracker: LivenessTracker, thresholds: HealthThresholds = .init(), heartbeatInterval: TimeInterval,
@@ -72,39 +74,44 @@ public struct LivenessService: Service {
 
     /// Writes every host that heartbeated since the last flush, in one transaction; a heartbeat brings an
     /// OFFLINE machine back ACTIVE and an INITIALIZING or OFFLINE CloudBox ONLINE (audited).
+    ///
+    /// Machines are written a batch at a time (`machineBatch` per statement: each row its own last heartbeat
+    /// and health), and metric samples in multi-row inserts, so that a flush of thousands of heartbeats is a
+    /// few statements rather than two per heartbeat: it holds SQLite's one connection for milliseconds.
     func flush() async throws {
         let (beats, samples) = tracker.drain()
         guard !beats.isEmpty || !samples.isEmpty else { return }
-        let thresholds = self.thresholds, engine = store.database.engine
+        let thresholds = self.thresholds, machineBatch = self.machineBatch, engine = store.database.engine
         let returned: [(action: String, host: UUID, at: Date)]
         do {
             returned = try await store.database.transaction { db in
                 var returned: [(action: String, host: UUID, at: Date)] = []
-                for beat in beats {
-                    let health = thresholds.assess(beat.metrics)
-                    switch beat.kind {
-                    case .computeMachine:
-                        try await db.update("compute_machines")
-                            .set("last_heartbeat", to: beat.at).set("health_status", to: health.rawValue)
-                            .where("id", .equal, beat.host).run()
-                        let back = try await db.update("compute_machines").set("status", to: ComputeMachineStatus.active.rawValue)
-                            .where("id", .equal, beat.host).where("status", .equal, ComputeMachineStatus.offline.rawValue)
-                            .returning("id").all()
-                        if !back.isEmpty { returned.append(("compute-machine.online", beat.host, beat.at)) }
-                    case .cloudBox:
-                        let m = beat.metrics
-                        try await db.update("cloud_boxes")
-                            .set("last_heartbeat", to: beat.at)
-                            .set("cpu_usage_percent", to: m.cpuUsagePercent).set("memory_usage_percent", to: m.memoryUsagePercent)
-                            .set("disk_usage_percent", to: m.diskUsagePercent).set("temperature", to: m.temperature)
-                            .set("uptime_seconds", to: m.uptimeSeconds)
-                            .where("id", .equal, beat.host).run()
-                        let back = try await db.update("cloud_boxes").set("status", to: CloudBoxStatus.online.rawValue)
-                            .where("id", .equal, beat.host)
-                            .where("status", .in, [CloudBoxStatus.offline.rawValue, CloudBoxStatus.initializing.rawValue])
-                            .returning("id").all()
-                        if !back.isEmpty { returned.append(("cloud-box.online", beat.host, beat.at)) }
+                let machines = beats.filter { $0.kind == .computeMachine }
+                for start in stride(from: 0, to: machines.count, by: machineBatch) {
+                    let batch = Array(machines[start..<min(start + machineBatch, machines.count)])
+                    try await Self.writeMachines(batch, thresholds: thresholds, on: db)
+                    let at = Dictionary(batch.map { ($0.host, $0.at) }, uniquingKeysWith: { $1 })
+                    let back = try await db.update("compute_machines").set("status", to: ComputeMachineStatus.active.rawValue)
+                        .where("id", .in, batch.map(\.host)).where("status", .equal, ComputeMachineStatus.offline.rawValue)
+                        .returning("id").all()
+                    for row in back {
+                        let host = try row.decode(column: "id", as: UUID.self)
+                        returned.append(("compute-machine.online", host, at[host] ?? Date()))
                     }
+                }
+                for beat in beats where beat.kind == .cloudBox {
+                    let m = beat.metrics
+                    try await db.update("cloud_boxes")
+                        .set("last_heartbeat", to: beat.at)
+                        .set("cpu_usage_percent", to: m.cpuUsagePercent).set("memory_usage_percent", to: m.memoryUsagePercent)
+                        .set("disk_usage_percent", to: m.diskUsagePercent).set("temperature", to: m.temperature)
+                        .set("uptime_seconds", to: m.uptimeSeconds)
+                        .where("id", .equal, beat.host).run()
+                    let back = try await db.update("cloud_boxes").set("status", to: CloudBoxStatus.online.rawValue)
+                        .where("id", .equal, beat.host)
+                        .where("status", .in, [CloudBoxStatus.offline.rawValue, CloudBoxStatus.initializing.rawValue])
+                        .returning("id").all()
+                    if !back.isEmpty { returned.append(("cloud-box.online", beat.host, beat.at)) }
                 }
                 // Several replicas: the leader's reconciler needs the VMs every host reported, wherever it landed.
                 if engine == .postgres {
@@ -117,8 +124,7 @@ public struct LivenessService: Service {
                             """).run()
                     }
                 }
-                let table = Table<MetricSample>("metric_samples", resource: "metric sample")
-                for sample in samples { try await table.insert(sample, on: db) }
+                try await Table<MetricSample>("metric_samples", resource: "metric sample").insert(samples, on: db)
                 return returned
             }
         } catch {
@@ -126,6 +132,18 @@ public struct LivenessService: Service {
             throw error
         }
         for change in returned { try await audit(change.action, host: change.host, last: change.at) }
+    }
+
+    /// `UPDATE compute_machines SET last_heartbeat = CASE id WHEN … END, health_status = CASE id WHEN … END
+    /// WHERE id IN (…)`: one statement for a batch of machines, each row getting its own values.
+    static func writeMachines(_ beats: [LivenessTracker.Beat], thresholds: HealthThresholds, on db: any SQLDatabase) async throws {
+        guard !beats.isEmpty else { return }
+        var query: SQLQueryString = "UPDATE compute_machines SET last_heartbeat = CASE id"
+        for beat in beats { query += " WHEN \(bind: beat.host) THEN \(bind: beat.at)" }
+        query += " END, health_status = CASE id"
+        for beat in beats { query += " WHEN \(bind: beat.host) THEN \(bind: thresholds.assess(beat.metrics).rawValue)" }
+        query += " END WHERE id IN (\(binds: beats.map(\.host)))"
+        try await db.raw(query).run()
     }
 
     /// Marks silent hosts OFFLINE (by `HostLiveness`) and audits each change; coming back is the flush's.

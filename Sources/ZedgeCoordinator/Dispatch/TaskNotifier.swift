@@ -28,7 +28,7 @@ public final class TaskNotifier: Sendable {
         }
     }
 
-    private let waiters = Mutex<[UUID: [ObjectIdentifier: Signal]]>([:])
+    fileprivate let waiters = Mutex<[UUID: [ObjectIdentifier: Signal]]>([:])
     private let closed = Atomic<Bool>(false)
 
     public init() {}
@@ -50,22 +50,60 @@ public final class TaskNotifier: Sendable {
         for signal in all { signal.fire() }
     }
 
+    /// A waiter registered before its caller looks for work: a `notify` that comes between the look and the
+    /// wait is kept, not lost (the wait then returns at once).
+    public final class Subscription: Sendable {
+        let notifier: TaskNotifier
+        let host: UUID
+        let signal: Signal
+
+        init(notifier: TaskNotifier, host: UUID, signal: Signal) {
+            self.notifier = notifier
+            self.host = host
+            self.signal = signal
+        }
+
+        /// Returns when the host was notified since `subscribe` (at once if it already was), or after
+        /// `timeout`, whichever comes first.
+        public func wait(timeout: Duration) async {
+            let signal = self.signal
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { try? await Task.sleep(for: timeout) }
+                group.addTask { await signal.wait() }
+                await group.next()
+                signal.fire()  // releases the other child if the timer won
+                group.cancelAll()
+            }
+        }
+
+        /// Ends the registration (always call it, e.g. in a `defer`).
+        public func cancel() {
+            notifier.waiters.withLock { waiters in
+                waiters[host]?.removeValue(forKey: ObjectIdentifier(signal))
+                if waiters[host]?.isEmpty == true { waiters.removeValue(forKey: host) }
+            }
+        }
+    }
+
+    /// Registers for the next `notify(host)`; once closed, the subscription is already notified.
+    public func subscribe(_ host: UUID) -> Subscription {
+        let signal = Signal()
+        if closed.load(ordering: .sequentiallyConsistent) {
+            signal.fire()
+        } else {
+            waiters.withLock { $0[host, default: [:]][ObjectIdentifier(signal)] = signal }
+            // close() may have run between the check and the registration: it then missed this signal.
+            if closed.load(ordering: .sequentiallyConsistent) { signal.fire() }
+        }
+        return Subscription(notifier: self, host: host, signal: signal)
+    }
+
     /// Returns when `host` is notified or after `timeout`, whichever comes first.
     public func wait(for host: UUID, timeout: Duration) async {
         guard !closed.load(ordering: .sequentiallyConsistent) else { return }
-        let signal = Signal()
-        waiters.withLock { $0[host, default: [:]][ObjectIdentifier(signal)] = signal }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: timeout) }
-            group.addTask { await signal.wait() }
-            await group.next()
-            signal.fire()  // releases the other child if the timer won
-            group.cancelAll()
-        }
-        waiters.withLock { waiters in
-            waiters[host]?.removeValue(forKey: ObjectIdentifier(signal))
-            if waiters[host]?.isEmpty == true { waiters.removeValue(forKey: host) }
-        }
+        let subscription = subscribe(host)
+        defer { subscription.cancel() }
+        await subscription.wait(timeout: timeout)
     }
 
     var waitingHosts: Int { waiters.withLock { $0.count } }

@@ -41,6 +41,26 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
         }
     }
 
+    /// Inserts `models` in multi-row statements of at most `rowsPerStatement` rows (every model encodes the
+    /// same columns: `RowCodec` writes each nil as NULL).
+    public func insert(_ models: [Model], rowsPerStatement: Int = 100, on db: any SQLDatabase) async throws {
+        for start in stride(from: 0, to: models.count, by: max(1, rowsPerStatement)) {
+            let rows = try models[start..<min(start + max(1, rowsPerStatement), models.count)].map { try RowCodec.columns(of: $0) }
+            guard let columns = rows.first?.map(\.column) else { continue }
+            guard rows.allSatisfy({ $0.map(\.column) == columns }) else {
+                for model in models[start..<min(start + max(1, rowsPerStatement), models.count)] { try await insert(model, on: db) }
+                continue
+            }
+            var insert = db.insert(into: name).columns(columns)
+            for row in rows { insert = insert.values(row.map(\.value)) }
+            do {
+                try await insert.run()
+            } catch {
+                throw ConstraintViolation.map(error, resource: resource, operation: .write)
+            }
+        }
+    }
+
     public func find(_ id: UUID, on db: any SQLDatabase) async throws -> Model? {
         try await db.select().column("*").from(name).where("id", .equal, id).first()
             .map { try RowCodec.decode(Model.self, from: $0) }

@@ -47,9 +47,12 @@ public struct AgentController: Sendable {
             guard let wait = Int(waitText), (0...60).contains(wait) else {
                 throw Problem.invalid(field: "wait", "must be an integer from 0 to 60")
             }
+            // Subscribed before looking, so that a task queued between the look and the wait wakes it.
+            let subscription = wait > 0 ? notifier.subscribe(agent.hostId) : nil
+            defer { subscription?.cancel() }
             var leased = try await queue.lease(for: agent)
-            if leased.isEmpty, wait > 0 {
-                await notifier.wait(for: agent.hostId, timeout: .seconds(wait))
+            if leased.isEmpty, let subscription {
+                await subscription.wait(timeout: .seconds(wait))
                 leased = try await queue.lease(for: agent)
             }
             return try JSONResponse.make(TaskPollResponse(tasks: leased.map {
