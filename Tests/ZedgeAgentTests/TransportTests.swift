@@ -179,15 +179,14 @@ struct TransportTests {
         defer { server.stop() }
 
         let client = CurlHTTPClient(trust: .caPEM(pki.caPEM), userAgent: "zedge-agent-test")
-        let clock = ContinuousClock()
-        let start = clock.now
+        // /slow answers after 3 s: a client that waited for it gets a 200 and fails here. No wall-clock bound
+        // (the machines are shared; a loaded one took 3.3 s to report the timeout).
         do {
             _ = try await client.send("GET", url: server.url("/slow"), timeout: .seconds(1))
             Issue.record("/slow answered within a 1 s timeout")
         } catch let error as TransportError {
             #expect(error.isTimeout, "\(error)")
         }
-        #expect(clock.now - start < .seconds(2.9))
     }
 
     @Test func cancellationAbortsTransfer() async throws {

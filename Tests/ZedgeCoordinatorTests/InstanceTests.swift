@@ -453,7 +453,7 @@ struct InstanceLifecycleTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     while !Task.isCancelled {
-                        for credential in beating.current { try? await f.heartbeat(credential, observed: []) }
+                        for credential in beating.current { try? await f.heartbeat(credential, observed: beating.observed(credential)) }
                         try? await Task.sleep(for: .milliseconds(300))
                     }
                 }
@@ -461,6 +461,11 @@ struct InstanceLifecycleTests {
                 #expect(try await c.client.patch("/api/v1/compute-machines/\(b.id)", token: f.admin, ["status": "MAINTENANCE"]).status == 200)
                 let instance = try await f.running("mover", on: a)
                 #expect(instance.computeMachineId == a.id)
+                // A reports the domain running, so that the reconciler sees no drift while A is alive.
+                let vm = try await c.client.get("/api/v1/virtual-machines/\(try #require(instance.virtualMachineId))", token: f.admin)
+                    .decode(VirtualMachine.self)
+                let domain = ObservedVm(vmUuid: try #require(vm.vmUuid), vmName: vm.vmName, state: .running)
+                beating.report([domain], for: a.credential)
                 #expect(try await c.client.patch("/api/v1/compute-machines/\(b.id)", token: f.admin, ["status": "ACTIVE"]).status == 200)
 
                 // A stops heartbeating: OFFLINE, and the instance stays, shown unreachable.
@@ -476,6 +481,8 @@ struct InstanceLifecycleTests {
                 let creates = try await f.lease(b.credential)
                 #expect(creates.map(\.kind) == [.vmCreate])
                 try await f.finish(creates[0], credential: b.credential, state: .running)
+                beating.report([domain], for: b.credential)
+                beating.report([], for: a.credential)
                 let moved = try await f.instance(instance.id)
                 #expect(moved.instance.computeMachineId == b.id && moved.instance.status == .running && !moved.unreachable)
                 // A comes back and gets the clean-up; its result does not touch the moved instance.
@@ -497,7 +504,11 @@ struct InstanceLifecycleTests {
 /// The credentials a test keeps heartbeating.
 final class Beating: Sendable {
     private let credentials: Mutex<Set<String>>
+    /// What each host reports it runs (nothing by default).
+    private let observed = Mutex<[String: [ObservedVm]]>([:])
     init(_ credentials: Set<String>) { self.credentials = Mutex(credentials) }
     var current: Set<String> { credentials.withLock { $0 } }
     func set(_ change: (inout Set<String>) -> Void) { credentials.withLock { change(&$0) } }
+    func observed(_ credential: String) -> [ObservedVm] { observed.withLock { $0[credential] ?? [] } }
+    func report(_ vms: [ObservedVm], for credential: String) { observed.withLock { $0[credential] = vms } }
 }

@@ -197,7 +197,7 @@ import ZedgeCore
         #expect(!authorizer.allows(principal(.operator), .instance, .create))
         #expect(authorizer.allows(principal(.user), .instance, .create))
         #expect(!authorizer.allows(principal(.user), .edgeDc, .update))
-        #expect(throws: Problem.self) { try authorizer.require(principal(.user), .tenant, .create) }
+        #expect(throws: DomainError.self) { try authorizer.require(principal(.user), .tenant, .create) }
     }
 
     @Test func objectLevelReach() {
@@ -214,7 +214,7 @@ import ZedgeCore
 @Suite struct ConstraintViolationTests {
     @Test func uniqueViolationsNameTheLastColumn() {
         let problem = ConstraintViolation.unique(columns: ["tenant_id", "name"], resource: "user group")
-        #expect(problem.status == .conflict)
+        #expect(problem.kind == .conflict)
         #expect(problem.errors == [FieldError(field: "name", message: "A user group with this name already exists within this tenant.")])
         #expect(ConstraintViolation.unique(columns: ["email"], resource: "user").errors.map(\.field) == ["email"])
     }

@@ -33,8 +33,9 @@ private final class GroupHandle: Sendable {
     }
 }
 
-/// The coordinator's composition root: opens the database, migrates, seeds RBAC, bootstraps the admin,
-/// loads or makes TLS and signing keys, builds the router and runs it with graceful shutdown.
+/// The coordinator's composition root, and the only one: opens the database, migrates, seeds RBAC,
+/// bootstraps the admin, loads or makes TLS and signing keys, builds every long-lived object (repositories,
+/// services, loops, the router) and runs them as one service group with graceful shutdown.
 public enum Coordinator {
     public static func run(
         configuration: CoordinatorConfiguration,
@@ -70,27 +71,44 @@ public enum Coordinator {
             let catalog = RouteCatalog()
             let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds)
             let notifier = TaskNotifier()
-            let outcomes = TaskOutcomeRelay(logger: logger)
-            let taskQueue = TaskQueue(database: database, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds),
-                                      outcomes: outcomes)
+            let outcomes = TaskOutcomeHandlers(logger: logger)
             let leadership = Leadership()
+            let sessions = ReplicaSessions(database: database, logger: logger)
             let heartbeatFreshness = TimeInterval(configuration.heartbeatIntervalSeconds * configuration.missedHeartbeatsBeforeOffline)
-            let templateAccess = TemplateAccess(store: store)
+            let taskQueue = TaskQueue(tasks: store.tasks, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds),
+                                      outcomes: outcomes)
+            let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
+            let templateAccess = TemplateAccess(templates: store.templates, versions: store.templateVersions)
+            let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity,
+                                      engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker)
             let instances = InstanceService(
-                store: store, queue: taskQueue, access: templateAccess, engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness),
-                settings: .init(diskDirectory: configuration.instanceDiskDirectory, stopTimeoutS: configuration.instanceStopTimeoutSeconds),
-                liveness: tracker, logger: logger)
-            let cloudBoxes = CloudBoxService(store: store, queue: taskQueue, logger: logger)
-            outcomes.subscribe { task in try await instances.taskFinished(task) }
-            outcomes.subscribe { task in try await cloudBoxes.redactTicket(task) }
+                instances: store.instances, tenants: store.tenants, computeMachines: store.computeMachines, tasks: store.tasks,
+                auditLogs: store.auditLogs, access: templateAccess, quotas: QuotaService(quotas: store.quotas), placement: placement,
+                dispatcher: dispatcher, specs: VmSpecBuilder(diskDirectory: configuration.instanceDiskDirectory),
+                stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)
+            let cloudBoxes = CloudBoxService(
+                hosts: store.hosts, virtualMachines: store.virtualMachines, tasks: store.tasks, auditLogs: store.auditLogs,
+                dispatcher: dispatcher, outcomes: outcomes, logger: logger)
+            let hosts = HostService(hosts: store.hosts, computeMachines: store.computeMachines, cloudBoxes: store.cloudBoxes,
+                                    instances: store.instances)
+            let enrollment = AgentEnrollment(
+                enrollmentTokens: store.enrollmentTokens, agentCredentials: store.agentCredentials, computeMachines: store.computeMachines,
+                cloudBoxes: store.cloudBoxes, hosts: store.hosts, heartbeatInterval: configuration.heartbeatIntervalSeconds)
+            let liveness = LivenessService(
+                hosts: store.hosts, metricSamples: store.metricSamples, auditLogs: store.auditLogs, tracker: tracker,
+                thresholds: configuration.healthThresholds, heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
+                missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
+                metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger)
+            let reconciler = InstanceReconciler(
+                service: instances, cloudBoxes: cloudBoxes, hosts: store.hosts, tracker: tracker, freshness: heartbeatFreshness, logger: logger)
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,
                     limiter: LoginRateLimiter(limits: configuration.loginLimits), metrics: MetricsRegistry(),
                     refreshLifetime: configuration.refreshTokenLifetime,
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
-                    tracker: tracker, taskQueue: taskQueue, notifier: notifier, instances: instances,
-                    templateAccess: templateAccess, cloudBoxes: cloudBoxes),
+                    tracker: tracker, taskQueue: taskQueue, dispatcher: dispatcher, notifier: notifier, enrollment: enrollment,
+                    hosts: hosts, instances: instances, templateAccess: templateAccess, cloudBoxes: cloudBoxes),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
@@ -113,21 +131,20 @@ public enum Coordinator {
                         shutdown: { await handle.shutdown() }))
                 },
                 logger: logger)
+            // Started in this order, stopped in reverse: the HTTP server is last, so it stops first (long-polls
+            // end at once, in-flight requests drain); then the loops, the liveness loop's final flush writing
+            // the heartbeats that arrived during the drain; then the replica sessions.
             let group = ServiceGroup(configuration: .init(
                 services: [
-                    app,
-                    LivenessService(
-                        store: store, tracker: tracker, thresholds: configuration.healthThresholds,
-                        heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
-                        missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
-                        metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger),
-                    TaskLeaseService(queue: taskQueue, leadership: leadership, logger: logger),
-                    LeadershipService(client: database.postgres, leadership: leadership, logger: logger),
-                    TaskWakeListener(client: database.postgres, notifier: notifier, logger: logger),
-                    InstanceReconciler(
-                        service: instances, cloudBoxes: cloudBoxes, tracker: tracker, interval: .seconds(configuration.reconcileIntervalSeconds),
-                        freshness: heartbeatFreshness, leadership: leadership, logger: logger),
-                    NotifierShutdownService(notifier: notifier),
+                    LeadershipService(sessions: sessions, leadership: leadership, logger: logger),
+                    TaskWakeListener(sessions: sessions, notifier: notifier, logger: logger),
+                    LeaderLoop("liveness pass", every: .seconds(1), leadership: nil, logger: logger,
+                               final: { try? await liveness.flush() }, tick: { try await liveness.tick(now: $0) }),
+                    LeaderLoop("lease expiry", every: .seconds(1), leadership: leadership, logger: logger,
+                               tick: { try await taskQueue.expireLeases(now: $0) }),
+                    LeaderLoop("reconcile pass", every: .seconds(configuration.reconcileIntervalSeconds), leadership: leadership,
+                               logger: logger, tick: { try await reconciler.pass(now: $0) }),
+                    HTTPServerService(server: app, notifier: notifier),
                 ],
                 gracefulShutdownSignals: shutdownSignals, logger: logger))
             handle.group.withLock { $0 = group }

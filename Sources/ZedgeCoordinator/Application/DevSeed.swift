@@ -34,10 +34,9 @@ enum DevSeed {
             let template = Template(name: templateName, description: "1 vCPU, 1 GB: the dev agent's demo instance",
                                     useCase: .general, defaultCpuCores: 1, defaultMemoryGb: 1, defaultStorageGb: 10,
                                     visibility: .public, ownerId: admin.id)
-            try await store.templates.insert(template)
-            try await store.templateVersions.insert(TemplateVersion(
+            try await store.templates.create(template, version: TemplateVersion(
                 templateId: template.id, versionNumber: template.version, isLatest: true, configSnapshot: try JSONValue(encoding: config),
-                changelog: "seeded by dev mode", createdBy: admin.id))
+                changelog: "seeded by dev mode", createdBy: admin.id), groupIds: [])
         }
         let secret = SecretToken.generate(.enrollmentToken)
         try await store.enrollmentTokens.insert(

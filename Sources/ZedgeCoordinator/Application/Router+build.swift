@@ -18,7 +18,10 @@ public struct RouterDependencies: Sendable {
     /// Where heartbeats land (in memory; `LivenessService` writes them).
     public var tracker: LivenessTracker
     public var taskQueue: TaskQueue
+    public var dispatcher: WorkDispatcher
     public var notifier: TaskNotifier
+    public var enrollment: AgentEnrollment
+    public var hosts: HostService
     public var instances: InstanceService
     public var templateAccess: TemplateAccess
     public var cloudBoxes: CloudBoxService
@@ -67,29 +70,29 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         .register(
             dataCenters: routes("api/v1/edge-data-centers", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue),
             pools: routes("api/v1/resource-pools", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue))
-    EnrollmentTokenController(store: store, authorizer: deps.authorizer)
+    EnrollmentTokenController(edgeDataCenters: store.edgeDataCenters, resourcePools: store.resourcePools, enrollmentTokens: store.enrollmentTokens, authorizer: deps.authorizer)
         .register(on: routes("api/v1/enrollment-tokens", tag: "agents", resourceType: ResourceType.server.rawValue))
-    HostController(store: store, authorizer: deps.authorizer, tracker: deps.tracker).register(
+    HostController(users: store.users, metricSamples: store.metricSamples, edgeDataCenters: store.edgeDataCenters, computeMachines: store.computeMachines, cloudBoxes: store.cloudBoxes, agentCredentials: store.agentCredentials, hosts: deps.hosts, authorizer: deps.authorizer, tracker: deps.tracker).register(
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue),
         cloudBoxes: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AgentController(
-        enrollment: AgentEnrollment(store: store, heartbeatInterval: deps.heartbeatInterval),
+        enrollment: deps.enrollment,
         caCertificatePEM: deps.caCertificatePEM, tracker: deps.tracker, heartbeatInterval: deps.heartbeatInterval,
         queue: deps.taskQueue, notifier: deps.notifier
     ).register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
-    OperationController(store: store, queue: deps.taskQueue, authorizer: deps.authorizer).register(
+    OperationController(computeMachines: store.computeMachines, queue: deps.taskQueue, dispatcher: deps.dispatcher, authorizer: deps.authorizer).register(
         operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
-    TemplateController(store: store, authorizer: deps.authorizer, access: deps.templateAccess)
+    TemplateController(tenants: store.tenants, userGroups: store.userGroups, templates: store.templates, templateVersions: store.templateVersions, instances: store.instances, authorizer: deps.authorizer, access: deps.templateAccess)
         .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))
-    InstanceController(store: store, service: deps.instances, authorizer: deps.authorizer)
+    InstanceController(computeMachines: store.computeMachines, instances: store.instances, service: deps.instances, authorizer: deps.authorizer)
         .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue),
                   machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
-    InstanceSetController(store: store, service: deps.instances, authorizer: deps.authorizer)
+    InstanceSetController(tenants: store.tenants, userGroups: store.userGroups, instances: store.instances, instanceSets: store.instanceSets, instanceSetMembers: store.instanceSetMembers, service: deps.instances, authorizer: deps.authorizer)
         .register(on: routes("api/v1/instance-sets", tag: "instances", resourceType: ResourceType.instanceSet.rawValue))
-    CloudBoxActionController(store: store, service: deps.cloudBoxes, authorizer: deps.authorizer)
+    CloudBoxActionController(users: store.users, cloudBoxes: store.cloudBoxes, instances: store.instances, service: deps.cloudBoxes, hosts: deps.hosts, authorizer: deps.authorizer)
         .register(on: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
-    VirtualMachineController(store: store, authorizer: deps.authorizer)
+    VirtualMachineController(virtualMachines: store.virtualMachines, authorizer: deps.authorizer)
         .register(on: routes("api/v1/virtual-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AdminController(check: ConsistencyCheck(database: store.database))
         .register(on: routes("api/v1/admin", tag: "admin", resourceType: "ADMIN"))

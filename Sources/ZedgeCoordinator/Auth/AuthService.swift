@@ -38,20 +38,20 @@ public struct AuthService: Sendable {
         let username = username.lowercased()
         audit.detail("username", .string(String(username.prefix(64))))
         if let wait = limiter.retryAfter(username: username, address: address) {
-            throw Problem.tooManyRequests(retryAfter: wait)
+            throw DomainError.tooManyRequests(retryAfter: wait)
         }
         guard let (user, hash) = try await users.credentials(username: username) else {
             try await hasher.verifyAgainstDummy(password)
             limiter.recordFailure(username: username, address: address)
-            throw Problem.unauthorized("Invalid username or password.")
+            throw DomainError.unauthorized("Invalid username or password.")
         }
         audit.actor(user.id, tenantId: user.tenantId)
         guard try await hasher.verify(password, hash: hash) else {
             limiter.recordFailure(username: username, address: address)
-            throw Problem.unauthorized("Invalid username or password.")
+            throw DomainError.unauthorized("Invalid username or password.")
         }
         guard user.status == .active else {
-            throw Problem.unauthorized("This account is \(user.status.rawValue.lowercased()).")
+            throw DomainError.unauthorized("This account is \(user.status.rawValue.lowercased()).")
         }
         limiter.recordSuccess(username: username)
         try await users.recordLogin(user.id, at: Date())
@@ -66,7 +66,7 @@ public struct AuthService: Sendable {
         if let token = try await refreshTokens.consume(tokenHash: hash, now: now) {
             guard let user = try await users.find(token.userId), user.status == .active else {
                 try await refreshTokens.revokeFamily(token.familyId, at: now)
-                throw Problem.unauthorized("This account cannot sign in.")
+                throw DomainError.unauthorized("This account cannot sign in.")
             }
             audit.actor(user.id, tenantId: user.tenantId)
             return try await issue(for: user, familyId: token.familyId)
@@ -76,10 +76,10 @@ public struct AuthService: Sendable {
             if token.usedAt != nil && token.revokedAt == nil {
                 try await refreshTokens.revokeFamily(token.familyId, at: now)
                 audit.detail("reuseDetected", true)
-                throw Problem.unauthorized("Refresh token reuse detected; every session of this login has been revoked.")
+                throw DomainError.unauthorized("Refresh token reuse detected; every session of this login has been revoked.")
             }
         }
-        throw Problem.unauthorized("Invalid, expired or revoked refresh token.")
+        throw DomainError.unauthorized("Invalid, expired or revoked refresh token.")
     }
 
     /// Revokes the refresh token's family. Unknown tokens are ignored (nothing to reveal).

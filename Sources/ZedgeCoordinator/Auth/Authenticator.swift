@@ -1,5 +1,4 @@
 import Foundation
-import Hummingbird
 import ZedgeCore
 
 /// Resolves a bearer credential (an access token or an API key) to a `Principal`, reading the user fresh
@@ -25,12 +24,12 @@ public struct Authenticator: Sendable {
     /// The agent a credential names; user tokens and API keys are refused on `/agent` (401).
     public func agent(for bearer: String) async throws -> AgentPrincipal {
         guard SecretToken.kind(of: bearer) == .agentCredential else {
-            throw Problem.unauthorized("Only agent credentials are accepted on /agent.")
+            throw DomainError.unauthorized("Only agent credentials are accepted on /agent.")
         }
         guard let credential = try await agentCredentials.find(secretHash: SecretToken.hash(bearer)),
               credential.revokedAt == nil,
               credential.computeMachineId != nil || credential.cloudBoxId != nil else {
-            throw Problem.unauthorized("Unknown or revoked agent credential; register the agent again.")
+            throw DomainError.unauthorized("Unknown or revoked agent credential; register the agent again.")
         }
         return AgentPrincipal(
             credentialId: credential.id, computeMachineId: credential.computeMachineId, cloudBoxId: credential.cloudBoxId)
@@ -38,14 +37,14 @@ public struct Authenticator: Sendable {
 
     public func principal(for bearer: String, now: Date = Date()) async throws -> Principal {
         if SecretToken.kind(of: bearer) == .agentCredential {
-            throw Problem.forbidden("Agent credentials may not call /api.")
+            throw DomainError.forbidden("Agent credentials may not call /api.")
         }
         if SecretToken.kind(of: bearer) == .apiKey {
             guard let key = try await apiKeys.find(keyHash: SecretToken.hash(bearer)), key.revokedAt == nil else {
-                throw Problem.unauthorized("Unknown or revoked API key.")
+                throw DomainError.unauthorized("Unknown or revoked API key.")
             }
             if let expiresAt = key.expiresAt, expiresAt <= now {
-                throw Problem.unauthorized("This API key has expired.")
+                throw DomainError.unauthorized("This API key has expired.")
             }
             let user = try await activeUser(key.userId)
             if key.lastUsedAt.map({ now.timeIntervalSince($0) > touchInterval }) ?? true {
@@ -54,48 +53,17 @@ public struct Authenticator: Sendable {
             return Principal(userId: user.id, username: user.username, role: user.role, tenantId: user.tenantId, credential: .apiKey(key.id))
         }
         guard let claims = await signer.verify(bearer), let userId = UUID(uuidString: claims.sub.value) else {
-            throw Problem.unauthorized("Invalid or expired access token.")
+            throw DomainError.unauthorized("Invalid or expired access token.")
         }
         let user = try await activeUser(userId)
         return Principal(userId: user.id, username: user.username, role: user.role, tenantId: user.tenantId, credential: .accessToken)
     }
 
     private func activeUser(_ id: UUID) async throws -> User {
-        guard let user = try await users.find(id) else { throw Problem.unauthorized("Unknown user.") }
+        guard let user = try await users.find(id) else { throw DomainError.unauthorized("Unknown user.") }
         guard user.status == .active else {
-            throw Problem.unauthorized("This account is \(user.status.rawValue.lowercased()).")
+            throw DomainError.unauthorized("This account is \(user.status.rawValue.lowercased()).")
         }
         return user
-    }
-}
-
-/// Authenticates `Authorization: Bearer …` when present (a bad one is a 401 at once): under `/agent` as an
-/// agent, elsewhere as a user. Routes that need a caller ask `context.requirePrincipal()` or
-/// `context.requireAgent()`.
-public struct AuthenticationMiddleware: RouterMiddleware {
-    public typealias Context = ZedgeRequestContext
-    let authenticator: Authenticator
-
-    public init(authenticator: Authenticator) {
-        self.authenticator = authenticator
-    }
-
-    public func handle(
-        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        guard let header = request.headers[.authorization] else { return try await next(request, context) }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].count < 4096 else {
-            throw Problem.unauthorized("Authorization must be 'Bearer <token>'.")
-        }
-        var context = context
-        if request.uri.path.hasPrefix("/agent/") {
-            context.agent = try await authenticator.agent(for: String(parts[1]))
-        } else {
-            let principal = try await authenticator.principal(for: String(parts[1]))
-            context.principal = principal
-            context.audit.actor(principal.userId, tenantId: principal.tenantId)
-        }
-        return try await next(request, context)
     }
 }

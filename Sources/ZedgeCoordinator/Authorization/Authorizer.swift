@@ -22,7 +22,7 @@ public struct Authorizer: Sendable {
     /// Function-level check: 403 when the role lacks the permission.
     public func require(_ principal: Principal, _ resource: ResourceType, _ action: PermissionAction) throws {
         guard allows(principal, resource, action) else {
-            throw Problem.forbidden("Role \(principal.role.rawValue) may not \(action.rawValue) \(resource.rawValue).")
+            throw DomainError.forbidden("Role \(principal.role.rawValue) may not \(action.rawValue) \(resource.rawValue).")
         }
     }
 
@@ -33,7 +33,7 @@ public struct Authorizer: Sendable {
         _ principal: Principal, _ resource: ResourceType, _ action: PermissionAction, notFound name: String,
         load: () async throws -> T?, visible: (T) async throws -> Bool
     ) async throws -> T {
-        guard let object = try await load(), try await visible(object) else { throw Problem.notFound(name) }
+        guard let object = try await load(), try await visible(object) else { throw DomainError.notFound(name) }
         try require(principal, resource, action)
         return object
     }
@@ -51,18 +51,3 @@ public struct Authorizer: Sendable {
     }
 
 }
-
-extension Authorizer {
-    /// An infrastructure object (data center, pool, machine, CloudBox, enrollment token) named by the route's
-    /// `{id}`: not tenant-scoped, so every caller reaches it and the role decides (404 when missing, then 403).
-    func reachInfrastructure<T>(
-        _ context: ZedgeRequestContext, _ resource: ResourceType, _ action: PermissionAction, name: String,
-        load: (UUID) async throws -> T?
-    ) async throws -> T {
-        let principal = try context.requirePrincipal()
-        let id = try context.id(resource: name)
-        context.audit.resource(id)
-        return try await reach(principal, resource, action, notFound: name) { try await load(id) } visible: { _ in true }
-    }
-}
-

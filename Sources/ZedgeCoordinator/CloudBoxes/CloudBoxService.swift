@@ -1,23 +1,33 @@
 import Foundation
 import Logging
-import SQLKit
 import ZedgeCore
 
 /// Binds a running instance's console to a CloudBox for a while (`cloudbox.bind` with a one-time ticket),
 /// unbinds it by hand or when the binding expires, and sends network settings and reboots to boxes.
 public struct CloudBoxService: Sendable {
-    let store: Store
-    let queue: TaskQueue
+    let hosts: any HostRepository
+    let virtualMachines: any VirtualMachineRepository
+    let tasks: any TaskRepository
+    let auditLogs: any TimeSeriesRepository<AuditLog>
+    let dispatcher: WorkDispatcher
     let logger: Logger
-    let boxes = Table<CloudBox>("cloud_boxes", resource: "CloudBox")
 
     /// The longest a binding may last.
     public static let maximumBinding: TimeInterval = 30 * 24 * 3600
 
-    public init(store: Store, queue: TaskQueue, logger: Logger) {
-        self.store = store
-        self.queue = queue
+    /// Registers `redactTicket` for `cloudbox.bind` outcomes with `outcomes`.
+    public init(
+        hosts: any HostRepository, virtualMachines: any VirtualMachineRepository, tasks: any TaskRepository,
+        auditLogs: any TimeSeriesRepository<AuditLog>, dispatcher: WorkDispatcher, outcomes: TaskOutcomeHandlers, logger: Logger
+    ) {
+        self.hosts = hosts
+        self.virtualMachines = virtualMachines
+        self.tasks = tasks
+        self.auditLogs = auditLogs
+        self.dispatcher = dispatcher
         self.logger = logger
+        let service = self
+        outcomes.on([.cloudboxBind]) { task in try await service.redactTicket(task) }
     }
 
     /// The box after a change and the operation that carries it to the box's agent.
@@ -27,17 +37,17 @@ public struct CloudBoxService: Sendable {
     }
 
     public func bind(_ box: CloudBox, to instance: Instance, until expiresAt: Date, by userId: UUID?, now: Date = Date()) async throws -> Accepted {
-        guard !box.isDisabled else { throw Problem.conflict("CloudBox \(box.name) is disabled: it takes no binding.") }
+        guard !box.isDisabled else { throw DomainError.conflict("CloudBox \(box.name) is disabled: it takes no binding.") }
         guard instance.status == .running else {
-            throw Problem.conflict("Instance \(instance.name) is \(instance.status.rawValue): only a RUNNING instance can be bound.", field: "instanceId")
+            throw DomainError.conflict("Instance \(instance.name) is \(instance.status.rawValue): only a RUNNING instance can be bound.", field: "instanceId")
         }
         guard expiresAt > now, expiresAt.timeIntervalSince(now) <= Self.maximumBinding else {
-            throw Problem.invalid(field: "expiresAt", "must be in the future and at most 30 days away")
+            throw DomainError.invalid(field: "expiresAt", "must be in the future and at most 30 days away")
         }
-        guard let vmId = instance.virtualMachineId, let vm = try await store.virtualMachines.find(vmId),
+        guard let vmId = instance.virtualMachineId, let vm = try await virtualMachines.find(vmId),
               let host = vm.config?.objectValue?["consoleHost"]?.stringValue,
               let port = vm.config?.objectValue?["consolePort"]?.intValue else {
-            throw Problem.conflict("Instance \(instance.name) has no console to bind.", field: "instanceId")
+            throw DomainError.conflict("Instance \(instance.name) has no console to bind.", field: "instanceId")
         }
         let kind = vm.config?.objectValue?["consoleKind"]?.stringValue.flatMap(GraphicsKind.init(rawValue:)) ?? .vnc
         let ticket = Self.ticket()
@@ -59,7 +69,7 @@ public struct CloudBoxService: Sendable {
 
     public func configureNetwork(_ box: CloudBox, _ payload: CloudBoxNetworkPayload, by userId: UUID?, now: Date = Date()) async throws -> Accepted {
         let problems = payload.validate()
-        guard problems.isEmpty else { throw Problem.invalid(problems) }
+        guard problems.isEmpty else { throw DomainError.invalid(problems) }
         return try await send(.cloudboxConfigureNetwork, payload: payload, to: box, by: userId, now: now) { box in
             box.networkMode = payload.networkMode
             box.gateway = payload.gateway
@@ -72,17 +82,15 @@ public struct CloudBoxService: Sendable {
     public func reboot(_ box: CloudBox, reason: String?, by userId: UUID?, now: Date = Date()) async throws -> Accepted {
         let payload = CloudBoxRebootPayload(reason: reason)
         let problems = payload.validate()
-        guard problems.isEmpty else { throw Problem.invalid(problems) }
+        guard problems.isEmpty else { throw DomainError.invalid(problems) }
         return try await send(.cloudboxReboot, payload: payload, to: box, by: userId, now: now) { _ in }
     }
 
     /// Unbinds every box whose binding has expired (the reconciler calls this).
     public func expireBindings(now: Date) async throws {
-        let expired = try await store.database.sql.select().column("*").from("cloud_boxes")
-            .where("temporary_bind_expires_at", .lessThanOrEqual, now).all().map { try RowCodec.decode(CloudBox.self, from: $0) }
-        for box in expired {
+        for box in try await hosts.expiredBindings(now: now) {
             let accepted = try await unbind(box, reason: "the binding expired", by: nil, now: now)
-            try await store.auditLogs.append(AuditLog(
+            try await auditLogs.append(AuditLog(
                 userId: nil, action: "cloud-box.unbind", resourceType: ResourceType.server.rawValue, resourceId: box.id,
                 details: ["reason": "expired", "operationId": .string(accepted.operation.id.uuidString), "by": "reconciler"],
                 status: .success))
@@ -90,40 +98,29 @@ public struct CloudBoxService: Sendable {
     }
 
     /// Once `cloudbox.bind` has finished, the ticket is no use to anyone: it is removed from the stored payload
-    /// (a `TaskOutcomeRelay` subscriber). Until then it sits in the queued task, which only the box's agent reads.
+    /// (registered in `init`). Until then it sits in the queued task, which only the box's agent reads.
     public func redactTicket(_ task: AgentTask) async throws {
         guard task.kind == .cloudboxBind, var object = task.payload.objectValue, object["ticket"] != nil else { return }
         object["ticket"] = "<redacted>"
-        try await store.database.sql.update("agent_tasks").set("payload", to: try RowCodec.bind(JSONValue.object(object)))
-            .where("id", .equal, task.id).run()
+        try await tasks.replacePayload(of: task.id, with: .object(object))
     }
 
-    /// Writes the box's change and queues the task for its agent in one transaction.
+    /// Writes the box's change and submits the task for its agent in one transaction.
     func send<Payload: Encodable & Sendable>(
         _ kind: TaskKind, payload: Payload, to box: CloudBox, by userId: UUID?, now: Date,
         _ change: @escaping @Sendable (inout CloudBox) -> Void
     ) async throws -> Accepted {
-        let operationId = UUID.v7()
-        let task = AgentTask(operationId: operationId, cloudBoxId: box.id, kind: kind, payload: try JSONValue(encoding: payload),
-                             maxAttempts: 10, createdAt: now, updatedAt: now)
-        let operation = ZedgeCore.Operation(
-            id: operationId, kind: kind.rawValue, status: .queued, userId: userId, resourceType: ResourceType.server.rawValue,
-            resourceId: box.id, steps: [OperationStep(name: kind.rawValue, weight: 1, taskId: task.id)],
-            request: ["kind": .string(kind.rawValue)], createdAt: now, updatedAt: now)
-        let boxes = self.boxes, queue = self.queue
-        let updated = try await store.database.transaction { db -> CloudBox in
-            if self.store.database.engine == .postgres {
-                try await db.raw("SELECT id FROM cloud_boxes WHERE id = \(bind: box.id) FOR UPDATE").run()
-            }
-            guard var current = try await boxes.find(box.id, on: db) else { throw Problem.notFound("CloudBox") }
+        var plan = OperationPlan(kind: kind.rawValue, userId: userId, resourceType: ResourceType.server.rawValue, resourceId: box.id,
+                                 request: ["kind": .string(kind.rawValue)])
+        plan.task(kind, for: .cloudBox(box.id), payload: try JSONValue(encoding: payload), maxAttempts: 10)
+        let hosts = self.hosts, submitted = plan
+        return try await dispatcher.transaction { tx, submissions in
+            guard var current = try await hosts.lockCloudBox(box.id, in: tx) else { throw DomainError.notFound("CloudBox") }
             change(&current)
             current.updatedAt = now
-            _ = try await boxes.update(current, on: db)
-            try await queue.insert(operation, tasks: [task], on: db)
-            return current
+            try await hosts.update(current, in: tx)
+            return Accepted(cloudBox: current, operation: try await submissions.submit(submitted, now: now))
         }
-        queue.wake([task])
-        return Accepted(cloudBox: updated, operation: operation)
     }
 
     /// 32 random bytes, base64url.

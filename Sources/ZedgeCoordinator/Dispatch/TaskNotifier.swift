@@ -2,7 +2,7 @@ import Foundation
 import Synchronization
 
 /// Wakes the long-polls waiting for a host the moment a task is queued for it. In process; no database
-/// polling. (With several PostgreSQL replicas, LISTEN/NOTIFY is to forward the wake-up: not yet.)
+/// polling; with several PostgreSQL replicas `TaskWakeListener` forwards wake-ups that came through others.
 public final class TaskNotifier: Sendable {
     /// Fires once; a wait that starts after it fired returns at once.
     final class Signal: Sendable {
@@ -108,19 +108,3 @@ public final class TaskNotifier: Sendable {
 
     var waitingHosts: Int { waiters.withLock { $0.count } }
 }
-
-/// Closes the notifier when graceful shutdown begins (placed last in the service group, it is told first).
-public struct NotifierShutdownService: Service {
-    let notifier: TaskNotifier
-
-    public init(notifier: TaskNotifier) {
-        self.notifier = notifier
-    }
-
-    public func run() async throws {
-        try? await gracefulShutdown()
-        notifier.close()
-    }
-}
-
-import ServiceLifecycle

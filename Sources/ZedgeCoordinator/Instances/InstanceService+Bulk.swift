@@ -1,5 +1,4 @@
 import Foundation
-import SQLKit
 import ZedgeCore
 
 extension InstanceService {
@@ -11,49 +10,31 @@ extension InstanceService {
     ) async throws -> ZedgeCore.Operation {
         precondition(action == .start || action == .stop, "bulk actions are start and stop")
         let service = self
-        let (operation, tasks) = try await store.database.transaction { db -> (ZedgeCore.Operation, [AgentTask]) in
-            let operationId = UUID.v7()
-            var steps: [OperationStep] = []
-            var tasks: [AgentTask] = []
+        return try await dispatcher.transaction { tx, submissions in
+            var plan = OperationPlan(kind: "instance-set.\(action.rawValue)", tenantId: tenantId, userId: principal.userId,
+                                     resourceType: ResourceType.instanceSet.rawValue, resourceId: setId,
+                                     request: ["action": .string(action.rawValue)])
             for id in ids {
-                if service.store.database.engine == .postgres {
-                    try await db.raw("SELECT id FROM instances WHERE id = \(bind: id) FOR UPDATE").run()
-                }
-                guard var instance = try await service.tables.instances.find(id, on: db) else { continue }
-                let vm = try await instance.virtualMachineId.asyncMap { try await service.tables.vms.find($0, on: db) } ?? nil
+                guard var instance = try await service.instances.lock(id, in: tx) else { continue }
+                let vm = try await instance.virtualMachineId.asyncMap { try await service.instances.virtualMachine($0, in: tx) } ?? nil
                 let placed = instance.computeMachineId != nil && vm != nil && vm?.status != .deleted
                 let label = "\(action == .start ? TaskKind.vmStart.rawValue : TaskKind.vmStop.rawValue) \(instance.name)"
                 guard case .success(let transition) = InstanceLifecycle.request(action, status: instance.status, placed: placed),
                       let kind = transition.task, let machineId = instance.computeMachineId, var changedVm = vm else {
-                    steps.append(OperationStep(name: "\(label) (skipped: \(instance.status.rawValue))", weight: 1, status: .skipped))
+                    plan.settled("\(label) (skipped: \(instance.status.rawValue))", .skipped)
                     continue
                 }
-                let task = AgentTask(operationId: operationId, computeMachineId: machineId, kind: kind,
-                                     payload: try service.payload(for: kind, vm: changedVm, instance: instance), createdAt: now, updatedAt: now)
+                plan.task(kind, for: .computeMachine(machineId), payload: try service.payload(for: kind, vm: changedVm), name: label)
                 instance.status = transition.status
                 instance.desiredStatus = transition.desiredStatus
                 instance.updatedAt = now
                 if transition.status != .running { instance.startedAt = nil }
-                _ = try await service.tables.instances.update(instance, on: db)
+                try await service.instances.update(instance, in: tx)
                 changedVm.status = action == .start ? .starting : .stopping
                 changedVm.updatedAt = now
-                _ = try await service.tables.vms.update(changedVm, on: db)
-                tasks.append(task)
-                steps.append(OperationStep(name: label, weight: 1, taskId: task.id))
+                try await service.instances.update(changedVm, in: tx)
             }
-            var operation = ZedgeCore.Operation(
-                id: operationId, kind: "instance-set.\(action.rawValue)", status: .queued, tenantId: tenantId, userId: principal.userId,
-                resourceType: ResourceType.instanceSet.rawValue, resourceId: setId, steps: steps,
-                progress: OperationStep.progress(of: steps), request: ["action": .string(action.rawValue)], createdAt: now, updatedAt: now)
-            if tasks.isEmpty {
-                operation.status = .succeeded
-                operation.startedAt = now
-                operation.endedAt = now
-            }
-            try await service.queue.insert(operation, tasks: tasks, on: db)
-            return (operation, tasks)
+            return try await submissions.submit(plan, now: now)
         }
-        queue.wake(tasks)
-        return operation
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import SQLKit
 import ZedgeCore
 
 extension InstanceService {
@@ -15,13 +14,14 @@ extension InstanceService {
     /// Start, stop, restart or delete (202 + Operation). Deleting an instance that is already being (or has
     /// been) deleted changes nothing and answers with the delete already under way.
     public func act(_ action: InstanceAction, on instanceId: UUID, by principal: Principal, now: Date = Date()) async throws -> Accepted {
-        try await change(instanceId, userId: principal.userId, now: now) { instance, vm in
+        let service = self
+        return try await change(instanceId, userId: principal.userId, now: now) { instance, vm in
             let placed = instance.computeMachineId != nil && vm != nil && vm?.status != .deleted
             if action == .delete, instance.status == .deleting || instance.status == .deleted { return nil }
             let transition: InstanceTransition
             switch InstanceLifecycle.request(action, status: instance.status, placed: placed) {
             case .success(let t): transition = t
-            case .failure(let illegal): throw Problem.conflict(illegal.message, field: "status")
+            case .failure(let illegal): throw DomainError.conflict(illegal.message, field: "status")
             }
             let vmStatus: VirtualMachineStatus? = switch action {
             case .start: .starting
@@ -30,71 +30,61 @@ extension InstanceService {
             case .delete: nil
             }
             return Change(status: transition.status, desiredStatus: transition.desiredStatus, vmStatus: vmStatus,
-                          task: try transition.task.map { ($0, try payload(for: $0, vm: vm, instance: instance)) },
+                          task: try transition.task.map { ($0, try service.payload(for: $0, vm: vm)) },
                           operationKind: "instance.\(action.rawValue)")
         }
     }
 
-    /// The task payload of `kind` for the instance's VM.
-    func payload(for kind: TaskKind, vm: VirtualMachine?, instance: Instance) throws -> JSONValue {
+    /// The task payload of `kind` for the instance's VM; 409 when it has none.
+    func payload(for kind: TaskKind, vm: VirtualMachine?) throws -> JSONValue {
         guard let vm, let uuid = vm.vmUuid.flatMap(UUID.init(uuidString:)) else {
-            throw Problem.conflict("The instance has no virtual machine to act on.")
+            throw DomainError.conflict("The instance has no virtual machine to act on.")
         }
         switch kind {
-        case .vmStop: return try JSONValue(encoding: VmStopPayload(vmUuid: uuid, vmName: vm.vmName, timeoutS: settings.stopTimeoutS))
+        case .vmStop: return try JSONValue(encoding: VmStopPayload(vmUuid: uuid, vmName: vm.vmName, timeoutS: stopTimeoutS))
         default: return try JSONValue(encoding: VmRefPayload(vmUuid: uuid, vmName: vm.vmName))
         }
     }
 
-    /// Runs `decide` on the instance (locked for the transaction on PostgreSQL) and its VM, writes the change
-    /// and its operation and task, and wakes the host. `decide` returning nil means "nothing to do": the
-    /// answer is then the newest operation on the instance.
+    /// Runs `decide` on the instance (held for the transaction) and its VM, writes the change and submits its
+    /// operation and task. `decide` returning nil means "nothing to do": the answer is then the newest
+    /// operation on the instance.
     func change(
         _ instanceId: UUID, userId: UUID?, now: Date,
         _ decide: @escaping @Sendable (Instance, VirtualMachine?) throws -> Change?
     ) async throws -> Accepted {
         let service = self
-        let (instance, operation, task) = try await store.database.transaction { db -> (Instance, ZedgeCore.Operation, AgentTask?) in
-            if service.store.database.engine == .postgres {
-                try await db.raw("SELECT id FROM instances WHERE id = \(bind: instanceId) FOR UPDATE").run()
-            }
-            guard var instance = try await service.tables.instances.find(instanceId, on: db) else { throw Problem.notFound("Instance") }
-            var vm = try await instance.virtualMachineId.asyncMap { try await service.tables.vms.find($0, on: db) } ?? nil
+        let (instance, operation) = try await dispatcher.transaction { tx, submissions -> (Instance, ZedgeCore.Operation) in
+            guard var instance = try await service.instances.lock(instanceId, in: tx) else { throw DomainError.notFound("Instance") }
+            var vm = try await instance.virtualMachineId.asyncMap { try await service.instances.virtualMachine($0, in: tx) } ?? nil
             guard let change = try decide(instance, vm) else {
-                let latest = try await db.select().column("*").from("operations").where("resource_id", .equal, instance.id)
-                    .orderBy("id", .descending).limit(1).first().map { try RowCodec.decode(ZedgeCore.Operation.self, from: $0) }
-                guard let latest else { throw Problem.conflict("Nothing to do for an instance that is \(instance.status.rawValue).") }
-                return (instance, latest, nil)
+                guard let latest = try await service.tasks.latestOperation(resourceId: instance.id, in: tx) else {
+                    throw DomainError.conflict("Nothing to do for an instance that is \(instance.status.rawValue).")
+                }
+                return (instance, latest)
             }
             instance.status = change.status
             instance.desiredStatus = change.desiredStatus
             instance.updatedAt = now
             if change.status != .running { instance.startedAt = nil }
-            if change.status == .deleted { try await service.ledger.release(instanceId: instance.id, now: now, on: db) }
-            _ = try await service.tables.instances.update(instance, on: db)
+            if change.status == .deleted { try await service.placement.release(instanceId: instance.id, now: now, in: tx) }
+            try await service.instances.update(instance, in: tx)
             if var changed = vm, let status = change.vmStatus {
                 changed.status = status
                 changed.updatedAt = now
-                _ = try await service.tables.vms.update(changed, on: db)
+                try await service.instances.update(changed, in: tx)
                 vm = changed
             }
-            let operationId = UUID.v7()
-            var task: AgentTask?
+            var plan = OperationPlan(kind: change.operationKind, tenantId: instance.tenantId, userId: userId,
+                                     resourceType: ResourceType.instance.rawValue, resourceId: instance.id,
+                                     request: ["kind": .string(change.operationKind)])
             if let (kind, payload) = change.task, let machineId = instance.computeMachineId {
-                task = AgentTask(operationId: operationId, computeMachineId: machineId, kind: kind, payload: payload,
-                                 createdAt: now, updatedAt: now)
+                plan.task(kind, for: .computeMachine(machineId), payload: payload)
+            } else {
+                plan.settled(change.operationKind)
             }
-            let steps = task.map { [OperationStep(name: $0.kind.rawValue, weight: 1, taskId: $0.id)] }
-                ?? [OperationStep(name: change.operationKind, weight: 1, status: .succeeded)]
-            let operation = ZedgeCore.Operation(
-                id: operationId, kind: change.operationKind, status: task == nil ? .succeeded : .queued, tenantId: instance.tenantId,
-                userId: userId, resourceType: ResourceType.instance.rawValue, resourceId: instance.id, steps: steps,
-                progress: task == nil ? 100 : 0, request: ["kind": .string(change.operationKind)], createdAt: now, updatedAt: now,
-                startedAt: task == nil ? now : nil, endedAt: task == nil ? now : nil)
-            try await service.queue.insert(operation, tasks: task.map { [$0] } ?? [], on: db)
-            return (instance, operation, task)
+            return (instance, try await submissions.submit(plan, now: now))
         }
-        if let task { queue.wake([task]) }
         return Accepted(instance: try await view(instance), operation: operation)
     }
 
@@ -103,14 +93,14 @@ extension InstanceService {
         guard let machineId = instance.computeMachineId, instance.status != .deleted else {
             return InstanceView(instance: instance, unreachable: false)
         }
-        let machine = try await store.computeMachines.find(machineId)
+        let machine = try await computeMachines.find(machineId)
         return InstanceView(instance: instance, unreachable: machine?.status == .offline)
     }
 
     func views(_ instances: [Instance]) async throws -> [InstanceView] {
         let ids = Set(instances.compactMap(\.computeMachineId))
         var offline: Set<UUID> = []
-        for id in ids where try await store.computeMachines.find(id)?.status == .offline { offline.insert(id) }
+        for id in ids where try await computeMachines.find(id)?.status == .offline { offline.insert(id) }
         return instances.map {
             InstanceView(instance: $0, unreachable: $0.status != .deleted && $0.computeMachineId.map(offline.contains) == true)
         }
@@ -118,29 +108,24 @@ extension InstanceService {
 
     // MARK: - Outcomes
 
-    /// Moves the instance along when its agent finishes a `vm.*` task (a `TaskOutcomeRelay` subscriber).
+    /// Moves the instance along when its agent finishes a `vm.*` task (registered in `init`).
     public func taskFinished(_ task: AgentTask, now: Date = Date()) async throws {
-        guard [.vmCreate, .vmStart, .vmStop, .vmRestart, .vmDelete].contains(task.kind),
-              let vmUuid = Self.vmUuid(of: task) else { return }
+        guard Self.outcomeKinds.contains(task.kind), let vmUuid = Self.vmUuid(of: task) else { return }
         // Only the instance's own operations move it. An operator's direct task on the machine (or an orphan's
         // clean-up) acts behind the instance model's back: what it did shows in the next heartbeat, and the
         // reconciler answers that like any other drift.
-        if let operationId = task.operationId, let operation = try await queue.operation(operationId),
+        if let operationId = task.operationId, let operation = try await tasks.operation(operationId),
            operation.resourceType != ResourceType.instance.rawValue, operation.resourceType != ResourceType.instanceSet.rawValue,
            operation.kind != "compute-machine.evacuate" {
             return
         }
         let observed = (try? task.result?.decode(as: ObservedVm.self))?.state
         let service = self
-        try await store.database.transaction { db in
+        try await dispatcher.transactions.run { tx in
             // A result from a host the VM has left (an evacuation's clean-up) says nothing about the instance.
-            guard let vm = try await service.tables.vms.first(where: [try .equal("vmUuid", vmUuid.uuidString)], on: db),
+            guard let vm = try await service.instances.virtualMachine(uuid: vmUuid, in: tx),
                   vm.computeMachineId == task.computeMachineId,
-                  var instance = try await service.tables.instances.find(vm.instanceId, on: db) else { return }
-            if service.store.database.engine == .postgres {
-                try await db.raw("SELECT id FROM instances WHERE id = \(bind: instance.id) FOR UPDATE").run()
-                instance = try await service.tables.instances.find(instance.id, on: db) ?? instance
-            }
+                  var instance = try await service.instances.lock(vm.instanceId, in: tx) else { return }
             guard let next = InstanceLifecycle.afterTask(task.kind, succeeded: task.status == .succeeded, observed: observed,
                                                          status: instance.status) else { return }
             var changedVm = vm
@@ -156,13 +141,13 @@ extension InstanceService {
             }
             if next != .running { instance.startedAt = nil }
             if next == .deleted || (next == .error && task.kind == .vmCreate) {
-                try await service.ledger.release(instanceId: instance.id, now: now, on: db)
+                try await service.placement.release(instanceId: instance.id, now: now, in: tx)
                 if next == .error { instance.computeMachineId = nil }
             }
             instance.status = next
             instance.updatedAt = now
-            _ = try await service.tables.instances.update(instance, on: db)
-            _ = try await service.tables.vms.update(changedVm, on: db)
+            try await service.instances.update(instance, in: tx)
+            try await service.instances.update(changedVm, in: tx)
         }
     }
 

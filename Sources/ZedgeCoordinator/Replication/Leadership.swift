@@ -1,6 +1,5 @@
 import Foundation
 import Logging
-import PostgresNIO
 import ServiceLifecycle
 import Synchronization
 
@@ -19,33 +18,35 @@ public final class Leadership: Sendable {
     func set(_ value: Bool) { leading.store(value, ordering: .releasing) }
 }
 
-/// Holds (or keeps trying for) the advisory lock on a connection of its own, checking the session every
-/// `interval`; a lost connection ends leadership at once.
+/// Contends for leadership through `ReplicaSessions.contend`, reconnecting after `interval` when the
+/// session fails. Without a shared database this replica simply leads.
 public struct LeadershipService: Service {
     /// "zedge" as a 64-bit key, shared by every replica of one database.
     static let lockKey: Int64 = 0x7A65_6467_6500
-    let client: PostgresClient?
+    let sessions: ReplicaSessions
     let leadership: Leadership
     let interval: Duration
     let logger: Logger
 
-    public init(client: PostgresClient?, leadership: Leadership, interval: Duration = .seconds(2), logger: Logger) {
-        self.client = client
+    public init(sessions: ReplicaSessions, leadership: Leadership, interval: Duration = .seconds(2), logger: Logger) {
+        self.sessions = sessions
         self.leadership = leadership
         self.interval = interval
         self.logger = logger
     }
 
     public func run() async throws {
-        guard let client else {
+        guard sessions.isShared else {
             leadership.set(true)
             try? await gracefulShutdown()
             return
         }
+        let leadership = self.leadership, logger = self.logger
         while !Task.isShuttingDownGracefully {
             do {
-                try await client.withConnection { connection in
-                    try await hold(on: connection)
+                try await sessions.contend(key: Self.lockKey, every: interval) { leading in
+                    if leading, !leadership.isLeader { logger.notice("this replica now runs the background loops") }
+                    leadership.set(leading)
                 }
             } catch {
                 logger.warning(leadership.isLeader ? "lost leadership" : "cannot contend for leadership; retrying",
@@ -55,24 +56,5 @@ public struct LeadershipService: Service {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }
         }
         leadership.set(false)
-    }
-
-    func hold(on connection: PostgresConnection) async throws {
-        defer { leadership.set(false) }
-        while !Task.isShuttingDownGracefully {
-            if leadership.isLeader {
-                _ = try await connection.query("SELECT 1", logger: logger).collect()  // the session (and lock) is alive
-            } else {
-                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey)) AS ok", logger: logger)
-                for try await ok in rows.decode(Bool.self) where ok {
-                    leadership.set(true)
-                    logger.notice("this replica now runs the background loops")
-                }
-            }
-            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { break }
-        }
-        if leadership.isLeader {
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: logger).collect()
-        }
     }
 }

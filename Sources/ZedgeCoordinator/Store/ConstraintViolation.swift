@@ -47,22 +47,22 @@ enum ConstraintViolation {
     }
 
     /// The field a client can act on is the last column of the key (the name within a tenant, say).
-    static func unique(columns: [String], resource: String) -> Problem {
+    static func unique(columns: [String], resource: String) -> DomainError {
         guard let last = columns.last, !last.isEmpty else {
-            return Problem.conflict("A \(resource) like this already exists.")
+            return DomainError.conflict("A \(resource) like this already exists.")
         }
         let field = RowCodec.property(last)
         let scope = columns.dropLast().map { RowCodec.property($0) }
         let within = scope.isEmpty ? "" : " within this \(scope.map { $0.replacingOccurrences(of: "Id", with: "") }.joined(separator: ", "))"
-        return Problem.conflict("A \(resource) with this \(field) already exists\(within).", field: field)
+        return DomainError.conflict("A \(resource) with this \(field) already exists\(within).", field: field)
     }
 
-    static func foreignKey(resource: String, operation: Operation) -> Problem {
+    static func foreignKey(resource: String, operation: Operation) -> DomainError {
         switch operation {
         case .delete:
-            Problem.conflict("This \(resource) is still referenced by other objects; remove those first.")
+            DomainError.conflict("This \(resource) is still referenced by other objects; remove those first.")
         case .write:
-            Problem.badRequest("A referenced object does not exist.")
+            DomainError.badRequest("A referenced object does not exist.")
         }
     }
 }

@@ -90,12 +90,13 @@ public struct Database: Sendable {
     /// Runs `body` in one transaction on one connection: committed when it returns, rolled back when it
     /// throws. Inside, use only the `SQLDatabase` passed in. SQLite takes the write lock at BEGIN
     /// (IMMEDIATE), so read-then-write sequences inside cannot interleave.
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
         let begin = engine == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
+        let engine = self.engine
         return try await sql.withSession { session in
             try await session.raw(SQLQueryString(begin)).run()
             do {
-                let result = try await body(session)
+                let result = try await body(Transaction(db: session, engine: engine))
                 try await session.raw("COMMIT").run()
                 return result
             } catch {

@@ -42,7 +42,8 @@ public struct Migrator: Sendable {
             """).run()
         var applied: [Int] = []
         for migration in migrations {
-            let didApply = try await database.transaction { db in
+            let didApply = try await database.transaction { tx in
+                let db = tx.db
                 if database.engine == .postgres {
                     try await db.raw("SELECT pg_advisory_xact_lock(7365616)").run()
                 }

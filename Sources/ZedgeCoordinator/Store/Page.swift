@@ -1,9 +1,8 @@
 import Foundation
-import Hummingbird
 import ZedgeCore
 
 /// One page of a list: the items and the cursor of the next page (nil on the last one).
-public struct Page<Item: Codable & Sendable>: Codable, Sendable, ResponseEncodable {
+public struct Page<Item: Codable & Sendable>: Codable, Sendable {
     public var items: [Item]
     public var nextCursor: String?
 
@@ -29,5 +28,17 @@ public struct PageRequest: Sendable {
     public init(limit: Int = PageRequest.defaultLimit, after: UUID? = nil) {
         self.limit = limit
         self.after = after
+    }
+}
+
+/// Reads every page of a list, in id order.
+func allPages<T>(_ fetch: (PageRequest) async throws -> Page<T>) async throws -> [T] where T: Identifiable, T.ID == UUID {
+    var items: [T] = []
+    var page = PageRequest(limit: PageRequest.maximumLimit)
+    while true {
+        let result = try await fetch(page)
+        items += result.items
+        guard result.nextCursor != nil, let last = result.items.last else { return items }
+        page.after = last.id
     }
 }

@@ -8,6 +8,8 @@ public protocol TimeSeriesRepository<Model>: Sendable {
     associatedtype Model: Codable & Sendable & Identifiable where Model.ID == UUID
     func append(_ entry: Model) async throws
     func list(_ query: TimeRangeQuery) async throws -> Page<Model>
+    /// Removes the entries older than `date` (bounded retention).
+    func prune(before date: Date) async throws
 }
 
 /// Equality filters, a time range [since, until) and a page.
@@ -39,6 +41,10 @@ public struct SQLTimeSeriesRepository<Model: Codable & Sendable & Identifiable>:
 
     public func append(_ entry: Model) async throws {
         try await table.insert(entry, on: database.sql)
+    }
+
+    public func prune(before date: Date) async throws {
+        try await database.sql.delete(from: table.name).where(SQLIdentifier(timeColumn), .lessThan, SQLBind(date)).run()
     }
 
     public func list(_ query: TimeRangeQuery) async throws -> Page<Model> {

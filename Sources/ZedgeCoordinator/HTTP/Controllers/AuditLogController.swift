@@ -1,0 +1,33 @@
+import Foundation
+import Hummingbird
+import ZedgeCore
+
+/// `GET /api/v1/audit-logs`: ADMIN reads everything, a TENANT_ADMIN its tenant's rows.
+public struct AuditLogController: Sendable {
+    let auditLogs: any TimeSeriesRepository<AuditLog>
+
+    static let list = ListSpec(
+        filters: ["userId": .uuid, "resourceType": .string, "action": .string, "status": .of(AuditStatus.self)],
+        extras: ["since": .dateTime, "until": .dateTime])
+
+    public func register(on routes: RouteRegistrar) {
+        routes.on(.get, "", summary: "Query the audit log", action: "audit-log.list", output: Page<AuditLog>.self,
+                  list: Self.list, use: list)
+    }
+
+    // MARK: - Route handlers
+
+    /// Query the audit log (`audit-log.list`).
+    func list(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        guard [.admin, .tenantAdmin].contains(principal.role) else {
+            throw Problem.forbidden("Only an ADMIN or a TENANT_ADMIN reads the audit log.")
+        }
+        var parameters = try ListParameters.parse(request, Self.list)
+        if principal.role == .tenantAdmin {
+            parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)
+        }
+        return try JSONResponse.make(try await auditLogs.list(
+            .init(filters: parameters.filters, since: parameters.date("since"), until: parameters.date("until"), page: parameters.page)))
+    }
+}

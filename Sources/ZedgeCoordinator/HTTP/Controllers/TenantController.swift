@@ -1,0 +1,169 @@
+import Foundation
+import Hummingbird
+import ZedgeCore
+
+/// `/api/v1/tenants`: ADMIN manages every tenant; a TENANT_ADMIN reads its own and edits its description;
+/// a USER reads its own.
+public struct TenantController: Sendable {
+    let tenants: any ModelRepository<Tenant>
+    let users: any UserRepository
+    let authorizer: Authorizer
+
+    static let list = ListSpec(filters: ["status": .of(TenantStatus.self)])
+
+    struct CreateBody: RequestBody {
+        var name: String
+        var description: String?
+        var status: TenantStatus?
+        var adminUserId: UUID?
+        var vlanId: Int?
+        var quotaConfig: QuotaConfig?
+        static var immutableFields: Set<String> { ["createdBy"] }
+        func validate() -> [FieldError] {
+            Validate.collect(
+                Validate.name(name, field: "name"),
+                description.flatMap { Validate.description($0, field: "description") },
+                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") }) + QuotaValidation.check(quotaConfig)
+        }
+    }
+
+    struct PatchBody: RequestBody {
+        var name: String?
+        var description: String?
+        var status: TenantStatus?
+        var adminUserId: UUID?
+        var vlanId: Int?
+        var quotaConfig: QuotaConfig?
+        static var immutableFields: Set<String> { ["createdBy"] }
+        func validate() -> [FieldError] {
+            Validate.collect(
+                name.flatMap { Validate.name($0, field: "name") },
+                description.flatMap { Validate.description($0, field: "description") },
+                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") }) + QuotaValidation.check(quotaConfig)
+        }
+    }
+
+    public func register(on routes: RouteRegistrar) {
+        routes.on(.post, "", summary: "Create a tenant", action: "tenant.create",
+                  input: CreateBody.self, output: Tenant.self, status: 201, use: create)
+        routes.on(.get, "", summary: "List tenants", action: "tenant.list", output: Page<Tenant>.self,
+                  list: Self.list, use: list)
+        routes.on(.get, ":id", summary: "Get a tenant", action: "tenant.read", output: Tenant.self, use: read)
+        routes.on(.patch, ":id", summary: "Change a tenant", action: "tenant.update",
+                  input: PatchBody.self, output: Tenant.self, use: update)
+        routes.on(.delete, ":id", summary: "Delete a tenant (refused while it has users or resources)",
+                  action: "tenant.delete", output: EmptyBody.self, status: 204, use: delete)
+    }
+
+    // MARK: - Route handlers
+
+    /// Create a tenant (`tenant.create`).
+    func create(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        try authorizer.require(principal, .tenant, .create)
+        let body = try await request.decodeBody(CreateBody.self, context: context).value
+        if let adminUserId = body.adminUserId { try await requireTenantAdmin(adminUserId, of: nil) }
+        let tenant = Tenant(
+            name: body.name, description: body.description, status: body.status ?? .active,
+            adminUserId: body.adminUserId, vlanId: body.vlanId, quotaConfig: body.quotaConfig,
+            createdBy: principal.userId)
+        try await tenants.insert(tenant)
+        context.audit.resource(tenant.id)
+        context.audit.detail("name", .string(tenant.name))
+        return try JSONResponse.created(tenant, at: "/api/v1/tenants/\(tenant.id.uuidString)")
+    }
+
+    /// List tenants (`tenant.list`).
+    func list(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        try authorizer.require(principal, .tenant, .read)
+        var parameters = try ListParameters.parse(request, Self.list)
+        if principal.role != .admin { parameters.force("id", principal.tenantId.map { .uuid($0) } ?? .null) }
+        return try JSONResponse.make(try await tenants.list(parameters.query))
+    }
+
+    /// Get a tenant (`tenant.read`).
+    func read(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let tenant = try await reachable(context, .read)
+        return try JSONResponse.make(tenant)
+    }
+
+    /// Change a tenant (`tenant.update`).
+    func update(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        var tenant = try await reachable(context, .update)
+        let principal = try context.requirePrincipal()
+        let patch = try await request.decodeBody(PatchBody.self, context: context)
+        if principal.role != .admin {
+            let forbidden = patch.presentFields.subtracting(["description"]).sorted()
+            if let field = forbidden.first {
+                throw Problem(.forbidden, detail: "Only an ADMIN may change \(field).",
+                              errors: [FieldError(field: field, message: "may be changed by an ADMIN only")])
+            }
+        }
+        let body = patch.value
+        if patch.has("name") { tenant.name = try required(body.name, "name") }
+        if patch.has("description") { tenant.description = body.description }
+        if patch.has("status") { tenant.status = try required(body.status, "status") }
+        if patch.has("vlanId") { tenant.vlanId = body.vlanId }
+        if patch.has("quotaConfig") { tenant.quotaConfig = body.quotaConfig }
+        if patch.has("adminUserId") {
+            if let adminUserId = body.adminUserId { try await requireTenantAdmin(adminUserId, of: tenant.id) }
+            tenant.adminUserId = body.adminUserId
+        }
+        tenant.updatedAt = Date()
+        guard try await tenants.update(tenant) else { throw Problem.notFound("Tenant") }
+        context.audit.detail("fields", .array(patch.presentFields.sorted().map { .string($0) }))
+        return try JSONResponse.make(tenant)
+    }
+
+    /// Delete a tenant (refused while it has users or resources) (`tenant.delete`).
+    func delete(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let tenant = try await reachable(context, .delete)
+        let members = try await users.count([.equal("tenantId", tenant.id)])
+        guard members == 0 else {
+            throw Problem.conflict("The tenant still has \(members) user(s); delete or move them first.")
+        }
+        guard try await tenants.delete(tenant.id) else { throw Problem.notFound("Tenant") }
+        return JSONResponse.noContent()
+    }
+
+    /// The tenant if the caller may `action` it: 404 when it is not the caller's (whether or not it
+    /// exists), then 403 for a role without the permission.
+    func reachable(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> Tenant {
+        let principal = try context.requirePrincipal()
+        let id = try context.id(resource: "Tenant")
+        context.audit.resource(id)
+        return try await authorizer.reach(principal, .tenant, action, notFound: "Tenant") {
+            try await tenants.find(id)
+        } visible: { _ in
+            principal.role == .admin || principal.tenantId == id
+        }
+    }
+
+    func requireTenantAdmin(_ userId: UUID, of tenantId: UUID?) async throws {
+        guard let user = try await users.find(userId), user.role == .tenantAdmin, tenantId == nil || user.tenantId == tenantId else {
+            throw Problem.invalid(field: "adminUserId", "must be a TENANT_ADMIN of this tenant")
+        }
+    }
+}
+
+/// A present field whose value may not be null.
+func required<T>(_ value: T?, _ field: String) throws -> T {
+    guard let value else { throw Problem.invalid(field: field, "must not be null") }
+    return value
+}
+
+/// Quota limits are counts: none may be negative.
+enum QuotaValidation {
+    static func check(_ quota: QuotaConfig?, field: String = "quotaConfig") -> [FieldError] {
+        guard let quota else { return [] }
+        let values: [(String, Int?)] = [
+            ("cpuCores", quota.cpuCores), ("memoryGb", quota.memoryGb), ("storageGb", quota.storageGb),
+            ("gpuCount", quota.gpuCount), ("instances", quota.instances), ("disks", quota.disks),
+        ]
+        return values.compactMap { name, value in
+            guard let value else { return nil }
+            return (0...1_000_000_000).contains(value) ? nil : FieldError(field: "\(field).\(name)", message: "must be from 0 to 1000000000")
+        }
+    }
+}

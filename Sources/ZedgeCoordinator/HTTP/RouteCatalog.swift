@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import Synchronization
+import ZedgeCore
+
+/// What the coordinator knows about each of its routes: the audit action, the resource type, and what the
+/// OpenAPI document says about it. Controllers register routes through `RouteCatalog.Registrar`, so a route
+/// cannot exist without its description.
+public final class RouteCatalog: Sendable {
+    public struct Route: Sendable {
+        public var method: HTTPRequest.Method
+        /// Hummingbird form, `/api/v1/users/:id`.
+        public var path: String
+        public var summary: String
+        public var tag: String
+        /// Audit action, e.g. `user.create`.
+        public var action: String
+        public var resourceType: String
+        public var requestSchema: JSONValue?
+        public var responseSchema: JSONValue?
+        public var successStatus: Int
+        public var authenticated: Bool
+        public var list: ListSpec?
+
+        /// OpenAPI form, `/api/v1/users/{id}` (also what `context.endpointPath` reports).
+        public var templatePath: String {
+            path.split(separator: "/", omittingEmptySubsequences: false).map { part in
+                part.hasPrefix(":") ? "{\(part.dropFirst())}" : String(part)
+            }.joined(separator: "/")
+        }
+    }
+
+    private let routes = Mutex<[Route]>([])
+
+    public init() {}
+
+    public var all: [Route] { routes.withLock { $0 } }
+
+    func add(_ route: Route) { routes.withLock { $0.append(route) } }
+
+    /// The methods registered for a concrete path (`/api/v1/users/0190…`), for 405 answers.
+    func allowedMethods(forPath path: String) -> [HTTPRequest.Method] {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        return routes.withLock { routes in
+            routes.filter { route in
+                let template = route.templatePath.split(separator: "/", omittingEmptySubsequences: true)
+                return template.count == parts.count
+                    && zip(template, parts).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+            }.map(\.method)
+        }
+    }
+
+    func route(method: HTTPRequest.Method, endpointPath: String?) -> Route? {
+        guard let endpointPath else { return nil }
+        return routes.withLock { $0.first { $0.method == method && $0.templatePath == endpointPath } }
+    }
+}
+
+/// No request body.
+public struct EmptyBody: RequestBody {}
+
+/// Registers described routes on a router group.
+public struct RouteRegistrar {
+    let group: RouterGroup<ZedgeRequestContext>
+    let prefix: String
+    let catalog: RouteCatalog
+    let tag: String
+    let resourceType: String
+
+    public init(group: RouterGroup<ZedgeRequestContext>, prefix: String, catalog: RouteCatalog, tag: String, resourceType: String) {
+        self.group = group
+        self.prefix = prefix
+        self.catalog = catalog
+        self.tag = tag
+        self.resourceType = resourceType
+    }
+
+    /// Registers `method path`; `Input` is the JSON body it accepts (`EmptyBody` for none), `Output` what a
+    /// success returns, and `list` the query a list accepts; all described in the OpenAPI document.
+    public func on<Input: RequestBody, Output: Decodable>(
+        _ method: HTTPRequest.Method, _ path: String, summary: String, action: String,
+        input: Input.Type = EmptyBody.self, output: Output.Type, status: Int = 200,
+        authenticated: Bool = true, list: ListSpec? = nil,
+        use handler: @escaping @Sendable (Request, ZedgeRequestContext) async throws -> Response
+    ) {
+        catalog.add(.init(
+            method: method, path: prefix + (path.isEmpty ? "" : "/" + path), summary: summary, tag: tag,
+            action: action, resourceType: resourceType,
+            // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and `nil` would mean JSON null.
+            requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Input.self),
+            responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Output.self),
+            successStatus: status, authenticated: authenticated, list: list))
+        group.on(RouterPath(path), method: method, use: handler)
+    }
+}

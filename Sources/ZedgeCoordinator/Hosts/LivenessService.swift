@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import Synchronization
+import ZedgeCore
+
+/// What runs behind heartbeats, once a second on every replica (a `LeaderLoop` with no leadership): it
+/// writes what the tracker collected (last heartbeat, health, CloudBox readings, sampled metrics) in one
+/// transaction; and, on the leader only, every heartbeat interval it marks silent hosts OFFLINE (returning
+/// ones come back with the flush), auditing each change, and hourly it prunes old metric samples.
+public struct LivenessService: Sendable {
+    let hosts: any HostRepository
+    let metricSamples: any TimeSeriesRepository<MetricSample>
+    let auditLogs: any TimeSeriesRepository<AuditLog>
+    let tracker: LivenessTracker
+    let thresholds: HealthThresholds
+    let heartbeatInterval: TimeInterval
+    let missedBeforeOffline: Int
+    let metricRetention: TimeInterval
+    let leadership: Leadership
+    let logger: Logger
+    private let schedule = Schedule()
+
+    /// When the leader-only passes last ran.
+    final class Schedule: Sendable {
+        let last = Mutex<(check: Date, prune: Date)>((.distantPast, Date()))
+    }
+
+    public init(
+        hosts: any HostRepository, metricSamples: any TimeSeriesRepository<MetricSample>, auditLogs: any TimeSeriesRepository<AuditLog>,
+        tracker: LivenessTracker, thresholds: HealthThresholds = .init(), heartbeatInterval: TimeInterval,
+        missedBeforeOffline: Int, metricRetention: TimeInterval = 6 * 3600, leadership: Leadership = Leadership(leading: true),
+        logger: Logger
+    ) {
+        self.hosts = hosts
+        self.metricSamples = metricSamples
+        self.auditLogs = auditLogs
+        self.tracker = tracker
+        self.thresholds = thresholds
+        self.heartbeatInterval = heartbeatInterval
+        self.missedBeforeOffline = missedBeforeOffline
+        self.metricRetention = metricRetention
+        self.leadership = leadership
+        self.logger = logger
+    }
+
+    var offlineAfter: TimeInterval { heartbeatInterval * Double(missedBeforeOffline) }
+
+    /// One pass: the flush always; the liveness check every `min(heartbeatInterval, 5)` s and the prune hourly,
+    /// on the leader.
+    public func tick(now: Date) async throws {
+        let (check, prune) = schedule.last.withLock { last -> (Bool, Bool) in
+            let check = now.timeIntervalSince(last.check) >= min(heartbeatInterval, 5)
+            let prune = now.timeIntervalSince(last.prune) >= 3600
+            if check { last.check = now }
+            if prune { last.prune = now }
+            return (check, prune)
+        }
+        try await flush()
+        if check, leadership.isLeader { try await checkTransitions(now: now) }
+        if prune, leadership.isLeader { try await metricSamples.prune(before: now.addingTimeInterval(-metricRetention)) }
+    }
+
+    /// Writes every host that heartbeated since the last flush, in one transaction; a heartbeat brings an
+    /// OFFLINE machine back ACTIVE and an INITIALIZING or OFFLINE CloudBox ONLINE (audited). A failed write
+    /// puts the work back into the tracker.
+    public func flush() async throws {
+        let (beats, samples) = tracker.drain()
+        guard !beats.isEmpty || !samples.isEmpty else { return }
+        let records = beats.map { beat in
+            HeartbeatRecord(id: beat.host, at: beat.at, host: beat.kind == .computeMachine
+                ? .computeMachine(health: thresholds.assess(beat.metrics), observedVms: beat.observedVms)
+                : .cloudBox(beat.metrics))
+        }
+        let returned: [HostReturned]
+        do {
+            returned = try await hosts.recordHeartbeats(records, samples: samples)
+        } catch {
+            tracker.restore(beats, samples: samples)
+            throw error
+        }
+        for change in returned { try await audit(change.action, host: change.host, last: change.at) }
+    }
+
+    /// Marks silent hosts OFFLINE (by `HostLiveness`) and audits each change; coming back is the flush's.
+    ///
+    /// Only the hosts that may have gone silent are read: those that can go OFFLINE whose stored last
+    /// heartbeat is at least `offlineAfter` old, or missing. The tracker's latest beat is never older than the
+    /// stored one (the flush writes from it), so no host that `HostLiveness` would take OFFLINE is left out.
+    func checkTransitions(now: Date) async throws {
+        let cutoff = now.addingTimeInterval(-offlineAfter)
+        for machine in try await hosts.machinesPossiblySilent(cutoff: cutoff) {
+            let last = Self.latest(tracker.latest(machine.id)?.at, machine.lastHeartbeat)
+            guard let next = HostLiveness.machineTransition(status: machine.status, lastHeartbeat: last, now: now, timeout: offlineAfter),
+                  next == .offline else { continue }
+            // Conditional: an operator's change in between wins.
+            guard try await hosts.setStatus(machine: machine.id, to: next, expecting: machine.status, now: now) else { continue }
+            try await audit("compute-machine.offline", host: machine.id, last: last)
+        }
+        for box in try await hosts.cloudBoxesPossiblySilent(cutoff: cutoff) {
+            let last = Self.latest(tracker.latest(box.id)?.at, box.lastHeartbeat)
+            guard let next = HostLiveness.cloudBoxTransition(status: box.status, lastHeartbeat: last, now: now, timeout: offlineAfter),
+                  next == .offline else { continue }
+            guard try await hosts.setStatus(cloudBox: box.id, to: next, expecting: box.status, now: now) else { continue }
+            try await audit("cloud-box.offline", host: box.id, last: last)
+        }
+    }
+
+    /// The later of this replica's own record and the database's (other replicas' heartbeats land there).
+    static func latest(_ a: Date?, _ b: Date?) -> Date? {
+        switch (a, b) {
+        case let (a?, b?): max(a, b)
+        default: a ?? b
+        }
+    }
+
+    func audit(_ action: String, host: UUID, last: Date?) async throws {
+        logger.notice("\(action)", metadata: ["host": "\(host)"])
+        try await auditLogs.append(AuditLog(
+            userId: nil, action: action, resourceType: ResourceType.server.rawValue, resourceId: host,
+            details: ["lastHeartbeat": last.map { .string(ZedgeJSON.formatDate($0)) } ?? .null, "by": "liveness"],
+            status: .success))
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import ZedgeCore
+
+/// Where an instance goes (DESIGN §6): the candidate query (every machine of the pool, or of every COMPUTE
+/// pool, with heartbeats as they arrive), the pure `PlacementEngine` ranking them, and the claim, one
+/// conditional UPDATE per ranked machine until one still has room. `place` is the one entry point.
+public struct Placement: Sendable {
+    let hosts: any HostRepository
+    let pools: any ModelRepository<ResourcePool>
+    let capacity: any CapacityRepository
+    let engine: PlacementEngine
+    /// Heartbeats as they arrive (the database's lastHeartbeat lags by up to one liveness flush).
+    let liveness: LivenessTracker?
+
+    public init(
+        hosts: any HostRepository, pools: any ModelRepository<ResourcePool>, capacity: any CapacityRepository,
+        engine: PlacementEngine, liveness: LivenessTracker?
+    ) {
+        self.hosts = hosts
+        self.pools = pools
+        self.capacity = capacity
+        self.engine = engine
+        self.liveness = liveness
+    }
+
+    /// A claim taken: the machine the instance now holds room on, the claim, and its GPUs' PCI addresses.
+    public struct Placed: Sendable {
+        public var machine: ComputeMachine
+        public var claim: CapacityClaim
+        public var gpuAddresses: [String]
+    }
+
+    /// The machines that could take work, with their pools: the snapshot the engine ranks. Read outside the
+    /// claiming transaction; the claim re-checks the room. 400 naming `resourcePoolId` for a pool that does not
+    /// exist or is not COMPUTE.
+    public func candidates(poolId: UUID?, excluding excluded: UUID? = nil) async throws -> [PlacementCandidate] {
+        var byId: [UUID: ResourcePool] = [:]
+        if let poolId {
+            guard let pool = try await pools.find(poolId) else { throw DomainError.invalid(field: "resourcePoolId", "no such resource pool") }
+            guard pool.poolType == .compute else { throw DomainError.invalid(field: "resourcePoolId", "is not a COMPUTE pool") }
+            byId[pool.id] = pool
+        } else {
+            for pool in try await allPages({ try await pools.list(.init(filters: [PropertyFilter("poolType", .string("COMPUTE"))], page: $0)) }) {
+                byId[pool.id] = pool
+            }
+        }
+        return try await hosts.machines(inPool: poolId).compactMap { machine in
+            guard machine.id != excluded, let pool = byId[machine.resourcePoolId] else { return nil }
+            var machine = machine
+            if let beat = liveness?.latest(machine.id)?.at, beat > (machine.lastHeartbeat ?? .distantPast) { machine.lastHeartbeat = beat }
+            return PlacementCandidate(machine: machine, pool: pool)
+        }
+    }
+
+    /// Ranks `candidates` for the request by the pool's policy (`load_balance` without a pool) and claims the
+    /// first machine that still has room, with its GPUs, in the caller's transaction. 409 "No capacity: …"
+    /// saying why nothing fits, or that concurrent placements took the machines that did.
+    public func place(
+        _ request: PlacementRequest, among candidates: [PlacementCandidate], poolId: UUID?, for instanceId: UUID, now: Date,
+        in tx: Transaction
+    ) async throws -> Placed {
+        let policy = poolId.flatMap { id in candidates.first { $0.pool.id == id }?.pool.schedulingPolicy }
+            .map(SchedulingPolicy.init(poolPolicy:)) ?? .loadBalance
+        let decision = engine.place(request, among: candidates, policy: policy, now: now)
+        guard !decision.ranked.isEmpty else { throw DomainError.conflict("No capacity: " + decision.summary(for: request)) }
+        guard let claim = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
+            throw DomainError.conflict("No capacity: the \(decision.ranked.count) machine(s) that fitted were taken by concurrent placements.")
+        }
+        guard let machine = try await hosts.machine(claim.computeMachineId, in: tx) else {
+            throw DomainError.conflict("The chosen machine was removed; try again.")
+        }
+        let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
+        return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
+    }
+
+    /// Gives back every live claim of the instance (and its GPUs), once.
+    public func release(instanceId: UUID, now: Date, in tx: Transaction) async throws {
+        try await capacity.release(instanceId: instanceId, now: now, in: tx)
+    }
+
+    /// Moves an instance's claim: a new one on another machine is taken before the old one is given back.
+    public func move(
+        _ request: PlacementRequest, among candidates: [PlacementCandidate], for instanceId: UUID, now: Date, in tx: Transaction
+    ) async throws -> Placed {
+        let old = try await capacity.liveClaim(instanceId: instanceId, in: tx)
+        let placed = try await place(request, among: candidates, poolId: nil, for: instanceId, now: now, in: tx)
+        if let old { try await capacity.release(claimId: old.id, now: now, in: tx) }
+        return placed
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// One broken capacity invariant.
+public struct ConsistencyViolation: Codable, Sendable, Hashable {
+    /// "MACHINE_ALLOCATION", "POOL_ALLOCATION", "POOL_TOTAL", "DATA_CENTER_TOTAL", "INSTANCE_WITHOUT_CLAIM",
+    /// "CLAIM_WITHOUT_INSTANCE", "INSTANCE_MULTIPLE_CLAIMS".
+    public var kind: String
+    public var resourceId: UUID
+    public var detail: String
+}
+
+/// `GET /api/v1/admin/consistency`'s answer.
+public struct ConsistencyReport: Codable, Sendable, Hashable {
+    public var ok: Bool
+    public var violations: [ConsistencyViolation]
+}
+
+/// The no-double-allocation invariants (issue: "every allocated counter equals the sum of its live
+/// instances, no instance without a claim, no claim without an instance"), checked in SQL over one
+/// transaction's view.
+public struct ConsistencyCheck: Sendable {
+    let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    public func run() async throws -> ConsistencyReport {
+        let violations = try await database.transaction { tx in try await Self.violations(on: tx.db) }
+        return ConsistencyReport(ok: violations.isEmpty, violations: violations)
+    }
+
+    static let counters = ["cpu_cores", "memory_gb", "storage_gb", "gpu_count"]
+
+    static func violations(on db: any SQLDatabase) async throws -> [ConsistencyViolation] {
+        var found: [ConsistencyViolation] = []
+        let live = "(SELECT compute_machine_id, resource_pool_id, instance_id, cpu_cores, memory_gb, storage_gb, gpu_count FROM capacity_claims WHERE released_at IS NULL)"
+
+        // Machines: allocated = the sum of their live claims.
+        found += try await mismatches(
+            kind: "MACHINE_ALLOCATION", of: "compute_machines", counter: { "allocated_\($0)" },
+            sums: "SELECT compute_machine_id AS owner, \(sums) FROM \(live) c GROUP BY compute_machine_id", on: db)
+        // Pools: allocated = the sum of their machines' allocated; totals = the sum of their machines' sizes.
+        found += try await mismatches(
+            kind: "POOL_ALLOCATION", of: "resource_pools", counter: { "allocated_\($0)" },
+            sums: "SELECT resource_pool_id AS owner, \(sums(prefix: "allocated_")) FROM compute_machines GROUP BY resource_pool_id", on: db)
+        found += try await mismatches(
+            kind: "POOL_TOTAL", of: "resource_pools", counter: { "total_\($0)" },
+            sums: "SELECT resource_pool_id AS owner, \(sums) FROM compute_machines GROUP BY resource_pool_id", on: db)
+        found += try await mismatches(
+            kind: "DATA_CENTER_TOTAL", of: "edge_data_centers", counter: { "total_\($0)" },
+            sums: "SELECT edge_data_center_id AS owner, \(sums) FROM compute_machines GROUP BY edge_data_center_id", on: db)
+
+        // A placed, live instance holds exactly one live claim, on its machine.
+        for row in try await db.raw(SQLQueryString("""
+            SELECT i.id AS id, i.status AS status, COUNT(c.instance_id) AS n
+            FROM instances i LEFT JOIN \(live) c ON c.instance_id = i.id AND c.compute_machine_id = i.compute_machine_id
+            WHERE i.compute_machine_id IS NOT NULL AND i.status <> 'DELETED'
+            GROUP BY i.id, i.status HAVING COUNT(c.instance_id) <> 1
+            """)).all() {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let n = try row.decode(column: "n", as: Int.self)
+            let status = try row.decode(column: "status", as: String.self)
+            found.append(ConsistencyViolation(
+                kind: n == 0 ? "INSTANCE_WITHOUT_CLAIM" : "INSTANCE_MULTIPLE_CLAIMS", resourceId: id,
+                detail: "instance is \(status) on a machine and holds \(n) live claims there (expected 1)"))
+        }
+        // A live claim belongs to a live instance placed on the claim's machine.
+        for row in try await db.raw(SQLQueryString("""
+            SELECT c.id AS id, c.instance_id AS instance_id, i.status AS status
+            FROM capacity_claims c LEFT JOIN instances i ON i.id = c.instance_id
+            WHERE c.released_at IS NULL AND (i.id IS NULL OR i.status = 'DELETED'
+                OR i.compute_machine_id IS NULL OR i.compute_machine_id <> c.compute_machine_id)
+            """)).all() {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let instance = try row.decode(column: "instance_id", as: UUID.self)
+            let status = try row.decodeNil(column: "status") ? "gone" : try row.decode(column: "status", as: String.self)
+            found.append(ConsistencyViolation(
+                kind: "CLAIM_WITHOUT_INSTANCE", resourceId: id,
+                detail: "live claim for instance \(instance), which is \(status) or placed elsewhere"))
+        }
+        return found
+    }
+
+    static var sums: String { sums(prefix: "") }
+
+    static func sums(prefix: String) -> String {
+        counters.map { "CAST(COALESCE(SUM(COALESCE(\(prefix)\($0), 0)), 0) AS BIGINT) AS \($0)" }.joined(separator: ", ")
+    }
+
+    /// Rows of `table` whose counters differ from the sums computed per owner id (no sum row = all zero).
+    static func mismatches(
+        kind: String, of table: String, counter: (String) -> String, sums: String, on db: any SQLDatabase
+    ) async throws -> [ConsistencyViolation] {
+        let compare = counters.map { "COALESCE(t.\(counter($0)), 0) <> COALESCE(s.\($0), 0)" }.joined(separator: " OR ")
+        let select = counters.map { "COALESCE(t.\(counter($0)), 0) AS have_\($0), COALESCE(s.\($0), 0) AS want_\($0)" }
+            .joined(separator: ", ")
+        let rows = try await db.raw(SQLQueryString(
+            "SELECT t.id AS id, \(select) FROM \(table) t LEFT JOIN (\(sums)) s ON s.owner = t.id WHERE \(compare)")).all()
+        return try rows.map { row in
+            let id = try row.decode(column: "id", as: UUID.self)
+            let parts = try counters.compactMap { c -> String? in
+                let have = try row.decode(column: "have_\(c)", as: Int.self)
+                let want = try row.decode(column: "want_\(c)", as: Int.self)
+                return have == want ? nil : "\(counter(c)) is \(have), the sum is \(want)"
+            }
+            return ConsistencyViolation(kind: kind, resourceId: id, detail: parts.joined(separator: "; "))
+        }
+    }
+}

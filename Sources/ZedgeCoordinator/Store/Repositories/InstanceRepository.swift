@@ -1,0 +1,106 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// Instances and their virtual machines: reads, transactional changes and the queries the lifecycle and
+/// the reconciler need.
+public protocol InstanceRepository: ModelStore where Model == Instance {
+    /// Reads the instance for a change, holding its row for the rest of the transaction.
+    func lock(_ id: UUID, in tx: Transaction) async throws -> Instance?
+    func find(_ id: UUID, in tx: Transaction) async throws -> Instance?
+    func insert(_ instance: Instance, in tx: Transaction) async throws
+    func update(_ instance: Instance, in tx: Transaction) async throws
+    /// Writes only the name and timeoutS (a concurrent status change by an agent must not be undone).
+    func updateNameAndTimeout(_ instance: Instance) async throws
+    /// RUNNING and STOPPED instances: those the reconciler compares with what hosts report.
+    func settled() async throws -> [Instance]
+    /// The live instances on a machine (not DELETED or DELETING).
+    func residents(of machineId: UUID) async throws -> [Instance]
+    /// How many instances on the machine are not DELETED.
+    func liveCount(on machineId: UUID) async throws -> Int
+
+    func virtualMachine(_ id: UUID) async throws -> VirtualMachine?
+    func virtualMachine(_ id: UUID, in tx: Transaction) async throws -> VirtualMachine?
+    func virtualMachine(uuid: UUID, in tx: Transaction) async throws -> VirtualMachine?
+    func insert(_ vm: VirtualMachine, in tx: Transaction) async throws
+    func update(_ vm: VirtualMachine, in tx: Transaction) async throws
+    /// The console ports the machine's live VMs use.
+    func consolePortsInUse(on machineId: UUID, in tx: Transaction) async throws -> Set<Int>
+    /// The domain UUIDs (upper case) of the machine's live VMs.
+    func liveDomainUuids(on machineId: UUID) async throws -> Set<String>
+}
+
+public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, DatabaseBacked {
+    let base: SQLModelRepository<Instance>
+    var database: Database { base.database }
+    let table = Tables.instances
+    let vms = Tables.virtualMachines
+
+    public init(database: Database) {
+        base = SQLModelRepository(Tables.instances, database: database)
+    }
+
+    public func insert(_ model: Instance) async throws { try await base.insert(model) }
+
+    public func lock(_ id: UUID, in tx: Transaction) async throws -> Instance? {
+        try await tx.lock(table, id)
+        return try await table.find(id, on: tx.db)
+    }
+
+    public func find(_ id: UUID, in tx: Transaction) async throws -> Instance? { try await table.find(id, on: tx.db) }
+    public func insert(_ instance: Instance, in tx: Transaction) async throws { try await table.insert(instance, on: tx.db) }
+    public func update(_ instance: Instance, in tx: Transaction) async throws { _ = try await table.update(instance, on: tx.db) }
+
+    public func updateNameAndTimeout(_ instance: Instance) async throws {
+        do {
+            try await database.sql.update(table.name).set("name", to: instance.name)
+                .set("timeout_s", to: instance.timeoutS).set("updated_at", to: instance.updatedAt)
+                .where("id", .equal, instance.id).run()
+        } catch {
+            throw ConstraintViolation.map(error, resource: table.resource, operation: .write)
+        }
+    }
+
+    public func settled() async throws -> [Instance] {
+        try await database.sql.raw("SELECT * FROM instances WHERE status IN ('RUNNING', 'STOPPED')").all()
+            .map { try RowCodec.decode(Instance.self, from: $0) }
+    }
+
+    public func residents(of machineId: UUID) async throws -> [Instance] {
+        try await database.sql.raw("""
+            SELECT * FROM instances WHERE compute_machine_id = \(bind: machineId) AND status NOT IN ('DELETED', 'DELETING')
+            """).all().map { try RowCodec.decode(Instance.self, from: $0) }
+    }
+
+    public func liveCount(on machineId: UUID) async throws -> Int {
+        try await database.sql.raw("""
+            SELECT COUNT(*) AS n FROM instances WHERE compute_machine_id = \(bind: machineId) AND status <> 'DELETED'
+            """).first()?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    public func virtualMachine(_ id: UUID) async throws -> VirtualMachine? { try await vms.find(id, on: database.sql) }
+    public func virtualMachine(_ id: UUID, in tx: Transaction) async throws -> VirtualMachine? { try await vms.find(id, on: tx.db) }
+
+    public func virtualMachine(uuid: UUID, in tx: Transaction) async throws -> VirtualMachine? {
+        try await vms.first(where: [try .equal("vmUuid", uuid.uuidString)], on: tx.db)
+    }
+
+    public func insert(_ vm: VirtualMachine, in tx: Transaction) async throws { try await vms.insert(vm, on: tx.db) }
+    public func update(_ vm: VirtualMachine, in tx: Transaction) async throws { _ = try await vms.update(vm, on: tx.db) }
+
+    public func consolePortsInUse(on machineId: UUID, in tx: Transaction) async throws -> Set<Int> {
+        Set(try await tx.db.raw("""
+            SELECT config FROM virtual_machines WHERE compute_machine_id = \(bind: machineId) AND status <> 'DELETED'
+            """).all().compactMap { row -> Int? in
+                guard let text = try? row.decode(column: "config", as: String.self),
+                      let config = try? ZedgeJSON.decoder().decode(JSONValue.self, from: Data(text.utf8)) else { return nil }
+                return config.objectValue?["consolePort"]?.intValue
+            })
+    }
+
+    public func liveDomainUuids(on machineId: UUID) async throws -> Set<String> {
+        Set(try await database.sql.raw("""
+            SELECT vm_uuid FROM virtual_machines WHERE compute_machine_id = \(bind: machineId) AND status <> 'DELETED' AND vm_uuid IS NOT NULL
+            """).all().map { try $0.decode(column: "vm_uuid", as: String.self).uppercased() })
+    }
+}

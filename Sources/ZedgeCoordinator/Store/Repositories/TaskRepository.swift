@@ -1,0 +1,129 @@
+import Foundation
+import SQLKit
+import ZedgeCore
+
+/// Agent tasks, their events and the operations they belong to (DESIGN §4): the queue's rows.
+public protocol TaskRepository: Sendable {
+    /// Writes an operation and its tasks in the caller's transaction and, with PostgreSQL, announces the
+    /// tasks' hosts to every replica (`NOTIFY zedge_tasks`, delivered at commit).
+    func insert(_ operation: ZedgeCore.Operation, tasks: [AgentTask], in tx: Transaction) async throws
+    /// Announces hosts that have tasks again (a lease that ran out), outside any transaction.
+    func announce(hosts: [UUID]) async throws
+    /// The host's QUEUED tasks, oldest first.
+    func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask]
+    func find(_ id: UUID) async throws -> AgentTask?
+    /// Writes `task` only if it is still in `status` (optimistic; false when another writer won).
+    func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool
+    /// LEASED tasks whose lease ended at or before `now` (at most `limit`).
+    func expiredLeases(now: Date, limit: Int) async throws -> [AgentTask]
+    /// Records an event once per (task, sequence); false when it was already there.
+    func recordOnce(_ event: TaskEvent) async throws -> Bool
+    /// Replaces a task's stored payload (to redact what is no use once the task has finished).
+    func replacePayload(of taskId: UUID, with payload: JSONValue) async throws
+    func operation(_ id: UUID) async throws -> ZedgeCore.Operation?
+    /// Changes an operation under a transaction: `change` sees the stored one and returns the new one.
+    func updateOperation(_ id: UUID, _ change: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws
+    /// The newest operation about a resource.
+    func latestOperation(resourceId: UUID, in tx: Transaction) async throws -> ZedgeCore.Operation?
+    /// The resources that have an operation QUEUED or RUNNING.
+    func resourcesInFlight() async throws -> Set<UUID>
+}
+
+/// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5).
+public enum TaskWakeChannel {
+    public static let name = "zedge_tasks"
+}
+
+public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
+    let database: Database
+    let tasks = Tables.agentTasks
+    let operations = Tables.operations
+    let events = Tables.taskEvents
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    public func insert(_ operation: ZedgeCore.Operation, tasks newTasks: [AgentTask], in tx: Transaction) async throws {
+        try await operations.insert(operation, on: tx.db)
+        for task in newTasks { try await tasks.insert(task, on: tx.db) }
+        try await announce(hosts: newTasks.compactMap { $0.computeMachineId ?? $0.cloudBoxId }, on: tx.db)
+    }
+
+    public func announce(hosts: [UUID]) async throws {
+        try await announce(hosts: hosts, on: database.sql)
+    }
+
+    func announce(hosts: [UUID], on db: any SQLDatabase) async throws {
+        guard database.engine == .postgres else { return }
+        for host in Set(hosts) {
+            try await db.raw("SELECT pg_notify(\(bind: TaskWakeChannel.name), \(bind: host.uuidString))").run()
+        }
+    }
+
+    public func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask] {
+        let (column, host) = computeMachineId.map { ("compute_machine_id", $0) } ?? ("cloud_box_id", cloudBoxId ?? UUID())
+        return try await database.sql.select().column("*").from(tasks.name)
+            .where(SQLIdentifier(column), .equal, SQLBind(host)).where("status", .equal, TaskStatus.queued.rawValue)
+            .orderBy("id").limit(limit).all().map { try RowCodec.decode(AgentTask.self, from: $0) }
+    }
+
+    public func find(_ id: UUID) async throws -> AgentTask? {
+        try await tasks.find(id, on: database.sql)
+    }
+
+    public func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool {
+        var query = database.sql.update(tasks.name)
+        for (column, value) in try RowCodec.columns(of: task) where column != "id" {
+            query = query.set(SQLIdentifier(column), to: value)
+        }
+        return try await query.where("id", .equal, task.id).where("status", .equal, status.rawValue)
+            .returning("id").all().count == 1
+    }
+
+    public func expiredLeases(now: Date, limit: Int) async throws -> [AgentTask] {
+        try await database.sql.select().column("*").from(tasks.name)
+            .where("status", .equal, TaskStatus.leased.rawValue).where("lease_expires_at", .lessThanOrEqual, now)
+            .limit(limit).all().map { try RowCodec.decode(AgentTask.self, from: $0) }
+    }
+
+    public func recordOnce(_ event: TaskEvent) async throws -> Bool {
+        let existing = try await events.first(
+            where: [try .equal("taskId", event.taskId), try .equal("sequence", event.sequence)], on: database.sql)
+        guard existing == nil else { return false }
+        do {
+            try await events.insert(event, on: database.sql)
+            return true
+        } catch let error as DomainError where error.kind == .conflict {
+            return false  // the same event raced in twice: recorded once
+        }
+    }
+
+    public func replacePayload(of taskId: UUID, with payload: JSONValue) async throws {
+        try await database.sql.update(tasks.name).set("payload", to: try RowCodec.bind(payload)).where("id", .equal, taskId).run()
+    }
+
+    public func operation(_ id: UUID) async throws -> ZedgeCore.Operation? {
+        try await operations.find(id, on: database.sql)
+    }
+
+    public func updateOperation(_ id: UUID, _ change: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws {
+        let operations = self.operations
+        try await database.transaction { tx in
+            try await tx.lock(operations, id)
+            guard let operation = try await operations.find(id, on: tx.db) else { return }
+            _ = try await operations.update(change(operation), on: tx.db)
+        }
+    }
+
+    public func latestOperation(resourceId: UUID, in tx: Transaction) async throws -> ZedgeCore.Operation? {
+        try await tx.db.select().column("*").from(operations.name).where("resource_id", .equal, resourceId)
+            .orderBy("id", .descending).limit(1).first().map { try RowCodec.decode(ZedgeCore.Operation.self, from: $0) }
+    }
+
+    public func resourcesInFlight() async throws -> Set<UUID> {
+        Set(try await database.sql.raw("""
+            SELECT resource_id FROM operations WHERE status IN ('QUEUED', 'RUNNING') AND resource_id IS NOT NULL
+            """).all().map { try $0.decode(column: "resource_id", as: UUID.self) })
+    }
+}
