@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+@Suite struct BodyDecoderTests {
+    struct Body: RequestBody {
+        var name: String
+        var size: Int?
+        var role: UserRole?
+        var quota: QuotaConfig?
+        static var immutableFields: Set<String> { ["owner"] }
+        func validate() -> [FieldError] { name == "bad" ? [FieldError(field: "name", message: "is bad")] : [] }
+    }
+
+    func fields(_ json: String) -> [String] {
+        do {
+            _ = try BodyDecoder.decode(Body.self, from: Data(json.utf8))
+            return []
+        } catch let problem as Problem {
+            #expect(problem.status == .badRequest)
+            return problem.errors.map(\.field)
+        } catch {
+            Issue.record("unexpected error \(error)")
+            return []
+        }
+    }
+
+    @Test func acceptsAndReportsPresentFields() throws {
+        let decoded = try BodyDecoder.decode(Body.self, from: Data(#"{"name":"ok","size":null}"#.utf8))
+        #expect(decoded.value.name == "ok")
+        #expect(decoded.presentFields == ["name", "size"])
+        #expect(decoded.has("size") && !decoded.has("role"))
+    }
+
+    @Test func namesTheOffendingField() {
+        #expect(fields(#"{"name":"ok","extra":1}"#) == ["extra"])
+        #expect(fields(#"{"name":"ok","owner":"x"}"#) == ["owner"])
+        #expect(fields(#"{"name":"ok","id":"x","createdAt":"x"}"#) == ["createdAt", "id"])
+        #expect(fields(#"{"size":1}"#) == ["name"])
+        #expect(fields(#"{"name":null}"#) == ["name"])
+        #expect(fields(#"{"name":"ok","size":"ten"}"#) == ["size"])
+        #expect(fields(#"{"name":"ok","size":1.5}"#) == ["size"])
+        #expect(fields(#"{"name":"ok","role":"GOD"}"#) == ["role"])
+        #expect(fields(#"{"name":"ok","quota":{"cpuCores":"x"}}"#) == ["quota.cpuCores"])
+        #expect(fields(#"{"name":"bad"}"#) == ["name"])
+        #expect(fields(#"{"name":"#) == ["body"])
+        #expect(fields("[]") == ["body"])
+        #expect(fields("") == ["body"])
+    }
+
+    @Test func enumErrorsListTheAllowedValues() throws {
+        do {
+            _ = try BodyDecoder.decode(Body.self, from: Data(#"{"name":"ok","role":"GOD"}"#.utf8))
+            Issue.record("decoded a bad enum")
+        } catch let problem as Problem {
+            #expect(problem.errors.first?.message == "must be one of ADMIN, TENANT_ADMIN, OPERATOR, USER")
+        }
+    }
+}
