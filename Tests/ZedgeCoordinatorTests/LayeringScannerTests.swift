@@ -114,6 +114,7 @@ import Testing
         #expect(scanner.httpBelowHTTP() == [])
         #expect(scanner.upwardReferences() == [])
         #expect(scanner.upwardEdges() == [])
+        #expect(scanner.transactionsInHTTP() == [])
     }
 
     @Test func aFolderOutsideTheLayerListFails() throws {
@@ -153,11 +154,27 @@ import Testing
         #expect(scanner.sqlOutsideStore().map(\.description) == [
             "Placement/CapacityLedger.swift:1: runs SQL: import SQLKit",
             "Placement/CapacityLedger.swift:5: runs SQL: any SQLDatabase",
-            "Placement/CapacityLedger.swift:6: runs SQL: .transaction {",
+            "Placement/CapacityLedger.swift:6: runs SQL: database.transaction",
             "Placement/CapacityLedger.swift:7: runs SQL: .raw(",
             "Placement/CapacityLedger.swift:8: runs SQL: UPDATE",
             "Replication/Leadership.swift:1: runs SQL: import PostgresNIO",
             "Replication/Leadership.swift:5: runs SQL: SELECT",
+        ])
+    }
+
+    @Test func aTransactionInAControllerFails() throws {
+        let scanner = try scanCleanTree(adding: [
+            "HTTP/Controllers/ThingController.swift": #"""
+                // A comment may say store.transactions.run { }.
+                struct ThingController {
+                    func delete() async throws {
+                        try await transactions.run { tx in try await things.remove(in: tx) }
+                    }
+                }
+                """#,
+        ])
+        #expect(scanner.transactionsInHTTP().map(\.description) == [
+            "HTTP/Controllers/ThingController.swift:4: opens a transaction: transactions.run",
         ])
     }
 

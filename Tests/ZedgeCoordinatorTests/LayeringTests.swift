@@ -30,6 +30,11 @@ import Testing
         Self.expectNone(scanner.upwardEdges(), "folder → folder edges point up the layer list")
     }
 
+    /// (d) Controllers open no transaction.
+    @Test func noTransactionInHTTP() {
+        Self.expectNone(scanner.transactionsInHTTP(), "lines in HTTP/ open a transaction")
+    }
+
     /// Records one issue that lists every item, or nothing when there are none.
     static func expectNone(_ items: [some CustomStringConvertible], _ what: String,
                            sourceLocation: SourceLocation = #_sourceLocation) {

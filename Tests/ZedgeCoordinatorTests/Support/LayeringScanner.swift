@@ -15,7 +15,7 @@ struct LayeringScanner: Sendable {
     static let sqlMarkers = [
         "import SQLKit", "import SQLiteKit", "import PostgresKit", "import PostgresNIO", ".raw(", ".sql.",
         "database.sql", "SQLQueryString", "SQLBind", "SQLIdentifier", "SQLLiteral", "SQLExpression",
-        "any SQLDatabase", ".transaction {", ".transaction({", "FOR UPDATE",
+        "any SQLDatabase", "database.transaction", "FOR UPDATE",
     ]
     static let sqlKeywords = ["SELECT ", "UPDATE ", "INSERT INTO", "DELETE FROM"]
 
@@ -97,6 +97,20 @@ struct LayeringScanner: Sendable {
                     .map { $0.trimmingCharacters(in: .whitespaces) }
                 guard !found.isEmpty else { return nil }
                 return Violation(file: file.path, line: index + 1, message: "runs SQL: " + found.joined(separator: ", "))
+            }
+        }
+    }
+
+    /// Lines in HTTP/ containing one of these open or use a transaction.
+    static let transactionMarkers = [".transaction {", ".transaction({", ".transaction(", "transactions.run", "Transaction"]
+
+    /// (d) No controller (nothing in HTTP/) opens a transaction: a service owns each unit of work.
+    func transactionsInHTTP() -> [Violation] {
+        files.filter { $0.folder == "HTTP" }.flatMap { file in
+            file.code.enumerated().compactMap { index, line -> Violation? in
+                let found = Self.transactionMarkers.filter { line.contains($0) }
+                guard let first = found.first else { return nil }
+                return Violation(file: file.path, line: index + 1, message: "opens a transaction: " + first)
             }
         }
     }
