@@ -141,7 +141,7 @@ import Testing
                     }
                 }
                 """#,
-            "Replication/Leadership.swift": #"""
+            "Leadership/Leadership.swift": #"""
                 import PostgresNIO
 
                 struct Leadership {
@@ -152,13 +152,13 @@ import Testing
                 """#,
         ])
         #expect(scanner.sqlOutsideStore().map(\.description) == [
+            "Leadership/Leadership.swift:1: runs SQL: import PostgresNIO",
+            "Leadership/Leadership.swift:5: runs SQL: SELECT",
             "Placement/CapacityLedger.swift:1: runs SQL: import SQLKit",
             "Placement/CapacityLedger.swift:5: runs SQL: any SQLDatabase",
             "Placement/CapacityLedger.swift:6: runs SQL: database.transaction",
             "Placement/CapacityLedger.swift:7: runs SQL: .raw(",
             "Placement/CapacityLedger.swift:8: runs SQL: UPDATE",
-            "Replication/Leadership.swift:1: runs SQL: import PostgresNIO",
-            "Replication/Leadership.swift:5: runs SQL: SELECT",
         ])
     }
 
