@@ -83,17 +83,16 @@ public struct HostController: Sendable {
                 let live = try await db.raw("""
                     SELECT COUNT(*) AS n FROM instances WHERE compute_machine_id = \(bind: machine.id) AND status <> 'DELETED'
                     """).first()?.decode(column: "n", as: Int.self) ?? 0
-                guard live == 0 else { throw Problem.conflict("\(live) instance(s) remain on this machine.") }
+                guard live == 0 else {
+                    throw ConstraintViolation.stillReferenced(
+                        resource: "compute machine", by: [.init("instance", count: live, field: "instances.computeMachineId")])
+                }
                 // What only described the machine's past goes with it; deleted instances keep their history.
                 try await db.raw("UPDATE instances SET compute_machine_id = NULL WHERE compute_machine_id = \(bind: machine.id)").run()
                 try await db.raw("DELETE FROM capacity_claims WHERE compute_machine_id = \(bind: machine.id) AND released_at IS NOT NULL").run()
                 try await db.raw("DELETE FROM virtual_machines WHERE compute_machine_id = \(bind: machine.id)").run()
                 try await db.raw("DELETE FROM host_observations WHERE id = \(bind: machine.id)").run()
-                do {
-                    try await db.raw("DELETE FROM compute_machines WHERE id = \(bind: machine.id)").run()
-                } catch {
-                    throw ConstraintViolation.map(error, resource: "compute machine", operation: .delete)
-                }
+                try await Table<ComputeMachine>("compute_machines").delete(machine.id, on: db)
                 try await ledger.refreshTotals(poolId: machine.resourcePoolId, dataCenterId: machine.edgeDataCenterId, on: db)
             }
             return JSONResponse.noContent()

@@ -101,10 +101,6 @@ public struct TenantController: Sendable {
         routes.on(.delete, ":id", summary: "Delete a tenant (refused while it has users or resources)",
                   action: "tenant.delete", output: EmptyBody.self, status: 204) { _, context in
             let tenant = try await reachable(context, .delete)
-            let members = try await users.count([.equal("tenantId", tenant.id)])
-            guard members == 0 else {
-                throw Problem.conflict("The tenant still has \(members) user(s); delete or move them first.")
-            }
             guard try await tenants.delete(tenant.id) else { throw Problem.notFound("Tenant") }
             return JSONResponse.noContent()
         }

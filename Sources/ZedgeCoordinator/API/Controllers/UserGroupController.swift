@@ -115,7 +115,10 @@ public struct UserGroupController: Sendable {
                   action: "user-group.delete", output: EmptyBody.self, status: 204) { _, context in
             let group = try await reachable(context, .delete)
             let children = try await groups.count([.equal("parentGroupId", group.id)])
-            guard children == 0 else { throw Problem.conflict("The group still has \(children) child group(s).") }
+            guard children == 0 else {
+                throw ConstraintViolation.stillReferenced(
+                    resource: "user group", by: [.init("child group", count: children, field: "userGroups.parentGroupId")])
+            }
             guard try await groups.delete(group.id) else { throw Problem.notFound("User group") }
             return JSONResponse.noContent()
         }

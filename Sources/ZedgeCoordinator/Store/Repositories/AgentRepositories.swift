@@ -16,7 +16,7 @@ public struct SQLEnrollmentTokenRepository: EnrollmentTokenRepository, SQLBacked
     var sql: any SQLDatabase { base.database.sql }
 
     public init(database: Database) {
-        base = SQLModelRepository(Table("enrollment_tokens", resource: "enrollment token"), database: database)
+        base = SQLModelRepository(Table("enrollment_tokens"), database: database)
     }
 
     public func insert(_ token: EnrollmentToken, tokenHash: String) async throws {
@@ -57,7 +57,7 @@ public struct SQLAgentCredentialRepository: AgentCredentialRepository, SQLBacked
     /// With SQLite, found credentials are cached in memory: one coordinator owns the file, so every
     /// revocation passes through here. PostgreSQL may have several replicas, so it reads each time.
     public init(database: Database) {
-        base = SQLModelRepository(Table("agent_credentials", resource: "agent credential"), database: database)
+        base = SQLModelRepository(Table("agent_credentials"), database: database)
         cache = database.engine == .sqlite ? AgentCredentialCache() : nil
     }
 

@@ -15,7 +15,7 @@ public struct SQLApiKeyRepository: ApiKeyRepository, SQLBackedStore {
     var sql: any SQLDatabase { base.database.sql }
 
     public init(database: Database) {
-        base = SQLModelRepository(Table("api_keys", resource: "API key"), database: database)
+        base = SQLModelRepository(Table("api_keys"), database: database)
     }
 
     public func insert(_ key: ApiKey, keyHash: String) async throws {

@@ -14,7 +14,7 @@ public protocol RefreshTokenRepository: Sendable {
 }
 
 public struct SQLRefreshTokenRepository: RefreshTokenRepository {
-    let table = Table<RefreshToken>("refresh_tokens", resource: "refresh token")
+    let table = Table<RefreshToken>("refresh_tokens")
     let database: Database
 
     public init(database: Database) {

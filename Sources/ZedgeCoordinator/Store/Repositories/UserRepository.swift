@@ -16,7 +16,7 @@ public struct SQLUserRepository: UserRepository, SQLBackedStore {
     var sql: any SQLDatabase { base.database.sql }
 
     public init(database: Database) {
-        base = SQLModelRepository(Table("users", resource: "user"), database: database)
+        base = SQLModelRepository(Table("users"), database: database)
     }
 
     public func insert(_ user: User, passwordHash: String) async throws {
