@@ -9,10 +9,18 @@ public struct Migration: Sendable {
     /// The statements for an engine, one SQL statement each (SQLite runs only the first statement of a
     /// string).
     public let statements: @Sendable (DatabaseEngine) -> [String]
+    /// The tables and foreign keys its schema builder declared (a foreign key written as raw SQL is not
+    /// here, and `DeleteWithChildrenReferenceTableTests` fails).
+    let declared: DeclaredSchema
 
     public init(version: Int, name: String, statements: @escaping @Sendable (DatabaseEngine) -> [String]) {
+        self.init(version: version, name: name, declared: DeclaredSchema(), statements: statements)
+    }
+
+    init(version: Int, name: String, declared: DeclaredSchema, statements: @escaping @Sendable (DatabaseEngine) -> [String]) {
         self.version = version
         self.name = name
+        self.declared = declared
         self.statements = statements
     }
 }

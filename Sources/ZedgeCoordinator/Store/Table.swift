@@ -8,6 +8,13 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
     /// The resource's name in messages ("user group").
     public let resource: String
 
+    /// The table `name`, its rows called what `ResourceNames` says.
+    public init(_ name: String) {
+        self.init(name, resource: ResourceNames.of(name))
+    }
+
+    /// Prefer `init(_:)`: `ResourceNames` is the one vocabulary, and a different `resource` here makes
+    /// this table's messages disagree with the delete conflicts that name its rows.
     public init(_ name: String, resource: String) {
         self.name = name
         self.resource = resource
@@ -86,12 +93,27 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
         }
     }
 
+    /// Deletes the row; false when there was none. Refused with a 409 that names what still refers to the
+    /// row and how many (`ConstraintViolation.stillReferenced`) while rows refer to it with ON DELETE
+    /// RESTRICT (`ReferenceCatalog`): counted first, on the connection that then deletes. A row that
+    /// arrives between the count and the delete fails the delete in the engine; that is a 409 too, counted
+    /// again when the connection still answers (not inside a failed PostgreSQL transaction).
     @discardableResult
     public func delete(_ id: UUID, on db: any SQLDatabase) async throws -> Bool {
-        do {
-            return try await db.delete(from: name).where("id", .equal, id).returning("id").all().count == 1
-        } catch {
-            throw ConstraintViolation.map(error, resource: resource, operation: .delete)
+        let name = self.name, resource = self.resource
+        return try await db.withSession { session in
+            if let conflict = try await ReferenceCatalog.conflict(deleting: id, from: name, resource: resource, on: session) {
+                throw conflict
+            }
+            do {
+                return try await session.delete(from: name).where("id", .equal, id).returning("id").all().count == 1
+            } catch {
+                if ConstraintViolation.isForeignKeyViolation(error),
+                   let conflict = try? await ReferenceCatalog.conflict(deleting: id, from: name, resource: resource, on: session) {
+                    throw conflict
+                }
+                throw ConstraintViolation.map(error, resource: resource, operation: .delete)
+            }
         }
     }
 

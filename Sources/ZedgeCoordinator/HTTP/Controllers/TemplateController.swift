@@ -201,7 +201,9 @@ public struct TemplateController: Sendable {
         let template = try await reachable(context, .delete)
         let using = try await instances.count([.equal("templateId", template.id)])
         guard using == 0 else {
-            throw Problem.conflict("\(using) instance(s) were made from this template; set its status to DEPRECATED or ARCHIVED instead.")
+            throw ConstraintViolation.stillReferenced(
+                resource: "template", by: [.init("instance", count: using, field: "instances.templateId")],
+                hint: "set its status to DEPRECATED or ARCHIVED instead")
         }
         guard try await templates.delete(template.id) else { throw Problem.notFound("Template") }
         return JSONResponse.noContent()

@@ -119,10 +119,6 @@ public struct TenantController: Sendable {
     /// Delete a tenant (refused while it has users or resources) (`tenant.delete`).
     func delete(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let tenant = try await reachable(context, .delete)
-        let members = try await users.count([.equal("tenantId", tenant.id)])
-        guard members == 0 else {
-            throw Problem.conflict("The tenant still has \(members) user(s); delete or move them first.")
-        }
         guard try await tenants.delete(tenant.id) else { throw Problem.notFound("Tenant") }
         return JSONResponse.noContent()
     }

@@ -140,7 +140,10 @@ public struct UserGroupController: Sendable {
     func delete(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let group = try await reachable(context, .delete)
         let children = try await groups.count([.equal("parentGroupId", group.id)])
-        guard children == 0 else { throw Problem.conflict("The group still has \(children) child group(s).") }
+        guard children == 0 else {
+            throw ConstraintViolation.stillReferenced(
+                resource: "user group", by: [.init("child group", count: children, field: "userGroups.parentGroupId")])
+        }
         guard try await groups.delete(group.id) else { throw Problem.notFound("User group") }
         return JSONResponse.noContent()
     }

@@ -88,6 +88,8 @@ final class SchemaBuilder {
     private var created: Set<String> = []
     private var statements: [String] = []
     private var deferred: [String] = []
+    /// The tables and foreign keys declared so far (what `ReferenceCatalog` derives the delete rules from).
+    private(set) var declared = DeclaredSchema()
 
     init(types: ColumnTypes, engine: DatabaseEngine) {
         self.types = types
@@ -104,7 +106,9 @@ final class SchemaBuilder {
             parts.append("CONSTRAINT uq_\(name)_\(cols.joined(separator: "_")) UNIQUE (\(cols.joined(separator: ", ")))")
         }
         parts += c.checks
+        declared.tables.append(name)
         for fk in c.foreignKeys {
+            declared.foreignKeys.append(ForeignKeyReference(table: name, column: fk.column, target: fk.target, onDelete: fk.onDelete))
             let clause = "CONSTRAINT fk_\(name)_\(fk.column) FOREIGN KEY (\(fk.column)) "
                 + "REFERENCES \(fk.target)(id) ON DELETE \(fk.onDelete.rawValue)"
             if engine == .sqlite || fk.target == name || created.contains(fk.target) {

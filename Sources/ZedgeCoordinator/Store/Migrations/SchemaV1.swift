@@ -12,9 +12,13 @@ import Foundation
 /// instances → virtual_machines) are declared in CREATE TABLE on SQLite, which checks them only at write
 /// time, and added with ALTER TABLE after every table exists on PostgreSQL.
 enum SchemaV1 {
-    static let migration = Migration(version: 1, name: "schema-v1") { engine in statements(ColumnTypes(engine), engine) }
+    static let migration = Migration(
+        version: 1, name: "schema-v1", declared: schema(ColumnTypes(.sqlite), .sqlite).declared
+    ) { engine in statements(ColumnTypes(engine), engine) }
 
-    static func statements(_ t: ColumnTypes, _ engine: DatabaseEngine) -> [String] {
+    static func statements(_ t: ColumnTypes, _ engine: DatabaseEngine) -> [String] { schema(t, engine).finish() }
+
+    static func schema(_ t: ColumnTypes, _ engine: DatabaseEngine) -> SchemaBuilder {
         let s = SchemaBuilder(types: t, engine: engine)
 
         // MARK: Authentication & authorisation
@@ -620,7 +624,7 @@ enum SchemaV1 {
             c.index("recorded_at")  // retention sweeps
         }
 
-        return s.finish()
+        return s
     }
 
     private static let userRoles = ["ADMIN", "TENANT_ADMIN", "OPERATOR", "USER"]

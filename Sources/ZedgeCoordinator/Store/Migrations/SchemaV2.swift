@@ -3,11 +3,21 @@ import Foundation
 /// Placement and the instance lifecycle: capacity claims, group grants of templates, and when an instance
 /// last started (for `timeoutS`).
 enum SchemaV2 {
-    static let migration = Migration(version: 2, name: "instances-and-claims") { engine in
+    static let migration = Migration(
+        version: 2, name: "instances-and-claims", declared: schema(ColumnTypes(.sqlite), .sqlite).declared
+    ) { engine in
         statements(ColumnTypes(engine), engine)
     }
 
     static func statements(_ t: ColumnTypes, _ engine: DatabaseEngine) -> [String] {
+        schema(t, engine).finish() + [
+            "ALTER TABLE instances ADD COLUMN started_at \(t.timestamp)",
+            "CREATE INDEX ix_operations_resource_id_status ON operations (resource_id, status)",
+            "CREATE INDEX ix_instances_compute_machine_id_status ON instances (compute_machine_id, status)",
+        ]
+    }
+
+    static func schema(_ t: ColumnTypes, _ engine: DatabaseEngine) -> SchemaBuilder {
         let s = SchemaBuilder(types: t, engine: engine)
         s.table("capacity_claims") { c in
             c.id()
@@ -45,10 +55,6 @@ enum SchemaV2 {
             c.timestamp("observed_at")
             c.json("observed_vms")
         }
-        return s.finish() + [
-            "ALTER TABLE instances ADD COLUMN started_at \(t.timestamp)",
-            "CREATE INDEX ix_operations_resource_id_status ON operations (resource_id, status)",
-            "CREATE INDEX ix_instances_compute_machine_id_status ON instances (compute_machine_id, status)",
-        ]
+        return s
     }
 }

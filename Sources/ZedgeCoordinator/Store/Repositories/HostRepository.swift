@@ -234,7 +234,10 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
             let live = try await db.raw("""
                 SELECT COUNT(*) AS n FROM instances WHERE compute_machine_id = \(bind: machine.id) AND status <> 'DELETED'
                 """).first()?.decode(column: "n", as: Int.self) ?? 0
-            guard live == 0 else { throw DomainError.conflict("\(live) instance(s) remain on this machine.") }
+            guard live == 0 else {
+                throw ConstraintViolation.stillReferenced(
+                    resource: table.resource, by: [.init("instance", count: live, field: "instances.computeMachineId")])
+            }
             // What only described the machine's past goes with it; deleted instances keep their history.
             try await db.raw("UPDATE instances SET compute_machine_id = NULL WHERE compute_machine_id = \(bind: machine.id)").run()
             try await db.raw("DELETE FROM capacity_claims WHERE compute_machine_id = \(bind: machine.id) AND released_at IS NOT NULL").run()

@@ -4,7 +4,7 @@ import ZedgeCore
 
 /// Instances and their virtual machines: reads, transactional changes and the queries the lifecycle and
 /// the reconciler need.
-public protocol InstanceRepository: ModelStore where Model == Instance {
+public protocol InstanceRepository: ModelRepository where Model == Instance {
     /// Reads the instance for a change, holding its row for the rest of the transaction.
     func lock(_ id: UUID, in tx: Transaction) async throws -> Instance?
     func find(_ id: UUID, in tx: Transaction) async throws -> Instance?

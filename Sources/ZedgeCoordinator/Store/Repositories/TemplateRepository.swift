@@ -19,7 +19,7 @@ public struct TemplateReader: Sendable {
 
 /// Templates, their versions (exactly one latest per template) and the groups GROUP_SPECIFIC ones are
 /// shared with.
-public protocol TemplateRepository: ModelStore where Model == Template {
+public protocol TemplateRepository: ModelRepository where Model == Template {
     /// One page of the templates `reader` may see: PUBLIC ones, its own, (TENANT_ADMIN) its tenant's, and
     /// GROUP_SPECIFIC ones of its tenant shared with one of its groups; ADMIN all.
     func list(_ query: ListQuery, visibleTo reader: TemplateReader) async throws -> Page<Template>
