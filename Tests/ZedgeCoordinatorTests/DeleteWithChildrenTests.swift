@@ -14,7 +14,7 @@ import ZedgeCore
 /// and fails for a route without a fixture below, so a new DELETE route cannot be forgotten. A fixture either
 /// gives the route's object a child and checks the refusal and then the plain delete, or says why its
 /// object can have no child and checks that the route still answers as documented.
-@Suite("Deletes of objects that still have children")
+@Suite("Deletes of objects that still have children", .serialized)
 struct DeleteWithChildrenTests {
     @Test(arguments: TestEngine.all)
     func everyDeleteRouteHasAFixture(engine: TestEngine) async throws {
