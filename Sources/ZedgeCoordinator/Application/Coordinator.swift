@@ -90,7 +90,7 @@ public enum Coordinator {
                 hosts: store.hosts, virtualMachines: store.virtualMachines, tasks: store.tasks, auditLogs: store.auditLogs,
                 dispatcher: dispatcher, outcomes: outcomes, logger: logger)
             let hosts = HostService(hosts: store.hosts, computeMachines: store.computeMachines, cloudBoxes: store.cloudBoxes,
-                                    instances: store.instances)
+                                    instances: store.instances, agentCredentials: store.agentCredentials)
             let enrollment = AgentEnrollment(
                 enrollmentTokens: store.enrollmentTokens, agentCredentials: store.agentCredentials, computeMachines: store.computeMachines,
                 cloudBoxes: store.cloudBoxes, hosts: store.hosts, heartbeatInterval: configuration.heartbeatIntervalSeconds)

@@ -8,13 +8,16 @@ public struct HostService: Sendable {
     let computeMachines: any ModelRepository<ComputeMachine>
     let cloudBoxes: any ModelRepository<CloudBox>
     let instances: any InstanceRepository
+    let agentCredentials: any AgentCredentialRepository
 
     public init(hosts: any HostRepository, computeMachines: any ModelRepository<ComputeMachine>,
-                cloudBoxes: any ModelRepository<CloudBox>, instances: any InstanceRepository) {
+                cloudBoxes: any ModelRepository<CloudBox>, instances: any InstanceRepository,
+                agentCredentials: any AgentCredentialRepository) {
         self.hosts = hosts
         self.computeMachines = computeMachines
         self.cloudBoxes = cloudBoxes
         self.instances = instances
+        self.agentCredentials = agentCredentials
     }
 
     /// What a PATCH of a machine carries; nil leaves a field as it is (`.some(nil)` clears an optional one).
@@ -60,12 +63,15 @@ public struct HostService: Sendable {
         return try await computeMachines.find(machine.id) ?? machine
     }
 
-    /// Removes a DECOMMISSIONING machine that holds no instances (pool and data center totals follow).
-    public func remove(_ machine: ComputeMachine) async throws {
+    /// Removes a DECOMMISSIONING machine that holds no instances (pool and data center totals follow). Its
+    /// agent's credential goes with it: the row by cascade, and (revoked explicitly) any copy cached in memory,
+    /// so the agent's next call is a 401.
+    public func remove(_ machine: ComputeMachine, now: Date = Date()) async throws {
         guard machine.status == .decommissioning else {
             throw DomainError.conflict("Only a DECOMMISSIONING machine can be removed; this one is \(machine.status.rawValue).", field: "status")
         }
         try await hosts.remove(machine)
+        try await agentCredentials.revokeAll(computeMachineId: machine.id, cloudBoxId: nil, at: now)
     }
 
     /// Writes a CloudBox's operator fields (name, location, disabled, assigned user, tags) as `box` has them.

@@ -131,7 +131,20 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
                         """).run()
                 }
             }
-            try await Tables.metricSamples.insert(samples, on: db)
+            // A host removed since its heartbeat arrived has no row to refer to: its samples are dropped, or
+            // their foreign key would fail this flush, and every later one, for every host.
+            let machineIds = Set(samples.compactMap(\.computeMachineId)), boxIds = Set(samples.compactMap(\.cloudBoxId))
+            var existing: Set<UUID> = []
+            if !machineIds.isEmpty {
+                existing.formUnion(try await db.select().column("id").from("compute_machines").where("id", .in, Array(machineIds)).all()
+                    .map { try $0.decode(column: "id", as: UUID.self) })
+            }
+            if !boxIds.isEmpty {
+                existing.formUnion(try await db.select().column("id").from("cloud_boxes").where("id", .in, Array(boxIds)).all()
+                    .map { try $0.decode(column: "id", as: UUID.self) })
+            }
+            let kept = samples.filter { sample in (sample.computeMachineId ?? sample.cloudBoxId).map(existing.contains) ?? false }
+            try await Tables.metricSamples.insert(kept, on: db)
             return returned
         }
     }
