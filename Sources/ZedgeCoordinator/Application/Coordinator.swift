@@ -84,7 +84,8 @@ public enum Coordinator {
             let instances = InstanceService(
                 instances: store.instances, tenants: store.tenants, computeMachines: store.computeMachines, tasks: store.tasks,
                 auditLogs: store.auditLogs, access: templateAccess, quotas: QuotaService(quotas: store.quotas), placement: placement,
-                dispatcher: dispatcher, specs: VmSpecBuilder(diskDirectory: configuration.instanceDiskDirectory),
+                dispatcher: dispatcher, vmFactory: VirtualMachineFactory(instances: store.instances),
+                specs: VmSpecBuilder(diskDirectory: configuration.instanceDiskDirectory),
                 stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)
             let cloudBoxes = CloudBoxService(
                 hosts: store.hosts, virtualMachines: store.virtualMachines, tasks: store.tasks, auditLogs: store.auditLogs,

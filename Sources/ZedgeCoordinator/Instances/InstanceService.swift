@@ -27,7 +27,7 @@ public struct InstanceService: Sendable {
     public init(
         instances: any InstanceRepository, tenants: any ModelRepository<Tenant>, computeMachines: any ModelRepository<ComputeMachine>,
         tasks: any TaskRepository, auditLogs: any TimeSeriesRepository<AuditLog>, access: TemplateAccess, quotas: QuotaService,
-        placement: Placement, dispatcher: WorkDispatcher, specs: VmSpecBuilder, stopTimeoutS: Int,
+        placement: Placement, dispatcher: WorkDispatcher, vmFactory: VirtualMachineFactory, specs: VmSpecBuilder, stopTimeoutS: Int,
         outcomes: TaskOutcomeHandlers, logger: Logger
     ) {
         self.instances = instances
@@ -39,7 +39,7 @@ public struct InstanceService: Sendable {
         self.quotas = quotas
         self.placement = placement
         self.dispatcher = dispatcher
-        self.vmFactory = VirtualMachineFactory(instances: instances)
+        self.vmFactory = vmFactory
         self.specs = specs
         self.stopTimeoutS = stopTimeoutS
         self.logger = logger
