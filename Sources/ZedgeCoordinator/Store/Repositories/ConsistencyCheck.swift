@@ -56,7 +56,7 @@ public struct ConsistencyCheck: Sendable {
         // A placed, live instance holds exactly one live claim, on its machine.
         for row in try await db.raw(SQLQueryString("""
             SELECT i.id AS id, i.status AS status, COUNT(c.instance_id) AS n
-            FROM instances i LEFT JOIN \(live) c ON c.instance_id = i.id AND c.compute_machine_id = i.compute_machine_id
+            FROM instances i LEFT JOIN \(unsafeRaw: live) c ON c.instance_id = i.id AND c.compute_machine_id = i.compute_machine_id
             WHERE i.compute_machine_id IS NOT NULL AND i.status <> 'DELETED'
             GROUP BY i.id, i.status HAVING COUNT(c.instance_id) <> 1
             """)).all() {
@@ -98,7 +98,7 @@ public struct ConsistencyCheck: Sendable {
         let select = counters.map { "COALESCE(t.\(counter($0)), 0) AS have_\($0), COALESCE(s.\($0), 0) AS want_\($0)" }
             .joined(separator: ", ")
         let rows = try await db.raw(SQLQueryString(
-            "SELECT t.id AS id, \(select) FROM \(table) t LEFT JOIN (\(sums)) s ON s.owner = t.id WHERE \(compare)")).all()
+            "SELECT t.id AS id, \(unsafeRaw: select) FROM \(unsafeRaw: table) t LEFT JOIN (\(unsafeRaw: sums)) s ON s.owner = t.id WHERE \(unsafeRaw: compare)")).all()
         return try rows.map { row in
             let id = try row.decode(column: "id", as: UUID.self)
             let parts = try counters.compactMap { c -> String? in
