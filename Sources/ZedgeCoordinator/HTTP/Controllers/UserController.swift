@@ -115,7 +115,7 @@ public struct UserController: Sendable {
         if patch.has("quotaConfig") { user.quotaConfig = body.quotaConfig }
         if patch.has("role") || patch.has("tenantId") { try await checkTenant(user.tenantId, for: user.role) }
         user.updatedAt = Date()
-        guard try await users.update(user) else { throw Problem.notFound("User") }
+        guard try await users.updateKeepingAnActiveAdmin(user) else { throw Problem.notFound("User") }
         if patch.has("password") {
             try await users.setPasswordHash(try await hasher.hash(try required(body.password, "password")), for: user.id)
         }

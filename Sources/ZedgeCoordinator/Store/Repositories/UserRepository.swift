@@ -9,6 +9,10 @@ public protocol UserRepository: ModelStore where Model == User {
     func credentials(username: String) async throws -> (user: User, passwordHash: String)?
     func setPasswordHash(_ hash: String, for id: UUID) async throws
     func recordLogin(_ id: UUID, at date: Date) async throws
+    /// Writes the user unless that would leave no ACTIVE ADMIN (409): demoting, locking or deactivating the
+    /// last one would lock every operator out for good, since the bootstrap admin is made only for an empty
+    /// users table. Concurrent changes of two admins cannot both pass. False when the row is gone.
+    func updateKeepingAnActiveAdmin(_ user: User) async throws -> Bool
 }
 
 public struct SQLUserRepository: UserRepository, SQLBackedStore {
@@ -33,6 +37,25 @@ public struct SQLUserRepository: UserRepository, SQLBackedStore {
     public func setPasswordHash(_ hash: String, for id: UUID) async throws {
         try await sql.update("users").set("password_hash", to: hash).set("updated_at", to: Date())
             .where("id", .equal, id).run()
+    }
+
+    public func updateKeepingAnActiveAdmin(_ user: User) async throws -> Bool {
+        let table = base.table
+        return try await base.database.transaction { tx in
+            // The ACTIVE ADMIN rows are held (PostgreSQL) so that a concurrent demotion counts after this one.
+            if tx.engine == .postgres {
+                try await tx.db.raw("SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' ORDER BY id FOR UPDATE").run()
+            }
+            guard try await table.update(user, on: tx.db) else { return false }
+            let admins = try await tx.db.raw("SELECT COUNT(*) AS n FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE'")
+                .first()?.decode(column: "n", as: Int.self) ?? 0
+            guard admins > 0 else {
+                throw DomainError.conflict(
+                    "This is the last ACTIVE ADMIN: make another user an ACTIVE ADMIN first.",
+                    field: user.role != .admin ? "role" : "status")
+            }
+            return true
+        }
     }
 
     public func recordLogin(_ id: UUID, at date: Date) async throws {
