@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 import ZedgeCore
 @testable import ZedgeCoordinator
@@ -29,6 +30,36 @@ import ZedgeCore
             }
             let samples = try await c.client.get("/api/v1/compute-machines/\(keptId)/metrics", token: f.admin).decode(Page<MetricSample>.self)
             #expect(samples.items.count == 1)
+        }
+    }
+
+    /// The flush asks which hosts still exist a batch at a time; every batch counts.
+    @Test(arguments: TestEngine.all)
+    func existingHostsAreFoundAcrossBatches(engine: TestEngine) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-hosts-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try await Database.withDatabase(url: try await engine.makeDatabaseURL(in: directory), logger: Logger(label: "test")) { database in
+            try await Migrator().migrate(database, logger: Logger(label: "test"))
+            let store = Store(database: database)
+            let center = EdgeDataCenter(name: "dc", location: "here", status: .active)
+            try await store.edgeDataCenters.insert(center)
+            let pool = ResourcePool(name: "pool", edgeDataCenterId: center.id)
+            try await store.resourcePools.insert(pool)
+            var present: Set<UUID> = []
+            for i in 0..<5 {
+                let machine = ComputeMachine(
+                    hostname: "h\(i)", name: "h\(i)", edgeDataCenterId: center.id, resourcePoolId: pool.id, machineType: .cpuServer,
+                    rentalMode: .shared, hypervisorType: .kvm, cpuCores: 4, memoryGb: 8, storageGb: 100, managementIp: "10.1.0.\(i + 1)",
+                    status: .active, healthStatus: .healthy)
+                try await store.computeMachines.insert(machine)
+                present.insert(machine.id)
+            }
+            let asked = present.union((0..<4).map { _ in UUID() })
+            let found = try await database.transaction { tx in
+                try await SQLHostRepository.existing(asked, in: "compute_machines", batch: 2, on: tx.db)
+            }
+            #expect(found == present)
         }
     }
 }

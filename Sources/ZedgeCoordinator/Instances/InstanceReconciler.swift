@@ -12,6 +12,7 @@ public struct InstanceReconciler: Sendable {
     let service: InstanceService
     let cloudBoxes: CloudBoxService
     let hosts: any HostRepository
+    let virtualMachines: any VirtualMachineRepository
     let tracker: LivenessTracker
     /// Heartbeats older than this say nothing about a host's domains.
     let freshness: TimeInterval
@@ -19,9 +20,10 @@ public struct InstanceReconciler: Sendable {
     let orphans = OrphanLedger()
 
     public init(
-        service: InstanceService, cloudBoxes: CloudBoxService, hosts: any HostRepository, tracker: LivenessTracker,
-        freshness: TimeInterval, logger: Logger
+        service: InstanceService, cloudBoxes: CloudBoxService, hosts: any HostRepository,
+        virtualMachines: any VirtualMachineRepository, tracker: LivenessTracker, freshness: TimeInterval, logger: Logger
     ) {
+        self.virtualMachines = virtualMachines
         self.service = service
         self.cloudBoxes = cloudBoxes
         self.hosts = hosts
@@ -39,7 +41,7 @@ public struct InstanceReconciler: Sendable {
             var observation: InstanceLifecycle.Observation?
             if let machineId = instance.computeMachineId, let beat = reports.latest(machineId),
                now.timeIntervalSince(beat.at) <= freshness, beat.at > instance.updatedAt,
-               let vm = try await instance.virtualMachineId.asyncMap({ try await service.instances.virtualMachine($0) }) ?? nil {
+               let vm = try await instance.virtualMachineId.asyncMap({ try await virtualMachines.find($0) }) ?? nil {
                 observation = .init(state: beat.observedVms.first { $0.vmUuid.caseInsensitiveCompare(vm.vmUuid ?? "") == .orderedSame }?.state)
             }
             guard let step = InstanceLifecycle.reconcile(instance, observation: observation, inFlight: inFlight.contains(instance.id), now: now)

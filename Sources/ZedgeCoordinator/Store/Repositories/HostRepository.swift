@@ -133,20 +133,23 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
             }
             // A host removed since its heartbeat arrived has no row to refer to: its samples are dropped, or
             // their foreign key would fail this flush, and every later one, for every host.
-            let machineIds = Set(samples.compactMap(\.computeMachineId)), boxIds = Set(samples.compactMap(\.cloudBoxId))
-            var existing: Set<UUID> = []
-            if !machineIds.isEmpty {
-                existing.formUnion(try await db.select().column("id").from("compute_machines").where("id", .in, Array(machineIds)).all()
-                    .map { try $0.decode(column: "id", as: UUID.self) })
-            }
-            if !boxIds.isEmpty {
-                existing.formUnion(try await db.select().column("id").from("cloud_boxes").where("id", .in, Array(boxIds)).all()
-                    .map { try $0.decode(column: "id", as: UUID.self) })
-            }
+            let existing = try await Self.existing(Set(samples.compactMap(\.computeMachineId)), in: "compute_machines", batch: machineBatch, on: db)
+                .union(try await Self.existing(Set(samples.compactMap(\.cloudBoxId)), in: "cloud_boxes", batch: machineBatch, on: db))
             let kept = samples.filter { sample in (sample.computeMachineId ?? sample.cloudBoxId).map(existing.contains) ?? false }
             try await Tables.metricSamples.insert(kept, on: db)
             return returned
         }
+    }
+
+    /// Which of `ids` still have a row in `table`, asked `batch` ids at a time (bind parameters are bounded).
+    static func existing(_ ids: Set<UUID>, in table: String, batch: Int, on db: any SQLDatabase) async throws -> Set<UUID> {
+        let ids = Array(ids)
+        var found: Set<UUID> = []
+        for start in stride(from: 0, to: ids.count, by: batch) {
+            found.formUnion(try await db.select().column("id").from(table).where("id", .in, Array(ids[start..<min(start + batch, ids.count)]))
+                .all().map { try $0.decode(column: "id", as: UUID.self) })
+        }
+        return found
     }
 
     func possiblySilent<Model: Decodable>(_ table: String, status: String, cutoff: Date, as type: Model.Type) async throws -> [Model] {

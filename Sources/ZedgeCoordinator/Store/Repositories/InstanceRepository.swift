@@ -19,7 +19,6 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     /// How many instances on the machine are not DELETED.
     func liveCount(on machineId: UUID) async throws -> Int
 
-    func virtualMachine(_ id: UUID) async throws -> VirtualMachine?
     func virtualMachine(_ id: UUID, in tx: Transaction) async throws -> VirtualMachine?
     func virtualMachine(uuid: UUID, in tx: Transaction) async throws -> VirtualMachine?
     func insert(_ vm: VirtualMachine, in tx: Transaction) async throws
@@ -78,7 +77,6 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
             """).first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
-    public func virtualMachine(_ id: UUID) async throws -> VirtualMachine? { try await vms.find(id, on: database.sql) }
     public func virtualMachine(_ id: UUID, in tx: Transaction) async throws -> VirtualMachine? { try await vms.find(id, on: tx.db) }
 
     public func virtualMachine(uuid: UUID, in tx: Transaction) async throws -> VirtualMachine? {

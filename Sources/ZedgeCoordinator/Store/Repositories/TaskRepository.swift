@@ -62,7 +62,9 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask] {
-        let (column, host) = computeMachineId.map { ("compute_machine_id", $0) } ?? ("cloud_box_id", cloudBoxId ?? UUID())
+        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }) else {
+            return []
+        }
         return try await database.sql.select().column("*").from(tasks.name)
             .where(SQLIdentifier(column), .equal, SQLBind(host)).where("status", .equal, TaskStatus.queued.rawValue)
             .orderBy("id").limit(limit).all().map { try RowCodec.decode(AgentTask.self, from: $0) }
