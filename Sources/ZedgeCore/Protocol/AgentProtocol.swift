@@ -20,13 +20,17 @@ public struct HostFacts: Codable, Sendable, Hashable {
     public var model: String?
     public var manufacturer: String?
     public var hypervisorType: HypervisorType?
+    /// libvirt's `<domain type=…>` the agent uses: "kvm" where hardware virtualisation really works, "qemu"
+    /// (TCG emulation) otherwise, "test" on `test:///default`. Nil from older agents.
+    public var domainType: String?
 
     public init(
         hostname: String, serialNumber: String? = nil, cpuCores: Int, memoryGb: Int, storageGb: Int,
         gpuCount: Int = 0, gpuModel: String? = nil, gpuPciAddresses: [String]? = nil, managementIp: String,
         macAddress: String? = nil, firmwareVersion: String? = nil, model: String? = nil, manufacturer: String? = nil,
-        hypervisorType: HypervisorType? = nil
+        hypervisorType: HypervisorType? = nil, domainType: String? = nil
     ) {
+        self.domainType = domainType
         self.gpuPciAddresses = gpuPciAddresses
         self.hostname = hostname
         self.serialNumber = serialNumber
@@ -142,12 +146,19 @@ public struct HeartbeatRequest: Codable, Sendable, Hashable {
     public var agentVersion: String
     /// Readings the agent could not deliver earlier, oldest first (at most `maximumBacklog`).
     public var backlog: [MetricReading]?
+    /// The SHA-256 (lowercase hex) of every verified image in the agent's cache; placement prefers a host that
+    /// holds the image. Nil from older agents. At most `maximumCachedImages`.
+    public var cachedImages: [String]?
 
-    public init(metrics: HostMetrics, observedVms: [ObservedVm], agentVersion: String, backlog: [MetricReading]? = nil) {
+    public static let maximumCachedImages = 10_000
+
+    public init(metrics: HostMetrics, observedVms: [ObservedVm], agentVersion: String, backlog: [MetricReading]? = nil,
+                cachedImages: [String]? = nil) {
         self.metrics = metrics
         self.observedVms = observedVms
         self.agentVersion = agentVersion
         self.backlog = backlog
+        self.cachedImages = cachedImages
     }
 }
 
@@ -202,7 +213,79 @@ public struct TaskAssignment: Codable, Sendable, Hashable {
 
 public struct TaskPollResponse: Codable, Sendable, Hashable {
     public var tasks: [TaskAssignment]
-    public init(tasks: [TaskAssignment]) { self.tasks = tasks }
+    /// Read-only questions for the agent that a user is waiting on (e.g. a console log); answered with
+    /// `POST /agent/v1/calls/{id}/answer`, not journaled and never retried. Nil or empty for none.
+    public var calls: [AgentCall]?
+
+    public init(tasks: [TaskAssignment], calls: [AgentCall]? = nil) {
+        self.tasks = tasks
+        self.calls = calls
+    }
+}
+
+/// What an agent call asks.
+public enum AgentCallKind: String, ZedgeEnum {
+    /// The tail of a VM's serial console log: payload `ConsoleLogCall`, answer `ConsoleLogOutput`.
+    case consoleLog = "vm.console-log"
+}
+
+/// A read-only question handed to an agent with its long-poll (like Nova's `get_console_output` RPC call).
+/// The coordinator waits for the answer until `expiresAt`; an answer after that is dropped.
+public struct AgentCall: Codable, Sendable, Hashable {
+    public var id: UUID
+    public var kind: AgentCallKind
+    public var payload: JSONValue
+    public var expiresAt: Date
+
+    public init(id: UUID, kind: AgentCallKind, payload: JSONValue, expiresAt: Date) {
+        self.id = id
+        self.kind = kind
+        self.payload = payload
+        self.expiresAt = expiresAt
+    }
+}
+
+/// `vm.console-log`: the last `lines` lines of the VM's serial console log.
+public struct ConsoleLogCall: Codable, Sendable, Hashable {
+    public var vmUuid: UUID
+    public var vmName: String
+    /// 1...1000.
+    public var lines: Int
+
+    public static let linesRange = 1...1000
+    public static let defaultLines = 100
+
+    public init(vmUuid: UUID, vmName: String, lines: Int) {
+        self.vmUuid = vmUuid
+        self.vmName = vmName
+        self.lines = lines
+    }
+}
+
+/// The answer to `vm.console-log`, and the body of `GET /api/v1/instances/{id}/console-log`.
+public struct ConsoleLogOutput: Codable, Sendable, Hashable {
+    /// The last lines of the log, oldest first, without line terminators (invalid UTF-8 replaced).
+    public var lines: [String]
+    /// True when the log holds more lines than were asked for.
+    public var truncated: Bool
+
+    public init(lines: [String], truncated: Bool) {
+        self.lines = lines
+        self.truncated = truncated
+    }
+}
+
+/// `POST /agent/v1/calls/{id}/answer`: the agent's answer to a call (the first answer wins).
+public struct AgentCallAnswer: Codable, Sendable, Hashable {
+    public var outcome: TaskOutcome
+    public var error: String?
+    public var answer: JSONValue?
+
+    public init(outcome: TaskOutcome, error: String? = nil, answer: JSONValue? = nil) {
+        self.outcome = outcome
+        self.error = error
+        self.answer = answer
+    }
 }
 
 /// `POST /agent/v1/tasks/{id}/events`: idempotent by (task, sequence).

@@ -63,3 +63,13 @@ public struct VmStopPayload: Codable, Sendable, Hashable {
         Validate.collect(Validate.size(timeoutS, field: "timeoutS", in: Self.timeoutRange))
     }
 }
+
+/// `image.fetch`: download the version's file into the agent's cache and verify its SHA-256 (idempotent: an
+/// image already cached is success at once). `observed` answers `{"sha256":…,"cached":true,"downloadedBytes":N}`.
+public struct ImageFetchPayload: Codable, Sendable, Hashable {
+    public var image: ImageRef
+
+    public init(image: ImageRef) { self.image = image }
+
+    public func validate() -> [FieldError] { image.validate(field: "image") }
+}

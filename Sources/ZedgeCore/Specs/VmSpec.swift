@@ -22,13 +22,23 @@ public struct VmSpec: Codable, Sendable, Hashable {
     public var graphics: GraphicsSpec?
     /// Host PCI devices passed through (VFIO).
     public var gpus: [GpuSpec]
+    /// When set, the root disk is a qcow2 overlay on this cached image, which the agent fetches first if it
+    /// does not hold it; `rootDisk.source` must then be a `.volume` in `VmSpec.diskPool` and qcow2.
+    public var rootImage: RootImageSpec?
+    /// The cloud-init NoCloud seed the VM gets as a cdrom; nil for none.
+    public var cloudInit: CloudInitSeed?
 
     public static let vcpuRange = 1...512
+    /// The libvirt storage pool (a directory pool the agent defines) that holds root-disk overlays.
+    public static let diskPool = "zedge-disks"
+    /// The name of a VM's root-disk overlay volume in `diskPool`.
+    public static func rootVolumeName(vmName: String) -> String { "\(vmName)-root.qcow2" }
     public static let memoryMiBRange = 64...4_194_304
 
     public init(
         name: String, uuid: UUID, vcpus: Int, memoryMiB: Int, rootDisk: DiskSpec, dataDisks: [DiskSpec] = [],
-        nics: [NicSpec] = [], graphics: GraphicsSpec? = nil, gpus: [GpuSpec] = []
+        nics: [NicSpec] = [], graphics: GraphicsSpec? = nil, gpus: [GpuSpec] = [], rootImage: RootImageSpec? = nil,
+        cloudInit: CloudInitSeed? = nil
     ) {
         self.name = name
         self.uuid = uuid
@@ -39,6 +49,8 @@ public struct VmSpec: Codable, Sendable, Hashable {
         self.nics = nics
         self.graphics = graphics
         self.gpus = gpus
+        self.rootImage = rootImage
+        self.cloudInit = cloudInit
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,6 +64,8 @@ public struct VmSpec: Codable, Sendable, Hashable {
         nics = try c.decodeIfPresent([NicSpec].self, forKey: .nics) ?? []
         graphics = try c.decodeIfPresent(GraphicsSpec.self, forKey: .graphics)
         gpus = try c.decodeIfPresent([GpuSpec].self, forKey: .gpus) ?? []
+        rootImage = try c.decodeIfPresent(RootImageSpec.self, forKey: .rootImage)
+        cloudInit = try c.decodeIfPresent(CloudInitSeed.self, forKey: .cloudInit)
     }
 
     /// Every disk, the root disk first.
@@ -65,6 +79,15 @@ public struct VmSpec: Codable, Sendable, Hashable {
         if let e = Validate.size(memoryMiB, field: "memoryMiB", in: Self.memoryMiBRange) { errors.append(e) }
 
         errors += rootDisk.validate(field: "rootDisk")
+        if let rootImage {
+            errors += rootImage.validate(field: "rootImage")
+            if case .volume(let pool, _) = rootDisk.source, pool == Self.diskPool, rootDisk.format == .qcow2 {
+            } else {
+                errors.append(FieldError(field: "rootDisk.source",
+                                         message: "must be a qcow2 volume in pool \(Self.diskPool) when rootImage is set"))
+            }
+        }
+        if let cloudInit { errors += cloudInit.validate(field: "cloudInit") }
         for (i, disk) in dataDisks.enumerated() { errors += disk.validate(field: "dataDisks[\(i)]") }
         var targets: Set<String> = [rootDisk.target]
         for (i, disk) in dataDisks.enumerated() where !targets.insert(disk.target).inserted {
