@@ -76,6 +76,7 @@ import ZedgeCore
                 ("/api/v1/cloud-boxes/{id}/metrics", "get"), ("/api/v1/cloud-boxes/{id}/credential", "delete"),
                 ("/agent/v1/ca.pem", "get"), ("/agent/v1/register", "post"), ("/agent/v1/heartbeat", "post"),
                 ("/agent/v1/tasks", "get"), ("/agent/v1/tasks/{id}/events", "post"), ("/agent/v1/tasks/{id}/result", "post"),
+                ("/agent/v1/calls/{id}/answer", "post"), ("/api/v1/instances/{id}/console-log", "get"),
                 ("/api/v1/operations/{id}", "get"), ("/api/v1/compute-machines/{id}/tasks", "post"),
                 ("/api/v1/compute-machines/{id}/observed-vms", "get"),
                 ("/api/v1/compute-machines/{id}", "patch"), ("/api/v1/compute-machines/{id}/actions/evacuate", "post"),

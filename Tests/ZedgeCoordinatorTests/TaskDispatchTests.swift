@@ -207,16 +207,15 @@ import ZedgeCore
 
 extension TaskNotifierTests {
     /// A long-poll subscribes before it looks for tasks: a task queued between the look and the wait must
-    /// wake it at once, not after its whole wait.
-    @Test func aNotifyBetweenSubscribingAndWaitingIsNotLost() async {
+    /// wake it at once, not after its whole wait. A lost notify would wait an hour, far past the time limit
+    /// (no wall-clock assert: a loaded machine may take seconds to schedule the test at all).
+    @Test(.timeLimit(.minutes(2))) func aNotifyBetweenSubscribingAndWaitingIsNotLost() async {
         let notifier = TaskNotifier()
         let host = UUID()
         let subscription = notifier.subscribe(host)
         notifier.notify(host)  // the task lands while the long-poll is still reading the queue
-        let start = ContinuousClock.now
-        await subscription.wait(timeout: .seconds(30))
+        await subscription.wait(timeout: .seconds(3600))
         subscription.cancel()
-        #expect(ContinuousClock.now - start < .seconds(10))  // at once, not after the wait (generous)
         #expect(notifier.waitingHosts == 0)
         // Cancelled without being notified: nothing stays registered.
         notifier.subscribe(host).cancel()

@@ -96,6 +96,20 @@ struct PlacementEngineTests {
 
     // MARK: Filters
 
+    @Test(arguments: [SchedulingPolicy.loadBalance, .binPack])
+    func amongEqualMachinesTheOneHoldingTheImageRanksFirst(policy: SchedulingPolicy) {
+        // Equal machines: without the image the lower id wins; the cached image decides before the id does.
+        let (a, b) = (F.machine(1), F.machine(2))
+        var candidates = F.candidates([a, b])
+        #expect(F.place(F.request(), candidates, policy: policy).ranked.map(\.machineId) == [a.id, b.id])
+        candidates[1].holdsImage = true
+        #expect(F.place(F.request(), candidates, policy: policy).ranked.map(\.machineId) == [b.id, a.id])
+        // It never outranks a better score: a busier machine holding the image comes after an idle one (spread).
+        var busy = F.candidates([F.machine(3, usedCpu: 16), F.machine(4)])
+        busy[0].holdsImage = true
+        #expect(F.place(F.request(), busy, policy: .loadBalance).ranked.first?.machineId == busy[1].machine.id)
+    }
+
     @Test func emptyCandidateList() {
         let decision = F.place(F.request(), [])
         #expect(decision.ranked.isEmpty)

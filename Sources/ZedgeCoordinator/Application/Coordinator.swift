@@ -77,9 +77,11 @@ public enum Coordinator {
             let heartbeatFreshness = TimeInterval(configuration.heartbeatIntervalSeconds * configuration.missedHeartbeatsBeforeOffline)
             let taskQueue = TaskQueue(tasks: store.tasks, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds),
                                       outcomes: outcomes)
+            let calls = AgentCallBroker(calls: store.agentCalls, notifier: notifier)
+            let consoleLogs = ConsoleLogService(virtualMachines: store.virtualMachines, computeMachines: store.computeMachines, calls: calls)
             let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
             let templateAccess = TemplateAccess(templates: store.templates, versions: store.templateVersions)
-            let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity,
+            let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity, cachedImages: store.cachedImages,
                                       engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker)
             let instances = InstanceService(
                 instances: store.instances, tenants: store.tenants, computeMachines: store.computeMachines, tasks: store.tasks,
@@ -96,7 +98,7 @@ public enum Coordinator {
                 enrollmentTokens: store.enrollmentTokens, agentCredentials: store.agentCredentials, computeMachines: store.computeMachines,
                 cloudBoxes: store.cloudBoxes, hosts: store.hosts, heartbeatInterval: configuration.heartbeatIntervalSeconds)
             let liveness = LivenessService(
-                hosts: store.hosts, metricSamples: store.metricSamples, auditLogs: store.auditLogs, tracker: tracker,
+                hosts: store.hosts, cachedImages: store.cachedImages, metricSamples: store.metricSamples, auditLogs: store.auditLogs, tracker: tracker,
                 thresholds: configuration.healthThresholds, heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
                 missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                 metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger)
@@ -109,7 +111,8 @@ public enum Coordinator {
                     refreshLifetime: configuration.refreshTokenLifetime,
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
                     tracker: tracker, taskQueue: taskQueue, dispatcher: dispatcher, notifier: notifier, enrollment: enrollment,
-                    hosts: hosts, instances: instances, templateAccess: templateAccess, cloudBoxes: cloudBoxes),
+                    hosts: hosts, instances: instances, templateAccess: templateAccess, cloudBoxes: cloudBoxes,
+                    calls: calls, consoleLogs: consoleLogs),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
@@ -142,7 +145,10 @@ public enum Coordinator {
                     LeaderLoop("liveness pass", every: .seconds(1), leadership: nil, logger: logger,
                                final: { try? await liveness.flush() }, tick: { try await liveness.tick(now: $0) }),
                     LeaderLoop("lease expiry", every: .seconds(1), leadership: leadership, logger: logger,
-                               tick: { try await taskQueue.expireLeases(now: $0) }),
+                               tick: { now in
+                                   try await taskQueue.expireLeases(now: now)
+                                   try await calls.prune(now: now)
+                               }),
                     LeaderLoop("reconcile pass", every: .seconds(configuration.reconcileIntervalSeconds), leadership: leadership,
                                logger: logger, tick: { try await reconciler.pass(now: $0) }),
                     HTTPServerService(server: app, notifier: notifier),

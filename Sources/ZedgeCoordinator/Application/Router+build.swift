@@ -25,6 +25,8 @@ public struct RouterDependencies: Sendable {
     public var instances: InstanceService
     public var templateAccess: TemplateAccess
     public var cloudBoxes: CloudBoxService
+    public var calls: AgentCallBroker
+    public var consoleLogs: ConsoleLogService
 }
 
 /// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
@@ -78,14 +80,14 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     AgentController(
         enrollment: deps.enrollment,
         caCertificatePEM: deps.caCertificatePEM, tracker: deps.tracker, heartbeatInterval: deps.heartbeatInterval,
-        queue: deps.taskQueue, notifier: deps.notifier
+        queue: deps.taskQueue, notifier: deps.notifier, calls: deps.calls
     ).register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
     OperationController(computeMachines: store.computeMachines, queue: deps.taskQueue, dispatcher: deps.dispatcher, authorizer: deps.authorizer).register(
         operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     TemplateController(tenants: store.tenants, userGroups: store.userGroups, templates: store.templates, templateVersions: store.templateVersions, instances: store.instances, authorizer: deps.authorizer, access: deps.templateAccess)
         .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))
-    InstanceController(computeMachines: store.computeMachines, instances: store.instances, service: deps.instances, authorizer: deps.authorizer)
+    InstanceController(computeMachines: store.computeMachines, instances: store.instances, service: deps.instances, consoleLogs: deps.consoleLogs, authorizer: deps.authorizer)
         .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue),
                   machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     InstanceSetController(tenants: store.tenants, userGroups: store.userGroups, instances: store.instances, instanceSets: store.instanceSets, instanceSetMembers: store.instanceSetMembers, service: deps.instances, authorizer: deps.authorizer)

@@ -9,6 +9,7 @@ import ZedgeCore
 /// ones come back with the flush), auditing each change, and hourly it prunes old metric samples.
 public struct LivenessService: Sendable {
     let hosts: any HostRepository
+    let cachedImages: (any CachedImageRepository)?
     let metricSamples: any TimeSeriesRepository<MetricSample>
     let auditLogs: any TimeSeriesRepository<AuditLog>
     let tracker: LivenessTracker
@@ -20,18 +21,21 @@ public struct LivenessService: Sendable {
     let logger: Logger
     private let schedule = Schedule()
 
-    /// When the leader-only passes last ran.
+    /// When the leader-only passes last ran, and the cached-image sets this replica last wrote per machine
+    /// (only changes are written).
     final class Schedule: Sendable {
         let last = Mutex<(check: Date, prune: Date)>((.distantPast, Date()))
+        let writtenImages = Mutex<[UUID: Set<String>]>([:])
     }
 
     public init(
-        hosts: any HostRepository, metricSamples: any TimeSeriesRepository<MetricSample>, auditLogs: any TimeSeriesRepository<AuditLog>,
+        hosts: any HostRepository, cachedImages: (any CachedImageRepository)? = nil, metricSamples: any TimeSeriesRepository<MetricSample>, auditLogs: any TimeSeriesRepository<AuditLog>,
         tracker: LivenessTracker, thresholds: HealthThresholds = .init(), heartbeatInterval: TimeInterval,
         missedBeforeOffline: Int, metricRetention: TimeInterval = 6 * 3600, leadership: Leadership = Leadership(leading: true),
         logger: Logger
     ) {
         self.hosts = hosts
+        self.cachedImages = cachedImages
         self.metricSamples = metricSamples
         self.auditLogs = auditLogs
         self.tracker = tracker
@@ -79,6 +83,20 @@ public struct LivenessService: Sendable {
             throw error
         }
         for change in returned { try await audit(change.action, host: change.host, last: change.at) }
+        try await writeCachedImages(beats)
+    }
+
+    /// Writes the cached-image sets that changed since this replica last wrote them (a restart writes each
+    /// once again). A failure is retried with the next heartbeat.
+    func writeCachedImages(_ beats: [LivenessTracker.Beat]) async throws {
+        guard let cachedImages else { return }
+        let reported = Dictionary(beats.compactMap { beat in
+            beat.kind == .computeMachine ? beat.cachedImages.map { (beat.host, Set($0)) } : nil
+        }, uniquingKeysWith: { $1 })
+        let changed = schedule.writtenImages.withLock { written in reported.filter { written[$0.key] != $0.value } }
+        guard !changed.isEmpty else { return }
+        try await cachedImages.replace(changed, at: Date())
+        schedule.writtenImages.withLock { written in written.merge(changed) { $1 } }
     }
 
     /// Marks silent hosts OFFLINE (by `HostLiveness`) and audits each change; coming back is the flush's.

@@ -18,6 +18,8 @@ public final class LivenessTracker: Sendable {
         public var metrics: HostMetrics
         public var observedVms: [ObservedVm]
         public var agentVersion: String
+        /// The SHA-256 of every image in the agent's cache; nil from agents that do not report them.
+        public var cachedImages: [String]? = nil
     }
 
     private struct State {

@@ -132,7 +132,7 @@ extension InstanceService {
                     throw DomainError.conflict("The instance has no VM or config to recreate from.")
                 }
                 return Change(status: .creating, desiredStatus: instance.desiredStatus, vmStatus: .creating,
-                              task: (.vmCreate, try service.specs.createPayload(for: vm, machine: machine, config: config,
+                              task: (.vmCreate, try service.specs.createPayload(for: vm, instance: instance, machine: machine, config: config,
                                                                                start: instance.desiredStatus == .running)),
                               operationKind: "instance.reconcile")
             }

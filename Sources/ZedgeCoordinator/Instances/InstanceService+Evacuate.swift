@@ -49,7 +49,7 @@ extension InstanceService {
                 instance.updatedAt = now
                 try await service.instances.update(instance, in: tx)
                 plan.task(.vmCreate, for: .computeMachine(target.id),
-                          payload: try service.specs.createPayload(for: vm, machine: target, config: config, start: instance.desiredStatus == .running),
+                          payload: try service.specs.createPayload(for: vm, instance: instance, machine: target, config: config, start: instance.desiredStatus == .running),
                           name: "create \(instance.name) on \(target.name)", weight: 3)
                 plan.task(.vmDelete, for: .computeMachine(machineId),
                           payload: try JSONValue(encoding: VmRefPayload(vmUuid: uuid, vmName: vm.vmName)),

@@ -100,7 +100,7 @@ public struct InstanceService: Sendable {
             plan.settled("quota")
             plan.settled("placement")
             plan.task(.vmCreate, for: .computeMachine(placed.machine.id),
-                      payload: try service.specs.createPayload(for: vm, machine: placed.machine, config: config.resolved, start: true),
+                      payload: try service.specs.createPayload(for: vm, instance: instance, machine: placed.machine, config: config.resolved, start: true),
                       weight: 8)
             return (stored, try await submissions.submit(plan, now: now))
         }

@@ -8,17 +8,19 @@ public struct Placement: Sendable {
     let hosts: any HostRepository
     let pools: any ModelRepository<ResourcePool>
     let capacity: any CapacityRepository
+    let cachedImages: (any CachedImageRepository)?
     let engine: PlacementEngine
     /// Heartbeats as they arrive (the database's lastHeartbeat lags by up to one liveness flush).
     let liveness: LivenessTracker?
 
     public init(
         hosts: any HostRepository, pools: any ModelRepository<ResourcePool>, capacity: any CapacityRepository,
-        engine: PlacementEngine, liveness: LivenessTracker?
+        cachedImages: (any CachedImageRepository)? = nil, engine: PlacementEngine, liveness: LivenessTracker?
     ) {
         self.hosts = hosts
         self.pools = pools
         self.capacity = capacity
+        self.cachedImages = cachedImages
         self.engine = engine
         self.liveness = liveness
     }
@@ -32,8 +34,8 @@ public struct Placement: Sendable {
 
     /// The machines that could take work, with their pools: the snapshot the engine ranks. Read outside the
     /// claiming transaction; the claim re-checks the room. 400 naming `resourcePoolId` for a pool that does not
-    /// exist or is not COMPUTE.
-    public func candidates(poolId: UUID?, excluding excluded: UUID? = nil) async throws -> [PlacementCandidate] {
+    /// exist or is not COMPUTE. With `image` (a SHA-256), each candidate says whether its agent holds that image.
+    public func candidates(poolId: UUID?, excluding excluded: UUID? = nil, image: String? = nil) async throws -> [PlacementCandidate] {
         var byId: [UUID: ResourcePool] = [:]
         if let poolId {
             guard let pool = try await pools.find(poolId) else { throw DomainError.invalid(field: "resourcePoolId", "no such resource pool") }
@@ -44,11 +46,12 @@ public struct Placement: Sendable {
                 byId[pool.id] = pool
             }
         }
+        let holders: Set<UUID> = if let image, let cachedImages { try await cachedImages.holders(of: image) } else { [] }
         return try await hosts.machines(inPool: poolId).compactMap { machine in
             guard machine.id != excluded, let pool = byId[machine.resourcePoolId] else { return nil }
             var machine = machine
             if let beat = liveness?.latest(machine.id)?.at, beat > (machine.lastHeartbeat ?? .distantPast) { machine.lastHeartbeat = beat }
-            return PlacementCandidate(machine: machine, pool: pool)
+            return PlacementCandidate(machine: machine, pool: pool, holdsImage: holders.contains(machine.id))
         }
     }
 

@@ -45,6 +45,8 @@ enum ResourceNames {
         "metric_samples": "metric sample",
         "machine_gpus": "GPU",
         "host_observations": "host observation",
+        "agent_calls": "agent call",
+        "host_cached_images": "cached image",
     ]
 
     /// The name of one row of `table`; a table missing above reads as its own name (and fails the test).

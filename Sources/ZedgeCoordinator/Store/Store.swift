@@ -35,6 +35,8 @@ public struct Store: Sendable {
     public let quotas: any QuotaRepository
     public let hosts: any HostRepository
     public let tasks: any TaskRepository
+    public let agentCalls: any AgentCallRepository
+    public let cachedImages: any CachedImageRepository
     public let transactions: Transactions
 
     public init(database: Database) {
@@ -67,6 +69,8 @@ public struct Store: Sendable {
         quotas = SQLQuotaRepository()
         hosts = SQLHostRepository(database: database)
         tasks = SQLTaskRepository(database: database)
+        agentCalls = SQLAgentCallRepository(database: database)
+        cachedImages = SQLCachedImageRepository(database: database)
         transactions = Transactions(database: database)
     }
 }

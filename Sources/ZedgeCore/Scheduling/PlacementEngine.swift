@@ -58,10 +58,14 @@ public struct PlacementRequest: Sendable, Hashable {
 public struct PlacementCandidate: Sendable, Hashable {
     public var machine: ComputeMachine
     public var pool: ResourcePool
+    /// The machine's agent already holds the instance's image in its cache: among otherwise equal machines it
+    /// ranks first (no download before the VM starts).
+    public var holdsImage: Bool
 
-    public init(machine: ComputeMachine, pool: ResourcePool) {
+    public init(machine: ComputeMachine, pool: ResourcePool, holdsImage: Bool = false) {
         self.machine = machine
         self.pool = pool
+        self.holdsImage = holdsImage
     }
 }
 
@@ -223,7 +227,8 @@ public struct PlacementEngine: Sendable {
                         // load_balance: least utilised first; bin_pack: most utilised first.
                         (primary, secondary) = (policy == .binPack ? -choice.score : choice.score, 0)
                     }
-                    keys.append(SortKey(primary: primary, secondary: secondary, id: choice.machineId,
+                    keys.append(SortKey(primary: primary, secondary: secondary,
+                                        image: candidate.pointer(to: \.holdsImage)!.pointee ? 0 : 1, id: choice.machineId,
                                         index: choices.count))
                     choices.append(choice)
                 }
@@ -245,14 +250,17 @@ public struct PlacementEngine: Sendable {
     private struct SortKey {
         var primary: Double
         var secondary: Int
+        /// 0 when the machine holds the instance's image, else 1.
+        var image: Int
         /// The id's 16 bytes as two big-endian words: ordering them equals ordering `uuidString`s.
         var idHigh: UInt64
         var idLow: UInt64
         var index: Int
 
-        init(primary: Double, secondary: Int, id: UUID, index: Int) {
+        init(primary: Double, secondary: Int, image: Int, id: UUID, index: Int) {
             self.primary = primary
             self.secondary = secondary
+            self.image = image
             (idHigh, idLow) = withUnsafeBytes(of: id.uuid) { raw in
                 (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
                  UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
@@ -260,10 +268,11 @@ public struct PlacementEngine: Sendable {
             self.index = index
         }
 
-        /// Whether `a` ranks before `b`: primary, then secondary, then machine id.
+        /// Whether `a` ranks before `b`: primary, then secondary, then holding the image, then machine id.
         static func precedes(_ a: SortKey, _ b: SortKey) -> Bool {
             if a.primary != b.primary { return a.primary < b.primary }
             if a.secondary != b.secondary { return a.secondary < b.secondary }
+            if a.image != b.image { return a.image < b.image }
             if a.idHigh != b.idHigh { return a.idHigh < b.idHigh }
             return a.idLow < b.idLow
         }

@@ -41,6 +41,20 @@ public struct CloudInitSeed: Codable, Sendable, Hashable {
         return "version: 2\nethernets:\n  nic0:\n    match: {\(match)}\n    dhcp4: true\n"
     }
 
+    /// A hostname (RFC 1123) made from an instance name: '_' and '.' become '-', the result is lowercased,
+    /// cut to 63 characters and stripped of leading and trailing '-'; `fallback` when nothing is left.
+    public static func hostname(fromInstanceName name: String, fallback: String) -> String {
+        let mapped = name.lowercased().unicodeScalars.map { c -> Character in
+            switch c {
+            case "a"..."z", "0"..."9": Character(c)
+            default: "-"
+            }
+        }
+        let cut = String(String(mapped).prefix(63))
+        let trimmed = cut.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
+        return trimmed.isEmpty ? fallback : trimmed
+    }
+
     public func validate(field: String) -> [FieldError] {
         var errors: [FieldError] = []
         let id = Array(instanceId.utf8)

@@ -227,12 +227,16 @@ public struct ResolvedInstanceConfig: Codable, Sendable, Hashable {
     /// Where it came from: the template version's id and number.
     public var templateVersionId: UUID?
     public var templateVersion: String?
+    /// The exact image version the root disk is made from (its id and SHA-256), so that a re-create or an
+    /// evacuation rebuilds from the same bits; nil for an instance without an image.
+    public var image: ImageRef?
 
     public init(
         resources: ClaimAmounts, gpuModel: String? = nil, baseImageId: UUID? = nil, networkConfig: JSONValue? = nil,
         userData: String? = nil, console: GraphicsKind = .vnc, parameters: [String: JSONValue] = [:],
-        templateVersionId: UUID? = nil, templateVersion: String? = nil
+        templateVersionId: UUID? = nil, templateVersion: String? = nil, image: ImageRef? = nil
     ) {
+        self.image = image
         self.resources = resources
         self.gpuModel = gpuModel
         self.baseImageId = baseImageId

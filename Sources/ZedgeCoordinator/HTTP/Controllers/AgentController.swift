@@ -11,6 +11,7 @@ public struct AgentController: Sendable {
     let heartbeatInterval: Int
     let queue: TaskQueue
     let notifier: TaskNotifier
+    let calls: AgentCallBroker
 
     static let taskPoll = ListSpec(extras: ["wait": .string])
 
@@ -27,6 +28,8 @@ public struct AgentController: Sendable {
                   action: "agent.task.event", input: TaskEventReport.self, output: EmptyBody.self, status: 204, use: taskEvent)
         routes.on(.post, "tasks/:id/result", summary: "Report how a task ended (idempotent: a second result changes nothing)",
                   action: "agent.task.result", input: TaskResultReport.self, output: AgentTask.self, use: taskResult)
+        routes.on(.post, "calls/:id/answer", summary: "Answer a call handed out with the long-poll (the first answer wins)",
+                  action: "agent.call.answer", input: AgentCallAnswer.self, output: EmptyBody.self, status: 204, use: answerCall)
     }
 
     // MARK: - Route handlers
@@ -54,7 +57,7 @@ public struct AgentController: Sendable {
         let now = Date()
         tracker.record(.init(
             host: agent.hostId, kind: agent.computeMachineId != nil ? .computeMachine : .cloudBox, at: now,
-            metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion),
+            metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion, cachedImages: body.cachedImages),
             backlog: (body.backlog ?? []).filter { $0.at <= now }.sorted { $0.at < $1.at })
         return try JSONResponse.make(HeartbeatResponse(heartbeatIntervalS: heartbeatInterval, serverTime: now))
     }
@@ -70,13 +73,31 @@ public struct AgentController: Sendable {
         let subscription = wait > 0 ? notifier.subscribe(agent.hostId) : nil
         defer { subscription?.cancel() }
         var leased = try await queue.lease(for: agent)
-        if leased.isEmpty, let subscription {
+        var calls = try await pendingCalls(agent)
+        if leased.isEmpty, calls.isEmpty, let subscription {
             await subscription.wait(timeout: .seconds(wait))
             leased = try await queue.lease(for: agent)
+            calls = try await pendingCalls(agent)
         }
         return try JSONResponse.make(TaskPollResponse(tasks: leased.map {
             TaskAssignment(id: $0.id, kind: $0.kind, payload: $0.payload, attempt: $0.attempts, leaseExpiresAt: $0.leaseExpiresAt ?? Date())
-        }))
+        }, calls: calls.isEmpty ? nil : calls))
+    }
+
+    /// A compute machine's calls waiting to be handed out (CloudBoxes get none).
+    func pendingCalls(_ agent: AgentPrincipal) async throws -> [AgentCall] {
+        guard let machine = agent.computeMachineId else { return [] }
+        return try await calls.deliver(to: machine)
+    }
+
+    /// Answer a call handed out with the long-poll (the first answer wins) (`agent.call.answer`).
+    func answerCall(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let agent = try context.requireAgent()
+        let id = try context.id(resource: "Call")
+        let answer = try await request.decodeBody(AgentCallAnswer.self, context: context).value
+        guard let machine = agent.computeMachineId else { throw Problem.notFound("Call") }
+        try await calls.answer(id, from: machine, with: answer)
+        return JSONResponse.noContent()
     }
 
     /// Report a task's progress (idempotent by sequence; extends the lease) (`agent.task.event`).
@@ -106,6 +127,7 @@ extension TaskEventReport: RequestBody {
     }
 }
 extension TaskResultReport: RequestBody {}
+extension AgentCallAnswer: RequestBody {}
 
 extension HeartbeatRequest: RequestBody {
     public func validate() -> [FieldError] {
@@ -122,6 +144,11 @@ extension HeartbeatRequest: RequestBody {
             observedVms.count > 10_000 ? FieldError(field: "observedVms", message: "at most 10000") : nil,
             (backlog?.count ?? 0) > HeartbeatRequest.maximumBacklog
                 ? FieldError(field: "backlog", message: "at most \(HeartbeatRequest.maximumBacklog) readings") : nil,
-            agentVersion.count > 64 ? FieldError(field: "agentVersion", message: "at most 64 characters") : nil)
+            agentVersion.count > 64 ? FieldError(field: "agentVersion", message: "at most 64 characters") : nil,
+            (cachedImages?.count ?? 0) > HeartbeatRequest.maximumCachedImages
+                ? FieldError(field: "cachedImages", message: "at most \(HeartbeatRequest.maximumCachedImages) entries") : nil,
+            cachedImages?.firstIndex(where: { !ImageRef.isSHA256Hex($0) }).map {
+                FieldError(field: "cachedImages[\($0)]", message: "must be a SHA-256 of 64 lowercase hexadecimal digits")
+            })
     }
 }

@@ -8,7 +8,10 @@ public struct InstanceController: Sendable {
     let computeMachines: any ModelRepository<ComputeMachine>
     let instances: any InstanceRepository
     let service: InstanceService
+    let consoleLogs: ConsoleLogService
     let authorizer: Authorizer
+
+    static let consoleLog = ListSpec(extras: ["lines": .string])
 
     static let list = ListSpec(filters: [
         "status": .of(InstanceStatus.self), "desiredStatus": .of(InstanceDesiredStatus.self), "tenantId": .uuid, "userId": .uuid,
@@ -60,6 +63,8 @@ public struct InstanceController: Sendable {
                   input: PatchBody.self, output: InstanceView.self, use: update)
         routes.on(.delete, ":id", summary: "Delete an instance (202; releases its capacity once, however often asked)",
                   action: "instance.delete", output: InstanceService.Accepted.self, status: 202, use: delete)
+        routes.on(.get, ":id/console-log", summary: "The last lines of the instance's serial console (lines: 1-1000, default 100), read through its host's agent; 409 when the host is OFFLINE",
+                  action: "instance.console-log", output: ConsoleLogOutput.self, list: Self.consoleLog, use: consoleLog)
         routes.on(.post, ":id/actions/:action", summary: "start, stop, restart or delete an instance (202 + Operation; 409 when its status forbids it)",
                   action: "instance.action", output: InstanceService.Accepted.self, status: 202, use: action)
     }
@@ -111,6 +116,17 @@ public struct InstanceController: Sendable {
     /// Get an instance (unreachable: its machine is OFFLINE) (`instance.read`).
     func read(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         try JSONResponse.make(try await service.view(try await reachable(context, .read)))
+    }
+
+    /// The last lines of the instance's serial console (lines: 1-1000, default 100), read through its host's
+    /// agent; 409 when the host is OFFLINE (`instance.console-log`).
+    func consoleLog(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let text = request.uri.queryParameters["lines"].map(String.init) ?? String(ConsoleLogCall.defaultLines)
+        guard let lines = Int(text), ConsoleLogCall.linesRange.contains(lines) else {
+            throw Problem.invalid(field: "lines", "must be an integer from 1 to \(ConsoleLogCall.linesRange.upperBound)")
+        }
+        let instance = try await reachable(context, .read)
+        return try JSONResponse.make(try await consoleLogs.tail(of: instance, lines: lines))
     }
 
     /// Rename an instance or change its timeoutS (`instance.update`).
