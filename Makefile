@@ -4,13 +4,18 @@ SWIFT_TEST_FLAGS ?=
 DEV_DIR ?= .zedge-dev
 BENCH_FLAGS ?=
 
-.PHONY: run test build deps test-deps bench clean
+.PHONY: run test build deps test-deps test-guest bench clean
 
 deps:
 	@scripts/ensure-deps.sh
 
 test-deps:
-	@scripts/ensure-deps.sh --with-postgres
+	@scripts/ensure-deps.sh --with-postgres --with-test-guest
+
+## The bootable test guest image, built once and cached outside git (scripts/test-guest-image.sh); prints its path.
+test-guest:
+	@scripts/ensure-deps.sh --with-test-guest
+	@scripts/test-guest-image.sh
 
 build: deps
 	$(SWIFT) build
@@ -19,10 +24,12 @@ build: deps
 run: build
 	$(SWIFT) run zedge-coordinator dev --data-dir $(DEV_DIR)
 
-## The whole test suite, against SQLite and a throwaway PostgreSQL cluster.
-test: test-deps
+## The whole test suite, against SQLite and a throwaway PostgreSQL cluster, with a real libvirtd as root, and
+## ZEDGE_TEST_GUEST_IMAGE naming the cached test guest image (built first if not cached).
+test: test-deps test-guest
 	$(SWIFT) build --build-tests
-	scripts/with-libvirtd.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
+	  scripts/with-libvirtd.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
 
 ## The load harnesses (not part of `make test`), in release mode: simulated agents against a real coordinator
 ## and against a bare Hummingbird ceiling, then the placement engine over 10,000 machines.

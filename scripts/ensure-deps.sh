@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Zedge builds and tests against, when run as root;
-# otherwise prints the exact command to run. Usage: ensure-deps.sh [--with-postgres]
+# otherwise prints the exact command to run and fails.
+# Usage: ensure-deps.sh [--with-postgres] [--with-test-guest]
+#   --with-postgres    the PostgreSQL server, for the suite's second engine
+#   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
 set -euo pipefail
 pkgs=(libvirt-dev libcurl4-openssl-dev libsqlite3-dev pkg-config)
-[ "${1:-}" = "--with-postgres" ] && pkgs+=(postgresql)
+for arg in "$@"; do
+  case "$arg" in
+    --with-postgres) pkgs+=(postgresql) ;;
+    --with-test-guest)
+      pkgs+=(busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio kmod qemu-utils xorriso) ;;
+    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -16,6 +26,6 @@ if [ "$(id -u)" -eq 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "Missing Debian packages: ${missing[*]}. Install them with:" >&2
-  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
   exit 1
 fi
