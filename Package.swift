@@ -126,6 +126,7 @@ let package = Package(
                 "ZedgeCoordinator", "ZedgeCore", "ZedgeAgent",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

@@ -22,10 +22,10 @@ getent group libvirt-qemu >/dev/null || groupadd -r libvirt-qemu
 getent passwd libvirt-qemu >/dev/null || useradd -r -g libvirt-qemu -G kvm -d /var/lib/libvirt -s /usr/sbin/nologin libvirt-qemu
 # What Debian's udev rule does on a full system: QEMU runs as libvirt-qemu (group kvm) and needs /dev/kvm.
 if [ -e /dev/kvm ]; then chgrp kvm /dev/kvm && chmod 660 /dev/kvm; fi
-started=()
-if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; started+=(virtlogd); fi
-if ! pgrep -x libvirtd >/dev/null; then libvirtd -d; started+=(libvirtd); fi
-cleanup() { for p in "${started[@]}"; do pkill -x "$p" || true; done; }
+started=()   # the pids of the daemons this script started (and only those are stopped)
+if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; started+=("$(pgrep -x -n virtlogd)"); fi
+if ! pgrep -x libvirtd >/dev/null; then libvirtd -d; started+=("$(pgrep -x -n libvirtd)"); fi
+cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; }
 trap cleanup EXIT
 for _ in $(seq 1 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
 export ZEDGE_TEST_LIBVIRT_URI=qemu:///system
