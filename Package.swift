@@ -74,6 +74,8 @@ let package = Package(
             dependencies: [
                 "ZedgeCore", "CLibvirt", "CCurl", "CSQLite3",
                 .product(name: "Logging", package: "swift-log"),
+                // SHA-256 of downloaded images (BoringSSL's assembly: hashing keeps up with the wire).
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict
         ),

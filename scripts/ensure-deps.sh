@@ -5,7 +5,9 @@
 #   --with-postgres    the PostgreSQL server, for the suite's second engine
 #   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
 set -euo pipefail
-pkgs=(libvirt-dev libcurl4-openssl-dev libsqlite3-dev pkg-config)
+# xorriso builds the agent's cloud-init seeds; qemu-utils gives libvirtd the qemu-img it runs to create the
+# agent's qcow2 overlay volumes. Both are runtime dependencies of the agent.
+pkgs=(libvirt-dev libcurl4-openssl-dev libsqlite3-dev pkg-config xorriso qemu-utils)
 for arg in "$@"; do
   case "$arg" in
     --with-postgres) pkgs+=(postgresql) ;;

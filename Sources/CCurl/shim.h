@@ -66,3 +66,8 @@ static inline CURLcode zedge_curl_setopt_xferinfo_function(CURL *handle, zedge_c
 static inline CURLcode zedge_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+
+/* curl_easy_getinfo for CURLINFO_OFF_T values (CURLINFO_SPEED_DOWNLOAD_T, CURLINFO_SIZE_DOWNLOAD_T, ...). */
+static inline CURLcode zedge_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value) {
+    return curl_easy_getinfo(handle, info, value);
+}

@@ -14,13 +14,6 @@ struct ZedgeAgentCommand: AsyncParsableCommand {
         subcommands: [Register.self, Run.self])
 }
 
-enum CPUModeOption: String, ExpressibleByArgument, CaseIterable {
-    case hostPassthrough = "host-passthrough"
-    case hostModel = "host-model"
-    case hypervisorDefault = "default"
-    var mode: CPUMode { CPUMode(rawValue: rawValue)! }
-}
-
 enum AgentKindOption: String, ExpressibleByArgument, CaseIterable {
     case computeMachine = "compute-machine"
     case cloudBox = "cloud-box"
@@ -52,13 +45,31 @@ struct Register: AsyncParsableCommand {
     @Option(help: "Report this management IP instead of the default route's address.") var managementIp: String?
     @Option(help: "Report this hostname instead of the system's.") var hostname: String?
     @Option(help: "Report this serial number instead of the DMI one (CloudBoxes).") var serialNumber: String?
+    @Option(help: "Compute machines: the libvirt URI whose domain capabilities decide the domain type (default qemu:///system).")
+    var libvirtUri: String?
+    @Option(help: "Compute machines: auto, kvm or qemu, as `run` takes it; reported as the host's domain type (default auto).")
+    var domainType: String?
+    @Option(help: "A JSON configuration file, as `run` reads it (for libvirtUri and domainType).") var config: String?
 
     func run() async throws {
         let logger = makeLogger()
         do {
+            var decided: String?
+            if kind == .computeMachine {
+                var flags: [AgentConfiguration.Key: String] = [:]
+                flags[.libvirtUri] = libvirtUri
+                flags[.domainType] = domainType
+                let settings = try AgentConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
+                let connection = LibvirtConnection(uri: settings.libvirtURI)
+                let decision = await DomainTypeSelection.resolve(settings.domainType, connection: connection)
+                await connection.close()
+                logger.info("domain type", metadata: ["domainType": "\(decision.domainType)", "reason": "\(decision.reason)"])
+                decided = decision.domainType
+            }
             let state = try await AgentRegistration.register(
                 coordinator: coordinator, token: token, caPin: caHash, kind: kind.kind, stateDirectory: stateDir,
-                overrides: .init(hostname: hostname, managementIp: managementIp, serialNumber: serialNumber), logger: logger)
+                overrides: .init(hostname: hostname, managementIp: managementIp, serialNumber: serialNumber, domainType: decided),
+                logger: logger)
             print("Registered as \(state.machineId.map { "compute machine \($0)" } ?? "CloudBox \(state.cloudBoxId!)"); state in \(stateDir)")
         } catch {
             fail(error)
@@ -67,50 +78,93 @@ struct Register: AsyncParsableCommand {
 }
 
 struct Run: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run the agent: heartbeats with metrics, and the tasks the coordinator sends.")
-    @Option(help: "Where the agent keeps its state.") var stateDir = "/var/lib/zedge-agent"
-    @Option(help: "The libvirt URI (test:///default for development).") var libvirtUri = "qemu:///system"
-    @Option(help: "A configuration file (reserved; flags win).") var config: String?
-    @Option(help: "KVM guests' CPU: host-passthrough, host-model, or default (QEMU's model; for nested hosts).")
-    var cpuMode: CPUModeOption = .hostPassthrough
+    static let configuration = CommandConfiguration(
+        abstract: "Run the agent: heartbeats with metrics, and the tasks the coordinator sends.",
+        discussion: """
+        Every option may also come from its ZEDGE_AGENT_* environment variable (e.g. ZEDGE_AGENT_DOMAIN_TYPE) or \
+        from the JSON file given with --config (camelCase keys, e.g. "domainType"); flags win over the \
+        environment, the environment over the file.
+        """)
+    @Option(help: "A JSON configuration file (flags and ZEDGE_AGENT_* environment variables override it).") var config: String?
+    @Option(help: "Where the agent keeps its state (default /var/lib/zedge-agent).") var stateDir: String?
+    @Option(help: "The libvirt URI (default qemu:///system; test:///default for development).") var libvirtUri: String?
+    @Option(help: "KVM guests' CPU: host-passthrough (default), host-model, or default (QEMU's model; for nested hosts).")
+    var cpuMode: String?
     @Option(help: "CloudBoxes: where the session and network settings for the box's tools are written.")
-    var cloudboxDir = FileCloudBoxControl.defaultDirectory.path
+    var cloudboxDir: String?
+    @Option(help: "libvirt's domain type: auto (default: kvm only with hardware virtualisation that libvirt offers, else qemu), kvm, or qemu (TCG).")
+    var domainType: String?
+    @Option(help: "The image cache's bound in bytes (suffixes K, M, G, T; default 20G). Images a VM uses are never evicted.")
+    var imageCacheBytes: String?
+    @Option(help: "Image downloads' rate limit in bytes per second (suffixes K, M, G; default 0: none).")
+    var imageDownloadBytesPerSecond: String?
 
     func run() async throws {
         let logger = makeLogger()
+        var flags: [AgentConfiguration.Key: String] = [:]
+        flags[.stateDir] = stateDir
+        flags[.libvirtUri] = libvirtUri
+        flags[.cpuMode] = cpuMode
+        flags[.cloudboxDir] = cloudboxDir
+        flags[.domainType] = domainType
+        flags[.imageCacheBytes] = imageCacheBytes
+        flags[.imageDownloadBytesPerSecond] = imageDownloadBytesPerSecond
+        let settings: AgentConfiguration
+        do {
+            settings = try AgentConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
+        } catch { fail(error) }
+        let stateDir = settings.stateDirectory
         let loaded: (state: AgentState, credential: String, caPEM: String)
         do { loaded = try AgentState.load(from: stateDir) } catch { fail(error) }
         // One client per loop: a client runs one request at a time, and the long-poll holds its own.
         func client() -> CoordinatorClient {
             CoordinatorClient(baseURL: loaded.state.coordinator, caPEM: loaded.caPEM, credential: loaded.credential)
         }
-        // ZEDGE_AGENT_FAULT=fail-vm-create (tests) makes every define fail; see FaultInjection.
-        let hypervisor: (any Hypervisor)? = loaded.state.kind == .computeMachine
-            ? FaultInjection.hypervisor(LibvirtHypervisor(uri: libvirtUri, cpuMode: cpuMode.mode)) : nil
-        let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor,
+        var hypervisor: (any Hypervisor)?
+        var compute: ComputeResources?
+        var metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
+        if loaded.state.kind == .computeMachine {
+            let layout = AgentLayout(stateDirectory: stateDir)
+            do { try layout.prepare() } catch { fail(error) }
+            let connection = LibvirtConnection(uri: settings.libvirtURI)
+            let decision = await DomainTypeSelection.resolve(settings.domainType, connection: connection)
+            logger.info("domain type chosen", metadata: ["domainType": "\(decision.domainType)", "reason": "\(decision.reason)"])
+            let libvirt = LibvirtHypervisor(connection: connection, domainType: decision.domainType, cpuMode: settings.cpuMode, layout: layout)
+            // ZEDGE_AGENT_FAULT=fail-vm-create (tests) makes every define fail; see FaultInjection.
+            hypervisor = FaultInjection.hypervisor(libvirt)
+            let storage = LibvirtStorage(connection: connection)
+            let images = ImageCache(
+                directory: layout.imagesDirectory, capacityBytes: settings.imageCacheBytes,
+                downloader: ImageDownloader(client: client(), bytesPerSecond: settings.imageDownloadBytesPerSecond),
+                usage: { try await ComputeResources.imagesInUse(hypervisor: libvirt, storage: storage) }, logger: logger)
+            compute = ComputeResources(layout: layout, images: images, storage: storage)
+            metadata["libvirt"] = "\(settings.libvirtURI)"
+            metadata["imageCacheBytes"] = "\(settings.imageCacheBytes)"
+            metadata["imageDownloadBytesPerSecond"] = "\(settings.imageDownloadBytesPerSecond)"
+        }
+        let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor, images: compute?.images,
                                  initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
         var cloudBox: (any CloudBoxControl)?
         if loaded.state.kind == .cloudBox {
-            let directory = URL(fileURLWithPath: cloudboxDir, isDirectory: true)
+            let directory = URL(fileURLWithPath: settings.cloudBoxDirectory, isDirectory: true)
             // ZEDGE_AGENT_REBOOTER=record (tests) records reboots instead of rebooting; see RebooterHook.
             do {
                 cloudBox = FileCloudBoxControl(directory: directory, rebooter: try RebooterHook.rebooter(cloudBoxDirectory: directory))
             } catch {
                 fail(error)
             }
+            metadata["cloudboxDir"] = "\(settings.cloudBoxDirectory)"
         }
         var tasks: TaskLoop?
         if hypervisor != nil || cloudBox != nil {
             do {
                 let journal = try TaskJournal(path: (stateDir as NSString).appendingPathComponent("journal.db"))
                 tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
-                                 executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox), logger: logger)
+                                 executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox, compute: compute), logger: logger)
             } catch {
                 fail(error)
             }
         }
-        var metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
-        if cloudBox != nil { metadata["cloudboxDir"] = "\(cloudboxDir)" } else { metadata["libvirt"] = "\(libvirtUri)" }
         logger.info("agent running", metadata: metadata)
         // SIGTERM and SIGINT cancel the loops; VMs are left as they are.
         signal(SIGTERM, SIG_IGN)

@@ -276,13 +276,13 @@ private struct TransportTestRNG: RandomNumberGenerator {
     }
 }
 
-private struct TransportToolFailure: Error, CustomStringConvertible {
+struct TransportToolFailure: Error, CustomStringConvertible {
     let description: String
 }
 
 /// Runs a command to completion in `dir`; returns its stdout, throws on a non-zero exit.
 @discardableResult
-private func runTransportTool(_ executable: String, _ arguments: [String], in dir: URL) throws -> String {
+func runTransportTool(_ executable: String, _ arguments: [String], in dir: URL) throws -> String {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
@@ -303,13 +303,13 @@ private func runTransportTool(_ executable: String, _ arguments: [String], in di
 
 /// Waits (up to 10 s) for `process` to exit, by polling: corelibs-foundation's `waitUntilExit` can hang when
 /// several tests spawn and reap processes in parallel.
-private func awaitTransportProcessExit(_ process: Process) {
+func awaitTransportProcessExit(_ process: Process) {
     for _ in 0..<1000 where process.isRunning { usleep(10_000) }
 }
 
 /// A throwaway PKI in a temp dir: a test CA, a server certificate it signed (SAN IP:127.0.0.1,
 /// DNS:localhost), and an unrelated second CA.
-private struct TransportTestPKI {
+struct TransportTestPKI {
     let dir: URL
     let caPEM: String
     let otherCAPEM: String

@@ -9,16 +9,32 @@ import ZedgeCore
 public struct TaskExecutor: Sendable {
     let hypervisor: (any Hypervisor)?
     let cloudBox: (any CloudBoxControl)?
+    /// Images, root-disk overlays, seeds and console logs (ComputeMachines); nil refuses `image.fetch`,
+    /// `vm.create` with a root image or a seed, and console-log calls.
+    let compute: ComputeResources?
 
-    public init(hypervisor: (any Hypervisor)?, cloudBox: (any CloudBoxControl)? = nil) {
+    public init(hypervisor: (any Hypervisor)?, cloudBox: (any CloudBoxControl)? = nil, compute: ComputeResources? = nil) {
         self.hypervisor = hypervisor
         self.cloudBox = cloudBox
+        self.compute = compute
     }
 
-    public func execute(_ kind: TaskKind, payload: JSONValue) async -> TaskResultReport {
+    /// Runs one task. `progress` receives progress events of long steps (an image download), which also
+    /// extend the task's lease. A cancelled run (the agent stopping) throws nothing and reports FAILED:
+    /// callers check `Task.isCancelled` and do not journal that result.
+    public func execute(_ kind: TaskKind, payload: JSONValue, progress: TaskProgress? = nil) async -> TaskResultReport {
         do {
             switch kind {
-            case .vmCreate, .vmStart, .vmStop, .vmRestart, .vmDelete:
+            case .imageFetch:
+                guard let compute else { return Self.unsupported(kind) }
+                return try await fetchImage(payload: payload, compute: compute, progress: progress)
+            case .vmCreate:
+                guard let hypervisor else { return Self.unsupported(kind) }
+                return try await createVm(payload: payload, on: hypervisor, progress: progress)
+            case .vmDelete:
+                guard let hypervisor else { return Self.unsupported(kind) }
+                return try await deleteVm(payload: payload, on: hypervisor)
+            case .vmStart, .vmStop, .vmRestart:
                 guard let hypervisor else { return Self.unsupported(kind) }
                 return try await executeVm(kind, payload: payload, on: hypervisor)
             case .cloudboxBind, .cloudboxUnbind, .cloudboxConfigureNetwork, .cloudboxReboot:
@@ -32,14 +48,97 @@ public struct TaskExecutor: Sendable {
         }
     }
 
+    // MARK: Images and VMs
+
+    /// `image.fetch`: `{"sha256":…,"cached":true,"downloadedBytes":N}` once the verified file is in the cache.
+    private func fetchImage(payload: JSONValue, compute: ComputeResources, progress: TaskProgress?) async throws -> TaskResultReport {
+        let fetch = try payload.decode(as: ImageFetchPayload.self)
+        if let invalid = Self.invalid(fetch.validate()) { return invalid }
+        let fetched = try await compute.withImage(fetch.image, progress: progress) { $0 }
+        return .init(outcome: .succeeded, observed: [
+            "sha256": .string(fetched.sha256), "cached": true, "downloadedBytes": .number(Double(fetched.downloadedBytes)),
+        ])
+    }
+
+    /// `vm.create`: the root image (fetched if not cached) and its overlay, the seed, the domain; each step
+    /// idempotent, so a task repeated after a crash at any point ends with one overlay and one domain.
+    private func createVm(payload: JSONValue, on hypervisor: any Hypervisor, progress: TaskProgress?) async throws -> TaskResultReport {
+        let create = try payload.decode(as: VmCreatePayload.self)
+        if let invalid = Self.invalid(create.validate()) { return invalid }
+        let spec = create.spec
+        if spec.rootImage != nil || spec.cloudInit != nil, compute == nil {
+            return .init(outcome: .failed, error: "this agent has no image cache or seed builder for spec.rootImage / spec.cloudInit")
+        }
+        if spec.cloudInit != nil, DomainXML.seedTarget(for: spec) == nil {
+            return .init(outcome: .failed, error: "invalid payload: spec.dataDisks leave no IDE target ("
+                + DomainXML.seedTargets.joined(separator: ", ") + ") for the cloud-init seed cdrom")
+        }
+        let define: @Sendable () async throws -> ObservedVm = {
+            if let seed = spec.cloudInit, let compute = self.compute {
+                _ = try await compute.seeds.build(seed, vm: spec.uuid)
+            }
+            let defined = try await hypervisor.define(spec)
+            return create.start ? try await hypervisor.start(uuid: spec.uuid) : defined
+        }
+        let observed: ObservedVm
+        if let root = spec.rootImage, let compute {
+            guard case .volume(let pool, let volume) = spec.rootDisk.source else {
+                return .init(outcome: .failed, error: "invalid payload: spec.rootDisk.source must be a volume when rootImage is set")
+            }
+            observed = try await compute.withImage(root.image, progress: progress) { image in
+                try await compute.storage.ensureDirectoryPool(name: pool, path: compute.layout.disksDirectory)
+                _ = try await compute.storage.ensureOverlay(pool: pool, name: volume, backingPath: image.path,
+                                                            backingFormat: root.image.format, capacityBytes: root.capacityBytes)
+                return try await define()
+            }
+        } else {
+            observed = try await define()
+        }
+        return .init(outcome: .succeeded, observed: try JSONValue(encoding: observed))
+    }
+
+    /// `vm.delete`: the domain, then its root overlay (`VmSpec.rootVolumeName`), seed and console log; the
+    /// cached base image stays until evicted. Each step tolerates what is already gone.
+    private func deleteVm(payload: JSONValue, on hypervisor: any Hypervisor) async throws -> TaskResultReport {
+        let ref = try payload.decode(as: VmRefPayload.self)
+        try await hypervisor.delete(uuid: ref.vmUuid)
+        if let compute {
+            if Validate.name(ref.vmName, field: "vmName") == nil {
+                try await compute.storage.deleteVolume(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: ref.vmName))
+            }
+            compute.seeds.remove(vm: ref.vmUuid)
+            compute.consoleLog.remove(vm: ref.vmUuid)
+            await compute.images.evictIfNeeded()
+        }
+        return .init(outcome: .succeeded, observed: ["deleted": true])
+    }
+
+    // MARK: Calls
+
+    /// Answers an agent call (read-only; never journaled). Never throws: a failure is a FAILED answer.
+    public func answer(_ call: AgentCall) async -> AgentCallAnswer {
+        do {
+            switch call.kind {
+            case .consoleLog:
+                guard let compute else {
+                    return .init(outcome: .failed, error: "\(call.kind.rawValue) is not supported by this agent")
+                }
+                let request = try call.payload.decode(as: ConsoleLogCall.self)
+                guard ConsoleLogCall.linesRange.contains(request.lines) else {
+                    return .init(outcome: .failed, error: "invalid payload: lines must be from \(ConsoleLogCall.linesRange.lowerBound) to \(ConsoleLogCall.linesRange.upperBound)")
+                }
+                let log = compute.consoleLog
+                let output = try await compute.io.run { try log.tail(vm: request.vmUuid, lines: request.lines) }
+                return .init(outcome: .succeeded, answer: try JSONValue(encoding: output))
+            }
+        } catch {
+            return .init(outcome: .failed, error: String("\(error)".prefix(2000)))
+        }
+    }
+
     private func executeVm(_ kind: TaskKind, payload: JSONValue, on hypervisor: any Hypervisor) async throws -> TaskResultReport {
         let observed: ObservedVm?
         switch kind {
-        case .vmCreate:
-            let create = try payload.decode(as: VmCreatePayload.self)
-            if let invalid = Self.invalid(create.validate()) { return invalid }
-            let defined = try await hypervisor.define(create.spec)
-            observed = create.start ? try await hypervisor.start(uuid: create.spec.uuid) : defined
         case .vmStart:
             observed = try await hypervisor.start(uuid: try payload.decode(as: VmRefPayload.self).vmUuid)
         case .vmStop:
@@ -47,9 +146,6 @@ public struct TaskExecutor: Sendable {
             observed = try await hypervisor.stop(uuid: stop.vmUuid, timeout: .seconds(stop.timeoutS))
         case .vmRestart:
             observed = try await hypervisor.restart(uuid: try payload.decode(as: VmRefPayload.self).vmUuid)
-        case .vmDelete:
-            try await hypervisor.delete(uuid: try payload.decode(as: VmRefPayload.self).vmUuid)
-            observed = nil
         default:
             return Self.unsupported(kind)
         }

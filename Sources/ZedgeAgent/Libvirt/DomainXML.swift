@@ -6,21 +6,72 @@ import ZedgeCore
 /// Every interpolated string goes through `xmlEscape`, so a hostile value cannot add elements or attributes.
 /// The output carries the console password when the spec has one: never log it.
 public enum DomainXML {
+    /// The SHA-256 of the root image recorded in a domain's Zedge metadata element (as
+    /// `virDomainGetMetadata` returns it), or nil.
+    public static func rootImageSHA256(inMetadata xml: String) -> String? {
+        guard let tag = xml.range(of: ":rootImage ") ?? xml.range(of: "<rootImage ") else { return nil }
+        let rest = xml[tag.upperBound...]
+        for quote in ["\"", "'"] {
+            if let start = rest.range(of: "sha256=\(quote)") {
+                let value = rest[start.upperBound...].prefix(64)
+                if ImageRef.isSHA256Hex(String(value)) { return String(value) }
+            }
+        }
+        return nil
+    }
+
     /// The XML namespace of the metadata element that marks domains this agent defined.
     public static let metadataNamespace = "https://zedge.dev/xmlns/vm/1"
     /// The element's name inside `<metadata>` (with prefix `zedge`).
     public static let metadataElement = "vm"
     public static let metadataPrefix = "zedge"
 
+    /// Host files a domain refers to besides its disks: where its serial console is logged and its cloud-init
+    /// seed ISO (both under the agent's state dir, see `AgentLayout`).
+    public struct HostFiles: Sendable, Hashable {
+        /// The serial console's log file (`<log file=… append='on'/>`); nil for none.
+        public var consoleLogPath: String?
+        /// The NoCloud seed, attached as a read-only IDE cdrom; nil for none.
+        public var seedISOPath: String?
+
+        public init(consoleLogPath: String? = nil, seedISOPath: String? = nil) {
+            self.consoleLogPath = consoleLogPath
+            self.seedISOPath = seedISOPath
+        }
+    }
+
+    /// IDE targets for the seed cdrom, in order of preference (hdc: secondary master, where a cdrom usually sits).
+    public static let seedTargets = ["hdc", "hdd", "hdb", "hda"]
+
+    /// The seed cdrom's target: the first of `seedTargets` no disk of `spec` uses; nil if all are taken.
+    public static func seedTarget(for spec: VmSpec) -> String? {
+        let used = Set(spec.allDisks.map(\.target))
+        return seedTargets.first { !used.contains($0) }
+    }
+
     /// The domain XML for `spec`. `domainType` is libvirt's `<domain type=…>`: "kvm" or "qemu" with the QEMU
     /// driver, "test" with `test:///…`.
-    public static func render(_ spec: VmSpec, domainType: String, cpuMode: CPUMode = .hostPassthrough) -> String {
+    ///
+    /// The Zedge metadata element marks the domain as the agent's and records the root image it was made from:
+    /// `<zedge:vm xmlns:zedge='…'><zedge:rootImage sha256='…' imageId='…' versionId='…'/></zedge:vm>` (the
+    /// image cache asks libvirt which images domains use before it evicts one).
+    public static func render(_ spec: VmSpec, domainType: String, cpuMode: CPUMode = .hostPassthrough,
+                              files: HostFiles = .init()) -> String {
         var x = DomainXMLWriter()
         x.open("domain", [("type", domainType)])
         x.element("name", text: spec.name)
         x.element("uuid", text: spec.uuid.uuidString.lowercased())
         x.open("metadata")
-        x.raw("<\(metadataPrefix):\(metadataElement) xmlns:\(metadataPrefix)='\(xmlEscape(metadataNamespace))'>managed</\(metadataPrefix):\(metadataElement)>")
+        let element = "\(metadataPrefix):\(metadataElement)"
+        let namespace = [("xmlns:\(metadataPrefix)", metadataNamespace)]
+        if let image = spec.rootImage?.image {
+            x.open(element, namespace)
+            x.empty("\(metadataPrefix):rootImage", [("sha256", image.sha256), ("imageId", image.imageId.uuidString.lowercased()),
+                                                   ("versionId", image.versionId.uuidString.lowercased())])
+            x.close(element)
+        } else {
+            x.empty(element, namespace)
+        }
         x.close("metadata")
         x.element("memory", attrs: [("unit", "MiB")], text: String(spec.memoryMiB))
         x.element("currentMemory", attrs: [("unit", "MiB")], text: String(spec.memoryMiB))
@@ -42,8 +93,17 @@ public enum DomainXML {
 
         x.open("devices")
         for disk in spec.allDisks { renderDisk(disk, into: &x) }
+        if let seed = files.seedISOPath, let target = seedTarget(for: spec) {
+            x.open("disk", [("type", "file"), ("device", "cdrom")])
+            x.empty("driver", [("name", "qemu"), ("type", "raw")])
+            x.empty("source", [("file", seed)])
+            x.empty("target", [("dev", target), ("bus", "ide")])
+            x.empty("readonly")
+            x.close("disk")
+        }
         for nic in spec.nics { renderNic(nic, into: &x) }
         x.open("serial", [("type", "pty")])
+        if let log = files.consoleLogPath { x.empty("log", [("file", log), ("append", "on")]) }
         x.empty("target", [("port", "0")])
         x.close("serial")
         x.open("console", [("type", "pty")])

@@ -53,31 +53,45 @@ public final class LibvirtHypervisor: Hypervisor {
     /// the first one).
     public let shutdownRepeatInterval: Duration
 
+    /// Where the domains' console logs and cloud-init seeds live; nil renders neither (tests of the bare
+    /// lifecycle).
+    public let layout: AgentLayout?
+
     /// - Parameters:
     ///   - uri: the libvirt URI: `test:///default` in dev and tests, `qemu:///system` in production.
-    ///   - domainType: nil picks "test" for `test:` URIs, "kvm" for `qemu` URIs when /dev/kvm exists,
-    ///     else "qemu".
-    public convenience init(uri: String, domainType: String? = nil, cpuMode: CPUMode = .hostPassthrough) {
-        self.init(connection: LibvirtConnection(uri: uri), domainType: domainType, cpuMode: cpuMode)
+    ///   - domainType: libvirt's `<domain type=…>`, as `DomainTypeSelection` decided it; nil gives "test" for
+    ///     `test:` URIs and "qemu" (TCG, which runs everywhere) otherwise.
+    ///   - layout: the agent's state-dir layout: every domain's serial console is logged to
+    ///     `layout.consoleLogPath`, and a spec with `cloudInit` gets the seed at `layout.seedPath` as a cdrom.
+    public convenience init(uri: String, domainType: String? = nil, cpuMode: CPUMode = .hostPassthrough, layout: AgentLayout? = nil) {
+        self.init(connection: LibvirtConnection(uri: uri), domainType: domainType, cpuMode: cpuMode, layout: layout)
     }
 
     public init(
         connection: LibvirtConnection, domainType: String? = nil, cpuMode: CPUMode = .hostPassthrough,
+        layout: AgentLayout? = nil,
         pollInterval: Duration = .milliseconds(250),
         shutdownRepeatInterval: Duration = .seconds(10)
     ) {
         self.connection = connection
         self.domainType = domainType ?? Self.defaultDomainType(uri: connection.uri)
         self.cpuMode = cpuMode
+        self.layout = layout
         self.pollInterval = pollInterval
         self.shutdownRepeatInterval = shutdownRepeatInterval
     }
 
-    /// "test" for the test driver; "kvm" for QEMU with /dev/kvm present; else "qemu" (TCG emulation).
-    public static func defaultDomainType(uri: String, kvmDevicePath: String = "/dev/kvm") -> String {
-        if uri.hasPrefix("test:") { return "test" }
-        if uri.hasPrefix("qemu"), FileManager.default.fileExists(atPath: kvmDevicePath) { return "kvm" }
-        return "qemu"
+    /// "test" for the test driver, else "qemu". The agent decides kvm with `DomainTypeSelection` (a /dev/kvm
+    /// that exists proves nothing: on a paravirtual `kvm_pvm` host no guest runs under it).
+    public static func defaultDomainType(uri: String) -> String {
+        uri.hasPrefix("test:") ? "test" : "qemu"
+    }
+
+    /// The host files `spec`'s domain refers to (console log; seed when it has `cloudInit`).
+    public func hostFiles(for spec: VmSpec) -> DomainXML.HostFiles {
+        guard let layout else { return .init() }
+        return .init(consoleLogPath: layout.consoleLogPath(spec.uuid),
+                     seedISOPath: spec.cloudInit == nil ? nil : layout.seedPath(spec.uuid))
     }
 
     // MARK: Hypervisor
@@ -85,7 +99,7 @@ public final class LibvirtHypervisor: Hypervisor {
     public func define(_ spec: VmSpec) async throws -> ObservedVm {
         let errors = spec.validate()
         if !errors.isEmpty { throw ValidationFailure(errors: errors) }
-        let xml = DomainXML.render(spec, domainType: domainType, cpuMode: cpuMode)
+        let xml = DomainXML.render(spec, domainType: domainType, cpuMode: cpuMode, files: hostFiles(for: spec))
         let uuid = spec.uuid
         return try await connection.perform { conn in
             // Look up and define in one queued block: no other call on this connection can slip in between.
@@ -227,6 +241,32 @@ public final class LibvirtHypervisor: Hypervisor {
                 }
             }
             return result
+        }
+    }
+
+    /// The root-image SHA-256s recorded in the Zedge metadata of every domain libvirt knows (running or not).
+    public func rootImagesInUse() async throws -> Set<String> {
+        try await connection.perform { conn in
+            var domains: UnsafeMutablePointer<virDomainPtr?>? = nil
+            let count = virConnectListAllDomains(conn, &domains, 0)
+            guard count >= 0 else { throw LibvirtError.last("listing domains failed") }
+            defer {
+                for i in 0..<Int(count) { if let d = domains?[i] { virDomainFree(d) } }
+                free(domains)
+            }
+            var found: Set<String> = []
+            let type = Int32(VIR_DOMAIN_METADATA_ELEMENT.rawValue)
+            for i in 0..<Int(count) {
+                guard let dom = domains?[i] else { continue }
+                guard let text = virDomainGetMetadata(dom, type, DomainXML.metadataNamespace, 0) else {
+                    let error = LibvirtError.last("reading a domain's metadata failed")
+                    if error.code == Int32(VIR_ERR_NO_DOMAIN_METADATA.rawValue) || error.isNoDomain { continue }
+                    throw error
+                }
+                defer { free(text) }
+                if let sha = DomainXML.rootImageSHA256(inMetadata: String(cString: text)) { found.insert(sha) }
+            }
+            return found
         }
     }
 

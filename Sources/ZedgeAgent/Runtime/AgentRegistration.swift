@@ -9,10 +9,13 @@ public enum AgentRegistration {
         public var hostname: String?
         public var managementIp: String?
         public var serialNumber: String?
-        public init(hostname: String? = nil, managementIp: String? = nil, serialNumber: String? = nil) {
+        /// libvirt's `<domain type=…>` the agent will use (`DomainTypeSelection`); compute machines only.
+        public var domainType: String?
+        public init(hostname: String? = nil, managementIp: String? = nil, serialNumber: String? = nil, domainType: String? = nil) {
             self.hostname = hostname
             self.managementIp = managementIp
             self.serialNumber = serialNumber
+            self.domainType = domainType
         }
     }
 
@@ -26,6 +29,7 @@ public enum AgentRegistration {
         if let hostname = overrides.hostname { facts.hostname = hostname }
         if let managementIp = overrides.managementIp { facts.managementIp = managementIp }
         if let serialNumber = overrides.serialNumber { facts.serialNumber = serialNumber }
+        facts.domainType = overrides.domainType
         logger.info("registering", metadata: ["hostname": "\(facts.hostname)", "managementIp": "\(facts.managementIp)", "kind": "\(kind.rawValue)"])
         let client = CoordinatorClient(baseURL: coordinator, caPEM: caPEM, credential: nil)
         let response = try await client.register(RegisterRequest(enrollmentToken: token, kind: kind, facts: facts))

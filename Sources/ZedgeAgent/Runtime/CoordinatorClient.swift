@@ -5,13 +5,16 @@ import ZedgeCore
 public struct CoordinatorClient: Sendable {
     public let baseURL: String
     let http: CurlHTTPClient
+    /// How the coordinator's certificate is checked (the pinned CA); image downloads use their own handles.
+    let trust: CurlHTTPClient.TrustMode
     let credential: String?
 
     public init(baseURL: String, caPEM: String, credential: String?) {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
-        self.http = CurlHTTPClient(trust: .caPEM(caPEM), userAgent: "zedge-agent/\(ZedgeVersion.current)")
+        self.trust = .caPEM(caPEM)
+        self.http = CurlHTTPClient(trust: trust, userAgent: "zedge-agent/\(ZedgeVersion.current)")
         self.credential = credential
     }
 
@@ -30,10 +33,15 @@ public struct CoordinatorClient: Sendable {
         try await call("POST", "/agent/v1/heartbeat", body: request, as: HeartbeatResponse.self)
     }
 
-    /// Waits up to `wait` seconds for tasks (the transfer's timeout leaves room beyond the wait).
-    public func poll(wait: Int) async throws -> [TaskAssignment] {
+    /// Waits up to `wait` seconds for tasks and calls (the transfer's timeout leaves room beyond the wait).
+    public func poll(wait: Int) async throws -> TaskPollResponse {
         try await call("GET", "/agent/v1/tasks?wait=\(wait)", body: Optional<String>.none, as: TaskPollResponse.self,
-                       timeout: .seconds(wait + 15)).tasks
+                       timeout: .seconds(wait + 15))
+    }
+
+    /// `POST /agent/v1/calls/{id}/answer`: the answer to an agent call (the first answer wins).
+    public func answer(_ call: UUID, _ answer: AgentCallAnswer) async throws {
+        try await callWithoutAnswer("POST", "/agent/v1/calls/\(call.uuidString.lowercased())/answer", body: answer)
     }
 
     public func event(_ task: UUID, _ report: TaskEventReport) async throws {

@@ -9,13 +9,17 @@ public struct HeartbeatLoop: Sendable {
     let client: CoordinatorClient
     let metrics: MetricsCollector
     let hypervisor: (any Hypervisor)?
+    /// Reported as `cachedImages` (ComputeMachines).
+    let images: ImageCache?
     let logger: Logger
     let initialInterval: Int
 
-    public init(client: CoordinatorClient, metrics: MetricsCollector, hypervisor: (any Hypervisor)?, initialInterval: Int, logger: Logger) {
+    public init(client: CoordinatorClient, metrics: MetricsCollector, hypervisor: (any Hypervisor)?, images: ImageCache? = nil,
+                initialInterval: Int, logger: Logger) {
         self.client = client
         self.metrics = metrics
         self.hypervisor = hypervisor
+        self.images = images
         self.initialInterval = initialInterval
         self.logger = logger
     }
@@ -34,7 +38,8 @@ public struct HeartbeatLoop: Sendable {
                     metrics: reading.metrics,
                     observedVms: (try? await hypervisor?.list()) ?? [],
                     agentVersion: ZedgeVersion.current,
-                    backlog: backlog.readings.isEmpty ? nil : backlog.readings)
+                    backlog: backlog.readings.isEmpty ? nil : backlog.readings,
+                    cachedImages: images.map { Array($0.cachedImages().prefix(HeartbeatRequest.maximumCachedImages)) })
                 let answer = try await client.heartbeat(request)
                 interval = max(1, answer.heartbeatIntervalS)
                 if backoff.attempt > 0 {

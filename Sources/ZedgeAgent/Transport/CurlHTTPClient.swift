@@ -126,7 +126,76 @@ public final class CurlHTTPClient: @unchecked Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
                 queue.async {
-                    continuation.resume(with: Result { try self.perform(request, cancellation: cancellation) })
+                    continuation.resume(with: Result {
+                        let (status, headers, context) = try self.perform(request, cancellation: cancellation)
+                        return HTTPResponse(status: status, headers: headers, body: context.body)
+                    })
+                }
+            }
+        } onCancel: {
+            cancellation.cancel()
+        }
+    }
+
+    /// How a download runs (see `download`).
+    public struct DownloadOptions: Sendable, Hashable {
+        /// Ask for the body from this byte on (`Range: bytes=N-`); 0 asks for all of it.
+        public var rangeStart: Int64
+        /// `CURLOPT_MAX_RECV_SPEED_LARGE`: libcurl keeps the average receive rate at or below this many bytes
+        /// per second; 0 for no limit.
+        public var maxBytesPerSecond: Int64
+        /// A transfer that receives less than `lowSpeedBytes` per second for this long is aborted (timeout):
+        /// a stalled connection, not a slow one, ends the attempt.
+        public var lowSpeedTime: Duration
+        public var lowSpeedBytes: Int
+        /// libcurl's receive buffer (`CURLOPT_BUFFERSIZE`), bytes.
+        public var bufferBytes: Int
+
+        public init(rangeStart: Int64 = 0, maxBytesPerSecond: Int64 = 0, lowSpeedTime: Duration = .seconds(60),
+                    lowSpeedBytes: Int = 1, bufferBytes: Int = 256 << 10) {
+            self.rangeStart = rangeStart
+            self.maxBytesPerSecond = maxBytesPerSecond
+            self.lowSpeedTime = lowSpeedTime
+            self.lowSpeedBytes = lowSpeedBytes
+            self.bufferBytes = bufferBytes
+        }
+    }
+
+    /// How a download ended, when libcurl finished it (transport failures throw instead).
+    public struct DownloadOutcome: Sendable {
+        /// The final response's status (0 if none arrived).
+        public let status: Int
+        /// Response headers with lowercased names.
+        public let headers: [String: String]
+        /// True when the sink refused the response or a chunk of it (it knows why).
+        public let abortedBySink: Bool
+        /// Body bytes handed to the sink by this transfer.
+        public let bodyBytes: Int64
+        /// libcurl's average download speed for the transfer, bytes per second (`CURLINFO_SPEED_DOWNLOAD_T`).
+        public let averageBytesPerSecond: Int64
+    }
+
+    /// Streams a GET's response body into `sink` without holding it in memory: `sink.begin` sees the status
+    /// and headers before the first body byte (and decides whether to take the body), `sink.receive` each
+    /// chunk, on this client's queue. No overall timeout: `options.lowSpeedTime` ends a stalled transfer.
+    ///
+    /// - Throws: `TransportError` (connect, TLS, a connection broken mid-body: `CURLE_PARTIAL_FILE` 18,
+    ///   `CURLE_RECV_ERROR` 56, stalled: `CURLE_OPERATION_TIMEDOUT` 28), `CancellationError`.
+    public func download(
+        url: String, headers: [String: String] = [:], options: DownloadOptions = .init(), into sink: any CurlDownloadSink
+    ) async throws -> DownloadOutcome {
+        var headers = headers
+        if options.rangeStart > 0 { headers["Range"] = "bytes=\(options.rangeStart)-" }
+        let request = Request(method: "GET", url: url, headers: headers, body: nil, timeout: nil, download: options, sink: sink)
+        let cancellation = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<DownloadOutcome, any Error>) in
+                queue.async {
+                    continuation.resume(with: Result {
+                        let (status, headers, context) = try self.perform(request, cancellation: cancellation)
+                        return DownloadOutcome(status: status, headers: headers, abortedBySink: context.sinkAborted,
+                                               bodyBytes: context.sinkBytes, averageBytesPerSecond: context.averageSpeed)
+                    })
                 }
             }
         } onCancel: {
@@ -141,10 +210,13 @@ public final class CurlHTTPClient: @unchecked Sendable {
         let url: String
         let headers: [String: String]
         let body: Data?
-        let timeout: Duration
+        /// The whole transfer's limit; nil for none (downloads: `lowSpeedTime` ends a stalled one instead).
+        let timeout: Duration?
+        var download: DownloadOptions? = nil
+        var sink: (any CurlDownloadSink)? = nil
     }
 
-    private func perform(_ request: Request, cancellation: CancellationFlag) throws -> HTTPResponse {
+    private func perform(_ request: Request, cancellation: CancellationFlag) throws -> (Int, [String: String], TransferContext) {
         dispatchPrecondition(condition: .onQueue(queue))
         if cancellation.isCancelled { throw CancellationError() }
         let initCode = Self.globalInitCode
@@ -170,10 +242,23 @@ public final class CurlHTTPClient: @unchecked Sendable {
         try set(zedge_curl_setopt_string(handle, CURLOPT_PROTOCOLS_STR, "http,https"), "PROTOCOLS_STR")
         try set(zedge_curl_setopt_long(handle, CURLOPT_NOSIGNAL, 1), "NOSIGNAL")
         try set(zedge_curl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer), "ERRORBUFFER")
-        let timeoutMs = Self.milliseconds(request.timeout)
-        try set(zedge_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs), "TIMEOUT_MS")
-        let connectMs = min(timeoutMs, Self.milliseconds(Self.connectTimeout))
+        var connectMs = Self.milliseconds(Self.connectTimeout)
+        if let timeout = request.timeout {
+            let timeoutMs = Self.milliseconds(timeout)
+            try set(zedge_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, timeoutMs), "TIMEOUT_MS")
+            connectMs = min(timeoutMs, connectMs)
+        }
         try set(zedge_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, connectMs), "CONNECTTIMEOUT_MS")
+        if let download = request.download {
+            let lowSpeedSeconds = max(1, Int(download.lowSpeedTime.components.seconds))
+            try set(zedge_curl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, lowSpeedSeconds), "LOW_SPEED_TIME")
+            try set(zedge_curl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, max(1, download.lowSpeedBytes)), "LOW_SPEED_LIMIT")
+            try set(zedge_curl_setopt_long(handle, CURLOPT_BUFFERSIZE, max(1024, min(download.bufferBytes, 10 << 20))), "BUFFERSIZE")
+            if download.maxBytesPerSecond > 0 {
+                try set(zedge_curl_setopt_off_t(handle, CURLOPT_MAX_RECV_SPEED_LARGE, curl_off_t(download.maxBytesPerSecond)),
+                        "MAX_RECV_SPEED_LARGE")
+            }
+        }
         try set(zedge_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "FOLLOWLOCATION")
         try set(zedge_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)), "HTTP_VERSION")
         try set(zedge_curl_setopt_string(handle, CURLOPT_USERAGENT, userAgent), "USERAGENT")
@@ -245,13 +330,22 @@ public final class CurlHTTPClient: @unchecked Sendable {
         try set(zedge_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, list), "HTTPHEADER")
 
         // Callbacks, with the context box passed through their void* (kept alive below).
-        let context = TransferContext(maxBodyBytes: maxBodyBytes, cancellation: cancellation)
+        let context = TransferContext(maxBodyBytes: maxBodyBytes, cancellation: cancellation, sink: request.sink)
         let opaque = Unmanaged.passUnretained(context).toOpaque()
         try set(zedge_curl_setopt_write_function(handle) { data, size, count, userdata in
             guard let userdata else { return 0 }
             let context = Unmanaged<TransferContext>.fromOpaque(userdata).takeUnretainedValue()
             let length = size * count
             guard length > 0, let data else { return length }
+            if let sink = context.sink {
+                guard context.beginSink() else { return 0 }  // Aborts with CURLE_WRITE_ERROR.
+                guard sink.receive(UnsafeRawBufferPointer(start: data, count: length)) else {
+                    context.sinkAborted = true
+                    return 0
+                }
+                context.sinkBytes += Int64(length)
+                return length
+            }
             guard context.body.count + length <= context.maxBodyBytes else {
                 context.bodyTooLarge = true
                 return 0  // Aborts the transfer with CURLE_WRITE_ERROR.
@@ -281,6 +375,16 @@ public final class CurlHTTPClient: @unchecked Sendable {
         let code = withExtendedLifetime(context) { curl_easy_perform(handle) }
 
         if code == CURLE_ABORTED_BY_CALLBACK, cancellation.isCancelled { throw CancellationError() }
+        if context.sink != nil {
+            var speed: curl_off_t = 0
+            if zedge_curl_getinfo_off_t(handle, CURLINFO_SPEED_DOWNLOAD_T, &speed) == CURLE_OK { context.averageSpeed = Int64(speed) }
+            if context.sinkAborted {
+                return (context.status, context.headers, context)
+            }
+            if code == CURLE_OK, !context.beginSink() {  // A response without a body: the sink still sees it.
+                return (context.status, context.headers, context)
+            }
+        }
         if context.bodyTooLarge {
             throw TransportError(
                 CURLE_WRITE_ERROR,
@@ -293,7 +397,7 @@ public final class CurlHTTPClient: @unchecked Sendable {
         }
         var status = 0
         try set(zedge_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status), "RESPONSE_CODE")
-        return HTTPResponse(status: status, headers: context.headers, body: context.body)
+        return (status, context.headers, context)
     }
 
     /// RFC 9110 `tchar`: what a method or header name may contain.
@@ -330,16 +434,39 @@ private final class TransferContext {
     var body = Data()
     var headers: [String: String] = [:]
     var bodyTooLarge = false
+    /// The status of the latest response's status line.
+    var status = 0
+    /// Downloads: where the body goes instead of `body`.
+    let sink: (any CurlDownloadSink)?
+    var sinkBegun = false
+    var sinkAccepted = false
+    var sinkAborted = false
+    var sinkBytes: Int64 = 0
+    var averageSpeed: Int64 = 0
 
-    init(maxBodyBytes: Int, cancellation: CancellationFlag) {
+    init(maxBodyBytes: Int, cancellation: CancellationFlag, sink: (any CurlDownloadSink)? = nil) {
         self.maxBodyBytes = maxBodyBytes
         self.cancellation = cancellation
+        self.sink = sink
+    }
+
+    /// Calls `sink.begin` once; false (and `sinkAborted`) when the sink refuses the response.
+    func beginSink() -> Bool {
+        guard let sink else { return true }
+        if !sinkBegun {
+            sinkBegun = true
+            sinkAccepted = sink.begin(status: status, headers: headers)
+            if !sinkAccepted { sinkAborted = true }
+        }
+        return sinkAccepted
     }
 
     func headerLine(_ raw: String) {
         let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         if line.hasPrefix("HTTP/") {
             headers = [:]  // A new response (after a 100 Continue, say): keep only the final one's headers.
+            let parts = line.split(separator: " ", maxSplits: 2)
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
             return
         }
         guard let colon = line.firstIndex(of: ":") else { return }
@@ -352,4 +479,14 @@ private final class TransferContext {
             headers[name] = value
         }
     }
+}
+
+/// Where `CurlHTTPClient.download` puts a response body. Both methods run on the client's queue, one transfer
+/// at a time; a sink is used by one download.
+public protocol CurlDownloadSink: AnyObject, Sendable {
+    /// Called once, before the first body byte (or at the end for a response without one), with the final
+    /// response's status and headers (lowercased names). Return false to abort the transfer.
+    func begin(status: Int, headers: [String: String]) -> Bool
+    /// The next chunk of the body. Return false to abort the transfer.
+    func receive(_ bytes: UnsafeRawBufferPointer) -> Bool
 }

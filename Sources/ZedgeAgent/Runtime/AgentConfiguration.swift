@@ -1,0 +1,136 @@
+import Foundation
+
+/// The settings of `zedge-agent run`. Each comes from (highest first) its flag, its `ZEDGE_AGENT_*`
+/// environment variable, the JSON file given with `--config`, or its default:
+///
+/// | file key | flag | environment | default |
+/// |---|---|---|---|
+/// | `stateDir` | `--state-dir` | `ZEDGE_AGENT_STATE_DIR` | `/var/lib/zedge-agent` |
+/// | `libvirtUri` | `--libvirt-uri` | `ZEDGE_AGENT_LIBVIRT_URI` | `qemu:///system` |
+/// | `cpuMode` | `--cpu-mode` | `ZEDGE_AGENT_CPU_MODE` | `host-passthrough` |
+/// | `cloudboxDir` | `--cloudbox-dir` | `ZEDGE_AGENT_CLOUDBOX_DIR` | `/var/lib/zedge-agent/cloudbox` |
+/// | `domainType` | `--domain-type` | `ZEDGE_AGENT_DOMAIN_TYPE` | `auto` |
+/// | `imageCacheBytes` | `--image-cache-bytes` | `ZEDGE_AGENT_IMAGE_CACHE_BYTES` | `20G` |
+/// | `imageDownloadBytesPerSecond` | `--image-download-bytes-per-second` | `ZEDGE_AGENT_IMAGE_DOWNLOAD_BYTES_PER_SECOND` | `0` (no limit) |
+///
+/// Sizes are bytes, optionally with a binary suffix: `512M`, `20G`, `1T` (also `20GiB`). The file is a JSON
+/// object with these keys (strings or numbers); an unknown key is refused, so a typo does not go unnoticed.
+public struct AgentConfiguration: Sendable, Hashable {
+    public var stateDirectory = "/var/lib/zedge-agent"
+    public var libvirtURI = "qemu:///system"
+    public var cpuMode = CPUMode.hostPassthrough
+    public var cloudBoxDirectory = FileCloudBoxControl.defaultDirectory.path
+    public var domainType = DomainTypeOption.auto
+    /// The image cache's bound in bytes (images in use by a domain are kept even beyond it).
+    public var imageCacheBytes: Int64 = 20 << 30
+    /// libcurl's `CURLOPT_MAX_RECV_SPEED_LARGE` for image downloads; 0 for no limit.
+    public var imageDownloadBytesPerSecond: Int64 = 0
+
+    public init() {}
+
+    public enum Key: String, CaseIterable, Sendable {
+        case stateDir, libvirtUri, cpuMode, cloudboxDir, domainType, imageCacheBytes, imageDownloadBytesPerSecond
+
+        /// `ZEDGE_AGENT_` and the key in upper snake case.
+        public var environmentVariable: String { "ZEDGE_AGENT_" + words.joined(separator: "_").uppercased() }
+        /// `--` and the key in kebab case.
+        public var flag: String { "--" + words.joined(separator: "-").lowercased() }
+
+        private var words: [String] {
+            var words: [String] = []
+            var current = ""
+            for c in rawValue {
+                if c.isUppercase, !current.isEmpty { words.append(current); current = "" }
+                current.append(c)
+            }
+            words.append(current)
+            return words
+        }
+    }
+
+    /// Resolves every key. `flags` holds only the flags given on the command line.
+    /// - Throws: `AgentError` naming the key and where the bad value came from.
+    public static func resolve(flags: [Key: String], environment: [String: String], configFile: String?) throws -> AgentConfiguration {
+        var file: [String: String] = [:]
+        if let configFile { file = try readFile(configFile) }
+        var config = AgentConfiguration()
+        for key in Key.allCases {
+            let value: String, source: String
+            if let v = flags[key] {
+                (value, source) = (v, key.flag)
+            } else if let v = environment[key.environmentVariable] {
+                (value, source) = (v, key.environmentVariable)
+            } else if let v = file[key.rawValue] {
+                (value, source) = (v, "\(key.rawValue) in \(configFile ?? "")")
+            } else {
+                continue
+            }
+            try config.set(key, value, source: source)
+        }
+        return config
+    }
+
+    mutating func set(_ key: Key, _ value: String, source: String) throws {
+        func bad(_ expected: String) -> AgentError { AgentError("\(source): \"\(value)\" is not \(expected)") }
+        switch key {
+        case .stateDir:
+            guard !value.isEmpty else { throw bad("a directory") }
+            stateDirectory = value
+        case .libvirtUri:
+            guard value.contains(":") else { throw bad("a libvirt URI (e.g. qemu:///system)") }
+            libvirtURI = value
+        case .cpuMode:
+            guard let mode = CPUMode(rawValue: value) else { throw bad("one of host-passthrough, host-model, default") }
+            cpuMode = mode
+        case .cloudboxDir:
+            guard !value.isEmpty else { throw bad("a directory") }
+            cloudBoxDirectory = value
+        case .domainType:
+            guard let type = DomainTypeOption(rawValue: value) else { throw bad("one of auto, kvm, qemu") }
+            domainType = type
+        case .imageCacheBytes:
+            guard let bytes = Self.parseBytes(value), bytes > 0 else { throw bad("a positive size in bytes (e.g. 20G)") }
+            imageCacheBytes = bytes
+        case .imageDownloadBytesPerSecond:
+            guard let bytes = Self.parseBytes(value) else { throw bad("a rate in bytes per second (e.g. 10M, 0 for no limit)") }
+            imageDownloadBytesPerSecond = bytes
+        }
+    }
+
+    /// `1234`, `512K`, `20M`, `3G`, `1T` (binary multiples; `KiB`/`KB`-style spellings too). Nil if malformed.
+    public static func parseBytes(_ text: String) -> Int64? {
+        var s = text.trimmingCharacters(in: .whitespaces).uppercased()
+        for suffix in ["IB", "B"] where s.hasSuffix(suffix) && s.count > suffix.count {
+            let stripped = String(s.dropLast(suffix.count))
+            if stripped.last.map({ "KMGT".contains($0) }) == true || suffix == "B" { s = stripped; break }
+        }
+        var shift: Int64 = 0
+        if let last = s.last, let index = "KMGT".firstIndex(of: last) {
+            shift = Int64(10 * ("KMGT".distance(from: "KMGT".startIndex, to: index) + 1))
+            s.removeLast()
+        }
+        guard !s.isEmpty, s.allSatisfy(\.isASCII), s.allSatisfy(\.isNumber), let n = Int64(s), n >= 0 else { return nil }
+        let (product, overflow) = n.multipliedReportingOverflow(by: 1 << shift)
+        return overflow ? nil : product
+    }
+
+    static func readFile(_ path: String) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw AgentError("cannot read the config file \(path)") }
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw AgentError("the config file \(path) is not a JSON object")
+        }
+        var values: [String: String] = [:]
+        for (key, value) in object {
+            guard Key(rawValue: key) != nil else {
+                throw AgentError("the config file \(path) has an unknown key \"\(key)\" (known: "
+                    + Key.allCases.map(\.rawValue).joined(separator: ", ") + ")")
+            }
+            switch value {
+            case let s as String: values[key] = s
+            case let n as NSNumber: values[key] = n.stringValue
+            default: throw AgentError("\(key) in \(path) must be a string or a number")
+            }
+        }
+        return values
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import ZedgeCore
+
+/// Where a ComputeMachine agent keeps VM files under its state dir:
+///
+/// ```
+/// <stateDir>/images/<sha256>          verified image files (the cache); <sha256>.part while downloading
+/// <stateDir>/disks/                   the `zedge-disks` libvirt directory pool: root-disk overlays
+/// <stateDir>/seeds/<vm uuid>.iso      cloud-init NoCloud seeds (label cidata)
+/// <stateDir>/console/<vm uuid>.log    serial console logs (written by virtlogd)
+/// ```
+///
+/// QEMU runs as `libvirt-qemu` and must reach the overlays, their backing images and the seeds, so the state
+/// dir and these folders are made traversable by others (0711); the secrets in the state dir stay 0600.
+public struct AgentLayout: Sendable, Hashable {
+    public let stateDirectory: String
+
+    public init(stateDirectory: String) {
+        var dir = stateDirectory
+        while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
+        self.stateDirectory = dir
+    }
+
+    public var imagesDirectory: String { stateDirectory + "/images" }
+    public var disksDirectory: String { stateDirectory + "/disks" }
+    public var seedsDirectory: String { stateDirectory + "/seeds" }
+    public var consoleDirectory: String { stateDirectory + "/console" }
+
+    /// The cloud-init seed ISO of a VM.
+    public func seedPath(_ vm: UUID) -> String { "\(seedsDirectory)/\(vm.uuidString.lowercased()).iso" }
+    /// The serial console log of a VM (virtlogd rotates it to `.0`, `.1`, … next to it).
+    public func consoleLogPath(_ vm: UUID) -> String { "\(consoleDirectory)/\(vm.uuidString.lowercased()).log" }
+
+    /// Creates the folders (and opens the state dir for traversal, 0711, if it was 0700). Throws `AgentError`.
+    public func prepare() throws {
+        let fm = FileManager.default
+        for dir in [stateDirectory, imagesDirectory, seedsDirectory, consoleDirectory] {
+            do {
+                try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+            } catch {
+                throw AgentError("cannot create \(dir): \(error.localizedDescription)")
+            }
+        }
+        for dir in [stateDirectory, imagesDirectory, seedsDirectory] {
+            var st = stat()
+            guard stat(dir, &st) == 0 else { throw AgentError("cannot read \(dir): errno \(errno)") }
+            let mode = st.st_mode & 0o777
+            if mode & 0o001 == 0, chmod(dir, mode | 0o011) != 0 {
+                throw AgentError("cannot make \(dir) traversable for QEMU (chmod o+x): errno \(errno)")
+            }
+        }
+    }
+}
