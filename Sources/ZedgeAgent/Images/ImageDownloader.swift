@@ -85,6 +85,16 @@ public struct ImageDownloader: Sendable {
             throw ImageCacheError.noSpace(needed: ref.sizeBytes - part.size, available: available)
         }
 
+        do {
+            return try await download(ref, part: part, resumedFrom: resumedFrom, finalPath: finalPath, io: io, logger: logger)
+        } catch {
+            if part.size == 0, !(error is CancellationError) { part.discard() }  // Nothing worth resuming.
+            throw error
+        }
+    }
+
+    private func download(_ ref: ImageRef, part: ImagePartFile, resumedFrom: Int64, finalPath: String, io: BlockingQueue,
+                          logger: Logger) async throws -> Report {
         let http = CurlHTTPClient(trust: trust, userAgent: "zedge-agent/\(ZedgeVersion.current)")
         var headers: [String: String] = ["Accept": "application/octet-stream"]
         if let credential { headers["Authorization"] = "Bearer \(credential)" }
@@ -99,8 +109,10 @@ public struct ImageDownloader: Sendable {
             let before = part.size
             report.requests += 1
             do {
+                // Under a rate limit, smaller reads let libcurl pace the transfer evenly (it limits per second).
+                let buffer = bytesPerSecond > 0 ? Int(max(16 << 10, min(256 << 10, bytesPerSecond / 16))) : 256 << 10
                 let options = CurlHTTPClient.DownloadOptions(rangeStart: part.size, maxBytesPerSecond: bytesPerSecond,
-                                                             lowSpeedTime: stallTimeout)
+                                                             lowSpeedTime: stallTimeout, bufferBytes: buffer)
                 let outcome = try await http.download(url: url, headers: headers, options: options, into: part)
                 report.lastAverageBytesPerSecond = outcome.averageBytesPerSecond
                 if let failure = part.failure {

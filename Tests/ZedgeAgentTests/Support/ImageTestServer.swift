@@ -1,0 +1,276 @@
+import Foundation
+import Testing
+@testable import ZedgeAgent
+import ZedgeCore
+
+/// A real HTTPS server on loopback (Python's http.server, with the test PKI's certificate) that plays the
+/// coordinator's `GET /agent/v1/image-versions/{versionId}/file`: bearer credential, `Range: bytes=N-` (206 with
+/// Content-Range, 416 past the end), and per-version misbehaviour for the tests: drop the connection after some
+/// bytes, flip one byte, ignore Range. Every request is logged to `requests.jsonl` (what the tests count).
+final class ImageTestServer: @unchecked Sendable {
+    static let credential = "zac_test-credential"
+
+    /// How the server treats one version's file.
+    struct Behaviour: Codable, Sendable {
+        var path: String
+        /// The first `drops` requests send `dropAfter` bytes of their body, then cut the connection.
+        var drops = 0
+        var dropAfter: Int64 = 0
+        /// The first `corruptions` requests send the byte at the middle of the file flipped.
+        var corruptions = 0
+        /// Answer 200 with the whole file even when asked for a range.
+        var ignoreRange = false
+        /// Sleep this long (seconds) between 64 KiB chunks: a slow link, so a test can act mid-download.
+        var chunkDelay = 0.0
+    }
+
+    struct LoggedRequest: Decodable, Sendable {
+        var path: String
+        var range: String?
+        var authorized: Bool
+        var status: Int
+        var sent: Int64
+    }
+
+    private static let script = #"""
+    import json, os, signal, ssl, sys, threading, time
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    lock = threading.Lock()
+    counts = {}   # (version, what) -> times used
+
+    def take(version, what, limit):
+        with lock:
+            used = counts.get((version, what), 0)
+            if used < limit:
+                counts[(version, what)] = used + 1
+                return True
+            return False
+
+    def log(entry):
+        with lock:
+            with open("requests.jsonl", "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def problem(self, status, detail):
+            body = json.dumps({"title": "error", "status": status, "detail": detail}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/problem+json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return status
+
+        def do_GET(self):
+            entry = {"path": self.path, "range": self.headers.get("Range"), "sent": 0, "status": 0,
+                     "authorized": self.headers.get("Authorization") == "Bearer " + open("token").read().strip()}
+            try:
+                entry["status"] = self.serve(entry)
+            finally:
+                log(entry)
+
+        def serve(self, entry):
+            parts = self.path.split("/")
+            if len(parts) != 6 or parts[1:4] != ["agent", "v1", "image-versions"] or parts[5] != "file":
+                return self.problem(404, "no such route")
+            if not entry["authorized"]:
+                return self.problem(401, "missing or wrong agent credential")
+            version = parts[4]
+            with open("images.json") as f:
+                images = json.load(f)
+            b = images.get(version)
+            if b is None:
+                return self.problem(404, "ImageVersion not found")
+            size = os.path.getsize(b["path"])
+            start = 0
+            rng = self.headers.get("Range")
+            if rng and not b.get("ignoreRange"):
+                if not rng.startswith("bytes=") or not rng[6:].endswith("-"):
+                    return self.problem(400, "unsupported range")
+                start = int(rng[6:-1])
+                if start >= size:
+                    self.send_response(416)
+                    self.send_header("Content-Range", "bytes */%d" % size)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return 416
+                self.send_response(206)
+                self.send_header("Content-Range", "bytes %d-%d/%d" % (start, size - 1, size))
+                status = 206
+            else:
+                self.send_response(200)
+                status = 200
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size - start))
+            self.end_headers()
+            drop = take(version, "drop", b.get("drops", 0))
+            limit = start + b.get("dropAfter", 0) if drop else size
+            corrupt = take(version, "corrupt", b.get("corruptions", 0))
+            middle = size // 2
+            delay = b.get("chunkDelay", 0.0)
+            with open(b["path"], "rb") as f:
+                f.seek(start)
+                pos = start
+                while pos < limit:
+                    chunk = f.read(min(65536 if delay else 1 << 20, limit - pos))
+                    if not chunk:
+                        break
+                    if corrupt and pos <= middle < pos + len(chunk):
+                        chunk = bytearray(chunk)
+                        chunk[middle - pos] ^= 0xFF
+                        chunk = bytes(chunk)
+                    try:
+                        self.wfile.write(chunk)
+                    except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+                        self.close_connection = True
+                        return status
+                    pos += len(chunk)
+                    entry["sent"] = pos - start
+                    if delay:
+                        time.sleep(delay)
+            if drop:
+                self.wfile.flush()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(2)
+                except OSError:
+                    pass
+            return status
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain("server.pem", "server.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+    """#
+
+    let pki: TransportTestPKI
+    let dir: URL
+    private let process = Process()
+    let port: Int
+    private var behaviours: [String: Behaviour] = [:]
+    private let lock = NSLock()
+
+    init() throws {
+        pki = try TransportTestPKI()
+        dir = pki.dir
+        try Self.script.write(to: dir.appendingPathComponent("images.py"), atomically: true, encoding: .utf8)
+        try Self.credential.write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+        try "{}".write(to: dir.appendingPathComponent("images.json"), atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", dir.appendingPathComponent("images.py").path]
+        process.currentDirectoryURL = dir
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line.append(chunk)
+        }
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            kill(process.processIdentifier, SIGKILL)
+            throw TransportToolFailure(description: "the Python image server did not start")
+        }
+        self.port = port
+    }
+
+    deinit { stop() }
+
+    var baseURL: String { "https://127.0.0.1:\(port)" }
+
+    /// A client for the agent's side, trusting the test CA, with the server's credential.
+    func client(credential: String = ImageTestServer.credential) -> CoordinatorClient {
+        CoordinatorClient(baseURL: baseURL, caPEM: pki.caPEM, credential: credential)
+    }
+
+    /// Serves `behaviour.path` as version `version`'s file.
+    func serve(_ version: UUID, _ behaviour: Behaviour) throws {
+        lock.lock()
+        behaviours[version.uuidString.lowercased()] = behaviour
+        let data = try JSONEncoder().encode(behaviours)
+        lock.unlock()
+        let temporary = dir.appendingPathComponent("images.json.tmp")
+        try data.write(to: temporary)
+        guard rename(temporary.path, dir.appendingPathComponent("images.json").path) == 0 else {
+            throw TransportToolFailure(description: "cannot update images.json")
+        }
+    }
+
+    /// Every request so far for `version`'s file (all when nil).
+    func requests(for version: UUID? = nil) -> [LoggedRequest] {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("requests.jsonl"), encoding: .utf8) else { return [] }
+        let all = text.split(separator: "\n").compactMap { try? JSONDecoder().decode(LoggedRequest.self, from: Data($0.utf8)) }
+        guard let version else { return all }
+        return all.filter { $0.path == ImageRef.downloadPath(versionId: version) }
+    }
+
+    func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            awaitTransportProcessExit(process)
+        }
+        pki.remove()
+    }
+}
+
+/// A test image: `bytes` random bytes (raw) in a temp folder, with its reference.
+struct TestImageFile {
+    let path: String
+    let ref: ImageRef
+    let data: [UInt8]
+
+    init(in directory: URL, bytes: Int, format: DiskFormat = .raw, seed: UInt64 = 1) throws {
+        var generator = SplitMix(seed: seed)
+        var data = [UInt8](repeating: 0, count: bytes)
+        data.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            for i in words.indices { words[i] = generator.next() }
+        }
+        path = directory.appendingPathComponent("image-\(UUID().uuidString.prefix(8)).img").path
+        FileManager.default.createFile(atPath: path, contents: Data(data))
+        self.data = data
+        ref = ImageRef(imageId: UUID(), versionId: UUID(), sha256: SHA256.hex(SHA256.hash(data)), sizeBytes: Int64(bytes),
+                       virtualSizeBytes: Int64(bytes), format: format)
+    }
+
+    /// An image from an existing file (e.g. the test guest).
+    init(existing path: String, format: DiskFormat, virtualSizeBytes: Int64? = nil) throws {
+        let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        self.path = path
+        self.data = data
+        ref = ImageRef(imageId: UUID(), versionId: UUID(), sha256: SHA256.hex(SHA256.hash(data)), sizeBytes: Int64(data.count),
+                       virtualSizeBytes: virtualSizeBytes ?? Int64(data.count), format: format)
+    }
+}
+
+/// A deterministic generator (SplitMix64), for reproducible test images.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+/// A fresh temporary folder (0755, so libvirt's QEMU user can traverse it in real-libvirt tests).
+func makeTestDirectory(_ tag: String) throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-\(tag)-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+    return dir
+}
