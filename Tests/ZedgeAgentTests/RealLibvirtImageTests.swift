@@ -197,6 +197,7 @@ struct RealLibvirtImageTests {
                 let booted = ContinuousClock.now - started
                 let text = try #require(line, "no ZEDGE-GUEST line within 180 s; log: \((try? String(contentsOfFile: layout.consoleLogPath(spec.uuid), encoding: .utf8))?.suffix(2000) ?? "none")")
                 #expect(text.contains("ZEDGE-GUEST instance-id=\(instanceId) hostname=\(name)"), "\(text)")
+                if round == "uncached" { try await Self.checkRotation(connection: connection, executor: executor, spec: spec, layout: layout) }
                 timings.append("\(round): create→running \(String(format: "%.1f", defined.seconds)) s, create→ZEDGE-GUEST \(String(format: "%.1f", booted.seconds)) s")
                 #expect(try Self.qcow2BackingFile(
                     try #require(try await storage.volumeXML(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: name)))
@@ -215,5 +216,35 @@ struct RealLibvirtImageTests {
         }
         #expect(server.requests(for: image.ref.versionId).count == 1)  // the second VM used the cached image
         print("test guest on \(Self.uri ?? "") (TCG): " + timings.joined(separator: "; "))
+    }
+
+    /// The console log stays bounded: the guest's shell (on ttyS0) is told, through the serial pty, to print
+    /// 2.5 MB; virtlogd rotates the log at its max_size (2 MiB by default) into `<log>.0`, and the console-log
+    /// call still reads the newest lines.
+    static func checkRotation(connection: LibvirtConnection, executor: TaskExecutor, spec: VmSpec, layout: AgentLayout) async throws {
+        let xml = try await ComputeResourcesTests.domainXML(connection, spec.uuid)
+        let pty = try #require(xml.components(separatedBy: "<source path='").dropFirst().first?.components(separatedBy: "'").first)
+        let fd = open(pty, O_WRONLY | O_NOCTTY)
+        try #require(fd >= 0, "cannot open the serial pty \(pty)")
+        try await Task.sleep(for: .seconds(2))  // QEMU notices the pty's other end within a second
+        for text in ["\r", "yes 0123456789abcdef0123456789abcdef0123456789abcdef0123456789 | head -c 2500000; echo ZEDGE-$((6*7))-ROTATED\r"] {
+            _ = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        close(fd)  // Output then goes to the log only (nobody reads the pty).
+        let log = layout.consoleLogPath(spec.uuid)
+        var last: String?
+        let deadline = ContinuousClock.now + .seconds(240)
+        while last?.contains("ZEDGE-42-ROTATED") != true, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .seconds(1))
+            let call = AgentCall(id: UUID(), kind: .consoleLog,
+                                 payload: try JSONValue(encoding: ConsoleLogCall(vmUuid: spec.uuid, vmName: spec.name, lines: 3)),
+                                 expiresAt: Date().addingTimeInterval(30))
+            last = try await executor.answer(call).answer?.decode(as: ConsoleLogOutput.self).lines.joined(separator: "\n")
+        }
+        #expect(last?.contains("ZEDGE-42-ROTATED") == true, "the guest's output did not arrive: \(last ?? "nothing")")
+        let rotated = ConsoleLog.size(log + ".0")
+        #expect(rotated != nil && rotated! <= 2 << 20, "no rotation by virtlogd: \(log).0 has \(rotated.map(String.init) ?? "no file")")
+        #expect((ConsoleLog.size(log) ?? 0) <= 2 << 20)
     }
 }
