@@ -48,6 +48,74 @@ final class ImageTestServer: @unchecked Sendable {
                 return True
             return False
 
+    def now_iso(offset):
+        t = time.time() + offset
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
+
+    def record(name, obj):
+        with lock:
+            with open(name, "a") as f:
+                f.write(json.dumps(obj) + "\n")
+
+    class AgentState:
+        """Tasks from tasks.jsonl, leased for `lease` seconds (config.json), handed out again when the lease
+        runs out without an event or result; calls from calls.jsonl, each handed out once."""
+        def __init__(self):
+            self.tasks = {}
+            self.order = []
+            self.calls_seen = set()
+            self.tasks_read = 0
+            self.calls_read = 0
+
+        def lease_seconds(self):
+            try:
+                with open("config.json") as f:
+                    return json.load(f).get("lease", 30)
+            except OSError:
+                return 30
+
+        def take(self):
+            with lock:
+                now = time.time()
+                if os.path.exists("tasks.jsonl"):
+                    lines = open("tasks.jsonl").read().splitlines()
+                    for line in lines[self.tasks_read:]:
+                        t = json.loads(line)
+                        self.tasks[t["id"]] = {"task": t, "status": "queued", "attempt": 0, "until": 0}
+                        self.order.append(t["id"])
+                    self.tasks_read = len(lines)
+                out = []
+                for tid in self.order:
+                    st = self.tasks[tid]
+                    if st["status"] == "leased" and now > st["until"]:
+                        st["status"] = "queued"
+                    if st["status"] == "queued":
+                        st["status"] = "leased"
+                        st["attempt"] += 1
+                        st["until"] = now + self.lease_seconds()
+                        t = dict(st["task"])
+                        t["attempt"] = st["attempt"]
+                        t["leaseExpiresAt"] = now_iso(self.lease_seconds())
+                        out.append(t)
+                calls = []
+                if os.path.exists("calls.jsonl"):
+                    lines = open("calls.jsonl").read().splitlines()
+                    calls = [json.loads(line) for line in lines[self.calls_read:]]
+                    self.calls_read = len(lines)
+                return out, calls
+
+        def touch(self, task, done):
+            with lock:
+                st = self.tasks.get(task)
+                if st is None:
+                    return
+                if done:
+                    st["status"] = "done"
+                elif st["status"] == "leased":
+                    st["until"] = time.time() + self.lease_seconds()
+
+    agent_state = AgentState()
+
     def log(entry):
         with lock:
             with open("requests.jsonl", "a") as f:
@@ -68,13 +136,64 @@ final class ImageTestServer: @unchecked Sendable {
             self.wfile.write(body)
             return status
 
+        def authorized(self):
+            return self.headers.get("Authorization") == "Bearer " + open("token").read().strip()
+
+        def reply_json(self, status, obj):
+            body = json.dumps(obj).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self):
+            if self.path.startswith("/agent/v1/tasks"):
+                return self.poll()
             entry = {"path": self.path, "range": self.headers.get("Range"), "sent": 0, "status": 0,
-                     "authorized": self.headers.get("Authorization") == "Bearer " + open("token").read().strip()}
+                     "authorized": self.authorized()}
             try:
                 entry["status"] = self.serve(entry)
             finally:
                 log(entry)
+
+        # --- A small stand-in for the coordinator's agent API (tasks with leases, events, results, calls). ---
+
+        def poll(self):
+            if not self.authorized():
+                return self.problem(401, "missing or wrong agent credential")
+            wait = 1.0
+            deadline = time.time() + wait
+            while True:
+                tasks, calls = agent_state.take()
+                if tasks or calls or time.time() >= deadline:
+                    return self.reply_json(200, {"tasks": tasks, "calls": calls})
+                time.sleep(0.05)
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length", "0"))
+            body = json.loads(self.rfile.read(length) or b"null")
+            if not self.authorized():
+                return self.problem(401, "missing or wrong agent credential")
+            parts = self.path.split("/")
+            if self.path == "/agent/v1/heartbeat":
+                record("heartbeats.jsonl", body)
+                return self.reply_json(200, {"heartbeatIntervalS": 1, "serverTime": now_iso(0)})
+            if len(parts) == 6 and parts[3] == "tasks" and parts[5] in ("events", "result"):
+                task = parts[4].lower()
+                record(parts[5] + ".jsonl", {"task": task, "at": time.time(), "body": body})
+                agent_state.touch(task, done=parts[5] == "result")
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if len(parts) == 6 and parts[3] == "calls" and parts[5] == "answer":
+                record("answers.jsonl", {"call": parts[4].lower(), "at": time.time(), "body": body})
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            return self.problem(404, "no such route")
 
         def serve(self, entry):
             parts = self.path.split("/")
@@ -206,6 +325,75 @@ final class ImageTestServer: @unchecked Sendable {
         guard rename(temporary.path, dir.appendingPathComponent("images.json").path) == 0 else {
             throw TransportToolFailure(description: "cannot update images.json")
         }
+    }
+
+    // MARK: The agent API stand-in
+
+    /// Queues a task (handed out on the next poll, again when its lease runs out without an event or result).
+    func enqueue(_ kind: TaskKind, _ payload: some Encodable, id: UUID = UUID()) throws -> UUID {
+        let task: JSONValue = ["id": .string(id.uuidString.lowercased()), "kind": .string(kind.rawValue),
+                               "payload": try JSONValue(encoding: payload)]
+        try append("tasks.jsonl", task)
+        return id
+    }
+
+    /// Queues an agent call (handed out once).
+    func enqueue(call: AgentCall) throws { try append("calls.jsonl", try JSONValue(encoding: call)) }
+
+    /// Lease length for tasks handed out from now on, seconds.
+    func setLease(seconds: Int) throws {
+        try Data(#"{"lease": \#(seconds)}"#.utf8).write(to: dir.appendingPathComponent("config.json"))
+    }
+
+    private func append(_ file: String, _ value: JSONValue) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        var line = try ZedgeJSON.encoder().encode(value)
+        line.append(0x0A)
+        let url = dir.appendingPathComponent(file)
+        if let handle = try? FileHandle(forWritingTo: url) {
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+            try handle.close()
+        } else {
+            try line.write(to: url)
+        }
+    }
+
+    struct Posted: Sendable {
+        var id: String
+        var at: Double
+        var body: JSONValue
+    }
+
+    /// What agents posted: `results`, `events` (per task), `answers` (per call), in arrival order.
+    func posted(_ file: String, key: String) -> [Posted] {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            guard let value = try? ZedgeJSON.decoder().decode(JSONValue.self, from: Data(line.utf8)),
+                  case .string(let id)? = value[key], case .number(let at)? = value["at"] else { return nil }
+            return Posted(id: id, at: at, body: value["body"] ?? .null)
+        }
+    }
+
+    func results() -> [Posted] { posted("result.jsonl", key: "task") }
+    func events() -> [Posted] { posted("events.jsonl", key: "task") }
+    func answers() -> [Posted] { posted("answers.jsonl", key: "call") }
+
+    /// The heartbeats' bodies.
+    func heartbeats() -> [JSONValue] {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("heartbeats.jsonl"), encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { try? ZedgeJSON.decoder().decode(JSONValue.self, from: Data($0.utf8)) }
+    }
+
+    /// Waits (polling) until `condition` holds or `timeout` passes; returns whether it held.
+    func waitUntil(timeout: Duration = .seconds(60), _ condition: () -> Bool) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return condition()
     }
 
     /// Every request so far for `version`'s file (all when nil).
