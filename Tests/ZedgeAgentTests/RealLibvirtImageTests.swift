@@ -191,7 +191,9 @@ struct RealLibvirtImageTests {
                                          expiresAt: Date().addingTimeInterval(30))
                     let answer = await executor.answer(call)
                     #expect(answer.outcome == .succeeded, "\(answer.error ?? "")")
-                    line = try answer.answer?.decode(as: ConsoleLogOutput.self).lines.first { $0.contains("ZEDGE-GUEST") }
+                    // The guest may be mid-line: wait for the whole marker (the tail includes an unfinished line).
+                    line = try answer.answer?.decode(as: ConsoleLogOutput.self).lines
+                        .first { $0.contains("ZEDGE-GUEST instance-id=\(instanceId) hostname=\(name) ") }
                     if line == nil { try await Task.sleep(for: .milliseconds(250)) }
                 }
                 let booted = ContinuousClock.now - started

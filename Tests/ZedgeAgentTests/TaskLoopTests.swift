@@ -19,7 +19,8 @@ struct TaskLoopTests {
         let dir = try makeTestDirectory("task-loop")
         defer { try? FileManager.default.removeItem(at: dir) }
         let slow = try TestImageFile(in: dir, bytes: 2 << 20, seed: 11)
-        try server.serve(slow.ref.versionId, .init(path: slow.path, chunkDelay: 0.1))  // 32 chunks: ≥ 3.2 s
+        // The download stops after 512 KiB until the test lets it go on: it is mid-way for as long as needed.
+        try server.serve(slow.ref.versionId, .init(path: slow.path, holds: 1, holdAfter: 512 << 10))
         let connection = LibvirtConnection(uri: "test:///default")
         let layout = AgentLayout(stateDirectory: dir.path)
         let hypervisor = LibvirtHypervisor(connection: connection, layout: layout)
@@ -41,34 +42,41 @@ struct TaskLoopTests {
                              payload: try JSONValue(encoding: ConsoleLogCall(vmUuid: b.uuid, vmName: b.name, lines: 10)),
                              expiresAt: Date().addingTimeInterval(60))
         try server.enqueue(call: call)
+        func result(_ id: UUID) -> ImageTestServer.Posted? { server.results().first { $0.id == id.uuidString.lowercased() } }
+        func progressEvents() -> [ImageTestServer.Posted] {
+            server.events().filter { $0.id == fetch.uuidString.lowercased() && $0.body["name"] == "image.fetch.progress" }
+        }
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await loop.run() }
-            let done = await server.waitUntil(timeout: .seconds(90)) {
-                Set(server.results().map(\.id)).isSuperset(of: [fetch, createA, startA, createB].map { $0.uuidString.lowercased() })
+            // While the download is held: b is created and started, the call answered, progress reported for
+            // longer than the 2 s lease.
+            let during = await server.waitUntil(timeout: .seconds(60)) {
+                result(createB) != nil && server.answers().contains { $0.id == call.id.uuidString.lowercased() }
+                    && progressEvents().count >= 10
+            }
+            #expect(during, "results \(server.results().map(\.id)), answers \(server.answers().count), progress \(progressEvents().count)")
+            #expect(result(fetch) == nil && result(createA) == nil && result(startA) == nil)
+            server.release(slow.ref.versionId)
+            let done = await server.waitUntil(timeout: .seconds(60)) {
+                [fetch, createA, startA].allSatisfy { result($0) != nil }
             }
             group.cancelAll()
             #expect(done, "results: \(server.results().map(\.id))")
         }
-        let results = server.results()
-        func at(_ id: UUID) throws -> Double { try #require(results.first { $0.id == id.uuidString.lowercased() }).at }
-        func outcome(_ id: UUID) -> JSONValue? { results.first { $0.id == id.uuidString.lowercased() }?.body["outcome"] }
-        for id in [fetch, createA, startA, createB] { #expect(outcome(id) == "SUCCEEDED", "\(id): \(results)") }
-        // b's create and the console-log call were answered while the download still ran.
+        for id in [fetch, createA, startA, createB] { #expect(result(id)?.body["outcome"] == "SUCCEEDED", "\(id): \(server.results())") }
         let answer = try #require(server.answers().first { $0.id == call.id.uuidString.lowercased() })
         #expect(answer.body["outcome"] == "SUCCEEDED")
-        #expect(try at(createB) < at(fetch))
-        #expect(answer.at < (try at(fetch)))
         // One VM's tasks in delivery order; one download for the fetch and a's create.
-        #expect(try at(createA) < at(startA))
+        #expect(try #require(result(createA)).at < (try #require(result(startA)).at))
         #expect(server.requests(for: slow.ref.versionId).count == 1)
-        // Progress events with increasing sequences kept the 2 s lease: every task ran exactly once.
-        let fetchEvents = server.events().filter { $0.id == fetch.uuidString.lowercased() }
-        let sequences = fetchEvents.compactMap { event -> Double? in if case .number(let n)? = event.body["sequence"] { n } else { nil } }
+        // Progress events with increasing sequences kept the 2 s lease: no task was handed out twice.
+        let sequences = server.events().filter { $0.id == fetch.uuidString.lowercased() }
+            .compactMap { event -> Double? in if case .number(let n)? = event.body["sequence"] { n } else { nil } }
         #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
-        #expect(fetchEvents.filter { $0.body["name"] == "image.fetch.progress" }.count >= 3)
-        #expect(results.count == 4, "a task was handed out again: \(results.map(\.id))")
-        // The journal knows them all as acknowledged.
+        let done = progressEvents().compactMap { event -> Double? in if case .number(let n)? = event.body["metadata"]?["bytesDone"] { n } else { nil } }
+        #expect(done == done.sorted() && done.first.map { $0 >= Double(512 << 10) } == true)
+        #expect(server.deliveries().values.allSatisfy { $0 == 1 }, "\(server.deliveries())")
         #expect(try journal.unacknowledgedResults().isEmpty)
         for spec in [a, b] { try await hypervisor.delete(uuid: spec.uuid) }
     }
@@ -89,16 +97,18 @@ struct TaskLoopTests {
                                cloudBoxId: nil, heartbeatIntervalS: 1)
         try state.save(in: stateDir, credential: ImageTestServer.credential, caPEM: server.pki.caPEM)
         let image = try TestImageFile(in: dir, bytes: 3 << 20, seed: 21)
-        try server.serve(image.ref.versionId, .init(path: image.path, chunkDelay: 0.05))  // 48 chunks: ≥ 2.4 s
+        // The first request stops after 1 MiB until released: the agent is killed mid-download.
+        try server.serve(image.ref.versionId, .init(path: image.path, holds: 1, holdAfter: 1 << 20))
         let task = try server.enqueue(.imageFetch, ImageFetchPayload(image: image.ref))
         let final = "\(stateDir)/images/\(image.ref.sha256)"
 
         let first = try Self.startAgent(agentBinary, stateDir: stateDir, log: dir.appendingPathComponent("agent1.log"))
         let halfway = await server.waitUntil(timeout: .seconds(60)) {
-            (ImageCache.fileSize(final + ".part") ?? 0) > 1 << 20
+            (ImageCache.fileSize(final + ".part") ?? 0) >= 1 << 20
         }
         kill(first.processIdentifier, SIGKILL)
         awaitTransportProcessExit(first)
+        server.release(image.ref.versionId)  // the held server thread notices its client is gone
         #expect(halfway, "the download never got going: \(Self.tail(dir.appendingPathComponent("agent1.log")))")
         #expect(first.terminationReason == .uncaughtSignal)
         let left = try #require(ImageCache.fileSize(final + ".part"))

@@ -8,7 +8,7 @@ import Foundation
 /// | `stateDir` | `--state-dir` | `ZEDGE_AGENT_STATE_DIR` | `/var/lib/zedge-agent` |
 /// | `libvirtUri` | `--libvirt-uri` | `ZEDGE_AGENT_LIBVIRT_URI` | `qemu:///system` |
 /// | `cpuMode` | `--cpu-mode` | `ZEDGE_AGENT_CPU_MODE` | `host-passthrough` |
-/// | `cloudboxDir` | `--cloudbox-dir` | `ZEDGE_AGENT_CLOUDBOX_DIR` | `/var/lib/zedge-agent/cloudbox` |
+/// | `cloudboxDir` | `--cloudbox-dir` | `ZEDGE_AGENT_CLOUDBOX_DIR` | `/etc/zedge-cloudbox` |
 /// | `domainType` | `--domain-type` | `ZEDGE_AGENT_DOMAIN_TYPE` | `auto` |
 /// | `imageCacheBytes` | `--image-cache-bytes` | `ZEDGE_AGENT_IMAGE_CACHE_BYTES` | `20G` |
 /// | `imageDownloadBytesPerSecond` | `--image-download-bytes-per-second` | `ZEDGE_AGENT_IMAGE_DOWNLOAD_BYTES_PER_SECOND` | `0` (no limit) |

@@ -51,8 +51,7 @@ public struct TaskLoop: Sendable {
                             continue
                         }
                         group.addTask {
-                            await turn.previous?.wait()
-                            await self.runGuarded(task)
+                            await self.runInTurn(task, turn)
                             await scheduler.finish(task.id, turn: turn)
                         }
                     }
@@ -72,10 +71,26 @@ public struct TaskLoop: Sendable {
         }
     }
 
-    /// `handle`, with its failures logged: a result that could not be sent stays journaled and unacknowledged,
-    /// and the loop sends it again before its next poll.
-    func runGuarded(_ task: TaskAssignment) async {
+    /// Waits for the task's turn, then runs it (`handle`). A task that waits behind another one of its VM is
+    /// journaled first and posts a `waiting` event every `progressInterval`, which keeps its lease: otherwise a
+    /// task queued behind a long download would be handed out again, and failed after its last attempt.
+    /// Failures are logged: a result that could not be sent stays journaled and unacknowledged, and the loop
+    /// sends it again before its next poll.
+    func runInTurn(_ task: TaskAssignment, _ turn: TaskScheduler.Turn) async {
         do {
+            if let previous = turn.previous {
+                _ = try await journaled { try $0.received(id: task.id, kind: task.kind, payload: task.payload, attempt: task.attempt) }
+                await withTaskGroup(of: Void.self) { group in
+                    group.addTask { await previous.wait() }
+                    group.addTask {
+                        while (try? await Task.sleep(for: self.progressInterval)) != nil {
+                            await self.event(task.id, kind: .info, name: "waiting", metadata: ["for": .string(turn.key)])
+                        }
+                    }
+                    await group.next()
+                    group.cancelAll()
+                }
+            }
             try await handle(task)
         } catch is CancellationError {
         } catch {

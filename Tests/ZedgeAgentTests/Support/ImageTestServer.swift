@@ -22,6 +22,10 @@ final class ImageTestServer: @unchecked Sendable {
         var ignoreRange = false
         /// Sleep this long (seconds) between 64 KiB chunks: a slow link, so a test can act mid-download.
         var chunkDelay = 0.0
+        /// The first `holds` requests stop after `holdAfter` bytes of the file until `release(version)` (or
+        /// 120 s): the download is then mid-way for as long as a test needs, however loaded the machine.
+        var holds = 0
+        var holdAfter: Int64 = 0
     }
 
     struct LoggedRequest: Decodable, Sendable {
@@ -97,6 +101,8 @@ final class ImageTestServer: @unchecked Sendable {
                         t["attempt"] = st["attempt"]
                         t["leaseExpiresAt"] = now_iso(self.lease_seconds())
                         out.append(t)
+                        with open("deliveries.jsonl", "a") as d:
+                            d.write(json.dumps({"task": tid, "attempt": st["attempt"]}) + "\n")
                 calls = []
                 if os.path.exists("calls.jsonl"):
                     lines = open("calls.jsonl").read().splitlines()
@@ -234,11 +240,18 @@ final class ImageTestServer: @unchecked Sendable {
             corrupt = take(version, "corrupt", b.get("corruptions", 0))
             middle = size // 2
             delay = b.get("chunkDelay", 0.0)
+            hold = b.get("holdAfter", 0) if take(version, "hold", b.get("holds", 0)) else None
             with open(b["path"], "rb") as f:
                 f.seek(start)
                 pos = start
                 while pos < limit:
-                    chunk = f.read(min(65536 if delay else 1 << 20, limit - pos))
+                    if hold is not None and pos >= hold:
+                        self.wfile.flush()
+                        deadline = time.time() + 120
+                        while not os.path.exists("release-" + version) and time.time() < deadline:
+                            time.sleep(0.05)
+                        hold = None
+                    chunk = f.read(min(65536 if delay else 1 << 20, limit - pos, (hold - pos) if hold is not None else 1 << 30))
                     if not chunk:
                         break
                     if corrupt and pos <= middle < pos + len(chunk):
@@ -374,6 +387,23 @@ final class ImageTestServer: @unchecked Sendable {
                   case .string(let id)? = value[key], case .number(let at)? = value["at"] else { return nil }
             return Posted(id: id, at: at, body: value["body"] ?? .null)
         }
+    }
+
+    /// Lets held downloads of `version` go on.
+    func release(_ version: UUID) {
+        FileManager.default.createFile(atPath: dir.appendingPathComponent("release-\(version.uuidString.lowercased())").path, contents: nil)
+    }
+
+    /// How often each task was handed out (by lowercased id).
+    func deliveries() -> [String: Int] {
+        guard let text = try? String(contentsOf: dir.appendingPathComponent("deliveries.jsonl"), encoding: .utf8) else { return [:] }
+        var counts: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            if let value = try? ZedgeJSON.decoder().decode(JSONValue.self, from: Data(line.utf8)), case .string(let id)? = value["task"] {
+                counts[id, default: 0] += 1
+            }
+        }
+        return counts
     }
 
     func results() -> [Posted] { posted("result.jsonl", key: "task") }
