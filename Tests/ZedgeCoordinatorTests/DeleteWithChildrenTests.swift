@@ -261,6 +261,7 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
     static let all: [DeleteFixture] = [
         edgeDataCenter, resourcePool, computeMachine, computeMachineCredential, cloudBoxCredential, enrollmentToken,
         tenant, user, userGroup, userGroupMember, apiKey, template, instance, instanceSet, instanceSetMember,
+        image, imageVersion, imageTag,
     ]
 
     static let edgeDataCenter = DeleteFixture(
@@ -565,6 +566,68 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
         #expect(try await w.get("/api/v1/instance-sets/\(set.id)/members").decode(Page<InstanceSetMember>.self).items.isEmpty)
         #expect(try await w.c.client.delete(path, token: f.user.token).status == 404)
         #expect(try await f.instance(instance.id).instance.status == .running)
+    }
+    static let image = DeleteFixture(
+        "/api/v1/images/{id}",
+        .blocking("a template that names it as its base image (the route's own rule: templates.base_image_id has no foreign key)")
+    ) { w in
+        let image = try await w.created(Image.self, "/api/v1/images", ["name": w.unique("img"), "imageType": "OS_BASE", "visibility": "PUBLIC"])
+        let path = "/api/v1/images/\(image.id)"
+        let version = try await w.created(ImageVersion.self, "\(path)/versions", ["versionNumber": "v1"])
+        _ = try await w.created(ImageTag.self, "\(path)/tags", ["tagName": "stable", "versionId": version.id.uuidString, "isImmutable": true])
+        let template = try await w.created(Template.self, "/api/v1/templates",
+                                           w.templateBody("on-image").merging(["baseImageId": image.id.uuidString]) { $1 })
+        w.expectRefused(try await w.delete(path), "The image still has 1 template; set its status to DEPRECATED or ARCHIVED instead.",
+                        errors: [("templates.baseImageId", "1 template refers to this image")])
+        #expect(try await w.get(path).status == 200)
+
+        #expect(try await w.delete("/api/v1/templates/\(template.id)").status == 204)
+        // Its versions and tags (an immutable one too) go with it (CASCADE).
+        #expect(try await w.delete(path).status == 204)
+        #expect(try await w.get(path).status == 404)
+        #expect(try await w.get("\(path)/versions/\(version.id)").status == 404)
+    }
+
+    static let imageVersion = DeleteFixture(
+        "/api/v1/images/{id}/versions/{versionId}",
+        .blocking("an immutable tag that names it (the route's own rule: image_tags.version_id is CASCADE)")
+    ) { w in
+        let image = try await w.created(Image.self, "/api/v1/images", ["name": w.unique("img"), "imageType": "OS_BASE", "visibility": "PUBLIC"])
+        let path = "/api/v1/images/\(image.id)"
+        let pinned = try await w.created(ImageVersion.self, "\(path)/versions", ["versionNumber": "v1"])
+        _ = try await w.created(ImageTag.self, "\(path)/tags", ["tagName": "release", "versionId": pinned.id.uuidString, "isImmutable": true])
+        w.expectRefused(try await w.delete("\(path)/versions/\(pinned.id)"),
+                        "The image version still has 1 immutable tag; an immutable tag cannot be moved or deleted.",
+                        errors: [("imageTags.versionId", "1 immutable tag refers to this image version")])
+        #expect(try await w.get("\(path)/versions/\(pinned.id)").status == 200)
+
+        // A version with a mutable tag and a child version: the tag goes with it (CASCADE), the child lets go
+        // of its parent (SET NULL).
+        let middle = try await w.created(ImageVersion.self, "\(path)/versions", ["versionNumber": "v2", "parentVersionId": pinned.id.uuidString])
+        _ = try await w.created(ImageTag.self, "\(path)/tags", ["tagName": "edge", "versionId": middle.id.uuidString])
+        let child = try await w.created(ImageVersion.self, "\(path)/versions", ["versionNumber": "v3", "parentVersionId": middle.id.uuidString])
+        #expect(try await w.delete("\(path)/versions/\(middle.id)").status == 204)
+        #expect(try await w.get("\(path)/versions/\(middle.id)").status == 404)
+        #expect(try await w.get("\(path)/tags/edge").status == 404)
+        let orphan = try await w.get("\(path)/versions/\(child.id)").decode(ImageVersion.self)
+        #expect(orphan.parentVersionId == nil && orphan.isLatest)
+    }
+
+    static let imageTag = DeleteFixture(
+        "/api/v1/images/{id}/tags/{tagName}",
+        .none(because: "nothing refers to a tag; an immutable tag is refused as documented (409), a mutable one is deleted")
+    ) { w in
+        let image = try await w.created(Image.self, "/api/v1/images", ["name": w.unique("img"), "imageType": "OS_BASE", "visibility": "PUBLIC"])
+        let path = "/api/v1/images/\(image.id)"
+        let version = try await w.created(ImageVersion.self, "\(path)/versions", ["versionNumber": "v1"])
+        _ = try await w.created(ImageTag.self, "\(path)/tags", ["tagName": "pinned", "versionId": version.id.uuidString, "isImmutable": true])
+        _ = try await w.created(ImageTag.self, "\(path)/tags", ["tagName": "moving", "versionId": version.id.uuidString])
+        w.expectRefused(try await w.delete("\(path)/tags/pinned"), "Tag 'pinned' is immutable: it cannot be moved or deleted.",
+                        errors: [("tagName", "Tag 'pinned' is immutable: it cannot be moved or deleted.")])
+        #expect(try await w.delete("\(path)/tags/moving").status == 204)
+        #expect(try await w.get("\(path)/tags/moving").status == 404)
+        #expect(try await w.delete("\(path)/tags/moving").status == 404)
+        #expect(try await w.get("\(path)/versions/\(version.id)").status == 200)
     }
 }
 

@@ -26,6 +26,7 @@ import ZedgeCore
             ("api_keys", ApiKey.self), ("refresh_tokens", RefreshToken.self), ("enrollment_tokens", EnrollmentToken.self),
             ("agent_credentials", AgentCredential.self), ("metric_samples", MetricSample.self),
             ("capacity_claims", CapacityClaim.self), ("template_group_grants", TemplateGroupGrant.self),
+            ("image_group_grants", ImageGroupGrant.self),
         ]
         // Reflect before entering the database's @Sendable closure (metatypes are not Sendable).
         let expected: [(table: String, type: String, schema: JSONValue)] = models.map { table, type in

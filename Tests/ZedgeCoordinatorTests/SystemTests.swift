@@ -95,6 +95,17 @@ import ZedgeCore
                 ("/api/v1/instance-sets/{id}/members/{memberId}", "delete"), ("/api/v1/instance-sets/{id}/actions/{action}", "post"),
                 ("/api/v1/admin/consistency", "get"), ("/api/v1/compute-machines/{id}", "delete"),
                 ("/api/v1/virtual-machines", "get"), ("/api/v1/virtual-machines/{id}", "get"),
+                ("/api/v1/images", "post"), ("/api/v1/images", "get"), ("/api/v1/images/{id}", "get"),
+                ("/api/v1/images/{id}", "patch"), ("/api/v1/images/{id}", "delete"),
+                ("/api/v1/images/{id}/versions", "post"), ("/api/v1/images/{id}/versions", "get"),
+                ("/api/v1/images/{id}/versions/{versionId}", "get"), ("/api/v1/images/{id}/versions/{versionId}", "patch"),
+                ("/api/v1/images/{id}/versions/{versionId}", "delete"),
+                ("/api/v1/images/{id}/versions/{versionId}/file", "put"), ("/api/v1/images/{id}/versions/{versionId}/file", "get"),
+                ("/api/v1/images/{id}/versions/{versionId}/file", "head"),
+                ("/api/v1/images/{id}/tags", "post"), ("/api/v1/images/{id}/tags", "get"),
+                ("/api/v1/images/{id}/tags/{tagName}", "get"), ("/api/v1/images/{id}/tags/{tagName}", "patch"),
+                ("/api/v1/images/{id}/tags/{tagName}", "delete"),
+                ("/agent/v1/image-versions/{versionId}/file", "get"), ("/agent/v1/image-versions/{versionId}/file", "head"),
             ]
             #expect(paths.values.map(\.count).reduce(0, +) == expected.count, "documented: \(paths.keys.sorted())")
             for (path, method) in expected {
@@ -115,13 +126,16 @@ import ZedgeCore
             #expect((roleFilter?["schema"] as? [String: Any])?["enum"] as? [String] == ["ADMIN", "TENANT_ADMIN", "OPERATOR", "USER"])
             let required = try #require((schema["schema"] as? [String: Any])?["required"] as? [String])
             #expect(Set(required) == ["username", "email", "password", "role"])
-            // Only routes that take a body describe one, and no schema anywhere is JSON null.
+            // Only routes that take a body describe one, and no schema anywhere is JSON null. The one PUT (an image
+            // file) takes raw bytes.
+            let upload = paths["/api/v1/images/{id}/versions/{versionId}/file"]?["put"] as? [String: Any]
+            #expect(((upload?["requestBody"] as? [String: Any])?["content"] as? [String: Any])?["application/octet-stream"] != nil)
             for (path, operations) in paths {
                 for (method, operation) in operations {
                     let hasBody = (operation as? [String: Any])?["requestBody"] != nil
                     // Actions named in the path (start, stop, evacuate…) need no body.
                     let bodyless = method == "post" && path.contains("/actions/")
-                    #expect(hasBody == ["post", "patch"].contains(method) || (bodyless && !hasBody), "\(method) \(path) requestBody: \(hasBody)")
+                    #expect(hasBody == ["post", "put", "patch"].contains(method) || (bodyless && !hasBody), "\(method) \(path) requestBody: \(hasBody)")
                 }
             }
             #expect(!response.text.contains(#""schema":null"#))

@@ -81,6 +81,12 @@ public enum Coordinator {
             let consoleLogs = ConsoleLogService(virtualMachines: store.virtualMachines, computeMachines: store.computeMachines, calls: calls)
             let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
             let templateAccess = TemplateAccess(templates: store.templates, versions: store.templateVersions)
+            let imageStore = try await LocalImageStore(root: configuration.effectiveImageStoreDirectory)
+            let abandoned = try await imageStore.sweep()
+            if abandoned > 0 { logger.notice("removed abandoned image uploads", metadata: ["count": "\(abandoned)"]) }
+            let images = ImageService(
+                images: store.images, tasks: store.tasks, transactions: store.transactions, store: imageStore,
+                access: ImageAccess(images: store.images), maxUploadBytes: configuration.imageMaxUploadBytes, logger: logger)
             let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity, cachedImages: store.cachedImages,
                                       engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker)
             let instances = InstanceService(
@@ -111,7 +117,7 @@ public enum Coordinator {
                     refreshLifetime: configuration.refreshTokenLifetime,
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
                     tracker: tracker, taskQueue: taskQueue, dispatcher: dispatcher, notifier: notifier, enrollment: enrollment,
-                    hosts: hosts, instances: instances, templateAccess: templateAccess, cloudBoxes: cloudBoxes,
+                    hosts: hosts, instances: instances, templateAccess: templateAccess, images: images, cloudBoxes: cloudBoxes,
                     calls: calls, consoleLogs: consoleLogs),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {

@@ -41,6 +41,11 @@ public struct CoordinatorConfiguration: Sendable {
     public var instanceDiskDirectory: String
     /// The readings that make a host WARNING or CRITICAL (CRITICAL hosts get no new placements).
     public var healthThresholds: HealthThresholds
+    /// Where image files are kept (`LocalImageStore`); nil means `<dataDirectory>/images`. Several replicas
+    /// must all name one shared directory.
+    public var imageStoreDirectory: String?
+    /// The largest image file an upload may carry, in bytes (413 beyond). Default 64 GiB.
+    public var imageMaxUploadBytes: Int64
 
     public init(
         host: String = "127.0.0.1",
@@ -65,9 +70,13 @@ public struct CoordinatorConfiguration: Sendable {
         reconcileIntervalSeconds: Int = 5,
         instanceStopTimeoutSeconds: Int = 60,
         instanceDiskDirectory: String = "/var/lib/zedge-agent/disks",
-        healthThresholds: HealthThresholds = .init()
+        healthThresholds: HealthThresholds = .init(),
+        imageStoreDirectory: String? = nil,
+        imageMaxUploadBytes: Int64 = 64 << 30
     ) {
         self.healthThresholds = healthThresholds
+        self.imageStoreDirectory = imageStoreDirectory
+        self.imageMaxUploadBytes = imageMaxUploadBytes
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -102,6 +111,11 @@ public struct CoordinatorConfiguration: Sendable {
                   temperature: config.double(forKey: ConfigKey("health\(level)Temperature"), default: fallback.temperature))
         }
         return HealthThresholds(warning: limits("Warning", d.warning), critical: limits("Critical", d.critical))
+    }
+
+    /// The image store directory in effect.
+    public var effectiveImageStoreDirectory: String {
+        imageStoreDirectory ?? (dataDirectory as NSString).appendingPathComponent("images")
     }
 
     /// The database URL in effect.
@@ -154,7 +168,9 @@ public struct CoordinatorConfiguration: Sendable {
             reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
             instanceStopTimeoutSeconds: min(3600, max(0, config.int(forKey: "instanceStopTimeoutSeconds", default: 60))),
             instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks"),
-            healthThresholds: Self.thresholds(config)
+            healthThresholds: Self.thresholds(config),
+            imageStoreDirectory: config.string(forKey: "imageStoreDir"),
+            imageMaxUploadBytes: Int64(max(1, config.int(forKey: "imageMaxUploadBytes", default: 64 << 30)))
         )
     }
 

@@ -24,6 +24,7 @@ public struct RouterDependencies: Sendable {
     public var hosts: HostService
     public var instances: InstanceService
     public var templateAccess: TemplateAccess
+    public var images: ImageService
     public var cloudBoxes: CloudBoxService
     public var calls: AgentCallBroker
     public var consoleLogs: ConsoleLogService
@@ -85,8 +86,12 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     OperationController(computeMachines: store.computeMachines, queue: deps.taskQueue, dispatcher: deps.dispatcher, authorizer: deps.authorizer).register(
         operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
-    TemplateController(tenants: store.tenants, userGroups: store.userGroups, templates: store.templates, templateVersions: store.templateVersions, instances: store.instances, authorizer: deps.authorizer, access: deps.templateAccess)
+    TemplateController(tenants: store.tenants, userGroups: store.userGroups, templates: store.templates, templateVersions: store.templateVersions, instances: store.instances, authorizer: deps.authorizer, access: deps.templateAccess, images: deps.images)
         .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))
+    ImageController(tenants: store.tenants, userGroups: store.userGroups, images: store.images, service: deps.images, authorizer: deps.authorizer)
+        .register(images: routes("api/v1/images", tag: "images", resourceType: ResourceType.image.rawValue))
+    AgentImageController(images: deps.images)
+        .register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
     InstanceController(computeMachines: store.computeMachines, instances: store.instances, service: deps.instances, consoleLogs: deps.consoleLogs, authorizer: deps.authorizer)
         .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue),
                   machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))

@@ -21,6 +21,10 @@ public final class RouteCatalog: Sendable {
         public var successStatus: Int
         public var authenticated: Bool
         public var list: ListSpec?
+        /// The body is raw bytes (`application/octet-stream`), streamed by the handler, not JSON.
+        public var rawBody: Bool = false
+        /// The success answer is raw bytes (`application/octet-stream`), not JSON.
+        public var rawResponse: Bool = false
 
         /// OpenAPI form, `/api/v1/users/{id}` (also what `context.endpointPath` reports).
         public var templatePath: String {
@@ -77,10 +81,11 @@ public struct RouteRegistrar {
 
     /// Registers `method path`; `Input` is the JSON body it accepts (`EmptyBody` for none), `Output` what a
     /// success returns, and `list` the query a list accepts; all described in the OpenAPI document.
+    /// `rawBody`/`rawResponse`: the request/answer is raw bytes (`application/octet-stream`) instead.
     public func on<Input: RequestBody, Output: Decodable>(
         _ method: HTTPRequest.Method, _ path: String, summary: String, action: String,
         input: Input.Type = EmptyBody.self, output: Output.Type, status: Int = 200,
-        authenticated: Bool = true, list: ListSpec? = nil,
+        authenticated: Bool = true, list: ListSpec? = nil, rawBody: Bool = false, rawResponse: Bool = false,
         use handler: @escaping @Sendable (Request, ZedgeRequestContext) async throws -> Response
     ) {
         catalog.add(.init(
@@ -89,7 +94,7 @@ public struct RouteRegistrar {
             // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and `nil` would mean JSON null.
             requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Input.self),
             responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Output.self),
-            successStatus: status, authenticated: authenticated, list: list))
+            successStatus: status, authenticated: authenticated, list: list, rawBody: rawBody, rawResponse: rawResponse))
         group.on(RouterPath(path), method: method, use: handler)
     }
 }

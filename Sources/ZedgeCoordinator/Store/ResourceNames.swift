@@ -29,6 +29,7 @@ enum ResourceNames {
         "images": "image",
         "image_versions": "image version",
         "image_tags": "image tag",
+        "image_group_grants": "image group grant",
         "vpcs": "VPC",
         "subnets": "subnet",
         "places": "place",

@@ -26,6 +26,7 @@ public struct Store: Sendable {
     public let templates: any TemplateRepository
     public let templateVersions: any ModelRepository<TemplateVersion>
     public let templateGroupGrants: any ModelRepository<TemplateGroupGrant>
+    public let images: any ImageRepository
     public let instances: any InstanceRepository
     public let virtualMachines: any VirtualMachineRepository
     public let instanceSets: any ModelRepository<InstanceSet>
@@ -60,6 +61,7 @@ public struct Store: Sendable {
         templates = SQLTemplateRepository(database: database)
         templateVersions = SQLModelRepository(Tables.templateVersions, database: database)
         templateGroupGrants = SQLModelRepository(Tables.templateGroupGrants, database: database)
+        images = SQLImageRepository(database: database)
         instances = SQLInstanceRepository(database: database)
         virtualMachines = SQLVirtualMachineRepository(database: database)
         instanceSets = SQLModelRepository(Tables.instanceSets, database: database)

@@ -195,8 +195,8 @@ public enum DiskBus: String, Codable, Sendable, Hashable, CaseIterable {
     case virtio, scsi, sata, ide
 }
 
-/// The image format qemu reads (libvirt `<driver type=…>`).
-public enum DiskFormat: String, Codable, Sendable, Hashable, CaseIterable {
+/// The image format qemu reads (libvirt `<driver type=…>`); also an image version's `diskFormat` column.
+public enum DiskFormat: String, ZedgeEnum {
     case qcow2, raw
 }
 

@@ -16,6 +16,8 @@ public struct TemplateController: Sendable {
     let instances: any InstanceRepository
     let authorizer: Authorizer
     let access: TemplateAccess
+    /// Checks that a template's `baseImageId` names an image its creator may use.
+    let images: ImageService
 
     static let list = ListSpec(filters: [
         "status": .of(TemplateStatus.self), "visibility": .of(TemplateVisibility.self), "tenantId": .uuid,
@@ -144,6 +146,7 @@ public struct TemplateController: Sendable {
             tenantId = own
         }
         let groupIds = try await checkGroups(body.groupIds ?? [], tenantId: tenantId)
+        if let imageId = body.baseImageId { try await images.checkUsable(imageId, by: principal, field: "baseImageId") }
         let config = body.config
         let template = Template(
             name: body.name, description: body.description, useCase: body.useCase, templateType: body.templateType ?? .instance,
@@ -222,6 +225,9 @@ public struct TemplateController: Sendable {
         let principal = try context.requirePrincipal()
         var template = try await reachable(context, .update)
         let body = try await request.decodeBody(VersionBody.self, context: context).value
+        if let imageId = body.config.baseImageId, imageId != template.baseImageId {
+            try await images.checkUsable(imageId, by: principal, field: "config.baseImageId")
+        }
         let version = TemplateVersion(templateId: template.id, versionNumber: body.versionNumber, isLatest: true,
                                       configSnapshot: try JSONValue(encoding: body.config), changelog: body.changelog,
                                       createdBy: principal.userId)

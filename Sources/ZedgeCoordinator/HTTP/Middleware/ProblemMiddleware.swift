@@ -19,13 +19,22 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     ) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let problem as Problem {
+        } catch {
+            let response = try problem(error, request, context)
+            // A HEAD answer carries the headers only: a body would be read as the next answer on the connection.
+            return request.method == .head ? response.createHeadResponse() : response
+        }
+    }
+
+    func problem(_ error: any Error, _ request: Request, _ context: Context) throws -> Response {
+        switch error {
+        case let problem as Problem:
             return try problem.response(from: request, context: context)
-        } catch let error as DomainError {
+        case let error as DomainError:
             return try Problem(error).response(from: request, context: context)
-        } catch let failure as ValidationFailure {
+        case let failure as ValidationFailure:
             return try Problem.invalid(failure.errors).response(from: request, context: context)
-        } catch let error as HTTPError {
+        case let error as HTTPError:
             if error.status == .notFound, let catalog {
                 let allowed = catalog.allowedMethods(forPath: request.uri.path)
                 if !allowed.isEmpty {
@@ -36,10 +45,10 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             let problem = Problem(error.status, detail: error.body ?? Self.detail(for: error.status))
             return try problem.response(from: request, context: context)
-        } catch let error as any HTTPResponseError {
+        case let error as any HTTPResponseError:
             let problem = Problem(error.status, detail: Self.detail(for: error.status))
             return try problem.response(from: request, context: context)
-        } catch {
+        default:
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return try Problem(.internalServerError, detail: "An internal error occurred; it has been logged.")
                 .response(from: request, context: context)

@@ -53,22 +53,27 @@ public enum OpenAPIDocument {
         if !parameters.isEmpty { operation["parameters"] = .array(parameters) }
         if let request = route.requestSchema {
             operation["requestBody"] = ["required": true, "content": ["application/json": ["schema": request]]]
+        } else if route.rawBody {
+            operation["requestBody"] = ["required": true,
+                                        "content": ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]]]
         }
         var responses: [String: JSONValue] = [:]
         var success: [String: JSONValue] = ["description": "Success"]
         if let response = route.responseSchema {
             success["content"] = ["application/json": ["schema": response]]
+        } else if route.rawResponse {
+            success["content"] = ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]]
         }
         if route.successStatus == 201 { success["headers"] = ["Location": ["schema": ["type": "string"]]] }
         responses[String(route.successStatus)] = .object(success)
         var errors = ["400": "Invalid input; `errors` names the fields."]
-        if route.requestSchema != nil { errors["413"] = "Body larger than the limit." }
+        if route.requestSchema != nil || route.rawBody { errors["413"] = "Body larger than the limit." }
         if route.authenticated {
             errors["401"] = "Missing, invalid or expired credentials."
             errors["403"] = "The caller's role may not do this."
         }
         if route.templatePath.contains("{") { errors["404"] = "No such object within the caller's reach." }
-        if [.post, .patch, .delete].contains(route.method) { errors["409"] = "Conflicts with existing state (duplicate, still referenced, illegal transition)." }
+        if [.post, .put, .patch, .delete].contains(route.method) { errors["409"] = "Conflicts with existing state (duplicate, still referenced, illegal transition)." }
         if route.action == "auth.login" { errors["429"] = "Too many failed attempts; see Retry-After." }
         for (status, description) in errors {
             responses[status] = ["description": .string(description),

@@ -12,6 +12,8 @@ public protocol TaskRepository: Sendable {
     /// The host's QUEUED tasks, oldest first.
     func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask]
     func find(_ id: UUID) async throws -> AgentTask?
+    /// The host's LEASED tasks of these kinds (what an agent may download image files for).
+    func leased(computeMachineId: UUID?, cloudBoxId: UUID?, kinds: [TaskKind]) async throws -> [AgentTask]
     /// Writes `task` only if it is still in `status` (optimistic; false when another writer won).
     func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool
     /// LEASED tasks whose lease ended at or before `now` (at most `limit`).
@@ -68,6 +70,17 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         return try await database.sql.select().column("*").from(tasks.name)
             .where(SQLIdentifier(column), .equal, SQLBind(host)).where("status", .equal, TaskStatus.queued.rawValue)
             .orderBy("id").limit(limit).all().map { try RowCodec.decode(AgentTask.self, from: $0) }
+    }
+
+    public func leased(computeMachineId: UUID?, cloudBoxId: UUID?, kinds: [TaskKind]) async throws -> [AgentTask] {
+        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }),
+              !kinds.isEmpty else {
+            return []
+        }
+        return try await database.sql.select().column("*").from(tasks.name)
+            .where(SQLIdentifier(column), .equal, SQLBind(host)).where("status", .equal, TaskStatus.leased.rawValue)
+            .where("kind", .in, kinds.map(\.rawValue))
+            .orderBy("id").all().map { try RowCodec.decode(AgentTask.self, from: $0) }
     }
 
     public func find(_ id: UUID) async throws -> AgentTask? {
