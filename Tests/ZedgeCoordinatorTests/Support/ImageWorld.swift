@@ -1,5 +1,4 @@
 import AsyncHTTPClient
-import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -107,7 +106,7 @@ struct ImageWorld: Sendable {
         Principal(userId: user.id, username: user.username, role: user.role, tenantId: user.tenantId, credential: .accessToken)
     }
 
-    static func sha256(_ bytes: [UInt8]) -> String { SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
+    static func sha256(_ bytes: [UInt8]) -> String { SHA256Hex.of(Data(bytes)) }
 
     /// `count` bytes of a repeating pattern (a whole number of 512-byte sectors makes a valid raw image).
     static func pattern(_ count: Int, seed: UInt8 = 7) -> [UInt8] { (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ Int(seed)) } }
