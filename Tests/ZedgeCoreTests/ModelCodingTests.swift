@@ -35,7 +35,7 @@ private func propertyNames(_ value: Any) -> Set<String> {
 
 @Suite struct ModelCodingTests {
     @Test func everyModelRoundTripsWithPropertyNamesAsKeys() throws {
-        #expect(Samples.all.count == 36)
+        #expect(Samples.all.count == 37)
         for sample in Samples.all {
             let jsonKeys = try keys(sample)
             #expect(jsonKeys == propertyNames(sample), "\(type(of: sample)) keys differ from its property names")

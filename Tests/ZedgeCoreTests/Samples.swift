@@ -90,6 +90,7 @@ enum Samples {
         amounts: ClaimAmounts(cpuCores: 4, memoryGb: 5, storageGb: 6, gpuCount: 7), createdAt: date(8), releasedAt: date(9))
 
     static let templateGroupGrant = TemplateGroupGrant(id: uuid(0), templateId: uuid(1), userGroupId: uuid(2), createdAt: date(3))
+    static let imageGroupGrant = ImageGroupGrant(id: uuid(0), imageId: uuid(1), userGroupId: uuid(2), createdAt: date(3))
 
     static let template = Template(
         id: uuid(0),
@@ -285,6 +286,10 @@ enum Samples {
         sizeGb: 7.5,
         filePath: "s8",
         checksumMd5: "s9",
+        checksumSha256: String(repeating: "a", count: 64),
+        sizeBytes: 1 << 20,
+        virtualSizeBytes: 1 << 30,
+        diskFormat: .qcow2,
         releaseNotes: "s10",
         status: ImageVersionStatus.allCases.last!,
         createdAt: date(12),
@@ -538,6 +543,6 @@ enum Samples {
 
     /// Every model sample, for the generic round-trip tests.
     static let all: [any Codable & Hashable & Sendable] = [
-        tenant, user, userGroup, userGroupMember, permission, rolePermission, instance, template, templateVersion, computeMachine, virtualMachine, resourcePool, instanceSet, instanceSetMember, privateDataDisk, instancePrivateDataDiskAttachment, image, imageVersion, imageTag, vpc, subnet, place, ipAddress, cloudBox, edgeDataCenter, auditLog, operation, agentTask, taskEvent, apiKey, refreshToken, enrollmentToken, agentCredential, metricSample, capacityClaim, templateGroupGrant,
+        tenant, user, userGroup, userGroupMember, permission, rolePermission, instance, template, templateVersion, computeMachine, virtualMachine, resourcePool, instanceSet, instanceSetMember, privateDataDisk, instancePrivateDataDiskAttachment, image, imageVersion, imageTag, vpc, subnet, place, ipAddress, cloudBox, edgeDataCenter, auditLog, operation, agentTask, taskEvent, apiKey, refreshToken, enrollmentToken, agentCredential, metricSample, capacityClaim, templateGroupGrant, imageGroupGrant,
     ]
 }

@@ -8,6 +8,8 @@ import ZedgeCore
 /// and its tenant admins'; a GROUP_SPECIFIC one also belongs to the members of the groups it names
 /// (`groupIds`). ADMIN sees all. A template's size and parameters live in its versions' configSnapshot
 /// (exactly one `isLatest` per template); the template's default* fields mirror its latest version.
+/// `baseImageId` (and a new version's `config.baseImageId`) must name an ACTIVE image the caller may use
+/// (400 naming the field otherwise); global template names (no tenant) are unique, as names within a tenant.
 public struct TemplateController: Sendable {
     let tenants: any ModelRepository<Tenant>
     let userGroups: any ModelRepository<UserGroup>
