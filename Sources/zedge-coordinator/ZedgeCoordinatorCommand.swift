@@ -175,7 +175,7 @@ final class LocalAgent: @unchecked Sendable {  // `process` is touched only on `
         let register = Process()
         register.executableURL = executable
         register.arguments = ["register", "--coordinator", coordinator, "--token", token, "--ca-hash", pin,
-                              "--state-dir", stateDir, "--management-ip", "127.0.0.1"]
+                              "--state-dir", stateDir, "--management-ip", "127.0.0.1", "--libvirt-uri", "test:///default"]
         do {
             try register.run()
             register.waitUntilExit()

@@ -91,7 +91,7 @@ public enum Coordinator {
                                       engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker)
             let instances = InstanceService(
                 instances: store.instances, tenants: store.tenants, computeMachines: store.computeMachines, tasks: store.tasks,
-                auditLogs: store.auditLogs, access: templateAccess, quotas: QuotaService(quotas: store.quotas), placement: placement,
+                auditLogs: store.auditLogs, access: templateAccess, images: images, quotas: QuotaService(quotas: store.quotas), placement: placement,
                 dispatcher: dispatcher, vmFactory: VirtualMachineFactory(instances: store.instances),
                 specs: VmSpecBuilder(diskDirectory: configuration.instanceDiskDirectory),
                 stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)

@@ -11,6 +11,7 @@ public struct InstanceService: Sendable {
     let tasks: any TaskRepository
     let auditLogs: any TimeSeriesRepository<AuditLog>
     let access: TemplateAccess
+    let images: ImageService
     let quotas: QuotaService
     let placement: Placement
     let dispatcher: WorkDispatcher
@@ -26,7 +27,7 @@ public struct InstanceService: Sendable {
     /// Registers `taskFinished` for the `vm.*` kinds with `outcomes`.
     public init(
         instances: any InstanceRepository, tenants: any ModelRepository<Tenant>, computeMachines: any ModelRepository<ComputeMachine>,
-        tasks: any TaskRepository, auditLogs: any TimeSeriesRepository<AuditLog>, access: TemplateAccess, quotas: QuotaService,
+        tasks: any TaskRepository, auditLogs: any TimeSeriesRepository<AuditLog>, access: TemplateAccess, images: ImageService, quotas: QuotaService,
         placement: Placement, dispatcher: WorkDispatcher, vmFactory: VirtualMachineFactory, specs: VmSpecBuilder, stopTimeoutS: Int,
         outcomes: TaskOutcomeHandlers, logger: Logger
     ) {
@@ -36,6 +37,7 @@ public struct InstanceService: Sendable {
         self.tasks = tasks
         self.auditLogs = auditLogs
         self.access = access
+        self.images = images
         self.quotas = quotas
         self.placement = placement
         self.dispatcher = dispatcher
@@ -54,6 +56,10 @@ public struct InstanceService: Sendable {
         public var name: String
         public var templateId: UUID
         public var templateVersion: String?
+        /// The image version (a `versionNumber`) or tag to boot from; default: the image's default version, else
+        /// its latest.
+        public var imageVersion: String? = nil
+        public var imageTag: String? = nil
         public var parameters: [String: JSONValue]
         public var resourcePoolId: UUID?
         public var tenantId: UUID?
@@ -74,7 +80,7 @@ public struct InstanceService: Sendable {
         let config = try await resolve(request, principal)
         let placementRequest = PlacementRequest(resources: config.resources, gpuModel: config.gpuModel,
                                                 rentalMode: request.rentalMode ?? .shared, hypervisorType: nil)
-        let candidates = try await placement.candidates(poolId: request.resourcePoolId)
+        let candidates = try await placement.candidates(poolId: request.resourcePoolId, image: config.resolved.image?.sha256)
         let instance = Instance(
             name: request.name, tenantId: tenantId, userId: principal.userId, templateId: config.templateId, status: .creating,
             desiredStatus: .running, config: try JSONValue(encoding: config.resolved), rentalMode: placementRequest.rentalMode,
@@ -119,6 +125,15 @@ public struct InstanceService: Sendable {
         }
         resolved.templateVersionId = version.id
         resolved.templateVersion = version.versionNumber
+        if let imageId = resolved.baseImageId {
+            resolved.image = try await images.resolveForInstance(
+                imageId: imageId, imageVersion: request.imageVersion, imageTag: request.imageTag, principal: principal,
+                cpuCores: resolved.resources.cpuCores, memoryGb: resolved.resources.memoryGb,
+                storageGb: resolved.resources.storageGb).ref
+        } else if request.imageVersion != nil || request.imageTag != nil {
+            throw DomainError.invalid(field: request.imageVersion != nil ? "imageVersion" : "imageTag",
+                                      "the template has no image (baseImageId)")
+        }
         return (template.id, resolved, resolved.resources, resolved.gpuModel)
     }
 

@@ -22,6 +22,9 @@ public struct InstanceController: Sendable {
         var name: String
         var templateId: UUID
         var templateVersion: String?
+        /// The image version (a versionNumber) or tag to boot from, when the template has an image.
+        var imageVersion: String?
+        var imageTag: String?
         var parameters: [String: JSONValue]?
         var resourcePoolId: UUID?
         var tenantId: UUID?
@@ -90,7 +93,7 @@ public struct InstanceController: Sendable {
         let body = decoded.value
         let accepted = try await service.create(InstanceService.CreateRequest(
             name: body.name, templateId: body.templateId, templateVersion: body.templateVersion,
-            parameters: body.parameters ?? [:], resourcePoolId: body.resourcePoolId, tenantId: body.tenantId,
+            imageVersion: body.imageVersion, imageTag: body.imageTag, parameters: body.parameters ?? [:], resourcePoolId: body.resourcePoolId, tenantId: body.tenantId,
             rentalMode: body.rentalMode, timeoutS: body.timeoutS, snapshot: try JSONValue(encoding: body)), by: principal)
         context.audit.resource(accepted.instance.instance.id)
         context.audit.detail("operationId", .string(accepted.operation.id.uuidString))
