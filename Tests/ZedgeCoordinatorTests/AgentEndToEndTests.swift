@@ -152,7 +152,13 @@ import ZedgeCore
     @Test(.enabled(if: realLibvirt != nil, "needs a real libvirtd: make test starts one when run as root"))
     func aKilledAgentFinishesItsTaskOnceAfterARestart() async throws {
         let uri = try #require(Self.realLibvirt)
-        try await TestCoordinator.with(.sqlite, configure: { $0.taskLeaseSeconds = 2; $0.heartbeatIntervalSeconds = 1 }) { c in
+        try await TestCoordinator.with(.sqlite, configure: {
+            $0.taskLeaseSeconds = 2
+            $0.heartbeatIntervalSeconds = 1
+            // No reconciler: other suites' coordinators share this libvirtd, and orphan reaping would take their
+            // `zedge-…` domains (and theirs this one).
+            $0.reconcileIntervalSeconds = 86_400
+        }) { c in
             let admin = try await c.adminToken()
             let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "crash-dc"]).decode(EdgeDataCenter.self)
             let pool = try await c.client.post("/api/v1/resource-pools", token: admin, ["name": "crash-pool", "edgeDataCenterId": center.id.uuidString]).decode(ResourcePool.self)

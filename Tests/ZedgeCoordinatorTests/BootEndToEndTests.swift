@@ -25,7 +25,9 @@ struct BootEndToEndTests {
 
         try await TestCoordinator.with(.sqlite, configure: {
             $0.heartbeatIntervalSeconds = 1
-            $0.reconcileIntervalSeconds = 2
+            // No reconciler: other suites' coordinators share this libvirtd, and orphan reaping would take their
+            // `zedge-…` domains (and theirs this one's).
+            $0.reconcileIntervalSeconds = 86_400
             let never = HealthThresholds.Limits(cpuPercent: 101, memoryPercent: 101, diskPercent: 101, temperature: 1000)
             $0.healthThresholds = HealthThresholds(warning: never, critical: never)
         }) { c in
@@ -68,6 +70,8 @@ struct BootEndToEndTests {
             _ = agent
             let machine = try #require(try await c.client.get("/api/v1/compute-machines", token: admin).decode(Page<ComputeMachine>.self)
                 .items.first { $0.hostname == "boot-host" })
+            // The facts say how it runs guests: TCG here (a paravirtual kvm_pvm is not hardware virtualisation).
+            #expect(machine.connectionConfig?.objectValue?["domainType"]?.stringValue == "qemu", "\(String(describing: machine.connectionConfig))")
             try await eventually("the agent's heartbeat is stored") {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
             }

@@ -77,6 +77,7 @@ import ZedgeCore
                 ("/agent/v1/ca.pem", "get"), ("/agent/v1/register", "post"), ("/agent/v1/heartbeat", "post"),
                 ("/agent/v1/tasks", "get"), ("/agent/v1/tasks/{id}/events", "post"), ("/agent/v1/tasks/{id}/result", "post"),
                 ("/agent/v1/calls/{id}/answer", "post"), ("/api/v1/instances/{id}/console-log", "get"),
+                ("/api/v1/images/{id}/versions/{versionId}/actions/prefetch", "post"), ("/api/v1/compute-machines/{id}/cached-images", "get"),
                 ("/api/v1/operations/{id}", "get"), ("/api/v1/compute-machines/{id}/tasks", "post"),
                 ("/api/v1/compute-machines/{id}/observed-vms", "get"),
                 ("/api/v1/compute-machines/{id}", "patch"), ("/api/v1/compute-machines/{id}/actions/evacuate", "post"),

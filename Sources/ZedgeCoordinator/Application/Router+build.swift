@@ -75,7 +75,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
             pools: routes("api/v1/resource-pools", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue))
     EnrollmentTokenController(edgeDataCenters: store.edgeDataCenters, resourcePools: store.resourcePools, enrollmentTokens: store.enrollmentTokens, authorizer: deps.authorizer)
         .register(on: routes("api/v1/enrollment-tokens", tag: "agents", resourceType: ResourceType.server.rawValue))
-    HostController(users: store.users, metricSamples: store.metricSamples, edgeDataCenters: store.edgeDataCenters, computeMachines: store.computeMachines, cloudBoxes: store.cloudBoxes, agentCredentials: store.agentCredentials, hosts: deps.hosts, authorizer: deps.authorizer, tracker: deps.tracker).register(
+    HostController(users: store.users, metricSamples: store.metricSamples, edgeDataCenters: store.edgeDataCenters, computeMachines: store.computeMachines, cloudBoxes: store.cloudBoxes, agentCredentials: store.agentCredentials, hosts: deps.hosts, authorizer: deps.authorizer, tracker: deps.tracker, cachedImages: store.cachedImages).register(
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue),
         cloudBoxes: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AgentController(
@@ -88,7 +88,9 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     TemplateController(tenants: store.tenants, userGroups: store.userGroups, templates: store.templates, templateVersions: store.templateVersions, instances: store.instances, authorizer: deps.authorizer, access: deps.templateAccess, images: deps.images)
         .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))
-    ImageController(tenants: store.tenants, userGroups: store.userGroups, images: store.images, service: deps.images, authorizer: deps.authorizer)
+    ImageController(tenants: store.tenants, userGroups: store.userGroups, images: store.images, service: deps.images,
+                    prefetch: ImagePrefetch(computeMachines: store.computeMachines, dataCenters: store.edgeDataCenters, dispatcher: deps.dispatcher),
+                    authorizer: deps.authorizer)
         .register(images: routes("api/v1/images", tag: "images", resourceType: ResourceType.image.rawValue))
     AgentImageController(images: deps.images)
         .register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))

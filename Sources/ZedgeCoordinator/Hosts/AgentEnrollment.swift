@@ -97,6 +97,12 @@ public struct AgentEnrollment: Sendable {
         machine.gpuCount = facts.gpuCount
         machine.gpuModel = facts.gpuModel
         machine.hypervisorType = facts.hypervisorType ?? machine.hypervisorType
+        // How the agent runs guests (libvirt's domain type: kvm, or qemu = TCG emulation), for operators to see.
+        if let domainType = facts.domainType {
+            var config = machine.connectionConfig?.objectValue ?? [:]
+            config["domainType"] = .string(domainType)
+            machine.connectionConfig = .object(config)
+        }
         machine.updatedAt = now
         if let existing, existing.resourcePoolId != pool,
            existing.allocatedCpuCores + existing.allocatedMemoryGb + existing.allocatedStorageGb + existing.allocatedGpuCount > 0 {

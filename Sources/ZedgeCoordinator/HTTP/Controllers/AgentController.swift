@@ -118,7 +118,13 @@ public struct AgentController: Sendable {
     }
 }
 
-extension RegisterRequest: RequestBody {}
+extension RegisterRequest: RequestBody {
+    public func validate() -> [FieldError] {
+        Validate.collect(facts.domainType.flatMap {
+            ["kvm", "qemu", "test"].contains($0) ? nil : FieldError(field: "facts.domainType", message: "must be kvm, qemu or test")
+        })
+    }
+}
 extension TaskEventReport: RequestBody {
     public func validate() -> [FieldError] {
         Validate.collect(

@@ -15,11 +15,16 @@ public struct HostController: Sendable {
     let hosts: HostService
     let authorizer: Authorizer
     let tracker: LivenessTracker
+    let cachedImages: any CachedImageRepository
 
     /// What a machine's agent last reported its hypervisor holds.
     struct ObservedVms: Codable, Sendable {
         var reportedAt: Date?
         var items: [ObservedVm]
+    }
+
+    struct CachedImages: Codable, Sendable {
+        var items: [CachedImage]
     }
 
     static let machineList = ListSpec(filters: [
@@ -88,6 +93,8 @@ public struct HostController: Sendable {
                   output: Page<MetricSample>.self, list: Self.metricList, use: computeMachineMetrics)
         routes.on(.get, ":id/observed-vms", summary: "The VMs the machine's agent last reported (in memory: empty until its first heartbeat after a coordinator start)",
                   action: "compute-machine.observed-vms", output: ObservedVms.self, use: computeMachineObservedVms)
+        routes.on(.get, ":id/cached-images", summary: "The verified images (by SHA-256) the machine's agent holds in its cache, as its heartbeats reported them",
+                  action: "compute-machine.cached-images", output: CachedImages.self, use: computeMachineCachedImages)
         routes.on(.delete, ":id/credential", summary: "Revoke the machine's agent credential (its next call is a 401)",
                   action: "compute-machine.credential.revoke", output: EmptyBody.self, status: 204, use: computeMachineCredentialRevoke)
 
@@ -148,6 +155,13 @@ public struct HostController: Sendable {
         let machine = try await machine(context, .read)
         let beat = tracker.latest(machine.id)
         return try JSONResponse.make(ObservedVms(reportedAt: beat?.at, items: beat?.observedVms ?? []))
+    }
+
+    /// The verified images (by SHA-256) the machine's agent holds in its cache, as its heartbeats reported
+    /// them (`compute-machine.cached-images`).
+    func computeMachineCachedImages(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let machine = try await machine(context, .read)
+        return try JSONResponse.make(CachedImages(items: try await cachedImages.cached(on: machine.id)))
     }
 
     /// Revoke the machine's agent credential (its next call is a 401) (`compute-machine.credential.revoke`).

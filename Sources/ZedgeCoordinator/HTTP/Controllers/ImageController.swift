@@ -14,16 +14,36 @@ public struct ImageController: Sendable {
     let userGroups: any ModelRepository<UserGroup>
     let images: any ImageRepository
     let service: ImageService
+    let prefetch: ImagePrefetch
     let authorizer: Authorizer
     var access: ImageAccess { service.access }
 
     public init(tenants: any ModelRepository<Tenant>, userGroups: any ModelRepository<UserGroup>, images: any ImageRepository,
-                service: ImageService, authorizer: Authorizer) {
+                service: ImageService, prefetch: ImagePrefetch, authorizer: Authorizer) {
         self.tenants = tenants
         self.userGroups = userGroups
         self.images = images
         self.service = service
+        self.prefetch = prefetch
         self.authorizer = authorizer
+    }
+
+    /// `POST …/versions/{versionId}/actions/prefetch`: exactly one of the two.
+    struct PrefetchBody: RequestBody, Encodable {
+        var edgeDataCenterId: UUID?
+        var computeMachineIds: [UUID]?
+        func validate() -> [FieldError] {
+            switch (edgeDataCenterId, computeMachineIds) {
+            case (nil, nil):
+                [FieldError(field: "edgeDataCenterId", message: "give edgeDataCenterId or computeMachineIds")]
+            case (.some, .some):
+                [FieldError(field: "computeMachineIds", message: "give edgeDataCenterId or computeMachineIds, not both")]
+            case (nil, let ids?) where ids.isEmpty || ids.count > ImagePrefetch.maximumMachines:
+                [FieldError(field: "computeMachineIds", message: "must name 1 to \(ImagePrefetch.maximumMachines) machines")]
+            default:
+                []
+            }
+        }
     }
 
     static let list = ListSpec(filters: [
@@ -197,6 +217,10 @@ public struct ImageController: Sendable {
                   action: "image.versions.file.download", output: EmptyBody.self, rawResponse: true, use: download)
         routes.on(.head, ":id/versions/:versionId/file", summary: "The version's file's size and SHA-256 (ETag), without the bytes",
                   action: "image.versions.file.head", output: EmptyBody.self, use: download)
+        routes.on(.post, ":id/versions/:versionId/actions/prefetch",
+                  summary: "Warm the image caches of a data center's machines (or the machines named) ahead of a rollout: 202 + one Operation with an image.fetch step per machine",
+                  action: "image.versions.prefetch", input: PrefetchBody.self, output: ZedgeCore.Operation.self, status: 202,
+                  use: versionPrefetch)
         routes.on(.post, ":id/tags", summary: "Tag a version of the image", action: "image.tags.create",
                   input: TagBody.self, output: ImageTag.self, status: 201, use: tagsCreate)
         routes.on(.get, ":id/tags", summary: "List an image's tags", action: "image.tags.list",
@@ -416,6 +440,22 @@ public struct ImageController: Sendable {
         try await service.deleteTag(name, on: image.id)
         context.audit.detail("tagName", .string(name))
         return JSONResponse.noContent()
+    }
+
+    /// Warm the image caches of a data center's machines (or the machines named) ahead of a rollout: 202 +
+    /// one Operation with an image.fetch step per machine (`image.versions.prefetch`). An operator's step:
+    /// it needs `SERVER:EXECUTE` and an image the caller may see.
+    func versionPrefetch(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        try authorizer.require(principal, .server, .execute)
+        let image = try await reachable(context, .read)
+        let version = try await version(of: image, context)
+        let body = try await request.decodeBody(PrefetchBody.self, context: context).value
+        let target: ImagePrefetch.Target = if let center = body.edgeDataCenterId { .edgeDataCenter(center) }
+            else { .computeMachines(body.computeMachineIds ?? []) }
+        let operation = try await prefetch.prefetch(version, of: image, to: target, by: principal, request: try JSONValue(encoding: body))
+        context.audit.detail("operationId", .string(operation.id.uuidString))
+        return try JSONResponse.make(operation, status: .accepted, headers: [.location: "/api/v1/operations/\(operation.id)"])
     }
 
     // MARK: - Helpers

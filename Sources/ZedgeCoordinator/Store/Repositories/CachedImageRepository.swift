@@ -9,6 +9,15 @@ public protocol CachedImageRepository: Sendable {
     func replace(_ sets: [UUID: Set<String>], at: Date) async throws
     /// The machines that reported holding the image.
     func holders(of sha256: String) async throws -> Set<UUID>
+    /// What the machine's agent last reported holding, by hash.
+    func cached(on computeMachineId: UUID) async throws -> [CachedImage]
+}
+
+/// One image a machine's agent holds, as its heartbeat reported it.
+public struct CachedImage: Codable, Sendable, Hashable {
+    /// SHA-256, 64 lowercase hex digits.
+    public var sha256: String
+    public var reportedAt: Date
 }
 
 public struct SQLCachedImageRepository: CachedImageRepository {
@@ -36,6 +45,12 @@ public struct SQLCachedImageRepository: CachedImageRepository {
                 }
             }
         }
+    }
+
+    public func cached(on computeMachineId: UUID) async throws -> [CachedImage] {
+        try await database.sql.select().columns("sha256", "reported_at").from(Self.table)
+            .where("compute_machine_id", .equal, computeMachineId).orderBy("sha256").all()
+            .map { CachedImage(sha256: try $0.decode(column: "sha256", as: String.self), reportedAt: try $0.decode(column: "reported_at", as: Date.self)) }
     }
 
     public func holders(of sha256: String) async throws -> Set<UUID> {

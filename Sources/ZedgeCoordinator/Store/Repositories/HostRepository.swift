@@ -219,6 +219,7 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
                     .set("cpu_cores", to: machine.cpuCores).set("memory_gb", to: machine.memoryGb).set("storage_gb", to: machine.storageGb)
                     .set("gpu_count", to: machine.gpuCount).set("gpu_model", to: machine.gpuModel)
                     .set("hypervisor_type", to: machine.hypervisorType.rawValue).set("updated_at", to: machine.updatedAt)
+                    .set("connection_config", to: try machine.connectionConfig.map { try RowCodec.bind($0) } ?? SQLLiteral.null)
                     .where("id", .equal, machine.id).run()
             }
             if let gpuAddresses {
