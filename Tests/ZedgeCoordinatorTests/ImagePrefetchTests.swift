@@ -114,6 +114,10 @@ struct ImagePrefetchTests {
             #expect(spec.cloudInit?.instanceId == instance.id.uuidString.lowercased() && spec.cloudInit?.localHostname == "near-its-image")
             #expect(spec.nics.isEmpty)
 
+            // While the instance lives, the version it rebuilds from cannot be deleted.
+            let deleteVersion = try await c.client.delete("/api/v1/images/\(imageId)/versions/\(version.id)", token: f.admin)
+            #expect(deleteVersion.status == 409 && deleteVersion.problemFields == ["instances.config.image"], "\(deleteVersion.text)")
+
             // An imageVersion the image lacks, or one on a template without an image, is refused naming the field.
             let wrong = try await c.client.post("/api/v1/instances", token: f.user.token, [
                 "name": "x", "templateId": try template.decode(Template.self).id.uuidString, "imageVersion": "9",

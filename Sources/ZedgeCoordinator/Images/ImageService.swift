@@ -53,6 +53,7 @@ public struct ImageService: Sendable {
         let images = self.images
         let files = try await transactions.run { tx -> [String] in
             guard try await images.lock(imageId, in: tx) != nil else { throw DomainError.notFound("Image") }
+            try await Self.refuseWhileInstancesUse(images, imageId: imageId, versionId: nil, resource: "image", in: tx)
             let files = try await images.allVersions(of: imageId, in: tx).compactMap(\.checksumSha256)
             guard try await images.delete(imageId, in: tx) else { throw DomainError.notFound("Image") }
             return files
@@ -147,6 +148,7 @@ public struct ImageService: Sendable {
             guard let version = try await images.version(versionId, in: tx), version.imageId == imageId else {
                 throw DomainError.notFound("Image version")
             }
+            try await Self.refuseWhileInstancesUse(images, imageId: imageId, versionId: versionId, resource: "image version", in: tx)
             let immutable = try await images.tags(ofVersion: versionId, in: tx).filter(\.isImmutable)
             guard immutable.isEmpty else {
                 throw ConstraintViolation.stillReferenced(
@@ -161,6 +163,18 @@ public struct ImageService: Sendable {
             return version.checksumSha256
         }
         if let file { await collect([file]) }
+    }
+
+    /// 409 while instances that are not DELETED were made from the image (version): a re-create or an
+    /// evacuation rebuilds them from exactly those bits.
+    static func refuseWhileInstancesUse(_ images: any ImageRepository, imageId: UUID, versionId: UUID?, resource: String,
+                                        in tx: Transaction) async throws {
+        let live = try await images.liveInstanceCount(imageId: imageId, versionId: versionId, in: tx)
+        guard live == 0 else {
+            throw ConstraintViolation.stillReferenced(
+                resource: resource, by: [.init("instance", count: live, field: "instances.config.image")],
+                hint: "instances rebuild from it; set its status to DEPRECATED or ARCHIVED instead")
+        }
     }
 
     // MARK: - Tags

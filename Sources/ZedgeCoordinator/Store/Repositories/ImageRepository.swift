@@ -34,6 +34,9 @@ public protocol ImageRepository: ModelRepository where Model == Image {
     func update(_ image: Image, groupIds: [UUID]) async throws
     /// How many templates name the image as their `baseImageId` (no foreign key: the seed gives none).
     func templateCount(baseImageId: UUID) async throws -> Int
+    /// How many instances that are not DELETED were created from the image (or from one version of it): their
+    /// config records the `ImageRef` (`image.imageId`, `image.versionId`) an evacuation rebuilds from.
+    func liveInstanceCount(imageId: UUID, versionId: UUID?, in tx: Transaction?) async throws -> Int
 
     /// Reads the image, holding its row for the rest of the transaction (what serialises changes to its
     /// versions' `isLatest`/`isDefault` and to its tags).
@@ -134,6 +137,20 @@ public struct SQLImageRepository: ImageRepository, SQLBackedStore, DatabaseBacke
 
     public func templateCount(baseImageId: UUID) async throws -> Int {
         try await Tables.templates.count(where: [try .equal("baseImageId", baseImageId)], on: database.sql)
+    }
+
+    public func liveInstanceCount(imageId: UUID, versionId: UUID?, in tx: Transaction?) async throws -> Int {
+        // The config is JSON text written by ZedgeJSON (sorted keys, no spaces, UUIDs as their uuidString).
+        func pattern(_ key: String, _ id: UUID) throws -> String {
+            let value = String(decoding: try ZedgeJSON.encoder().encode(id), as: UTF8.self)
+            return "%\"\(key)\":\(value)%"
+        }
+        let db = tx?.db ?? database.sql
+        var query = db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(Tables.instances.name)
+            .where("status", .notEqual, InstanceStatus.deleted.rawValue)
+            .where(SQLIdentifier("config"), .like, SQLBind(try pattern("imageId", imageId)))
+        if let versionId { query = query.where(SQLIdentifier("config"), .like, SQLBind(try pattern("versionId", versionId))) }
+        return try await query.first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
     public func lock(_ imageId: UUID, in tx: Transaction) async throws -> Image? {
