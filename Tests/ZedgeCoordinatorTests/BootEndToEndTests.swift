@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZedgeCore
+import ZedgeAgent
 @testable import ZedgeCoordinator
 
 /// The main job, end to end on a real libvirtd with QEMU (TCG on these machines): an image uploaded through
@@ -18,58 +19,73 @@ struct BootEndToEndTests {
     static let libvirtURI = ProcessInfo.processInfo.environment["ZEDGE_TEST_LIBVIRT_URI"]
     static let guestImage = ProcessInfo.processInfo.environment["ZEDGE_TEST_GUEST_IMAGE"]
 
+    /// A coordinator for these tests: fast heartbeats, no health limits (the suite saturates the machine), and
+    /// no reconciler — other suites' coordinators share this libvirtd, and orphan reaping would take their
+    /// `zedge-…` domains (and theirs these).
+    static func configure(_ c: inout CoordinatorConfiguration) {
+        c.heartbeatIntervalSeconds = 1
+        c.reconcileIntervalSeconds = 86_400
+        let never = HealthThresholds.Limits(cpuPercent: 101, memoryPercent: 101, diskPercent: 101, temperature: 1000)
+        c.healthThresholds = HealthThresholds(warning: never, critical: never)
+    }
+
+    /// A PUBLIC image with version 1.0.0 holding `bytes`, uploaded through the API; checks what was recorded.
+    static func uploadImage(_ c: TestCoordinator, _ admin: String, _ bytes: Data, name: String) async throws -> (image: UUID, version: UUID) {
+        let image = try await c.client.post("/api/v1/images", token: admin, [
+            "name": name, "imageType": "OS_BASE", "visibility": "PUBLIC", "minStorageGb": 1,
+        ])
+        #expect(image.status == 201, "\(image.text)")
+        let imageId = try image.decode(Image.self).id
+        let version = try await c.client.post("/api/v1/images/\(imageId)/versions", token: admin, ["versionNumber": "1.0.0"])
+        #expect(version.status == 201, "\(version.text)")
+        let versionId = try version.decode(ImageVersion.self).id
+        let upload = try await c.client.send(.PUT, "/api/v1/images/\(imageId)/versions/\(versionId)/file", token: admin,
+                                             rawBody: bytes, headers: [("Content-Type", "application/octet-stream")])
+        #expect((200..<300).contains(upload.status), "\(upload.text)")
+        let uploaded = try await c.client.get("/api/v1/images/\(imageId)/versions/\(versionId)", token: admin).decode(ImageVersion.self)
+        #expect(uploaded.checksumSha256 == SHA256Hex.of(bytes) && uploaded.diskFormat == .qcow2)
+        return (imageId, versionId)
+    }
+
+    /// A data center, a pool and a machine whose agent registered with a state dir under /var/lib (not $HOME:
+    /// QEMU runs as libvirt-qemu and must reach the overlay, its base and the seed). The agent is not started.
+    static func registerHost(_ c: TestCoordinator, _ admin: String, name: String) async throws -> (machine: ComputeMachine, stateDir: String) {
+        let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "\(name)-dc"]).decode(EdgeDataCenter.self)
+        let pool = try await c.client.post("/api/v1/resource-pools", token: admin, [
+            "name": "\(name)-pool", "edgeDataCenterId": center.id.uuidString,
+        ]).decode(ResourcePool.self)
+        let enrollment = try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
+            "edgeDataCenterId": center.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE",
+        ])
+        let token = try #require(try enrollment.json()["token"] as? String, "\(enrollment.text)")
+        let stateDir = "/var/lib/zedge-test/\(name)-\(UUID().uuidString.prefix(8).lowercased())"
+        try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        let registered = try await ProcessRunner.run("zedge-agent", [
+            "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", try #require(c.started.caFingerprint),
+            "--state-dir", stateDir, "--management-ip", "127.0.0.1", "--hostname", "\(name)-host",
+        ])
+        #expect(registered.status == 0, "\(registered.stderr)")
+        let machine = try #require(try await c.client.get("/api/v1/compute-machines", token: admin).decode(Page<ComputeMachine>.self)
+            .items.first { $0.hostname == "\(name)-host" })
+        return (machine, stateDir)
+    }
+
     @Test func anUploadedImageBootsAndPrintsItsInstanceId() async throws {
         let uri = try #require(Self.libvirtURI, "needs a real libvirtd: run under scripts/with-libvirtd.sh (make test does)")
         let imagePath = try #require(Self.guestImage, "needs the test guest image: ZEDGE_TEST_GUEST_IMAGE=$(scripts/test-guest-image.sh)")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: imagePath))
 
-        try await TestCoordinator.with(.sqlite, configure: {
-            $0.heartbeatIntervalSeconds = 1
-            // No reconciler: other suites' coordinators share this libvirtd, and orphan reaping would take their
-            // `zedge-…` domains (and theirs this one's).
-            $0.reconcileIntervalSeconds = 86_400
-            let never = HealthThresholds.Limits(cpuPercent: 101, memoryPercent: 101, diskPercent: 101, temperature: 1000)
-            $0.healthThresholds = HealthThresholds(warning: never, critical: never)
-        }) { c in
+        try await TestCoordinator.with(.sqlite, configure: Self.configure) { c in
             let admin = try await c.adminToken()
 
             // 1. The image, uploaded through the API.
-            let image = try await c.client.post("/api/v1/images", token: admin, [
-                "name": "zedge-guest", "imageType": "OS_BASE", "visibility": "PUBLIC", "minStorageGb": 1,
-            ])
-            #expect(image.status == 201, "\(image.text)")
-            let imageId = try image.decode(Image.self).id
-            let version = try await c.client.post("/api/v1/images/\(imageId)/versions", token: admin, ["versionNumber": "1.0.0"])
-            #expect(version.status == 201, "\(version.text)")
-            let versionId = try version.decode(ImageVersion.self).id
-            let upload = try await c.client.send(.PUT, "/api/v1/images/\(imageId)/versions/\(versionId)/file", token: admin,
-                                                 rawBody: bytes, headers: [("Content-Type", "application/octet-stream")])
-            #expect((200..<300).contains(upload.status), "\(upload.text)")
-            let uploaded = try await c.client.get("/api/v1/images/\(imageId)/versions/\(versionId)", token: admin).decode(ImageVersion.self)
-            #expect(uploaded.checksumSha256 == SHA256Hex.of(bytes) && uploaded.diskFormat == .qcow2)
+            let (imageId, _) = try await Self.uploadImage(c, admin, bytes, name: "zedge-guest")
 
             // 2. A host: a real agent on the real libvirtd, TCG (its VNC console listens on the management address).
-            let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "boot-dc"]).decode(EdgeDataCenter.self)
-            let pool = try await c.client.post("/api/v1/resource-pools", token: admin, [
-                "name": "boot-pool", "edgeDataCenterId": center.id.uuidString,
-            ]).decode(ResourcePool.self)
-            let enrollment = try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
-                "edgeDataCenterId": center.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE",
-            ])
-            let token = try #require(try enrollment.json()["token"] as? String, "\(enrollment.text)")
-            // Under /var/lib, not $HOME: QEMU runs as libvirt-qemu and must reach the overlay, its base and the seed.
-            let stateDir = "/var/lib/zedge-test/boot-\(UUID().uuidString.prefix(8).lowercased())"
-            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+            let (machine, stateDir) = try await Self.registerHost(c, admin, name: "boot")
             defer { try? FileManager.default.removeItem(atPath: stateDir) }
-            let registered = try await ProcessRunner.run("zedge-agent", [
-                "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", try #require(c.started.caFingerprint),
-                "--state-dir", stateDir, "--management-ip", "127.0.0.1", "--hostname", "boot-host",
-            ])
-            #expect(registered.status == 0, "\(registered.stderr)")
             let agent = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
             _ = agent
-            let machine = try #require(try await c.client.get("/api/v1/compute-machines", token: admin).decode(Page<ComputeMachine>.self)
-                .items.first { $0.hostname == "boot-host" })
             // The facts say how it runs guests: TCG here (a paravirtual kvm_pvm is not hardware virtualisation).
             #expect(machine.connectionConfig?.objectValue?["domainType"]?.stringValue == "qemu", "\(String(describing: machine.connectionConfig))")
             try await eventually("the agent's heartbeat is stored") {
@@ -117,6 +133,10 @@ struct BootEndToEndTests {
             #expect(console.contains { $0.contains("hostname=boot-1") }, "\(console)")
             #expect(console.contains { $0.contains("ZEDGE-ECHO hello zedge") }, "user-data with the parameter filled in: \(console)")
 
+            // The root disk is an overlay in the agent's disk pool whose backing store is its cached base.
+            let running = try await LibvirtStorage(connection: LibvirtConnection(uri: uri)).backingPaths(pool: VmSpec.diskPool)
+            #expect(running.contains("\(stateDir)/images/\(SHA256Hex.of(bytes))"), "backing stores: \(running)")
+
             // 5. A second instance of the same image boots from the cached copy (no second download: the
             //    agent's cache holds one file for the hash, and the heartbeat reports it).
             let again = ContinuousClock.now
@@ -142,12 +162,89 @@ struct BootEndToEndTests {
             try await eventually("the second instance is DELETED", within: 120) {
                 try await c.client.get("/api/v1/instances/\(secondId)", token: admin).decode(InstanceView.self).instance.status == .deleted
             }
-            let disks = (try? FileManager.default.contentsOfDirectory(atPath: "\(stateDir)/disks")) ?? []
-            #expect(disks.isEmpty, "overlays left: \(disks)")
+            // No overlay on this agent's cached base is left in the pool (libvirt's, looked up by name).
+            let backing = try await LibvirtStorage(connection: LibvirtConnection(uri: uri)).backingPaths(pool: VmSpec.diskPool)
+            #expect(!backing.contains { $0.hasPrefix(stateDir) }, "overlays left: \(backing)")
             let seeds = (try? FileManager.default.contentsOfDirectory(atPath: "\(stateDir)/seeds")) ?? []
             #expect(seeds.isEmpty, "seeds left: \(seeds)")
             let cached = (try? FileManager.default.contentsOfDirectory(atPath: "\(stateDir)/images")) ?? []
             #expect(cached.contains(SHA256Hex.of(bytes)), "cache: \(cached)")
+        }
+    }
+
+    /// kill -9 of the agent inside a `vm.create` with a root image — after the overlay, after the seed, after
+    /// the definition — then a restart: the task is handed out again and ends SUCCEEDED with exactly one overlay,
+    /// one seed and one domain; `vm.delete` then leaves none (the cached base stays).
+    @Test func aVmCreateKilledAtAnyStepEndsWithOneOverlayAndOneDomain() async throws {
+        let uri = try #require(Self.libvirtURI, "needs a real libvirtd: run under scripts/with-libvirtd.sh (make test does)")
+        let imagePath = try #require(Self.guestImage, "needs the test guest image: ZEDGE_TEST_GUEST_IMAGE=$(scripts/test-guest-image.sh)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: imagePath))
+        try await TestCoordinator.with(.sqlite, configure: {
+            Self.configure(&$0)
+            $0.taskLeaseSeconds = 3
+        }) { c in
+            let admin = try await c.adminToken()
+            let (imageId, versionId) = try await Self.uploadImage(c, admin, bytes, name: "crash-guest")
+            let ref = try #require(try await c.client.get("/api/v1/images/\(imageId)/versions/\(versionId)", token: admin)
+                .decode(ImageVersion.self).imageRef)
+            let (machine, stateDir) = try await Self.registerHost(c, admin, name: "crash")
+            defer { try? FileManager.default.removeItem(atPath: stateDir) }
+            let connection = LibvirtConnection(uri: uri)
+            let hypervisor = LibvirtHypervisor(connection: connection, cpuMode: .hypervisorDefault)
+            // The pool is libvirtd's, by name: on this shared test libvirtd it may live in another agent's state
+            // dir, so volumes are looked up through libvirt, not in this agent's folder.
+            let storage = LibvirtStorage(connection: connection)
+
+            func run(_ kind: TaskKind, _ payload: some Encodable, crashingAt fault: String?) async throws -> ZedgeCore.Operation {
+                let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(payload))
+                let queued = try await c.client.post("/api/v1/compute-machines/\(machine.id)/tasks", token: admin,
+                                                     ["kind": kind.rawValue, "payload": body])
+                #expect(queued.status == 202, "\(queued.text)")
+                let operationId = try #require(((try queued.json()["operation"] as? [String: Any])?["id"] as? String).flatMap(UUID.init(uuidString:)))
+                if let fault {
+                    let doomed = try AgentProcess(stateDir: stateDir, libvirtURI: uri, environment: ["ZEDGE_AGENT_FAULT": fault],
+                                                  arguments: ["--domain-type", "qemu"])
+                    _ = try await doomed.waitForExit(within: 120)
+                    #expect(doomed.process.terminationReason == .uncaughtSignal, "the agent was to kill itself at \(fault)")
+                }
+                let survivor = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
+                var operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
+                let deadline = ContinuousClock.now + .seconds(120)
+                while !operation.status.isTerminal, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(200))
+                    operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
+                }
+                kill(survivor.process.processIdentifier, SIGTERM)
+                _ = try await survivor.waitForExit()
+                return operation
+            }
+            func files(_ folder: String) -> [String] {
+                ((try? FileManager.default.contentsOfDirectory(atPath: "\(stateDir)/\(folder)")) ?? []).sorted()
+            }
+
+            for fault in ["crash-after-overlay", "crash-after-seed", "crash-after-define"] {
+                let uuid = UUID()
+                let name = "zedge-kill-\(uuid.uuidString.prefix(8).lowercased())"
+                let volume = VmSpec.rootVolumeName(vmName: name)
+                let spec = VmSpec(name: name, uuid: uuid, vcpus: 1, memoryMiB: 256,
+                                  rootDisk: DiskSpec(source: .volume(pool: VmSpec.diskPool, name: volume), target: "vda", format: .qcow2),
+                                  rootImage: RootImageSpec(image: ref, sizeGb: 1),
+                                  cloudInit: CloudInitSeed(instanceId: uuid.uuidString.lowercased(), localHostname: "kill"))
+                let created = try await run(.vmCreate, VmCreatePayload(spec: spec), crashingAt: fault)
+                #expect(created.status == .succeeded, "\(fault): \(created)")
+                #expect(try await hypervisor.list().filter { $0.vmName == name }.count == 1, "\(fault): one domain")
+                let overlay = try await storage.volumeXML(pool: VmSpec.diskPool, name: volume)
+                #expect(overlay?.contains("images/\(ref.sha256)") == true, "\(fault): one overlay on the cached base: \(overlay ?? "none")")
+                #expect(files("seeds") == ["\(uuid.uuidString.lowercased()).iso"], "\(fault): one seed, \(files("seeds"))")
+                #expect(files("images") == [ref.sha256], "\(fault): one verified base, no partial file, \(files("images"))")
+
+                let deleted = try await run(.vmDelete, VmRefPayload(vmUuid: uuid, vmName: name), crashingAt: nil)
+                #expect(deleted.status == .succeeded, "\(fault): \(deleted)")
+                #expect(try await hypervisor.state(uuid: uuid) == nil)
+                #expect(try await storage.volumeXML(pool: VmSpec.diskPool, name: volume) == nil, "\(fault): the overlay is gone")
+                #expect(files("seeds").isEmpty, "\(fault): \(files("seeds"))")
+                try? await hypervisor.delete(uuid: uuid)
+            }
         }
     }
 }

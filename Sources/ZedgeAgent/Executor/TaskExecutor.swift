@@ -76,8 +76,10 @@ public struct TaskExecutor: Sendable {
         let define: @Sendable () async throws -> ObservedVm = {
             if let seed = spec.cloudInit, let compute = self.compute {
                 _ = try await compute.seeds.build(seed, vm: spec.uuid)
+                FaultInjection.point(.afterSeed)
             }
             let defined = try await hypervisor.define(spec)
+            FaultInjection.point(.afterDefine)
             return create.start ? try await hypervisor.start(uuid: spec.uuid) : defined
         }
         let observed: ObservedVm
@@ -89,6 +91,7 @@ public struct TaskExecutor: Sendable {
                 try await compute.storage.ensureDirectoryPool(name: pool, path: compute.layout.disksDirectory)
                 _ = try await compute.storage.ensureOverlay(pool: pool, name: volume, backingPath: image.path,
                                                             backingFormat: root.image.format, capacityBytes: root.capacityBytes)
+                FaultInjection.point(.afterOverlay)
                 return try await define()
             }
         } else {

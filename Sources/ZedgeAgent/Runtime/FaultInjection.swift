@@ -6,6 +6,8 @@ import ZedgeCore
 /// - `crash-after-execute`: a crash point. The agent kills itself (SIGKILL, as `kill -9` would) when it
 ///   reaches that point. The crash-safety tests use this to stop an agent at the worst moment (the hypervisor
 ///   has acted, the journal does not know yet).
+/// - `crash-after-overlay`, `crash-after-seed`, `crash-after-define`: crash points inside a `vm.create` with a
+///   root image, after its overlay volume, its seed ISO, and its domain definition exist (before the start).
 /// - `fail-vm-create`: every `vm.create` fails. The hypervisor refuses to define the domain ("injected
 ///   fault: …") and defines nothing, so the task ends FAILED with that reason through the executor's normal
 ///   error path. End-to-end tests use this because libvirt's test driver accepts every domain Zedge defines,
@@ -15,6 +17,9 @@ public enum FaultInjection {
 
     public enum Point: String, Sendable {
         case afterExecute = "crash-after-execute"
+        case afterOverlay = "crash-after-overlay"
+        case afterSeed = "crash-after-seed"
+        case afterDefine = "crash-after-define"
     }
 
     /// Faults that make an operation fail instead of crashing the agent.
