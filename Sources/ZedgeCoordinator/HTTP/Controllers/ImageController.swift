@@ -495,15 +495,9 @@ public struct ImageController: Sendable {
         return name
     }
 
-    /// The groups exist and live in the image's tenant (any tenant for a global image).
+    /// The groups exist and live in the image's tenant (`GroupGrantCheck`).
     func checkGroups(_ ids: [UUID], tenantId: UUID?) async throws -> [UUID] {
-        let unique = Array(Set(ids)).sorted { $0.uuidString < $1.uuidString }
-        for (i, id) in unique.enumerated() {
-            guard let group = try await userGroups.find(id), tenantId == nil || group.tenantId == tenantId else {
-                throw Problem.invalid(field: "groupIds[\(i)]", "no such group in the image's tenant")
-            }
-        }
-        return unique
+        try await GroupGrantCheck(userGroups: userGroups, resource: "image").validated(ids, tenantId: tenantId)
     }
 }
 

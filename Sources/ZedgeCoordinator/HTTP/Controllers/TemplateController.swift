@@ -266,15 +266,9 @@ public struct TemplateController: Sendable {
         return template
     }
 
-    /// The groups exist and live in the template's tenant.
+    /// The groups exist and live in the template's tenant (`GroupGrantCheck`).
     func checkGroups(_ ids: [UUID], tenantId: UUID?) async throws -> [UUID] {
-        let unique = Array(Set(ids)).sorted { $0.uuidString < $1.uuidString }
-        for (i, id) in unique.enumerated() {
-            guard let group = try await userGroups.find(id), tenantId == nil || group.tenantId == tenantId else {
-                throw Problem.invalid(field: "groupIds[\(i)]", "no such group in the template's tenant")
-            }
-        }
-        return unique
+        try await GroupGrantCheck(userGroups: userGroups, resource: "template").validated(ids, tenantId: tenantId)
     }
 }
 
