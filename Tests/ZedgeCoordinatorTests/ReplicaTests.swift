@@ -6,7 +6,7 @@ import ZedgeCore
 /// Two coordinator replicas on one PostgreSQL database (DESIGN §5): a task queued through one wakes the
 /// long-poll held by the other (LISTEN/NOTIFY), and only one of them runs the background loops.
 @Suite struct ReplicaTests {
-    @Test(.enabled(if: TestEngine.all.contains(.postgres), "needs ZEDGE_TEST_POSTGRES_URL"))
+    @Test  // on PostgreSQL (ZEDGE_TEST_POSTGRES_URL, which make test sets); fails without it, never skips
     func twoReplicasShareTheWorkThroughTheDatabase() async throws {
         try await TestCoordinator.with(.postgres, configure: { $0.reconcileIntervalSeconds = 1 }) { a in
             var second = a.configuration

@@ -3,15 +3,14 @@ import Logging
 import SQLKit
 @testable import ZedgeCoordinator
 
-/// The database engines the suite runs against: SQLite always, PostgreSQL when
-/// `ZEDGE_TEST_POSTGRES_URL` names a server (`make test` starts a throwaway one).
+/// The database engines the suite runs against: SQLite and PostgreSQL, on the server `ZEDGE_TEST_POSTGRES_URL`
+/// names (`make test` starts a throwaway one with `scripts/with-postgres.sh`). Without it, every PostgreSQL
+/// case fails saying so: a missing engine is never a silent skip.
 enum TestEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
     case postgres
 
-    static var all: [TestEngine] {
-        ProcessInfo.processInfo.environment["ZEDGE_TEST_POSTGRES_URL"]?.isEmpty == false ? [.sqlite, .postgres] : [.sqlite]
-    }
+    static var all: [TestEngine] { [.sqlite, .postgres] }
 
     var testDescription: String { rawValue }
 
@@ -21,7 +20,9 @@ enum TestEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .sqlite:
             return "sqlite://\(directory)/coordinator.db"
         case .postgres:
-            let base = ProcessInfo.processInfo.environment["ZEDGE_TEST_POSTGRES_URL"]!
+            guard let base = ProcessInfo.processInfo.environment["ZEDGE_TEST_POSTGRES_URL"], !base.isEmpty else {
+                throw TestFailure("the PostgreSQL case needs ZEDGE_TEST_POSTGRES_URL: run under scripts/with-postgres.sh (make test does)")
+            }
             let name = "zt_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(20)
             try await Database.withDatabase(url: base, logger: Logger(label: "test")) { database in
                 try await database.sql.raw("CREATE DATABASE \(unsafeRaw: String(name))").run()
