@@ -118,3 +118,14 @@ struct DomainXMLImageTests {
     }
 }
 #endif
+
+/// A relative state dir (e.g. `make run`'s `.zedge-dev/agent`) becomes absolute: libvirt refuses relative paths
+/// for the seed and the console log, and every instance failed schema validation.
+@Suite struct AgentLayoutTests {
+    @Test func aRelativeStateDirIsMadeAbsolute() {
+        let layout = AgentLayout(stateDirectory: ".zedge-dev/agent/")
+        #expect(layout.stateDirectory == FileManager.default.currentDirectoryPath + "/.zedge-dev/agent")
+        #expect(layout.seedsDirectory.hasPrefix("/") && layout.consoleDirectory.hasPrefix("/"))
+        #expect(AgentLayout(stateDirectory: "/var/lib/zedge-agent/").stateDirectory == "/var/lib/zedge-agent")
+    }
+}

@@ -3,6 +3,14 @@ import Testing
 @testable import ZedgeCoordinator
 
 @Suite struct ConfigurationTests {
+    /// `make run` passes `--data-dir .zedge-dev`: the dev agent's state dir lives under it, and libvirt refuses
+    /// relative paths, so the data dir is made absolute.
+    @Test func aRelativeDataDirIsMadeAbsolute() {
+        let configuration = CoordinatorConfiguration(dataDirectory: ".zedge-dev")
+        #expect(configuration.dataDirectory == FileManager.default.currentDirectoryPath + "/.zedge-dev")
+        #expect(CoordinatorConfiguration(dataDirectory: "/var/lib/zedge").dataDirectory == "/var/lib/zedge")
+    }
+
     @Test func flagsOverrideEnvironmentOverrideFile() async throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-config-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: file) }

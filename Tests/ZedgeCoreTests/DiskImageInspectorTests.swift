@@ -50,6 +50,16 @@ func qcow2Header(
         return nil
     }
 
+    /// A header whose virtual size is absurd (2^63 - 1) once crashed instance creation through an overflow:
+    /// anything over the largest root disk (64 TiB) is refused at upload.
+    @Test func aVirtualSizeOverTheLargestDiskIsRefused() throws {
+        #expect(refusal(qcow2Header(size: UInt64(Int64.max)))?.contains("64 TiB") == true)
+        #expect(refusal(qcow2Header(size: UInt64(ImageRef.maximumVirtualSizeBytes) + 512))?.contains("64 TiB") == true)
+        #expect(try inspect(qcow2Header(size: UInt64(ImageRef.maximumVirtualSizeBytes))).get().virtualSizeBytes
+            == ImageRef.maximumVirtualSizeBytes)
+        #expect(DiskImageInspector.earlyRefusal(head: qcow2Header(size: UInt64(Int64.max)), complete: false) != nil)
+    }
+
     @Test func qcow2AndRawAreAcceptedWithTheirVirtualSize() throws {
         #expect(try inspect(qcow2Header(size: 5 << 30)).get() == .init(format: .qcow2, virtualSizeBytes: 5 << 30))
         #expect(try inspect(qcow2Header(version: 2, size: 1 << 20)).get() == .init(format: .qcow2, virtualSizeBytes: 1 << 20))

@@ -15,8 +15,11 @@ import ZedgeCore
 public struct AgentLayout: Sendable, Hashable {
     public let stateDirectory: String
 
+    /// A relative `stateDirectory` is taken from the working directory and made absolute: libvirt refuses
+    /// relative paths in domain XML (the seed, the console log) and in storage pools.
     public init(stateDirectory: String) {
-        var dir = stateDirectory
+        var dir = stateDirectory.hasPrefix("/") ? stateDirectory
+            : URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
         while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
         self.stateDirectory = dir
     }

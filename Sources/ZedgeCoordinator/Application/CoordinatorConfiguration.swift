@@ -79,7 +79,9 @@ public struct CoordinatorConfiguration: Sendable {
         self.imageMaxUploadBytes = imageMaxUploadBytes
         self.host = host
         self.port = port
-        self.dataDirectory = dataDirectory
+        // Absolute, whatever the working directory: the dev agent's state dir lives under it, and libvirt
+        // refuses relative paths.
+        self.dataDirectory = dataDirectory.hasPrefix("/") ? dataDirectory : URL(fileURLWithPath: dataDirectory).standardizedFileURL.path
         self.databaseURL = databaseURL
         self.tlsCertificatePath = tlsCertificatePath
         self.tlsKeyPath = tlsKeyPath

@@ -173,7 +173,7 @@ public struct ImageService: Sendable {
         guard live == 0 else {
             throw ConstraintViolation.stillReferenced(
                 resource: resource, by: [.init("instance", count: live, field: "instances.config.image")],
-                hint: "instances rebuild from it; set its status to DEPRECATED or ARCHIVED instead")
+                hint: "they rebuild from it, so delete them first (DEPRECATED or ARCHIVED only stops new instances)")
         }
     }
 
@@ -403,7 +403,8 @@ public struct ImageService: Sendable {
         if let minimum = image.minMemoryGb, memoryGb < minimum {
             errors.append(FieldError(field: "memoryGb", message: "the image needs at least \(minimum) GB of memory"))
         }
-        let diskGb = Int((ref.virtualSizeBytes + (1 << 30) - 1) >> 30)
+        // Whole GiB, rounded up, without overflow (the virtual size is at most 64 TiB, but never trust a row).
+        let diskGb = Int(ref.virtualSizeBytes >> 30) + (ref.virtualSizeBytes & ((1 << 30) - 1) == 0 ? 0 : 1)
         let neededGb = max(image.minStorageGb ?? 0, diskGb)
         if storageGb < neededGb {
             errors.append(FieldError(field: "storageGb", message: "the image needs at least \(neededGb) GB of storage"

@@ -78,6 +78,9 @@ public enum DiskImageInspector {
         guard size % 512 == 0 else {
             return .failure(Refusal("a raw image's size must be a multiple of 512 bytes; this file has \(size) bytes"))
         }
+        guard size <= ImageRef.maximumVirtualSizeBytes else {
+            return .failure(Refusal("a raw image of \(size) bytes is over the largest disk an instance can have (64 TiB)"))
+        }
         return .success(Inspection(format: .raw, virtualSizeBytes: size))
     }
 
@@ -108,7 +111,10 @@ public enum DiskImageInspector {
         let clusterBits = be32(head, 20)
         guard (9...21).contains(clusterBits) else { return .failure(Refusal("the qcow2 cluster size (2^\(clusterBits)) is invalid")) }
         let size = be64(head, 24)
-        guard size > 0, size <= UInt64(Int64.max) else { return .failure(Refusal("the qcow2 virtual size (\(size) bytes) is invalid")) }
+        guard size > 0 else { return .failure(Refusal("the qcow2 virtual size (\(size) bytes) is invalid")) }
+        guard size <= UInt64(ImageRef.maximumVirtualSizeBytes) else {
+            return .failure(Refusal("the qcow2 virtual size (\(size) bytes) is over the largest disk an instance can have (64 TiB)"))
+        }
         if be32(head, 32) != 0 { return .failure(Refusal("the qcow2 image is encrypted; upload an unencrypted image")) }
 
         var extensionsStart = 72

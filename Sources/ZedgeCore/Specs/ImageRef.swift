@@ -18,6 +18,10 @@ public struct ImageRef: Codable, Sendable, Hashable {
     /// qcow2 or raw (nothing else is accepted on upload).
     public var format: DiskFormat
 
+    /// The largest virtual size an image may have: 64 TiB, the largest root disk (`storageGb` ≤ 65,536 GiB).
+    /// It also keeps every byte count exact in JSON (below 2^53).
+    public static let maximumVirtualSizeBytes: Int64 = 65_536 << 30
+
     public init(imageId: UUID, versionId: UUID, sha256: String, sizeBytes: Int64, virtualSizeBytes: Int64, format: DiskFormat) {
         self.imageId = imageId
         self.versionId = versionId
@@ -47,9 +51,9 @@ public struct ImageRef: Codable, Sendable, Hashable {
         if !Self.isSHA256Hex(sha256) {
             errors.append(FieldError(field: "\(field).sha256", message: "must be 64 lowercase hexadecimal digits"))
         }
-        if sizeBytes <= 0 { errors.append(FieldError(field: "\(field).sizeBytes", message: "must be positive")) }
-        if virtualSizeBytes <= 0 {
-            errors.append(FieldError(field: "\(field).virtualSizeBytes", message: "must be positive"))
+        if sizeBytes <= 0 || sizeBytes >= 1 << 53 { errors.append(FieldError(field: "\(field).sizeBytes", message: "must be from 1 byte to 2^53")) }
+        if virtualSizeBytes <= 0 || virtualSizeBytes > Self.maximumVirtualSizeBytes {
+            errors.append(FieldError(field: "\(field).virtualSizeBytes", message: "must be from 1 byte to 64 TiB"))
         }
         return errors
     }
