@@ -50,6 +50,11 @@ struct ConsoleLogTests {
                 let refused = try await c.client.get("/api/v1/instances/\(instance.id)/console-log?lines=\(bad)", token: f.user.token)
                 #expect(refused.status == 400 && refused.problemFields == ["lines"], "\(bad): \(refused.text)")
             }
+            // Unknown and repeated query parameters are refused too, as on every other route.
+            let unknown = try await c.client.get("/api/v1/instances/\(instance.id)/console-log?foo=1", token: f.user.token)
+            #expect(unknown.status == 400 && unknown.problemFields == ["foo"], "\(unknown.text)")
+            let twice = try await c.client.get("/api/v1/instances/\(instance.id)/console-log?lines=1&lines=2", token: f.user.token)
+            #expect(twice.status == 400 && twice.problemFields == ["lines"], "\(twice.text)")
             // Another tenant's user does not see the instance at all.
             let other = try await c.createTenant("other-\(UUID().uuidString.prefix(4).lowercased())", token: f.admin)
             let stranger = try await c.createUser("stranger-\(UUID().uuidString.prefix(4).lowercased())", role: .user, tenant: other.id, token: f.admin)

@@ -124,7 +124,8 @@ public struct InstanceController: Sendable {
     /// The last lines of the instance's serial console (lines: 1-1000, default 100), read through its host's
     /// agent; 409 when the host is OFFLINE (`instance.console-log`).
     func consoleLog(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
-        let text = request.uri.queryParameters["lines"].map(String.init) ?? String(ConsoleLogCall.defaultLines)
+        // The one query parser: unknown and repeated parameters are refused here as on every route.
+        let text = try ListParameters.parse(request, Self.consoleLog).extras["lines"] ?? String(ConsoleLogCall.defaultLines)
         guard let lines = Int(text), ConsoleLogCall.linesRange.contains(lines) else {
             throw Problem.invalid(field: "lines", "must be an integer from 1 to \(ConsoleLogCall.linesRange.upperBound)")
         }
