@@ -41,6 +41,40 @@ public struct CloudInitSeed: Codable, Sendable, Hashable {
         return "version: 2\nethernets:\n  nic0:\n    match: {\(match)}\n    dhcp4: true\n"
     }
 
+    /// Network config version 2 (cloud-init's netplan-like format) giving each NIC, matched by its MAC, its
+    /// static address, and the first NIC with a gateway the default route (`routes: [{to: default, via: …}]`,
+    /// not the deprecated `gateway4`/`gateway6`), with the NIC's DNS servers. Every value is quoted.
+    ///
+    /// ```yaml
+    /// version: 2
+    /// ethernets:
+    ///   nic0:
+    ///     match:
+    ///       macaddress: "52:54:00:ab:cd:ef"
+    ///     addresses:
+    ///       - "10.0.0.5/24"
+    ///     routes:
+    ///       - to: "default"
+    ///         via: "10.0.0.1"
+    ///     nameservers:
+    ///       addresses: ["10.0.0.2"]
+    /// ```
+    public static func staticNetworkConfig(_ nics: [InstanceNetwork]) -> String {
+        var out = "version: 2\nethernets:\n"
+        let routed = nics.firstIndex { $0.gateway != nil }
+        for (i, nic) in nics.enumerated() {
+            out += "  nic\(i):\n    match:\n      macaddress: \"\(nic.macAddress.lowercased())\"\n"
+            out += "    addresses:\n      - \"\(nic.ipAddress)/\(nic.prefixLength)\"\n"
+            if i == routed, let gateway = nic.gateway {
+                out += "    routes:\n      - to: \"default\"\n        via: \"\(gateway)\"\n"
+            }
+            if !nic.dnsServers.isEmpty {
+                out += "    nameservers:\n      addresses: [" + nic.dnsServers.map { "\"\($0)\"" }.joined(separator: ", ") + "]\n"
+            }
+        }
+        return out
+    }
+
     /// A hostname (RFC 1123) made from an instance name: '_' and '.' become '-', the result is lowercased,
     /// cut to 63 characters and stripped of leading and trailing '-'; `fallback` when nothing is left.
     public static func hostname(fromInstanceName name: String, fallback: String) -> String {

@@ -230,12 +230,17 @@ public struct ResolvedInstanceConfig: Codable, Sendable, Hashable {
     /// The exact image version the root disk is made from (its id and SHA-256), so that a re-create or an
     /// evacuation rebuilds from the same bits; nil for an instance without an image.
     public var image: ImageRef?
+    /// The instance's NICs with the addresses IPAM gave them, in the order the guest sees them; nil or empty
+    /// for an instance without networks.
+    public var networks: [InstanceNetwork]?
 
     public init(
         resources: ClaimAmounts, gpuModel: String? = nil, baseImageId: UUID? = nil, networkConfig: JSONValue? = nil,
         userData: String? = nil, console: GraphicsKind = .vnc, parameters: [String: JSONValue] = [:],
-        templateVersionId: UUID? = nil, templateVersion: String? = nil, image: ImageRef? = nil
+        templateVersionId: UUID? = nil, templateVersion: String? = nil, image: ImageRef? = nil,
+        networks: [InstanceNetwork]? = nil
     ) {
+        self.networks = networks
         self.image = image
         self.resources = resources
         self.gpuModel = gpuModel
