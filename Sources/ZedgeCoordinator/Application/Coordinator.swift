@@ -87,6 +87,10 @@ public enum Coordinator {
             let images = ImageService(
                 images: store.images, tasks: store.tasks, transactions: store.transactions, store: imageStore,
                 access: ImageAccess(images: store.images), maxUploadBytes: configuration.imageMaxUploadBytes, logger: logger)
+            let ipam = IpamService(networks: store.networks, addresses: store.ipAddresses, transactions: store.transactions,
+                                   coolDown: TimeInterval(configuration.ipCoolDownSeconds), logger: logger)
+            let networks = NetworkService(networks: store.networks, tenants: store.tenants, edgeDataCenters: store.edgeDataCenters,
+                                          ipam: ipam, transactions: store.transactions, tenantVlanRange: configuration.tenantVlanRange)
             let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity, cachedImages: store.cachedImages,
                                       engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker)
             let instances = InstanceService(
@@ -94,6 +98,7 @@ public enum Coordinator {
                 auditLogs: store.auditLogs, access: templateAccess, images: images, quotas: QuotaService(quotas: store.quotas), placement: placement,
                 dispatcher: dispatcher, vmFactory: VirtualMachineFactory(instances: store.instances),
                 specs: VmSpecBuilder(diskDirectory: configuration.instanceDiskDirectory),
+                attachments: NetworkAttachments(networks: store.networks, tenants: store.tenants, addresses: store.ipAddresses, ipam: ipam),
                 stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)
             let cloudBoxes = CloudBoxService(
                 hosts: store.hosts, virtualMachines: store.virtualMachines, tasks: store.tasks, auditLogs: store.auditLogs,
@@ -118,7 +123,7 @@ public enum Coordinator {
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
                     tracker: tracker, taskQueue: taskQueue, dispatcher: dispatcher, notifier: notifier, enrollment: enrollment,
                     hosts: hosts, instances: instances, templateAccess: templateAccess, images: images, cloudBoxes: cloudBoxes,
-                    calls: calls, consoleLogs: consoleLogs),
+                    calls: calls, consoleLogs: consoleLogs, networks: networks, ipam: ipam),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
@@ -155,6 +160,8 @@ public enum Coordinator {
                                    try await taskQueue.expireLeases(now: now)
                                    try await calls.prune(now: now)
                                }),
+                    LeaderLoop("ip address sweep", every: .seconds(5), leadership: leadership, logger: logger,
+                               tick: { _ = try await ipam.sweep(now: $0) }),
                     LeaderLoop("reconcile pass", every: .seconds(configuration.reconcileIntervalSeconds), leadership: leadership,
                                logger: logger, tick: { try await reconciler.pass(now: $0) }),
                     HTTPServerService(server: app, notifier: notifier),

@@ -46,6 +46,12 @@ public struct CoordinatorConfiguration: Sendable {
     public var imageStoreDirectory: String?
     /// The largest image file an upload may carry, in bytes (413 beyond). Default 64 GiB.
     public var imageMaxUploadBytes: Int64
+    /// How long a released IP address stays FROZEN before IPAM hands it out again, in seconds (stale ARP and
+    /// neighbour caches must forget it first). Default 300.
+    public var ipCoolDownSeconds: Int
+    /// The VLAN ids tenants get automatically with their first subnet ("FIRST-LAST", within 2-4094).
+    /// Default 100-3999.
+    public var tenantVlanRange: ClosedRange<Int>
 
     public init(
         host: String = "127.0.0.1",
@@ -72,8 +78,12 @@ public struct CoordinatorConfiguration: Sendable {
         instanceDiskDirectory: String = "/var/lib/zedge-agent/disks",
         healthThresholds: HealthThresholds = .init(),
         imageStoreDirectory: String? = nil,
-        imageMaxUploadBytes: Int64 = 64 << 30
+        imageMaxUploadBytes: Int64 = 64 << 30,
+        ipCoolDownSeconds: Int = 300,
+        tenantVlanRange: ClosedRange<Int> = 100...3999
     ) {
+        self.ipCoolDownSeconds = ipCoolDownSeconds
+        self.tenantVlanRange = tenantVlanRange
         self.healthThresholds = healthThresholds
         self.imageStoreDirectory = imageStoreDirectory
         self.imageMaxUploadBytes = imageMaxUploadBytes
@@ -172,7 +182,9 @@ public struct CoordinatorConfiguration: Sendable {
             instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks"),
             healthThresholds: Self.thresholds(config),
             imageStoreDirectory: config.string(forKey: "imageStoreDir"),
-            imageMaxUploadBytes: Int64(max(1, config.int(forKey: "imageMaxUploadBytes", default: 64 << 30)))
+            imageMaxUploadBytes: Int64(max(1, config.int(forKey: "imageMaxUploadBytes", default: 64 << 30))),
+            ipCoolDownSeconds: max(0, config.int(forKey: "ipCoolDownSeconds", default: 300)),
+            tenantVlanRange: try Self.parseVlanRange(config.string(forKey: "tenantVlanRange", default: "100-3999"))
         )
     }
 
@@ -192,6 +204,16 @@ public struct CoordinatorConfiguration: Sendable {
             providers.append(try await FileProvider<JSONSnapshot>(filePath: .init(configFile), allowMissing: false))
         }
         return ConfigReader(providers: providers)
+    }
+
+    /// "FIRST-LAST" with 2 ≤ FIRST ≤ LAST ≤ 4094 (VLAN 1 is the default VLAN of most switches; 0 and 4095
+    /// are reserved by 802.1Q).
+    static func parseVlanRange(_ value: String) throws -> ClosedRange<Int> {
+        let parts = value.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let first = Int(parts[0]), let last = Int(parts[1]), 2 <= first, first <= last, last <= 4094 else {
+            throw ConfigurationError("--tenant-vlan-range must be FIRST-LAST within 2-4094 (e.g. 100-3999), got \"\(value)\"")
+        }
+        return first...last
     }
 
     static func parseListen(_ value: String) -> (String, Int)? {

@@ -28,6 +28,8 @@ public struct RouterDependencies: Sendable {
     public var cloudBoxes: CloudBoxService
     public var calls: AgentCallBroker
     public var consoleLogs: ConsoleLogService
+    public var networks: NetworkService
+    public var ipam: IpamService
 }
 
 /// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
@@ -101,6 +103,15 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         .register(on: routes("api/v1/instance-sets", tag: "instances", resourceType: ResourceType.instanceSet.rawValue))
     CloudBoxActionController(users: store.users, cloudBoxes: store.cloudBoxes, instances: store.instances, service: deps.cloudBoxes, hosts: deps.hosts, authorizer: deps.authorizer)
         .register(on: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
+    VpcController(networks: store.networks, service: deps.networks, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/vpcs", tag: "networks", resourceType: ResourceType.network.rawValue))
+    SubnetController(networks: store.networks, service: deps.networks, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/subnets", tag: "networks", resourceType: ResourceType.network.rawValue))
+    PlaceController(networks: store.networks, service: deps.networks, authorizer: deps.authorizer)
+        .register(on: routes("api/v1/places", tag: "networks", resourceType: ResourceType.place.rawValue))
+    IpAddressController(networks: store.networks, addresses: store.ipAddresses, instances: store.instances, ipam: deps.ipam,
+                        authorizer: deps.authorizer)
+        .register(on: routes("api/v1/ip-addresses", tag: "networks", resourceType: ResourceType.network.rawValue))
     VirtualMachineController(virtualMachines: store.virtualMachines, authorizer: deps.authorizer)
         .register(on: routes("api/v1/virtual-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AdminController(check: ConsistencyCheck(database: store.database))

@@ -42,7 +42,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
             errors: errors.isEmpty ? nil : errors
         )
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(body)) ?? Data(#"{"status":500,"title":"Internal Server Error"}"#.utf8)
     }
 

@@ -23,8 +23,11 @@ extension InstanceService {
                       let vmId = instance.virtualMachineId, var vm = try await service.instances.virtualMachine(vmId, in: tx),
                       let config = try instance.config?.decode(as: ResolvedInstanceConfig.self),
                       let uuid = vm.vmUuid.flatMap(UUID.init(uuidString:)) else { continue }
+                // NICs keep their addresses, which live in the source's data center: stay there, on OVS.
+                let hasNics = !(config.networks ?? []).isEmpty
                 let request = PlacementRequest(resources: config.resources, gpuModel: config.gpuModel,
-                                               rentalMode: instance.rentalMode ?? .shared, hypervisorType: nil)
+                                               rentalMode: instance.rentalMode ?? .shared, hypervisorType: nil,
+                                               edgeDataCenterId: hasNics ? source.edgeDataCenterId : nil, needsIntegrationBridge: hasNics)
                 let placed: Placement.Placed
                 do {
                     placed = try await service.placement.move(request, among: candidates, for: instance.id, now: now, in: tx)

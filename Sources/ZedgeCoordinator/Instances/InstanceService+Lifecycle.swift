@@ -67,7 +67,10 @@ extension InstanceService {
             instance.desiredStatus = change.desiredStatus
             instance.updatedAt = now
             if change.status != .running { instance.startedAt = nil }
-            if change.status == .deleted { try await service.placement.release(instanceId: instance.id, now: now, in: tx) }
+            if change.status == .deleted {
+                try await service.placement.release(instanceId: instance.id, now: now, in: tx)
+                try await service.attachments.release(instanceId: instance.id, now: now, in: tx)
+            }
             try await service.instances.update(instance, in: tx)
             if var changed = vm, let status = change.vmStatus {
                 changed.status = status
@@ -142,6 +145,8 @@ extension InstanceService {
             if next != .running { instance.startedAt = nil }
             if next == .deleted || (next == .error && task.kind == .vmCreate) {
                 try await service.placement.release(instanceId: instance.id, now: now, in: tx)
+                // Addresses go with the instance, not with a failed VM: an ERROR instance keeps its own.
+                if next == .deleted { try await service.attachments.release(instanceId: instance.id, now: now, in: tx) }
                 if next == .error { instance.computeMachineId = nil }
             }
             instance.status = next

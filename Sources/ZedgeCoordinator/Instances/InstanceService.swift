@@ -17,6 +17,7 @@ public struct InstanceService: Sendable {
     let dispatcher: WorkDispatcher
     let vmFactory: VirtualMachineFactory
     let specs: VmSpecBuilder
+    let attachments: NetworkAttachments
     /// Seconds a guest gets to power off before `vm.stop` forces it.
     let stopTimeoutS: Int
     let logger: Logger
@@ -28,9 +29,10 @@ public struct InstanceService: Sendable {
     public init(
         instances: any InstanceRepository, tenants: any ModelRepository<Tenant>, computeMachines: any ModelRepository<ComputeMachine>,
         tasks: any TaskRepository, auditLogs: any TimeSeriesRepository<AuditLog>, access: TemplateAccess, images: ImageService, quotas: QuotaService,
-        placement: Placement, dispatcher: WorkDispatcher, vmFactory: VirtualMachineFactory, specs: VmSpecBuilder, stopTimeoutS: Int,
-        outcomes: TaskOutcomeHandlers, logger: Logger
+        placement: Placement, dispatcher: WorkDispatcher, vmFactory: VirtualMachineFactory, specs: VmSpecBuilder,
+        attachments: NetworkAttachments, stopTimeoutS: Int, outcomes: TaskOutcomeHandlers, logger: Logger
     ) {
+        self.attachments = attachments
         self.instances = instances
         self.tenants = tenants
         self.computeMachines = computeMachines
@@ -65,6 +67,9 @@ public struct InstanceService: Sendable {
         public var tenantId: UUID?
         public var rentalMode: RentalMode?
         public var timeoutS: Int?
+        /// The NICs: each a subnet of the tenant and optionally its address; nil takes the template's
+        /// `networkConfig.networks`, if any.
+        public var networks: [NetworkAttachments.NicRequest]? = nil
         public var snapshot: JSONValue
     }
 
@@ -78,8 +83,11 @@ public struct InstanceService: Sendable {
     public func create(_ request: CreateRequest, by principal: Principal, now: Date = Date()) async throws -> Accepted {
         let tenantId = try await owningTenant(request.tenantId, principal)
         let config = try await resolve(request, principal)
+        let nicRequests = try request.networks ?? NetworkAttachments.templateDefault(config.resolved.networkConfig) ?? []
+        let nicPlan = try await attachments.plan(nicRequests, tenantId: tenantId)
         let placementRequest = PlacementRequest(resources: config.resources, gpuModel: config.gpuModel,
-                                                rentalMode: request.rentalMode ?? .shared, hypervisorType: nil)
+                                                rentalMode: request.rentalMode ?? .shared, hypervisorType: nil,
+                                                edgeDataCenterId: nicPlan.edgeDataCenterId, needsIntegrationBridge: !nicPlan.isEmpty)
         let candidates = try await placement.candidates(poolId: request.resourcePoolId, image: config.resolved.image?.sha256)
         let instance = Instance(
             name: request.name, tenantId: tenantId, userId: principal.userId, templateId: config.templateId, status: .creating,
@@ -91,10 +99,18 @@ public struct InstanceService: Sendable {
             try await service.instances.insert(instance, in: tx)
             let placed = try await service.placement.place(placementRequest, among: candidates, poolId: request.resourcePoolId,
                                                            for: instance.id, now: now, in: tx)
-            let vm = try await service.vmFactory.make(for: instance, on: placed.machine, config: config.resolved,
+            var resolved = config.resolved
+            let nics = try await service.attachments.attach(nicPlan, instanceId: instance.id, by: principal.userId, now: now, in: tx)
+            resolved.networks = nics.isEmpty ? nil : nics
+            var vm = try await service.vmFactory.make(for: instance, on: placed.machine, config: resolved,
                                                       gpus: placed.gpuAddresses, now: now, in: tx)
+            if let first = nics.first {
+                vm.ipAddress = first.ipAddress
+                vm.macAddress = first.macAddress
+            }
             try await service.instances.insert(vm, in: tx)
             var stored = instance
+            stored.config = try JSONValue(encoding: resolved)
             stored.computeMachineId = placed.machine.id
             stored.resourcePoolId = placed.claim.resourcePoolId
             stored.virtualMachineId = vm.id
@@ -106,7 +122,7 @@ public struct InstanceService: Sendable {
             plan.settled("quota")
             plan.settled("placement")
             plan.task(.vmCreate, for: .computeMachine(placed.machine.id),
-                      payload: try service.specs.createPayload(for: vm, instance: instance, machine: placed.machine, config: config.resolved, start: true),
+                      payload: try service.specs.createPayload(for: vm, instance: stored, machine: placed.machine, config: resolved, start: true),
                       weight: 8)
             return (stored, try await submissions.submit(plan, now: now))
         }

@@ -8,11 +8,14 @@ import ZedgeCore
 /// cached image (`rootImage`), `storageGb` large. Without one it is the legacy file path under
 /// `diskDirectory`, which nothing creates (templates without `baseImageId` boot nothing).
 ///
-/// NICs: none until the networks issue (#10) gives instances ports on their subnets; joining libvirt's
-/// `default` network failed on every libvirtd not set up for it.
+/// NICs: one per entry of the config's `networks`, a port on the host's Open vSwitch integration bridge (the
+/// one its agent reported, else `defaultIntegrationBridge`) tagged with the subnet's VLAN, with the MAC IPAM
+/// recorded; the seed's network-config gives each its static address.
 public struct VmSpecBuilder: Sendable {
     /// Where agents keep root disks of instances without an image.
     public var diskDirectory: String
+    /// The agent's default `--integration-bridge`.
+    public static let defaultIntegrationBridge = "br-zedge"
 
     public init(diskDirectory: String) {
         self.diskDirectory = diskDirectory
@@ -32,17 +35,24 @@ public struct VmSpecBuilder: Sendable {
             rootDisk = DiskSpec(source: .file(path: "\(diskDirectory)/\(vm.vmName)-root.qcow2"), target: "vda")
             rootImage = nil
         }
+        let bridge = machine.integrationBridge ?? Self.defaultIntegrationBridge
+        let nics = (config.networks ?? []).map { nic in
+            NicSpec(mac: nic.macAddress, attachment: .bridge(bridge), vlanTag: nic.vlanId)
+        }
         return VmSpec(
-            name: vm.vmName, uuid: uuid, vcpus: vm.cpuCores, memoryMiB: vm.memoryGb * 1024, rootDisk: rootDisk, nics: [],
+            name: vm.vmName, uuid: uuid, vcpus: vm.cpuCores, memoryMiB: vm.memoryGb * 1024, rootDisk: rootDisk, nics: nics,
             graphics: GraphicsSpec(kind: config.console, listen: machine.managementIp, port: port),
             gpus: (vm.config?.objectValue?["gpuPciAddresses"]?.arrayValue ?? []).compactMap(\.stringValue).map(GpuSpec.init(pciAddress:)),
             rootImage: rootImage, cloudInit: seed(for: instance, vm: vm, config: config))
     }
 
     /// The NoCloud seed: the instance's id and name, its template's user-data with its parameters filled in,
-    /// and the template's network config (JSON, which is YAML) or DHCP on the first NIC.
+    /// and its network config: the NICs' static addresses when it has networks, else the template's
+    /// `networkConfig` when that is a cloud-init document (JSON, which is YAML), else DHCP on the first NIC.
     func seed(for instance: Instance, vm: VirtualMachine, config: ResolvedInstanceConfig) -> CloudInitSeed {
-        let networkConfig: String = if let document = config.networkConfig, !document.isNull,
+        let networkConfig: String = if let nics = config.networks, !nics.isEmpty {
+            CloudInitSeed.staticNetworkConfig(nics)
+        } else if let document = config.networkConfig, !document.isNull, document.objectValue?["networks"] == nil,
             let data = try? ZedgeJSON.encoder().encode(document)
         {
             String(decoding: data, as: UTF8.self) + "\n"

@@ -90,17 +90,30 @@ public struct Database: Sendable {
     /// Runs `body` in one transaction on one connection: committed when it returns, rolled back when it
     /// throws. Inside, use only the `SQLDatabase` passed in. SQLite takes the write lock at BEGIN
     /// (IMMEDIATE), so read-then-write sequences inside cannot interleave.
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+    ///
+    /// `foreignKeysOff` (SQLite only, for migrations that rebuild a table): the connection's foreign-key
+    /// enforcement is off for the transaction and on again after it (SQLite ignores the pragma inside one).
+    public func transaction<T: Sendable>(
+        foreignKeysOff: Bool = false, _ body: @escaping @Sendable (Transaction) async throws -> T
+    ) async throws -> T {
         let begin = engine == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
         let engine = self.engine
+        let toggle = foreignKeysOff && engine == .sqlite
         return try await sql.withSession { session in
-            try await session.raw(SQLQueryString(begin)).run()
+            if toggle { try await session.raw("PRAGMA foreign_keys = OFF").run() }
             do {
-                let result = try await body(Transaction(db: session, engine: engine))
-                try await session.raw("COMMIT").run()
-                return result
+                try await session.raw(SQLQueryString(begin)).run()
+                do {
+                    let result = try await body(Transaction(db: session, engine: engine))
+                    try await session.raw("COMMIT").run()
+                    if toggle { try await session.raw("PRAGMA foreign_keys = ON").run() }
+                    return result
+                } catch {
+                    try? await session.raw("ROLLBACK").run()
+                    throw error
+                }
             } catch {
-                try? await session.raw("ROLLBACK").run()
+                if toggle { try? await session.raw("PRAGMA foreign_keys = ON").run() }
                 throw error
             }
         }

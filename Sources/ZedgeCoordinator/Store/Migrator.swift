@@ -12,16 +12,34 @@ public struct Migration: Sendable {
     /// The tables and foreign keys its schema builder declared (a foreign key written as raw SQL is not
     /// here, and `DeleteWithChildrenReferenceTableTests` fails).
     let declared: DeclaredSchema
+    /// SQLite only: the migration rebuilds a table (create a copy, copy the rows, drop, rename: SQLite's one way
+    /// to drop a constraint), so it runs with foreign-key enforcement off, which keeps the DROP from cascading
+    /// to the children, and checks every foreign key before it commits.
+    let rebuildsTables: Bool
 
     public init(version: Int, name: String, statements: @escaping @Sendable (DatabaseEngine) -> [String]) {
         self.init(version: version, name: name, declared: DeclaredSchema(), statements: statements)
     }
 
-    init(version: Int, name: String, declared: DeclaredSchema, statements: @escaping @Sendable (DatabaseEngine) -> [String]) {
+    init(version: Int, name: String, declared: DeclaredSchema, rebuildsTables: Bool = false,
+         statements: @escaping @Sendable (DatabaseEngine) -> [String]) {
         self.version = version
         self.name = name
         self.declared = declared
+        self.rebuildsTables = rebuildsTables
         self.statements = statements
+    }
+}
+
+/// A migration that cannot be applied as written.
+enum MigrationError: Error, CustomStringConvertible {
+    case foreignKeysBroken(version: Int, rows: Int)
+
+    var description: String {
+        switch self {
+        case .foreignKeysBroken(let version, let rows):
+            "migration \(version) would leave \(rows) row(s) referring to rows that do not exist; nothing was changed"
+        }
     }
 }
 
@@ -38,7 +56,7 @@ public struct Migrator: Sendable {
     }
 
     /// Every migration of the coordinator, in order.
-    public static let all: [Migration] = [SchemaV1.migration, SchemaV2.migration, SchemaV3.migration, SchemaV4.migration]
+    public static let all: [Migration] = [SchemaV1.migration, SchemaV2.migration, SchemaV3.migration, SchemaV4.migration, SchemaV5.migration]
 
     /// Applies what is pending; returns the versions applied.
     @discardableResult
@@ -50,7 +68,7 @@ public struct Migrator: Sendable {
             """).run()
         var applied: [Int] = []
         for migration in migrations {
-            let didApply = try await database.transaction { tx in
+            let didApply = try await database.transaction(foreignKeysOff: migration.rebuildsTables) { tx in
                 let db = tx.db
                 if database.engine == .postgres {
                     try await db.raw("SELECT pg_advisory_xact_lock(7365616)").run()
@@ -60,6 +78,10 @@ public struct Migrator: Sendable {
                 guard done.isEmpty else { return false }
                 for statement in migration.statements(database.engine) {
                     try await db.raw(SQLQueryString(statement)).run()
+                }
+                if migration.rebuildsTables, database.engine == .sqlite {
+                    let broken = try await db.raw("PRAGMA foreign_key_check").all()
+                    if !broken.isEmpty { throw MigrationError.foreignKeysBroken(version: migration.version, rows: broken.count) }
                 }
                 try await db.insert(into: "schema_migrations")
                     .columns("version", "name", "applied_at")

@@ -38,6 +38,8 @@ public struct Store: Sendable {
     public let tasks: any TaskRepository
     public let agentCalls: any AgentCallRepository
     public let cachedImages: any CachedImageRepository
+    public let networks: any NetworkRepository
+    public let ipAddresses: any IpAddressRepository
     public let transactions: Transactions
 
     public init(database: Database) {
@@ -73,6 +75,8 @@ public struct Store: Sendable {
         tasks = SQLTaskRepository(database: database)
         agentCalls = SQLAgentCallRepository(database: database)
         cachedImages = SQLCachedImageRepository(database: database)
+        networks = SQLNetworkRepository(database: database)
+        ipAddresses = SQLIpAddressRepository(database: database)
         transactions = Transactions(database: database)
     }
 }

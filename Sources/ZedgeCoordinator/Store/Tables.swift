@@ -34,4 +34,8 @@ enum Tables {
     static let agentTasks = Table<AgentTask>("agent_tasks")
     static let operations = Table<ZedgeCore.Operation>("operations")
     static let taskEvents = Table<TaskEvent>("task_events")
+    static let vpcs = Table<Vpc>("vpcs")
+    static let subnets = Table<Subnet>("subnets")
+    static let places = Table<Place>("places")
+    static let ipAddresses = Table<IpAddress>("ip_addresses")
 }

@@ -40,13 +40,21 @@ public struct PlacementRequest: Sendable, Hashable {
     public var rentalMode: RentalMode
     /// Required hypervisor; nil accepts any.
     public var hypervisorType: HypervisorType?
+    /// The data center the instance must run in (where its subnets' addresses live); nil accepts any.
+    public var edgeDataCenterId: UUID?
+    /// The instance has NICs: only machines whose agent reports an Open vSwitch integration bridge fit.
+    public var needsIntegrationBridge: Bool
 
     public init(
         resources: ClaimAmounts,
         gpuModel: String? = nil,
         rentalMode: RentalMode = .shared,
-        hypervisorType: HypervisorType? = nil
+        hypervisorType: HypervisorType? = nil,
+        edgeDataCenterId: UUID? = nil,
+        needsIntegrationBridge: Bool = false
     ) {
+        self.edgeDataCenterId = edgeDataCenterId
+        self.needsIntegrationBridge = needsIntegrationBridge
         self.resources = resources
         self.gpuModel = gpuModel
         self.rentalMode = rentalMode
@@ -91,6 +99,8 @@ public enum PlacementRejection: String, Sendable, Hashable, CaseIterable {
     case rentalModeMismatch
     case exclusiveMachineInUse
     case hypervisorMismatch
+    case otherDataCenter
+    case noIntegrationBridge
     case gpuModelMismatch
     case insufficientCpu
     case insufficientMemory
@@ -109,6 +119,8 @@ public enum PlacementRejection: String, Sendable, Hashable, CaseIterable {
         case .rentalModeMismatch: "of the other rental mode"
         case .exclusiveMachineInUse: "EXCLUSIVE and already in use"
         case .hypervisorMismatch: "on another hypervisor"
+        case .otherDataCenter: "in another edge data center than the instance's subnets"
+        case .noIntegrationBridge: "without an Open vSwitch integration bridge (their agents report none; see the agent's --integration-bridge)"
         case .gpuModelMismatch: "with another GPU model"
         case .insufficientCpu: "lack free CPU"
         case .insufficientMemory: "lack free memory"
@@ -134,6 +146,8 @@ public enum PlacementRejection: String, Sendable, Hashable, CaseIterable {
         case .insufficientMemory: 11
         case .insufficientStorage: 12
         case .insufficientGpu: 13
+        case .otherDataCenter: 14
+        case .noIntegrationBridge: 15
         }
     }
 }
@@ -290,6 +304,8 @@ public struct PlacementEngine: Sendable {
         let rentalMode: RentalMode
         let exclusive: Bool
         let hypervisorType: HypervisorType?
+        let edgeDataCenterId: UUID?
+        let needsIntegrationBridge: Bool
         /// Normalised GPU model to match, or nil when none is required (no GPUs asked for, or a blank name).
         let gpuModel: String?
         let heartbeatFreshness: TimeInterval
@@ -302,6 +318,8 @@ public struct PlacementEngine: Sendable {
             rentalMode = request.rentalMode
             exclusive = request.rentalMode == .exclusive
             hypervisorType = request.hypervisorType
+            edgeDataCenterId = request.edgeDataCenterId
+            needsIntegrationBridge = request.needsIntegrationBridge
             let model = want.gpuCount > 0 ? request.gpuModel.map(PlacementEngine.normalizedModel) : nil
             gpuModel = model?.isEmpty == false ? model : nil
             self.heartbeatFreshness = heartbeatFreshness
@@ -322,6 +340,8 @@ public struct PlacementEngine: Sendable {
                 return .rejected(.heartbeatStale)
             }
             if let hypervisorType, m.pointee.hypervisorType != hypervisorType { return .rejected(.hypervisorMismatch) }
+            if let edgeDataCenterId, m.pointee.edgeDataCenterId != edgeDataCenterId { return .rejected(.otherDataCenter) }
+            if needsIntegrationBridge, m.pointee.integrationBridge == nil { return .rejected(.noIntegrationBridge) }
             guard m.pointee.rentalMode == rentalMode else { return .rejected(.rentalModeMismatch) }
             let used = ClaimAmounts(cpuCores: m.pointee.allocatedCpuCores, memoryGb: m.pointee.allocatedMemoryGb,
                                     storageGb: m.pointee.allocatedStorageGb, gpuCount: m.pointee.allocatedGpuCount)

@@ -30,6 +30,8 @@ public struct InstanceController: Sendable {
         var tenantId: UUID?
         var rentalMode: RentalMode?
         var timeoutS: Int?
+        /// The NICs: `[{subnetId, ipAddress?}]`, each on a subnet of the instance's tenant.
+        var networks: [NetworkAttachments.NicRequest]?
         static var immutableFields: Set<String> {
             ["status", "desiredStatus", "computeMachineId", "virtualMachineId", "userId", "config", "startedAt"]
         }
@@ -94,7 +96,7 @@ public struct InstanceController: Sendable {
         let accepted = try await service.create(InstanceService.CreateRequest(
             name: body.name, templateId: body.templateId, templateVersion: body.templateVersion,
             imageVersion: body.imageVersion, imageTag: body.imageTag, parameters: body.parameters ?? [:], resourcePoolId: body.resourcePoolId, tenantId: body.tenantId,
-            rentalMode: body.rentalMode, timeoutS: body.timeoutS, snapshot: try JSONValue(encoding: body)), by: principal)
+            rentalMode: body.rentalMode, timeoutS: body.timeoutS, networks: body.networks, snapshot: try JSONValue(encoding: body)), by: principal)
         context.audit.resource(accepted.instance.instance.id)
         context.audit.detail("operationId", .string(accepted.operation.id.uuidString))
         return try JSONResponse.make(accepted, status: .accepted, headers: [
