@@ -3,6 +3,7 @@ import Logging
 import Testing
 import ZedgeAgent
 import ZedgeCore
+@testable import ZedgeCoordinator
 
 /// A guest on a tenant VLAN through the agent's own `vm.create` path, on the real libvirtd and Open vSwitch in
 /// userspace mode (../shared/recipes/tenant-networks-on-these-machines.md): the test guest image, an overlay, a
@@ -143,6 +144,51 @@ struct OpenVSwitchGuestTests {
         }
         await tenant.delete()
         await other.delete()
+    }
+}
+
+extension OpenVSwitchGuestTests {
+    /// Real `zedge-agent` processes: `register` reports the bridge when Open vSwitch has it, and nothing for a
+    /// bridge it lacks; `run` reports on every heartbeat what it finds with its own setting (here from
+    /// ZEDGE_AGENT_INTEGRATION_BRIDGE), so the coordinator's record follows the host.
+    @Test  // needs Open vSwitch (make test); fails without, never skips
+    func realAgentsReportTheirBridge() async throws {
+        let bridge = try #require(Self.environment["ZEDGE_TEST_OVS_BRIDGE"], "needs Open vSwitch with br-zedge: run under scripts/with-ovs.sh (make test does)")
+        let answer = await OVSBridgeProbe().check(bridge)
+        try #require(answer == .present, "Open vSwitch is not running with \(bridge): \(answer)")
+        let absent = "zt-no-\(UUID().uuidString.prefix(6).lowercased())"
+        try await TestCoordinator.with(.sqlite, configure: { $0.heartbeatIntervalSeconds = 1 }) { c in
+            let admin = try await c.adminToken()
+            let center = try await c.client.post("/api/v1/edge-data-centers", token: admin, ["name": "ovs-dc"]).decode(EdgeDataCenter.self)
+            let pool = try await c.client.post("/api/v1/resource-pools", token: admin, ["name": "ovs-pool", "edgeDataCenterId": center.id.uuidString])
+                .decode(ResourcePool.self)
+            let enrollment = try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
+                "edgeDataCenterId": center.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE", "uses": 2,
+            ])
+            let token = try #require(try enrollment.json()["token"] as? String, "\(enrollment.text)")
+            let root = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-ovs-\(UUID().uuidString.prefix(8))").path
+            defer { try? FileManager.default.removeItem(atPath: root) }
+            for (host, flags) in [("ovs-with", ["--integration-bridge", bridge]), ("ovs-without", ["--integration-bridge", absent])] {
+                let registered = try await ProcessRunner.run("zedge-agent", [
+                    "register", "--coordinator", c.baseURL, "--token", token, "--ca-hash", try #require(c.started.caFingerprint),
+                    "--state-dir", "\(root)/\(host)", "--management-ip", host == "ovs-with" ? "198.51.100.21" : "198.51.100.22",
+                    "--hostname", host, "--libvirt-uri", "test:///default",
+                ] + flags)
+                #expect(registered.status == 0, "\(registered.stderr)")
+            }
+            let machines = try await c.client.get("/api/v1/compute-machines", token: admin).decode(Page<ComputeMachine>.self).items
+            let with = try #require(machines.first { $0.hostname == "ovs-with" })
+            let without = try #require(machines.first { $0.hostname == "ovs-without" })
+            #expect(with.integrationBridge == bridge, "\(String(describing: with.connectionConfig))")
+            #expect(without.integrationBridge == nil, "\(String(describing: without.connectionConfig))")
+
+            // The first host's agent now runs with a bridge this host lacks: its heartbeats clear the record.
+            let agent = try AgentEndToEndTests.AgentProcess(stateDir: "\(root)/ovs-with", environment: ["ZEDGE_AGENT_INTEGRATION_BRIDGE": absent])
+            _ = agent
+            try await eventually("the running agent's heartbeats report no bridge") {
+                try await c.client.get("/api/v1/compute-machines/\(with.id)", token: admin).decode(ComputeMachine.self).integrationBridge == nil
+            }
+        }
     }
 }
 
