@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Zedge builds and tests against, when run as root;
 # otherwise prints the exact command to run and fails.
-# Usage: ensure-deps.sh [--with-postgres] [--with-test-guest]
+# Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs]
 #   --with-postgres    the PostgreSQL server, for the suite's second engine
 #   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
+#   --with-ovs         Open vSwitch (scripts/with-ovs.sh starts it) and what the tenant-network tests run in
+#                      their namespaces: ip, ping, wget
 set -euo pipefail
 # xorriso builds the agent's cloud-init seeds; qemu-utils gives libvirtd the qemu-img it runs to create the
 # agent's qcow2 overlay volumes. Both are runtime dependencies of the agent.
@@ -13,7 +15,8 @@ for arg in "$@"; do
     --with-postgres) pkgs+=(postgresql) ;;
     --with-test-guest)
       pkgs+=(busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio kmod qemu-utils xorriso) ;;
-    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest)" >&2; exit 2 ;;
+    --with-ovs) pkgs+=(openvswitch-switch iproute2 iputils-ping wget) ;;
+    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs)" >&2; exit 2 ;;
   esac
 done
 missing=()

@@ -49,26 +49,32 @@ struct Register: AsyncParsableCommand {
     var libvirtUri: String?
     @Option(help: "Compute machines: auto, kvm or qemu, as `run` takes it; reported as the host's domain type (default auto).")
     var domainType: String?
-    @Option(help: "A JSON configuration file, as `run` reads it (for libvirtUri and domainType).") var config: String?
+    @Option(help: "Compute machines: the Open vSwitch bridge VM NICs attach to, as `run` takes it; reported when it exists (default br-zedge).")
+    var integrationBridge: String?
+    @Option(help: "A JSON configuration file, as `run` reads it (for libvirtUri, domainType and integrationBridge).") var config: String?
 
     func run() async throws {
         let logger = makeLogger()
         do {
             var decided: String?
+            var bridge: String?
             if kind == .computeMachine {
                 var flags: [AgentConfiguration.Key: String] = [:]
                 flags[.libvirtUri] = libvirtUri
                 flags[.domainType] = domainType
+                flags[.integrationBridge] = integrationBridge
                 let settings = try AgentConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
                 let connection = LibvirtConnection(uri: settings.libvirtURI)
                 let decision = await DomainTypeSelection.resolve(settings.domainType, connection: connection)
                 await connection.close()
                 logger.info("domain type", metadata: ["domainType": "\(decision.domainType)", "reason": "\(decision.reason)"])
                 decided = decision.domainType
+                bridge = await IntegrationBridge(name: settings.integrationBridge, logger: logger).reportedName()
             }
             let state = try await AgentRegistration.register(
                 coordinator: coordinator, token: token, caPin: caHash, kind: kind.kind, stateDirectory: stateDir,
-                overrides: .init(hostname: hostname, managementIp: managementIp, serialNumber: serialNumber, domainType: decided),
+                overrides: .init(hostname: hostname, managementIp: managementIp, serialNumber: serialNumber, domainType: decided,
+                                 integrationBridge: bridge),
                 logger: logger)
             print("Registered as \(state.machineId.map { "compute machine \($0)" } ?? "CloudBox \(state.cloudBoxId!)"); state in \(stateDir)")
         } catch {
@@ -98,6 +104,8 @@ struct Run: AsyncParsableCommand {
     var imageCacheBytes: String?
     @Option(help: "Image downloads' rate limit in bytes per second (suffixes K, M, G; default 0: none).")
     var imageDownloadBytesPerSecond: String?
+    @Option(help: "The Open vSwitch bridge VM NICs on tenant networks attach to (default br-zedge); checked at start and reported.")
+    var integrationBridge: String?
 
     func run() async throws {
         let logger = makeLogger()
@@ -109,6 +117,7 @@ struct Run: AsyncParsableCommand {
         flags[.domainType] = domainType
         flags[.imageCacheBytes] = imageCacheBytes
         flags[.imageDownloadBytesPerSecond] = imageDownloadBytesPerSecond
+        flags[.integrationBridge] = integrationBridge
         let settings: AgentConfiguration
         do {
             settings = try AgentConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
@@ -122,6 +131,7 @@ struct Run: AsyncParsableCommand {
         }
         var hypervisor: (any Hypervisor)?
         var compute: ComputeResources?
+        var bridge: IntegrationBridge?
         var metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
         if loaded.state.kind == .computeMachine {
             let layout = AgentLayout(stateDirectory: stateDir)
@@ -138,12 +148,17 @@ struct Run: AsyncParsableCommand {
                 downloader: ImageDownloader(client: client(), bytesPerSecond: settings.imageDownloadBytesPerSecond),
                 usage: { try await ComputeResources.imagesInUse(hypervisor: libvirt, storage: storage) }, logger: logger)
             compute = ComputeResources(layout: layout, images: images, storage: storage)
+            // Checked now (a warning says what to do when it is missing), then again with heartbeats.
+            let integrationBridge = IntegrationBridge(name: settings.integrationBridge, logger: logger)
+            await integrationBridge.check()
+            bridge = integrationBridge
+            metadata["integrationBridge"] = "\(settings.integrationBridge)"
             metadata["libvirt"] = "\(settings.libvirtURI)"
             metadata["imageCacheBytes"] = "\(settings.imageCacheBytes)"
             metadata["imageDownloadBytesPerSecond"] = "\(settings.imageDownloadBytesPerSecond)"
         }
         let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor, images: compute?.images,
-                                 initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
+                                 integrationBridge: bridge, initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
         var cloudBox: (any CloudBoxControl)?
         if loaded.state.kind == .cloudBox {
             let directory = URL(fileURLWithPath: settings.cloudBoxDirectory, isDirectory: true)
@@ -160,7 +175,8 @@ struct Run: AsyncParsableCommand {
             do {
                 let journal = try TaskJournal(path: (stateDir as NSString).appendingPathComponent("journal.db"))
                 tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
-                                 executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox, compute: compute), logger: logger)
+                                 executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox, compute: compute,
+                                                        integrationBridge: bridge), logger: logger)
             } catch {
                 fail(error)
             }

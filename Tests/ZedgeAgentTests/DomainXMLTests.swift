@@ -20,7 +20,7 @@ func fullVmSpec(name: String = "vm-full", uuid: UUID = UUID(uuidString: "0E3B7C2
         ],
         nics: [
             NicSpec(mac: "52:54:00:AA:bb:01", attachment: .network("default")),
-            NicSpec(mac: "52:54:00:aa:bb:02", attachment: .bridge("br0"), vlanTag: 42, model: .e1000),
+            NicSpec(mac: "52:54:00:aa:bb:02", attachment: .bridge("br0"), vlanTag: 42, model: .e1000, virtualPort: .openvswitch),
         ],
         graphics: GraphicsSpec(kind: .vnc, listen: "192.0.2.10", passwd: "s3cr3t"),
         gpus: [GpuSpec(pciAddress: "0000:65:00.0"), GpuSpec(pciAddress: "0001:b3:1f.7")])
@@ -140,11 +140,37 @@ struct DomainXMLRenderTests {
         #expect(attr(try one(net, "mac"), "address") == "52:54:00:aa:bb:01")  // normalised to lowercase
         #expect(attr(try one(net, "model"), "type") == "virtio")
         #expect(try nodes(net, "vlan").isEmpty)
+        #expect(try nodes(net, "virtualport").isEmpty)
         let br = nics[1]
         #expect(attr(br, "type") == "bridge")
         #expect(attr(try one(br, "source"), "bridge") == "br0")
         #expect(attr(try one(br, "model"), "type") == "e1000")
         #expect(attr(try one(br, "vlan/tag"), "id") == "42")
+        #expect(attr(try one(br, "virtualport"), "type") == "openvswitch")
+    }
+
+    /// An Open vSwitch port on the integration bridge with a tenant's VLAN, exactly as libvirt's dumpxml
+    /// prints such an interface (`<virtualport>` is what makes libvirt accept the `<vlan>` on a bridge).
+    @Test func openVSwitchInterfaceWithVlan() throws {
+        var spec = minimalVmSpec(name: "ovs")
+        spec.nics = [NicSpec(mac: "52:54:00:0A:00:0A", attachment: .bridge("br-zedge"), vlanTag: 100, virtualPort: .openvswitch)]
+        let xml = DomainXML.render(spec, domainType: "qemu")
+        #expect(xml.contains("""
+                <interface type='bridge'>
+                  <mac address='52:54:00:0a:00:0a'/>
+                  <source bridge='br-zedge'/>
+                  <vlan>
+                    <tag id='100'/>
+                  </vlan>
+                  <virtualport type='openvswitch'/>
+                  <model type='virtio'/>
+                </interface>
+            """), "\(xml)")
+        // A plain Linux bridge: no virtualport, no vlan.
+        spec.nics = [NicSpec(mac: "52:54:00:0a:00:0a", attachment: .bridge("br0"))]
+        let plain = try one(try parse(DomainXML.render(spec, domainType: "qemu")), "devices/interface")
+        #expect(try nodes(plain, "virtualport").isEmpty && nodes(plain, "vlan").isEmpty)
+        #expect(attr(try one(plain, "source"), "bridge") == "br0")
     }
 
     @Test func vncGraphicsWithAutoport() throws {

@@ -54,6 +54,27 @@ struct LibvirtHypervisorTests {
         #expect(try await hv.state(uuid: spec.uuid) == nil)
     }
 
+    /// libvirt's test driver takes an Open vSwitch NIC with a VLAN tag (it attaches nothing, so it checks the
+    /// XML only; the real attachment is `OpenVSwitchGuestTests`) and keeps both elements.
+    @Test func openVSwitchNicWithVlanIsAccepted() async throws {
+        var spec = uniqueSpec("ovs")
+        spec.nics = [NicSpec(mac: "52:54:00:0a:00:64", attachment: .bridge("br-zedge"), vlanTag: 100, virtualPort: .openvswitch)]
+        #expect(try await hv.define(spec).state == .shutOff)
+        #expect(try await hv.start(uuid: spec.uuid).state == .running)
+        let uuid = spec.uuidString
+        let xml: String = try await hv.connection.perform { conn in
+            guard let dom = virDomainLookupByUUIDString(conn, uuid) else { throw LibvirtError.last("lookup") }
+            defer { virDomainFree(dom) }
+            guard let text = virDomainGetXMLDesc(dom, 0) else { throw LibvirtError.last("dumpxml") }
+            defer { free(text) }
+            return String(cString: text)
+        }
+        #expect(xml.contains("<source bridge='br-zedge'/>"), "\(xml)")
+        #expect(xml.contains("<virtualport type='openvswitch'>") || xml.contains("<virtualport type='openvswitch'/>"), "\(xml)")
+        #expect(xml.contains("<tag id='100'/>"), "\(xml)")
+        try await hv.delete(uuid: spec.uuid)
+    }
+
     @Test func kvmRenderingPassesLibvirtSchema() async throws {
         // With VIR_DOMAIN_DEFINE_VALIDATE the test driver checks the XML against libvirt's domain.rng before
         // anything else (libvirt 9.0's test driver then even accepts type kvm/qemu); anything but

@@ -129,3 +129,11 @@ private let hostile: [String] = [
         #expect(Validate.collect(nil, Validate.email("x", field: "email")).count == 1)
     }
 }
+
+@Suite struct InterfaceNameValidationTests {
+    @Test(arguments: ["br-zedge", "br0", "a", "ovs_br.1", String(repeating: "x", count: 15)])
+    func acceptsInterfaceNames(_ s: String) { #expect(Validate.interfaceName(s, field: "bridge") == nil) }
+
+    @Test(arguments: hostile + [String(repeating: "x", count: 16), ".", "..", "br:0", "br zedge", "é"])
+    func rejectsInterfaceNames(_ s: String) { #expect(Validate.interfaceName(s, field: "bridge")?.field == "bridge") }
+}

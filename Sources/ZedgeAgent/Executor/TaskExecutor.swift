@@ -12,11 +12,18 @@ public struct TaskExecutor: Sendable {
     /// Images, root-disk overlays, seeds and console logs (ComputeMachines); nil refuses `image.fetch`,
     /// `vm.create` with a root image or a seed, and console-log calls.
     let compute: ComputeResources?
+    /// The host's integration bridge (its cached answer is refreshed when a VM needs it).
+    let integrationBridge: IntegrationBridge?
+    /// Asks whether the Open vSwitch bridges other than the integration bridge exist.
+    let bridgeProbe: OVSBridgeProbe
 
-    public init(hypervisor: (any Hypervisor)?, cloudBox: (any CloudBoxControl)? = nil, compute: ComputeResources? = nil) {
+    public init(hypervisor: (any Hypervisor)?, cloudBox: (any CloudBoxControl)? = nil, compute: ComputeResources? = nil,
+                integrationBridge: IntegrationBridge? = nil, bridgeProbe: OVSBridgeProbe = .init()) {
         self.hypervisor = hypervisor
         self.cloudBox = cloudBox
         self.compute = compute
+        self.integrationBridge = integrationBridge
+        self.bridgeProbe = bridgeProbe
     }
 
     /// Runs one task. `progress` receives progress events of long steps (an image download), which also
@@ -73,6 +80,9 @@ public struct TaskExecutor: Sendable {
             return .init(outcome: .failed, error: "invalid payload: spec.dataDisks leave no IDE target ("
                 + DomainXML.seedTargets.joined(separator: ", ") + ") for the cloud-init seed cdrom")
         }
+        if let missing = await missingBridge(for: spec) {
+            return .init(outcome: .failed, error: "cannot define \(spec.name): \(missing)")
+        }
         let define: @Sendable () async throws -> ObservedVm = {
             if let seed = spec.cloudInit, let compute = self.compute {
                 _ = try await compute.seeds.build(seed, vm: spec.uuid)
@@ -98,6 +108,22 @@ public struct TaskExecutor: Sendable {
             observed = try await define()
         }
         return .init(outcome: .succeeded, observed: try JSONValue(encoding: observed))
+    }
+
+    /// Why one of the Open vSwitch bridges `spec`'s NICs attach to cannot be used (it does not exist, or OVS
+    /// cannot be asked), with the command that makes it; nil when they all exist. Asked before anything is
+    /// fetched or defined: libvirt would otherwise fail only at start, with "Unable to add port".
+    func missingBridge(for spec: VmSpec) async -> String? {
+        let bridges = Set(spec.nics.compactMap { $0.virtualPort == .openvswitch ? $0.attachment.name : nil })
+        for bridge in bridges.sorted() {
+            let answer = if let integrationBridge, integrationBridge.name == bridge {
+                await integrationBridge.check()
+            } else {
+                await bridgeProbe.check(bridge)
+            }
+            if let problem = IntegrationBridge.problem(bridge: bridge, answer: answer) { return problem }
+        }
+        return nil
     }
 
     /// `vm.delete`: the domain, then its root overlay (`VmSpec.rootVolumeName`), seed and console log; the

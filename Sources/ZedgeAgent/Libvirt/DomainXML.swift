@@ -150,22 +150,23 @@ public enum DomainXML {
         x.close("disk")
     }
 
+    /// `<interface>` in the order libvirt's own dumpxml prints it: mac, source, vlan, virtualport, model. An Open
+    /// vSwitch port carries `<virtualport type='openvswitch'/>`, without which libvirt refuses a `<vlan>` on a
+    /// bridge ("vlan tag not supported for this connection type").
     private static func renderNic(_ nic: NicSpec, into x: inout DomainXMLWriter) {
-        switch nic.attachment {
-        case .network(let name):
-            x.open("interface", [("type", "network")])
-            x.empty("source", [("network", name)])
-        case .bridge(let name):
-            x.open("interface", [("type", "bridge")])
-            x.empty("source", [("bridge", name)])
-        }
+        x.open("interface", [("type", nic.attachment.type)])
         x.empty("mac", [("address", MACAddress(nic.mac)?.description ?? nic.mac)])
-        x.empty("model", [("type", nic.model.rawValue)])
+        switch nic.attachment {
+        case .network(let name): x.empty("source", [("network", name)])
+        case .bridge(let name): x.empty("source", [("bridge", name)])
+        }
         if let tag = nic.vlanTag {
             x.open("vlan")
             x.empty("tag", [("id", String(tag))])
             x.close("vlan")
         }
+        if let port = nic.virtualPort { x.empty("virtualport", [("type", port.rawValue)]) }
+        x.empty("model", [("type", nic.model.rawValue)])
         x.close("interface")
     }
 

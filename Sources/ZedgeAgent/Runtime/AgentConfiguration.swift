@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeCore
 
 /// The settings of `zedge-agent run`. Each comes from (highest first) its flag, its `ZEDGE_AGENT_*`
 /// environment variable, the JSON file given with `--config`, or its default:
@@ -12,6 +13,7 @@ import Foundation
 /// | `domainType` | `--domain-type` | `ZEDGE_AGENT_DOMAIN_TYPE` | `auto` |
 /// | `imageCacheBytes` | `--image-cache-bytes` | `ZEDGE_AGENT_IMAGE_CACHE_BYTES` | `20G` |
 /// | `imageDownloadBytesPerSecond` | `--image-download-bytes-per-second` | `ZEDGE_AGENT_IMAGE_DOWNLOAD_BYTES_PER_SECOND` | `0` (no limit) |
+/// | `integrationBridge` | `--integration-bridge` | `ZEDGE_AGENT_INTEGRATION_BRIDGE` | `br-zedge` |
 ///
 /// Sizes are bytes, optionally with a binary suffix: `512M`, `20G`, `1T` (also `20GiB`). The file is a JSON
 /// object with these keys (strings or numbers); an unknown key is refused, so a typo does not go unnoticed.
@@ -25,11 +27,14 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var imageCacheBytes: Int64 = 20 << 30
     /// libcurl's `CURLOPT_MAX_RECV_SPEED_LARGE` for image downloads; 0 for no limit.
     public var imageDownloadBytesPerSecond: Int64 = 0
+    /// The Open vSwitch bridge VM NICs on tenant networks attach to (a Linux interface name).
+    public var integrationBridge = IntegrationBridge.defaultName
 
     public init() {}
 
     public enum Key: String, CaseIterable, Sendable {
         case stateDir, libvirtUri, cpuMode, cloudboxDir, domainType, imageCacheBytes, imageDownloadBytesPerSecond
+        case integrationBridge
 
         /// `ZEDGE_AGENT_` and the key in upper snake case.
         public var environmentVariable: String { "ZEDGE_AGENT_" + words.joined(separator: "_").uppercased() }
@@ -94,6 +99,11 @@ public struct AgentConfiguration: Sendable, Hashable {
         case .imageDownloadBytesPerSecond:
             guard let bytes = Self.parseBytes(value) else { throw bad("a rate in bytes per second (e.g. 10M, 0 for no limit)") }
             imageDownloadBytesPerSecond = bytes
+        case .integrationBridge:
+            guard Validate.interfaceName(value, field: key.rawValue) == nil else {
+                throw bad("a Linux interface name (1-15 letters, digits, '-', '_', '.')")
+            }
+            integrationBridge = value
         }
     }
 

@@ -11,11 +11,15 @@ public enum AgentRegistration {
         public var serialNumber: String?
         /// libvirt's `<domain type=…>` the agent will use (`DomainTypeSelection`); compute machines only.
         public var domainType: String?
-        public init(hostname: String? = nil, managementIp: String? = nil, serialNumber: String? = nil, domainType: String? = nil) {
+        /// The Open vSwitch integration bridge, when it exists (`IntegrationBridge`); compute machines only.
+        public var integrationBridge: String?
+        public init(hostname: String? = nil, managementIp: String? = nil, serialNumber: String? = nil, domainType: String? = nil,
+                    integrationBridge: String? = nil) {
             self.hostname = hostname
             self.managementIp = managementIp
             self.serialNumber = serialNumber
             self.domainType = domainType
+            self.integrationBridge = integrationBridge
         }
     }
 
@@ -30,6 +34,7 @@ public enum AgentRegistration {
         if let managementIp = overrides.managementIp { facts.managementIp = managementIp }
         if let serialNumber = overrides.serialNumber { facts.serialNumber = serialNumber }
         facts.domainType = overrides.domainType
+        facts.integrationBridge = overrides.integrationBridge
         logger.info("registering", metadata: ["hostname": "\(facts.hostname)", "managementIp": "\(facts.managementIp)", "kind": "\(kind.rawValue)"])
         let client = CoordinatorClient(baseURL: coordinator, caPEM: caPEM, credential: nil)
         let response = try await client.register(RegisterRequest(enrollmentToken: token, kind: kind, facts: facts))

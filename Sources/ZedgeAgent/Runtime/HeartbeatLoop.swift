@@ -11,15 +11,18 @@ public struct HeartbeatLoop: Sendable {
     let hypervisor: (any Hypervisor)?
     /// Reported as `cachedImages` (ComputeMachines).
     let images: ImageCache?
+    /// Reported as `integrationBridge` when it exists (ComputeMachines; re-checked at most once a minute).
+    let integrationBridge: IntegrationBridge?
     let logger: Logger
     let initialInterval: Int
 
     public init(client: CoordinatorClient, metrics: MetricsCollector, hypervisor: (any Hypervisor)?, images: ImageCache? = nil,
-                initialInterval: Int, logger: Logger) {
+                integrationBridge: IntegrationBridge? = nil, initialInterval: Int, logger: Logger) {
         self.client = client
         self.metrics = metrics
         self.hypervisor = hypervisor
         self.images = images
+        self.integrationBridge = integrationBridge
         self.initialInterval = initialInterval
         self.logger = logger
     }
@@ -39,7 +42,8 @@ public struct HeartbeatLoop: Sendable {
                     observedVms: (try? await hypervisor?.list()) ?? [],
                     agentVersion: ZedgeVersion.current,
                     backlog: backlog.readings.isEmpty ? nil : backlog.readings,
-                    cachedImages: images.map { Array($0.cachedImages().prefix(HeartbeatRequest.maximumCachedImages)) })
+                    cachedImages: images.map { Array($0.cachedImages().prefix(HeartbeatRequest.maximumCachedImages)) },
+                    integrationBridge: await integrationBridge?.reportedName())
                 let answer = try await client.heartbeat(request)
                 interval = max(1, answer.heartbeatIntervalS)
                 if backoff.attempt > 0 {

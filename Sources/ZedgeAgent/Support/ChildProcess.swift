@@ -1,6 +1,6 @@
 import Foundation
 
-/// Runs a helper program (xorriso) to completion without blocking a cooperative thread: the exit is awaited
+/// Runs a helper program (xorriso, ovs-vsctl) to completion without blocking a cooperative thread: the exit is awaited
 /// through `terminationHandler`, and the output is read on a dispatch thread.
 enum ChildProcess {
     struct Failure: Error, CustomStringConvertible, Sendable {
@@ -17,6 +17,17 @@ enum ChildProcess {
     /// `Failure` with the last lines of stderr.
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], in directory: String? = nil) async throws -> String {
+        let (status, output) = try await exitStatus(executable, arguments, in: directory)
+        guard status == 0 else {
+            let tail = output.split(separator: "\n").suffix(3).joined(separator: " | ")
+            throw Failure(description: "\((executable as NSString).lastPathComponent) exited with status \(status): \(tail)")
+        }
+        return output
+    }
+
+    /// Runs `executable` with `arguments` to completion; returns its exit status (-1 if it was killed by a
+    /// signal) and its stderr (at most 64 KiB kept). Throws only when it cannot be started.
+    static func exitStatus(_ executable: String, _ arguments: [String], in directory: String? = nil) async throws -> (status: Int32, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -40,11 +51,7 @@ enum ChildProcess {
             }
         }
         var status: Int32 = -1
-        for await s in exited { status = s }
-        guard status == 0 else {
-            let tail = output.split(separator: "\n").suffix(3).joined(separator: " | ")
-            throw Failure(description: "\((executable as NSString).lastPathComponent) exited with status \(status): \(tail)")
-        }
-        return output
+        for await s in exited { status = process.terminationReason == .exit ? s : -1 }
+        return (status, output)
     }
 }

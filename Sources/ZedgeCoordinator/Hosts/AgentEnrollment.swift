@@ -98,11 +98,11 @@ public struct AgentEnrollment: Sendable {
         machine.gpuModel = facts.gpuModel
         machine.hypervisorType = facts.hypervisorType ?? machine.hypervisorType
         // How the agent runs guests (libvirt's domain type: kvm, or qemu = TCG emulation), for operators to see.
-        if let domainType = facts.domainType {
-            var config = machine.connectionConfig?.objectValue ?? [:]
-            config["domainType"] = .string(domainType)
-            machine.connectionConfig = .object(config)
-        }
+        var config = machine.connectionConfig?.objectValue ?? [:]
+        if let domainType = facts.domainType { config["domainType"] = .string(domainType) }
+        // The Open vSwitch bridge NICs attach to, when the host has it (placement needs it for tenant networks).
+        config[ComputeMachine.integrationBridgeKey] = facts.integrationBridge.map { .string($0) }
+        machine.connectionConfig = config.isEmpty && machine.connectionConfig == nil ? nil : .object(config)
         machine.updatedAt = now
         if let existing, existing.resourcePoolId != pool,
            existing.allocatedCpuCores + existing.allocatedMemoryGb + existing.allocatedStorageGb + existing.allocatedGpuCount > 0 {

@@ -21,12 +21,17 @@ public struct LivenessService: Sendable {
     let logger: Logger
     private let schedule = Schedule()
 
-    /// When the leader-only passes last ran, and the cached-image sets this replica last wrote per machine
-    /// (only changes are written).
+    /// When the leader-only passes last ran, the cached-image sets this replica last wrote per machine (only
+    /// changes are written), and the integration bridge it last knew stored per machine, with when.
     final class Schedule: Sendable {
         let last = Mutex<(check: Date, prune: Date)>((.distantPast, Date()))
         let writtenImages = Mutex<[UUID: Set<String>]>([:])
+        let knownBridges = Mutex<[UUID: (bridge: String?, at: Date)]>([:])
     }
+
+    /// How long this replica trusts what it knows is stored as a machine's integration bridge before it compares
+    /// with the database again (another replica, or a new enrollment, may have written it since).
+    static let bridgeRecheck: TimeInterval = 300
 
     public init(
         hosts: any HostRepository, cachedImages: (any CachedImageRepository)? = nil, metricSamples: any TimeSeriesRepository<MetricSample>, auditLogs: any TimeSeriesRepository<AuditLog>,
@@ -84,6 +89,32 @@ public struct LivenessService: Sendable {
         }
         for change in returned { try await audit(change.action, host: change.host, last: change.at) }
         try await writeCachedImages(beats)
+        try await writeIntegrationBridges(beats, now: Date())
+    }
+
+    /// Stores the integration bridge machines reported (`connectionConfig["integrationBridge"]`) where it differs
+    /// from the stored one. Only reports that differ from what this replica knows is stored, or whose knowledge is
+    /// older than `bridgeRecheck`, go to the database, which compares and writes only changes; so a steady
+    /// fleet costs no write and a batched read per machine every few minutes. A failure is retried with the next
+    /// heartbeat.
+    func writeIntegrationBridges(_ beats: [LivenessTracker.Beat], now: Date) async throws {
+        let reported = Dictionary(beats.compactMap { beat in
+            beat.kind == .computeMachine ? (beat.host, beat.integrationBridge) : nil
+        }, uniquingKeysWith: { $1 })
+        let toSync = schedule.knownBridges.withLock { known in
+            reported.filter { host, bridge in
+                guard let k = known[host] else { return true }
+                return k.bridge != bridge || now.timeIntervalSince(k.at) >= Self.bridgeRecheck
+            }
+        }
+        guard !toSync.isEmpty else { return }
+        let changed = try await hosts.syncIntegrationBridges(toSync, now: now)
+        for host in changed {
+            logger.notice("compute-machine.integration-bridge", metadata: ["host": "\(host)", "bridge": "\(toSync[host].flatMap { $0 } ?? "none")"])
+        }
+        schedule.knownBridges.withLock { known in
+            for (host, bridge) in toSync { known[host] = (bridge, now) }
+        }
     }
 
     /// Writes the cached-image sets that changed since this replica last wrote them (a restart writes each

@@ -20,6 +20,8 @@ public final class LivenessTracker: Sendable {
         public var agentVersion: String
         /// The SHA-256 of every image in the agent's cache; nil from agents that do not report them.
         public var cachedImages: [String]? = nil
+        /// The Open vSwitch integration bridge the agent found; nil when it has none.
+        public var integrationBridge: String? = nil
     }
 
     private struct State {

@@ -87,6 +87,17 @@ public struct ComputeMachine: Codable, Sendable, Hashable, Identifiable {
     }
 }
 
+extension ComputeMachine {
+    /// The Open vSwitch integration bridge its agent last reported (`connectionConfig["integrationBridge"]`);
+    /// nil when the host has none, so it cannot attach NICs to tenant networks.
+    public var integrationBridge: String? {
+        connectionConfig?.objectValue?[Self.integrationBridgeKey]?.stringValue
+    }
+
+    /// The `connectionConfig` key of `integrationBridge`.
+    public static let integrationBridgeKey = "integrationBridge"
+}
+
 /// Kind of compute machine.
 public enum ComputeMachineType: String, ZedgeEnum {
     case cpuServer = "CPU_SERVER"

@@ -23,14 +23,18 @@ public struct HostFacts: Codable, Sendable, Hashable {
     /// libvirt's `<domain type=…>` the agent uses: "kvm" where hardware virtualisation really works, "qemu"
     /// (TCG emulation) otherwise, "test" on `test:///default`. Nil from older agents.
     public var domainType: String?
+    /// The Open vSwitch integration bridge NICs attach to (`br-zedge` by default) when it exists on the host;
+    /// nil when it does not (or could not be checked), and from older agents.
+    public var integrationBridge: String?
 
     public init(
         hostname: String, serialNumber: String? = nil, cpuCores: Int, memoryGb: Int, storageGb: Int,
         gpuCount: Int = 0, gpuModel: String? = nil, gpuPciAddresses: [String]? = nil, managementIp: String,
         macAddress: String? = nil, firmwareVersion: String? = nil, model: String? = nil, manufacturer: String? = nil,
-        hypervisorType: HypervisorType? = nil, domainType: String? = nil
+        hypervisorType: HypervisorType? = nil, domainType: String? = nil, integrationBridge: String? = nil
     ) {
         self.domainType = domainType
+        self.integrationBridge = integrationBridge
         self.gpuPciAddresses = gpuPciAddresses
         self.hostname = hostname
         self.serialNumber = serialNumber
@@ -149,16 +153,20 @@ public struct HeartbeatRequest: Codable, Sendable, Hashable {
     /// The SHA-256 (lowercase hex) of every verified image in the agent's cache; placement prefers a host that
     /// holds the image. Nil from older agents. At most `maximumCachedImages`.
     public var cachedImages: [String]?
+    /// The Open vSwitch integration bridge, when it exists on the host (checked at most once a minute, so a
+    /// bridge made later is seen without a restart); nil when it does not. Compute machines only.
+    public var integrationBridge: String?
 
     public static let maximumCachedImages = 10_000
 
     public init(metrics: HostMetrics, observedVms: [ObservedVm], agentVersion: String, backlog: [MetricReading]? = nil,
-                cachedImages: [String]? = nil) {
+                cachedImages: [String]? = nil, integrationBridge: String? = nil) {
         self.metrics = metrics
         self.observedVms = observedVms
         self.agentVersion = agentVersion
         self.backlog = backlog
         self.cachedImages = cachedImages
+        self.integrationBridge = integrationBridge
     }
 }
 

@@ -340,21 +340,32 @@ public enum NicModel: String, Codable, Sendable, Hashable, CaseIterable {
     case virtio, e1000, e1000e, rtl8139
 }
 
+/// The kind of virtual port a bridge NIC plugs into (libvirt's `<virtualport type=…/>`).
+public enum VirtualPortType: String, Codable, Sendable, Hashable, CaseIterable {
+    /// An Open vSwitch port: libvirt adds the VM's tap to the bridge with `ovs-vsctl`, with its VLAN tag.
+    case openvswitch
+}
+
 /// One network interface of a VM.
 public struct NicSpec: Codable, Sendable, Hashable {
     /// "52:54:00:12:34:56" (six two-digit hex groups, ':'-separated).
     public var mac: String
     public var attachment: NicAttachment
-    /// 802.1Q tag, 1...4094; nil for untagged.
+    /// 802.1Q tag, 1...4094; nil for untagged. On a bridge it needs `virtualPort == .openvswitch` (libvirt tags
+    /// only Open vSwitch ports).
     public var vlanTag: Int?
     /// Default virtio.
     public var model: NicModel
+    /// The bridge's port type; nil for a plain Linux bridge or a libvirt network. Only on a `.bridge` attachment.
+    public var virtualPort: VirtualPortType?
 
-    public init(mac: String, attachment: NicAttachment, vlanTag: Int? = nil, model: NicModel = .virtio) {
+    public init(mac: String, attachment: NicAttachment, vlanTag: Int? = nil, model: NicModel = .virtio,
+                virtualPort: VirtualPortType? = nil) {
         self.mac = mac
         self.attachment = attachment
         self.vlanTag = vlanTag
         self.model = model
+        self.virtualPort = virtualPort
     }
 
     public init(from decoder: any Decoder) throws {
@@ -363,6 +374,7 @@ public struct NicSpec: Codable, Sendable, Hashable {
         attachment = try c.decode(NicAttachment.self, forKey: .attachment)
         vlanTag = try c.decodeIfPresent(Int.self, forKey: .vlanTag)
         model = try c.decodeIfPresent(NicModel.self, forKey: .model) ?? .virtio
+        virtualPort = try c.decodeIfPresent(VirtualPortType.self, forKey: .virtualPort)
     }
 
     public func validate(field: String) -> [FieldError] {
@@ -384,6 +396,15 @@ public struct NicSpec: Codable, Sendable, Hashable {
             }
         }
         if let vlanTag, let e = Validate.vlanId(vlanTag, field: "\(field).vlanTag") { errors.append(e) }
+        if case .bridge = attachment {
+            if vlanTag != nil, virtualPort != .openvswitch {
+                errors.append(FieldError(field: "\(field).vlanTag",
+                                         message: "on a bridge needs virtualPort openvswitch (libvirt tags only Open vSwitch ports)"))
+            }
+        } else if let virtualPort {
+            errors.append(FieldError(field: "\(field).virtualPort",
+                                     message: "\(virtualPort.rawValue) is only for a bridge attachment"))
+        }
         return errors
     }
 }

@@ -30,6 +30,19 @@ public enum Validate {
         return nil
     }
 
+    /// A Linux network interface name (a bridge such as the agent's integration bridge): 1...15 of letters,
+    /// digits, '-', '_', '.', and not "." or "..".
+    public static func interfaceName(_ value: String, field: String) -> FieldError? {
+        let b = Array(value.utf8.prefix(16))
+        if b.isEmpty { return FieldError(field: field, message: "must not be empty") }
+        if value.utf8.count > 15 { return FieldError(field: field, message: "must be at most 15 characters (a Linux interface name)") }
+        guard b.allSatisfy({ isAlnum($0) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }) else {
+            return FieldError(field: field, message: "may contain only letters, digits, '-', '_' and '.' (a Linux interface name)")
+        }
+        if value == "." || value == ".." { return FieldError(field: field, message: "must not be '.' or '..'") }
+        return nil
+    }
+
     /// A username: 3...64 characters, lowercase letters, digits, '.', '_', '-', starting with a letter.
     public static func username(_ value: String, field: String) -> FieldError? {
         let count = value.utf8.count

@@ -47,9 +47,46 @@ enum ProcessRunner {
         }
     }
 
+    /// Runs a system command (`ip`, `ovs-vsctl`, …: an absolute path, or a name found on PATH, /usr/sbin or
+    /// /sbin) to completion, like `run`.
+    static func system(_ command: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let path = try systemExecutable(command)
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do { continuation.resume(returning: try runBlocking(path, arguments, environment: environment)) } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    /// Like `system`, but a non-zero exit throws, with the command line and its stderr.
+    @discardableResult
+    static func systemChecked(_ command: String, _ arguments: [String]) async throws -> String {
+        let result = try await system(command, arguments)
+        guard result.status == 0 else {
+            throw TestFailure("`\(([command] + arguments).joined(separator: " "))` exited with \(result.status): \(result.stderr)")
+        }
+        return result.stdout
+    }
+
+    static func systemExecutable(_ command: String) throws -> URL {
+        if command.hasPrefix("/") { return URL(fileURLWithPath: command) }
+        let dirs = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+            + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        guard let dir = dirs.first(where: { FileManager.default.isExecutableFile(atPath: "\($0)/\(command)") }) else {
+            throw TestFailure("\(command) is not installed (scripts/ensure-deps.sh --with-ovs installs what the network tests run)")
+        }
+        return URL(fileURLWithPath: "\(dir)/\(command)")
+    }
+
     private static func runBlocking(_ name: String, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        try runBlocking(executable(name), arguments, environment: environment)
+    }
+
+    private static func runBlocking(_ url: URL, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
-        process.executableURL = executable(name)
+        process.executableURL = url
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()

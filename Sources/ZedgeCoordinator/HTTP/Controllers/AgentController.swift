@@ -57,7 +57,8 @@ public struct AgentController: Sendable {
         let now = Date()
         tracker.record(.init(
             host: agent.hostId, kind: agent.computeMachineId != nil ? .computeMachine : .cloudBox, at: now,
-            metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion, cachedImages: body.cachedImages),
+            metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion, cachedImages: body.cachedImages,
+            integrationBridge: body.integrationBridge),
             backlog: (body.backlog ?? []).filter { $0.at <= now }.sorted { $0.at < $1.at })
         return try JSONResponse.make(HeartbeatResponse(heartbeatIntervalS: heartbeatInterval, serverTime: now))
     }
@@ -120,9 +121,11 @@ public struct AgentController: Sendable {
 
 extension RegisterRequest: RequestBody {
     public func validate() -> [FieldError] {
-        Validate.collect(facts.domainType.flatMap {
-            ["kvm", "qemu", "test"].contains($0) ? nil : FieldError(field: "facts.domainType", message: "must be kvm, qemu or test")
-        })
+        Validate.collect(
+            facts.domainType.flatMap {
+                ["kvm", "qemu", "test"].contains($0) ? nil : FieldError(field: "facts.domainType", message: "must be kvm, qemu or test")
+            },
+            facts.integrationBridge.flatMap { Validate.interfaceName($0, field: "facts.integrationBridge") })
     }
 }
 extension TaskEventReport: RequestBody {
@@ -155,6 +158,7 @@ extension HeartbeatRequest: RequestBody {
                 ? FieldError(field: "cachedImages", message: "at most \(HeartbeatRequest.maximumCachedImages) entries") : nil,
             cachedImages?.firstIndex(where: { !ImageRef.isSHA256Hex($0) }).map {
                 FieldError(field: "cachedImages[\($0)]", message: "must be a SHA-256 of 64 lowercase hexadecimal digits")
-            })
+            },
+            integrationBridge.flatMap { Validate.interfaceName($0, field: "integrationBridge") })
     }
 }

@@ -52,6 +52,10 @@ public protocol HostRepository: Sendable {
     func enroll(_ machine: ComputeMachine, isNew: Bool, previousPool: UUID?, gpuAddresses: [String]?) async throws
     /// Writes what an operator may change on a machine: name, status, rental mode, business IP, tags.
     func updateOperatorFields(_ machine: ComputeMachine) async throws
+    /// Stores each machine's reported integration bridge (nil: none) as `connectionConfig["integrationBridge"]`
+    /// where it differs from the stored one, in one transaction; returns the machines it changed. Removed
+    /// machines are skipped.
+    func syncIntegrationBridges(_ reported: [UUID: String?], now: Date) async throws -> [UUID]
     /// Removes a machine that holds no live instance, with what only described its past (released claims,
     /// VM rows, observations); deleted instances keep their history. 409 while instances remain.
     func remove(_ machine: ComputeMachine) async throws
@@ -240,6 +244,33 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
                 .set("updated_at", to: machine.updatedAt).where("id", .equal, machine.id).run()
         } catch {
             throw ConstraintViolation.map(error, resource: machinesTable.resource, operation: .write)
+        }
+    }
+
+    public func syncIntegrationBridges(_ reported: [UUID: String?], now: Date) async throws -> [UUID] {
+        let batchSize = machineBatch, table = machinesTable
+        return try await database.transaction { tx in
+            var changed: [UUID] = []
+            let ids = Array(reported.keys)
+            for start in stride(from: 0, to: ids.count, by: batchSize) {
+                let batch = Array(ids[start..<min(start + batchSize, ids.count)])
+                for row in try await tx.db.select().column("id").column("connection_config").from(table.name)
+                    .where("id", .in, batch).all() {
+                    let id = try row.decode(column: "id", as: UUID.self)
+                    let stored = try row.decode(column: "connection_config", as: String?.self)
+                        .map { try ZedgeJSON.decoder().decode(JSONValue.self, from: Data($0.utf8)) }
+                    var config = stored?.objectValue ?? [:]
+                    let bridge = reported[id] ?? nil
+                    guard config[ComputeMachine.integrationBridgeKey]?.stringValue != bridge else { continue }
+                    config[ComputeMachine.integrationBridgeKey] = bridge.map { .string($0) }
+                    try await tx.db.update(table.name)
+                        .set("connection_config", to: try RowCodec.bind(JSONValue.object(config)))
+                        .set("updated_at", to: now)
+                        .where("id", .equal, id).run()
+                    changed.append(id)
+                }
+            }
+            return changed
         }
     }
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Runs a command with Open vSwitch and its integration bridge br-zedge, following
+# ../shared/recipes/tenant-networks-on-these-machines.md: if an ovs-vswitchd with a br-zedge is already usable
+# it is reused; otherwise ovsdb-server and ovs-vswitchd are started in userspace mode (datapath_type=netdev:
+# these kernels have no openvswitch module) in their own directory, and stopped afterwards, by pid, with the
+# /var/run/openvswitch/db.sock symlink this script made (libvirt runs plain `ovs-vsctl`, which talks to it).
+# The command runs with OVS_RUNDIR exported (every ovs-vsctl/ovs-appctl/ovs-ofctl needs it) and
+# ZEDGE_TEST_OVS_BRIDGE=br-zedge. Starting OVS needs root: otherwise it prints the command to run and fails.
+# Usage: with-ovs.sh COMMAND [ARGS...]
+set -euo pipefail
+bridge=br-zedge
+sock_link=/var/run/openvswitch/db.sock
+
+# Reuse: a running ovs-vswitchd that has the bridge (OVS_RUNDIR from the environment, else where the default
+# db.sock points).
+if [ -z "${OVS_RUNDIR:-}" ] && [ -S "$sock_link" ]; then
+  OVS_RUNDIR=$(dirname "$(readlink -f "$sock_link")")
+fi
+if [ -n "${OVS_RUNDIR:-}" ] && command -v ovs-vsctl >/dev/null &&
+   OVS_RUNDIR=$OVS_RUNDIR ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1 &&
+   OVS_RUNDIR=$OVS_RUNDIR ovs-vsctl --timeout=5 br-exists "$bridge" 2>/dev/null; then
+  export OVS_RUNDIR ZEDGE_TEST_OVS_BRIDGE=$bridge
+  echo "Open vSwitch: reusing the running ovs-vswitchd and its $bridge (OVS_RUNDIR=$OVS_RUNDIR)"
+  exec "$@"
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "with-ovs.sh: no usable Open vSwitch with a $bridge bridge, and starting one needs root. Run as root:" >&2
+  echo "  sudo $0 $*" >&2
+  exit 1
+fi
+if ! command -v ovs-vswitchd >/dev/null && [ ! -x /usr/sbin/ovs-vswitchd ]; then
+  echo "with-ovs.sh: Open vSwitch is not installed: scripts/ensure-deps.sh --with-ovs (apt-get install openvswitch-switch)" >&2
+  exit 1
+fi
+export PATH=$PATH:/usr/sbin:/sbin
+if [ -e "$sock_link" ] || [ -L "$sock_link" ]; then
+  if [ -L "$sock_link" ] && [ ! -S "$(readlink -f "$sock_link")" ]; then
+    rm -f "$sock_link"   # left by an OVS that is gone
+  else
+    echo "with-ovs.sh: $sock_link belongs to another running Open vSwitch without a $bridge bridge; add it there:" >&2
+    echo "  ovs-vsctl add-br $bridge -- set bridge $bridge datapath_type=netdev && ip link set $bridge up" >&2
+    exit 1
+  fi
+fi
+
+dir=$(mktemp -d /tmp/zedge-ovs.XXXXXX)
+export OVS_RUNDIR=$dir OVS_LOGDIR=$dir OVS_DBDIR=$dir
+made_rundir=0
+made_link=0
+cleanup() {
+  local pid
+  for name in ovs-vswitchd ovsdb-server; do
+    pid=$(cat "$dir/$name.pid" 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+  done
+  if [ "$made_link" -eq 1 ] && [ "$(readlink "$sock_link" 2>/dev/null)" = "$dir/db.sock" ]; then rm -f "$sock_link"; fi
+  if [ "$made_rundir" -eq 1 ]; then rmdir /var/run/openvswitch 2>/dev/null || true; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+fail() { echo "with-ovs.sh: $1; the logs:" >&2; tail -n 20 "$dir"/*.log >&2 2>/dev/null || true; exit 1; }
+ovsdb-server "$dir/conf.db" --remote=punix:"$dir/db.sock" --pidfile --log-file -vconsole:off --detach || fail "ovsdb-server did not start"
+ovs-vsctl --no-wait init
+# Without it TCP through the userspace datapath hangs (partial checksums from veths and virtio); before vswitchd.
+ovs-vsctl --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true
+ovs-vswitchd --pidfile --log-file -vconsole:off --detach || fail "ovs-vswitchd did not start"
+ovs-vsctl --timeout=10 add-br "$bridge" -- set bridge "$bridge" datapath_type=netdev || fail "$bridge could not be made"
+ip link set "$bridge" up
+[ -d /var/run/openvswitch ] || { mkdir -p /var/run/openvswitch; made_rundir=1; }
+ln -s "$dir/db.sock" "$sock_link"
+made_link=1
+export ZEDGE_TEST_OVS_BRIDGE=$bridge
+echo "Open vSwitch (userspace datapath) with $bridge; OVS_RUNDIR=$dir"
+"$@"
