@@ -39,7 +39,7 @@ struct InstanceFixture {
 
     /// Enrols a machine of this size into the pool and heartbeats once; returns its id and credential.
     func addMachine(ip: String, cpu: Int = 16, memory: Int = 64, storage: Int = 1000, gpus: Int = 0, gpuModel: String? = nil,
-                    gpuAddresses: [String]? = nil, observed: [ObservedVm] = []) async throws -> (id: UUID, credential: String) {
+                    gpuAddresses: [String]? = nil, observed: [ObservedVm] = [], bridge: String? = nil) async throws -> (id: UUID, credential: String) {
         let tokenResponse = try await c.client.post("/api/v1/enrollment-tokens", token: admin, [
             "edgeDataCenterId": dataCenter.id.uuidString, "resourcePoolId": pool.id.uuidString, "kind": "COMPUTE_MACHINE",
         ])
@@ -47,14 +47,14 @@ struct InstanceFixture {
         let facts = HostFacts(hostname: "host-\(ip.replacingOccurrences(of: ".", with: "-"))", cpuCores: cpu, memoryGb: memory,
                               storageGb: storage, gpuCount: gpus, gpuModel: gpuModel, gpuPciAddresses: gpuAddresses, managementIp: ip,
                               macAddress: "52:54:00:00:00:01",
-                              hypervisorType: .kvm)
+                              hypervisorType: .kvm, integrationBridge: bridge)
         let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
             RegisterRequest(enrollmentToken: token, kind: .computeMachine, facts: facts))) as! [String: Any]
         let registered = try await c.client.post("/agent/v1/register", token: nil, body)
         guard registered.status == 201 || registered.status == 200 else { throw TestFailure("register: \(registered.status) \(registered.text)") }
         let response = try registered.decode(RegisterResponse.self)
         guard let id = response.machineId else { throw TestFailure("no machine id: \(registered.text)") }
-        try await heartbeat(response.credential, observed: observed)
+        try await heartbeat(response.credential, observed: observed, bridge: bridge)
         // The heartbeat reaches the database with the next liveness flush (once a second).
         try await eventually("machine heartbeat stored") {
             try await c.client.get("/api/v1/compute-machines/\(id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
@@ -62,10 +62,10 @@ struct InstanceFixture {
         return (id, response.credential)
     }
 
-    func heartbeat(_ credential: String, observed: [ObservedVm]) async throws {
+    func heartbeat(_ credential: String, observed: [ObservedVm], bridge: String? = nil) async throws {
         let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(HeartbeatRequest(
             metrics: HostMetrics(cpuUsagePercent: 10, memoryUsagePercent: 20, diskUsagePercent: 30, temperature: 40, uptimeSeconds: 100),
-            observedVms: observed, agentVersion: "test"))) as! [String: Any]
+            observedVms: observed, agentVersion: "test", integrationBridge: bridge))) as! [String: Any]
         let response = try await c.client.post("/agent/v1/heartbeat", token: credential, body)
         guard response.status == 200 else { throw TestFailure("heartbeat: \(response.status) \(response.text)") }
     }

@@ -122,6 +122,11 @@ struct NetworkTests {
             // An ADMIN cannot hand tenant A's VLAN to a VPC of tenant B.
             let stolen = try await c.client.patch("/api/v1/vpcs/\(otherVpc.id)", token: w.admin, ["vlanId": tenants[0].vlanId!])
             #expect(stolen.status == 409 && problemField(stolen) == "vlanId", "\(stolen.text)")
+            let shared = try await c.client.patch("/api/v1/tenants/\(otherTenant)", token: w.admin, ["vlanId": tenants[0].vlanId!])
+            #expect(shared.status == 409 && problemField(shared) == "vlanId", "\(shared.text)")
+            // A tenant's VLAN stays while its subnets use it.
+            let moved = try await c.client.patch("/api/v1/tenants/\(tenant.id)", token: w.admin, ["vlanId": 4000])
+            #expect(moved.status == 409 && problemField(moved) == "vlanId", "\(moved.text)")
 
             // Another tenant's VPC and subnet are 404s.
             #expect(try await c.client.get("/api/v1/vpcs/\(vpc.id)", token: other).status == 404)

@@ -58,7 +58,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
             limiter: deps.limiter, refreshLifetime: deps.refreshLifetime),
         users: store.users
     ).register(on: routes("api/v1/auth", tag: "auth", resourceType: "AUTH"))
-    TenantController(tenants: store.tenants, users: store.users, authorizer: deps.authorizer)
+    TenantController(tenants: store.tenants, users: store.users, networks: deps.networks, authorizer: deps.authorizer)
         .register(on: routes("api/v1/tenants", tag: "tenants", resourceType: ResourceType.tenant.rawValue))
     UserController(users: store.users, tenants: store.tenants, authorizer: deps.authorizer, hasher: deps.hasher)
         .register(on: routes("api/v1/users", tag: "users", resourceType: ResourceType.user.rawValue))

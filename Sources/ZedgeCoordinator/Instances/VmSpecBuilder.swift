@@ -37,7 +37,7 @@ public struct VmSpecBuilder: Sendable {
         }
         let bridge = machine.integrationBridge ?? Self.defaultIntegrationBridge
         let nics = (config.networks ?? []).map { nic in
-            NicSpec(mac: nic.macAddress, attachment: .bridge(bridge), vlanTag: nic.vlanId)
+            NicSpec(mac: nic.macAddress, attachment: .bridge(bridge), vlanTag: nic.vlanId, virtualPort: .openvswitch)
         }
         return VmSpec(
             name: vm.vmName, uuid: uuid, vcpus: vm.cpuCores, memoryMiB: vm.memoryGb * 1024, rootDisk: rootDisk, nics: nics,

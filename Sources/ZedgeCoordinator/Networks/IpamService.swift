@@ -191,7 +191,7 @@ public struct IpamService: Sendable {
         for row in try await addresses.due(now: now, limit: limit) {
             let next = IpAddressLifecycle(status: row.status, leaseExpiresAt: row.leaseExpiresAt).at(now, coolDown: coolDown)
             guard next.status != row.status || next.leaseExpiresAt != row.leaseExpiresAt else { continue }
-            if try await addresses.transition(row.id, from: row.status, leaseExpiresAt: row.leaseExpiresAt, to: next, now: now) {
+            if try await addresses.transition(row.id, from: row.status, to: next, now: now) {
                 moved += 1
                 touched.insert(row.subnetId)
             }

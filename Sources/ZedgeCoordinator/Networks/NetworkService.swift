@@ -252,10 +252,17 @@ public struct NetworkService: Sendable {
         }
     }
 
-    /// Checks a VLAN an ADMIN gives a tenant by hand, in its own transaction.
-    public func requireVlanFree(_ vlan: Int, for tenantId: UUID, field: String) async throws {
+    /// Checks a VLAN an ADMIN gives a tenant by hand: no other tenant uses it (409 naming `vlanId`), and the
+    /// tenant's own subnets do not carry the one it has now (409: their ports would change VLAN under running
+    /// guests).
+    public func checkTenantVlan(_ vlan: Int?, for tenantId: UUID, current: Int?) async throws {
         let service = self
-        try await transactions.run { tx in try await service.requireVlanFree(vlan, for: tenantId, field: field, in: tx) }
+        try await transactions.run { tx in
+            if let vlan { try await service.requireVlanFree(vlan, for: tenantId, field: "vlanId", in: tx) }
+            if let current, vlan != current, try await service.networks.subnetCount(tenantId: tenantId, in: tx) > 0 {
+                throw DomainError.conflict("The tenant's subnets use VLAN \(current): vlanId can no longer change.", field: "vlanId")
+            }
+        }
     }
 
     /// Gives the tenant the lowest VLAN of `tenantVlanRange` that nobody uses, unless it has one. 409 when

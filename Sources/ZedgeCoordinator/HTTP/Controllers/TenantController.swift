@@ -7,6 +7,7 @@ import ZedgeCore
 public struct TenantController: Sendable {
     let tenants: any ModelRepository<Tenant>
     let users: any UserRepository
+    let networks: NetworkService
     let authorizer: Authorizer
 
     static let list = ListSpec(filters: ["status": .of(TenantStatus.self)])
@@ -67,6 +68,7 @@ public struct TenantController: Sendable {
             name: body.name, description: body.description, status: body.status ?? .active,
             adminUserId: body.adminUserId, vlanId: body.vlanId, quotaConfig: body.quotaConfig,
             createdBy: principal.userId)
+        if body.vlanId != nil { try await networks.checkTenantVlan(body.vlanId, for: tenant.id, current: nil) }
         try await tenants.insert(tenant)
         context.audit.resource(tenant.id)
         context.audit.detail("name", .string(tenant.name))
@@ -104,7 +106,10 @@ public struct TenantController: Sendable {
         if patch.has("name") { tenant.name = try required(body.name, "name") }
         if patch.has("description") { tenant.description = body.description }
         if patch.has("status") { tenant.status = try required(body.status, "status") }
-        if patch.has("vlanId") { tenant.vlanId = body.vlanId }
+        if patch.has("vlanId") {
+            try await networks.checkTenantVlan(body.vlanId, for: tenant.id, current: tenant.vlanId)
+            tenant.vlanId = body.vlanId
+        }
         if patch.has("quotaConfig") { tenant.quotaConfig = body.quotaConfig }
         if patch.has("adminUserId") {
             if let adminUserId = body.adminUserId { try await requireTenantAdmin(adminUserId, of: tenant.id) }

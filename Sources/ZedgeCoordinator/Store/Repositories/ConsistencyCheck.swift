@@ -5,7 +5,7 @@ import ZedgeCore
 /// One broken capacity invariant.
 public struct ConsistencyViolation: Codable, Sendable, Hashable {
     /// "MACHINE_ALLOCATION", "POOL_ALLOCATION", "POOL_TOTAL", "DATA_CENTER_TOTAL", "INSTANCE_WITHOUT_CLAIM",
-    /// "CLAIM_WITHOUT_INSTANCE", "INSTANCE_MULTIPLE_CLAIMS".
+    /// "CLAIM_WITHOUT_INSTANCE", "INSTANCE_MULTIPLE_CLAIMS", "ADDRESS_WITHOUT_INSTANCE".
     public var kind: String
     public var resourceId: UUID
     public var detail: String
@@ -80,6 +80,19 @@ public struct ConsistencyCheck: Sendable {
             found.append(ConsistencyViolation(
                 kind: "CLAIM_WITHOUT_INSTANCE", resourceId: id,
                 detail: "live claim for instance \(instance), which is \(status) or placed elsewhere"))
+        }
+        // An address ALLOCATED to an instance belongs to one that is not DELETED (deleting releases it).
+        for row in try await db.raw(SQLQueryString("""
+            SELECT a.id AS id, a.ip_address AS ip_address, a.instance_id AS instance_id
+            FROM ip_addresses a LEFT JOIN instances i ON i.id = a.instance_id
+            WHERE a.status = 'ALLOCATED' AND a.instance_id IS NOT NULL AND (i.id IS NULL OR i.status = 'DELETED')
+            """)).all() {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let address = try row.decode(column: "ip_address", as: String.self)
+            let instance = try row.decode(column: "instance_id", as: UUID.self)
+            found.append(ConsistencyViolation(
+                kind: "ADDRESS_WITHOUT_INSTANCE", resourceId: id,
+                detail: "\(address) is ALLOCATED to instance \(instance), which is DELETED or gone"))
         }
         return found
     }

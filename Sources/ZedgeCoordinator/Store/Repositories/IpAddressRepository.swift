@@ -24,9 +24,10 @@ public protocol IpAddressRepository: ModelStore where Model == IpAddress {
     func macInUse(_ mac: String, in tx: Transaction) async throws -> Bool
     /// Rows whose lease or freeze ended at or before `now`, at most `limit`.
     func due(now: Date, limit: Int) async throws -> [IpAddress]
-    /// Writes `next` over the row only if it still has `status` and `leaseExpiresAt` as read (a sweep never
-    /// undoes an allocation made since); true when it did.
-    func transition(_ id: UUID, from status: IpAddressStatus, leaseExpiresAt: Date?, to next: IpAddressLifecycle, now: Date) async throws -> Bool
+    /// Writes `next` over the row only if it still has `status` and a lease or freeze that ended by `now` (an
+    /// allocation made since changes one or the other, so a sweep never undoes it); true when it did.
+    /// (Timestamps are never compared for equality: a REAL on SQLite does not round-trip a `Date` exactly.)
+    func transition(_ id: UUID, from status: IpAddressStatus, to next: IpAddressLifecycle, now: Date) async throws -> Bool
 }
 
 public struct SQLIpAddressRepository: IpAddressRepository, SQLBackedStore, DatabaseBacked {
@@ -84,14 +85,11 @@ public struct SQLIpAddressRepository: IpAddressRepository, SQLBackedStore, Datab
             """).all().map { try RowCodec.decode(IpAddress.self, from: $0) }
     }
 
-    public func transition(
-        _ id: UUID, from status: IpAddressStatus, leaseExpiresAt: Date?, to next: IpAddressLifecycle, now: Date
-    ) async throws -> Bool {
-        guard let leaseExpiresAt else { return false }
-        return try await database.sql.raw("""
+    public func transition(_ id: UUID, from status: IpAddressStatus, to next: IpAddressLifecycle, now: Date) async throws -> Bool {
+        try await database.sql.raw("""
             UPDATE ip_addresses SET status = \(bind: next.status.rawValue), lease_expires_at = \(bind: next.leaseExpiresAt),
                 updated_at = \(bind: now)
-            WHERE id = \(bind: id) AND status = \(bind: status.rawValue) AND lease_expires_at = \(bind: leaseExpiresAt)
+            WHERE id = \(bind: id) AND status = \(bind: status.rawValue) AND lease_expires_at <= \(bind: now)
             RETURNING id
             """).all().count == 1
     }

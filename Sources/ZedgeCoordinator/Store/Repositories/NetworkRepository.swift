@@ -43,6 +43,8 @@ public protocol NetworkRepository: Sendable {
     func footprints(in tx: Transaction) async throws -> [SubnetFootprint]
     /// How many subnets the VPC has.
     func subnetCount(vpcId: UUID, in tx: Transaction) async throws -> Int
+    /// How many subnets the tenant's VPCs have.
+    func subnetCount(tenantId: UUID, in tx: Transaction) async throws -> Int
 
     /// Reads the tenant, holding its row (its VLAN is given with its first subnet).
     func lockTenant(_ id: UUID, in tx: Transaction) async throws -> Tenant?
@@ -134,6 +136,12 @@ public struct SQLNetworkRepository: NetworkRepository {
     }
 
     public func update(_ tenant: Tenant, in tx: Transaction) async throws { _ = try await Tables.tenants.update(tenant, on: tx.db) }
+
+    public func subnetCount(tenantId: UUID, in tx: Transaction) async throws -> Int {
+        try await tx.db.raw("""
+            SELECT COUNT(*) AS n FROM subnets s JOIN vpcs v ON v.id = s.vpc_id WHERE v.tenant_id = \(bind: tenantId)
+            """).first()?.decode(column: "n", as: Int.self) ?? 0
+    }
 
     public func vlansInUse(in tx: Transaction) async throws -> [(vlanId: Int, tenantId: UUID)] {
         try await tx.db.raw("""
