@@ -102,6 +102,7 @@ public enum Coordinator {
                 stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)
             let cloudBoxes = CloudBoxService(
                 hosts: store.hosts, virtualMachines: store.virtualMachines, tasks: store.tasks, auditLogs: store.auditLogs,
+                addresses: CloudBoxAddresses(networks: store.networks, addresses: store.ipAddresses, ipam: ipam),
                 dispatcher: dispatcher, outcomes: outcomes, logger: logger)
             let hosts = HostService(hosts: store.hosts, computeMachines: store.computeMachines, cloudBoxes: store.cloudBoxes,
                                     instances: store.instances, agentCredentials: store.agentCredentials)

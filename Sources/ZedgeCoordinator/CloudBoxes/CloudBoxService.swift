@@ -3,12 +3,14 @@ import Logging
 import ZedgeCore
 
 /// Binds a running instance's console to a CloudBox for a while (`cloudbox.bind` with a one-time ticket),
-/// unbinds it by hand or when the binding expires, and sends network settings and reboots to boxes.
+/// unbinds it by hand or when the binding expires, and sends network settings (given, or from a place's
+/// subnet) and reboots to boxes.
 public struct CloudBoxService: Sendable {
     let hosts: any HostRepository
     let virtualMachines: any VirtualMachineRepository
     let tasks: any TaskRepository
     let auditLogs: any TimeSeriesRepository<AuditLog>
+    let addresses: CloudBoxAddresses
     let dispatcher: WorkDispatcher
     let logger: Logger
 
@@ -18,12 +20,14 @@ public struct CloudBoxService: Sendable {
     /// Registers `redactTicket` for `cloudbox.bind` outcomes with `outcomes`.
     public init(
         hosts: any HostRepository, virtualMachines: any VirtualMachineRepository, tasks: any TaskRepository,
-        auditLogs: any TimeSeriesRepository<AuditLog>, dispatcher: WorkDispatcher, outcomes: TaskOutcomeHandlers, logger: Logger
+        auditLogs: any TimeSeriesRepository<AuditLog>, addresses: CloudBoxAddresses, dispatcher: WorkDispatcher,
+        outcomes: TaskOutcomeHandlers, logger: Logger
     ) {
         self.hosts = hosts
         self.virtualMachines = virtualMachines
         self.tasks = tasks
         self.auditLogs = auditLogs
+        self.addresses = addresses
         self.dispatcher = dispatcher
         self.logger = logger
         let service = self
@@ -67,15 +71,32 @@ public struct CloudBoxService: Sendable {
         }
     }
 
+    /// Sends settings as given. An address the box held from a place is released (FROZEN), in the same
+    /// transaction; under DHCP the box then has no known address until its agent reports one.
     public func configureNetwork(_ box: CloudBox, _ payload: CloudBoxNetworkPayload, by userId: UUID?, now: Date = Date()) async throws -> Accepted {
         let problems = payload.validate()
         guard problems.isEmpty else { throw DomainError.invalid(problems) }
-        return try await send(.cloudboxConfigureNetwork, payload: payload, to: box, by: userId, now: now) { box in
+        let addresses = self.addresses
+        return try await send(.cloudboxConfigureNetwork, to: box, by: userId, now: now) { box, tx in
+            let released = try await addresses.release(&box, now: now, in: tx)
             box.networkMode = payload.networkMode
             box.gateway = payload.gateway
             box.subnetMask = payload.subnetMask
             box.dnsServers = .array(payload.dnsServers.map { .string($0) })
-            if let ip = payload.ipAddress { box.ipAddress = ip }
+            if let ip = payload.ipAddress { box.ipAddress = ip } else if released { box.ipAddress = nil }
+            return payload
+        }
+    }
+
+    /// Sends STATIC settings from the place's subnet: the address from IPAM (`ipAddress` if given, else the one
+    /// the box holds there, else the lowest free), the subnet's netmask and gateway, the VPC's DNS servers
+    /// (see `CloudBoxAddresses.assign`). Allocation, release of an earlier address and the task share one
+    /// transaction.
+    public func configureNetwork(_ box: CloudBox, at placeId: UUID, ipAddress: IPAddress?, by userId: UUID?,
+                                 now: Date = Date()) async throws -> Accepted {
+        let addresses = self.addresses
+        return try await send(.cloudboxConfigureNetwork, to: box, by: userId, now: now) { box, tx in
+            try await addresses.assign(&box, placeId: placeId, ipAddress: ipAddress, by: userId, now: now, in: tx)
         }
     }
 
@@ -110,16 +131,28 @@ public struct CloudBoxService: Sendable {
         _ kind: TaskKind, payload: Payload, to box: CloudBox, by userId: UUID?, now: Date,
         _ change: @escaping @Sendable (inout CloudBox) -> Void
     ) async throws -> Accepted {
-        var plan = OperationPlan(kind: kind.rawValue, userId: userId, resourceType: ResourceType.server.rawValue, resourceId: box.id,
-                                 request: ["kind": .string(kind.rawValue)])
-        plan.task(kind, for: .cloudBox(box.id), payload: try JSONValue(encoding: payload), maxAttempts: 10)
-        let hosts = self.hosts, submitted = plan
+        try await send(kind, to: box, by: userId, now: now) { box, _ in
+            change(&box)
+            return payload
+        }
+    }
+
+    /// Locks the box, lets `prepare` change it and make the task's payload in the transaction, writes the box
+    /// and submits the task, all in one transaction.
+    func send<Payload: Encodable & Sendable>(
+        _ kind: TaskKind, to box: CloudBox, by userId: UUID?, now: Date,
+        _ prepare: @escaping @Sendable (inout CloudBox, Transaction) async throws -> Payload
+    ) async throws -> Accepted {
+        let hosts = self.hosts
         return try await dispatcher.transaction { tx, submissions in
             guard var current = try await hosts.lockCloudBox(box.id, in: tx) else { throw DomainError.notFound("CloudBox") }
-            change(&current)
+            let payload = try await prepare(&current, tx)
             current.updatedAt = now
             try await hosts.update(current, in: tx)
-            return Accepted(cloudBox: current, operation: try await submissions.submit(submitted, now: now))
+            var plan = OperationPlan(kind: kind.rawValue, userId: userId, resourceType: ResourceType.server.rawValue, resourceId: box.id,
+                                     request: ["kind": .string(kind.rawValue)])
+            plan.task(kind, for: .cloudBox(box.id), payload: try JSONValue(encoding: payload), maxAttempts: 10)
+            return Accepted(cloudBox: current, operation: try await submissions.submit(plan, now: now))
         }
     }
 

@@ -42,17 +42,35 @@ public struct CloudBoxActionController: Sendable {
         }
     }
 
+    /// Settings as given (`networkMode` required), or `placeId`: then STATIC (`networkMode` may be left out),
+    /// with the mask, gateway and DNS from the place's subnet and `ipAddress` optional.
     struct NetworkBody: RequestBody {
-        var networkMode: String
+        var networkMode: String?
+        var placeId: UUID?
         var ipAddress: String?
         var subnetMask: String?
         var gateway: String?
         var dnsServers: [String]?
         var payload: CloudBoxNetworkPayload {
-            CloudBoxNetworkPayload(networkMode: networkMode, ipAddress: ipAddress, subnetMask: subnetMask, gateway: gateway,
+            CloudBoxNetworkPayload(networkMode: networkMode ?? "", ipAddress: ipAddress, subnetMask: subnetMask, gateway: gateway,
                                    dnsServers: dnsServers ?? [])
         }
-        func validate() -> [FieldError] { payload.validate() }
+        func validate() -> [FieldError] {
+            guard placeId != nil else {
+                guard networkMode != nil else { return [FieldError(field: "networkMode", message: "is required unless placeId is given")] }
+                return payload.validate()
+            }
+            var errors: [FieldError] = []
+            if let mode = networkMode, mode != CloudBoxNetworkPayload.staticMode {
+                errors.append(FieldError(field: "networkMode", message: "must be STATIC or left out with placeId: the place's subnet gives a static address"))
+            }
+            let fromSubnet = [(subnetMask != nil, "subnetMask"), (gateway != nil, "gateway"), (dnsServers != nil, "dnsServers")]
+            for (given, field) in fromSubnet where given {
+                errors.append(FieldError(field: field, message: "must not be given with placeId: it comes from the place's subnet"))
+            }
+            if let ip = ipAddress, let e = Validate.ipv4(ip, field: "ipAddress") { errors.append(e) }
+            return errors
+        }
     }
 
     public func register(on routes: RouteRegistrar) {
@@ -62,7 +80,8 @@ public struct CloudBoxActionController: Sendable {
                   action: "cloud-box.bind", input: BindBody.self, output: CloudBoxService.Accepted.self, status: 202, use: bind)
         routes.on(.post, ":id/actions/unbind", summary: "End the box's binding", action: "cloud-box.unbind", input: ReasonBody.self,
                   output: CloudBoxService.Accepted.self, status: 202, use: unbind)
-        routes.on(.post, ":id/actions/configure-network", summary: "Send network settings (DHCP or STATIC) to the box",
+        routes.on(.post, ":id/actions/configure-network",
+                  summary: "Send network settings (DHCP or STATIC) to the box; with placeId, a STATIC address from the place's subnet (IPAM) with its mask, gateway and DNS",
                   action: "cloud-box.configure-network", input: NetworkBody.self, output: CloudBoxService.Accepted.self,
                   status: 202, use: configureNetwork)
         routes.on(.post, ":id/actions/reboot", summary: "Reboot the box", action: "cloud-box.reboot", input: ReasonBody.self,
@@ -113,12 +132,20 @@ public struct CloudBoxActionController: Sendable {
         return try accepted(try await service.unbind(box, reason: body.reason ?? "requested", by: principal.userId), context)
     }
 
-    /// Send network settings (DHCP or STATIC) to the box (`cloud-box.configure-network`).
+    /// Send network settings (DHCP or STATIC) to the box; with placeId, a STATIC address from the place's subnet
+    /// (IPAM) with its mask, gateway and DNS (`cloud-box.configure-network`).
     func configureNetwork(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let box = try await infrastructure(context, .execute)
         let body = try await request.decodeBody(NetworkBody.self, context: context).value
-        return try accepted(try await service.configureNetwork(box, body.payload, by: principal.userId), context)
+        guard let placeId = body.placeId else {
+            return try accepted(try await service.configureNetwork(box, body.payload, by: principal.userId), context)
+        }
+        context.audit.detail("placeId", .string(placeId.uuidString))
+        let configured = try await service.configureNetwork(box, at: placeId, ipAddress: body.ipAddress.flatMap(IPAddress.init),
+                                                            by: principal.userId)
+        context.audit.detail("ipAddress", .string(configured.cloudBox.ipAddress ?? ""))
+        return try accepted(configured, context)
     }
 
     /// Reboot the box (`cloud-box.reboot`).
