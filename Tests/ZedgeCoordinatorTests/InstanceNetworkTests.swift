@@ -94,6 +94,43 @@ struct InstanceNetworkTests {
     }
 
     @Test(arguments: TestEngine.all)
+    func aTemplatesNetworkConfigGivesTheDefaultNics(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.62.0.1", bridge: "br-zedge")
+            let (_, subnet) = try await Self.network(f, cidr: "10.40.3.0/28")
+            let template = try await c.client.post("/api/v1/templates", token: f.admin, [
+                "name": "networked", "visibility": "PUBLIC", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 1,
+                "networkConfig": ["networks": [["subnetId": subnet.id.uuidString]]],
+            ])
+            #expect(template.status == 201, "\(template.text)")
+            let templateId = try template.decode(Template.self).id
+            let created = try await c.client.post("/api/v1/instances", token: f.user.token, ["name": "t", "templateId": templateId.uuidString])
+            #expect(created.status == 202, "\(created.text)")
+            let spec = try #require(try await f.lease(host.credential).first).payload.decode(as: VmCreatePayload.self).spec
+            #expect(spec.nics.count == 1 && spec.cloudInit?.networkConfig?.contains("\"10.40.3.2/28\"") == true)
+            // The request's own networks win; an empty list means no NIC.
+            let bare = try await c.client.post("/api/v1/instances", token: f.user.token, [
+                "name": "bare", "templateId": templateId.uuidString, "networks": [] as [Any],
+            ])
+            #expect(bare.status == 202, "\(bare.text)")
+            let bareSpec = try #require(try await f.lease(host.credential).first).payload.decode(as: VmCreatePayload.self).spec
+            #expect(bareSpec.nics.isEmpty)
+            // A template whose networks do not say which subnet is refused, naming the field.
+            let sloppy = try await c.client.post("/api/v1/templates", token: f.admin, [
+                "name": "sloppy", "visibility": "PUBLIC", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 1,
+                "networkConfig": ["networks": [["subnet": "lan"]]],
+            ])
+            #expect(sloppy.status == 400 && problemField(sloppy) == "networkConfig.networks[0]", "\(sloppy.text)")
+            // Another tenant's instance cannot use the template's subnet: 400 naming the field.
+            let stranger = try await c.createTenant("stranger", token: f.admin)
+            let other = try await c.createUser("stranger-user", role: .user, tenant: stranger.id, token: f.admin)
+            let refused = try await c.client.post("/api/v1/instances", token: other.token, ["name": "s", "templateId": templateId.uuidString])
+            #expect(refused.status == 400 && problemField(refused) == "networks[0].subnetId", "\(refused.text)")
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
     func evacuationKeepsTheAddressesAndStaysInTheDataCenter(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c)

@@ -73,6 +73,30 @@ public struct TemplateConfig: Codable, Sendable, Hashable {
             }
         }
         if parameters.count > 64 { errors.append(FieldError(field: prefix + "parameters", message: "must have at most 64 entries")) }
+        errors += Self.checkDefaultNetworks(networkConfig, field: prefix + "networkConfig.networks")
+        return errors
+    }
+
+    /// `networkConfig: {"networks": [{"subnetId": UUID, "ipAddress"?: address}]}` gives instances their default
+    /// NICs (at most 8); a `networkConfig` without `networks` (a cloud-init document) is not checked here.
+    static func checkDefaultNetworks(_ networkConfig: JSONValue?, field: String) -> [FieldError] {
+        guard let list = networkConfig?.objectValue?["networks"] else { return [] }
+        guard let entries = list.arrayValue, entries.count <= 8 else {
+            return [FieldError(field: field, message: "must be a list of at most 8 {subnetId, ipAddress?}")]
+        }
+        var errors: [FieldError] = []
+        for (i, entry) in entries.enumerated() {
+            guard let object = entry.objectValue, Set(object.keys).isSubset(of: ["subnetId", "ipAddress"]) else {
+                errors.append(FieldError(field: "\(field)[\(i)]", message: "must be {subnetId, ipAddress?}"))
+                continue
+            }
+            if object["subnetId"]?.stringValue.flatMap(UUID.init(uuidString:)) == nil {
+                errors.append(FieldError(field: "\(field)[\(i)].subnetId", message: "must be a subnet id (UUID)"))
+            }
+            if let address = object["ipAddress"], address.stringValue.flatMap(IPAddress.init) == nil {
+                errors.append(FieldError(field: "\(field)[\(i)].ipAddress", message: "must be an IPv4 or IPv6 address"))
+            }
+        }
         return errors
     }
 
