@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 @testable import ZedgeAgent
 import ZedgeCore
@@ -70,20 +71,32 @@ struct IntegrationBridgeTests {
         #expect(await IntegrationBridge(name: bridge, logger: Self.logger).reportedName() == bridge)
     }
 
-    /// An operator who makes the bridge after the agent started is seen at the next re-check, without a restart;
-    /// between re-checks the answer is the cached one.
+    /// A clock the test moves by hand.
+    final class SteppedClock: Sendable {
+        let start = ContinuousClock.now
+        let offset = Mutex<Duration>(.zero)
+        func now() -> ContinuousClock.Instant { start.advanced(by: offset.withLock { $0 }) }
+        func advance(_ by: Duration) { offset.withLock { $0 += by } }
+    }
+
+    /// An operator who makes the bridge after the agent started is seen at the next re-check (a minute later),
+    /// without a restart; until then the answer is the cached one.
     @Test func aBridgeMadeLaterIsSeenAtTheNextRecheck() async throws {
         _ = try await Self.runningBridge()
         let name = "zt-br-\(UUID().uuidString.prefix(6).lowercased())"
-        let bridge = IntegrationBridge(name: name, recheckInterval: .milliseconds(700), logger: Self.logger)
+        let clock = SteppedClock()
+        let bridge = IntegrationBridge(name: name, logger: Self.logger, now: { clock.now() })
         #expect(await bridge.reportedName() == nil)
         #expect(try await Self.vsctl(["add-br", name, "--", "set", "bridge", name, "datapath_type=netdev"]) == 0)
         do {
+            clock.advance(.seconds(59))
             #expect(await bridge.reportedName() == nil)  // cached
-            try await Task.sleep(for: .milliseconds(800))
+            clock.advance(.seconds(1))
             #expect(await bridge.reportedName() == name)
             #expect(try await Self.vsctl(["del-br", name]) == 0)
+            #expect(await bridge.reportedName() == name)  // cached again
             #expect(await bridge.check() == .absent)  // asked now (what vm.create does)
+            #expect(await bridge.reportedName() == nil)
         } catch {
             _ = try? await Self.vsctl(["--if-exists", "del-br", name])
             throw error

@@ -12,19 +12,23 @@ public actor IntegrationBridge {
     let probe: OVSBridgeProbe
     let recheckInterval: Duration
     let logger: Logger
+    /// The time (injectable, so that tests can step past `recheckInterval`).
+    let now: @Sendable () -> ContinuousClock.Instant
     private var last: (answer: OVSBridgeProbe.Answer, at: ContinuousClock.Instant)?
 
     public init(name: String = IntegrationBridge.defaultName, probe: OVSBridgeProbe = .init(),
-                recheckInterval: Duration = .seconds(60), logger: Logger) {
+                recheckInterval: Duration = .seconds(60), logger: Logger,
+                now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }) {
         self.name = name
         self.probe = probe
         self.recheckInterval = recheckInterval
         self.logger = logger
+        self.now = now
     }
 
     /// The last answer if it is younger than `recheckInterval`, else a fresh one.
     public func current() async -> OVSBridgeProbe.Answer {
-        if let last, ContinuousClock.now - last.at < recheckInterval { return last.answer }
+        if let last, now() - last.at < recheckInterval { return last.answer }
         return await check()
     }
 
@@ -33,7 +37,7 @@ public actor IntegrationBridge {
     public func check() async -> OVSBridgeProbe.Answer {
         let answer = await probe.check(name)
         if answer != last?.answer { log(answer) }
-        last = (answer, ContinuousClock.now)
+        last = (answer, now())
         return answer
     }
 
