@@ -63,6 +63,13 @@ struct InstanceNetworkTests {
             // The address row is the instance's; asking for a taken address for a second instance is a 409.
             let row = try await c.client.get("/api/v1/ip-addresses/\(nic.ipAddressId)", token: f.user.token).decode(IpAddress.self)
             #expect(row.status == .allocated && row.instanceId == instance.id && row.macAddress == nic.macAddress)
+            // Its lease, status and MAC follow the instance: not changed by hand.
+            let leased = try await c.client.patch("/api/v1/ip-addresses/\(nic.ipAddressId)", token: f.user.token, [
+                "leaseExpiresAt": ZedgeJSON.formatDate(Date().addingTimeInterval(60)),
+            ])
+            #expect(leased.status == 409, "\(leased.text)")
+            let outside = try await f.create("outside", extra: ["networks": [["subnetId": subnet.id.uuidString, "ipAddress": "10.40.9.9"]]])
+            #expect(outside.status == 400 && problemField(outside) == "networks[0].ipAddress", "\(outside.text)")
             let clash = try await f.create("clash", extra: ["networks": [["subnetId": subnet.id.uuidString, "ipAddress": "10.40.1.2"]]])
             #expect(clash.status == 409 && problemField(clash) == "networks[0].ipAddress", "\(clash.text)")
             let foreign = try await f.create("x", extra: ["networks": [["subnetId": UUID().uuidString]]])

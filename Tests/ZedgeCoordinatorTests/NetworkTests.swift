@@ -74,6 +74,13 @@ struct NetworkTests {
             let vlan = try await c.client.post("/api/v1/vpcs", token: user, ["name": "x", "cidrBlock": "10.0.0.0/16", "vlanId": 7])
             #expect(vlan.status == 403 && problemField(vlan) == "vlanId", "\(vlan.text)")
 
+            // Special-use blocks and oversized networks are refused, naming the field.
+            for (cidr, why) in [("127.0.0.0/16", "loopback"), ("224.1.0.0/16", "multicast"), ("::ffff:10.0.0.0/104", "IPv4-mapped"),
+                                ("fe80::/16", "link-local"), ("0.0.0.0/0", "this network"), ("10.0.0.0/7", "/8")] {
+                let refused = try await c.client.post("/api/v1/vpcs", token: user, ["name": "x", "cidrBlock": cidr])
+                #expect(refused.status == 400 && problemField(refused) == "cidrBlock" && refused.text.contains(why), "\(cidr): \(refused.text)")
+            }
+
             // A subnet needs its VPC in a data center.
             let floating = try await w.vpc(user, name: "floating", cidr: "10.9.0.0/16", inDataCenter: false)
             let noDc = try await w.subnet(user, vpc: floating, cidr: "10.9.1.0/24")
@@ -91,6 +98,8 @@ struct NetworkTests {
             let gatewayIsBroadcast = try await w.subnet(user, vpc: vpc, cidr: "10.0.1.0/24", gateway: "10.0.1.255")
             #expect(gatewayIsBroadcast.status == 400 && gatewayIsBroadcast.text.contains("broadcast"), "\(gatewayIsBroadcast.text)")
 
+            let huge = try await w.subnet(user, vpc: vpc, cidr: "10.0.0.0/15")
+            #expect(huge.status == 400 && problemField(huge) == "cidrBlock", "\(huge.text)")
             let first = try await w.subnet(user, vpc: vpc, cidr: "10.0.1.0/24", gateway: "10.0.1.1", name: "web")
             #expect(first.status == 201, "\(first.text)")
             let subnet = try first.decode(Subnet.self)
@@ -128,7 +137,16 @@ struct NetworkTests {
             let moved = try await c.client.patch("/api/v1/tenants/\(tenant.id)", token: w.admin, ["vlanId": 4000])
             #expect(moved.status == 409 && problemField(moved) == "vlanId", "\(moved.text)")
 
-            // Another tenant's VPC and subnet are 404s.
+            // Another tenant's VPC, subnet and IP pool are 404s; the pool is missing from its lists too, and nobody
+            // changes a subnet's pool by hand.
+            let poolId = try #require(subnet.ipPoolId)
+            #expect(try await c.client.get("/api/v1/resource-pools/\(poolId)", token: other).status == 404)
+            #expect(try await c.client.get("/api/v1/resource-pools/\(poolId)", token: user).status == 200)
+            let otherPools = try await c.client.get("/api/v1/resource-pools?poolType=IP_ADDRESS", token: other).decode(Page<ResourcePool>.self)
+            #expect(!otherPools.items.contains { $0.id == poolId } && otherPools.items.count == 1)
+            let edited = try await c.client.patch("/api/v1/resource-pools/\(poolId)", token: w.admin, ["ipPoolConfig": ["freeAddresses": "999"]])
+            #expect(edited.status == 409, "\(edited.text)")
+            #expect(try await c.client.delete("/api/v1/resource-pools/\(poolId)", token: w.admin).status == 409)
             #expect(try await c.client.get("/api/v1/vpcs/\(vpc.id)", token: other).status == 404)
             #expect(try await c.client.get("/api/v1/subnets/\(subnet.id)", token: other).status == 404)
             let foreign = try await w.allocate(other, subnet: subnet.id)
@@ -169,7 +187,9 @@ struct NetworkTests {
             #expect(asked.status == 201, "\(asked.text)")
             #expect(try asked.decode(IpAddress.self).status == .reserved)
             let taken = try await w.allocate(user, subnet: subnet.id, extra: ["ipAddress": "10.0.3.50"])
-            #expect(taken.status == 409 && problemField(taken) == "ipAddress", "\(taken.text)")
+            #expect(taken.status == 409 && problemField(taken) == "ipAddress" && taken.text.contains("RESERVED"), "\(taken.text)")
+            let tooLong = try await w.allocate(user, subnet: subnet.id, extra: ["rangeSize": 1000])
+            #expect(tooLong.status == 400 && problemField(tooLong) == "rangeSize", "\(tooLong.text)")
             for (address, why) in [("10.0.3.0", "network"), ("10.0.3.255", "broadcast"), ("10.0.3.1", "gateway"), ("10.0.4.1", "inside")] {
                 let refused = try await w.allocate(user, subnet: subnet.id, extra: ["ipAddress": address])
                 #expect(refused.status == 400 && problemField(refused) == "ipAddress" && refused.text.contains(why), "\(address): \(refused.text)")
@@ -189,6 +209,8 @@ struct NetworkTests {
             let again = try await c.client.delete("/api/v1/ip-addresses/\(a.id)", token: user).decode(IpAddress.self)
             #expect(again.status == .frozen && again.leaseExpiresAt == frozen.leaseExpiresAt)  // released once
             #expect(try await w.allocate(user, subnet: subnet.id).decode(IpAddress.self).ipAddress == "10.0.3.12")
+            let frozenAsk = try await w.allocate(user, subnet: subnet.id, extra: ["ipAddress": "10.0.3.2"])
+            #expect(frozenAsk.status == 409 && frozenAsk.text.contains("FROZEN until"), "\(frozenAsk.text)")
             pool = try await w.pool(of: subnet)
             #expect(pool.frozen == 1)
             // Deleting a subnet with held addresses is refused; FROZEN ones alone would not block it.
@@ -200,6 +222,13 @@ struct NetworkTests {
             #expect(reused.ipAddress == "10.0.3.2" && reused.id == a.id)  // the same row, kept for history
             pool = try await w.pool(of: subnet)
             #expect(pool.frozen == 0)
+
+            // A DISABLED VPC hands out no addresses and takes no subnets.
+            #expect(try await c.client.patch("/api/v1/vpcs/\(vpc.id)", token: user, ["status": "DISABLED"]).status == 200)
+            let disabled = try await w.allocate(user, subnet: subnet.id)
+            #expect(disabled.status == 409 && disabled.text.contains("DISABLED"), "\(disabled.text)")
+            #expect(try await w.subnet(user, vpc: vpc, cidr: "10.0.4.0/24").status == 409)
+            #expect(try await c.client.patch("/api/v1/vpcs/\(vpc.id)", token: user, ["status": "ACTIVE"]).status == 200)
 
             // A lease returns the address through the cool-down when it passes.
             let leased = try await w.allocate(user, subnet: subnet.id, extra: ["leaseExpiresAt": ZedgeJSON.formatDate(Date().addingTimeInterval(1))])

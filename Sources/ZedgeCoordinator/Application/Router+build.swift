@@ -71,7 +71,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     PermissionController(permissions: store.permissions, rolePermissions: store.rolePermissions).register(
         permissions: routes("api/v1/permissions", tag: "rbac", resourceType: "PERMISSION"),
         rolePermissions: routes("api/v1/role-permissions", tag: "rbac", resourceType: "ROLE_PERMISSION"))
-    InfrastructureController(dataCenters: store.edgeDataCenters, pools: store.resourcePools, authorizer: deps.authorizer)
+    InfrastructureController(dataCenters: store.edgeDataCenters, pools: store.resourcePools, networks: store.networks, authorizer: deps.authorizer)
         .register(
             dataCenters: routes("api/v1/edge-data-centers", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue),
             pools: routes("api/v1/resource-pools", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue))

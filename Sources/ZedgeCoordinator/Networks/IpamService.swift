@@ -63,8 +63,12 @@ public struct IpamService: Sendable {
         guard let subnet = try await networks.lockSubnet(request.subnetId, in: tx) else {
             throw DomainError.invalid(field: request.field + "subnetId", "no such subnet")
         }
-        guard subnet.status == .active else {
-            throw DomainError.conflict("Subnet '\(subnet.name)' is DISABLED: it hands out no addresses.", field: request.field + "subnetId")
+        guard subnet.status == .active, try await networks.vpc(subnet.vpcId, in: tx)?.status == .active else {
+            throw DomainError.conflict("Subnet '\(subnet.name)' or its VPC is DISABLED: it hands out no addresses.", field: request.field + "subnetId")
+        }
+        if request.rangeSize > 1, let addressing = SubnetAddressing(cidrBlock: subnet.cidrBlock, gateway: subnet.gateway),
+           UInt128(request.rangeSize) > addressing.usableCount {
+            throw DomainError.invalid(field: request.field + "rangeSize", "is larger than the subnet's \(addressing.usableCount) usable addresses")
         }
         guard let poolId = subnet.ipPoolId, let addressing = SubnetAddressing(cidrBlock: subnet.cidrBlock, gateway: subnet.gateway) else {
             throw DomainError.conflict("Subnet '\(subnet.name)' has no IP address pool.", field: request.field + "subnetId")
@@ -75,7 +79,7 @@ public struct IpamService: Sendable {
         case .success(let a): address = a
         case .failure(.unusable(let why)): throw DomainError.invalid(field: request.field + "ipAddress", why)
         case .failure(.taken(let a)):
-            throw DomainError.conflict("\(a) is already in use in subnet '\(subnet.name)'.", field: request.field + "ipAddress")
+            throw DomainError.conflict(try await takenMessage(a, in: subnet, now: now, tx: tx), field: request.field + "ipAddress")
         case .failure(.exhausted):
             let what = request.rangeSize > 1 ? "no run of \(request.rangeSize) free addresses" : "no free address"
             throw DomainError.conflict("Subnet '\(subnet.name)' (\(subnet.cidrBlock)) has \(what) left.", field: request.field + "subnetId")
@@ -99,6 +103,24 @@ public struct IpamService: Sendable {
         if existing == nil { try await addresses.insert(row, in: tx) } else { try await addresses.update(row, in: tx) }
         try await refreshPool(subnet, now: now, in: tx)
         return row
+    }
+
+    /// "10.0.0.5 is ALLOCATED in subnet 'lan'." or, for a frozen one, "… is FROZEN until 2026-…Z (released
+    /// addresses cool down before reuse)."; a range's start is named for an address inside it.
+    func takenMessage(_ address: IPAddress, in subnet: Subnet, now: Date, tx: Transaction) async throws -> String {
+        let value = address.numericValue
+        for row in try await addresses.holding(subnetId: subnet.id, in: tx) {
+            guard let start = IPAddress(row.ipAddress)?.numericValue else { continue }
+            let hold = AddressHold(start: start, count: UInt128(max(row.rangeSize, 1)))
+            guard hold.start <= value, value <= hold.end else { continue }
+            let state = IpAddressLifecycle(status: row.status, leaseExpiresAt: row.leaseExpiresAt).at(now, coolDown: coolDown)
+            let inRange = row.rangeSize > 1 ? " (in the range from \(row.ipAddress))" : ""
+            if state.status == .frozen, let until = state.leaseExpiresAt {
+                return "\(address) is FROZEN\(inRange) until \(ZedgeJSON.formatDate(until)) in subnet '\(subnet.name)': released addresses cool down before reuse."
+            }
+            return "\(address) is \(state.status.rawValue)\(inRange) in subnet '\(subnet.name)'."
+        }
+        return "\(address) is already in use in subnet '\(subnet.name)'."
     }
 
     /// Releases one row (FROZEN for the cool-down); releasing what is not held changes nothing.
@@ -254,10 +276,12 @@ extension IpamService {
                   var row = try await service.addresses.find(id, in: tx) else { throw DomainError.notFound("IP address") }
             let state = IpAddressLifecycle(status: row.status, leaseExpiresAt: row.leaseExpiresAt).at(now, coolDown: service.coolDown)
             guard state.status == .allocated || state.status == .reserved else {
-                throw DomainError.conflict("\(row.ipAddress) is \(state.status.rawValue): only ALLOCATED or RESERVED addresses change; allocate it again instead.")
+                let after = state.status == .frozen ? state.leaseExpiresAt.map { " after its cool-down ends at \(ZedgeJSON.formatDate($0))" } ?? "" : ""
+                throw DomainError.conflict(
+                    "\(row.ipAddress) is \(state.status.rawValue): only ALLOCATED or RESERVED addresses change; allocate it again\(after) instead.")
             }
-            if row.instanceId != nil, change.status != nil || change.macAddress != nil {
-                throw DomainError.conflict("\(row.ipAddress) is an instance's address: its status and MAC follow the instance.")
+            if row.instanceId != nil, change.status != nil || change.macAddress != nil || change.leaseExpiresAt != nil {
+                throw DomainError.conflict("\(row.ipAddress) is an instance's address: its status, lease and MAC follow the instance.")
             }
             if let status = change.status { row.status = status }
             if let lease = change.leaseExpiresAt { row.leaseExpiresAt = lease }

@@ -83,6 +83,9 @@ public struct NetworkAttachments: Sendable {
             var requested: IPAddress? = nil
             if let text = request.ipAddress {
                 guard let ip = IPAddress(text) else { throw DomainError.invalid(field: field + "ipAddress", "must be an IPv4 or IPv6 address") }
+                if let why = SubnetAddressing(block: block, gateway: subnet.gateway.flatMap(IPAddress.init)).unusable(ip) {
+                    throw DomainError.invalid(field: field + "ipAddress", why)
+                }
                 requested = ip
             }
             if let dataCenter, dataCenter != vpc.edgeDataCenterId {

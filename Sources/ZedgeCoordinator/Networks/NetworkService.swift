@@ -47,7 +47,21 @@ public struct NetworkService: Sendable {
         guard block.description == text else {
             return .failure(FieldError(field: field, message: "must be written canonically: \(block)"))
         }
+        if let special = SpecialUseBlocks.overlap(block) {
+            return .failure(FieldError(field: field, message: "overlaps \(special), which no tenant network may use"))
+        }
         return .success(block)
+    }
+
+    /// The largest blocks: a VPC's (IPv4 /8, IPv6 /32) and a subnet's (IPv4 /16, IPv6 /48). Addresses are
+    /// unique across tenants, so one huge subnet would lock every other tenant out of its range.
+    public static let largestVpc = (v4: 8, v6: 32), largestSubnet = (v4: 16, v6: 48)
+
+    /// 400 naming `field` when `block` is larger than `limit` allows.
+    public static func sizeProblem(_ block: CIDRBlock, limit: (v4: Int, v6: Int), field: String) -> FieldError? {
+        let smallest = block.family == .v4 ? limit.v4 : limit.v6
+        guard block.prefixLength < smallest else { return nil }
+        return FieldError(field: field, message: "must be a /\(smallest) or smaller (a longer prefix)")
     }
 
     /// DNS server addresses: each an IP address, no repeats, at most `maximumDnsServers`; canonical text.
@@ -145,6 +159,9 @@ public struct NetworkService: Sendable {
             }
             guard let vpcBlock = CIDRBlock(vpc.cidrBlock), let block = CIDRBlock(subnet.cidrBlock) else {
                 throw DomainError.invalid(field: "cidrBlock", "must be a CIDR block")
+            }
+            guard vpc.status == .active else {
+                throw DomainError.conflict("The VPC is DISABLED: it takes no new subnets.", field: "vpcId")
             }
             guard block.family == vpcBlock.family else {
                 throw DomainError.invalid(field: "cidrBlock", "must be of the VPC's address family (the VPC is \(vpc.cidrBlock))")

@@ -4,9 +4,12 @@ import ZedgeCore
 
 /// `/api/v1/edge-data-centers` and `/api/v1/resource-pools`: OPERATOR and ADMIN write, every role reads.
 /// Totals and allocations are the coordinator's to keep (sums over machines), never a client's to set.
+/// A subnet's IP_ADDRESS pool is tenant data: a TENANT_ADMIN or USER sees only its own tenant's (another's is
+/// a 404), and nobody changes or deletes one here: it is made, counted and removed with its subnet.
 public struct InfrastructureController: Sendable {
     let dataCenters: any ModelRepository<EdgeDataCenter>
     let pools: any ModelRepository<ResourcePool>
+    let networks: any NetworkRepository
     let authorizer: Authorizer
 
     static let counters: Set<String> = [
@@ -164,8 +167,10 @@ public struct InfrastructureController: Sendable {
 
     /// List resource pools (`resource-pool.list`).
     func resourcePoolList(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
-        try authorizer.require(try context.requirePrincipal(), .edgeDc, .read)
-        return try JSONResponse.make(try await pools.list(try ListParameters.parse(request, Self.poolList).query))
+        let principal = try context.requirePrincipal()
+        try authorizer.require(principal, .edgeDc, .read)
+        let scope: UUID?? = Self.seesEveryPool(principal) ? .none : .some(principal.tenantId)
+        return try JSONResponse.make(try await networks.listPools(try ListParameters.parse(request, Self.poolList).query, tenantScope: scope))
     }
 
     /// Get a resource pool (`resource-pool.read`).
@@ -202,8 +207,21 @@ public struct InfrastructureController: Sendable {
     }
 
     func pool(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> ResourcePool {
-        try await authorizer.reachInfrastructure(context, .edgeDc, action, name: "Resource pool") {
-            try await pools.find($0)
+        let principal = try context.requirePrincipal()
+        let id = try context.id(resource: "Resource pool")
+        context.audit.resource(id)
+        let pool = try await authorizer.reach(principal, .edgeDc, action, notFound: "Resource pool") {
+            try await pools.find(id)
+        } visible: { pool in
+            guard let subnetId = pool.subnetId, !Self.seesEveryPool(principal) else { return true }
+            return try await networks.tenantOf(subnetId: subnetId).map { $0 == principal.tenantId } ?? false
         }
+        if action != .read, pool.subnetId != nil {
+            throw Problem(.conflict, detail: "This IP_ADDRESS pool belongs to subnet \(pool.subnetId!.uuidString): it is made, counted and removed with the subnet.")
+        }
+        return pool
     }
+
+    /// ADMIN and OPERATOR (infrastructure) see every pool, subnets' included.
+    static func seesEveryPool(_ principal: Principal) -> Bool { principal.role == .admin || principal.role == .operator }
 }

@@ -30,7 +30,11 @@ public struct SubnetController: Sendable {
             var errors = Validate.collect(
                 Validate.name(name, field: "name"), availabilityZone.flatMap { Validate.name($0, field: "availabilityZone") },
                 vlanId.flatMap { Validate.vlanId($0, field: "vlanId") }, gateway.flatMap { Validate.ipAddress($0, field: "gateway") })
-            if case .failure(let e) = NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") { errors.append(e) }
+            switch NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") {
+            case .failure(let e): errors.append(e)
+            case .success(let block):
+                if let e = NetworkService.sizeProblem(block, limit: NetworkService.largestSubnet, field: "cidrBlock") { errors.append(e) }
+            }
             return errors
         }
     }

@@ -30,7 +30,11 @@ public struct VpcController: Sendable {
             var errors = Validate.collect(
                 Validate.name(name, field: "name"), description.flatMap { Validate.description($0, field: "description") },
                 vlanId.flatMap { Validate.vlanId($0, field: "vlanId") })
-            if case .failure(let e) = NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") { errors.append(e) }
+            switch NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") {
+            case .failure(let e): errors.append(e)
+            case .success(let block):
+                if let e = NetworkService.sizeProblem(block, limit: NetworkService.largestVpc, field: "cidrBlock") { errors.append(e) }
+            }
             if let dnsServers, case .failure(let e) = NetworkService.dnsServers(dnsServers, field: "dnsServers") { errors.append(e) }
             if status == .deleted { errors.append(FieldError(field: "status", message: "must be ACTIVE or DISABLED (DELETE deletes)")) }
             return errors
@@ -51,7 +55,13 @@ public struct VpcController: Sendable {
             var errors = Validate.collect(
                 name.flatMap { Validate.name($0, field: "name") }, description.flatMap { Validate.description($0, field: "description") },
                 vlanId.flatMap { Validate.vlanId($0, field: "vlanId") })
-            if let cidrBlock, case .failure(let e) = NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") { errors.append(e) }
+            if let cidrBlock {
+                switch NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") {
+                case .failure(let e): errors.append(e)
+                case .success(let block):
+                    if let e = NetworkService.sizeProblem(block, limit: NetworkService.largestVpc, field: "cidrBlock") { errors.append(e) }
+                }
+            }
             if let dnsServers, case .failure(let e) = NetworkService.dnsServers(dnsServers, field: "dnsServers") { errors.append(e) }
             if status == .deleted { errors.append(FieldError(field: "status", message: "must be ACTIVE or DISABLED (DELETE deletes)")) }
             return errors

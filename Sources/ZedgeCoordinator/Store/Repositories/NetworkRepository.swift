@@ -20,6 +20,9 @@ public protocol NetworkRepository: Sendable {
 
     /// A page of subnets, only those of the tenant's VPCs when `tenantId` is given.
     func listSubnets(_ query: ListQuery, tenantId: UUID?) async throws -> Page<Subnet>
+    /// A page of resource pools; with `tenantScope`, a subnet's IP_ADDRESS pool only when the subnet is that
+    /// tenant's (`.some(nil)`: none at all). Other pools are infrastructure, listed for everyone.
+    func listPools(_ query: ListQuery, tenantScope: UUID??) async throws -> Page<ResourcePool>
     /// The tenant a subnet's VPC belongs to; nil for no such subnet.
     func tenantOf(subnetId: UUID) async throws -> UUID?
 
@@ -81,6 +84,17 @@ public struct SQLNetworkRepository: NetworkRepository {
         let scope = tenantId.map { SQLQueryString("vpc_id IN (SELECT id FROM vpcs WHERE tenant_id = \(bind: $0))") }
         return try await Tables.subnets.list(filters: try query.filters.map(SQLModelRepository<Subnet>.sqlFilter), scope: scope,
                                              page: query.page, on: database.sql)
+    }
+
+    public func listPools(_ query: ListQuery, tenantScope: UUID??) async throws -> Page<ResourcePool> {
+        let scope: SQLQueryString? = switch tenantScope {
+        case .none: nil
+        case .some(.none): SQLQueryString("subnet_id IS NULL")
+        case .some(.some(let tenantId)):
+            SQLQueryString("(subnet_id IS NULL OR subnet_id IN (SELECT s.id FROM subnets s JOIN vpcs v ON v.id = s.vpc_id WHERE v.tenant_id = \(bind: tenantId)))")
+        }
+        return try await Tables.resourcePools.list(filters: try query.filters.map(SQLModelRepository<ResourcePool>.sqlFilter), scope: scope,
+                                                   page: query.page, on: database.sql)
     }
 
     public func tenantOf(subnetId: UUID) async throws -> UUID? {
