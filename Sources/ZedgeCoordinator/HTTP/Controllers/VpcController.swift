@@ -30,11 +30,7 @@ public struct VpcController: Sendable {
             var errors = Validate.collect(
                 Validate.name(name, field: "name"), description.flatMap { Validate.description($0, field: "description") },
                 vlanId.flatMap { Validate.vlanId($0, field: "vlanId") })
-            switch NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") {
-            case .failure(let e): errors.append(e)
-            case .success(let block):
-                if let e = NetworkService.sizeProblem(block, limit: NetworkService.largestVpc, field: "cidrBlock") { errors.append(e) }
-            }
+            errors += VpcController.checkBlock(cidrBlock)
             if let dnsServers, case .failure(let e) = NetworkService.dnsServers(dnsServers, field: "dnsServers") { errors.append(e) }
             if status == .deleted { errors.append(FieldError(field: "status", message: "must be ACTIVE or DISABLED (DELETE deletes)")) }
             return errors
@@ -55,13 +51,7 @@ public struct VpcController: Sendable {
             var errors = Validate.collect(
                 name.flatMap { Validate.name($0, field: "name") }, description.flatMap { Validate.description($0, field: "description") },
                 vlanId.flatMap { Validate.vlanId($0, field: "vlanId") })
-            if let cidrBlock {
-                switch NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") {
-                case .failure(let e): errors.append(e)
-                case .success(let block):
-                    if let e = NetworkService.sizeProblem(block, limit: NetworkService.largestVpc, field: "cidrBlock") { errors.append(e) }
-                }
-            }
+            if let cidrBlock { errors += VpcController.checkBlock(cidrBlock) }
             if let dnsServers, case .failure(let e) = NetworkService.dnsServers(dnsServers, field: "dnsServers") { errors.append(e) }
             if status == .deleted { errors.append(FieldError(field: "status", message: "must be ACTIVE or DISABLED (DELETE deletes)")) }
             return errors
@@ -159,6 +149,14 @@ public struct VpcController: Sendable {
             throw Problem(.forbidden, detail: "Only the VPC's creator or a TENANT_ADMIN of its tenant may change it.")
         }
         return vpc
+    }
+
+    /// A VPC's `cidrBlock`: canonical, no special-use block, at most an IPv4 /8 or IPv6 /32.
+    static func checkBlock(_ cidrBlock: String) -> [FieldError] {
+        switch NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") {
+        case .failure(let e): [e]
+        case .success(let block): [NetworkService.sizeProblem(block, limit: NetworkService.largestVpc, field: "cidrBlock")].compactMap { $0 }
+        }
     }
 
     /// 403 naming `field` unless the caller is ADMIN (VLANs separate tenants: only ADMIN hands them out).
