@@ -254,13 +254,6 @@ public struct NetworkService: Sendable {
 
     // MARK: - VLANs
 
-    /// The VLAN a subnet's ports carry (`VlanResolution`); nil when none resolves (never after `createSubnet`).
-    public func vlan(of subnet: Subnet, in tx: Transaction) async throws -> Int? {
-        if let own = subnet.vlanId { return own }
-        guard let vpc = try await networks.vpc(subnet.vpcId, in: tx) else { return nil }
-        return VlanResolution.vlan(subnet: nil, vpc: vpc.vlanId, tenant: try await tenants.find(vpc.tenantId)?.vlanId)
-    }
-
     /// 409 naming `field` when `vlan` is used by a tenant other than `tenantId` (its own, its VPCs' or its
     /// subnets'), without saying which.
     public func requireVlanFree(_ vlan: Int, for tenantId: UUID, field: String, in tx: Transaction) async throws {
