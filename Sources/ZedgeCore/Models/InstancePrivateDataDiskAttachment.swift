@@ -10,6 +10,8 @@ public struct InstancePrivateDataDiskAttachment: Codable, Sendable, Hashable, Id
     public var attachedAt: Date
     public var attachedBy: UUID
     public var status: AttachmentStatus
+    /// Why the attachment FAILED (the agent's reason); nil otherwise. An addition to the seed.
+    public var error: String?
 
     public init(
         id: UUID = .v7(),
@@ -19,7 +21,8 @@ public struct InstancePrivateDataDiskAttachment: Codable, Sendable, Hashable, Id
         mountMode: MountMode = .rw,
         attachedAt: Date = Date(),
         attachedBy: UUID,
-        status: AttachmentStatus = .attaching
+        status: AttachmentStatus = .attaching,
+        error: String? = nil
     ) {
         self.id = id
         self.instanceId = instanceId
@@ -29,6 +32,7 @@ public struct InstancePrivateDataDiskAttachment: Codable, Sendable, Hashable, Id
         self.attachedAt = attachedAt
         self.attachedBy = attachedBy
         self.status = status
+        self.error = error
     }
 }
 

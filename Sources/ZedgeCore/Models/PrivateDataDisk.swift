@@ -14,6 +14,11 @@ public struct PrivateDataDisk: Codable, Sendable, Hashable, Identifiable {
     /// UNIQUE.
     public var rbdImageName: String
     public var rbdPool: String
+    /// The STORAGE resource pool (Ceph cluster) holding the image: an addition to the seed. Nil only for rows
+    /// written before it existed.
+    public var storagePoolId: UUID?
+    /// Why the disk is in ERROR (the agent's reason); nil otherwise. An addition to the seed.
+    public var error: String?
     public var createdAt: Date
     public var updatedAt: Date
     public var createdBy: UUID?
@@ -31,6 +36,8 @@ public struct PrivateDataDisk: Codable, Sendable, Hashable, Identifiable {
         maxAttachments: Int = 1,
         rbdImageName: String,
         rbdPool: String = "private-data-disks",
+        storagePoolId: UUID? = nil,
+        error: String? = nil,
         createdAt: Date = Date(),
         updatedAt: Date = Date(),
         createdBy: UUID? = nil,
@@ -47,10 +54,31 @@ public struct PrivateDataDisk: Codable, Sendable, Hashable, Identifiable {
         self.maxAttachments = maxAttachments
         self.rbdImageName = rbdImageName
         self.rbdPool = rbdPool
+        self.storagePoolId = storagePoolId
+        self.error = error
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.createdBy = createdBy
         self.updatedBy = updatedBy
+    }
+}
+
+extension PrivateDataDisk {
+    /// The largest disk, in GiB (64 TiB).
+    public static let maximumSizeGb = 65_536
+    /// The most attachments a SHARED disk may allow.
+    public static let maximumAttachmentsLimit = 16
+
+    /// The RBD image name the coordinator gives a new disk: "pdd-" and the disk's id (never the client's
+    /// choice, so that it is UNIQUE and safe in a libvirt volume name).
+    public static func imageName(for id: UUID) -> String { "pdd-" + id.uuidString.lowercased() }
+
+    /// The disk serial the guest sees (`/dev/disk/by-id/virtio-…`): the last 20 hex digits of the id, the
+    /// random part of a UUIDv7 (virtio-blk passes on 20 characters; the id's leading digits are a timestamp).
+    public var serial: String { Self.serial(for: id) }
+
+    public static func serial(for id: UUID) -> String {
+        String(id.uuidString.lowercased().replacingOccurrences(of: "-", with: "").suffix(20))
     }
 }
 

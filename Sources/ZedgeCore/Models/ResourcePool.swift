@@ -22,6 +22,9 @@ public struct ResourcePool: Codable, Sendable, Hashable, Identifiable {
     /// UNIQUE when set.
     public var subnetId: UUID?
     public var ipPoolConfig: JSONValue?
+    /// A STORAGE pool's Ceph cluster (an addition to the seed; nil for other pool types). Its cephx key is
+    /// kept apart, in `storage_pool_secrets`, and never returned.
+    public var storageConfig: StorageConfig?
     public var createdAt: Date
     public var updatedAt: Date
 
@@ -43,6 +46,7 @@ public struct ResourcePool: Codable, Sendable, Hashable, Identifiable {
         allocatedGpuCount: Int = 0,
         subnetId: UUID? = nil,
         ipPoolConfig: JSONValue? = nil,
+        storageConfig: StorageConfig? = nil,
         createdAt: Date = Date(),
         updatedAt: Date = Date()
     ) {
@@ -63,8 +67,50 @@ public struct ResourcePool: Codable, Sendable, Hashable, Identifiable {
         self.allocatedGpuCount = allocatedGpuCount
         self.subnetId = subnetId
         self.ipPoolConfig = ipPoolConfig
+        self.storageConfig = storageConfig
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+/// A STORAGE resource pool's Ceph cluster (`storageConfig`): where its private data disks live.
+public struct StorageConfig: Codable, Sendable, Hashable {
+    /// Ceph monitors, "host", "host:port" or "[v6]:port"; 1...16 of them.
+    public var monitors: [String]
+    /// The RADOS pool of the RBD images; default "private-data-disks" (the seed's `PrivateDataDisk.rbdPool`).
+    public var rbdPool: String
+    /// The cephx user without "client.", whose key (`cephKey`, write-only) the pool keeps as a secret.
+    public var cephUser: String
+
+    public static let defaultRbdPool = "private-data-disks"
+    public static let maximumMonitors = 16
+
+    public init(monitors: [String], rbdPool: String = StorageConfig.defaultRbdPool, cephUser: String) {
+        self.monitors = monitors
+        self.rbdPool = rbdPool
+        self.cephUser = cephUser
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        monitors = try c.decode([String].self, forKey: .monitors)
+        rbdPool = try c.decodeIfPresent(String.self, forKey: .rbdPool) ?? Self.defaultRbdPool
+        cephUser = try c.decode(String.self, forKey: .cephUser)
+    }
+
+    /// Problems, fields prefixed with `field` ("storageConfig").
+    public func validate(field: String) -> [FieldError] {
+        var errors = RbdCluster(storagePoolId: UUID(), monitors: monitors, rbdPool: rbdPool, cephUser: cephUser)
+            .validate(field: field)
+        if monitors.count > Self.maximumMonitors {
+            errors.append(FieldError(field: "\(field).monitors", message: "must name at most \(Self.maximumMonitors) monitors"))
+        }
+        return errors
+    }
+
+    /// The cluster as a task carries it (without the key, which is added when an agent leases the task).
+    public func cluster(storagePoolId: UUID) -> RbdCluster {
+        RbdCluster(storagePoolId: storagePoolId, monitors: monitors, rbdPool: rbdPool, cephUser: cephUser)
     }
 }
 

@@ -122,11 +122,15 @@ public struct ObservedVm: Codable, Sendable, Hashable {
     public var vmUuid: String
     public var vmName: String
     public var state: DomainState
+    /// The domain's RBD disks (live definition when it runs, persistent otherwise); nil from older agents,
+    /// which the reconciler treats as "not known" rather than "none".
+    public var disks: [ObservedDisk]?
 
-    public init(vmUuid: String, vmName: String, state: DomainState) {
+    public init(vmUuid: String, vmName: String, state: DomainState, disks: [ObservedDisk]? = nil) {
         self.vmUuid = vmUuid
         self.vmName = vmName
         self.state = state
+        self.disks = disks
     }
 }
 

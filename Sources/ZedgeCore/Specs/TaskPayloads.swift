@@ -7,21 +7,28 @@ public struct VmCreatePayload: Codable, Sendable, Hashable {
     public var spec: VmSpec
     /// Start the domain once it is defined (what an instance create asks for); default false.
     public var start: Bool
+    /// The Ceph clusters of the spec's RBD data disks (the instance's attached private data disks), so that
+    /// the agent can define their libvirt secrets before the domain; their `cephKey`s are added at lease time
+    /// only, as for the `disk.*` kinds.
+    public var rbdClusters: [RbdCluster]
 
-    public init(spec: VmSpec, start: Bool = false) {
+    public init(spec: VmSpec, start: Bool = false, rbdClusters: [RbdCluster] = []) {
         self.spec = spec
         self.start = start
+        self.rbdClusters = rbdClusters
     }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         spec = try c.decode(VmSpec.self, forKey: .spec)
         start = try c.decodeIfPresent(Bool.self, forKey: .start) ?? false
+        rbdClusters = try c.decodeIfPresent([RbdCluster].self, forKey: .rbdClusters) ?? []
     }
 
     /// The spec's problems, with fields prefixed "spec.".
     public func validate() -> [FieldError] {
         spec.validate().map { FieldError(field: "spec." + $0.field, message: $0.message) }
+            + rbdClusters.enumerated().flatMap { $1.validate(field: "rbdClusters[\($0)]") }
     }
 }
 

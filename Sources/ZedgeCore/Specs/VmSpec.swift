@@ -212,10 +212,13 @@ public struct DiskSpec: Codable, Sendable, Hashable {
     public var shareable: Bool
     /// Default raw for RBD, qcow2 otherwise.
     public var format: DiskFormat
+    /// `<serial>`: what the guest sees as the disk's serial (and `/dev/disk/by-id/virtio-SERIAL`); at most
+    /// 20 characters, which is all virtio-blk passes on.
+    public var serial: String?
 
     public init(
         source: DiskSource, target: String, bus: DiskBus = .virtio, readOnly: Bool = false, shareable: Bool = false,
-        format: DiskFormat? = nil
+        format: DiskFormat? = nil, serial: String? = nil
     ) {
         self.source = source
         self.target = target
@@ -223,6 +226,17 @@ public struct DiskSpec: Codable, Sendable, Hashable {
         self.readOnly = readOnly
         self.shareable = shareable
         self.format = format ?? Self.defaultFormat(for: source)
+        self.serial = serial
+    }
+
+    /// Why `serial` cannot be a disk serial (1...20 of letters, digits, '-', '_'), or nil.
+    public static func serialProblem(_ serial: String, field: String) -> FieldError? {
+        let b = Array(serial.utf8)
+        guard (1...20).contains(b.count),
+              b.allSatisfy({ SpecRules.isAlnumASCII($0) || $0 == 0x2D || $0 == 0x5F }) else {
+            return FieldError(field: field, message: "must be 1-20 letters, digits, '-' or '_'")
+        }
+        return nil
     }
 
     public static func defaultFormat(for source: DiskSource) -> DiskFormat {
@@ -237,6 +251,7 @@ public struct DiskSpec: Codable, Sendable, Hashable {
         readOnly = try c.decodeIfPresent(Bool.self, forKey: .readOnly) ?? false
         shareable = try c.decodeIfPresent(Bool.self, forKey: .shareable) ?? false
         format = try c.decodeIfPresent(DiskFormat.self, forKey: .format) ?? Self.defaultFormat(for: source)
+        serial = try c.decodeIfPresent(String.self, forKey: .serial)
     }
 
     /// Problems with this disk, fields prefixed with `field` ("dataDisks[0]").
@@ -246,6 +261,7 @@ public struct DiskSpec: Codable, Sendable, Hashable {
             errors.append(FieldError(field: "\(field).target",
                                      message: "must be a device name like vda, vdb, sda or hda (vd/sd/hd and 1-2 lowercase letters)"))
         }
+        if let serial, let e = Self.serialProblem(serial, field: "\(field).serial") { errors.append(e) }
         switch source {
         case .file(let path):
             if let e = SpecRules.absolutePath(path, field: "\(field).source.path") { errors.append(e) }
