@@ -93,13 +93,20 @@ public enum Coordinator {
                                           ipam: ipam, transactions: store.transactions, tenantVlanRange: configuration.tenantVlanRange)
             let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity, cachedImages: store.cachedImages,
                                       engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker)
+            let storagePools = StoragePools(pools: store.resourcePools, disks: store.disks, transactions: store.transactions)
+            let quotaService = QuotaService(quotas: store.quotas)
+            let disks = DiskService(disks: store.disks, tenants: store.tenants, tasks: store.tasks, quotas: quotaService, dispatcher: dispatcher,
+                                    storagePools: storagePools, outcomes: outcomes, logger: logger)
+            let diskAttachments = DiskAttachments(disks: store.disks, instances: store.instances, computeMachines: store.computeMachines,
+                                                  tasks: store.tasks, dispatcher: dispatcher, storagePools: storagePools, outcomes: outcomes,
+                                                  logger: logger)
             let instances = InstanceService(
                 instances: store.instances, tenants: store.tenants, computeMachines: store.computeMachines, tasks: store.tasks,
-                auditLogs: store.auditLogs, access: templateAccess, images: images, quotas: QuotaService(quotas: store.quotas), placement: placement,
+                auditLogs: store.auditLogs, access: templateAccess, images: images, quotas: quotaService, placement: placement,
                 dispatcher: dispatcher, vmFactory: VirtualMachineFactory(instances: store.instances),
                 specs: VmSpecBuilder(diskDirectory: configuration.instanceDiskDirectory),
                 attachments: NetworkAttachments(networks: store.networks, tenants: store.tenants, addresses: store.ipAddresses, ipam: ipam),
-                stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)
+                diskAttachments: diskAttachments, stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)
             let cloudBoxes = CloudBoxService(
                 hosts: store.hosts, virtualMachines: store.virtualMachines, tasks: store.tasks, auditLogs: store.auditLogs,
                 addresses: CloudBoxAddresses(networks: store.networks, addresses: store.ipAddresses, ipam: ipam),
@@ -124,7 +131,8 @@ public enum Coordinator {
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
                     tracker: tracker, taskQueue: taskQueue, dispatcher: dispatcher, notifier: notifier, enrollment: enrollment,
                     hosts: hosts, instances: instances, templateAccess: templateAccess, images: images, cloudBoxes: cloudBoxes,
-                    calls: calls, consoleLogs: consoleLogs, networks: networks, ipam: ipam),
+                    calls: calls, consoleLogs: consoleLogs, networks: networks, ipam: ipam, storagePools: storagePools, disks: disks,
+                    diskAttachments: diskAttachments),
                 catalog: catalog)
             let server: HTTPServerBuilder = if let tls {
                 try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())

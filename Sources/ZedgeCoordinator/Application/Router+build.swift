@@ -30,6 +30,9 @@ public struct RouterDependencies: Sendable {
     public var consoleLogs: ConsoleLogService
     public var networks: NetworkService
     public var ipam: IpamService
+    public var storagePools: StoragePools
+    public var disks: DiskService
+    public var diskAttachments: DiskAttachments
 }
 
 /// Builds the coordinator's router: middleware (outermost first: metrics, audit, problem+json,
@@ -71,7 +74,8 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     PermissionController(permissions: store.permissions, rolePermissions: store.rolePermissions).register(
         permissions: routes("api/v1/permissions", tag: "rbac", resourceType: "PERMISSION"),
         rolePermissions: routes("api/v1/role-permissions", tag: "rbac", resourceType: "ROLE_PERMISSION"))
-    InfrastructureController(dataCenters: store.edgeDataCenters, pools: store.resourcePools, networks: store.networks, authorizer: deps.authorizer)
+    InfrastructureController(dataCenters: store.edgeDataCenters, pools: store.resourcePools, networks: store.networks,
+                             storagePools: deps.storagePools, authorizer: deps.authorizer)
         .register(
             dataCenters: routes("api/v1/edge-data-centers", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue),
             pools: routes("api/v1/resource-pools", tag: "infrastructure", resourceType: ResourceType.edgeDc.rawValue))
@@ -83,7 +87,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     AgentController(
         enrollment: deps.enrollment,
         caCertificatePEM: deps.caCertificatePEM, tracker: deps.tracker, heartbeatInterval: deps.heartbeatInterval,
-        queue: deps.taskQueue, notifier: deps.notifier, calls: deps.calls
+        queue: deps.taskQueue, notifier: deps.notifier, calls: deps.calls, secrets: TaskSecrets(disks: store.disks)
     ).register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
     OperationController(computeMachines: store.computeMachines, queue: deps.taskQueue, dispatcher: deps.dispatcher, authorizer: deps.authorizer).register(
         operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),
@@ -112,6 +116,10 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     IpAddressController(networks: store.networks, addresses: store.ipAddresses, instances: store.instances, ipam: deps.ipam,
                         authorizer: deps.authorizer)
         .register(on: routes("api/v1/ip-addresses", tag: "networks", resourceType: ResourceType.network.rawValue))
+    DiskController(disks: store.disks, instances: store.instances, service: deps.disks, attachments: deps.diskAttachments,
+                   authorizer: deps.authorizer)
+        .register(on: routes("api/v1/private-data-disks", tag: "disks", resourceType: ResourceType.storage.rawValue),
+                  instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue))
     VirtualMachineController(virtualMachines: store.virtualMachines, authorizer: deps.authorizer)
         .register(on: routes("api/v1/virtual-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     AdminController(check: ConsistencyCheck(database: store.database))

@@ -114,6 +114,7 @@ extension InstanceService {
         guard let current = try await instances.find(instanceId), let machineId = current.computeMachineId,
               let machine = try await computeMachines.find(machineId) else { return }
         let service = self
+        let dataDisks = try await diskAttachments.dataDisks(instanceId: instanceId)
         let reason: String
         switch step {
         case .start(let r), .stop(let r, _), .recreate(let r): reason = r
@@ -133,7 +134,7 @@ extension InstanceService {
                 }
                 return Change(status: .creating, desiredStatus: instance.desiredStatus, vmStatus: .creating,
                               task: (.vmCreate, try service.specs.createPayload(for: vm, instance: instance, machine: machine, config: config,
-                                                                               start: instance.desiredStatus == .running)),
+                                                                               start: instance.desiredStatus == .running, dataDisks: dataDisks)),
                               operationKind: "instance.reconcile")
             }
         }

@@ -70,6 +70,7 @@ extension InstanceService {
             if change.status == .deleted {
                 try await service.placement.release(instanceId: instance.id, now: now, in: tx)
                 try await service.attachments.release(instanceId: instance.id, now: now, in: tx)
+                try await service.diskAttachments.release(instanceId: instance.id, now: now, in: tx)
             }
             try await service.instances.update(instance, in: tx)
             if var changed = vm, let status = change.vmStatus {
@@ -146,7 +147,11 @@ extension InstanceService {
             if next == .deleted || (next == .error && task.kind == .vmCreate) {
                 try await service.placement.release(instanceId: instance.id, now: now, in: tx)
                 // Addresses go with the instance, not with a failed VM: an ERROR instance keeps its own.
-                if next == .deleted { try await service.attachments.release(instanceId: instance.id, now: now, in: tx) }
+                if next == .deleted {
+                    try await service.attachments.release(instanceId: instance.id, now: now, in: tx)
+                    // Its data disks outlive it: detached (the domain is gone) and AVAILABLE again.
+                    try await service.diskAttachments.release(instanceId: instance.id, now: now, in: tx)
+                }
                 if next == .error { instance.computeMachineId = nil }
             }
             instance.status = next

@@ -18,6 +18,8 @@ public struct InstanceService: Sendable {
     let vmFactory: VirtualMachineFactory
     let specs: VmSpecBuilder
     let attachments: NetworkAttachments
+    /// The instance's private data disks: released when it is deleted, attached again when it is recreated.
+    let diskAttachments: DiskAttachments
     /// Seconds a guest gets to power off before `vm.stop` forces it.
     let stopTimeoutS: Int
     let logger: Logger
@@ -30,9 +32,10 @@ public struct InstanceService: Sendable {
         instances: any InstanceRepository, tenants: any ModelRepository<Tenant>, computeMachines: any ModelRepository<ComputeMachine>,
         tasks: any TaskRepository, auditLogs: any TimeSeriesRepository<AuditLog>, access: TemplateAccess, images: ImageService, quotas: QuotaService,
         placement: Placement, dispatcher: WorkDispatcher, vmFactory: VirtualMachineFactory, specs: VmSpecBuilder,
-        attachments: NetworkAttachments, stopTimeoutS: Int, outcomes: TaskOutcomeHandlers, logger: Logger
+        attachments: NetworkAttachments, diskAttachments: DiskAttachments, stopTimeoutS: Int, outcomes: TaskOutcomeHandlers, logger: Logger
     ) {
         self.attachments = attachments
+        self.diskAttachments = diskAttachments
         self.instances = instances
         self.tenants = tenants
         self.computeMachines = computeMachines

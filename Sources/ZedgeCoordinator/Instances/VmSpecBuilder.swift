@@ -22,7 +22,9 @@ public struct VmSpecBuilder: Sendable {
     }
 
     /// 409 when the VM has no domain UUID.
-    public func spec(for vm: VirtualMachine, instance: Instance, machine: ComputeMachine, config: ResolvedInstanceConfig) throws -> VmSpec {
+    /// `dataDisks`: the instance's attached private data disks (`DiskAttachments.dataDisks`).
+    public func spec(for vm: VirtualMachine, instance: Instance, machine: ComputeMachine, config: ResolvedInstanceConfig,
+                     dataDisks: [DiskSpec] = []) throws -> VmSpec {
         guard let uuid = vm.vmUuid.flatMap(UUID.init(uuidString:)) else { throw DomainError.conflict("The VM has no domain UUID.") }
         let port = vm.config?.objectValue?["consolePort"]?.intValue
         let rootDisk: DiskSpec
@@ -40,7 +42,7 @@ public struct VmSpecBuilder: Sendable {
             NicSpec(mac: nic.macAddress, attachment: .bridge(bridge), vlanTag: nic.vlanId, virtualPort: .openvswitch)
         }
         return VmSpec(
-            name: vm.vmName, uuid: uuid, vcpus: vm.cpuCores, memoryMiB: vm.memoryGb * 1024, rootDisk: rootDisk, nics: nics,
+            name: vm.vmName, uuid: uuid, vcpus: vm.cpuCores, memoryMiB: vm.memoryGb * 1024, rootDisk: rootDisk, dataDisks: dataDisks, nics: nics,
             graphics: GraphicsSpec(kind: config.console, listen: machine.managementIp, port: port),
             gpus: (vm.config?.objectValue?["gpuPciAddresses"]?.arrayValue ?? []).compactMap(\.stringValue).map(GpuSpec.init(pciAddress:)),
             rootImage: rootImage, cloudInit: seed(for: instance, vm: vm, config: config))
@@ -66,9 +68,12 @@ public struct VmSpecBuilder: Sendable {
             networkConfig: networkConfig)
     }
 
-    /// The `vm.create` payload for the VM.
+    /// The `vm.create` payload for the VM, with the instance's attached data disks and their clusters (whose
+    /// keys are added only when the agent leases the task).
     public func createPayload(for vm: VirtualMachine, instance: Instance, machine: ComputeMachine, config: ResolvedInstanceConfig,
-                              start: Bool) throws -> JSONValue {
-        try JSONValue(encoding: VmCreatePayload(spec: try spec(for: vm, instance: instance, machine: machine, config: config), start: start))
+                              start: Bool, dataDisks: (disks: [DiskSpec], clusters: [RbdCluster]) = ([], [])) throws -> JSONValue {
+        try JSONValue(encoding: VmCreatePayload(
+            spec: try spec(for: vm, instance: instance, machine: machine, config: config, dataDisks: dataDisks.disks), start: start,
+            rbdClusters: dataDisks.clusters))
     }
 }

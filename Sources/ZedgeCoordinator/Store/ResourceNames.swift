@@ -26,6 +26,7 @@ enum ResourceNames {
         "capacity_claims": "capacity claim",
         "private_data_disks": "private data disk",
         "instance_private_data_disk_attachments": "disk attachment",
+        "storage_pool_secrets": "storage pool secret",
         "images": "image",
         "image_versions": "image version",
         "image_tags": "image tag",

@@ -40,6 +40,7 @@ public struct Store: Sendable {
     public let cachedImages: any CachedImageRepository
     public let networks: any NetworkRepository
     public let ipAddresses: any IpAddressRepository
+    public let disks: any DiskRepository
     public let transactions: Transactions
 
     public init(database: Database) {
@@ -77,6 +78,7 @@ public struct Store: Sendable {
         cachedImages = SQLCachedImageRepository(database: database)
         networks = SQLNetworkRepository(database: database)
         ipAddresses = SQLIpAddressRepository(database: database)
+        disks = SQLDiskRepository(database: database)
         transactions = Transactions(database: database)
     }
 }

@@ -38,4 +38,6 @@ enum Tables {
     static let subnets = Table<Subnet>("subnets")
     static let places = Table<Place>("places")
     static let ipAddresses = Table<IpAddress>("ip_addresses")
+    static let privateDataDisks = Table<PrivateDataDisk>("private_data_disks")
+    static let diskAttachments = Table<InstancePrivateDataDiskAttachment>("instance_private_data_disk_attachments")
 }

@@ -7,7 +7,7 @@ struct LayeringScanner: Sendable {
     /// The top-level folders, bottom to top: a folder may use only itself and the folders before it.
     static let layers = [
         "Errors", "Store", "Audit", "Auth", "Authorization", "TLS", "Observability", "Leadership", "Dispatch",
-        "Hosts", "Placement", "Quotas", "Networks", "Images", "Templates", "CloudBoxes", "Instances", "HTTP", "Application",
+        "Hosts", "Placement", "Quotas", "Networks", "Images", "Templates", "CloudBoxes", "Disks", "Instances", "HTTP", "Application",
     ]
 
     /// Lines outside Store/ that contain one of these run SQL. So does a string literal line that starts with

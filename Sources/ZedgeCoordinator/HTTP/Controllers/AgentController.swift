@@ -12,6 +12,8 @@ public struct AgentController: Sendable {
     let queue: TaskQueue
     let notifier: TaskNotifier
     let calls: AgentCallBroker
+    /// Adds the cephx keys a leased task needs to the payload it is handed out with (never stored).
+    let secrets: TaskSecrets
 
     static let taskPoll = ListSpec(extras: ["wait": .string])
 
@@ -80,9 +82,12 @@ public struct AgentController: Sendable {
             leased = try await queue.lease(for: agent)
             calls = try await pendingCalls(agent)
         }
-        return try JSONResponse.make(TaskPollResponse(tasks: leased.map {
-            TaskAssignment(id: $0.id, kind: $0.kind, payload: $0.payload, attempt: $0.attempts, leaseExpiresAt: $0.leaseExpiresAt ?? Date())
-        }, calls: calls.isEmpty ? nil : calls))
+        var assignments: [TaskAssignment] = []
+        for task in leased {
+            assignments.append(TaskAssignment(id: task.id, kind: task.kind, payload: try await secrets.payloadForAgent(task),
+                                              attempt: task.attempts, leaseExpiresAt: task.leaseExpiresAt ?? Date()))
+        }
+        return try JSONResponse.make(TaskPollResponse(tasks: assignments, calls: calls.isEmpty ? nil : calls))
     }
 
     /// A compute machine's calls waiting to be handed out (CloudBoxes get none).

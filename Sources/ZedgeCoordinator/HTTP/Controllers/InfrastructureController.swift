@@ -10,6 +10,7 @@ public struct InfrastructureController: Sendable {
     let dataCenters: any ModelRepository<EdgeDataCenter>
     let pools: any ModelRepository<ResourcePool>
     let networks: any NetworkRepository
+    let storagePools: StoragePools
     let authorizer: Authorizer
 
     static let counters: Set<String> = [
@@ -52,12 +53,19 @@ public struct InfrastructureController: Sendable {
         var schedulingPolicy: String?
         var status: ResourcePoolStatus?
         var ipPoolConfig: JSONValue?
+        /// A STORAGE pool's Ceph cluster (required for STORAGE, refused for other types).
+        var storageConfig: StorageConfig?
+        /// A STORAGE pool's cephx key: write-only, kept apart, never returned.
+        var cephKey: String?
         static var immutableFields: Set<String> { InfrastructureController.counters.union(["subnetId"]) }
         func validate() -> [FieldError] {
-            Validate.collect(
+            var errors = Validate.collect(
                 Validate.name(name, field: "name"),
                 description.flatMap { Validate.description($0, field: "description") },
                 schedulingPolicy.flatMap(InfrastructureController.checkPolicy))
+            errors += InfrastructureController.checkStorage(poolType: poolType ?? .compute, storageConfig: storageConfig, cephKey: cephKey,
+                                                            creating: true)
+            return errors
         }
     }
 
@@ -67,13 +75,40 @@ public struct InfrastructureController: Sendable {
         var schedulingPolicy: String?
         var status: ResourcePoolStatus?
         var ipPoolConfig: JSONValue?
+        var storageConfig: StorageConfig?
+        /// A new cephx key for a STORAGE pool (write-only).
+        var cephKey: String?
         static var immutableFields: Set<String> { InfrastructureController.counters.union(["subnetId", "edgeDataCenterId", "poolType"]) }
         func validate() -> [FieldError] {
-            Validate.collect(
+            var errors = Validate.collect(
                 name.flatMap { Validate.name($0, field: "name") },
                 description.flatMap { Validate.description($0, field: "description") },
                 schedulingPolicy.flatMap(InfrastructureController.checkPolicy))
+            errors += storageConfig?.validate(field: "storageConfig") ?? []
+            if let cephKey, let e = StoragePools.checkKey(cephKey) { errors.append(e) }
+            return errors
         }
+    }
+
+    /// A STORAGE pool needs `storageConfig` and `cephKey` when it is made; other pool types take neither.
+    static func checkStorage(poolType: ResourcePoolType, storageConfig: StorageConfig?, cephKey: String?, creating: Bool) -> [FieldError] {
+        var errors: [FieldError] = []
+        guard poolType == .storage else {
+            if storageConfig != nil { errors.append(FieldError(field: "storageConfig", message: "is only for STORAGE pools")) }
+            if cephKey != nil { errors.append(FieldError(field: "cephKey", message: "is only for STORAGE pools")) }
+            return errors
+        }
+        if let storageConfig {
+            errors += storageConfig.validate(field: "storageConfig")
+        } else if creating {
+            errors.append(FieldError(field: "storageConfig", message: "is required for a STORAGE pool: {monitors, rbdPool, cephUser}"))
+        }
+        if let cephKey {
+            if let e = StoragePools.checkKey(cephKey) { errors.append(e) }
+        } else if creating {
+            errors.append(FieldError(field: "cephKey", message: "is required for a STORAGE pool: the cephx key of storageConfig.cephUser"))
+        }
+        return errors
     }
 
     static func checkPolicy(_ policy: String) -> FieldError? {
@@ -159,8 +194,12 @@ public struct InfrastructureController: Sendable {
         let pool = ResourcePool(
             name: body.name, description: body.description, edgeDataCenterId: body.edgeDataCenterId,
             poolType: body.poolType ?? .compute, schedulingPolicy: body.schedulingPolicy ?? SchedulingPolicyName.loadBalance,
-            status: body.status ?? .active, ipPoolConfig: body.ipPoolConfig)
-        try await pools.insert(pool)
+            status: body.status ?? .active, ipPoolConfig: body.ipPoolConfig, storageConfig: body.storageConfig)
+        if let cephKey = body.cephKey {
+            try await storagePools.create(pool, cephKey: cephKey)
+        } else {
+            try await pools.insert(pool)
+        }
         context.audit.resource(pool.id)
         return try JSONResponse.created(pool, at: "/api/v1/resource-pools/\(pool.id)")
     }
@@ -187,8 +226,14 @@ public struct InfrastructureController: Sendable {
         if patch.has("schedulingPolicy") { pool.schedulingPolicy = try required(patch.value.schedulingPolicy, "schedulingPolicy") }
         if patch.has("status") { pool.status = try required(patch.value.status, "status") }
         if patch.has("ipPoolConfig") { pool.ipPoolConfig = patch.value.ipPoolConfig }
+        if patch.has("storageConfig") || patch.has("cephKey") {
+            let problems = Self.checkStorage(poolType: pool.poolType, storageConfig: patch.value.storageConfig, cephKey: patch.value.cephKey,
+                                             creating: false)
+            if !problems.isEmpty { throw Problem.invalid(problems) }
+            if patch.has("storageConfig") { pool.storageConfig = try required(patch.value.storageConfig, "storageConfig") }
+        }
         pool.updatedAt = Date()
-        guard try await pools.update(pool) else { throw Problem.notFound("Resource pool") }
+        guard try await storagePools.update(pool, cephKey: patch.value.cephKey) else { throw Problem.notFound("Resource pool") }
         return try JSONResponse.make(pool)
     }
 

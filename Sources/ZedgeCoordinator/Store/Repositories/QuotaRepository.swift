@@ -54,9 +54,19 @@ public struct SQLQuotaRepository: QuotaRepository {
             WHERE c.released_at IS NULL AND \(condition)
             """).first()
         let count = try await tx.db.raw("SELECT COUNT(*) AS n FROM instances i WHERE i.status <> 'DELETED' AND \(condition)").first()
+        // Every private data disk counts (a disk being deleted until it is gone), against `disks` and `storageGb`.
+        let diskCondition: SQLQueryString = switch owner {
+        case .user(let id): "d.user_id = \(bind: id)"
+        case .group(let id): "d.user_id IN (SELECT user_id FROM user_group_members WHERE group_id = \(bind: id))"
+        case .tenant(let id): "d.tenant_id = \(bind: id)"
+        }
+        let disks = try await tx.db.raw("""
+            SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(d.size_gb), 0) AS BIGINT) AS gb FROM private_data_disks d WHERE \(diskCondition)
+            """).first()
         return ResourceUsage(
             cpuCores: try claimed?.decode(column: "cpu", as: Int.self) ?? 0, memoryGb: try claimed?.decode(column: "mem", as: Int.self) ?? 0,
-            storageGb: try claimed?.decode(column: "sto", as: Int.self) ?? 0, gpuCount: try claimed?.decode(column: "gpu", as: Int.self) ?? 0,
-            instances: try count?.decode(column: "n", as: Int.self) ?? 0)
+            storageGb: (try claimed?.decode(column: "sto", as: Int.self) ?? 0) + (try disks?.decode(column: "gb", as: Int.self) ?? 0),
+            gpuCount: try claimed?.decode(column: "gpu", as: Int.self) ?? 0,
+            instances: try count?.decode(column: "n", as: Int.self) ?? 0, disks: try disks?.decode(column: "n", as: Int.self) ?? 0)
     }
 }
