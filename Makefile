@@ -10,7 +10,7 @@ deps:
 	@scripts/ensure-deps.sh
 
 test-deps:
-	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs
+	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph
 
 ## The bootable test guest image, built once and cached outside git (scripts/test-guest-image.sh); prints its path.
 test-guest:
@@ -25,12 +25,13 @@ run: build
 	$(SWIFT) run zedge-coordinator dev --data-dir $(DEV_DIR)
 
 ## The whole test suite, against SQLite and a throwaway PostgreSQL cluster, with a real libvirtd as root, Open
-## vSwitch in userspace mode with its br-zedge bridge, and ZEDGE_TEST_GUEST_IMAGE naming the cached test guest
-## image (built first if not cached).
+## vSwitch in userspace mode with its br-zedge bridge, a throwaway single-node Ceph cluster (cephx, pool
+## private-data-disks) and ZEDGE_TEST_GUEST_IMAGE naming the cached test guest image (built first if not cached).
+## test-deps installs the rbd drivers of libvirt and QEMU before with-libvirtd.sh starts libvirtd.
 test: test-deps test-guest
 	$(SWIFT) build --build-tests
 	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
-	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
 
 ## The load harnesses (not part of `make test`), in release mode: simulated agents against a real coordinator
 ## and against a bare Hummingbird ceiling, then the placement engine over 10,000 machines.

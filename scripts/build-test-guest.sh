@@ -15,7 +15,13 @@
 #   - then prints, after the lines above, the success marker on the serial console (ttyS0):
 #       ZEDGE-GUEST instance-id=<meta-data instance-id> hostname=<local-hostname> nic=… address=… gateway=… uptime=…
 #   - serves that line over HTTP on port 80 (busybox httpd), keeps a root shell on ttyS0 (`virsh console`),
-#     and powers off on an ACPI power button (`virsh shutdown`).
+#     and powers off on an ACPI power button (`virsh shutdown`);
+#   - watches its virtio disks (polls /sys/block/vd* each second) and prints, at boot and whenever a disk
+#     appears, disappears, changes size or read-only flag (live attach, `virsh blockresize`, detach):
+#       ZEDGE-DISKS uptime=… vda=BYTES:ro=0|1:serial=SERIAL vdb=…     (serial: at most 20 characters)
+#     followed by one `ZEDGE-PARTITIONS <line of /proc/partitions>` per vd* line there. The boot line comes
+#     before the root shell starts; the shell's prompt (`/ # ` and no newline) then shares a console line with
+#     the next ZEDGE-DISKS line, so match the lines with `contains`, not at the start of a line.
 # Boot it with <domain type='qemu'> (TCG) on machines without real VT-x/AMD-V; the boot disk on bus='virtio'.
 #
 # Usage: build-test-guest.sh OUTDIR        build OUTDIR/base.qcow2 and OUTDIR/build-info
@@ -114,6 +120,13 @@ if [ -n "$nic" ]; then
 fi
 line="ZEDGE-GUEST instance-id=$iid hostname=$host nic=$nic address=$addr gateway=$gw uptime=$(cut -d' ' -f1 /proc/uptime)"
 echo "$line"; mkdir -p /www; echo "$line" > /www/index.html; httpd -p 80 -h /www   # also over TCP: wget http://ADDR/
+# Disks: a line at boot and whenever a vd* disk appears, disappears, changes size or its read-only flag. The boot
+# line is printed before the shell below starts, so that it does not share a console line with the shell's prompt.
+disks() { cur=; for b in /sys/block/vd*; do [ -e "$b" ] || continue; n=${b##*/}
+    cur="$cur $n=$(( $(cat $b/size) * 512 )):ro=$(cat $b/ro):serial=$(cat $b/serial 2>/dev/null)"; done
+  if [ "$cur" != "$old" ]; then echo "ZEDGE-DISKS uptime=$(cut -d' ' -f1 /proc/uptime)$cur" >/dev/ttyS0
+    grep -E ' vd' /proc/partitions | sed 's/^/ZEDGE-PARTITIONS /' >/dev/ttyS0; old=$cur; fi; }
+old=; disks; ( while true; do sleep 1; disks; done ) &
 setsid cttyhack sh -c 'while true; do sh; done' </dev/ttyS0 >/dev/ttyS0 2>&1 &   # root shell for virsh console
 while true; do sleep 3600; done
 INIT

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Zedge builds and tests against, when run as root;
 # otherwise prints the exact command to run and fails.
-# Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs]
+# Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs] [--with-ceph]
 #   --with-postgres    the PostgreSQL server, for the suite's second engine
 #   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
 #   --with-ovs         Open vSwitch (scripts/with-ovs.sh starts it) and what the tenant-network tests run in
 #                      their namespaces: ip, ping, wget
+#   --with-ceph        a single-node Ceph (scripts/with-ceph.sh starts it) and libvirt's and QEMU's rbd drivers;
+#                      install before libvirtd starts, or a running libvirtd has no rbd pool type until restarted
 set -euo pipefail
 # xorriso builds the agent's cloud-init seeds; qemu-utils gives libvirtd the qemu-img it runs to create the
 # agent's qcow2 overlay volumes. Both are runtime dependencies of the agent.
@@ -16,7 +18,8 @@ for arg in "$@"; do
     --with-test-guest)
       pkgs+=(busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio kmod qemu-utils xorriso) ;;
     --with-ovs) pkgs+=(openvswitch-switch iproute2 iputils-ping wget) ;;
-    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs)" >&2; exit 2 ;;
+    --with-ceph) pkgs+=(ceph-mon ceph-osd ceph-common libvirt-daemon-driver-storage-rbd qemu-block-extra) ;;
+    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph)" >&2; exit 2 ;;
   esac
 done
 missing=()

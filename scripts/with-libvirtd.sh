@@ -8,7 +8,10 @@ if [ "$(id -u)" -ne 0 ]; then
   if virsh -c qemu:///system version >/dev/null 2>&1; then export ZEDGE_TEST_LIBVIRT_URI=qemu:///system; fi
   exec "$@"
 fi
-pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 libvirt-clients)
+# The rbd drivers (libvirt's rbd pools, QEMU's rbd block driver) before libvirtd starts: a libvirtd started
+# without them has no rbd pool type until it is restarted (scripts/with-ceph.sh checks).
+pkgs=(libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 libvirt-clients
+  libvirt-daemon-driver-storage-rbd qemu-block-extra)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
