@@ -270,8 +270,45 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
     static let all: [DeleteFixture] = [
         edgeDataCenter, resourcePool, computeMachine, computeMachineCredential, cloudBoxCredential, enrollmentToken,
         tenant, user, userGroup, userGroupMember, apiKey, template, instance, instanceSet, instanceSetMember,
-        image, imageVersion, imageTag, vpc, subnet, place, ipAddress,
+        image, imageVersion, imageTag, vpc, subnet, place, ipAddress, privateDataDisk, diskAttachment,
     ]
+
+    static let privateDataDisk = DeleteFixture(
+        "/api/v1/private-data-disks/{id}",
+        .blocking("attachments (checked by the service, which names the instances; the delete is asynchronous: DELETING, then gone)")
+    ) { w in
+        let d = try await DiskWorld.make(w.c, ip: "10.93.0.1")
+        let vm = try await d.f.running("holder", on: d.host)
+        let disk = try await d.availableDisk("data")
+        #expect(try await d.attach(disk.id, to: vm.id).status == 202)
+        try await d.complete()
+        let path = "/api/v1/private-data-disks/\(disk.id)"
+        let refused = try await w.delete(path)
+        #expect(refused.status == 409 && refused.text.contains("holder"), "\(refused.text)")
+        #expect(try await w.c.client.delete("/api/v1/instances/\(vm.id)", token: d.f.user.token).status == 202)
+        try await d.complete()
+        #expect(try await w.delete(path).status == 202)
+        try await d.complete()
+        #expect(try await w.get(path).status == 404)
+        // Its STORAGE pool is free to go once no disk refers to it.
+        #expect(try await w.delete("/api/v1/resource-pools/\(d.storagePool.id)").status == 204)
+    }
+
+    static let diskAttachment = DeleteFixture(
+        "/api/v1/private-data-disks/{id}/attachments/{attachmentId}",
+        .none(because: "nothing refers to an attachment; DELETE detaches (DETACHING, then gone) and keeps the disk")
+    ) { w in
+        let d = try await DiskWorld.make(w.c, ip: "10.94.0.1")
+        let vm = try await d.f.running("holder", on: d.host)
+        let disk = try await d.availableDisk("data")
+        let attachment = try await d.attach(disk.id, to: vm.id).decode(DiskAttachments.Accepted.self).attachment
+        try await d.complete()
+        let path = "/api/v1/private-data-disks/\(disk.id)/attachments/\(attachment.id)"
+        #expect(try await w.delete(path).status == 202)
+        try await d.complete()
+        #expect(try await w.get(path).status == 404)
+        #expect(try await d.disk(disk.id).status == .available)
+    }
 
     /// A data center, and a VPC in it made by ADMIN for a fresh tenant.
     static func network(_ w: DeleteWorld) async throws -> (tenant: Tenant, vpc: Vpc) {

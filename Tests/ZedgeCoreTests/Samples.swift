@@ -192,6 +192,7 @@ enum Samples {
         allocatedGpuCount: 15,
         subnetId: uuid(15),
         ipPoolConfig: ["k16": [1, 2.5, "x", true, nil]],
+        storageConfig: StorageConfig(monitors: ["10.0.0.1:6789"], rbdPool: "s17", cephUser: "s18"),
         createdAt: date(17),
         updatedAt: date(18)
     )
@@ -233,6 +234,8 @@ enum Samples {
         maxAttachments: 9,
         rbdImageName: "s9",
         rbdPool: "s10",
+        storagePoolId: uuid(15),
+        error: "s16",
         createdAt: date(11),
         updatedAt: date(12),
         createdBy: uuid(13),
@@ -247,7 +250,8 @@ enum Samples {
         mountMode: MountMode.allCases.last!,
         attachedAt: date(5),
         attachedBy: uuid(6),
-        status: AttachmentStatus.allCases.last!
+        status: AttachmentStatus.allCases.last!,
+        error: "s8"
     )
 
     static let image = Image(

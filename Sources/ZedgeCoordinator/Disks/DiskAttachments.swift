@@ -76,12 +76,12 @@ public struct DiskAttachments: Sendable {
                 throw DomainError.conflict("Instance \(instance.name) is \(instance.status.rawValue): attach disks to a RUNNING or STOPPED instance.",
                                            field: "instanceId")
             }
-            guard let machineId = instance.computeMachineId, let machine = try await service.computeMachines.find(machineId),
+            guard let machineId = instance.computeMachineId, let machine = try await service.disks.machine(machineId, in: tx),
                   let vmId = instance.virtualMachineId, let vm = try await service.instances.virtualMachine(vmId, in: tx),
                   let vmUuid = vm.vmUuid.flatMap(UUID.init(uuidString:)) else {
                 throw DomainError.conflict("Instance \(instance.name) has no virtual machine to attach the disk to.", field: "instanceId")
             }
-            guard let poolId = disk.storagePoolId, let pool = try await service.storagePools.pools.find(poolId),
+            guard let poolId = disk.storagePoolId, let pool = try await service.disks.pool(poolId, in: tx),
                   let config = pool.storageConfig else {
                 throw DomainError.conflict("The disk's STORAGE pool is gone or has no storageConfig.")
             }
@@ -139,7 +139,7 @@ public struct DiskAttachments: Sendable {
             var vm: VirtualMachine?
             if let vmId = instance?.virtualMachineId { vm = try await service.instances.virtualMachine(vmId, in: tx) }
             guard let machineId = instance?.computeMachineId, let vmUuid = vm?.vmUuid.flatMap(UUID.init(uuidString:)),
-                  let poolId = disk.storagePoolId, let cluster = try await service.storagePools.cluster(poolId) else {
+                  let poolId = disk.storagePoolId, let cluster = try await service.storagePools.cluster(poolId, in: tx) else {
                 // No domain can hold it: the row goes at once.
                 try await service.disks.deleteAttachment(attachment.id, in: tx)
                 try await service.refreshStatus(diskId: disk.id, now: now, in: tx)

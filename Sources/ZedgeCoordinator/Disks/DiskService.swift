@@ -148,7 +148,7 @@ public struct DiskService: Sendable {
             if inFlight.contains(disk.id) || attachments.contains(where: { $0.status == .attaching || $0.status == .detaching }) {
                 throw DomainError.conflict("The disk has an operation under way; resize it when that has finished.", field: "sizeGb")
             }
-            guard let poolId = disk.storagePoolId, let cluster = try await service.storagePools.cluster(poolId) else {
+            guard let poolId = disk.storagePoolId, let cluster = try await service.storagePools.cluster(poolId, in: tx) else {
                 throw DomainError.conflict("The disk's STORAGE pool is gone or has no storageConfig.")
             }
             try await service.quotas.check(ResourceUsage(storageGb: sizeGb - disk.sizeGb), userId: disk.userId, tenantId: disk.tenantId, in: tx)
@@ -165,8 +165,8 @@ public struct DiskService: Sendable {
             let rows = try await service.disks.dataDiskHosts(diskId: disk.id, in: tx)
             let byHost = Dictionary(grouping: rows, by: \.computeMachineId)
             if byHost.isEmpty {
-                guard let pool = try await service.storagePools.pools.find(poolId) else { throw DomainError.conflict("The disk's STORAGE pool is gone.") }
-                let host = try await service.storageHost(pool)
+                guard let pool = try await service.disks.pool(poolId, in: tx) else { throw DomainError.conflict("The disk's STORAGE pool is gone.") }
+                let host = try await service.storageHost(pool, in: tx)
                 plan.task(.diskResize, for: .computeMachine(host.id),
                           payload: try JSONValue(encoding: DiskResizePayload(cluster: cluster, image: disk.rbdImageName, sizeGb: sizeGb)))
             } else {
@@ -201,7 +201,8 @@ public struct DiskService: Sendable {
             if inFlight.contains(disk.id) {
                 throw DomainError.conflict("The disk is \(disk.status.rawValue) with an operation under way; delete it when that has finished.")
             }
-            guard let poolId = disk.storagePoolId, let cluster = try await pools.cluster(poolId), let pool = try await pools.pools.find(poolId) else {
+            guard let poolId = disk.storagePoolId, let cluster = try await pools.cluster(poolId, in: tx),
+                  let pool = try await service.disks.pool(poolId, in: tx) else {
                 // No cluster to remove an image from (a row from before storage pools): only the row goes.
                 try await service.disks.delete(disk.id, in: tx)
                 var plan = OperationPlan(kind: "private-data-disk.delete", tenantId: disk.tenantId, userId: principal.userId,
@@ -209,7 +210,7 @@ public struct DiskService: Sendable {
                 plan.settled("private-data-disk.delete")
                 return Accepted(disk: disk, operation: try await submissions.submit(plan, now: now))
             }
-            let host = try await service.storageHost(pool)
+            let host = try await service.storageHost(pool, in: tx)
             disk.status = .deleting
             disk.updatedAt = now
             disk.updatedBy = principal.userId
@@ -298,8 +299,8 @@ public struct DiskService: Sendable {
     }
 
     /// The machine that runs a disk task no domain ties to a host: an ACTIVE one in the pool's data center.
-    func storageHost(_ pool: ResourcePool) async throws -> ComputeMachine {
-        guard let host = try await disks.storageHosts(edgeDataCenterId: pool.edgeDataCenterId).first else {
+    func storageHost(_ pool: ResourcePool, in tx: Transaction? = nil) async throws -> ComputeMachine {
+        guard let host = try await disks.storageHosts(edgeDataCenterId: pool.edgeDataCenterId, in: tx).first else {
             throw DomainError.conflict("No ACTIVE compute machine in STORAGE pool \(pool.name)'s data center can reach its Ceph cluster.",
                                        field: "storagePoolId")
         }

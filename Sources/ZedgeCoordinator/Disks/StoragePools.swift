@@ -46,8 +46,8 @@ public struct StoragePools: Sendable {
     }
 
     /// The cluster of a STORAGE pool, without its key; nil when the pool is not a STORAGE pool with a config.
-    public func cluster(_ poolId: UUID) async throws -> RbdCluster? {
-        guard let pool = try await pools.find(poolId), pool.poolType == .storage, let config = pool.storageConfig else { return nil }
+    public func cluster(_ poolId: UUID, in tx: Transaction? = nil) async throws -> RbdCluster? {
+        guard let pool = try await disks.pool(poolId, in: tx), pool.poolType == .storage, let config = pool.storageConfig else { return nil }
         return config.cluster(storagePoolId: pool.id)
     }
 }

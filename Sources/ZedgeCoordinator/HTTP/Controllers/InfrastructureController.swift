@@ -237,9 +237,18 @@ public struct InfrastructureController: Sendable {
         return try JSONResponse.make(pool)
     }
 
-    /// Delete a resource pool (refused while it holds machines) (`resource-pool.delete`).
+    /// Delete a resource pool (refused while it holds machines, or a STORAGE pool while disks name it)
+    /// (`resource-pool.delete`).
     func resourcePoolDelete(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let pool = try await pool(context, .delete)
+        if pool.poolType == .storage {
+            let disks = try await storagePools.disks.count(storagePoolId: pool.id)
+            if disks > 0 {
+                throw Problem(.conflict, detail: "The STORAGE pool still has \(disks) private data disk\(disks == 1 ? "" : "s"): delete them first.",
+                              errors: [FieldError(field: "privateDataDisks.storagePoolId",
+                                                  message: "\(disks) private data disk\(disks == 1 ? "" : "s") \(disks == 1 ? "is" : "are") in this pool")])
+            }
+        }
         guard try await pools.delete(pool.id) else { throw Problem.notFound("Resource pool") }
         return JSONResponse.noContent()
     }

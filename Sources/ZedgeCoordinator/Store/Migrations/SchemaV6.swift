@@ -7,30 +7,22 @@ import Foundation
 ///   never returned; DESIGN §2 "secrets apart from data");
 /// - a disk names its STORAGE pool (`private_data_disks.storage_pool_id`, an addition to the seed) and says why
 ///   it is in ERROR (`error`); an attachment says why it FAILED (`error`);
-/// - attachments are counted by disk (`disk_id`) when a SHARED disk takes another one.
 enum SchemaV6 {
     static let migration = Migration(
-        version: 6, name: "private-data-disks", declared: declared
+        version: 6, name: "private-data-disks", declared: schema(ColumnTypes(.sqlite), .sqlite).declared
     ) { engine in
         statements(ColumnTypes(engine), engine)
-    }
-
-    static var declared: DeclaredSchema {
-        var declared = schema(ColumnTypes(.sqlite), .sqlite).declared
-        declared.foreignKeys.append(ForeignKeyReference(table: "private_data_disks", column: "storage_pool_id",
-                                                        target: "resource_pools", onDelete: .restrict))
-        return declared
     }
 
     static func statements(_ t: ColumnTypes, _ engine: DatabaseEngine) -> [String] {
         schema(t, engine).finish() + [
             "ALTER TABLE resource_pools ADD COLUMN storage_config \(t.json)",
-            "ALTER TABLE private_data_disks ADD COLUMN storage_pool_id \(t.uuid) CONSTRAINT fk_private_data_disks_storage_pool_id "
-                + "REFERENCES resource_pools(id) ON DELETE RESTRICT",
+            // No foreign key: SQLite adds one to an existing table only by rebuilding it. The resource pool's DELETE
+            // refuses a STORAGE pool that disks still name (`DiskRepository.count(storagePoolId:)`).
+            "ALTER TABLE private_data_disks ADD COLUMN storage_pool_id \(t.uuid)",
             "ALTER TABLE private_data_disks ADD COLUMN error \(t.text)",
             "ALTER TABLE instance_private_data_disk_attachments ADD COLUMN error \(t.text)",
             "CREATE INDEX ix_private_data_disks_storage_pool_id ON private_data_disks (storage_pool_id)",
-            "CREATE INDEX ix_instance_private_data_disk_attachments_disk_id ON instance_private_data_disk_attachments (disk_id)",
         ]
     }
 

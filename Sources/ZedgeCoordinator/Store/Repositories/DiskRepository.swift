@@ -28,11 +28,17 @@ public protocol DiskRepository: ModelStore where Model == PrivateDataDisk {
     func delete(_ id: UUID, in tx: Transaction) async throws
     /// The STORAGE pools of a data center, in id order.
     func storagePools(edgeDataCenterId: UUID) async throws -> [ResourcePool]
+    /// How many disks name the STORAGE pool (which then cannot be deleted).
+    func count(storagePoolId: UUID) async throws -> Int
     /// Every STORAGE pool, in id order.
     func allStoragePools() async throws -> [ResourcePool]
     /// The ACTIVE compute machines of a data center, the most recently heard from first: the agents that can
     /// run a disk task no domain ties to a host (create, delete, resize of a detached disk).
-    func storageHosts(edgeDataCenterId: UUID) async throws -> [ComputeMachine]
+    func storageHosts(edgeDataCenterId: UUID, in tx: Transaction?) async throws -> [ComputeMachine]
+    /// A resource pool, read on the transaction (SQLite has one connection: a read beside it would wait for it).
+    func pool(_ id: UUID, in tx: Transaction?) async throws -> ResourcePool?
+    /// A compute machine, read on the transaction.
+    func machine(_ id: UUID, in tx: Transaction?) async throws -> ComputeMachine?
 
     // MARK: Attachments
     func attachments(diskId: UUID, in tx: Transaction?) async throws -> [InstancePrivateDataDiskAttachment]
@@ -95,6 +101,10 @@ public struct SQLDiskRepository: DiskRepository, SQLBackedStore, DatabaseBacked 
             """).all().map { try RowCodec.decode(ResourcePool.self, from: $0) }
     }
 
+    public func count(storagePoolId: UUID) async throws -> Int {
+        try await table.count(where: [try .equal("storagePoolId", storagePoolId)], on: database.sql)
+    }
+
     public func allStoragePools() async throws -> [ResourcePool] {
         try await database.sql.raw("SELECT * FROM resource_pools WHERE pool_type = 'STORAGE' ORDER BY id")
             .all().map { try RowCodec.decode(ResourcePool.self, from: $0) }
@@ -121,8 +131,16 @@ public struct SQLDiskRepository: DiskRepository, SQLBackedStore, DatabaseBacked 
         return result
     }
 
-    public func storageHosts(edgeDataCenterId: UUID) async throws -> [ComputeMachine] {
-        try await database.sql.raw("""
+    public func pool(_ id: UUID, in tx: Transaction?) async throws -> ResourcePool? {
+        try await Tables.resourcePools.find(id, on: db(tx))
+    }
+
+    public func machine(_ id: UUID, in tx: Transaction?) async throws -> ComputeMachine? {
+        try await Tables.computeMachines.find(id, on: db(tx))
+    }
+
+    public func storageHosts(edgeDataCenterId: UUID, in tx: Transaction?) async throws -> [ComputeMachine] {
+        try await db(tx).raw("""
             SELECT * FROM compute_machines WHERE edge_data_center_id = \(bind: edgeDataCenterId) AND status = 'ACTIVE'
             ORDER BY last_heartbeat DESC, id
             """).all().map { try RowCodec.decode(ComputeMachine.self, from: $0) }
