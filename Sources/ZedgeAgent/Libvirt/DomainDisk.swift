@@ -58,10 +58,12 @@ public struct DomainDisk: Sendable, Hashable {
     }
 
     /// Every `<domain><devices><disk>` of `xml`, in document order (a disk without a target is skipped).
-    /// Throws when `xml` is not well-formed XML.
+    /// Throws when `xml` is not XML or not a `<domain>` (libxml2 recovers what it can of a truncated document).
     public static func parse(domainXML xml: String) throws -> [DomainDisk] {
         let document = try XMLDocument(xmlString: xml, options: [])
-        guard let domain = document.rootElement() else { return [] }
+        guard let domain = document.rootElement(), domain.name == "domain" else {
+            throw AgentError("not a libvirt domain XML document")
+        }
         return domain.elements(forName: "devices").flatMap { $0.elements(forName: "disk") }.compactMap { disk in
             func attribute(_ element: XMLElement?, _ name: String) -> String? {
                 element?.attribute(forName: name)?.stringValue

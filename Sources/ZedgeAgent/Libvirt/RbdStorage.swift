@@ -279,11 +279,20 @@ public struct RbdStorage: Sendable {
 
         /// Read from the pool's XML (`virStoragePoolGetXMLDesc`); an unreadable one matches nothing.
         init(pool: OpaquePointer) {
+            guard let text = virStoragePoolGetXMLDesc(pool, 0) else {
+                virResetLastError()
+                self.init(poolXMLText: "")
+                return
+            }
+            defer { free(text) }
+            self.init(poolXMLText: String(cString: text))
+        }
+
+        /// Read from a pool's XML; anything but an `rbd` pool matches nothing.
+        init(poolXMLText: String) {
             rbdPool = ""
             hosts = []
-            guard let text = virStoragePoolGetXMLDesc(pool, 0) else { virResetLastError(); return }
-            defer { free(text) }
-            guard let root = try? XMLDocument(xmlString: String(cString: text), options: []).rootElement(),
+            guard let root = try? XMLDocument(xmlString: poolXMLText, options: []).rootElement(),
                   root.attribute(forName: "type")?.stringValue == "rbd",
                   let source = root.elements(forName: "source").first else { return }
             rbdPool = source.elements(forName: "name").first?.stringValue ?? ""
