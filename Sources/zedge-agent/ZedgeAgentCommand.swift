@@ -131,6 +131,7 @@ struct Run: AsyncParsableCommand {
         }
         var hypervisor: (any Hypervisor)?
         var compute: ComputeResources?
+        var rbd: RbdStorage?
         var bridge: IntegrationBridge?
         var metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
         if loaded.state.kind == .computeMachine {
@@ -148,6 +149,8 @@ struct Run: AsyncParsableCommand {
                 downloader: ImageDownloader(client: client(), bytesPerSecond: settings.imageDownloadBytesPerSecond),
                 usage: { try await ComputeResources.imagesInUse(hypervisor: libvirt, storage: storage) }, logger: logger)
             compute = ComputeResources(layout: layout, images: images, storage: storage)
+            // Its own connection: an rbd pool that cannot reach Ceph holds libvirt for 30 s, not the domain calls.
+            rbd = RbdStorage(connection: LibvirtConnection(uri: settings.libvirtURI))
             // Checked now (a warning says what to do when it is missing), then again with heartbeats.
             let integrationBridge = IntegrationBridge(name: settings.integrationBridge, logger: logger)
             await integrationBridge.check()
@@ -176,7 +179,7 @@ struct Run: AsyncParsableCommand {
                 let journal = try TaskJournal(path: (stateDir as NSString).appendingPathComponent("journal.db"))
                 tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
                                  executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox, compute: compute,
-                                                        integrationBridge: bridge), logger: logger)
+                                                        integrationBridge: bridge, rbd: rbd), logger: logger)
             } catch {
                 fail(error)
             }

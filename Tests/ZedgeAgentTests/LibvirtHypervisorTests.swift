@@ -38,7 +38,7 @@ struct LibvirtHypervisorTests {
     @Test func defineReportsShutOffAndIsListed() async throws {
         let spec = uniqueSpec("define")
         let vm = try await hv.define(spec)
-        #expect(vm == ObservedVm(vmUuid: spec.uuidString, vmName: spec.name, state: .shutOff))
+        #expect(vm == ObservedVm(vmUuid: spec.uuidString, vmName: spec.name, state: .shutOff, disks: []))
         #expect(try await hv.state(uuid: spec.uuid) == vm)
         #expect(try await hv.list().contains(vm))
         #expect(try await hv.list(managedOnly: true).contains(vm))

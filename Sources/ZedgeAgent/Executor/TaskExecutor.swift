@@ -4,8 +4,11 @@ import ZedgeCore
 /// Carries out one task on the host and says how it ended; never throws (a failure is a FAILED result with
 /// the reason). Every operation is idempotent, so a task delivered twice does its work once.
 ///
-/// A ComputeMachine's executor has a `hypervisor` for the `vm.*` kinds; a CloudBox's has a `cloudBox` for the
-/// `cloudbox.*` kinds. A kind without its backend fails as not supported.
+/// A ComputeMachine's executor has a `hypervisor` for the `vm.*` kinds and `rbd` for the `disk.*` kinds; a
+/// CloudBox's has a `cloudBox` for the `cloudbox.*` kinds. A kind without its backend fails as not supported.
+///
+/// Payloads may carry a cephx key (`RbdCluster.cephKey`): it goes to libvirt's secret store only, never into a
+/// result, and error messages are scrubbed of it.
 public struct TaskExecutor: Sendable {
     let hypervisor: (any Hypervisor)?
     let cloudBox: (any CloudBoxControl)?
@@ -16,10 +19,14 @@ public struct TaskExecutor: Sendable {
     let integrationBridge: IntegrationBridge?
     /// Asks whether the Open vSwitch bridges other than the integration bridge exist.
     let bridgeProbe: OVSBridgeProbe
+    /// Ceph RBD images and their libvirt secrets and pools (ComputeMachines); nil refuses the `disk.*` kinds
+    /// other than `disk.detach`, and a `vm.create` with `rbdClusters`.
+    let rbd: RbdStorage?
 
     public init(hypervisor: (any Hypervisor)?, cloudBox: (any CloudBoxControl)? = nil, compute: ComputeResources? = nil,
-                integrationBridge: IntegrationBridge? = nil, bridgeProbe: OVSBridgeProbe = .init()) {
+                integrationBridge: IntegrationBridge? = nil, bridgeProbe: OVSBridgeProbe = .init(), rbd: RbdStorage? = nil) {
         self.hypervisor = hypervisor
+        self.rbd = rbd
         self.cloudBox = cloudBox
         self.compute = compute
         self.integrationBridge = integrationBridge
@@ -47,11 +54,15 @@ public struct TaskExecutor: Sendable {
             case .cloudboxBind, .cloudboxUnbind, .cloudboxConfigureNetwork, .cloudboxReboot:
                 guard let cloudBox else { return Self.unsupported(kind) }
                 return try await executeCloudBox(kind, payload: payload, on: cloudBox)
-            default:
-                return Self.unsupported(kind)
+            case .diskCreate, .diskResize, .diskDelete, .diskAttach:
+                guard let rbd else { return Self.unsupported(kind) }
+                return try await executeDisk(kind, payload: payload, rbd: rbd)
+            case .diskDetach:
+                guard let hypervisor else { return Self.unsupported(kind) }
+                return try await detachDisk(payload: payload, on: hypervisor)
             }
         } catch {
-            return .init(outcome: .failed, error: String("\(error)".prefix(2000)))
+            return .init(outcome: .failed, error: String(PayloadRedaction.scrub("\(error)", secretsOf: payload).prefix(2000)))
         }
     }
 
@@ -82,6 +93,13 @@ public struct TaskExecutor: Sendable {
         }
         if let missing = await missingBridge(for: spec) {
             return .init(outcome: .failed, error: "cannot define \(spec.name): \(missing)")
+        }
+        // The secrets of its RBD data disks first: a domain whose disk names a missing secret does not start.
+        if !create.rbdClusters.isEmpty {
+            guard let rbd else {
+                return .init(outcome: .failed, error: "this agent has no RBD storage for rbdClusters")
+            }
+            for cluster in create.rbdClusters { try await rbd.ensureSecret(cluster) }
         }
         let define: @Sendable () async throws -> ObservedVm = {
             if let seed = spec.cloudInit, let compute = self.compute {
@@ -141,6 +159,79 @@ public struct TaskExecutor: Sendable {
         }
         return .init(outcome: .succeeded, observed: ["deleted": true])
     }
+
+    // MARK: Disks
+
+    /// `disk.create`, `disk.resize`, `disk.delete`, `disk.attach`; `observed` as the payloads' doc comments say.
+    private func executeDisk(_ kind: TaskKind, payload: JSONValue, rbd: RbdStorage) async throws -> TaskResultReport {
+        switch kind {
+        case .diskCreate:
+            let create = try payload.decode(as: DiskCreatePayload.self)
+            if let invalid = Self.invalid(create.validate()) { return invalid }
+            let volume = try await rbd.createVolume(create.cluster, image: create.image, capacityBytes: Self.bytes(gib: create.sizeGb))
+            FaultInjection.point(.afterVolumeCreate)
+            return .init(outcome: .succeeded, observed: [
+                "image": .string(create.image), "capacityBytes": .number(Double(volume.capacityBytes)),
+            ])
+        case .diskResize:
+            let resize = try payload.decode(as: DiskResizePayload.self)
+            if let invalid = Self.invalid(resize.validate()) { return invalid }
+            let bytes = Self.bytes(gib: resize.sizeGb)
+            // Through every running domain here that has it: QEMU resizes the image and tells its guest (a resize
+            // of the image alone is seen by neither).
+            var resized: [String] = []
+            if let hypervisor {
+                for vm in resize.vmUuids
+                where try await hypervisor.blockResize(uuid: vm, rbdPool: resize.cluster.rbdPool, image: resize.image, bytes: bytes) {
+                    resized.append(vm.uuidString.lowercased())
+                }
+            }
+            let capacity: Int64
+            if resized.isEmpty {
+                capacity = try await rbd.resizeVolume(resize.cluster, image: resize.image, capacityBytes: bytes).capacityBytes
+            } else {
+                guard let volume = try await rbd.volume(resize.cluster, image: resize.image) else {
+                    throw RbdStorageError.noImage(rbdPool: resize.cluster.rbdPool, image: resize.image)
+                }
+                capacity = volume.capacityBytes
+            }
+            return .init(outcome: .succeeded, observed: [
+                "image": .string(resize.image), "capacityBytes": .number(Double(capacity)),
+                "resizedDomains": .array(resized.map(JSONValue.string)),
+            ])
+        case .diskDelete:
+            let delete = try payload.decode(as: DiskDeletePayload.self)
+            if let invalid = Self.invalid(delete.validate()) { return invalid }
+            try await rbd.deleteVolume(delete.cluster, image: delete.image)
+            return .init(outcome: .succeeded, observed: ["deleted": true])
+        case .diskAttach:
+            guard let hypervisor else { return Self.unsupported(kind) }
+            let attach = try payload.decode(as: DiskAttachPayload.self)
+            if let invalid = Self.invalid(attach.validate()) { return invalid }
+            // The pool starts only with a working key (at most 30 s otherwise), and the image must exist: an
+            // attach with a wrong key would hold the domain for 300 s and then fail in QEMU.
+            guard try await rbd.volume(attach.cluster, image: attach.image) != nil else {
+                throw RbdStorageError.noImage(rbdPool: attach.cluster.rbdPool, image: attach.image)
+            }
+            let attached = try await hypervisor.attachDisk(uuid: attach.vmUuid, source: attach.cluster.source(image: attach.image),
+                                                          serial: attach.serial, readOnly: attach.readOnly, shareable: attach.shareable)
+            FaultInjection.point(.afterAttach)
+            return .init(outcome: .succeeded, observed: ["target": .string(attached.target), "live": .bool(attached.live)])
+        default:
+            return Self.unsupported(kind)
+        }
+    }
+
+    /// `disk.detach`: `{"detached":true}` once the domain, live and defined, no longer has the image.
+    private func detachDisk(payload: JSONValue, on hypervisor: any Hypervisor) async throws -> TaskResultReport {
+        let detach = try payload.decode(as: DiskDetachPayload.self)
+        if let invalid = Self.invalid(detach.validate()) { return invalid }
+        try await hypervisor.detachDisk(uuid: detach.vmUuid, rbdPool: detach.cluster.rbdPool, image: detach.image)
+        return .init(outcome: .succeeded, observed: ["detached": true])
+    }
+
+    /// `gib` GiB in bytes (2^30 each).
+    static func bytes(gib: Int) -> Int64 { Int64(gib) << 30 }
 
     // MARK: Calls
 

@@ -134,9 +134,11 @@ public final class TaskJournal: Sendable {
 
     /// Records a delivered task. If the id is already journaled (the coordinator delivered it again) the
     /// existing entry is returned unchanged: look at its `state` to decide whether to run, resume or re-report.
+    /// Secrets in the payload (a cephx key) are stored as "<redacted>" (`PayloadRedaction`): the journal never
+    /// holds them; a task run again after a restart uses the libvirt secret defined the first time.
     @discardableResult
     public func received(id: UUID, kind: TaskKind, payload: JSONValue, attempt: Int) throws -> JournalEntry {
-        let payloadText = try Self.encode(payload)
+        let payloadText = try Self.encode(PayloadRedaction.redacted(payload))
         let time = now()
         return try withDatabase { db in
             try db.transaction {

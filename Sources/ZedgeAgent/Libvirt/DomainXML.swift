@@ -116,6 +116,16 @@ public enum DomainXML {
         return x.output
     }
 
+    /// One `<disk>` device on its own, for `virDomainAttachDeviceFlags` (the same element `render` puts in
+    /// `<devices>`).
+    public static func renderDisk(_ disk: DiskSpec) -> String {
+        var x = DomainXMLWriter()
+        renderDisk(disk, into: &x)
+        return x.output
+    }
+
+    /// A shareable disk gets `cache='none'` (QEMU must not cache what another domain writes); `<serial>` is
+    /// what the guest sees as the disk's serial (`/dev/disk/by-id/virtio-SERIAL`).
     private static func renderDisk(_ disk: DiskSpec, into x: inout DomainXMLWriter) {
         let type: String = switch disk.source {
         case .file: "file"
@@ -123,7 +133,9 @@ public enum DomainXML {
         case .rbd: "network"
         }
         x.open("disk", [("type", type), ("device", "disk")])
-        x.empty("driver", [("name", "qemu"), ("type", disk.format.rawValue)])
+        var driver = [("name", "qemu"), ("type", disk.format.rawValue)]
+        if disk.shareable { driver.append(("cache", "none")) }
+        x.empty("driver", driver)
         switch disk.source {
         case .file(let path):
             x.empty("source", [("file", path)])
@@ -145,6 +157,7 @@ public enum DomainXML {
             x.close("source")
         }
         x.empty("target", [("dev", disk.target), ("bus", disk.bus.rawValue)])
+        if let serial = disk.serial { x.element("serial", text: serial) }
         if disk.readOnly { x.empty("readonly") }
         if disk.shareable { x.empty("shareable") }
         x.close("disk")

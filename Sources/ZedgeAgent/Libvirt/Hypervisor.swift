@@ -22,6 +22,34 @@ public protocol Hypervisor: Sendable {
     func state(uuid: UUID) async throws -> ObservedVm?
     /// Every domain the hypervisor knows, the agent's and others.
     func list() async throws -> [ObservedVm]
+
+    /// Adds the RBD image `source` to the domain as a virtio disk on the first free `vd…` target: to its
+    /// persistent definition, and live when it runs. Idempotent: a domain that has the image (live or in its
+    /// definition) keeps it, and only the side that lacks it is fixed up.
+    /// - Throws: `HypervisorError.notFound` for no such domain; `ValidationFailure` for a source that is not RBD.
+    func attachDisk(uuid: UUID, source: DiskSource, serial: String?, readOnly: Bool, shareable: Bool) async throws -> AttachedDisk
+    /// Removes the RBD image `rbdPool/image` from the domain, live and from its definition, and returns once the
+    /// running domain no longer lists it (a guest must answer the unplug). No such domain, or a domain without
+    /// the image, is success.
+    /// - Throws: `HypervisorError.detachTimedOut` when the disk is still there after the hypervisor's timeout.
+    func detachDisk(uuid: UUID, rbdPool: String, image: String) async throws
+    /// Grows the RBD image `rbdPool/image`, attached to the running domain, to `bytes` bytes through the domain
+    /// (QEMU resizes the image and tells the guest; never shrinks). Returns false, changing nothing, when the
+    /// domain is absent, not running or without that disk: resize the image through the storage API then.
+    func blockResize(uuid: UUID, rbdPool: String, image: String, bytes: Int64) async throws -> Bool
+}
+
+/// Where a disk was attached.
+public struct AttachedDisk: Sendable, Hashable, Codable {
+    /// The domain's target device, e.g. "vdb" (the guest may name it otherwise; it finds it by serial).
+    public var target: String
+    /// The running domain has it now (false: it is in the definition, attached at the next start).
+    public var live: Bool
+
+    public init(target: String, live: Bool) {
+        self.target = target
+        self.live = live
+    }
 }
 
 /// Why a hypervisor operation was refused.
@@ -30,12 +58,22 @@ public enum HypervisorError: Error, Sendable, Hashable, CustomStringConvertible 
     case notFound(uuid: String)
     /// The domain was not defined by a Zedge agent (it has no Zedge metadata), so the agent leaves it alone.
     case notManaged(uuid: String, name: String)
+    /// Every `vd…` target of the domain is taken.
+    case noFreeTarget(uuid: String)
+    /// The running domain still lists the disk `seconds` after the detach request (its guest did not release
+    /// it); its persistent definition no longer has it.
+    case detachTimedOut(uuid: String, name: String, disk: String, target: String, seconds: Int)
 
     public var description: String {
         switch self {
         case .notFound(let uuid): "no domain with UUID \(uuid)"
         case .notManaged(let uuid, let name):
             "domain \(name) (\(uuid)) was not defined by Zedge; refusing to change it"
+        case .noFreeTarget(let uuid): "domain \(uuid) has no free vd… target left"
+        case .detachTimedOut(let uuid, let name, let disk, let target, let seconds):
+            "disk \(disk) is still attached to running domain \(name) (\(uuid)) as \(target) \(seconds) s after the detach "
+                + "request: the guest has not released it (no ACPI hotplug, or the device is busy); it is gone from the "
+                + "domain's definition, so it goes at the next stop"
         }
     }
 }
@@ -52,6 +90,9 @@ public final class LibvirtHypervisor: Hypervisor {
     /// How often `stop` repeats the ACPI power-button press while waiting (a guest still booting may miss
     /// the first one).
     public let shutdownRepeatInterval: Duration
+    /// How long `detachDisk` waits for a running domain to let the disk go (a detach request can succeed while
+    /// the disk stays).
+    public let detachTimeout: Duration
 
     /// Where the domains' console logs and cloud-init seeds live; nil renders neither (tests of the bare
     /// lifecycle).
@@ -71,7 +112,8 @@ public final class LibvirtHypervisor: Hypervisor {
         connection: LibvirtConnection, domainType: String? = nil, cpuMode: CPUMode = .hostPassthrough,
         layout: AgentLayout? = nil,
         pollInterval: Duration = .milliseconds(250),
-        shutdownRepeatInterval: Duration = .seconds(10)
+        shutdownRepeatInterval: Duration = .seconds(10),
+        detachTimeout: Duration = .seconds(30)
     ) {
         self.connection = connection
         self.domainType = domainType ?? Self.defaultDomainType(uri: connection.uri)
@@ -79,6 +121,7 @@ public final class LibvirtHypervisor: Hypervisor {
         self.layout = layout
         self.pollInterval = pollInterval
         self.shutdownRepeatInterval = shutdownRepeatInterval
+        self.detachTimeout = detachTimeout
     }
 
     /// "test" for the test driver, else "qemu". The agent decides kvm with `DomainTypeSelection` (a /dev/kvm
@@ -281,14 +324,14 @@ public final class LibvirtHypervisor: Hypervisor {
 
     // MARK: libvirt helpers (on the connection's queue)
 
-    private static func lookup(_ conn: OpaquePointer, _ uuid: UUID) throws -> OpaquePointer? {
+    static func lookup(_ conn: OpaquePointer, _ uuid: UUID) throws -> OpaquePointer? {
         if let dom = virDomainLookupByUUIDString(conn, uuid.uuidString.lowercased()) { return dom }
         let error = LibvirtError.last("looking up domain \(uuid) failed")
         if error.isNoDomain { return nil }
         throw error
     }
 
-    private static func require(_ conn: OpaquePointer, _ uuid: UUID) throws -> OpaquePointer {
+    static func require(_ conn: OpaquePointer, _ uuid: UUID) throws -> OpaquePointer {
         guard let dom = try lookup(conn, uuid) else { throw HypervisorError.notFound(uuid: uuid.uuidString.lowercased()) }
         return dom
     }
@@ -313,7 +356,7 @@ public final class LibvirtHypervisor: Hypervisor {
         throw error
     }
 
-    private static func requireManaged(_ dom: OpaquePointer) throws {
+    static func requireManaged(_ dom: OpaquePointer) throws {
         guard try isManaged(dom) else {
             let vm = try observe(dom)
             throw HypervisorError.notManaged(uuid: vm.vmUuid, name: vm.vmName)
@@ -363,7 +406,24 @@ public final class LibvirtHypervisor: Hypervisor {
         guard virDomainGetState(dom, &state, &reason, 0) == 0 else {
             throw LibvirtError.last("reading the domain's state failed")
         }
-        return ObservedVm(vmUuid: uuid, vmName: name, state: domainState(state))
+        return ObservedVm(vmUuid: uuid, vmName: name, state: domainState(state), disks: observedDisks(dom))
+    }
+
+    /// The domain's RBD disks: from the live definition when it runs, the persistent one otherwise (flags 0
+    /// gives whichever is current); nil when the XML cannot be read.
+    static func observedDisks(_ dom: OpaquePointer) -> [ObservedDisk]? {
+        guard let disks = try? disks(dom, live: true) else { return nil }
+        return disks.compactMap(\.observed)
+    }
+
+    /// The domain's disks as its current (`live`; the persistent one when it is off) or persistent definition
+    /// lists them (`virDomainGetXMLDesc`, with `VIR_DOMAIN_XML_INACTIVE` for the persistent one).
+    static func disks(_ dom: OpaquePointer, live: Bool) throws -> [DomainDisk] {
+        guard let text = virDomainGetXMLDesc(dom, live ? 0 : VIR_DOMAIN_XML_INACTIVE.rawValue) else {
+            throw LibvirtError.last("reading the domain's XML failed")
+        }
+        defer { free(text) }
+        return try DomainDisk.parse(domainXML: String(cString: text))
     }
 
     /// Maps libvirt's `virDomainState` to `DomainState`.

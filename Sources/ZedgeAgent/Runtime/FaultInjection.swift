@@ -8,6 +8,8 @@ import ZedgeCore
 ///   has acted, the journal does not know yet).
 /// - `crash-after-overlay`, `crash-after-seed`, `crash-after-define`: crash points inside a `vm.create` with a
 ///   root image, after its overlay volume, its seed ISO, and its domain definition exist (before the start).
+/// - `crash-after-volume-create`: inside a `disk.create`, once the RBD image exists (before the result is
+///   journaled). `crash-after-attach`: inside a `disk.attach`, once the domain has the disk.
 /// - `fail-vm-create`: every `vm.create` fails. The hypervisor refuses to define the domain ("injected
 ///   fault: …") and defines nothing, so the task ends FAILED with that reason through the executor's normal
 ///   error path. End-to-end tests use this because libvirt's test driver accepts every domain Zedge defines,
@@ -20,6 +22,8 @@ public enum FaultInjection {
         case afterOverlay = "crash-after-overlay"
         case afterSeed = "crash-after-seed"
         case afterDefine = "crash-after-define"
+        case afterVolumeCreate = "crash-after-volume-create"
+        case afterAttach = "crash-after-attach"
     }
 
     /// Faults that make an operation fail instead of crashing the agent.
@@ -61,6 +65,15 @@ struct CreateRefusingHypervisor: Hypervisor {
     func delete(uuid: UUID) async throws { try await base.delete(uuid: uuid) }
     func state(uuid: UUID) async throws -> ObservedVm? { try await base.state(uuid: uuid) }
     func list() async throws -> [ObservedVm] { try await base.list() }
+    func attachDisk(uuid: UUID, source: DiskSource, serial: String?, readOnly: Bool, shareable: Bool) async throws -> AttachedDisk {
+        try await base.attachDisk(uuid: uuid, source: source, serial: serial, readOnly: readOnly, shareable: shareable)
+    }
+    func detachDisk(uuid: UUID, rbdPool: String, image: String) async throws {
+        try await base.detachDisk(uuid: uuid, rbdPool: rbdPool, image: image)
+    }
+    func blockResize(uuid: UUID, rbdPool: String, image: String, bytes: Int64) async throws -> Bool {
+        try await base.blockResize(uuid: uuid, rbdPool: rbdPool, image: image, bytes: bytes)
+    }
 }
 
 /// Test-only reboots: with `ZEDGE_AGENT_REBOOTER=record` in its environment a CloudBox agent never reboots its

@@ -5,8 +5,9 @@ import ZedgeCore
 
 /// Long-polls the coordinator for this host's tasks and calls, and runs them while it keeps polling.
 ///
-/// Tasks run concurrently, but one at a time per VM (`vm.*` by the VM's UUID), per image (`image.fetch` by
-/// SHA-256) and per CloudBox, in the order they were delivered; so a long image download holds up neither
+/// Tasks run concurrently, but one at a time per VM (`vm.*`, `disk.attach`, `disk.detach` by the VM's UUID),
+/// per RBD image (`disk.create`, `disk.resize`, `disk.delete`), per image (`image.fetch` by SHA-256) and per
+/// CloudBox, in the order they were delivered; so a long image download holds up neither
 /// other VMs' tasks nor console-log calls. Each task goes through the journal: it is journaled before it
 /// runs, its result is journaled before it is sent, and marked acknowledged once the coordinator has it.
 /// After a crash, results not yet acknowledged are sent again, and a task delivered again is recognised:
@@ -206,21 +207,24 @@ actor TaskScheduler {
 
     func runningIds() -> Set<UUID> { running }
 
-    /// `vm:<uuid>` for `vm.*` tasks, `image:<sha256>` for `image.fetch`, `cloudbox` for `cloudbox.*`; else
-    /// the task's own id (no ordering).
+    /// `vm:<uuid>` for `vm.*`, `disk.attach` and `disk.detach` tasks, `disk:<storage pool>/<image>` for the
+    /// other `disk.*` kinds, `image:<sha256>` for `image.fetch`, `cloudbox` for `cloudbox.*`; else the task's
+    /// own id (no ordering).
     static func key(_ task: TaskAssignment) -> String {
         let p = task.payload
         switch task.kind {
         case .vmCreate:
             if case .string(let uuid)? = p["spec"]?["uuid"] { return "vm:" + uuid.lowercased() }
-        case .vmStart, .vmStop, .vmRestart, .vmDelete:
+        case .vmStart, .vmStop, .vmRestart, .vmDelete, .diskAttach, .diskDetach:
             if case .string(let uuid)? = p["vmUuid"] { return "vm:" + uuid.lowercased() }
+        case .diskCreate, .diskResize, .diskDelete:
+            if case .string(let pool)? = p["cluster"]?["storagePoolId"], case .string(let image)? = p["image"] {
+                return "disk:" + pool.lowercased() + "/" + image
+            }
         case .imageFetch:
             if case .string(let sha)? = p["image"]?["sha256"] { return "image:" + sha.lowercased() }
         case .cloudboxBind, .cloudboxUnbind, .cloudboxConfigureNetwork, .cloudboxReboot:
             return "cloudbox"
-        default:
-            break
         }
         return "task:" + task.id.uuidString.lowercased()
     }
