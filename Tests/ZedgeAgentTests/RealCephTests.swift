@@ -523,13 +523,28 @@ struct RealCephTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let spec = VmSpec(name: name, uuid: UUID(), vcpus: 1, memoryMiB: 64,
                           rootDisk: DiskSpec(source: .file(path: root), target: "vda", format: .raw))
+        var second = spec
+        second.name = name + "-2"
+        second.uuid = UUID()
         do {
             _ = try await hypervisor.define(spec)
+            _ = try await hypervisor.define(second)
             _ = try await rbd.createVolume(cluster, image: image, capacityBytes: 64 << 20)
             let attach = DiskAttachPayload(cluster: cluster, image: image, vmUuid: spec.uuid, serial: "stuck", readOnly: false, shareable: false)
             var report = await executor.execute(.diskAttach, payload: try JSONValue(encoding: attach))
             #expect(report.observed == ["target": "vdb", "live": false], "\(report.error ?? "")")
             #expect(try await definedDisks(connection, spec.uuid).map(\.image) == [image])
+            // Another domain here may not have it too: only two shareable attachments share an image.
+            for shareable in [false, true] {
+                var other = attach
+                other.vmUuid = second.uuid
+                other.shareable = shareable
+                report = await executor.execute(.diskAttach, payload: try JSONValue(encoding: other))
+                #expect(report.outcome == .failed)
+                #expect((report.error ?? "").contains("disk \(ceph.pool)/\(image) is attached to \(name) on this host"), "\(report.error ?? "")")
+            }
+            #expect(try await definedDisks(connection, second.uuid) == [])
+            try await hypervisor.delete(uuid: second.uuid)
             #expect(try await hypervisor.start(uuid: spec.uuid).disks == [ObservedDisk(rbdPool: ceph.pool, image: image, target: "vdb")])
             report = await executor.execute(.diskAttach, payload: try JSONValue(encoding: attach))
             #expect(report.observed == ["target": "vdb", "live": true], "\(report.error ?? "")")
@@ -554,6 +569,7 @@ struct RealCephTests {
             try await hypervisor.delete(uuid: spec.uuid)
         } catch {
             try? await hypervisor.delete(uuid: spec.uuid)
+            try? await hypervisor.delete(uuid: second.uuid)
             try? await rbd.deleteVolume(cluster, image: image)
             await Self.forget(cluster, connection)
             throw error
