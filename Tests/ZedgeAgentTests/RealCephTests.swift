@@ -79,7 +79,7 @@ struct RealCephTests {
     static func rbdCLI(_ ceph: Ceph, _ args: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["30", "rbd", "-c", ceph.conf, "--no-progress"] + args
+        process.arguments = ["30", "rbd", "-c", ceph.conf] + args
         let out = Pipe()
         process.standardOutput = out
         process.standardError = out
@@ -138,9 +138,12 @@ struct RealCephTests {
         let rbd = RbdStorage(connection: connection)
         let cluster = ceph.cluster()
         let unknown = ceph.cluster(key: .some(nil))
+        let images = ["pdd-test-\(Self.tag())", "pdd-outside-\(Self.tag())"]
         do {
-            try await volumeScenario(ceph: ceph, rbd: rbd, connection: connection, cluster: cluster, unknown: unknown)
+            try await volumeScenario(ceph: ceph, rbd: rbd, connection: connection, cluster: cluster, unknown: unknown,
+                                     image: images[0], outside: images[1])
         } catch {
+            for image in images { _ = try? Self.rbdCLI(ceph, ["rm", "--no-progress", "\(ceph.pool)/\(image)"]) }
             await Self.forget(cluster, connection)
             await Self.forget(unknown, connection)
             throw error
@@ -151,7 +154,7 @@ struct RealCephTests {
     }
 
     func volumeScenario(ceph: Ceph, rbd: RbdStorage, connection: LibvirtConnection, cluster: RbdCluster,
-                        unknown: RbdCluster) async throws {
+                        unknown: RbdCluster, image: String, outside: String) async throws {
         var timings: [String] = []
         var started = ContinuousClock.now
         try await rbd.ensurePool(cluster)
@@ -187,8 +190,21 @@ struct RealCephTests {
         #expect(active == 1 && autostart == 1)
         #expect(RbdStorage.PoolSource(cluster) == RbdStorage.PoolSource(poolXMLText: poolXML), "\(poolXML)")
 
+        // The STORAGE pool's monitors change (the same monitor, named otherwise): the pool is defined anew.
+        var renamed = cluster
+        renamed.monitors = [ceph.monitor.replacingOccurrences(of: "127.0.0.1", with: "localhost")]
+        try await rbd.ensurePool(renamed)
+        let renamedXML: String = try await connection.perform { conn in
+            guard let pool = virStoragePoolLookupByName(conn, poolName) else { throw LibvirtError.last("no pool") }
+            defer { virStoragePoolFree(pool) }
+            guard virStoragePoolIsActive(pool) == 1, let text = virStoragePoolGetXMLDesc(pool, 0) else { throw LibvirtError.last("pool XML") }
+            defer { free(text) }
+            return String(cString: text)
+        }
+        #expect(renamedXML.contains("<host name='localhost'"), "\(renamedXML)")
+        try await rbd.ensurePool(cluster)
+
         let executor = TaskExecutor(hypervisor: nil, rbd: rbd)
-        let image = "pdd-test-\(Self.tag())"
         func run(_ kind: TaskKind, _ payload: some Encodable) async throws -> TaskResultReport {
             await executor.execute(kind, payload: try JSONValue(encoding: payload))
         }
@@ -228,8 +244,7 @@ struct RealCephTests {
         #expect(report.outcome == .succeeded && capacity(report) == 3 * Self.gib, "\(report.error ?? "")")
 
         // An image made outside libvirt is found (the pool is refreshed), and deleted.
-        let outside = "pdd-outside-\(Self.tag())"
-        try Self.rbdCLI(ceph, ["create", "\(ceph.pool)/\(outside)", "--size", "64M"])
+        try Self.rbdCLI(ceph, ["create", "--no-progress", "\(ceph.pool)/\(outside)", "--size", "64M"])
         #expect(try await rbd.volume(cluster, image: outside) == RbdStorage.Volume(image: outside, capacityBytes: 64 << 20))
         report = try await run(.diskCreate, DiskCreatePayload(cluster: cluster, image: outside, sizeGb: 1))
         #expect(capacity(report) == Self.gib)
@@ -247,9 +262,9 @@ struct RealCephTests {
         }
         timings.append("volume delete ×2 \(Self.seconds(ContinuousClock.now - started))")
         // An image deleted behind libvirt's back (the pool still lists it) is gone, not an error.
-        try Self.rbdCLI(ceph, ["create", "\(ceph.pool)/\(outside)", "--size", "64M"])
+        try Self.rbdCLI(ceph, ["create", "--no-progress", "\(ceph.pool)/\(outside)", "--size", "64M"])
         #expect(try await rbd.volume(cluster, image: outside) != nil)
-        try Self.rbdCLI(ceph, ["rm", "\(ceph.pool)/\(outside)"])
+        try Self.rbdCLI(ceph, ["rm", "--no-progress", "\(ceph.pool)/\(outside)"])
         #expect(try await rbd.volume(cluster, image: outside) == nil)
         report = try await run(.diskDelete, DiskDeletePayload(cluster: cluster, image: outside))
         #expect(report.outcome == .succeeded, "\(report.error ?? "")")
@@ -309,10 +324,10 @@ struct RealCephTests {
 
         /// Every complete `ZEDGE-DISKS` line so far, parsed.
         func disksLines() -> [[Disk]] {
-            guard let data = FileManager.default.contents(atPath: log) else { return [] }
-            var text = String(decoding: data, as: UTF8.self)
-            if let lastNewline = text.lastIndex(of: "\n") { text = String(text[...lastNewline]) } else { return [] }
-            return text.split(separator: "\n").compactMap { line -> [Disk]? in
+            // Complete lines only (the guest may be mid-line); the console writes "\r\n", one Character in Swift.
+            guard let data = FileManager.default.contents(atPath: log), let end = data.lastIndex(of: UInt8(ascii: "\n")) else { return [] }
+            let text = String(decoding: data[..<end], as: UTF8.self)
+            return text.components(separatedBy: .newlines).compactMap { line -> [Disk]? in
                 guard let marker = line.range(of: "ZEDGE-DISKS ") else { return nil }
                 return line[marker.upperBound...].split(separator: " ").compactMap { token -> Disk? in
                     let parts = token.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ":", omittingEmptySubsequences: false)
@@ -466,6 +481,7 @@ struct RealCephTests {
         timings.append("detach \(Self.seconds(ContinuousClock.now - started))")
         #expect(report.observed == ["detached": true])
         seen = try await guest.waitForDisks(after: before, "no serial=\(serial)") { !$0.contains { $0.serial == serial } }
+        timings.append("guest sees it gone \(Self.seconds(ContinuousClock.now - started))")
         #expect(seen.map(\.name) == ["vda"])
         #expect(try await guest.hypervisor.state(uuid: uuid)?.disks == [])
         #expect(try await definedDisks(connection, uuid) == [])
@@ -484,6 +500,82 @@ struct RealCephTests {
         _ = try await run(.diskDetach, DiskDetachPayload(cluster: cluster, image: images.ro, vmUuid: uuid))
         #expect(try await guest.hypervisor.state(uuid: uuid)?.disks == [])
         print("RealCephTests running guest: " + timings.joined(separator: "; "))
+    }
+
+    /// A domain with no guest OS never answers the ACPI unplug: the detach gives up after the hypervisor's
+    /// timeout with a clear error (libvirt itself reports success), and a repeat does too. Also: an attach to a
+    /// shut-off domain goes into its definition only and is live once it starts; an attach after the failed
+    /// detach puts the disk back into the definition.
+    @Test func aDetachTheGuestIgnoresFailsAfterItsTimeout() async throws {
+        guard let ceph = Self.ceph() else { return }
+        let uri = try Self.libvirtURI()
+        let connection = LibvirtConnection(uri: uri)
+        let rbd = RbdStorage(connection: LibvirtConnection(uri: uri))
+        let hypervisor = LibvirtHypervisor(connection: connection, domainType: "qemu", cpuMode: .hypervisorDefault,
+                                           pollInterval: .milliseconds(100), detachTimeout: .seconds(3))
+        let executor = TaskExecutor(hypervisor: hypervisor, rbd: rbd)
+        let cluster = ceph.cluster()
+        let tag = Self.tag()
+        let image = "pdd-stuck-\(tag)"
+        let name = "zt-ceph-noos-\(tag)"
+        let root = "/var/lib/libvirt/images/\(name).img"
+        FileManager.default.createFile(atPath: root, contents: Data(count: 1 << 20))
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spec = VmSpec(name: name, uuid: UUID(), vcpus: 1, memoryMiB: 64,
+                          rootDisk: DiskSpec(source: .file(path: root), target: "vda", format: .raw))
+        var second = spec
+        second.name = name + "-2"
+        second.uuid = UUID()
+        do {
+            _ = try await hypervisor.define(spec)
+            _ = try await hypervisor.define(second)
+            _ = try await rbd.createVolume(cluster, image: image, capacityBytes: 64 << 20)
+            let attach = DiskAttachPayload(cluster: cluster, image: image, vmUuid: spec.uuid, serial: "stuck", readOnly: false, shareable: false)
+            var report = await executor.execute(.diskAttach, payload: try JSONValue(encoding: attach))
+            #expect(report.observed == ["target": "vdb", "live": false], "\(report.error ?? "")")
+            #expect(try await definedDisks(connection, spec.uuid).map(\.image) == [image])
+            // Another domain here may not have it too: only two shareable attachments share an image.
+            for shareable in [false, true] {
+                var other = attach
+                other.vmUuid = second.uuid
+                other.shareable = shareable
+                report = await executor.execute(.diskAttach, payload: try JSONValue(encoding: other))
+                #expect(report.outcome == .failed)
+                #expect((report.error ?? "").contains("disk \(ceph.pool)/\(image) is attached to \(name) on this host"), "\(report.error ?? "")")
+            }
+            #expect(try await definedDisks(connection, second.uuid) == [])
+            try await hypervisor.delete(uuid: second.uuid)
+            #expect(try await hypervisor.start(uuid: spec.uuid).disks == [ObservedDisk(rbdPool: ceph.pool, image: image, target: "vdb")])
+            report = await executor.execute(.diskAttach, payload: try JSONValue(encoding: attach))
+            #expect(report.observed == ["target": "vdb", "live": true], "\(report.error ?? "")")
+
+            let detach = try JSONValue(encoding: DiskDetachPayload(cluster: cluster, image: image, vmUuid: spec.uuid))
+            for round in 1...2 {
+                let started = ContinuousClock.now
+                report = await executor.execute(.diskDetach, payload: detach)
+                let took = ContinuousClock.now - started
+                #expect(report.outcome == .failed, "round \(round)")
+                #expect((report.error ?? "").contains("disk \(ceph.pool)/\(image) is still attached to running domain \(name)"), "\(report.error ?? "")")
+                #expect((report.error ?? "").contains("as vdb 3 s after the detach request"), "\(report.error ?? "")")
+                #expect(took < .seconds(20), "round \(round) took \(took)")
+                print("RealCephTests stuck detach, round \(round): failed after \(Self.seconds(took))")
+            }
+            #expect(try await definedDisks(connection, spec.uuid) == [])
+            #expect(try await hypervisor.state(uuid: spec.uuid)?.disks == [ObservedDisk(rbdPool: ceph.pool, image: image, target: "vdb")])
+            // Attached again: back in the definition, on the target it has live.
+            report = await executor.execute(.diskAttach, payload: try JSONValue(encoding: attach))
+            #expect(report.observed == ["target": "vdb", "live": true], "\(report.error ?? "")")
+            #expect(try await definedDisks(connection, spec.uuid).map(\.target) == ["vdb"])
+            try await hypervisor.delete(uuid: spec.uuid)
+        } catch {
+            try? await hypervisor.delete(uuid: spec.uuid)
+            try? await hypervisor.delete(uuid: second.uuid)
+            try? await rbd.deleteVolume(cluster, image: image)
+            await Self.forget(cluster, connection)
+            throw error
+        }
+        try await rbd.deleteVolume(cluster, image: image)
+        await Self.forget(cluster, connection)
     }
 
     /// The RBD disks of the domain's persistent definition.

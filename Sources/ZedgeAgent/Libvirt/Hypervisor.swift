@@ -26,7 +26,9 @@ public protocol Hypervisor: Sendable {
     /// Adds the RBD image `source` to the domain as a virtio disk on the first free `vd…` target: to its
     /// persistent definition, and live when it runs. Idempotent: a domain that has the image (live or in its
     /// definition) keeps it, and only the side that lacks it is fixed up.
-    /// - Throws: `HypervisorError.notFound` for no such domain; `ValidationFailure` for a source that is not RBD.
+    /// - Throws: `HypervisorError.notFound` for no such domain; `HypervisorError.diskAttachedElsewhere` when
+    ///   another domain here has the image and the two attachments are not both shareable; `ValidationFailure`
+    ///   for a source that is not RBD.
     func attachDisk(uuid: UUID, source: DiskSource, serial: String?, readOnly: Bool, shareable: Bool) async throws -> AttachedDisk
     /// Removes the RBD image `rbdPool/image` from the domain, live and from its definition, and returns once the
     /// running domain no longer lists it (a guest must answer the unplug). No such domain, or a domain without
@@ -60,6 +62,8 @@ public enum HypervisorError: Error, Sendable, Hashable, CustomStringConvertible 
     case notManaged(uuid: String, name: String)
     /// Every `vd…` target of the domain is taken.
     case noFreeTarget(uuid: String)
+    /// Other domains on this host have the image, and it is not shareable on both sides.
+    case diskAttachedElsewhere(disk: String, domains: [String])
     /// The running domain still lists the disk `seconds` after the detach request (its guest did not release
     /// it); its persistent definition no longer has it.
     case detachTimedOut(uuid: String, name: String, disk: String, target: String, seconds: Int)
@@ -70,6 +74,9 @@ public enum HypervisorError: Error, Sendable, Hashable, CustomStringConvertible 
         case .notManaged(let uuid, let name):
             "domain \(name) (\(uuid)) was not defined by Zedge; refusing to change it"
         case .noFreeTarget(let uuid): "domain \(uuid) has no free vd… target left"
+        case .diskAttachedElsewhere(let disk, let domains):
+            "disk \(disk) is attached to \(domains.joined(separator: ", ")) on this host; only a shareable disk may be "
+                + "attached to more than one domain"
         case .detachTimedOut(let uuid, let name, let disk, let target, let seconds):
             "disk \(disk) is still attached to running domain \(name) (\(uuid)) as \(target) \(seconds) s after the detach "
                 + "request: the guest has not released it (no ACPI hotplug, or the device is busy); it is gone from the "

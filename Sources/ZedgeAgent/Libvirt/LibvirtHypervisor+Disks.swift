@@ -25,6 +25,13 @@ extension LibvirtHypervisor {
             if active, inLive == nil { flags |= VIR_DOMAIN_AFFECT_LIVE.rawValue }
             let existing = inLive ?? inConfig
             if flags == 0, let existing { return AttachedDisk(target: existing.target, live: active) }
+            // libvirt and librbd let a second domain write an image another one holds: only shareable attachments
+            // may share it (on this host; the coordinator counts attachments across hosts).
+            let holders = try Self.otherDomains(conn, holding: rbdPool, image, besides: uuid)
+                .filter { !(shareable && $0.shareable) }.map(\.name)
+            if !holders.isEmpty {
+                throw HypervisorError.diskAttachedElsewhere(disk: "\(rbdPool)/\(image)", domains: holders.sorted())
+            }
             // The side that has it already keeps its target, if the other side has it free.
             let others = (config + live).filter { !$0.isRbd(pool: rbdPool, image: image) }
             let target: String
@@ -88,6 +95,38 @@ extension LibvirtHypervisor {
             }
             try await Task.sleep(for: min(pollInterval, clock.now.duration(to: deadline)))
         }
+    }
+
+    /// The domains on this host (other than `besides`) whose live or persistent definition has `rbdPool/image`,
+    /// with whether every such disk of theirs is shareable. On the connection's queue.
+    static func otherDomains(_ conn: OpaquePointer, holding rbdPool: String, _ image: String,
+                             besides uuid: UUID?) throws -> [(name: String, shareable: Bool)] {
+        var list: UnsafeMutablePointer<virDomainPtr?>? = nil
+        let count = virConnectListAllDomains(conn, &list, 0)
+        guard count >= 0 else { throw LibvirtError.last("listing domains failed") }
+        defer {
+            for i in 0..<Int(count) { if let d = list?[i] { virDomainFree(d) } }
+            free(list)
+        }
+        var found: [(name: String, shareable: Bool)] = []
+        for i in 0..<Int(count) {
+            guard let dom = list?[i] else { continue }
+            var buf = [CChar](repeating: 0, count: 64)
+            guard virDomainGetUUIDString(dom, &buf) == 0 else { virResetLastError(); continue }
+            let other = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if other == uuid?.uuidString.lowercased() { continue }
+            var disks: [DomainDisk] = []
+            do {
+                if virDomainIsActive(dom) == 1 { disks += try Self.disks(dom, live: true) }
+                if virDomainIsPersistent(dom) == 1 { disks += try Self.disks(dom, live: false) }
+            } catch let e as LibvirtError where e.isNoDomain {
+                continue  // undefined since the listing
+            }
+            let held = disks.filter { $0.isRbd(pool: rbdPool, image: image) }
+            guard !held.isEmpty, let name = virDomainGetName(dom) else { continue }
+            found.append((String(cString: name), held.allSatisfy(\.shareable)))
+        }
+        return found
     }
 
     public func blockResize(uuid: UUID, rbdPool: String, image: String, bytes: Int64) async throws -> Bool {

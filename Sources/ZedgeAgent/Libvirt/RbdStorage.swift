@@ -220,7 +220,9 @@ public struct RbdStorage: Sendable {
             guard let again = try Self.volume(pool, image) else { return }
             virStorageVolFree(again.handle)
             throw RbdStorageError.imageInUse(rbdPool: rbdPool, image: image,
-                                             localDomains: Self.domains(conn, using: rbdPool, image), libvirtMessage: error.message)
+                                             localDomains: (try? LibvirtHypervisor.otherDomains(conn, holding: rbdPool, image, besides: nil))?
+                                                 .map(\.name).sorted() ?? [],
+                                             libvirtMessage: error.message)
         }
     }
 
@@ -349,31 +351,6 @@ public struct RbdStorage: Sendable {
         guard virStorageVolResize(vol, UInt64(bytes), 0) == 0 else {
             throw LibvirtError.last("resizing RBD image \(name) to \(bytes) bytes failed")
         }
-    }
-
-    /// The names of this host's domains whose live or persistent definition has `rbdPool/image` as a disk.
-    private static func domains(_ conn: OpaquePointer, using rbdPool: String, _ image: String) -> [String] {
-        var list: UnsafeMutablePointer<virDomainPtr?>? = nil
-        let count = virConnectListAllDomains(conn, &list, 0)
-        guard count > 0 else { virResetLastError(); return [] }
-        defer {
-            for i in 0..<Int(count) { if let d = list?[i] { virDomainFree(d) } }
-            free(list)
-        }
-        var names: [String] = []
-        for i in 0..<Int(count) {
-            guard let dom = list?[i] else { continue }
-            for flags in [UInt32(0), VIR_DOMAIN_XML_INACTIVE.rawValue] {
-                guard let text = virDomainGetXMLDesc(dom, flags) else { virResetLastError(); continue }
-                defer { free(text) }
-                let disks = (try? DomainDisk.parse(domainXML: String(cString: text))) ?? []
-                if disks.contains(where: { $0.isRbd(pool: rbdPool, image: image) }), let name = virDomainGetName(dom) {
-                    names.append(String(cString: name))
-                    break
-                }
-            }
-        }
-        return names
     }
 }
 
