@@ -4,7 +4,7 @@ SWIFT_TEST_FLAGS ?=
 DEV_DIR ?= .zedge-dev
 BENCH_FLAGS ?=
 
-.PHONY: run test build deps test-deps test-guest bench clean
+.PHONY: run test build deps test-deps test-guest bench bench-disks clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -36,11 +36,19 @@ test: test-deps test-guest
 ## The load harnesses (not part of `make test`), in release mode: simulated agents against a real coordinator
 ## and against a bare Hummingbird ceiling, then the placement engine over 10,000 machines.
 ## make bench BENCH_FLAGS="--agents 10000" for the large agent run.
+## make bench-disks measures the RBD path (write throughput through libvirt into an RBD volume against rbd bench).
 bench: deps
 	$(SWIFT) build -c release --product zedge-coordinator
 	$(SWIFT) build -c release --product zedge-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" agents $(BENCH_FLAGS)
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement $(PLACEMENT_BENCH_FLAGS)
+
+## Write throughput through libvirt into an RBD volume as a ratio to `rbd bench --io-type write` on the same
+## throwaway Ceph cluster in the same run (scripts/bench-rbd.sh; as root, needs scripts/ensure-deps.sh --with-ceph).
+## make bench-disks ROUNDS=5 for more rounds.
+bench-disks:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make bench-disks: run as root" >&2; exit 1; }
+	scripts/bench-rbd.sh
 
 clean:
 	rm -rf .build $(DEV_DIR)

@@ -340,4 +340,87 @@ struct DiskTests {
             #expect(tenant.status == 409 && tenant.problemFields == ["quota.tenant.disks"], "\(tenant.text)")
         }
     }
+
+    @Test(arguments: TestEngine.all)
+    func reconcilerRepairsDiskDriftAndRebuiltDomainsGetTheirDisks(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: {
+            InstanceFixture.patient(&$0)
+            $0.reconcileIntervalSeconds = 1
+        }) { c in
+            let w = try await DiskWorld.make(c)
+            let created = try await w.f.create("drifty").decode(InstanceService.Accepted.self).instance.instance
+            let create = try await w.f.lease(w.host.credential)
+            let spec = try create[0].payload.decode(as: VmCreatePayload.self).spec
+            try await w.f.finish(create[0], credential: w.host.credential, state: .running)
+            let disk = try await w.availableDisk("data")
+            let stray = try await w.availableDisk("stray")
+            let attachment = try await w.attach(disk.id, to: created.id).decode(DiskAttachments.Accepted.self).attachment
+            try await w.complete()
+            let observedDisk = ObservedDisk(rbdPool: disk.rbdPool, image: disk.rbdImageName, target: "vdb")
+            func beat(_ disks: [ObservedDisk]?, present: Bool = true) async throws {
+                try await Task.sleep(for: .milliseconds(1100))  // newer than the attachment's last change
+                try await w.f.heartbeat(w.host.credential, observed: present
+                    ? [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running, disks: disks)] : [])
+            }
+            func repairs() async throws -> [TaskAssignment] {
+                var tasks: [TaskAssignment] = []
+                try await eventually("the reconciler sends a repair") {
+                    tasks = try await w.f.lease(w.host.credential)
+                    return !tasks.isEmpty
+                }
+                return tasks
+            }
+
+            // An agent that does not report disks (nil) is left alone; one that reports them all is in step.
+            try await beat(nil)
+            try await beat([observedDisk])
+            try await Task.sleep(for: .seconds(2))
+            #expect(try await w.f.lease(w.host.credential).isEmpty, "nothing to repair")
+
+            // The domain lost the disk: disk.attach again (ATTACHING), then ATTACHED.
+            try await beat([])
+            let reattach = try await repairs()
+            #expect(reattach.map(\.kind) == [.diskAttach])
+            let payload = try reattach[0].payload.decode(as: DiskAttachPayload.self)
+            #expect(payload.vmUuid == spec.uuid && payload.image == disk.rbdImageName && payload.cluster.cephKey == w.key)
+            let path = "/api/v1/private-data-disks/\(disk.id)/attachments/\(attachment.id)"
+            #expect(try await c.client.get(path, token: w.f.admin).decode(InstancePrivateDataDiskAttachment.self).status == .attaching)
+            try await w.f.finish(reattach[0], credential: w.host.credential)
+            #expect(try await c.client.get(path, token: w.f.admin).decode(InstancePrivateDataDiskAttachment.self).status == .attached)
+
+            // A Zedge disk in the domain that no attachment explains is detached.
+            try await beat([observedDisk, ObservedDisk(rbdPool: stray.rbdPool, image: stray.rbdImageName, target: "vdc")])
+            let detach = try await repairs()
+            #expect(detach.map(\.kind) == [.diskDetach])
+            let detachPayload = try detach[0].payload.decode(as: DiskDetachPayload.self)
+            #expect(detachPayload.image == stray.rbdImageName && detachPayload.vmUuid == spec.uuid)
+            try await w.f.finish(detach[0], credential: w.host.credential)
+            #expect(try await w.disk(stray.id).status == .available)
+
+            // The domain is gone: it is defined again with its data disk, and the agent gets the cluster's key.
+            try await beat([observedDisk], present: false)
+            let recreate = try await repairs()
+            #expect(recreate.map(\.kind) == [.vmCreate])
+            let again = try recreate[0].payload.decode(as: VmCreatePayload.self)
+            #expect(again.spec.uuid == spec.uuid)
+            #expect(again.spec.dataDisks.map(\.serial) == [disk.serial] && again.spec.dataDisks.map(\.target) == ["vdb"])
+            if case .rbd(let pool, let image, let monitors, let user, let secret) = again.spec.dataDisks.first?.source {
+                #expect(pool == disk.rbdPool && image == disk.rbdImageName && monitors == ["127.0.0.1:6789"] && user == "zedge")
+                #expect(secret == w.storagePool.id.uuidString.lowercased())
+            } else {
+                Issue.record("the data disk is not an RBD disk: \(again.spec.dataDisks)")
+            }
+            #expect(again.rbdClusters.map(\.cephKey) == [w.key] && again.rbdClusters.map(\.storagePoolId) == [w.storagePool.id])
+            try await w.f.finish(recreate[0], credential: w.host.credential, state: .running)
+
+            // Evacuation rebuilds it on another machine of the data center with the same disk.
+            let target = try await w.f.addMachine(ip: "10.91.0.2")
+            let evacuate = try await c.client.post("/api/v1/compute-machines/\(w.host.id)/actions/evacuate", token: w.f.admin, [:])
+            #expect(evacuate.status == 202, "\(evacuate.text)")
+            let moved = try await w.f.lease(target.credential)
+            #expect(moved.map(\.kind) == [.vmCreate])
+            let rebuilt = try moved[0].payload.decode(as: VmCreatePayload.self)
+            #expect(rebuilt.spec.dataDisks.map(\.serial) == [disk.serial] && rebuilt.rbdClusters.map(\.cephKey) == [w.key])
+        }
+    }
 }

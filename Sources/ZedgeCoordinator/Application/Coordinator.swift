@@ -122,7 +122,9 @@ public enum Coordinator {
                 missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                 metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger)
             let reconciler = InstanceReconciler(
-                service: instances, cloudBoxes: cloudBoxes, hosts: store.hosts, virtualMachines: store.virtualMachines, tracker: tracker, freshness: heartbeatFreshness, logger: logger)
+                service: instances, cloudBoxes: cloudBoxes, hosts: store.hosts, virtualMachines: store.virtualMachines,
+                disks: DiskReconciler(attachments: diskAttachments, disks: store.disks, tasks: store.tasks, hosts: store.hosts, logger: logger),
+                tracker: tracker, freshness: heartbeatFreshness, logger: logger)
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,

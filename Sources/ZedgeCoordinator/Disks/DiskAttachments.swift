@@ -110,9 +110,8 @@ public struct DiskAttachments: Sendable {
                                      resourceType: ResourceType.storage.rawValue, resourceId: attachment.id,
                                      request: ["diskId": .string(disk.id.uuidString), "instanceId": .string(instance.id.uuidString),
                                                "mountMode": .string(mountMode.rawValue)])
-            plan.task(.diskAttach, for: .computeMachine(machine.id), payload: try JSONValue(encoding: DiskAttachPayload(
-                cluster: config.cluster(storagePoolId: pool.id), image: disk.rbdImageName, vmUuid: vmUuid, serial: disk.serial,
-                readOnly: mountMode == .ro, shareable: disk.shareMode == .shared)))
+            plan.task(.diskAttach, for: .computeMachine(machine.id),
+                      payload: try Self.attachPayload(disk, attachment, cluster: config.cluster(storagePoolId: pool.id), vmUuid: vmUuid))
             return Accepted(attachment: attachment, operation: try await submissions.submit(plan, now: now))
         }
     }
@@ -153,6 +152,94 @@ public struct DiskAttachments: Sendable {
                       payload: try JSONValue(encoding: DiskDetachPayload(cluster: cluster, image: disk.rbdImageName, vmUuid: vmUuid)))
             return Accepted(attachment: attachment, operation: try await submissions.submit(plan, now: now))
         }
+    }
+
+    /// The `disk.attach` payload of an attachment.
+    static func attachPayload(_ disk: PrivateDataDisk, _ attachment: InstancePrivateDataDiskAttachment, cluster: RbdCluster,
+                              vmUuid: UUID) throws -> JSONValue {
+        try JSONValue(encoding: DiskAttachPayload(cluster: cluster, image: disk.rbdImageName, vmUuid: vmUuid, serial: disk.serial,
+                                                  readOnly: attachment.mountMode == .ro, shareable: disk.shareMode == .shared))
+    }
+
+    // MARK: - Repairs (DiskReconciler)
+
+    /// What the reconciler does about one attachment.
+    public enum Repair: Sendable, CustomStringConvertible {
+        /// Send `disk.attach` again (ATTACHING).
+        case attach(reason: String)
+        /// Send `disk.detach` again (stays DETACHING).
+        case detach(reason: String)
+        /// The domain has the disk: ATTACHING → ATTACHED.
+        case settleAttached
+        /// The domain has let it go: the DETACHING attachment goes.
+        case settleDetached
+
+        public var description: String {
+            switch self {
+            case .attach(let reason): "attach again (\(reason))"
+            case .detach(let reason): "detach again (\(reason))"
+            case .settleAttached: "ATTACHED (the domain has the disk)"
+            case .settleDetached: "gone (the domain let the disk go)"
+            }
+        }
+    }
+
+    /// Carries out a repair if the attachment is still in the status it was seen in (409 otherwise).
+    func repair(_ attachmentId: UUID, _ step: Repair, on machineId: UUID, vmUuid: UUID, now: Date) async throws {
+        let service = self
+        try await dispatcher.transaction { tx, submissions in
+            guard let found = try await service.disks.attachment(attachmentId, in: tx),
+                  let disk = try await service.disks.lock(found.diskId, in: tx),
+                  var attachment = try await service.disks.attachment(attachmentId, in: tx) else { throw DomainError.notFound("Disk attachment") }
+            func expect(_ statuses: AttachmentStatus...) throws {
+                guard statuses.contains(attachment.status) else { throw DomainError.conflict("changed") }
+            }
+            switch step {
+            case .settleAttached:
+                try expect(.attaching)
+                attachment.status = .attached
+                attachment.attachedAt = now
+                attachment.error = nil
+                try await service.disks.update(attachment, in: tx)
+            case .settleDetached:
+                try expect(.detaching)
+                try await service.disks.deleteAttachment(attachment.id, in: tx)
+            case .attach(let reason), .detach(let reason):
+                guard let poolId = disk.storagePoolId, let cluster = try await service.storagePools.cluster(poolId, in: tx) else {
+                    throw DomainError.conflict("The disk's STORAGE pool is gone.")
+                }
+                var plan = OperationPlan(kind: "private-data-disk.reconcile", tenantId: disk.tenantId, userId: nil,
+                                         resourceType: ResourceType.storage.rawValue, resourceId: attachment.id,
+                                         request: ["reason": .string(reason), "diskId": .string(disk.id.uuidString)])
+                if case .attach = step {
+                    try expect(.attached, .attaching)
+                    attachment.status = .attaching
+                    try await service.disks.update(attachment, in: tx)
+                    plan.task(.diskAttach, for: .computeMachine(machineId),
+                              payload: try Self.attachPayload(disk, attachment, cluster: cluster, vmUuid: vmUuid))
+                } else {
+                    try expect(.detaching)
+                    plan.task(.diskDetach, for: .computeMachine(machineId), payload: try JSONValue(encoding: DiskDetachPayload(
+                        cluster: cluster, image: disk.rbdImageName, vmUuid: vmUuid)))
+                }
+                _ = try await submissions.submit(plan, now: now)
+            }
+            try await service.refreshStatus(diskId: disk.id, now: now, in: tx)
+        }
+    }
+
+    /// Sends `disk.detach` for a private data disk a domain holds that no attachment explains; false when the
+    /// image is not a known disk's (nothing to build the task from: it is left alone).
+    func detachStray(image: String, rbdPool: String, vmUuid: UUID, on machineId: UUID, now: Date) async throws -> Bool {
+        guard let disk = try await disks.find(rbdPool: rbdPool, rbdImageName: image), let poolId = disk.storagePoolId,
+              let cluster = try await storagePools.cluster(poolId) else { return false }
+        var plan = OperationPlan(kind: "private-data-disk.detach-stray", tenantId: disk.tenantId, userId: nil,
+                                 resourceType: ResourceType.storage.rawValue, resourceId: disk.id,
+                                 request: ["vmUuid": .string(vmUuid.uuidString), "by": "reconciler"])
+        plan.task(.diskDetach, for: .computeMachine(machineId),
+                  payload: try JSONValue(encoding: DiskDetachPayload(cluster: cluster, image: disk.rbdImageName, vmUuid: vmUuid)))
+        try await dispatcher.submit(plan, now: now)
+        return true
     }
 
     // MARK: - With instances

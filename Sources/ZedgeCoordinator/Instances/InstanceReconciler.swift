@@ -13,6 +13,8 @@ public struct InstanceReconciler: Sendable {
     let cloudBoxes: CloudBoxService
     let hosts: any HostRepository
     let virtualMachines: any VirtualMachineRepository
+    /// Disk attachments against the disks the same heartbeats report.
+    let disks: DiskReconciler
     let tracker: LivenessTracker
     /// Heartbeats older than this say nothing about a host's domains.
     let freshness: TimeInterval
@@ -21,8 +23,10 @@ public struct InstanceReconciler: Sendable {
 
     public init(
         service: InstanceService, cloudBoxes: CloudBoxService, hosts: any HostRepository,
-        virtualMachines: any VirtualMachineRepository, tracker: LivenessTracker, freshness: TimeInterval, logger: Logger
+        virtualMachines: any VirtualMachineRepository, disks: DiskReconciler, tracker: LivenessTracker, freshness: TimeInterval,
+        logger: Logger
     ) {
+        self.disks = disks
         self.virtualMachines = virtualMachines
         self.service = service
         self.cloudBoxes = cloudBoxes
@@ -53,6 +57,7 @@ public struct InstanceReconciler: Sendable {
             }
         }
         try await collectOrphans(reports, now: now)
+        try await disks.pass(reports, freshness: freshness, now: now)
         try await cloudBoxes.expireBindings(now: now)
     }
 
@@ -70,40 +75,6 @@ public struct InstanceReconciler: Sendable {
                 try await service.deleteOrphan(uuid: uuid, name: vm.vmName, on: machineId, now: now)
                 logger.notice("orphan domain sent vm.delete", metadata: ["machine": "\(machineId)", "domain": "\(vm.vmName)"])
             }
-        }
-    }
-}
-
-/// What each host last reported about its VMs: this replica's own heartbeats, and with PostgreSQL also those
-/// other replicas received (`host_observations`), whichever is newer.
-struct HostReports: Sendable {
-    struct Report: Sendable {
-        var at: Date
-        var observedVms: [ObservedVm]
-    }
-
-    let tracker: LivenessTracker
-    let stored: [UUID: (at: Date, observedVms: [ObservedVm])]
-
-    func latest(_ host: UUID) -> Report? {
-        let own = tracker.latest(host).map { Report(at: $0.at, observedVms: $0.observedVms) }
-        guard let other = stored[host].map({ Report(at: $0.at, observedVms: $0.observedVms) }) else { return own }
-        guard let own else { return other }
-        return own.at >= other.at ? own : other
-    }
-}
-
-/// Remembers the orphans already sent a delete, so each gets one `vm.delete` per window, not one per pass.
-final class OrphanLedger: Sendable {
-    private let sent = Mutex<[String: Date]>([:])
-    let window: TimeInterval = 300
-
-    func shouldSend(_ uuid: String, now: Date) -> Bool {
-        sent.withLock { sent in
-            sent = sent.filter { now.timeIntervalSince($0.value) < window }
-            guard sent[uuid] == nil else { return false }
-            sent[uuid] = now
-            return true
         }
     }
 }

@@ -71,7 +71,9 @@ extension PrivateDataDisk {
 
     /// The RBD image name the coordinator gives a new disk: "pdd-" and the disk's id (never the client's
     /// choice, so that it is UNIQUE and safe in a libvirt volume name).
-    public static func imageName(for id: UUID) -> String { "pdd-" + id.uuidString.lowercased() }
+    public static func imageName(for id: UUID) -> String { imagePrefix + id.uuidString.lowercased() }
+    /// What every image name the coordinator gives starts with (the reconciler recognises Zedge's disks by it).
+    public static let imagePrefix = "pdd-"
 
     /// The disk serial the guest sees (`/dev/disk/by-id/virtio-…`): the last 20 hex digits of the id, the
     /// random part of a UUIDv7 (virtio-blk passes on 20 characters; the id's leading digits are a timestamp).

@@ -28,6 +28,8 @@ public protocol DiskRepository: ModelStore where Model == PrivateDataDisk {
     func delete(_ id: UUID, in tx: Transaction) async throws
     /// The STORAGE pools of a data center, in id order.
     func storagePools(edgeDataCenterId: UUID) async throws -> [ResourcePool]
+    /// The disk whose RBD image this is, if any.
+    func find(rbdPool: String, rbdImageName: String) async throws -> PrivateDataDisk?
     /// How many disks name the STORAGE pool (which then cannot be deleted).
     func count(storagePoolId: UUID) async throws -> Int
     /// Every STORAGE pool, in id order.
@@ -99,6 +101,10 @@ public struct SQLDiskRepository: DiskRepository, SQLBackedStore, DatabaseBacked 
         try await database.sql.raw("""
             SELECT * FROM resource_pools WHERE edge_data_center_id = \(bind: edgeDataCenterId) AND pool_type = 'STORAGE' ORDER BY id
             """).all().map { try RowCodec.decode(ResourcePool.self, from: $0) }
+    }
+
+    public func find(rbdPool: String, rbdImageName: String) async throws -> PrivateDataDisk? {
+        try await table.first(where: [try .equal("rbdPool", rbdPool), try .equal("rbdImageName", rbdImageName)], on: database.sql)
     }
 
     public func count(storagePoolId: UUID) async throws -> Int {
