@@ -302,7 +302,16 @@ struct DiskTests {
                 let attachments = try await c.client.get("/api/v1/private-data-disks/\(disk.id)/attachments", token: w.f.admin)
                     .decode([InstancePrivateDataDiskAttachment].self)
                 #expect(attachments.count == limit && attachments.allSatisfy { $0.status == .attached })
+                let consistency = try await w.f.consistency()
+                #expect(consistency.ok, "\(consistency.violations)")
             }
+            // The check itself sees a disk whose status lies about its attachments.
+            let lonely = try await w.availableDisk("lonely")
+            try await Database.withDatabase(url: c.configuration.effectiveDatabaseURL, logger: .init(label: "t")) { db in
+                try await db.sql.raw("UPDATE private_data_disks SET status = 'ATTACHED' WHERE id = \(bind: lonely.id)").run()
+            }
+            let report = try await w.f.consistency()
+            #expect(report.violations.map(\.kind) == ["DISK_STATUS"] && report.violations.map(\.resourceId) == [lonely.id], "\(report)")
         }
     }
 

@@ -156,20 +156,9 @@ public struct InstanceService: Sendable {
         return (template.id, resolved, resolved.resources, resolved.gpuModel)
     }
 
-    /// The tenant the instance belongs to: the caller's, or for ADMIN the one named (its own if none).
+    /// The tenant the new object belongs to (`TenantOwnership`).
     func owningTenant(_ requested: UUID?, _ principal: Principal) async throws -> UUID {
-        if principal.role == .admin {
-            guard let tenantId = requested ?? principal.tenantId else {
-                throw DomainError.invalid(field: "tenantId", "is required: the admin user belongs to no tenant")
-            }
-            guard try await tenants.find(tenantId) != nil else { throw DomainError.invalid(field: "tenantId", "no such tenant") }
-            return tenantId
-        }
-        guard let own = principal.tenantId, requested == nil || requested == own else {
-            throw DomainError(.forbidden, "Instances are created in your own tenant.",
-                              errors: [FieldError(field: "tenantId", message: "must be your own tenant")])
-        }
-        return own
+        try await TenantOwnership.owningTenant(requested, principal, tenants: tenants, objects: "Instances")
     }
 
     /// Renames an instance or changes its timeoutS (only those columns: a concurrent status change by an

@@ -5,7 +5,8 @@ import ZedgeCore
 /// One broken capacity invariant.
 public struct ConsistencyViolation: Codable, Sendable, Hashable {
     /// "MACHINE_ALLOCATION", "POOL_ALLOCATION", "POOL_TOTAL", "DATA_CENTER_TOTAL", "INSTANCE_WITHOUT_CLAIM",
-    /// "CLAIM_WITHOUT_INSTANCE", "INSTANCE_MULTIPLE_CLAIMS", "ADDRESS_WITHOUT_INSTANCE".
+    /// "CLAIM_WITHOUT_INSTANCE", "INSTANCE_MULTIPLE_CLAIMS", "ADDRESS_WITHOUT_INSTANCE", "DISK_OVER_ATTACHED",
+    /// "DISK_STATUS", "ATTACHMENT_WITHOUT_INSTANCE".
     public var kind: String
     public var resourceId: UUID
     public var detail: String
@@ -93,6 +94,43 @@ public struct ConsistencyCheck: Sendable {
             found.append(ConsistencyViolation(
                 kind: "ADDRESS_WITHOUT_INSTANCE", resourceId: id,
                 detail: "\(address) is ALLOCATED to instance \(instance), which is DELETED or gone"))
+        }
+        // A disk has no more attachments than its share mode allows (EXCLUSIVE: 1; SHARED: maxAttachments).
+        for row in try await db.raw(SQLQueryString("""
+            SELECT d.id AS id, d.share_mode AS share_mode, d.max_attachments AS max_attachments, COUNT(a.id) AS n
+            FROM private_data_disks d JOIN instance_private_data_disk_attachments a ON a.disk_id = d.id
+            GROUP BY d.id, d.share_mode, d.max_attachments
+            HAVING COUNT(a.id) > CASE WHEN d.share_mode = 'EXCLUSIVE' THEN 1 ELSE d.max_attachments END
+            """)).all() {
+            let id = try row.decode(column: "id", as: UUID.self)
+            found.append(ConsistencyViolation(
+                kind: "DISK_OVER_ATTACHED", resourceId: id,
+                detail: "\(try row.decode(column: "share_mode", as: String.self)) disk with maxAttachments "
+                    + "\(try row.decode(column: "max_attachments", as: Int.self)) has \(try row.decode(column: "n", as: Int.self)) attachments"))
+        }
+        // AVAILABLE and ATTACHED say whether an attachment is ATTACHED.
+        for row in try await db.raw(SQLQueryString("""
+            SELECT d.id AS id, d.status AS status FROM private_data_disks d
+            WHERE (d.status = 'ATTACHED' AND NOT EXISTS (SELECT 1 FROM instance_private_data_disk_attachments a
+                                                          WHERE a.disk_id = d.id AND a.status = 'ATTACHED'))
+               OR (d.status = 'AVAILABLE' AND EXISTS (SELECT 1 FROM instance_private_data_disk_attachments a
+                                                       WHERE a.disk_id = d.id AND a.status = 'ATTACHED'))
+            """)).all() {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let status = try row.decode(column: "status", as: String.self)
+            found.append(ConsistencyViolation(
+                kind: "DISK_STATUS", resourceId: id,
+                detail: status == "ATTACHED" ? "disk is ATTACHED without an ATTACHED attachment" : "disk is AVAILABLE with an ATTACHED attachment"))
+        }
+        // An attachment belongs to an instance that is not DELETED (deleting it drops its attachments).
+        for row in try await db.raw(SQLQueryString("""
+            SELECT a.id AS id, a.instance_id AS instance_id FROM instance_private_data_disk_attachments a
+            JOIN instances i ON i.id = a.instance_id WHERE i.status = 'DELETED'
+            """)).all() {
+            let id = try row.decode(column: "id", as: UUID.self)
+            let instance = try row.decode(column: "instance_id", as: UUID.self)
+            found.append(ConsistencyViolation(
+                kind: "ATTACHMENT_WITHOUT_INSTANCE", resourceId: id, detail: "attachment of instance \(instance), which is DELETED"))
         }
         return found
     }
