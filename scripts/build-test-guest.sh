@@ -21,7 +21,10 @@
 #       ZEDGE-DISKS uptime=… vda=BYTES:ro=0|1:serial=SERIAL vdb=…     (serial: at most 20 characters)
 #     followed by one `ZEDGE-PARTITIONS <line of /proc/partitions>` per vd* line there. The boot line comes
 #     before the root shell starts; the shell's prompt (`/ # ` and no newline) then shares a console line with
-#     the next ZEDGE-DISKS line, so match the lines with `contains`, not at the start of a line.
+#     the next ZEDGE-DISKS line, so match the lines with `contains`, not at the start of a line;
+#   - for each `# zedge-write-disk: SERIAL TEXT` in its user-data (at most 8), writes TEXT and a newline at the first
+#     byte of the read-write disk with that serial once it is there (once per boot) and prints
+#     `ZEDGE-WROTE serial=SERIAL device=vdX bytes=N`.
 # Boot it with <domain type='qemu'> (TCG) on machines without real VT-x/AMD-V; the boot disk on bus='virtio'.
 #
 # Usage: build-test-guest.sh OUTDIR        build OUTDIR/base.qcow2 and OUTDIR/build-info
@@ -125,7 +128,17 @@ echo "$line"; mkdir -p /www; echo "$line" > /www/index.html; httpd -p 80 -h /www
 disks() { cur=; for b in /sys/block/vd*; do [ -e "$b" ] || continue; n=${b##*/}
     cur="$cur $n=$(( $(cat $b/size) * 512 )):ro=$(cat $b/ro):serial=$(cat $b/serial 2>/dev/null)"; done
   if [ "$cur" != "$old" ]; then echo "ZEDGE-DISKS uptime=$(cut -d' ' -f1 /proc/uptime)$cur" >/dev/ttyS0
-    grep -E ' vd' /proc/partitions | sed 's/^/ZEDGE-PARTITIONS /' >/dev/ttyS0; old=$cur; fi; }
+    grep -E ' vd' /proc/partitions | sed 's/^/ZEDGE-PARTITIONS /' >/dev/ttyS0; old=$cur; fi; write_disks; }
+# `# zedge-write-disk: SERIAL TEXT` in user-data: once a read-write disk with that serial is there, write TEXT and a
+# newline at its first byte (once per boot), then print ZEDGE-WROTE (a test's proof that the guest wrote the disk).
+[ -f $ud ] && sed -n 's/^#[[:space:]]*zedge-write-disk:[[:space:]]*//p' $ud | head -8 > /tmp/zw
+wrote=
+write_disks() { [ -s /tmp/zw ] || return 0; while read -r s t; do case " $wrote " in *" $s "*) continue ;; esac
+    for b in /sys/block/vd*; do [ -e "$b" ] || continue
+      [ "$(cat $b/serial 2>/dev/null)" = "$s" ] && [ "$(cat $b/ro)" = 0 ] || continue
+      printf '%s\n' "$t" | dd of=/dev/${b##*/} conv=notrunc 2>/dev/null && sync && wrote="$wrote $s" &&
+        echo "ZEDGE-WROTE serial=$s device=${b##*/} bytes=$(( ${#t} + 1 ))" >/dev/ttyS0
+    done; done < /tmp/zw; }
 old=; disks; ( while true; do sleep 1; disks; done ) &
 setsid cttyhack sh -c 'while true; do sh; done' </dev/ttyS0 >/dev/ttyS0 2>&1 &   # root shell for virsh console
 while true; do sleep 3600; done

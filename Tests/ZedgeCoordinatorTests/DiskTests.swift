@@ -86,6 +86,12 @@ struct DiskTests {
             #expect(compute.status == 400 && compute.problemFields == ["cephKey"], "\(compute.text)")
             #expect(w.storagePool.storageConfig == StorageConfig(monitors: ["127.0.0.1:6789"], rbdPool: "private-data-disks", cephUser: "zedge"))
 
+            // An operator's direct task cannot carry a key (it would be stored with the task).
+            let direct = try await c.client.post("/api/v1/compute-machines/\(w.host.id)/tasks", token: admin, [
+                "kind": "disk.delete", "payload": ["cluster": ["storagePoolId": w.storagePool.id.uuidString, "cephKey": w.key], "image": "x"],
+            ])
+            #expect(direct.status == 400 && direct.problemFields == ["payload.cluster.cephKey"] && !direct.text.contains(w.key), "\(direct.text)")
+
             // Never returned.
             let responses = [
                 try await c.client.get("/api/v1/resource-pools/\(w.storagePool.id)", token: admin).text,

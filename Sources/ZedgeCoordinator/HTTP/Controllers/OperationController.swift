@@ -15,7 +15,30 @@ public struct OperationController: Sendable {
         var payload: JSONValue?
         var maxAttempts: Int?
         func validate() -> [FieldError] {
-            Validate.collect(maxAttempts.flatMap { Validate.size($0, field: "maxAttempts", in: 1...20) })
+            var errors = Validate.collect(maxAttempts.flatMap { Validate.size($0, field: "maxAttempts", in: 1...20) })
+            // A cephx key is added to a leased task by the coordinator, from the STORAGE pool named by
+            // `storagePoolId`; one sent here would be stored in the task's payload.
+            if let path = payload.flatMap({ Self.secretPath($0, at: "payload") }) {
+                errors.append(FieldError(field: path, message: "must not be sent: the coordinator adds the STORAGE pool's key when the agent leases the task"))
+            }
+            return errors
+        }
+
+        /// The path of the first `cephKey` member in `value`, if any.
+        static func secretPath(_ value: JSONValue, at path: String) -> String? {
+            switch value {
+            case .object(let members):
+                if members[RbdCluster.secretKey] != nil { return "\(path).\(RbdCluster.secretKey)" }
+                for (key, member) in members.sorted(by: { $0.key < $1.key }) {
+                    if let found = secretPath(member, at: "\(path).\(key)") { return found }
+                }
+                return nil
+            case .array(let items):
+                for (i, item) in items.enumerated() { if let found = secretPath(item, at: "\(path)[\(i)]") { return found } }
+                return nil
+            default:
+                return nil
+            }
         }
     }
 
