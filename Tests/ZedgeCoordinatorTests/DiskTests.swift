@@ -80,6 +80,12 @@ struct DiskTests {
                 "storageConfig": ["monitors": ["10.0.0.1:notaport"], "cephUser": "u"], "cephKey": "not base64!",
             ]) { $1 })
             #expect(badKey.status == 400 && Set(badKey.problemFields) == ["cephKey", "storageConfig.monitors[0]"], "\(badKey.text)")
+            let prefixed = try await c.client.post("/api/v1/resource-pools", token: admin, base.merging([
+                "storageConfig": ["monitors": ["10.0.0.1"], "cephUser": "client.zedge"], "cephKey": w.key,
+            ]) { $1 })
+            #expect(prefixed.status == 400 && prefixed.problemFields == ["storageConfig.cephUser"], "\(prefixed.text)")
+            let nullKey = try await c.client.patch("/api/v1/resource-pools/\(w.storagePool.id)", token: admin, ["cephKey": NSNull()])
+            #expect(nullKey.status == 400 && nullKey.problemFields == ["cephKey"], "\(nullKey.text)")
             let compute = try await c.client.post("/api/v1/resource-pools", token: admin, [
                 "name": "y", "edgeDataCenterId": w.f.dataCenter.id.uuidString, "cephKey": w.key,
             ])

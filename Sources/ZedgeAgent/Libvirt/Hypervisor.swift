@@ -37,7 +37,8 @@ public protocol Hypervisor: Sendable {
     func detachDisk(uuid: UUID, rbdPool: String, image: String) async throws
     /// Grows the RBD image `rbdPool/image`, attached to the running domain, to `bytes` bytes through the domain
     /// (QEMU resizes the image and tells the guest; never shrinks). Returns false, changing nothing, when the
-    /// domain is absent, not running or without that disk: resize the image through the storage API then.
+    /// domain is absent, not running, without that disk or has it read-only (QEMU resizes no read-only device):
+    /// resize the image through the storage API then.
     func blockResize(uuid: UUID, rbdPool: String, image: String, bytes: Int64) async throws -> Bool
 }
 

@@ -135,7 +135,10 @@ extension LibvirtHypervisor {
             defer { virDomainFree(dom) }
             guard virDomainIsActive(dom) == 1 else { return false }
             try Self.requireManaged(dom)
-            guard let disk = try Self.disks(dom, live: true).first(where: { $0.isRbd(pool: rbdPool, image: image) }) else { return false }
+            // A read-only device cannot be resized through QEMU ("can't resize empty or readonly disk"): the caller
+            // grows the image through the storage API instead, and this guest sees the size when it next attaches it.
+            guard let disk = try Self.disks(dom, live: true).first(where: { $0.isRbd(pool: rbdPool, image: image) }),
+                  !disk.readOnly else { return false }
             // QEMU would shrink too: ask how large the running domain sees it first.
             var info = virDomainBlockInfo()
             guard virDomainGetBlockInfo(dom, disk.target, &info, 0) == 0 else {

@@ -242,6 +242,8 @@ public struct DiskService: Sendable {
                 disk.status = succeeded ? .available : .error
                 disk.error = succeeded ? nil : "disk.create failed: \(reason)"
             case .diskResize:
+                // The whole resize (every host's task) went through: an earlier failure's reason is history.
+                if succeeded, operation.status == .succeeded { disk.error = nil }
                 if !succeeded {
                     disk.error = "disk.resize to \(disk.sizeGb) GiB failed: \(reason)"
                     if let previous = operation.request?.objectValue?["previousSizeGb"]?.intValue { disk.sizeGb = previous }

@@ -53,7 +53,11 @@ public struct RbdCluster: Codable, Sendable, Hashable {
             if let e = SpecRules.monitor(m, field: "\(field).monitors[\(i)]") { errors.append(e) }
         }
         if let e = Validate.name(rbdPool, field: "\(field).rbdPool") { errors.append(e) }
-        if let e = SpecRules.cephUser(cephUser, field: "\(field).cephUser") { errors.append(e) }
+        if let e = SpecRules.cephUser(cephUser, field: "\(field).cephUser") {
+            errors.append(e)
+        } else if cephUser.hasPrefix("client.") {
+            errors.append(FieldError(field: "\(field).cephUser", message: "is the user's name without \"client.\" (e.g. \"zedge\" for client.zedge)"))
+        }
         if let cephKey, Data(base64Encoded: cephKey) == nil || cephKey.isEmpty {
             errors.append(FieldError(field: "\(field).cephKey", message: "must be a base64 cephx key (as `ceph auth get-key` prints it)"))
         }

@@ -226,6 +226,9 @@ public struct InfrastructureController: Sendable {
         if patch.has("schedulingPolicy") { pool.schedulingPolicy = try required(patch.value.schedulingPolicy, "schedulingPolicy") }
         if patch.has("status") { pool.status = try required(patch.value.status, "status") }
         if patch.has("ipPoolConfig") { pool.ipPoolConfig = patch.value.ipPoolConfig }
+        if patch.has("cephKey"), patch.value.cephKey == nil {
+            throw Problem.invalid(field: "cephKey", "must not be null: a STORAGE pool always has a key (send the new one to replace it)")
+        }
         if patch.has("storageConfig") || patch.has("cephKey") {
             let problems = Self.checkStorage(poolType: pool.poolType, storageConfig: patch.value.storageConfig, cephKey: patch.value.cephKey,
                                              creating: false)
