@@ -1,6 +1,7 @@
 import CLibvirt
 import Foundation
 import Logging
+import Synchronization
 import Testing
 @testable import ZedgeAgent
 import ZedgeCore
@@ -275,6 +276,33 @@ struct RealCephTests {
         #expect((report.error ?? "").contains("no cephx key for storage pool \(unknown.storagePoolId.uuidString.lowercased())"), "\(report.error ?? "")")
         #expect(try await Self.secretXML(unknown.secretUuid, connection) == nil)
         print("RealCephTests volumes: " + timings.joined(separator: "; "))
+    }
+
+    /// A cluster that does not answer (monitors unreachable: libvirt waits 30 s to start its pool) holds up only
+    /// its own calls: another cluster's volume is made while that pool start is still waiting.
+    @Test func aClusterThatDoesNotAnswerHoldsUpNoOtherCluster() async throws {
+        guard let ceph = Self.ceph() else { return }
+        let connection = LibvirtConnection(uri: try Self.libvirtURI())
+        let rbd = RbdStorage(connection: connection)
+        let good = ceph.cluster()
+        let dead = RbdCluster(storagePoolId: UUID(), monitors: ["192.0.2.1:6789"], rbdPool: ceph.pool, cephUser: ceph.user,
+                              cephKey: ceph.key)   // 192.0.2.0/24: TEST-NET-1 (RFC 5737), never answers
+        let image = "pdd-iso-\(Self.tag())"
+        final class Flag: Sendable { let value = Mutex(false) }
+        let deadFinished = Flag()
+        let stuck = Task {
+            defer { deadFinished.value.withLock { $0 = true } }
+            try? await rbd.ensurePool(dead)
+        }
+        try await Task.sleep(for: .milliseconds(500))  // its pool start is under way on its own connection
+        _ = try await rbd.createVolume(good, image: image, capacityBytes: 64 << 20)
+        let finished = deadFinished.value.withLock { $0 }
+        #expect(!finished, "the good cluster's volume waited for the dead cluster's pool")
+        #expect(try Self.imageSize(ceph, image) == 64 << 20)
+        try await rbd.deleteVolume(good, image: image)
+        await stuck.value
+        await Self.forget(good, connection)
+        await Self.forget(dead, connection)
     }
 
     /// A wrong key fails within libvirt's 30 s, with a message that says what to check (libvirt's own says
