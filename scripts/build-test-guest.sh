@@ -131,14 +131,14 @@ disks() { cur=; for b in /sys/block/vd*; do [ -e "$b" ] || continue; n=${b##*/}
     grep -E ' vd' /proc/partitions | sed 's/^/ZEDGE-PARTITIONS /' >/dev/ttyS0; old=$cur; fi; write_disks; }
 # `# zedge-write-disk: SERIAL TEXT` in user-data: once a read-write disk with that serial is there, write TEXT and a
 # newline at its first byte (once per boot), then print ZEDGE-WROTE (a test's proof that the guest wrote the disk).
-[ -f $ud ] && sed -n 's/^#[[:space:]]*zedge-write-disk:[[:space:]]*//p' $ud | head -8 > /tmp/zw
+[ -f $ud ] && sed -n 's/^#[[:space:]]*zedge-write-disk:[[:space:]]*//p' $ud | head -8 > /zedge-writes
 wrote=
-write_disks() { [ -s /tmp/zw ] || return 0; while read -r s t; do case " $wrote " in *" $s "*) continue ;; esac
+write_disks() { [ -s /zedge-writes ] || return 0; while read -r s t; do case " $wrote " in *" $s "*) continue ;; esac
     for b in /sys/block/vd*; do [ -e "$b" ] || continue
       [ "$(cat $b/serial 2>/dev/null)" = "$s" ] && [ "$(cat $b/ro)" = 0 ] || continue
       printf '%s\n' "$t" | dd of=/dev/${b##*/} conv=notrunc 2>/dev/null && sync && wrote="$wrote $s" &&
         echo "ZEDGE-WROTE serial=$s device=${b##*/} bytes=$(( ${#t} + 1 ))" >/dev/ttyS0
-    done; done < /tmp/zw; }
+    done; done < /zedge-writes; }
 old=; disks; ( while true; do sleep 1; disks; done ) &
 setsid cttyhack sh -c 'while true; do sh; done' </dev/ttyS0 >/dev/ttyS0 2>&1 &   # root shell for virsh console
 while true; do sleep 3600; done

@@ -96,13 +96,7 @@ import ZedgeCore
                 let queued = try await c.client.post("/api/v1/compute-machines/\(host)/tasks", token: admin, ["kind": kind.rawValue, "payload": payload])
                 #expect(queued.status == 202, "\(queued.text)")
                 let operationId = try #require(((try queued.json()["operation"] as? [String: Any])?["id"] as? String).flatMap(UUID.init(uuidString:)))
-                var operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
-                let deadline = ContinuousClock.now + .seconds(30)
-                while !operation.status.isTerminal, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(100))
-                    operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
-                }
-                return operation
+                return try await c.finishedOperation(operationId, token: admin, within: 30)
             }
             func observed(_ host: UUID) async throws -> [ObservedVm] {
                 let body = try await c.client.get("/api/v1/compute-machines/\(host)/observed-vms", token: admin).json()
@@ -191,13 +185,7 @@ import ZedgeCore
                 return try #require(((try queued.json()["operation"] as? [String: Any])?["id"] as? String).flatMap(UUID.init(uuidString:)))
             }
             func finished(_ operation: UUID) async throws -> ZedgeCore.Operation {
-                var current = try await c.client.get("/api/v1/operations/\(operation)", token: admin).decode(ZedgeCore.Operation.self)
-                let deadline = ContinuousClock.now + .seconds(60)
-                while !current.status.isTerminal, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(200))
-                    current = try await c.client.get("/api/v1/operations/\(operation)", token: admin).decode(ZedgeCore.Operation.self)
-                }
-                return current
+                try await c.finishedOperation(operation, token: admin, within: 60)
             }
             func crashThenRecover(_ operation: UUID) async throws -> ZedgeCore.Operation {
                 let doomed = try AgentProcess(stateDir: stateDir, libvirtURI: uri, environment: ["ZEDGE_AGENT_FAULT": "crash-after-execute"])

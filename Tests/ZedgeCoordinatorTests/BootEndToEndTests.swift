@@ -208,12 +208,7 @@ struct BootEndToEndTests {
                     #expect(doomed.process.terminationReason == .uncaughtSignal, "the agent was to kill itself at \(fault)")
                 }
                 let survivor = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
-                var operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
-                let deadline = ContinuousClock.now + .seconds(120)
-                while !operation.status.isTerminal, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(200))
-                    operation = try await c.client.get("/api/v1/operations/\(operationId)", token: admin).decode(ZedgeCore.Operation.self)
-                }
+                let operation = try await c.finishedOperation(operationId, token: admin)
                 kill(survivor.process.processIdentifier, SIGTERM)
                 _ = try await survivor.waitForExit()
                 return operation

@@ -1,5 +1,6 @@
 import Configuration
 import Foundation
+import ZedgeCore
 import Logging
 
 /// Everything a coordinator needs to start. Built from the command line, `ZEDGE_*` environment variables
@@ -52,6 +53,11 @@ public struct CoordinatorConfiguration: Sendable {
     /// The VLAN ids tenants get automatically with their first subnet ("FIRST-LAST", within 2-4094).
     /// Default 100-3999.
     public var tenantVlanRange: ClosedRange<Int>
+    /// The lowest console (VNC/SPICE) port a host's VMs get: each gets the lowest one from here that its machine's
+    /// live VMs do not use. Default 5900. Hosts where something else (another manager's VMs, a second test
+    /// coordinator on one libvirtd) holds ports there need another base, or libvirt refuses to start the domain
+    /// ("Failed to reserve port").
+    public var consolePortBase: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -80,8 +86,10 @@ public struct CoordinatorConfiguration: Sendable {
         imageStoreDirectory: String? = nil,
         imageMaxUploadBytes: Int64 = 64 << 30,
         ipCoolDownSeconds: Int = 300,
-        tenantVlanRange: ClosedRange<Int> = 100...3999
+        tenantVlanRange: ClosedRange<Int> = 100...3999,
+        consolePortBase: Int = GraphicsSpec.portRange.lowerBound
     ) {
+        self.consolePortBase = consolePortBase
         self.ipCoolDownSeconds = ipCoolDownSeconds
         self.tenantVlanRange = tenantVlanRange
         self.healthThresholds = healthThresholds
@@ -184,7 +192,9 @@ public struct CoordinatorConfiguration: Sendable {
             imageStoreDirectory: config.string(forKey: "imageStoreDir"),
             imageMaxUploadBytes: Int64(max(1, config.int(forKey: "imageMaxUploadBytes", default: 64 << 30))),
             ipCoolDownSeconds: max(0, config.int(forKey: "ipCoolDownSeconds", default: 300)),
-            tenantVlanRange: try Self.parseVlanRange(config.string(forKey: "tenantVlanRange", default: "100-3999"))
+            tenantVlanRange: try Self.parseVlanRange(config.string(forKey: "tenantVlanRange", default: "100-3999")),
+            consolePortBase: min(GraphicsSpec.portRange.upperBound - 1000,
+                                 max(GraphicsSpec.portRange.lowerBound, config.int(forKey: "consolePortBase", default: 5900)))
         )
     }
 

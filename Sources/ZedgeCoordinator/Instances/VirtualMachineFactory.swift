@@ -6,9 +6,12 @@ import ZedgeCore
 /// its machine's live VMs do not use, and its GPUs.
 public struct VirtualMachineFactory: Sendable {
     let instances: any InstanceRepository
+    /// The lowest console port (`CoordinatorConfiguration.consolePortBase`).
+    let consolePortBase: Int
 
-    public init(instances: any InstanceRepository) {
+    public init(instances: any InstanceRepository, consolePortBase: Int = GraphicsSpec.portRange.lowerBound) {
         self.instances = instances
+        self.consolePortBase = consolePortBase
     }
 
     public func make(
@@ -17,7 +20,7 @@ public struct VirtualMachineFactory: Sendable {
     ) async throws -> VirtualMachine {
         let vmUuid = UUID()
         let used = try await instances.consolePortsInUse(on: machine.id, in: tx)
-        let port = (GraphicsSpec.portRange.lowerBound...).first { !used.contains($0) } ?? GraphicsSpec.portRange.lowerBound
+        let port = (consolePortBase...GraphicsSpec.portRange.upperBound).first { !used.contains($0) } ?? consolePortBase
         return VirtualMachine(
             computeMachineId: machine.id, instanceId: instance.id, vmUuid: vmUuid.uuidString,
             vmName: Self.domainName(uuid: vmUuid, instanceName: instance.name),

@@ -19,6 +19,17 @@ struct TestCoordinator: Sendable {
 
     var baseURL: String { "\(started.scheme)://127.0.0.1:\(started.port)" }
 
+    /// The operation once it is SUCCEEDED or FAILED, polled every 200 ms; as it is when `within` seconds pass first.
+    func finishedOperation(_ id: UUID, token: String, within seconds: Int = 120) async throws -> ZedgeCore.Operation {
+        var operation = try await client.get("/api/v1/operations/\(id)", token: token).decode(ZedgeCore.Operation.self)
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while !operation.status.isTerminal, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+            operation = try await client.get("/api/v1/operations/\(id)", token: token).decode(ZedgeCore.Operation.self)
+        }
+        return operation
+    }
+
     /// Runs `body` against a fresh coordinator on `engine`, then stops it.
     static func with(
         _ engine: TestEngine,
