@@ -40,6 +40,8 @@ let package = Package(
         // C system libraries (agent side).
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt",
                        providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0",
+                       providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl",
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3",
@@ -73,7 +75,7 @@ let package = Package(
         .target(
             name: "ZedgeAgent",
             dependencies: [
-                "ZedgeCore", "CLibvirt", "CCurl", "CSQLite3",
+                "ZedgeCore", "CLibvirt", "CLibXML2", "CCurl", "CSQLite3",
                 .product(name: "Logging", package: "swift-log"),
                 // SHA-256 of downloaded images (BoringSSL's assembly: hashing keeps up with the wire).
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -11,7 +11,7 @@
 set -euo pipefail
 # xorriso builds the agent's cloud-init seeds; qemu-utils gives libvirtd the qemu-img it runs to create the
 # agent's qcow2 overlay volumes. Both are runtime dependencies of the agent.
-pkgs=(libvirt-dev libcurl4-openssl-dev libsqlite3-dev pkg-config xorriso qemu-utils)
+pkgs=(libvirt-dev libxml2-dev libcurl4-openssl-dev libsqlite3-dev pkg-config xorriso qemu-utils)
 for arg in "$@"; do
   case "$arg" in
     --with-postgres) pkgs+=(postgresql) ;;

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Testing
 @testable import ZedgeAgent
 import ZedgeCore
@@ -22,18 +19,17 @@ let sampleImage = ImageRef(imageId: UUID(uuidString: "11111111-2222-4333-8444-55
                            sha256: String(repeating: "ab", count: 32), sizeBytes: 13_421_772, virtualSizeBytes: 17_825_792,
                            format: .qcow2)
 
-#if canImport(FoundationXML) || os(macOS)
 @Suite("Domain XML: root image, seed and console log")
 struct DomainXMLImageTests {
     static func parse(_ xml: String) throws -> XMLElement {
-        try #require(try XMLDocument(xmlString: xml, options: []).rootElement())
+        try XMLTree(xmlString: xml).root
     }
 
     static func nodes(_ root: XMLElement, _ xpath: String) throws -> [XMLElement] {
-        try root.nodes(forXPath: xpath).compactMap { $0 as? XMLElement }
+        try root.nodes(forXPath: xpath)
     }
 
-    static func attr(_ e: XMLElement?, _ name: String) -> String? { e?.attribute(forName: name)?.stringValue }
+    static func attr(_ e: XMLElement?, _ name: String) -> String? { e?.attribute(name) }
 
     let files = DomainXML.HostFiles(consoleLogPath: "/var/lib/zedge-agent/console/x.log", seedISOPath: "/var/lib/zedge-agent/seeds/x.iso")
 
@@ -70,7 +66,7 @@ struct DomainXMLImageTests {
         let vm = try #require(try Self.nodes(root, "metadata/*").first)
         #expect(vm.localName == "vm")
         #expect(vm.uri == DomainXML.metadataNamespace)
-        let image = try #require(vm.children?.compactMap { $0 as? XMLElement }.first)
+        let image = try #require(vm.children.first)
         #expect(image.localName == "rootImage")
         #expect(Self.attr(image, "sha256") == sampleImage.sha256)
         #expect(Self.attr(image, "versionId") == "66666666-7777-4888-8999-aaaaaaaaaaaa")
@@ -117,7 +113,6 @@ struct DomainXMLImageTests {
         #expect(Self.attr(try Self.nodes(root, "devices/disk[@device='cdrom']/source").first, "file") == evil)
     }
 }
-#endif
 
 /// A relative state dir (e.g. `make run`'s `.zedge-dev/agent`) becomes absolute: libvirt refuses relative paths
 /// for the seed and the console log, and every instance failed schema validation.

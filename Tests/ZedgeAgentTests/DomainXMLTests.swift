@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import Testing
 @testable import ZedgeAgent
 import ZedgeCore
@@ -31,14 +28,15 @@ func minimalVmSpec(name: String, uuid: UUID = UUID()) -> VmSpec {
            rootDisk: DiskSpec(source: .file(path: "/var/lib/zedge/\(name).qcow2"), target: "vda"))
 }
 
-#if canImport(FoundationXML) || os(macOS)
+/// Domain XML is read with the agent's own libxml2 reader (`XMLTree`), never FoundationXML: see CLibXML2/shim.h.
+typealias XMLElement = XMLTree.Element
+
 private func parse(_ xml: String) throws -> XMLElement {
-    let doc = try XMLDocument(xmlString: xml, options: [])
-    return try #require(doc.rootElement())
+    try XMLTree(xmlString: xml).root
 }
 
 private func nodes(_ root: XMLElement, _ xpath: String) throws -> [XMLElement] {
-    try root.nodes(forXPath: xpath).compactMap { $0 as? XMLElement }
+    try root.nodes(forXPath: xpath)
 }
 
 private func one(_ root: XMLElement, _ xpath: String) throws -> XMLElement {
@@ -47,7 +45,7 @@ private func one(_ root: XMLElement, _ xpath: String) throws -> XMLElement {
     return try #require(found.first)
 }
 
-private func attr(_ e: XMLElement, _ name: String) -> String? { e.attribute(forName: name)?.stringValue }
+private func attr(_ e: XMLElement, _ name: String) -> String? { e.attribute(name) }
 
 @Suite("Domain XML rendering")
 struct DomainXMLRenderTests {
@@ -82,12 +80,12 @@ struct DomainXMLRenderTests {
 
     @Test func metadataMarksManagedDomain() throws {
         let meta = try one(root, "metadata")
-        let children = meta.children?.compactMap { $0 as? XMLElement } ?? []
+        let children = meta.children
         #expect(children.count == 1)
         let vm = try #require(children.first)
         #expect(vm.localName == "vm")
         #expect(vm.uri == "https://zedge.dev/xmlns/vm/1")
-        #expect(vm.children?.isEmpty ?? true)  // no root image recorded
+        #expect(vm.children.isEmpty)  // no root image recorded
     }
 
     @Test func fileDisk() throws {
@@ -255,7 +253,6 @@ struct DomainXMLRenderTests {
         #expect(attr(try one(r, "devices/graphics"), "passwd") == evil)
     }
 }
-#endif
 
 @Suite("xmlEscape")
 struct XMLEscapeTests {

@@ -279,7 +279,7 @@ struct RealCephTests {
     }
 
     /// A cluster that does not answer (monitors unreachable: libvirt waits 30 s to start its pool) holds up only
-    /// its own calls: another cluster's volume is made while that pool start is still waiting.
+    /// its own calls: another (already started) cluster's volume is made while that pool start is still waiting.
     @Test func aClusterThatDoesNotAnswerHoldsUpNoOtherCluster() async throws {
         guard let ceph = Self.ceph() else { return }
         let connection = LibvirtConnection(uri: try Self.libvirtURI())
@@ -288,6 +288,9 @@ struct RealCephTests {
         let dead = RbdCluster(storagePoolId: UUID(), monitors: ["192.0.2.1:6789"], rbdPool: ceph.pool, cephUser: ceph.user,
                               cephKey: ceph.key)   // 192.0.2.0/24: TEST-NET-1 (RFC 5737), never answers
         let image = "pdd-iso-\(Self.tag())"
+        // The good cluster's pool is defined and started first: libvirtd itself may hold a new pool's definition
+        // while another pool starts (outside the agent's reach); what the agent decides is its own queues.
+        try await rbd.ensurePool(good)
         final class Flag: Sendable { let value = Mutex(false) }
         let deadFinished = Flag()
         let stuck = Task {

@@ -1,12 +1,9 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import ZedgeCore
 
 /// One `<disk>` device of a domain, as libvirt's domain XML describes it (`virDomainGetXMLDesc`; libvirt docs:
-/// formatdomain.html "Hard drives, floppy disks, CDROMs"). Read with a real XML parser (libxml2 through
-/// FoundationXML), so attribute quoting, entities and element order do not matter.
+/// formatdomain.html "Hard drives, floppy disks, CDROMs"). Read with a real XML parser (libxml2, `XMLTree`), so
+/// attribute quoting, entities and element order do not matter.
 ///
 /// The agent reads disks to attach and detach RBD images idempotently (is `POOL/IMAGE` there already, which
 /// `vd…` targets are taken) and to report a domain's RBD disks in the heartbeat (`ObservedVm.disks`).
@@ -60,22 +57,17 @@ public struct DomainDisk: Sendable, Hashable {
     /// Every `<domain><devices><disk>` of `xml`, in document order (a disk without a target is skipped).
     /// Throws when `xml` is not XML or not a `<domain>` (libxml2 recovers what it can of a truncated document).
     public static func parse(domainXML xml: String) throws -> [DomainDisk] {
-        let document = try XMLDocument(xmlString: xml, options: [])
-        guard let domain = document.rootElement(), domain.name == "domain" else {
-            throw AgentError("not a libvirt domain XML document")
-        }
-        return domain.elements(forName: "devices").flatMap { $0.elements(forName: "disk") }.compactMap { disk in
-            func attribute(_ element: XMLElement?, _ name: String) -> String? {
-                element?.attribute(forName: name)?.stringValue
-            }
-            let target = disk.elements(forName: "target").first
-            guard let dev = attribute(target, "dev") else { return nil }
-            let source = disk.elements(forName: "source").first
+        let domain = try XMLTree(xmlString: xml).root
+        guard domain.name == "domain" else { throw AgentError("not a libvirt domain XML document") }
+        return domain.elements(named: "devices").flatMap { $0.elements(named: "disk") }.compactMap { disk in
+            let target = disk.elements(named: "target").first
+            guard let dev = target?.attribute("dev") else { return nil }
+            let source = disk.elements(named: "source").first
             return DomainDisk(
-                type: attribute(disk, "type") ?? "file", device: attribute(disk, "device") ?? "disk", target: dev,
-                bus: attribute(target, "bus"), sourceProtocol: attribute(source, "protocol"), sourceName: attribute(source, "name"),
-                readOnly: !disk.elements(forName: "readonly").isEmpty, shareable: !disk.elements(forName: "shareable").isEmpty,
-                serial: disk.elements(forName: "serial").first?.stringValue, xml: disk.xmlString)
+                type: disk.attribute("type") ?? "file", device: disk.attribute("device") ?? "disk", target: dev,
+                bus: target?.attribute("bus"), sourceProtocol: source?.attribute("protocol"), sourceName: source?.attribute("name"),
+                readOnly: !disk.elements(named: "readonly").isEmpty, shareable: !disk.elements(named: "shareable").isEmpty,
+                serial: disk.elements(named: "serial").first?.stringValue, xml: disk.xmlString)
         }
     }
 

@@ -1,8 +1,5 @@
 import CLibvirt
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 import ZedgeCore
 
 /// Private data disks in a Ceph cluster, through libvirt's secret and storage APIs only (never the `rbd` or
@@ -17,9 +14,18 @@ import ZedgeCore
 /// The key never leaves the task payload except into libvirt's secret store (`virSecretSetValue`); no error
 /// message here includes it.
 public struct RbdStorage: Sendable {
+    /// The libvirtd this works with (its URI); each cluster's calls run on a connection of their own to it.
     public let connection: LibvirtConnection
+    private let clusters: ClusterConnections
 
-    public init(connection: LibvirtConnection) { self.connection = connection }
+    public init(connection: LibvirtConnection) {
+        self.connection = connection
+        clusters = ClusterConnections(uri: connection.uri)
+    }
+
+    /// The connection (and so the serial queue) of one cluster: a cluster that does not answer (a wrong key,
+    /// monitors down: 30 s per pool start) holds up only its own disks' calls, never another cluster's.
+    func connection(for cluster: RbdCluster) -> LibvirtConnection { clusters.connection(cluster.storagePoolId) }
 
     /// An RBD image as libvirt's `rbd` pool sees it.
     public struct Volume: Sendable, Hashable {
@@ -66,7 +72,7 @@ public struct RbdStorage: Sendable {
         </secret>
         """
         let storagePoolId = cluster.storagePoolId
-        try await connection.perform { [key] conn in
+        try await connection(for: cluster).perform { [key] conn in
             var defined = false
             var secret = virSecretLookupByUUIDString(conn, uuid)
             if secret == nil {
@@ -105,7 +111,7 @@ public struct RbdStorage: Sendable {
         let name = cluster.libvirtPoolName
         let xml = Self.poolXML(cluster)
         let wanted = Self.PoolSource(cluster)
-        try await connection.perform { conn in
+        try await connection(for: cluster).perform { conn in
             var pool = virStoragePoolLookupByName(conn, name)
             if pool == nil {
                 let error = LibvirtError.last("looking up storage pool \(name) failed")
@@ -161,7 +167,7 @@ public struct RbdStorage: Sendable {
           <capacity unit='bytes'>\(capacityBytes)</capacity>
         </volume>
         """
-        return try await connection.perform { conn in
+        return try await connection(for: cluster).perform { conn in
             let pool = try Self.requirePool(conn, poolName)
             defer { virStoragePoolFree(pool) }
             if let found = try Self.volume(pool, image) {
@@ -187,7 +193,7 @@ public struct RbdStorage: Sendable {
         try await ensurePool(cluster)
         let poolName = cluster.libvirtPoolName
         let rbdPool = cluster.rbdPool
-        return try await connection.perform { conn in
+        return try await connection(for: cluster).perform { conn in
             let pool = try Self.requirePool(conn, poolName)
             defer { virStoragePoolFree(pool) }
             guard let found = try Self.volume(pool, image) else { throw RbdStorageError.noImage(rbdPool: rbdPool, image: image) }
@@ -207,7 +213,7 @@ public struct RbdStorage: Sendable {
         try await ensurePool(cluster)
         let poolName = cluster.libvirtPoolName
         let rbdPool = cluster.rbdPool
-        try await connection.perform { conn in
+        try await connection(for: cluster).perform { conn in
             let pool = try Self.requirePool(conn, poolName)
             defer { virStoragePoolFree(pool) }
             guard let found = try Self.volume(pool, image) else { return }
@@ -230,7 +236,7 @@ public struct RbdStorage: Sendable {
     public func volume(_ cluster: RbdCluster, image: String) async throws -> Volume? {
         try await ensurePool(cluster)
         let poolName = cluster.libvirtPoolName
-        return try await connection.perform { conn in
+        return try await connection(for: cluster).perform { conn in
             let pool = try Self.requirePool(conn, poolName)
             defer { virStoragePoolFree(pool) }
             guard let found = try Self.volume(pool, image) else { return nil }
@@ -294,17 +300,16 @@ public struct RbdStorage: Sendable {
         init(poolXMLText: String) {
             rbdPool = ""
             hosts = []
-            guard let root = try? XMLDocument(xmlString: poolXMLText, options: []).rootElement(),
-                  root.attribute(forName: "type")?.stringValue == "rbd",
-                  let source = root.elements(forName: "source").first else { return }
-            rbdPool = source.elements(forName: "name").first?.stringValue ?? ""
-            hosts = source.elements(forName: "host").map { host in
-                let name = host.attribute(forName: "name")?.stringValue ?? ""
-                return host.attribute(forName: "port")?.stringValue.map { "\(name)|\($0)" } ?? name
+            guard let root = try? XMLTree(xmlString: poolXMLText).root, root.attribute("type") == "rbd",
+                  let source = root.elements(named: "source").first else { return }
+            rbdPool = source.elements(named: "name").first?.stringValue ?? ""
+            hosts = source.elements(named: "host").map { host in
+                let name = host.attribute("name") ?? ""
+                return host.attribute("port").map { "\(name)|\($0)" } ?? name
             }
-            let auth = source.elements(forName: "auth").first
-            user = auth?.attribute(forName: "username")?.stringValue
-            secretUuid = auth?.elements(forName: "secret").first?.attribute(forName: "uuid")?.stringValue?.lowercased()
+            let auth = source.elements(named: "auth").first
+            user = auth?.attribute("username")
+            secretUuid = auth?.elements(named: "secret").first?.attribute("uuid")?.lowercased()
         }
     }
 

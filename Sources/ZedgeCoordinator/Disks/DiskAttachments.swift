@@ -228,11 +228,19 @@ public struct DiskAttachments: Sendable {
         }
     }
 
-    /// Sends `disk.detach` for a private data disk a domain holds that no attachment explains; false when the
-    /// image is not a known disk's (nothing to build the task from: it is left alone).
-    func detachStray(image: String, rbdPool: String, vmUuid: UUID, on machineId: UUID, now: Date) async throws -> Bool {
-        guard let disk = try await disks.find(rbdPool: rbdPool, rbdImageName: image), let poolId = disk.storagePoolId,
-              let cluster = try await storagePools.cluster(poolId) else { return false }
+    /// The known disk behind an image a domain holds without an attachment, when the report (`reportedAt`) is newer
+    /// than the disk's last attachment change (an older one may predate a detach that since went through); nil
+    /// otherwise, and for an image no disk has (nothing to build a task from: it is left alone).
+    func strayDisk(image: String, rbdPool: String, reportedAt: Date) async throws -> PrivateDataDisk? {
+        guard let disk = try await disks.find(rbdPool: rbdPool, rbdImageName: image),
+              reportedAt > disk.updatedAt.addingTimeInterval(1) else { return nil }
+        return disk
+    }
+
+    /// Sends `disk.detach` for a private data disk a domain holds that no attachment explains; false when its
+    /// STORAGE pool is gone (nothing to build the task from).
+    func detachStray(_ disk: PrivateDataDisk, vmUuid: UUID, on machineId: UUID, now: Date) async throws -> Bool {
+        guard let poolId = disk.storagePoolId, let cluster = try await storagePools.cluster(poolId) else { return false }
         var plan = OperationPlan(kind: "private-data-disk.detach-stray", tenantId: disk.tenantId, userId: nil,
                                  resourceType: ResourceType.storage.rawValue, resourceId: disk.id,
                                  request: ["vmUuid": .string(vmUuid.uuidString), "by": "reconciler"])
@@ -317,14 +325,15 @@ public struct DiskAttachments: Sendable {
         }
     }
 
-    /// ATTACHED while any attachment is, else AVAILABLE (a disk CREATING, DELETING or in ERROR keeps its status).
-    /// The caller holds the disk's row.
+    /// ATTACHED while any attachment is, else AVAILABLE (a disk CREATING, DELETING or in ERROR keeps its status);
+    /// `updatedAt` moves with every change of the disk's attachments, so that the reconciler can tell a
+    /// heartbeat taken before the change from one taken after. The caller holds the disk's row.
     func refreshStatus(diskId: UUID, now: Date, in tx: Transaction) async throws {
-        guard var disk = try await disks.lock(diskId, in: tx), disk.status == .available || disk.status == .attached else { return }
-        let attached = try await disks.attachments(diskId: diskId, in: tx).contains { $0.status == .attached }
-        let status: PrivateDataDiskStatus = attached ? .attached : .available
-        guard status != disk.status else { return }
-        disk.status = status
+        guard var disk = try await disks.lock(diskId, in: tx) else { return }
+        if disk.status == .available || disk.status == .attached {
+            let attached = try await disks.attachments(diskId: diskId, in: tx).contains { $0.status == .attached }
+            disk.status = attached ? .attached : .available
+        }
         disk.updatedAt = now
         try await disks.update(disk, in: tx)
     }

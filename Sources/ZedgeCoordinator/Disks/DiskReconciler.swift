@@ -11,7 +11,8 @@ import ZedgeCore
 ///   again when it does not; a DETACHING one goes when the domain has let the disk go, and gets `disk.detach`
 ///   again when it has not;
 /// - a Zedge domain holding a private data disk (an image named `pdd-…`) that no attachment of its instance
-///   explains gets `disk.detach` (once per `OrphanLedger` window).
+///   explains, in a report newer than the disk's last attachment change, gets `disk.detach` (once per
+///   `OrphanLedger` window).
 ///
 /// Hosts whose agents do not report disks (`disks` nil, older agents) are left alone.
 public struct DiskReconciler: Sendable {
@@ -72,8 +73,10 @@ public struct DiskReconciler: Sendable {
                 guard let vmUuid = UUID(uuidString: vm.vmUuid) else { continue }
                 for disk in vm.disks ?? [] where disk.image.hasPrefix(PrivateDataDisk.imagePrefix) {
                     let key = Self.key(vmUuid, disk.rbdPool, disk.image)
-                    guard !explained.contains(key), orphans.shouldSend(key, now: now) else { continue }
-                    if try await attachments.detachStray(image: disk.image, rbdPool: disk.rbdPool, vmUuid: vmUuid, on: machineId, now: now) {
+                    guard !explained.contains(key),
+                          let stray = try await attachments.strayDisk(image: disk.image, rbdPool: disk.rbdPool, reportedAt: beat.at),
+                          orphans.shouldSend(key, now: now) else { continue }
+                    if try await attachments.detachStray(stray, vmUuid: vmUuid, on: machineId, now: now) {
                         logger.notice("stray disk sent disk.detach", metadata: ["machine": "\(machineId)", "domain": "\(vm.vmName)",
                                                                                "image": "\(disk.rbdPool)/\(disk.image)"])
                     }
