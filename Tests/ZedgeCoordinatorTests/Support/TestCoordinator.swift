@@ -157,7 +157,9 @@ final class APIClient: Sendable {
             }
             request.body = .bytes(ByteBuffer(bytes: rawBody))
         }
-        let response = try await http.execute(request, timeout: .seconds(60))
+        // Generous: every coordinator of the test process hashes passwords on one shared bcrypt pool (one thread
+        // on two cores, 0.25 s a hash at cost 12), and under the whole suite a login can queue for over a minute.
+        let response = try await http.execute(request, timeout: .seconds(300))
         let body = try await response.body.collect(upTo: 16 << 20)
         let data = Data(buffer: body)
         recorded.withLock { $0.append(String(decoding: data, as: UTF8.self)) }
