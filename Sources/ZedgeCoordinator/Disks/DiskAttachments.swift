@@ -6,7 +6,8 @@ import ZedgeCore
 /// `{instanceId, mountPath, mountMode}` → ATTACHING → `disk.attach` on the instance's host → ATTACHED, or FAILED
 /// with the agent's reason; detach: DETACHING → `disk.detach` → gone.
 ///
-/// Rules, each checked while the disk's row is held (so concurrent requests serialise on it):
+/// Rules, each checked while the disk's row is held (so concurrent requests serialise on it; rows are always held
+/// instance first, then disk, as an instance's deletion holds them):
 /// - UNIQUE(instanceId, diskId); an EXCLUSIVE disk takes one attachment, a SHARED one up to `maxAttachments`
 ///   (every attachment of a SHARED disk is `<shareable/>` in the domain); RO attachments are `<readonly/>`;
 /// - the instance must be RUNNING (a live hotplug that also persists in the definition) or STOPPED (the
@@ -64,9 +65,10 @@ public struct DiskAttachments: Sendable {
                        now: Date = Date()) async throws -> Accepted {
         let service = self
         return try await dispatcher.transaction { tx, submissions in
+            // Rows are held instance first, then disk, as an instance's deletion does (no lock-order deadlock).
+            let held = try await service.instances.lock(instanceId, in: tx)
             guard let disk = try await service.disks.lock(diskId, in: tx) else { throw DomainError.notFound("Private data disk") }
-            guard let instance = try await service.instances.lock(instanceId, in: tx), instance.tenantId == disk.tenantId,
-                  instance.status != .deleted else {
+            guard let instance = held, instance.tenantId == disk.tenantId, instance.status != .deleted else {
                 throw DomainError.invalid(field: "instanceId", "no such instance in the disk's tenant")
             }
             guard disk.status == .available || disk.status == .attached else {
@@ -134,7 +136,7 @@ public struct DiskAttachments: Sendable {
             var plan = OperationPlan(kind: "private-data-disk.detach", tenantId: disk.tenantId, userId: principal.userId,
                                      resourceType: ResourceType.storage.rawValue, resourceId: attachment.id,
                                      request: ["diskId": .string(disk.id.uuidString), "instanceId": .string(attachment.instanceId.uuidString)])
-            let instance = try await service.instances.lock(attachment.instanceId, in: tx)
+            let instance = try await service.instances.find(attachment.instanceId, in: tx)
             var vm: VirtualMachine?
             if let vmId = instance?.virtualMachineId { vm = try await service.instances.virtualMachine(vmId, in: tx) }
             guard let machineId = instance?.computeMachineId, let vmUuid = vm?.vmUuid.flatMap(UUID.init(uuidString:)),
