@@ -66,6 +66,11 @@ public struct PrivateDataDisk: Codable, Sendable, Hashable, Identifiable {
 extension PrivateDataDisk {
     /// The largest disk, in GiB (64 TiB).
     public static let maximumSizeGb = 65_536
+    /// 400 naming `field` unless `sizeGb` is from 1 GiB to `maximumSizeGb`.
+    public static func sizeProblem(_ sizeGb: Int, field: String = "sizeGb") -> FieldError? {
+        (1...maximumSizeGb).contains(sizeGb) ? nil : FieldError(field: field, message: "must be from 1 to \(maximumSizeGb) (GiB)")
+    }
+
     /// The most attachments a SHARED disk may allow.
     public static let maximumAttachmentsLimit = 16
 

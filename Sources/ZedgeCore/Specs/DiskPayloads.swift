@@ -183,8 +183,7 @@ enum DiskPayloadRules {
     }
 
     static func size(_ sizeGb: Int) -> [FieldError] {
-        (1...PrivateDataDisk.maximumSizeGb).contains(sizeGb) ? []
-            : [FieldError(field: "sizeGb", message: "must be from 1 to \(PrivateDataDisk.maximumSizeGb) GiB")]
+        PrivateDataDisk.sizeProblem(sizeGb).map { [$0] } ?? []
     }
 }
 

@@ -31,7 +31,7 @@ public struct DiskController: Sendable {
         var tenantId: UUID?
         static var immutableFields: Set<String> { DiskController.server }
         func validate() -> [FieldError] {
-            Validate.collect(Validate.name(name, field: "name"), DiskController.checkSize(sizeGb))
+            Validate.collect(Validate.name(name, field: "name"), PrivateDataDisk.sizeProblem(sizeGb))
         }
     }
 
@@ -42,7 +42,7 @@ public struct DiskController: Sendable {
             DiskController.server.union(["diskType", "shareMode", "maxAttachments", "storagePoolId", "tenantId"])
         }
         func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") }, sizeGb.flatMap(DiskController.checkSize))
+            Validate.collect(name.flatMap { Validate.name($0, field: "name") }, sizeGb.flatMap { PrivateDataDisk.sizeProblem($0) })
         }
     }
 
@@ -52,11 +52,6 @@ public struct DiskController: Sendable {
         var mountMode: MountMode?
         static var immutableFields: Set<String> { ["diskId", "status", "attachedAt", "attachedBy", "error"] }
         func validate() -> [FieldError] { Validate.collect(DiskAttachments.checkMountPath(mountPath)) }
-    }
-
-    static func checkSize(_ sizeGb: Int) -> FieldError? {
-        (1...PrivateDataDisk.maximumSizeGb).contains(sizeGb)
-            ? nil : FieldError(field: "sizeGb", message: "must be from 1 to \(PrivateDataDisk.maximumSizeGb) (GiB)")
     }
 
     public func register(on routes: RouteRegistrar, instances instanceRoutes: RouteRegistrar) {
