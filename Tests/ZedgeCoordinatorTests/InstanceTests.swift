@@ -331,6 +331,90 @@ struct InstanceLifecycleTests {
         }
     }
 
+    /// ERROR is not a dead end (issue #12): a start of a domain the host does not have rebuilds it at once, and the
+    /// reconciler brings an ERROR instance to its desired status once `errorRetrySeconds` have passed.
+    @Test(arguments: TestEngine.all)
+    func errorIsNotADeadEnd(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: {
+            $0.heartbeatIntervalSeconds = 120
+            $0.reconcileIntervalSeconds = 1
+            $0.errorRetrySeconds = 1
+        }) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.6.1.1")
+            let id = try await f.create("phoenix").decode(InstanceService.Accepted.self).instance.instance.id
+            let create = try await f.lease(host.credential)
+            let spec = try create[0].payload.decode(as: VmCreatePayload.self).spec
+            try await f.finish(create[0], credential: host.credential, state: .running)
+            func report(_ state: DomainState?) async throws {
+                try await Task.sleep(for: .milliseconds(20))  // taken after the instance's last change
+                try await f.heartbeat(host.credential, observed: state.map { [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: $0)] } ?? [])
+            }
+            func next(_ what: String) async throws -> [TaskAssignment] {
+                var leased: [TaskAssignment] = []
+                try await eventually(what) {
+                    leased = try await f.lease(host.credential)
+                    return !leased.isEmpty
+                }
+                return leased
+            }
+            func act(_ action: String) async throws -> TaskAssignment {
+                let response = try await c.client.post("/api/v1/instances/\(id)/actions/\(action)", token: f.user.token, [:])
+                #expect(response.status == 202, "\(action): \(response.text)")
+                return try #require(try await f.lease(host.credential).first)
+            }
+
+            // A stop the guest refused: ERROR, desired STOPPED; the host still runs it: the reconciler stops it again.
+            try await f.finish(try await act("stop"), credential: host.credential, outcome: .failed, error: "the guest ignored ACPI")
+            #expect(try await f.instance(id).instance.status == .error)
+            try await report(.running)
+            let stop = try await next("the reconciler stops the ERROR instance that should be stopped")
+            #expect(stop.map(\.kind) == [.vmStop])
+            try await f.finish(stop[0], credential: host.credential, state: .shutOff)
+            let stopped = try await f.instance(id).instance
+            #expect(stopped.status == .stopped && stopped.desiredStatus == .stopped)
+
+            // A start of a domain the host no longer has: rebuilt at once from the instance's snapshot, and started.
+            let start = try await act("start")
+            let absent = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
+                TaskResultReport.domainAbsent(.vmStart, vmUuid: spec.uuid))) as! [String: Any]
+            #expect(try await c.client.post("/agent/v1/tasks/\(start.id)/result", token: host.credential, absent).status == 200)
+            let rebuild = try await f.lease(host.credential)
+            #expect(rebuild.map(\.kind) == [.vmCreate])
+            let payload = try rebuild[0].payload.decode(as: VmCreatePayload.self)
+            #expect(payload.spec.uuid == spec.uuid && payload.spec.name == spec.name && payload.start)
+            #expect(try await f.instance(id).instance.status == .creating)
+            try await f.finish(rebuild[0], credential: host.credential, state: .running)
+            #expect(try await f.instance(id).instance.status == .running)
+
+            // A restart that failed while the domain runs on: the reconciler takes RUNNING without sending anything.
+            try await f.finish(try await act("restart"), credential: host.credential, outcome: .failed, error: "reboot refused")
+            #expect(try await f.instance(id).instance.status == .error)
+            try await report(.running)
+            try await eventually("the ERROR instance whose domain runs is RUNNING again") {
+                try await f.instance(id).instance.status == .running
+            }
+            #expect(try await f.lease(host.credential).isEmpty)
+            #expect(try await f.instance(id).instance.startedAt != nil)
+
+            // A delete that failed: deleted again, and the instance ends DELETED with its claims released.
+            let delete = try await c.client.delete("/api/v1/instances/\(id)", token: f.user.token)
+            #expect(delete.status == 202)
+            let first = try await f.lease(host.credential)
+            #expect(first.map(\.kind) == [.vmDelete])
+            try await f.finish(first[0], credential: host.credential, outcome: .failed, error: "libvirt was restarting")
+            let failed = try await f.instance(id).instance
+            #expect(failed.status == .error && failed.desiredStatus == .deleted)
+            try await report(.running)
+            let again = try await next("the reconciler deletes the ERROR instance again")
+            #expect(again.map(\.kind) == [.vmDelete])
+            try await f.finish(again[0], credential: host.credential)
+            #expect(try await f.instance(id).instance.status == .deleted)
+            let report = try await f.consistency()
+            #expect(report.ok, "\(report.violations)")
+        }
+    }
+
     @Test(arguments: TestEngine.all)
     func driftIsRepairedAndTimeoutsStop(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in

@@ -30,8 +30,9 @@ import ZedgeCore
             return (operation, task)
         }
 
-        func poll(_ agent: RegisterResponse, wait: Int) async throws -> [TaskAssignment] {
-            let response = try await c.client.get("/agent/v1/tasks?wait=\(wait)", token: agent.credential)
+        func poll(_ agent: RegisterResponse, wait: Int, run: UUID? = nil) async throws -> [TaskAssignment] {
+            let response = try await c.client.send(.GET, "/agent/v1/tasks?wait=\(wait)", token: agent.credential,
+                                                   headers: run.map { [(AgentRun.header, $0.uuidString)] } ?? [])
             guard response.status == 200 else { throw TestFailure("poll: \(response.status) \(response.text)") }
             return try response.decode(TaskPollResponse.self).tasks
         }
@@ -108,6 +109,63 @@ import ZedgeCore
     }
 }
 
+/// No task is lost to an agent that has gone (issue #12): a new run of a host's agent gets the leases of its
+/// previous runs at once, and a task handed out but never acknowledged comes back after the delivery window.
+@Suite struct TaskDeliveryTests {
+    typealias TwoAgents = TaskDispatchTests.TwoAgents
+
+    @Test(arguments: TestEngine.all)
+    func aRestartedAgentGetsTheTasksItsPreviousRunHeldAtOnce(engine: TestEngine) async throws {
+        // Leases and delivery windows far longer than the test: only the new run can free them in time.
+        try await TestCoordinator.with(engine, configure: { $0.taskLeaseSeconds = 600; $0.taskDeliverySeconds = 600 }) { c in
+            let t = try await TwoAgents.make(c)
+            let first = UUID(), second = UUID()
+            let queued = try await t.enqueue(on: t.a.machineId!)
+            let other = try await t.enqueue(on: t.b.machineId!)
+            // Run 1 takes the task and dies with it (its response went to a connection nobody reads).
+            #expect(try await t.poll(t.a, wait: 5, run: first).map(\.id) == [queued.task.id])
+            #expect(try await t.poll(t.b, wait: 5, run: UUID()).map(\.id) == [other.task.id])
+            // The same run polling again does not get it a second time: it still holds it.
+            #expect(try await t.poll(t.a, wait: 0, run: first).isEmpty)
+            // Run 2 of the same host gets it at once, as attempt 2; the operation is running again, not lost.
+            let again = try await t.poll(t.a, wait: 0, run: second)
+            #expect(again.map(\.id) == [queued.task.id])
+            #expect(again.first?.attempt == 2)
+            #expect(try await t.operation(queued.operation.id).status == .running)
+            // Run 2 keeps what it holds when it polls again, and host B's lease was never touched.
+            #expect(try await t.poll(t.a, wait: 0, run: second).isEmpty)
+            #expect(try await t.operation(other.operation.id).status == .running)
+            #expect(try await c.client.post("/agent/v1/tasks/\(queued.task.id)/result", token: t.a.credential, ["outcome": "SUCCEEDED"]).status == 200)
+            #expect(try await t.operation(queued.operation.id).status == .succeeded)
+            // A run that is not a UUID is a 400 naming the header.
+            let bad = try await c.client.send(.GET, "/agent/v1/tasks?wait=0", token: t.a.credential, headers: [(AgentRun.header, "not-a-uuid")])
+            #expect(bad.status == 400 && bad.problemFields == [AgentRun.header], "\(bad.text)")
+        }
+    }
+
+    @Test(arguments: TestEngine.all)
+    func anUnacknowledgedTaskComesBackAfterTheDeliveryWindowAndAnAcknowledgedOneKeepsItsLease(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.taskLeaseSeconds = 600; $0.taskDeliverySeconds = 1 }) { c in
+            let t = try await TwoAgents.make(c)
+            let run = UUID()
+            let acknowledged = try await t.enqueue(on: t.a.machineId!)
+            let lost = try await t.enqueue(on: t.a.machineId!)
+            #expect(Set(try await t.poll(t.a, wait: 5, run: run).map(\.id)) == [acknowledged.task.id, lost.task.id])
+            // The agent received only the first one (its response was cut short): it acknowledges that one.
+            #expect(try await c.client.post("/agent/v1/tasks/\(acknowledged.task.id)/events", token: t.a.credential,
+                                            ["sequence": 1, "kind": "STEP", "name": "started"]).status == 204)
+            // The other comes back once the delivery window has passed (attempt 2); the acknowledged one does not.
+            var again: [TaskAssignment] = []
+            let deadline = ContinuousClock.now + .seconds(30)
+            while again.isEmpty, ContinuousClock.now < deadline { again = try await t.poll(t.a, wait: 5, run: run) }
+            #expect(again.map(\.id) == [lost.task.id])
+            #expect(again.first?.attempt == 2)
+            let held = try await c.client.get("/api/v1/operations/\(acknowledged.operation.id)", token: t.f.admin).decode(ZedgeCore.Operation.self)
+            #expect(held.status == .running)
+        }
+    }
+}
+
 @Suite struct TaskPersistenceTests {
     /// A coordinator restarted on the same data dir keeps queued tasks and leases: a leased task is handed
     /// out again once its lease runs out, a queued one right away, and both complete once.
@@ -168,6 +226,21 @@ import ZedgeCore
         #expect(failed.status == .failed && failed.finishedAt != nil)
         let extended = try #require(TaskLifecycle.extend(leased, now: now.addingTimeInterval(20), ttl: 30))
         #expect(extended.leaseExpiresAt == now.addingTimeInterval(50))
+    }
+
+    @Test func aNewRunOfItsAgentFreesALeaseAtOnceAndTheLastAttemptFails() throws {
+        let run = UUID()
+        let leased = try #require(TaskLifecycle.lease(task(), now: now, ttl: 30, holder: run))
+        #expect(leased.leaseHolder == run)
+        let back = try #require(TaskLifecycle.release(leased, now: now.addingTimeInterval(1)))
+        #expect(back.status == .queued && back.leaseHolder == nil && back.leaseExpiresAt == nil && back.attempts == 1)
+        #expect(TaskLifecycle.release(back, now: now) == nil, "only a LEASED task has a lease to free")
+        let last = try #require(TaskLifecycle.lease(task(attempts: 2), now: now, ttl: 30, holder: run))
+        let failed = try #require(TaskLifecycle.release(last, now: now))
+        #expect(failed.status == .failed && failed.finishedAt == now && failed.error?.contains("restarted") == true)
+        // The other ends of a lease forget its holder too.
+        #expect(try #require(TaskLifecycle.expire(leased, now: now.addingTimeInterval(30))).leaseHolder == nil)
+        #expect(try #require(TaskLifecycle.finish(leased, with: .init(outcome: .succeeded), now: now)).leaseHolder == nil)
     }
 
     @Test func resultsAreIdempotentAndDriveTheOperation() throws {

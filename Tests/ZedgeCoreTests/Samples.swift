@@ -469,6 +469,7 @@ enum Samples {
         attempts: 8,
         maxAttempts: 9,
         leaseExpiresAt: date(9),
+        leaseHolder: uuid(10),
         result: ["k10": [1, 2.5, "x", true, nil]],
         error: "s11",
         createdAt: date(12),

@@ -256,20 +256,28 @@ public struct TaskExecutor: Sendable {
         }
     }
 
+    /// `vm.start`, `vm.stop`, `vm.restart`: the domain's `ObservedVm` after it. A domain the host does not have
+    /// is `TaskResultReport.domainAbsent`: a stop has then reached what was asked; a start or restart fails
+    /// saying so, and the coordinator rebuilds the domain.
     private func executeVm(_ kind: TaskKind, payload: JSONValue, on hypervisor: any Hypervisor) async throws -> TaskResultReport {
-        let observed: ObservedVm?
-        switch kind {
-        case .vmStart:
-            observed = try await hypervisor.start(uuid: try payload.decode(as: VmRefPayload.self).vmUuid)
-        case .vmStop:
-            let stop = try payload.decode(as: VmStopPayload.self)
-            observed = try await hypervisor.stop(uuid: stop.vmUuid, timeout: .seconds(stop.timeoutS))
-        case .vmRestart:
-            observed = try await hypervisor.restart(uuid: try payload.decode(as: VmRefPayload.self).vmUuid)
-        default:
-            return Self.unsupported(kind)
+        let ref = try payload.decode(as: VmRefPayload.self)
+        let observed: ObservedVm
+        do {
+            switch kind {
+            case .vmStart:
+                observed = try await hypervisor.start(uuid: ref.vmUuid)
+            case .vmStop:
+                let stop = try payload.decode(as: VmStopPayload.self)
+                observed = try await hypervisor.stop(uuid: stop.vmUuid, timeout: .seconds(stop.timeoutS))
+            case .vmRestart:
+                observed = try await hypervisor.restart(uuid: ref.vmUuid)
+            default:
+                return Self.unsupported(kind)
+            }
+        } catch let error as LibvirtError where error.isNoDomain {
+            return .domainAbsent(kind, vmUuid: ref.vmUuid)
         }
-        return .init(outcome: .succeeded, observed: try observed.map { try JSONValue(encoding: $0) } ?? ["deleted": true])
+        return .init(outcome: .succeeded, observed: try JSONValue(encoding: observed))
     }
 
     /// Applies a `cloudbox.*` task; `observed` is the box's `CloudBoxState` after it (which never carries the

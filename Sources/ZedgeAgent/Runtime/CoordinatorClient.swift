@@ -34,9 +34,10 @@ public struct CoordinatorClient: Sendable {
     }
 
     /// Waits up to `wait` seconds for tasks and calls (the transfer's timeout leaves room beyond the wait).
-    public func poll(wait: Int) async throws -> TaskPollResponse {
+    /// `run` (`AgentRun.header`) names this agent process, so that the coordinator frees the leases of earlier ones.
+    public func poll(wait: Int, run: UUID? = nil) async throws -> TaskPollResponse {
         try await call("GET", "/agent/v1/tasks?wait=\(wait)", body: Optional<String>.none, as: TaskPollResponse.self,
-                       timeout: .seconds(wait + 15))
+                       timeout: .seconds(wait + 15), headers: run.map { [AgentRun.header: $0.uuidString.lowercased()] } ?? [:])
     }
 
     /// `POST /agent/v1/calls/{id}/answer`: the answer to an agent call (the first answer wins).
@@ -57,14 +58,17 @@ public struct CoordinatorClient: Sendable {
     }
 
     func call<Body: Encodable, Answer: Decodable>(
-        _ method: String, _ path: String, body: Body?, as: Answer.Type, timeout: Duration = .seconds(30)
+        _ method: String, _ path: String, body: Body?, as: Answer.Type, timeout: Duration = .seconds(30),
+        headers: [String: String] = [:]
     ) async throws -> Answer {
-        try ZedgeJSON.decoder().decode(Answer.self, from: try await raw(method, path, body: body, timeout: timeout))
+        try ZedgeJSON.decoder().decode(Answer.self, from: try await raw(method, path, body: body, timeout: timeout, headers: headers))
     }
 
     /// One request; a non-2xx answer is a `Refusal`. A nil body sends none.
-    func raw<Body: Encodable>(_ method: String, _ path: String, body: Body?, timeout: Duration) async throws -> Data {
-        var headers = ["Accept": "application/json"]
+    func raw<Body: Encodable>(_ method: String, _ path: String, body: Body?, timeout: Duration,
+                              headers extra: [String: String] = [:]) async throws -> Data {
+        var headers = extra
+        headers["Accept"] = "application/json"
         if let credential { headers["Authorization"] = "Bearer \(credential)" }
         var data: Data?
         if let body {

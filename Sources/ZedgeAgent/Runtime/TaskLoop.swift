@@ -13,7 +13,15 @@ import ZedgeCore
 /// After a crash, results not yet acknowledged are sent again, and a task delivered again is recognised:
 /// finished ones are not run twice, interrupted ones are run again (every operation is idempotent).
 /// Calls (`TaskPollResponse.calls`, read-only) are answered at once, concurrently, and never journaled.
+///
+/// Every poll names this process's run (`AgentRun`): after a restart the coordinator frees the leases the
+/// previous run held and hands those tasks out again at once. Every task delivered is acknowledged with an event
+/// at once (`started`, `waiting`, or `running` for a copy of one that runs), which turns its short delivery lease
+/// into a full one.
 public struct TaskLoop: Sendable {
+    /// This agent process's run: one per process, whatever restarts the loop inside it.
+    public static let processRun = UUID()
+
     let poller: CoordinatorClient
     let reporter: CoordinatorClient
     let journal: TaskJournal
@@ -23,9 +31,12 @@ public struct TaskLoop: Sendable {
     let pollWait: Int
     /// How often a long step (an image download) posts a progress event.
     let progressInterval: Duration
+    /// The run its polls name (`AgentRun.header`).
+    let run: UUID
 
     public init(poller: CoordinatorClient, reporter: CoordinatorClient, journal: TaskJournal, executor: TaskExecutor,
-                pollWait: Int = 30, progressInterval: Duration = .seconds(5), logger: Logger) {
+                pollWait: Int = 30, progressInterval: Duration = .seconds(5), run: UUID = TaskLoop.processRun, logger: Logger) {
+        self.run = run
         self.poller = poller
         self.reporter = reporter
         self.journal = journal
@@ -44,11 +55,13 @@ public struct TaskLoop: Sendable {
             while !Task.isCancelled {
                 do {
                     try await resendUnacknowledged(except: await scheduler.runningIds())
-                    let response = try await poller.poll(wait: pollWait)
+                    let response = try await poller.poll(wait: pollWait, run: run)
                     backoff.reset()
                     for task in response.tasks {
                         guard let turn = await scheduler.admit(task) else {
                             logger.info("task delivered again while it runs; ignoring the copy", metadata: ["task": "\(task.id)"])
+                            // Acknowledged all the same: the copy's lease is the delivery window until then.
+                            group.addTask { await self.event(task.id, kind: .info, name: "running", metadata: nil) }
                             continue
                         }
                         group.addTask {
@@ -84,9 +97,10 @@ public struct TaskLoop: Sendable {
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await previous.wait() }
                     group.addTask {
-                        while (try? await Task.sleep(for: self.progressInterval)) != nil {
+                        // At once (the acknowledgement of receipt), then every `progressInterval`.
+                        repeat {
                             await self.event(task.id, kind: .info, name: "waiting", metadata: ["for": .string(turn.key)])
-                        }
+                        } while (try? await Task.sleep(for: self.progressInterval)) != nil
                     }
                     await group.next()
                     group.cancelAll()

@@ -76,7 +76,7 @@ public enum Coordinator {
             let sessions = ReplicaSessions(database: database, logger: logger)
             let heartbeatFreshness = TimeInterval(configuration.heartbeatIntervalSeconds * configuration.missedHeartbeatsBeforeOffline)
             let taskQueue = TaskQueue(tasks: store.tasks, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds),
-                                      outcomes: outcomes)
+                                      deliveryTTL: TimeInterval(configuration.taskDeliverySeconds), outcomes: outcomes)
             let calls = AgentCallBroker(calls: store.agentCalls, notifier: notifier)
             let consoleLogs = ConsoleLogService(virtualMachines: store.virtualMachines, computeMachines: store.computeMachines, calls: calls)
             let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
@@ -124,7 +124,8 @@ public enum Coordinator {
             let reconciler = InstanceReconciler(
                 service: instances, cloudBoxes: cloudBoxes, hosts: store.hosts, virtualMachines: store.virtualMachines,
                 disks: DiskReconciler(attachments: diskAttachments, disks: store.disks, tasks: store.tasks, hosts: store.hosts, logger: logger),
-                tracker: tracker, freshness: heartbeatFreshness, logger: logger)
+                tracker: tracker, freshness: heartbeatFreshness, errorRetryAfter: TimeInterval(configuration.errorRetrySeconds),
+                logger: logger)
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,

@@ -34,6 +34,13 @@ public struct CoordinatorConfiguration: Sendable {
     public var metricRetentionSeconds: Int
     /// How long an agent holds a task without reporting before it is handed out again, in seconds.
     public var taskLeaseSeconds: Int
+    /// How long a task handed out in a long-poll response stays leased before its agent acknowledges it (its first
+    /// event), in seconds; at most `taskLeaseSeconds`. A response written to a connection whose agent has gone
+    /// costs this window, not the whole lease.
+    public var taskDeliverySeconds: Int
+    /// How long an instance stays in ERROR before the reconciler tries again to bring it to its desired status,
+    /// in seconds (each try that fails starts the wait again).
+    public var errorRetrySeconds: Int
     /// How often the instance reconciler looks at every instance, in seconds.
     public var reconcileIntervalSeconds: Int
     /// Seconds a guest gets to power off before `vm.stop` forces it.
@@ -79,6 +86,8 @@ public struct CoordinatorConfiguration: Sendable {
         metricSampleIntervalSeconds: TimeInterval = 60,
         metricRetentionSeconds: Int = 6 * 3600,
         taskLeaseSeconds: Int = 120,
+        taskDeliverySeconds: Int = 15,
+        errorRetrySeconds: Int = 60,
         reconcileIntervalSeconds: Int = 5,
         instanceStopTimeoutSeconds: Int = 60,
         instanceDiskDirectory: String = "/var/lib/zedge-agent/disks",
@@ -116,6 +125,8 @@ public struct CoordinatorConfiguration: Sendable {
         self.metricSampleIntervalSeconds = metricSampleIntervalSeconds
         self.metricRetentionSeconds = metricRetentionSeconds
         self.taskLeaseSeconds = taskLeaseSeconds
+        self.taskDeliverySeconds = taskDeliverySeconds
+        self.errorRetrySeconds = errorRetrySeconds
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
         self.instanceStopTimeoutSeconds = instanceStopTimeoutSeconds
         self.instanceDiskDirectory = instanceDiskDirectory
@@ -185,6 +196,8 @@ public struct CoordinatorConfiguration: Sendable {
             metricSampleIntervalSeconds: TimeInterval(max(0, config.int(forKey: "metricSampleIntervalSeconds", default: 60))),
             metricRetentionSeconds: max(60, config.int(forKey: "metricRetentionSeconds", default: 6 * 3600)),
             taskLeaseSeconds: max(1, config.int(forKey: "taskLeaseSeconds", default: 120)),
+            taskDeliverySeconds: max(1, config.int(forKey: "taskDeliverySeconds", default: 15)),
+            errorRetrySeconds: max(1, config.int(forKey: "errorRetrySeconds", default: 60)),
             reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
             instanceStopTimeoutSeconds: min(3600, max(0, config.int(forKey: "instanceStopTimeoutSeconds", default: 60))),
             instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks"),

@@ -2,15 +2,20 @@ import Foundation
 import ZedgeCore
 
 /// The rules of a task's life and its operation's progress, as pure functions of values and a clock:
-/// QUEUED → LEASED (attempt + 1) → SUCCEEDED | FAILED; a lease that runs out puts the task back, or fails
-/// it after its last attempt; a result for a finished task changes nothing.
+/// QUEUED → LEASED (attempt + 1) → SUCCEEDED | FAILED; a lease that runs out, or that a new run of its agent
+/// frees, puts the task back, or fails it after its last attempt; a result for a finished task changes nothing.
+///
+/// A lease starts as long as the delivery window and is extended to the full lease by the agent's first event
+/// (its acknowledgement of receipt) and every later one.
 public enum TaskLifecycle {
-    public static func lease(_ task: AgentTask, now: Date, ttl: TimeInterval) -> AgentTask? {
+    /// Hands the task to `holder` (the agent run, when it says) for `ttl` seconds.
+    public static func lease(_ task: AgentTask, now: Date, ttl: TimeInterval, holder: UUID? = nil) -> AgentTask? {
         guard task.status == .queued else { return nil }
         var leased = task
         leased.status = .leased
         leased.attempts += 1
         leased.leaseExpiresAt = now.addingTimeInterval(ttl)
+        leased.leaseHolder = holder
         leased.updatedAt = now
         return leased
     }
@@ -24,11 +29,30 @@ public enum TaskLifecycle {
         return extended
     }
 
+    /// A lease whose holder has gone (its agent came back as a new run): back to the queue at once, or FAILED
+    /// when that was its last attempt (the run may have done part of it; every task is idempotent).
+    public static func release(_ task: AgentTask, now: Date) -> AgentTask? {
+        guard task.status == .leased else { return nil }
+        var released = task
+        released.leaseExpiresAt = nil
+        released.leaseHolder = nil
+        released.updatedAt = now
+        if task.attempts >= task.maxAttempts {
+            released.status = .failed
+            released.error = "its agent restarted during attempt \(task.attempts) of \(task.maxAttempts)"
+            released.finishedAt = now
+        } else {
+            released.status = .queued
+        }
+        return released
+    }
+
     /// A lease that has run out: back to the queue, or FAILED after the last attempt.
     public static func expire(_ task: AgentTask, now: Date) -> AgentTask? {
         guard task.status == .leased, let expiry = task.leaseExpiresAt, expiry <= now else { return nil }
         var expired = task
         expired.leaseExpiresAt = nil
+        expired.leaseHolder = nil
         expired.updatedAt = now
         if task.attempts >= task.maxAttempts {
             expired.status = .failed
@@ -48,6 +72,7 @@ public enum TaskLifecycle {
         finished.error = report.error.map { String($0.prefix(2000)) }
         finished.result = report.observed
         finished.leaseExpiresAt = nil
+        finished.leaseHolder = nil
         finished.finishedAt = now
         finished.updatedAt = now
         return finished

@@ -5,26 +5,56 @@ import ZedgeCore
 /// The per-host task queue: leases with conditional updates (two long-polls never get the same task),
 /// idempotent events and results, lease expiry, and the operation of each task moved along as it goes
 /// (DESIGN §4). New work enters through `WorkDispatcher`.
+///
+/// No task is lost to an agent that has gone: a lease lasts only `deliveryTTL` until the agent acknowledges the
+/// task with its first event (a response written to a dead long-poll costs that window), and a poll from a new run
+/// of a host's agent (`AgentRun`) frees at once every lease its previous runs held.
 public struct TaskQueue: Sendable {
     let tasks: any TaskRepository
     let notifier: TaskNotifier
     let leaseTTL: TimeInterval
+    /// The lease of a task handed out and not yet acknowledged (at most `leaseTTL`).
+    let deliveryTTL: TimeInterval
     /// Told about every task that reaches SUCCEEDED or FAILED (results and expired last attempts).
     let outcomes: TaskOutcomeHandlers
+    let runs = AgentRuns()
 
-    public init(tasks: any TaskRepository, notifier: TaskNotifier, leaseTTL: TimeInterval, outcomes: TaskOutcomeHandlers) {
+    public init(tasks: any TaskRepository, notifier: TaskNotifier, leaseTTL: TimeInterval, deliveryTTL: TimeInterval? = nil,
+                outcomes: TaskOutcomeHandlers) {
         self.tasks = tasks
         self.notifier = notifier
         self.leaseTTL = leaseTTL
+        self.deliveryTTL = min(deliveryTTL ?? leaseTTL, leaseTTL)
         self.outcomes = outcomes
     }
 
-    /// Leases the host's queued tasks (oldest first, at most `limit`).
-    public func lease(for agent: AgentPrincipal, now: Date = Date(), limit: Int = 16) async throws -> [AgentTask] {
+    /// Frees every lease of the agent's host that another run holds, when `run` is new for the host (the agent
+    /// restarted: those runs are gone). Returns the tasks put back (or failed after their last attempt).
+    @discardableResult
+    public func adopt(run: UUID, of agent: AgentPrincipal, now: Date = Date()) async throws -> [AgentTask] {
+        guard let host = agent.computeMachineId ?? agent.cloudBoxId, runs.isNew(run, for: host) else { return [] }
+        var released: [AgentTask] = []
+        do {
+            for task in try await tasks.leasedByOtherRuns(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, run: run) {
+                guard let next = TaskLifecycle.release(task, now: now),
+                      try await tasks.update(next, expecting: task.status, holder: task.leaseHolder) else { continue }
+                try await advance(next, now: now)
+                if next.status.isTerminal { await outcomes.handle(next) }
+                released.append(next)
+            }
+        } catch {
+            runs.forget(host)
+            throw error
+        }
+        return released
+    }
+
+    /// Leases the host's queued tasks (oldest first, at most `limit`) to `run` for the delivery window.
+    public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = 16) async throws -> [AgentTask] {
         let queued = try await tasks.queued(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, limit: limit)
         var leased: [AgentTask] = []
         for task in queued {
-            guard let next = TaskLifecycle.lease(task, now: now, ttl: leaseTTL) else { continue }
+            guard let next = TaskLifecycle.lease(task, now: now, ttl: deliveryTTL, holder: run) else { continue }
             if try await tasks.update(next, expecting: task.status) {
                 leased.append(next)
                 try await advance(next, now: now)

@@ -18,14 +18,17 @@ public struct InstanceReconciler: Sendable {
     let tracker: LivenessTracker
     /// Heartbeats older than this say nothing about a host's domains.
     let freshness: TimeInterval
+    /// How long an instance stays in ERROR before the next try to repair it (`InstanceLifecycle.reconcile`).
+    let errorRetryAfter: TimeInterval
     let logger: Logger
     let orphans = OrphanLedger()
 
     public init(
         service: InstanceService, cloudBoxes: CloudBoxService, hosts: any HostRepository,
         virtualMachines: any VirtualMachineRepository, disks: DiskReconciler, tracker: LivenessTracker, freshness: TimeInterval,
-        logger: Logger
+        errorRetryAfter: TimeInterval = 60, logger: Logger
     ) {
+        self.errorRetryAfter = errorRetryAfter
         self.disks = disks
         self.virtualMachines = virtualMachines
         self.service = service
@@ -48,7 +51,8 @@ public struct InstanceReconciler: Sendable {
                let vm = try await instance.virtualMachineId.asyncMap({ try await virtualMachines.find($0) }) ?? nil {
                 observation = .init(state: beat.observedVms.first { $0.vmUuid.caseInsensitiveCompare(vm.vmUuid ?? "") == .orderedSame }?.state)
             }
-            guard let step = InstanceLifecycle.reconcile(instance, observation: observation, inFlight: inFlight.contains(instance.id), now: now)
+            guard let step = InstanceLifecycle.reconcile(instance, observation: observation, inFlight: inFlight.contains(instance.id), now: now,
+                                                          errorRetryAfter: errorRetryAfter)
             else { continue }
             do {
                 try await service.repair(instance.id, step, expecting: instance.updatedAt, now: now)
@@ -86,10 +90,7 @@ extension InstanceService {
               let machine = try await computeMachines.find(machineId) else { return }
         let service = self
         let dataDisks = try await diskAttachments.dataDisks(instanceId: instanceId)
-        let reason: String
-        switch step {
-        case .start(let r), .stop(let r, _), .recreate(let r): reason = r
-        }
+        let reason = step.reason
         let accepted = try await change(instanceId, userId: nil, now: now) { instance, vm in
             guard instance.updatedAt == updatedAt else { throw DomainError.conflict("changed") }
             switch step {
@@ -107,6 +108,12 @@ extension InstanceService {
                               task: (.vmCreate, try service.specs.createPayload(for: vm, instance: instance, machine: machine, config: config,
                                                                                start: instance.desiredStatus == .running, dataDisks: dataDisks)),
                               operationKind: "instance.reconcile")
+            case .delete:
+                return Change(status: .deleting, desiredStatus: .deleted, vmStatus: nil,
+                              task: (.vmDelete, try service.payload(for: .vmDelete, vm: vm)), operationKind: "instance.reconcile")
+            case .settle(let status, _):
+                return Change(status: status, desiredStatus: instance.desiredStatus, vmStatus: status == .running ? .running : .stopped,
+                              task: nil, operationKind: "instance.reconcile")
             }
         }
         logger.notice("instance reconciled", metadata: ["instance": "\(instanceId)", "reason": "\(reason)"])

@@ -67,6 +67,7 @@ extension InstanceService {
             instance.desiredStatus = change.desiredStatus
             instance.updatedAt = now
             if change.status != .running { instance.startedAt = nil }
+            if change.status == .running, instance.startedAt == nil { instance.startedAt = now }
             if change.status == .deleted {
                 try await service.placement.release(instanceId: instance.id, now: now, in: tx)
                 try await service.attachments.release(instanceId: instance.id, now: now, in: tx)
@@ -125,13 +126,13 @@ extension InstanceService {
         }
         let observed = (try? task.result?.decode(as: ObservedVm.self))?.state
         let service = self
-        try await dispatcher.transactions.run { tx in
+        let errored: UUID? = try await dispatcher.transactions.run { tx -> UUID? in
             // A result from a host the VM has left (an evacuation's clean-up) says nothing about the instance.
             guard let vm = try await service.instances.virtualMachine(uuid: vmUuid, in: tx),
                   vm.computeMachineId == task.computeMachineId,
-                  var instance = try await service.instances.lock(vm.instanceId, in: tx) else { return }
+                  var instance = try await service.instances.lock(vm.instanceId, in: tx) else { return nil }
             guard let next = InstanceLifecycle.afterTask(task.kind, succeeded: task.status == .succeeded, observed: observed,
-                                                         status: instance.status) else { return }
+                                                         status: instance.status) else { return nil }
             var changedVm = vm
             changedVm.updatedAt = now
             changedVm.status = switch next {
@@ -158,6 +159,19 @@ extension InstanceService {
             instance.updatedAt = now
             try await service.instances.update(instance, in: tx)
             try await service.instances.update(changedVm, in: tx)
+            return next == .error ? instance.id : nil
+        }
+        // A start or restart of a domain its host does not have: rebuilt from the instance's snapshot at once
+        // (as the reconciler does for a RUNNING instance whose domain went), not left in ERROR.
+        if let errored, task.kind == .vmStart || task.kind == .vmRestart, TaskResultReport.saysDomainAbsent(task.result),
+           let current = try await instances.find(errored), current.status == .error {
+            do {
+                // Expecting the instance as stored (the database keeps its own precision of `updatedAt`).
+                try await repair(errored, .recreate(reason: "\(task.kind.rawValue) found no domain on its host"),
+                                 expecting: current.updatedAt, now: now)
+            } catch let error as DomainError where error.kind == .conflict {
+                logger.notice("instance changed before its domain could be rebuilt", metadata: ["instance": "\(errored)"])
+            }
         }
     }
 

@@ -28,6 +28,17 @@ public enum ReconcileStep: Sendable, Hashable {
     case stop(reason: String, desiredStopped: Bool)
     /// Define the domain again (and start it when it should run): the host no longer has it.
     case recreate(reason: String)
+    /// Send `vm.delete` again: an ERROR instance whose deletion failed.
+    case delete(reason: String)
+    /// No task: an ERROR instance's domain is already in its desired state, so the instance takes that status.
+    case settle(InstanceStatus, reason: String)
+
+    /// Why the step is taken (for the audit log).
+    public var reason: String {
+        switch self {
+        case .start(let r), .stop(let r, _), .recreate(let r), .delete(let r), .settle(_, let r): r
+        }
+    }
 }
 
 /// The instance status machine (DESIGN §2): what users may ask for in each status, how agents' results move
@@ -83,13 +94,29 @@ public enum InstanceLifecycle {
         }
     }
 
-    /// What to do about one settled instance. `observed` is the host's latest report of the domain and is
-    /// only given when that report is fresh and taken after the instance's last change (nil `observation`
-    /// means nothing trustworthy is known); `inFlight` is true while a task for it is queued or running.
+    /// What to do about one settled instance (RUNNING, STOPPED, or ERROR on a machine). `observed` is the host's
+    /// latest report of the domain and is only given when that report is fresh and taken after the instance's last
+    /// change (nil `observation` means nothing trustworthy is known); `inFlight` is true while a task for it is
+    /// queued or running.
+    ///
+    /// ERROR is not a dead end: once an instance has been in ERROR for `errorRetryAfter` seconds (nil: never),
+    /// the step that reaches its desired status from what its host reports: define a missing domain again, start or
+    /// stop the domain, delete it again, or take the domain's state when that is already the desired one. A step
+    /// that fails puts it back in ERROR, and the wait starts again.
     public static func reconcile(
-        _ instance: Instance, observation: Observation?, inFlight: Bool, now: Date
+        _ instance: Instance, observation: Observation?, inFlight: Bool, now: Date, errorRetryAfter: TimeInterval? = nil
     ) -> ReconcileStep? {
-        guard !inFlight, instance.status == .running || instance.status == .stopped else { return nil }
+        guard !inFlight else { return nil }
+        switch instance.status {
+        case .running, .stopped:
+            break
+        case .error:
+            guard let errorRetryAfter, instance.computeMachineId != nil,
+                  now.timeIntervalSince(instance.updatedAt) >= errorRetryAfter, let observation else { return nil }
+            return repairError(desired: instance.desiredStatus, state: observation.state)
+        default:
+            return nil
+        }
         if instance.status == .running, instance.desiredStatus == .running, let timeoutS = instance.timeoutS,
            let startedAt = instance.startedAt, now.timeIntervalSince(startedAt) >= Double(timeoutS) {
             return .stop(reason: "ran for its timeoutS of \(timeoutS) s", desiredStopped: true)
@@ -102,6 +129,19 @@ public enum InstanceLifecycle {
         case (.running, false): return .start(reason: "the domain was found \(state.rawValue) but should run")
         case (.stopped, true): return .stop(reason: "the domain was found \(state.rawValue) but should be stopped", desiredStopped: false)
         default: return nil
+        }
+    }
+
+    /// The step that brings an ERROR instance to `desired`, given the domain's state on its host (nil: absent).
+    static func repairError(desired: InstanceDesiredStatus, state: DomainState?) -> ReconcileStep {
+        let prefix = "in ERROR, desired \(desired.rawValue): "
+        if desired == .deleted { return .delete(reason: prefix + "deleting it again") }
+        guard let state else { return .recreate(reason: prefix + "the host no longer has the domain") }
+        switch (desired, isRunning(state)) {
+        case (.running, true): return .settle(.running, reason: prefix + "the domain runs")
+        case (.running, false): return .start(reason: prefix + "the domain was found \(state.rawValue)")
+        case (_, true): return .stop(reason: prefix + "the domain was found \(state.rawValue)", desiredStopped: false)
+        case (_, false): return .settle(.stopped, reason: prefix + "the domain is \(state.rawValue)")
         }
     }
 

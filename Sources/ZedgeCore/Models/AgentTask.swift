@@ -15,6 +15,9 @@ public struct AgentTask: Codable, Sendable, Hashable, Identifiable {
     public var attempts: Int
     public var maxAttempts: Int
     public var leaseExpiresAt: Date?
+    /// The agent run a LEASED task was handed to (the `Zedge-Agent-Run` its agent process picked at start); nil
+    /// when it is not leased or its agent does not say. An addition to the seed (SchemaV7).
+    public var leaseHolder: UUID?
     public var result: JSONValue?
     public var error: String?
     public var createdAt: Date
@@ -32,6 +35,7 @@ public struct AgentTask: Codable, Sendable, Hashable, Identifiable {
         attempts: Int = 0,
         maxAttempts: Int = 5,
         leaseExpiresAt: Date? = nil,
+        leaseHolder: UUID? = nil,
         result: JSONValue? = nil,
         error: String? = nil,
         createdAt: Date = Date(),
@@ -48,6 +52,7 @@ public struct AgentTask: Codable, Sendable, Hashable, Identifiable {
         self.attempts = attempts
         self.maxAttempts = maxAttempts
         self.leaseExpiresAt = leaseExpiresAt
+        self.leaseHolder = leaseHolder
         self.result = result
         self.error = error
         self.createdAt = createdAt

@@ -205,7 +205,19 @@ public struct HeartbeatResponse: Codable, Sendable, Hashable {
     }
 }
 
+/// One run of an agent process: a UUID the agent picks when it starts and sends with every long-poll in the
+/// `Zedge-Agent-Run` header. A poll from a new run tells the coordinator that the host's previous run has gone,
+/// so the leases that run held are freed at once (handed out again) instead of running out.
+public enum AgentRun {
+    /// The request header that carries the run's UUID.
+    public static let header = "Zedge-Agent-Run"
+}
+
 /// A task as handed to its agent by `GET /agent/v1/tasks`.
+///
+/// Delivery is acknowledged: the agent posts an event for every task it receives (`received`, then `started` or
+/// `waiting`). Until then the lease is only as long as the delivery window, so a response written to a
+/// connection whose agent has gone costs that window, not the whole lease.
 public struct TaskAssignment: Codable, Sendable, Hashable {
     public var id: UUID
     public var kind: TaskKind
@@ -332,5 +344,24 @@ public struct TaskResultReport: Codable, Sendable, Hashable {
         self.outcome = outcome
         self.error = error
         self.observed = observed
+    }
+
+    /// The key of `observed` that says the host has no domain with the task's `vmUuid` (`{"domainAbsent": true}`).
+    public static let domainAbsentKey = "domainAbsent"
+
+    /// The report of a `vm.*` task whose domain the host does not have: a `vm.stop` (and `vm.delete`) has then
+    /// reached what was asked and SUCCEEDS; a `vm.start` or `vm.restart` FAILS, and the coordinator rebuilds the
+    /// domain from the instance's snapshot.
+    public static func domainAbsent(_ kind: TaskKind, vmUuid: UUID) -> TaskResultReport {
+        let absent: JSONValue = [domainAbsentKey: true]
+        switch kind {
+        case .vmStop, .vmDelete: return .init(outcome: .succeeded, observed: absent)
+        default: return .init(outcome: .failed, error: "this host has no domain \(vmUuid.uuidString.lowercased())", observed: absent)
+        }
+    }
+
+    /// Whether an `observed` value says the host has no such domain.
+    public static func saysDomainAbsent(_ observed: JSONValue?) -> Bool {
+        observed?.objectValue?[domainAbsentKey] == .bool(true)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import ZedgeCore
 
@@ -16,6 +17,7 @@ public struct AgentController: Sendable {
     let secrets: TaskSecrets
 
     static let taskPoll = ListSpec(extras: ["wait": .string])
+    static let runHeader = HTTPField.Name(AgentRun.header)!
 
     public func register(on routes: RouteRegistrar) {
         routes.on(.get, "ca.pem", summary: "The CA certificate agents pin (compare its SHA-256 with --ca-hash)",
@@ -24,7 +26,7 @@ public struct AgentController: Sendable {
                   input: RegisterRequest.self, output: RegisterResponse.self, status: 201, authenticated: false, use: registerAgent)
         routes.on(.post, "heartbeat", summary: "Report liveness, readings and the VMs the hypervisor sees",
                   action: "agent.heartbeat", input: HeartbeatRequest.self, output: HeartbeatResponse.self, use: heartbeat)
-        routes.on(.get, "tasks", summary: "Long-poll for this agent's tasks: answers at once with tasks leased to it, or waits up to `wait` seconds (max 60) for one",
+        routes.on(.get, "tasks", summary: "Long-poll for this agent's tasks: answers at once with tasks leased to it, or waits up to `wait` seconds (max 60) for one; a new `Zedge-Agent-Run` frees the leases of the host's previous runs",
                   action: "agent.tasks", output: TaskPollResponse.self, list: Self.taskPoll, use: tasks)
         routes.on(.post, "tasks/:id/events", summary: "Report a task's progress (idempotent by sequence; extends the lease)",
                   action: "agent.task.event", input: TaskEventReport.self, output: EmptyBody.self, status: 204, use: taskEvent)
@@ -72,14 +74,22 @@ public struct AgentController: Sendable {
         guard let wait = Int(waitText), (0...60).contains(wait) else {
             throw Problem.invalid(field: "wait", "must be an integer from 0 to 60")
         }
+        let run = try request.headers[values: Self.runHeader].first.map { text in
+            guard let run = UUID(uuidString: text) else {
+                throw Problem.invalid(field: AgentRun.header, "must be a UUID (the agent run's id)")
+            }
+            return run
+        }
+        // A new run of this host's agent: the leases of its previous runs are handed out again now.
+        if let run { try await queue.adopt(run: run, of: agent) }
         // Subscribed before looking, so that a task queued between the look and the wait wakes it.
         let subscription = wait > 0 ? notifier.subscribe(agent.hostId) : nil
         defer { subscription?.cancel() }
-        var leased = try await queue.lease(for: agent)
+        var leased = try await queue.lease(for: agent, run: run)
         var calls = try await pendingCalls(agent)
         if leased.isEmpty, calls.isEmpty, let subscription {
             await subscription.wait(timeout: .seconds(wait))
-            leased = try await queue.lease(for: agent)
+            leased = try await queue.lease(for: agent, run: run)
             calls = try await pendingCalls(agent)
         }
         var assignments: [TaskAssignment] = []

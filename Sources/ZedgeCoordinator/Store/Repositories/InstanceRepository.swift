@@ -12,7 +12,7 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     func update(_ instance: Instance, in tx: Transaction) async throws
     /// Writes only the name and timeoutS (a concurrent status change by an agent must not be undone).
     func updateNameAndTimeout(_ instance: Instance) async throws
-    /// RUNNING and STOPPED instances: those the reconciler compares with what hosts report.
+    /// RUNNING, STOPPED and ERROR instances: those the reconciler compares with what hosts report.
     func settled() async throws -> [Instance]
     /// The live instances on a machine (not DELETED or DELETING).
     func residents(of machineId: UUID) async throws -> [Instance]
@@ -61,7 +61,7 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
     }
 
     public func settled() async throws -> [Instance] {
-        try await database.sql.raw("SELECT * FROM instances WHERE status IN ('RUNNING', 'STOPPED')").all()
+        try await database.sql.raw("SELECT * FROM instances WHERE status IN ('RUNNING', 'STOPPED', 'ERROR')").all()
             .map { try RowCodec.decode(Instance.self, from: $0) }
     }
 

@@ -16,6 +16,10 @@ public protocol TaskRepository: Sendable {
     func leased(computeMachineId: UUID?, cloudBoxId: UUID?, kinds: [TaskKind]) async throws -> [AgentTask]
     /// Writes `task` only if it is still in `status` (optimistic; false when another writer won).
     func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool
+    /// Writes the task if it still has `status` and its lease is still `holder`'s.
+    func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?) async throws -> Bool
+    /// The host's LEASED tasks that `run` does not hold (held by an earlier run, or by an agent that did not say).
+    func leasedByOtherRuns(computeMachineId: UUID?, cloudBoxId: UUID?, run: UUID) async throws -> [AgentTask]
     /// LEASED tasks whose lease ended at or before `now` (at most `limit`).
     func expiredLeases(now: Date, limit: Int) async throws -> [AgentTask]
     /// Records an event once per (task, sequence); false when it was already there.
@@ -94,6 +98,26 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         }
         return try await query.where("id", .equal, task.id).where("status", .equal, status.rawValue)
             .returning("id").all().count == 1
+    }
+
+    public func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?) async throws -> Bool {
+        var query = database.sql.update(tasks.name)
+        for (column, value) in try RowCodec.columns(of: task) where column != "id" {
+            query = query.set(SQLIdentifier(column), to: value)
+        }
+        query = query.where("id", .equal, task.id).where("status", .equal, status.rawValue)
+        query = if let holder { query.where("lease_holder", .equal, SQLBind(holder)) } else { query.where("lease_holder", .is, SQLLiteral.null) }
+        return try await query.returning("id").all().count == 1
+    }
+
+    public func leasedByOtherRuns(computeMachineId: UUID?, cloudBoxId: UUID?, run: UUID) async throws -> [AgentTask] {
+        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }) else {
+            return []
+        }
+        return try await database.sql.select().column("*").from(tasks.name)
+            .where(SQLIdentifier(column), .equal, SQLBind(host)).where("status", .equal, TaskStatus.leased.rawValue)
+            .where { $0.where("lease_holder", .is, SQLLiteral.null).orWhere("lease_holder", .notEqual, SQLBind(run)) }
+            .orderBy("id").all().map { try RowCodec.decode(AgentTask.self, from: $0) }
     }
 
     public func expiredLeases(now: Date, limit: Int) async throws -> [AgentTask] {
