@@ -30,7 +30,8 @@ import ZedgeCore
                 #expect(ContinuousClock.now - started < .seconds(45))
 
                 // One leader: an orphan reported through A gets exactly one vm.delete, not one per replica.
-                try await f.heartbeat(host.credential, observed: [ObservedVm(vmUuid: UUID().uuidString, vmName: "zedge-stray", state: .running)])
+                let stray = try await f.deletedDomain("stray", on: host)
+                try await f.heartbeat(host.credential, observed: [stray])
                 var deletes: [TaskAssignment] = []
                 try await eventually("an orphan delete is queued") {
                     deletes += try await f.lease(host.credential)

@@ -65,14 +65,19 @@ public struct InstanceReconciler: Sendable {
         try await cloudBoxes.expireBindings(now: now)
     }
 
-    /// Domains Zedge made (named "zedge-…") that no live VM on their host explains get a `vm.delete`.
+    /// Domains this coordinator made (named "zedge-…", and a VM of its database has had their UUID) that no live VM
+    /// on their host explains get a `vm.delete`: those of deleted instances, and those left behind by an evacuation.
+    /// A domain this database never knew is left alone, whoever made it (another deployment sharing the host's
+    /// libvirtd, an operator's direct task), as Nova reaps only the running instances it has marked deleted.
     func collectOrphans(_ reports: HostReports, now: Date) async throws {
         for machineId in try await hosts.reachableMachineIds() {
             guard let beat = reports.latest(machineId), now.timeIntervalSince(beat.at) <= freshness else { continue }
-            let candidates = beat.observedVms.filter { $0.vmName.hasPrefix("zedge-") }
+            var candidates = beat.observedVms.filter { $0.vmName.hasPrefix("zedge-") }
             guard !candidates.isEmpty else { continue }
-            let known = try await service.instances.liveDomainUuids(on: machineId)
-            for vm in candidates where !known.contains(vm.vmUuid.uppercased()) {
+            let live = try await service.instances.liveDomainUuids(on: machineId)
+            candidates.removeAll { live.contains($0.vmUuid.uppercased()) }
+            let ours = try await service.instances.knownDomainUuids(Set(candidates.map { $0.vmUuid.uppercased() }))
+            for vm in candidates where ours.contains(vm.vmUuid.uppercased()) {
                 // A domain whose VM row was written after this heartbeat is not an orphan: only act on
                 // reports newer than the row could be (rows are written before their vm.create is sent).
                 guard orphans.shouldSend(vm.vmUuid, now: now), let uuid = UUID(uuidString: vm.vmUuid) else { continue }

@@ -27,6 +27,9 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     func consolePortsInUse(on machineId: UUID, in tx: Transaction) async throws -> Set<Int>
     /// The domain UUIDs (upper case) of the machine's live VMs.
     func liveDomainUuids(on machineId: UUID) async throws -> Set<String>
+    /// Of these domain UUIDs (upper case), those that a virtual machine of this coordinator's database has ever had,
+    /// whatever its status or machine now.
+    func knownDomainUuids(_ uuids: Set<String>) async throws -> Set<String>
 }
 
 public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, DatabaseBacked {
@@ -100,5 +103,12 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
         Set(try await database.sql.raw("""
             SELECT vm_uuid FROM virtual_machines WHERE compute_machine_id = \(bind: machineId) AND status <> 'DELETED' AND vm_uuid IS NOT NULL
             """).all().map { try $0.decode(column: "vm_uuid", as: String.self).uppercased() })
+    }
+
+    public func knownDomainUuids(_ uuids: Set<String>) async throws -> Set<String> {
+        guard !uuids.isEmpty else { return [] }
+        let wanted = uuids.flatMap { [$0.uppercased(), $0.lowercased()] }
+        return Set(try await database.sql.select().column("vm_uuid").from(vms.name)
+            .where("vm_uuid", .in, wanted).all().map { try $0.decode(column: "vm_uuid", as: String.self).uppercased() })
     }
 }
