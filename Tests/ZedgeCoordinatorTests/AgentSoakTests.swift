@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+import ZedgeAgent
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+/// The agent kill loop (issue #12): a real `zedge-agent` on the real libvirtd (QEMU/TCG, the test guest image)
+/// is killed with SIGKILL at a random moment while an instance is created, started, stopped, restarted or deleted
+/// (image.fetch and vm.* tasks), and started again each time. After each restart, once its tasks have settled:
+/// every instance is in its desired status and none in a transitional one, the host has exactly the domains the
+/// coordinator expects in the states it expects, and the consistency check passes.
+///
+/// `ZEDGE_SOAK_AGENT_KILLS` kills (10 in `make test`, 100 in `make soak`). Needs `ZEDGE_TEST_LIBVIRT_URI` and
+/// `ZEDGE_TEST_GUEST_IMAGE` (`make test` sets both); fails without them.
+@Suite("Agent kill loop", .serialized)
+struct AgentSoakTests {
+    typealias AgentProcess = AgentEndToEndTests.AgentProcess
+
+    static var kills: Int { Int(ProcessInfo.processInfo.environment["ZEDGE_SOAK_AGENT_KILLS"] ?? "") ?? 10 }
+
+    @Test func killingTheAgentAtRandomMomentsNeverWedgesAnInstance() async throws {
+        let uri = try #require(BootEndToEndTests.libvirtURI, "needs a real libvirtd: run under scripts/with-libvirtd.sh (make test does)")
+        let imagePath = try #require(BootEndToEndTests.guestImage, "needs ZEDGE_TEST_GUEST_IMAGE=$(scripts/test-guest-image.sh)")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: imagePath))
+        try await TestCoordinator.with(.sqlite, configure: {
+            BootEndToEndTests.configure(&$0)
+            // The reconciler runs: it only ever deletes domains this coordinator made, so the shared libvirtd is safe.
+            $0.reconcileIntervalSeconds = 1
+            $0.errorRetrySeconds = 2
+            // Leases and delivery windows far longer than a round may take to settle: a task lost with a killed agent
+            // must come back through the agent's new run, never by waiting out a lease.
+            $0.taskDeliverySeconds = 900
+            $0.taskLeaseSeconds = 900
+            $0.instanceStopTimeoutSeconds = 2
+        }) { c in
+            let admin = try await c.adminToken()
+            let (imageId, _) = try await BootEndToEndTests.uploadImage(c, admin, bytes, name: "soak-guest")
+            let (machine, stateDir) = try await BootEndToEndTests.registerHost(c, admin, name: "soak")
+            defer { try? FileManager.default.removeItem(atPath: stateDir) }
+            let template = try await c.client.post("/api/v1/templates", token: admin, [
+                "name": "soak-small", "visibility": "PUBLIC", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 1,
+                "baseImageId": imageId.uuidString,
+            ])
+            #expect(template.status == 201, "\(template.text)")
+            let templateId = try template.decode(Template.self).id
+            let tenant = try await c.createTenant("soak-tenant", token: admin)
+            let user = try await c.createUser("soak-user", role: .user, tenant: tenant.id, token: admin)
+
+            var agent = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
+            var instances: [UUID: String] = [:]  // instance → its domain's UUID (upper case)
+            var deleted: Set<UUID> = []
+            var settleSeconds: [Double] = []
+            var interrupted = 0
+            defer { kill(agent.process.processIdentifier, SIGKILL) }
+
+            func view(_ id: UUID) async throws -> Instance {
+                try await c.client.get("/api/v1/instances/\(id)", token: admin).decode(InstanceView.self).instance
+            }
+            /// Why the world has not settled yet; nil once it has.
+            func unsettled(after: Date) async throws -> String? {
+                // The agent is back: its machine is ACTIVE again (placement takes it).
+                let host = try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self)
+                guard host.status == .active else { return "the machine is \(host.status.rawValue)" }
+                var live: [String: InstanceStatus] = [:]
+                for (id, vmUuid) in instances {
+                    let instance = try await view(id)
+                    switch (instance.desiredStatus, instance.status) {
+                    case (.deleted, .deleted): continue
+                    case (.running, .running), (.stopped, .stopped): live[vmUuid] = instance.status
+                    default: return "\(instance.name) is \(instance.status.rawValue), desired \(instance.desiredStatus.rawValue)"
+                    }
+                }
+                let observed = try await InstanceEndToEndTests().observed(c, admin, machine.id)
+                guard let reportedAt = observed.reportedAt, reportedAt > after else { return "no heartbeat since the last change" }
+                let domains = Dictionary(observed.items.map { ($0.vmUuid.uppercased(), $0.state) }) { first, _ in first }
+                for (vmUuid, status) in live {
+                    guard let state = domains[vmUuid] else { return "the host has no domain \(vmUuid) for a \(status.rawValue) instance" }
+                    if InstanceLifecycle.isRunning(state) != (status == .running) {
+                        return "domain \(vmUuid) is \(state.rawValue) for a \(status.rawValue) instance"
+                    }
+                }
+                let ours = Set(instances.values)
+                if let stray = domains.keys.first(where: { ours.contains($0) && live[$0] == nil }) {
+                    return "the host still has domain \(stray) of a deleted instance"
+                }
+                let report = try await c.client.get("/api/v1/admin/consistency", token: admin).decode(ConsistencyReport.self)
+                return report.ok ? nil : "consistency: \(report.violations)"
+            }
+            func settle(_ what: String) async throws -> Bool {
+                let start = ContinuousClock.now
+                let since = Date()
+                var why: String? = "not looked yet"
+                while ContinuousClock.now < start + .seconds(240) {
+                    try await Task.sleep(for: .milliseconds(500))
+                    why = try await unsettled(after: since)
+                    if why == nil {
+                        let elapsed = ContinuousClock.now - start
+                        settleSeconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                        return true
+                    }
+                }
+                Issue.record("\(what): not settled within 240 s: \(why ?? "?")")
+                return false
+            }
+
+            do {
+                try await eventually("the agent's heartbeat is stored") {
+                    try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
+                }
+                for round in 1...Self.kills {
+                    // An action that the instances' settled statuses allow: create while there are fewer than two.
+                    let action: String
+                    var target: UUID?
+                    let live = instances.keys.filter { !deleted.contains($0) }
+                    if live.count < 2 {
+                        action = "create"
+                    } else {
+                        let id = live.randomElement()!
+                        target = id
+                        let running = try await view(id).status == .running
+                        action = (running ? ["stop", "restart", "stop", "restart", "delete"] : ["start", "start", "delete"]).randomElement()!
+                    }
+                    let response: APIResponse
+                    switch action {
+                    case "create":
+                        response = try await c.client.post("/api/v1/instances", token: user.token, ["name": "soak-\(round)", "templateId": templateId.uuidString])
+                        if response.status == 202 {
+                            let id = try response.decode(InstanceService.Accepted.self).instance.instance.id
+                            instances[id] = try await InstanceEndToEndTests().virtualMachine(of: id, c).uuid.uppercased()
+                        }
+                    case "delete":
+                        response = try await c.client.delete("/api/v1/instances/\(target!)", token: user.token)
+                        deleted.insert(target!)
+                    default:
+                        response = try await c.client.post("/api/v1/instances/\(target!)/actions/\(action)", token: user.token, [:])
+                    }
+                    try #require(response.status == 202, "round \(round) \(action): \(response.text)")
+
+                    // SIGKILL at a random moment of the task (or just after it), then a new run of the agent.
+                    let delay = Int.random(in: 0...3000)
+                    try await Task.sleep(for: .milliseconds(delay))
+                    kill(agent.process.processIdentifier, SIGKILL)
+                    _ = try await agent.waitForExit()
+                    // What the kill cut short (a transitional status: the task was under way).
+                    let cut = try await instances.keys.asyncMap { try await view($0) }.filter { !$0.status.isSettledForSoak }.map(\.status.rawValue)
+                    if !cut.isEmpty { interrupted += 1 }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))
+                    agent = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
+                    print("agent kill loop: round \(round)/\(Self.kills): \(action) \(target.map { "\($0)" } ?? ""), killed after \(delay) ms\(cut.isEmpty ? "" : ", cutting short " + cut.joined(separator: ", "))")
+                    guard try await settle("round \(round) (\(action), killed after \(delay) ms)") else { break }
+                }
+                let sorted = settleSeconds.sorted()
+                if !sorted.isEmpty {
+                    print(String(format: "agent kill loop: %d kills (%d cut a task short), settled after min %.1f s, median %.1f s, max %.1f s",
+                                 sorted.count, interrupted, sorted.first!, sorted[sorted.count / 2], sorted.last!))
+                }
+                #expect(settleSeconds.count == Self.kills, "every round settled")
+                // The end: everything deleted leaves nothing behind.
+                for id in instances.keys where !deleted.contains(id) {
+                    #expect(try await c.client.delete("/api/v1/instances/\(id)", token: user.token).status == 202)
+                    deleted.insert(id)
+                }
+                _ = try await settle("deleting every instance")
+            } catch {
+                await Self.removeDomains(Set(instances.values), uri: uri)
+                throw error
+            }
+            await Self.removeDomains(Set(instances.values), uri: uri)
+        }
+    }
+
+    /// Removes whatever domains of this test survived a failure (the shared libvirtd outlives the test).
+    static func removeDomains(_ uuids: Set<String>, uri: String) async {
+        let hypervisor = LibvirtHypervisor(uri: uri, cpuMode: .hypervisorDefault)
+        for uuid in uuids.compactMap(UUID.init(uuidString:)) { try? await hypervisor.delete(uuid: uuid) }
+    }
+}
+
+extension InstanceStatus {
+    /// RUNNING, STOPPED, ERROR or DELETED: no task is under way for it.
+    fileprivate var isSettledForSoak: Bool { self == .running || self == .stopped || self == .error || self == .deleted }
+}
+
+extension Collection where Element: Sendable {
+    fileprivate func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
