@@ -230,3 +230,29 @@ struct LibvirtConnectionTests {
         #expect(error?.description.hasPrefix("libvirt error") == true)
     }
 }
+
+/// A `vm.*` task on a domain the host does not have (issue #12): a stop or delete has reached what was asked and
+/// succeeds; a start or restart fails saying the domain is absent, so that the coordinator rebuilds it.
+@Suite("TaskExecutor on a missing domain")
+struct MissingDomainExecutorTests {
+    @Test func aStopOrDeleteOfAMissingDomainSucceedsAndAStartOrRestartSaysItIsAbsent() async throws {
+        let executor = TaskExecutor(hypervisor: LibvirtHypervisor(uri: testURI))
+        let vm = UUID()
+        let ref = try JSONValue(encoding: VmRefPayload(vmUuid: vm, vmName: "zt-missing"))
+        let stop = await executor.execute(.vmStop, payload: try JSONValue(encoding: VmStopPayload(vmUuid: vm, vmName: "zt-missing", timeoutS: 1)))
+        #expect(stop.outcome == .succeeded && TaskResultReport.saysDomainAbsent(stop.observed), "\(stop)")
+        let delete = await executor.execute(.vmDelete, payload: ref)
+        #expect(delete.outcome == .succeeded, "\(delete)")
+        for kind in [TaskKind.vmStart, .vmRestart] {
+            let report = await executor.execute(kind, payload: ref)
+            #expect(report.outcome == .failed && TaskResultReport.saysDomainAbsent(report.observed), "\(kind): \(report)")
+            #expect(report.error?.contains(vm.uuidString.lowercased()) == true)
+        }
+        // A domain that exists is stopped as before (its state, not an absence).
+        let spec = uniqueSpec("present")
+        _ = try await LibvirtHypervisor(uri: testURI).define(spec)
+        defer { Task { try? await LibvirtHypervisor(uri: testURI).delete(uuid: spec.uuid) } }
+        let started = await executor.execute(.vmStart, payload: try JSONValue(encoding: VmRefPayload(vmUuid: spec.uuid, vmName: spec.name)))
+        #expect(started.outcome == .succeeded && !TaskResultReport.saysDomainAbsent(started.observed), "\(started)")
+    }
+}

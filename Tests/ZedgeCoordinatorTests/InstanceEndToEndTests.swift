@@ -181,6 +181,71 @@ struct InstanceEndToEndTests {
         }
     }
 
+    /// The input (#12): SIGTERM to the agent of a RUNNING instance, a stop one second later (202), the agent
+    /// back three seconds after that, without the domain (the test driver keeps domains in the agent's memory). The
+    /// stop is not lost to the long-poll the departed agent left open, nor held for the lease: the new run gets it at
+    /// once, and it reaches STOPPED (the absence is what was asked). A start then rebuilds the domain from the
+    /// instance's snapshot and it runs.
+    @Test func aStopSentWhileTheAgentIsGoneReachesStoppedAndAStartRebuildsTheLostDomain() async throws {
+        try await TestCoordinator.with(.sqlite, configure: {
+            $0.heartbeatIntervalSeconds = 1
+            $0.reconcileIntervalSeconds = 86_400  // the task path alone, not the reconciler, must get there
+            $0.taskLeaseSeconds = 600             // far longer than the test waits
+            $0.taskDeliverySeconds = 600
+            let never = HealthThresholds.Limits(cpuPercent: 101, memoryPercent: 101, diskPercent: 101, temperature: 1000)
+            $0.healthThresholds = HealthThresholds(warning: never, critical: never)
+        }) { c in
+            let admin = try await c.adminToken()
+            let (machine, stateDir) = try await BootEndToEndTests.registerHost(c, admin, name: "gone")
+            defer { try? FileManager.default.removeItem(atPath: stateDir) }
+            var agent = try AgentProcess(stateDir: stateDir)
+            defer { agent.stop() }
+            try await eventually("the heartbeat is stored (placement needs it fresh)") {
+                try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
+            }
+            let tenant = try await c.createTenant("gone-tenant", token: admin)
+            let user = try await c.createUser("gone-user", role: .user, tenant: tenant.id, token: admin)
+            let template = try await c.client.post("/api/v1/templates", token: admin, [
+                "name": "gone-small", "visibility": "PUBLIC", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 1,
+            ]).decode(Template.self)
+            let created = try await c.client.post("/api/v1/instances", token: user.token, ["name": "web", "templateId": template.id.uuidString])
+            #expect(created.status == 202, "\(created.text)")
+            let id = try created.decode(InstanceService.Accepted.self).instance.instance.id
+            let vm = try await virtualMachine(of: id, c)
+            func instance() async throws -> Instance {
+                try await c.client.get("/api/v1/instances/\(id)", token: user.token).decode(InstanceView.self).instance
+            }
+            func domain() async throws -> ObservedVm? {
+                try await observed(c, admin, machine.id).items.first { $0.vmUuid.caseInsensitiveCompare(vm.uuid) == .orderedSame }
+            }
+            try await eventually("RUNNING", within: 120) { try await instance().status == .running }
+
+            agent.stop()
+            #expect(try await agent.waitForExit() == 0)
+            try await Task.sleep(for: .seconds(1))
+            let stop = try await c.client.post("/api/v1/instances/\(id)/actions/stop", token: user.token, [:])
+            #expect(stop.status == 202, "\(stop.text)")
+            let stopOperation = try stop.decode(InstanceService.Accepted.self).operation.id
+            try await Task.sleep(for: .seconds(3))
+            agent = try AgentProcess(stateDir: stateDir)
+            let stopped = try await c.finishedOperation(stopOperation, token: admin, within: 90)
+            #expect(stopped.status == .succeeded, "\(stopped)")
+            let afterStop = try await instance()
+            #expect(afterStop.status == .stopped && afterStop.desiredStatus == .stopped, "\(afterStop.status)")
+            #expect(try await domain() == nil, "the new agent never had the domain")
+
+            let start = try await c.client.post("/api/v1/instances/\(id)/actions/start", token: user.token, [:])
+            #expect(start.status == 202, "\(start.text)")
+            try await eventually("rebuilt: RUNNING, and the domain reported running", within: 90) {
+                let current = try await instance()
+                let state = try await domain()?.state
+                return current.status == .running && state == .running
+            }
+            let report = try await c.client.get("/api/v1/admin/consistency", token: admin).decode(ConsistencyReport.self)
+            #expect(report.ok, "\(report.violations)")
+        }
+    }
+
     /// What the machine's agent last reported.
     struct Observed: Decodable {
         var reportedAt: Date?

@@ -274,8 +274,10 @@ public struct TaskExecutor: Sendable {
             default:
                 return Self.unsupported(kind)
             }
-        } catch let error as LibvirtError where error.isNoDomain {
+        } catch let error as HypervisorError where error == .notFound(uuid: ref.vmUuid.uuidString.lowercased()) {
             return .domainAbsent(kind, vmUuid: ref.vmUuid)
+        } catch let error as LibvirtError where error.isNoDomain {
+            return .domainAbsent(kind, vmUuid: ref.vmUuid)  // gone between the lookup and the call
         }
         return .init(outcome: .succeeded, observed: try JSONValue(encoding: observed))
     }
