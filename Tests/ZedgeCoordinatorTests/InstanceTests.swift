@@ -1,4 +1,5 @@
 import Foundation
+import SQLKit
 import Synchronization
 import Testing
 import ZedgeCore
@@ -427,6 +428,33 @@ struct InstanceLifecycleTests {
             #expect(try await f.instance(id).instance.status == .deleted)
             let report = try await f.consistency()
             #expect(report.ok, "\(report.violations)")
+        }
+    }
+
+    /// A coordinator killed between storing a task's result and applying it to the instance (found by the coordinator
+    /// kill loop): the reconciler applies the outcome it finds stored, and the operation catches up.
+    @Test(arguments: TestEngine.all)
+    func anOutcomeLostToACrashIsAppliedByTheReconciler(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.heartbeatIntervalSeconds = 120; $0.reconcileIntervalSeconds = 1 }) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.6.2.1")
+            let accepted = try await f.create("lost").decode(InstanceService.Accepted.self)
+            let id = accepted.instance.instance.id
+            let task = try #require(try await f.lease(host.credential).first)
+            let spec = try task.payload.decode(as: VmCreatePayload.self).spec
+            // The result, stored as TaskQueue.finish stores it, and nothing after (the process died there).
+            let observed = try JSONValue(encoding: ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running))
+            try await Database.withDatabase(url: c.configuration.effectiveDatabaseURL, logger: .init(label: "test")) { database in
+                try await database.sql.update("agent_tasks").set("status", to: "SUCCEEDED").set("result", to: try RowCodec.bind(observed))
+                    .set("finished_at", to: Date()).set("lease_expires_at", to: SQLLiteral.null).where("id", .equal, task.id).run()
+            }
+            #expect(try await f.instance(id).instance.status == .creating)
+            try await eventually("the reconciler applies the stored outcome") {
+                try await f.instance(id).instance.status == .running
+            }
+            let operation = try await c.client.get("/api/v1/operations/\(accepted.operation.id)", token: f.admin).decode(ZedgeCore.Operation.self)
+            #expect(operation.status == .succeeded, "\(operation)")
+            #expect(try await f.consistency().ok)
         }
     }
 

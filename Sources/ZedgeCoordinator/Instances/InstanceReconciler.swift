@@ -60,10 +60,39 @@ public struct InstanceReconciler: Sendable {
                 continue  // changed under us: the next pass looks again
             }
         }
+        try await recoverLostOutcomes(now: now)
         try await collectOrphans(reports, now: now)
         try await disks.pass(reports, freshness: freshness, now: now)
         try await cloudBoxes.expireBindings(now: now)
     }
+
+    /// Outcomes lost to a crash of the coordinator between a task's end (stored) and its effect on the instance (a
+    /// separate transaction): an instance still in a transitional status whose latest operation's tasks have all
+    /// finished gets their outcomes applied again (`InstanceService.taskFinished` is idempotent), and the operation
+    /// is brought up to date. Without it the instance would wait forever: the agent's result was accepted, so it is
+    /// never sent again. Operations on an instance set or a machine (evacuation) are not found this way.
+    func recoverLostOutcomes(now: Date) async throws {
+        let service = self.service
+        for instance in try await service.instances.inTransition(unchangedSince: now.addingTimeInterval(-Self.outcomeGrace)) {
+            guard let operation = try await service.dispatcher.transactions.run({ tx in
+                try await service.tasks.latestOperation(resourceId: instance.id, in: tx)
+            }) else { continue }
+            let tasks = try await service.tasks.tasks(operationId: operation.id)
+            guard !tasks.isEmpty, tasks.allSatisfy(\.status.isTerminal) else { continue }
+            if !operation.status.isTerminal {
+                for task in tasks {
+                    try await service.tasks.updateOperation(operation.id) { TaskLifecycle.apply(task, to: $0, now: now) }
+                }
+            }
+            for task in tasks.sorted(by: { ($0.finishedAt ?? $0.updatedAt) < ($1.finishedAt ?? $1.updatedAt) }) {
+                try await service.taskFinished(task, now: now)
+            }
+            logger.notice("applied the lost outcome of a finished task", metadata: ["instance": "\(instance.id)", "operation": "\(operation.id)"])
+        }
+    }
+
+    /// How long an instance may stay in transition after its tasks have all finished before their outcome counts as lost.
+    static let outcomeGrace: TimeInterval = 5
 
     /// Domains this coordinator made (named "zedge-…", and a VM of its database has had their UUID) that no live VM
     /// on their host explains get a `vm.delete`: those of deleted instances, and those left behind by an evacuation.

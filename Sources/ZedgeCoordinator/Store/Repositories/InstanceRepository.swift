@@ -14,6 +14,8 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     func updateNameAndTimeout(_ instance: Instance) async throws
     /// RUNNING, STOPPED and ERROR instances: those the reconciler compares with what hosts report.
     func settled() async throws -> [Instance]
+    /// Instances in a transitional status (CREATING, STARTING, STOPPING, DELETING) unchanged since `before`.
+    func inTransition(unchangedSince before: Date) async throws -> [Instance]
     /// The live instances on a machine (not DELETED or DELETING).
     func residents(of machineId: UUID) async throws -> [Instance]
     /// How many instances on the machine are not DELETED.
@@ -66,6 +68,12 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
     public func settled() async throws -> [Instance] {
         try await database.sql.raw("SELECT * FROM instances WHERE status IN ('RUNNING', 'STOPPED', 'ERROR')").all()
             .map { try RowCodec.decode(Instance.self, from: $0) }
+    }
+
+    public func inTransition(unchangedSince before: Date) async throws -> [Instance] {
+        try await database.sql.raw("""
+            SELECT * FROM instances WHERE status IN ('CREATING', 'STARTING', 'STOPPING', 'DELETING') AND updated_at < \(bind: before)
+            """).all().map { try RowCodec.decode(Instance.self, from: $0) }
     }
 
     public func residents(of machineId: UUID) async throws -> [Instance] {

@@ -33,6 +33,8 @@ public protocol TaskRepository: Sendable {
     func latestOperation(resourceId: UUID, in tx: Transaction) async throws -> ZedgeCore.Operation?
     /// The resources that have an operation QUEUED or RUNNING.
     func resourcesInFlight() async throws -> Set<UUID>
+    /// The operation's tasks, oldest first.
+    func tasks(operationId: UUID) async throws -> [AgentTask]
 }
 
 /// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5).
@@ -158,6 +160,11 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     public func latestOperation(resourceId: UUID, in tx: Transaction) async throws -> ZedgeCore.Operation? {
         try await tx.db.select().column("*").from(operations.name).where("resource_id", .equal, resourceId)
             .orderBy("id", .descending).limit(1).first().map { try RowCodec.decode(ZedgeCore.Operation.self, from: $0) }
+    }
+
+    public func tasks(operationId: UUID) async throws -> [AgentTask] {
+        try await database.sql.select().column("*").from(tasks.name).where("operation_id", .equal, operationId)
+            .orderBy("id").all().map { try RowCodec.decode(AgentTask.self, from: $0) }
     }
 
     public func resourcesInFlight() async throws -> Set<UUID> {
