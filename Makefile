@@ -4,7 +4,7 @@ SWIFT_TEST_FLAGS ?=
 DEV_DIR ?= .zedge-dev
 BENCH_FLAGS ?=
 
-.PHONY: run test build deps test-deps test-guest bench bench-disks clean
+.PHONY: run test soak build deps test-deps test-guest bench bench-disks clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -32,6 +32,18 @@ test: test-deps test-guest
 	$(SWIFT) build --build-tests
 	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
 	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+
+## The kill loops at full length (issue #12; `make test` runs them short: 10 agent kills, 5 coordinator kills per
+## engine): SIGKILL of a real agent on the real libvirtd at random moments of its tasks, AGENT_KILLS times, and of a
+## coordinator process under 8 writing clients, COORDINATOR_KILLS times on SQLite and again on PostgreSQL.
+AGENT_KILLS ?= 100
+COORDINATOR_KILLS ?= 50
+soak: test-deps test-guest
+	$(SWIFT) build --build-tests
+	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
+	  ZEDGE_SOAK_AGENT_KILLS=$(AGENT_KILLS) ZEDGE_SOAK_COORDINATOR_KILLS=$(COORDINATOR_KILLS) \
+	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh \
+	  $(SWIFT) test --skip-build --filter 'AgentSoakTests|CoordinatorSoakTests'
 
 ## The load harnesses (not part of `make test`), in release mode: simulated agents against a real coordinator
 ## and against a bare Hummingbird ceiling, then the placement engine over 10,000 machines.

@@ -63,6 +63,8 @@ struct CoordinatorSoakTests {
     struct Acknowledged: Sendable {
         var created: Set<UUID> = []
         var deleted: Set<UUID> = []
+        /// Created and not (yet) deleted: what the clients may delete, whichever of them created it.
+        var live: [UUID] = []
     }
 
     /// Shared by the clients: what was acknowledged, and whether the round is over.
@@ -127,12 +129,10 @@ struct CoordinatorSoakTests {
                     let templateId = template.id
                     group.addTask { [board, client, user] in
                         var done = 0
-                        var mine: [UUID] = []
                         while !board.stopped.withLock({ $0 }) {
-                            let deleting = !mine.isEmpty && Bool.random()
+                            let victim: UUID? = Bool.random() ? board.acknowledged.withLock { $0.live.isEmpty ? nil : $0.live.removeFirst() } : nil
                             do {
-                                if deleting {
-                                    let id = mine.removeFirst()
+                                if let id = victim {
                                     let response = try await client.delete("/api/v1/instances/\(id)", token: user)
                                     if response.status == 202 { board.acknowledged.withLock { _ = $0.deleted.insert(id) }; done += 1 }
                                 } else {
@@ -141,8 +141,7 @@ struct CoordinatorSoakTests {
                                     ])
                                     if response.status == 202 {
                                         let id = try response.decode(InstanceService.Accepted.self).instance.instance.id
-                                        board.acknowledged.withLock { _ = $0.created.insert(id) }
-                                        mine.append(id)
+                                        board.acknowledged.withLock { _ = $0.created.insert(id); $0.live.append(id) }
                                         done += 1
                                     }
                                 }
