@@ -147,7 +147,7 @@ struct Run: AsyncParsableCommand {
             let images = ImageCache(
                 directory: layout.imagesDirectory, capacityBytes: settings.imageCacheBytes,
                 downloader: ImageDownloader(client: client(), bytesPerSecond: settings.imageDownloadBytesPerSecond),
-                usage: { try await ComputeResources.imagesInUse(hypervisor: libvirt, storage: storage) }, logger: logger)
+                usage: { try await ComputeResources.imagesInUse(hypervisor: libvirt, storage: storage, pool: layout.diskPoolName) }, logger: logger)
             compute = ComputeResources(layout: layout, images: images, storage: storage)
             // Its own connection: an rbd pool that cannot reach Ceph holds libvirt for 30 s, not the domain calls.
             rbd = RbdStorage(connection: LibvirtConnection(uri: settings.libvirtURI))

@@ -20,7 +20,7 @@ struct ComputeResourcesTests {
         let storage = LibvirtStorage(connection: connection)
         let images = ImageCache(directory: layout.imagesDirectory, capacityBytes: 1 << 30,
                                 downloader: ImageDownloader(client: server.client(), retryDelay: .milliseconds(50)),
-                                usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage) },
+                                usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage, pool: layout.diskPoolName) },
                                 logger: Logger(label: "zedge.test.compute"))
         return ComputeResources(layout: layout, images: images, storage: storage)
     }
@@ -182,7 +182,7 @@ struct ComputeResourcesTests {
         #expect(xml.contains(layout.seedPath(spec.uuid)))
         #expect(xml.contains(layout.consoleLogPath(spec.uuid)))
         #expect(xml.contains(image.ref.sha256))
-        #expect(try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: compute.storage).contains(image.ref.sha256))
+        #expect(try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: compute.storage, pool: compute.layout.diskPoolName).contains(image.ref.sha256))
         #expect(await compute.images.evictIfNeeded(incomingBytes: 1 << 40) == [])  // in use: kept
 
         // The console log answers through a call (empty: the test driver runs no QEMU).

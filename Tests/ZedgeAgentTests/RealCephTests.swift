@@ -401,7 +401,7 @@ struct RealCephTests {
         let storage = LibvirtStorage(connection: connection)
         let images = ImageCache(directory: layout.imagesDirectory, capacityBytes: 1 << 30,
                                 downloader: ImageDownloader(client: server.client()),
-                                usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage) },
+                                usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage, pool: layout.diskPoolName) },
                                 logger: Self.logger)
         let executor = TaskExecutor(hypervisor: hypervisor, compute: ComputeResources(layout: layout, images: images, storage: storage),
                                     rbd: rbd)

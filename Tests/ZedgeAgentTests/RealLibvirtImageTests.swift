@@ -10,7 +10,8 @@ import ZedgeCore
 /// (ZEDGE_TEST_LIBVIRT_URI) and names the cached test guest image in ZEDGE_TEST_GUEST_IMAGE.
 ///
 /// The state dir is fixed (`/var/lib/zedge-agent-test`), not a temporary one: libvirtd keeps the
-/// `zedge-disks` pool defined across runs, and it should not point at a folder a test deleted.
+/// agent's directory pool (`AgentLayout.diskPoolName`) defined across runs, and it should not point at a folder a
+/// test deleted.
 @Suite("Real libvirtd: overlays, seeds, console logs", .serialized)
 struct RealLibvirtImageTests {
     static let uri = ProcessInfo.processInfo.environment["ZEDGE_TEST_LIBVIRT_URI"]
@@ -92,30 +93,30 @@ struct RealLibvirtImageTests {
     func overlayScenario(connection: LibvirtConnection, storage: LibvirtStorage, layout: AgentLayout, tag: String,
                          basePool: String) async throws {
         try await storage.ensureDirectoryPool(name: basePool, path: "\(Self.stateDir)/bases-\(tag)")
-        let diskDir = try await storage.ensureDirectoryPool(name: VmSpec.diskPool, path: layout.disksDirectory)
+        let diskDir = try await storage.ensureDirectoryPool(name: layout.diskPoolName, path: layout.disksDirectory)
 
         // The base, made with libvirt's storage API too: a 64 MiB qcow2.
         let base = try await storage.ensureVolume(pool: basePool, name: "base.qcow2", format: .qcow2, capacityBytes: 64 << 20)
         let name = "zt-overlay-\(tag)"
         let volume = VmSpec.rootVolumeName(vmName: name)
-        let overlay = try await storage.ensureOverlay(pool: VmSpec.diskPool, name: volume, backingPath: base.path,
+        let overlay = try await storage.ensureOverlay(pool: layout.diskPoolName, name: volume, backingPath: base.path,
                                                      backingFormat: .qcow2, capacityBytes: 1 << 30)
         #expect(overlay.created)
         #expect(overlay.path == "\(diskDir)/\(volume)")
-        #expect(!(try await storage.ensureOverlay(pool: VmSpec.diskPool, name: volume, backingPath: base.path,
+        #expect(!(try await storage.ensureOverlay(pool: layout.diskPoolName, name: volume, backingPath: base.path,
                                                   backingFormat: .qcow2, capacityBytes: 1 << 30)).created)
         // A real qcow2 overlay: the header names the base, the guest sees 1 GiB.
         #expect(try Self.qcow2BackingFile(overlay.path) == base.path)
         #expect(try Self.qcow2VirtualSize(overlay.path) == 1 << 30)
-        let xml = try #require(try await storage.volumeXML(pool: VmSpec.diskPool, name: volume))
+        let xml = try #require(try await storage.volumeXML(pool: layout.diskPoolName, name: volume))
         #expect(LibvirtStorage.backingPath(inVolumeXML: xml) == base.path)
-        #expect(try await storage.backingPaths(pool: VmSpec.diskPool).contains(base.path))
+        #expect(try await storage.backingPaths(pool: layout.diskPoolName).contains(base.path))
 
         // A TCG domain on it, with its serial console logged through virtlogd.
         let hypervisor = LibvirtHypervisor(connection: connection, domainType: "qemu", cpuMode: .hypervisorDefault, layout: layout,
                                            pollInterval: .milliseconds(200))
         let spec = VmSpec(name: name, uuid: UUID(), vcpus: 1, memoryMiB: 64,
-                          rootDisk: DiskSpec(source: .volume(pool: VmSpec.diskPool, name: volume), target: "vda", format: .qcow2))
+                          rootDisk: DiskSpec(source: .volume(pool: layout.diskPoolName, name: volume), target: "vda", format: .qcow2))
         do {
             #expect(try await hypervisor.define(spec).state == .shutOff)
             #expect(try await hypervisor.start(uuid: spec.uuid).state == .running)
@@ -133,7 +134,7 @@ struct RealLibvirtImageTests {
             try? await hypervisor.delete(uuid: spec.uuid)
             throw error
         }
-        try await storage.deleteVolume(pool: VmSpec.diskPool, name: volume)
+        try await storage.deleteVolume(pool: layout.diskPoolName, name: volume)
         #expect(!FileManager.default.fileExists(atPath: overlay.path))
         try await storage.deleteVolume(pool: basePool, name: "base.qcow2")
         unlink(layout.consoleLogPath(spec.uuid))
@@ -164,7 +165,7 @@ struct RealLibvirtImageTests {
         let storage = LibvirtStorage(connection: connection)
         let images = ImageCache(directory: layout.imagesDirectory, capacityBytes: 1 << 30,
                                 downloader: ImageDownloader(client: server.client()),
-                                usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage) },
+                                usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage, pool: layout.diskPoolName) },
                                 logger: Self.logger)
         let compute = ComputeResources(layout: layout, images: images, storage: storage)
         let executor = TaskExecutor(hypervisor: hypervisor, compute: compute)
@@ -202,7 +203,7 @@ struct RealLibvirtImageTests {
                 if round == "uncached" { try await Self.checkRotation(connection: connection, executor: executor, spec: spec, layout: layout) }
                 timings.append("\(round): create→running \(String(format: "%.1f", defined.seconds)) s, create→ZEDGE-GUEST \(String(format: "%.1f", booted.seconds)) s")
                 #expect(try Self.qcow2BackingFile(
-                    try #require(try await storage.volumeXML(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: name)))
+                    try #require(try await storage.volumeXML(pool: layout.diskPoolName, name: VmSpec.rootVolumeName(vmName: name)))
                         .components(separatedBy: "<path>").dropFirst().first?.components(separatedBy: "</path>").first ?? "")
                     == images.path(of: image.ref.sha256))
             } catch {
@@ -211,7 +212,7 @@ struct RealLibvirtImageTests {
             }
             let deleted = await executor.execute(.vmDelete, payload: try JSONValue(encoding: VmRefPayload(vmUuid: spec.uuid, vmName: name)))
             #expect(deleted.outcome == .succeeded, "\(deleted.error ?? "")")
-            #expect(try await storage.volumeXML(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: name)) == nil)
+            #expect(try await storage.volumeXML(pool: layout.diskPoolName, name: VmSpec.rootVolumeName(vmName: name)) == nil)
             #expect(!FileManager.default.fileExists(atPath: layout.seedPath(spec.uuid)))
             #expect(!FileManager.default.fileExists(atPath: layout.consoleLogPath(spec.uuid)))
             #expect(FileManager.default.fileExists(atPath: images.path(of: image.ref.sha256)))  // stays until evicted

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import ZedgeAgent
 import ZedgeCore
@@ -10,6 +11,13 @@ import ZedgeCore
     final class AgentProcess: @unchecked Sendable {  // Process is not Sendable; only used from the test's task.
         let process = Process()
         let stderr = Pipe()
+        /// Everything the agent wrote to stderr so far (its log), read as it comes: a pipe nobody reads fills up
+        /// (64 KiB) and then blocks the agent on its next log line, which looks exactly like a hung agent.
+        private let written = LogBuffer()
+
+        final class LogBuffer: Sendable {
+            let state = Mutex<(data: Data, ended: Bool)>((Data(), false))
+        }
 
         init(stateDir: String, libvirtURI: String = "test:///default", environment: [String: String] = [:], arguments: [String] = []) throws {
             process.executableURL = ProcessRunner.executable("zedge-agent")
@@ -18,7 +26,25 @@ import ZedgeCore
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.standardError = stderr
             process.standardOutput = FileHandle.nullDevice
+            let written = self.written
+            stderr.fileHandleForReading.readabilityHandler = { handle in
+                let chunk = handle.availableData
+                written.state.withLock { state in
+                    if chunk.isEmpty { state.ended = true; handle.readabilityHandler = nil } else { state.data.append(chunk) }
+                    // Bounded: a long run keeps its last 8 MiB.
+                    if state.data.count > 8 << 20 { state.data.removeFirst(state.data.count - (4 << 20)) }
+                }
+            }
             try process.run()
+        }
+
+        /// The agent's log so far; once it has exited, all of it (waits up to a second for the pipe to drain).
+        func log() async -> String {
+            let deadline = ContinuousClock.now + .seconds(1)
+            while !process.isRunning, !written.state.withLock({ $0.ended }), ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            return String(decoding: written.state.withLock { $0.data }, as: UTF8.self)
         }
 
         /// Waits for the process to end (polling; bounded).
@@ -128,7 +154,7 @@ import ZedgeCore
             #expect(try await c.client.delete("/api/v1/compute-machines/\(revoked.id)/credential", token: admin).status == 204)
             let status = try await agents[0].waitForExit()
             #expect(status != 0)
-            let message = String(decoding: agents[0].stderr.fileHandleForReading.availableData, as: UTF8.self)
+            let message = await agents[0].log()
             #expect(message.contains("refused this agent's credential"), "\(message)")
             #expect(agents[1].process.isRunning)
 

@@ -6,12 +6,15 @@ import ZedgeCore
 
 /// The agent kill loop (issue #12): a real `zedge-agent` on the real libvirtd (QEMU/TCG, the test guest image)
 /// is killed with SIGKILL at a random moment while an instance is created, started, stopped, restarted or deleted
-/// (image.fetch and vm.* tasks), and started again each time. After each restart, once its tasks have settled:
-/// every instance is in its desired status and none in a transitional one, the host has exactly the domains the
-/// coordinator expects in the states it expects, and the consistency check passes.
+/// (image.fetch and vm.* tasks), or a private data disk on Ceph RBD is created, attached, grown, detached or deleted
+/// (disk.* tasks), and started again each time. After each restart, once its tasks have settled: every instance is
+/// in its desired status and none in a transitional one, every disk AVAILABLE or ATTACHED with every attachment
+/// ATTACHED, the host has exactly the domains the coordinator expects in the states it expects with exactly the RBD
+/// disks attached to them, and the consistency check passes. (The cloudbox.* kinds run on CloudBox agents, whose
+/// kill-and-replay is `AgentEndToEndTests`'s and `CloudBoxControlTests`'; not here.)
 ///
-/// `ZEDGE_SOAK_AGENT_KILLS` kills (10 in `make test`, 100 in `make soak`). Needs `ZEDGE_TEST_LIBVIRT_URI` and
-/// `ZEDGE_TEST_GUEST_IMAGE` (`make test` sets both); fails without them.
+/// `ZEDGE_SOAK_AGENT_KILLS` kills (10 in `make test`, 100 in `make soak`). Needs `ZEDGE_TEST_LIBVIRT_URI`,
+/// `ZEDGE_TEST_GUEST_IMAGE` and the `ZEDGE_TEST_CEPH_*` variables (`make test` sets them); fails without them.
 @Suite("Agent kill loop", .serialized)
 struct AgentSoakTests {
     typealias AgentProcess = AgentEndToEndTests.AgentProcess
@@ -22,6 +25,12 @@ struct AgentSoakTests {
         let uri = try #require(BootEndToEndTests.libvirtURI, "needs a real libvirtd: run under scripts/with-libvirtd.sh (make test does)")
         let imagePath = try #require(BootEndToEndTests.guestImage, "needs ZEDGE_TEST_GUEST_IMAGE=$(scripts/test-guest-image.sh)")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: imagePath))
+        let env = ProcessInfo.processInfo.environment
+        if let error = env["ZEDGE_TEST_CEPH_ERROR"] { throw TestFailure("the test Ceph cluster did not start: \(error)") }
+        guard let monitor = env["ZEDGE_TEST_CEPH_MONITOR"], let cephUser = env["ZEDGE_TEST_CEPH_USER"], let cephKey = env["ZEDGE_TEST_CEPH_KEY"],
+              let rbdPool = env["ZEDGE_TEST_CEPH_POOL"] else {
+            throw TestFailure("needs a Ceph cluster: run under scripts/with-ceph.sh (make test does); ZEDGE_TEST_CEPH_* are not set")
+        }
         try await TestCoordinator.with(.sqlite, configure: {
             BootEndToEndTests.configure(&$0)
             // The reconciler runs: it only ever deletes domains this coordinator made, so the shared libvirtd is safe.
@@ -43,12 +52,20 @@ struct AgentSoakTests {
             ])
             #expect(template.status == 201, "\(template.text)")
             let templateId = try template.decode(Template.self).id
+            let storage = try await c.client.post("/api/v1/resource-pools", token: admin, [
+                "name": "soak-ceph", "edgeDataCenterId": machine.edgeDataCenterId.uuidString, "poolType": "STORAGE",
+                "storageConfig": ["monitors": [monitor], "rbdPool": rbdPool, "cephUser": cephUser], "cephKey": cephKey,
+            ])
+            #expect(storage.status == 201, "\(storage.text)")
             let tenant = try await c.createTenant("soak-tenant", token: admin)
             let user = try await c.createUser("soak-user", role: .user, tenant: tenant.id, token: admin)
 
             var agent = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
             var instances: [UUID: String] = [:]  // instance → its domain's UUID (upper case)
             var deleted: Set<UUID> = []
+            var lastOperation: [UUID: UUID] = [:]  // instance → the operation of the last action on it
+            var disks: [UUID: String] = [:]  // disk → its RBD image
+            var deletedDisks: Set<UUID> = []
             var settleSeconds: [Double] = []
             var interrupted = 0
             defer { kill(agent.process.processIdentifier, SIGKILL) }
@@ -67,7 +84,13 @@ struct AgentSoakTests {
                     switch (instance.desiredStatus, instance.status) {
                     case (.deleted, .deleted): continue
                     case (.running, .running), (.stopped, .stopped): live[vmUuid] = instance.status
-                    default: return "\(instance.name) is \(instance.status.rawValue), desired \(instance.desiredStatus.rawValue)"
+                    default:
+                        var why = ""
+                        if instance.status == .error, let operation = lastOperation[id] {
+                            why = "; its last operation: " + ((try? await c.client.get("/api/v1/operations/\(operation)", token: admin)
+                                .decode(ZedgeCore.Operation.self).error) ?? nil ?? "no error")
+                        }
+                        return "\(instance.name) is \(instance.status.rawValue), desired \(instance.desiredStatus.rawValue)\(why)"
                     }
                 }
                 let observed = try await InstanceEndToEndTests().observed(c, admin, machine.id)
@@ -78,6 +101,30 @@ struct AgentSoakTests {
                     if InstanceLifecycle.isRunning(state) != (status == .running) {
                         return "domain \(vmUuid) is \(state.rawValue) for a \(status.rawValue) instance"
                     }
+                }
+                // Disks: settled, attachments ATTACHED, and each live domain has exactly its attached images.
+                var attachedImages: [String: Set<String>] = [:]  // domain → images
+                for (id, image) in disks {
+                    let response = try await c.client.get("/api/v1/private-data-disks/\(id)", token: admin)
+                    if deletedDisks.contains(id) {
+                        if response.status != 404 { return "deleted disk \(image) still answers \(response.status)" }
+                        continue
+                    }
+                    let disk = try response.decode(PrivateDataDisk.self)
+                    guard disk.status == .available || disk.status == .attached else { return "disk \(image) is \(disk.status.rawValue)" }
+                    let attachments = try await c.client.get("/api/v1/private-data-disks/\(id)/attachments", token: admin)
+                        .decode([InstancePrivateDataDiskAttachment].self)
+                    if (disk.status == .attached) != !attachments.isEmpty { return "disk \(image) is \(disk.status.rawValue) with \(attachments.count) attachments" }
+                    for attachment in attachments {
+                        guard attachment.status == .attached else { return "attachment of \(image) is \(attachment.status.rawValue)" }
+                        guard let vmUuid = instances[attachment.instanceId] else { return "disk \(image) is attached to an unknown instance" }
+                        attachedImages[vmUuid, default: []].insert(image)
+                    }
+                }
+                for vmUuid in live.keys {
+                    let observedImages = Set((observed.items.first { $0.vmUuid.uppercased() == vmUuid }?.disks ?? []).map(\.image))
+                    let expected = attachedImages[vmUuid] ?? []
+                    if observedImages != expected { return "domain \(vmUuid) has RBD disks \(observedImages.sorted()), expected \(expected.sorted())" }
                 }
                 let ours = Set(instances.values)
                 if let stray = domains.keys.first(where: { ours.contains($0) && live[$0] == nil }) {
@@ -112,8 +159,22 @@ struct AgentSoakTests {
                     let action: String
                     var target: UUID?
                     let live = instances.keys.filter { !deleted.contains($0) }
+                    let liveDisks = disks.keys.filter { !deletedDisks.contains($0) }
+                    var disk: UUID?
+                    var attachment: InstancePrivateDataDiskAttachment?
                     if live.count < 2 {
                         action = "create"
+                    } else if Int.random(in: 0..<3) == 0 {
+                        // A disk task: make one, or act on the one there is.
+                        if let id = liveDisks.randomElement() {
+                            disk = id
+                            attachment = try await c.client.get("/api/v1/private-data-disks/\(id)/attachments", token: admin)
+                                .decode([InstancePrivateDataDiskAttachment].self).first
+                            action = (attachment == nil ? ["attach", "attach", "disk-resize", "disk-delete"] : ["detach", "disk-resize"]).randomElement()!
+                            target = live.randomElement()!
+                        } else {
+                            action = "disk-create"
+                        }
                     } else {
                         let id = live.randomElement()!
                         target = id
@@ -131,10 +192,31 @@ struct AgentSoakTests {
                     case "delete":
                         response = try await c.client.delete("/api/v1/instances/\(target!)", token: user.token)
                         deleted.insert(target!)
+                    case "disk-create":
+                        response = try await c.client.post("/api/v1/private-data-disks", token: user.token, ["name": "soak-\(round)", "sizeGb": 1])
+                        if response.status == 202 {
+                            let created = try response.decode(DiskService.Accepted.self).disk
+                            disks[created.id] = created.rbdImageName
+                        }
+                    case "attach":
+                        response = try await c.client.post("/api/v1/private-data-disks/\(disk!)/attachments", token: user.token, [
+                            "instanceId": target!.uuidString, "mountPath": "/data", "mountMode": "RW",
+                        ])
+                    case "detach":
+                        response = try await c.client.delete("/api/v1/private-data-disks/\(disk!)/attachments/\(attachment!.id)", token: user.token)
+                    case "disk-resize":
+                        let size = try await c.client.get("/api/v1/private-data-disks/\(disk!)", token: admin).decode(PrivateDataDisk.self).sizeGb
+                        response = try await c.client.patch("/api/v1/private-data-disks/\(disk!)", token: user.token, ["sizeGb": size + 1])
+                    case "disk-delete":
+                        response = try await c.client.delete("/api/v1/private-data-disks/\(disk!)", token: user.token)
+                        deletedDisks.insert(disk!)
                     default:
                         response = try await c.client.post("/api/v1/instances/\(target!)/actions/\(action)", token: user.token, [:])
                     }
                     try #require(response.status == 202, "round \(round) \(action): \(response.text)")
+                    if let accepted = try? response.decode(InstanceService.Accepted.self) {
+                        lastOperation[accepted.instance.instance.id] = accepted.operation.id
+                    }
 
                     // SIGKILL at a random moment of the task (or just after it), then a new run of the agent.
                     let delay = Int.random(in: 0...3000)
@@ -146,8 +228,11 @@ struct AgentSoakTests {
                     if !cut.isEmpty { interrupted += 1 }
                     try await Task.sleep(for: .milliseconds(Int.random(in: 0...1000)))
                     agent = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
-                    print("agent kill loop: round \(round)/\(Self.kills): \(action) \(target.map { "\($0)" } ?? ""), killed after \(delay) ms\(cut.isEmpty ? "" : ", cutting short " + cut.joined(separator: ", "))")
-                    guard try await settle("round \(round) (\(action), killed after \(delay) ms)") else { break }
+                    print("agent kill loop: round \(round)/\(Self.kills): \(action) \(disk.map { "disk \($0) " } ?? "")\(target.map { "\($0)" } ?? ""), killed after \(delay) ms\(cut.isEmpty ? "" : ", cutting short " + cut.joined(separator: ", "))")
+                    guard try await settle("round \(round) (\(action), killed after \(delay) ms)") else {
+                        print("agent kill loop: the agent's log:\n\(String(await agent.log().suffix(6000)))")
+                        break
+                    }
                 }
                 let sorted = settleSeconds.sorted()
                 if !sorted.isEmpty {
@@ -156,6 +241,15 @@ struct AgentSoakTests {
                 }
                 #expect(settleSeconds.count == Self.kills, "every round settled")
                 // The end: everything deleted leaves nothing behind.
+                for id in disks.keys where !deletedDisks.contains(id) {
+                    if let attached = try await c.client.get("/api/v1/private-data-disks/\(id)/attachments", token: admin)
+                        .decode([InstancePrivateDataDiskAttachment].self).first {
+                        #expect(try await c.client.delete("/api/v1/private-data-disks/\(id)/attachments/\(attached.id)", token: user.token).status == 202)
+                        _ = try await settle("detaching disk \(id)")
+                    }
+                    #expect(try await c.client.delete("/api/v1/private-data-disks/\(id)", token: user.token).status == 202)
+                    deletedDisks.insert(id)
+                }
                 for id in instances.keys where !deleted.contains(id) {
                     #expect(try await c.client.delete("/api/v1/instances/\(id)", token: user.token).status == 202)
                     deleted.insert(id)

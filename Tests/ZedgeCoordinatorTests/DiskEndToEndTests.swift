@@ -231,7 +231,7 @@ struct DiskEndToEndTests {
                 if let running = agent {
                     kill(running.process.processIdentifier, SIGTERM)
                     _ = try await running.waitForExit()
-                    let log = String(decoding: running.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                    let log = await running.log()
                     #expect(!log.contains(ceph.key), "the agent's log holds the cephx key")
                     agent = nil
                 }
@@ -309,11 +309,11 @@ struct DiskEndToEndTests {
             if doomed.process.isRunning {
                 kill(doomed.process.processIdentifier, SIGKILL)
                 _ = try await doomed.waitForExit()
-                let log = String(decoding: doomed.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let log = await doomed.log()
                 throw TestFailure("the agent armed with \(fault) did not kill itself within 120 s; its log: \(log.suffix(3000))")
             }
             guard doomed.process.terminationReason == .uncaughtSignal, doomed.process.terminationStatus == SIGKILL else {
-                let log = String(decoding: doomed.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                let log = await doomed.log()
                 throw TestFailure("the agent armed with \(fault) ended with \(doomed.process.terminationReason == .exit ? "exit" : "signal") "
                     + "\(doomed.process.terminationStatus), not SIGKILL; its log: \(log.suffix(3000))")
             }

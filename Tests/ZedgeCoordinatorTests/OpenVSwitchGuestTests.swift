@@ -66,7 +66,7 @@ struct OpenVSwitchGuestTests {
         let images = ImageCache(
             directory: layout.imagesDirectory, capacityBytes: 1 << 30,
             downloader: ImageDownloader(client: CoordinatorClient(baseURL: "https://127.0.0.1:9", caPEM: "", credential: nil)),
-            usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage) }, logger: Self.logger)
+            usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage, pool: layout.diskPoolName) }, logger: Self.logger)
         let executor = TaskExecutor(hypervisor: hypervisor, compute: ComputeResources(layout: layout, images: images, storage: storage),
                                     integrationBridge: IntegrationBridge(name: bridge, logger: Self.logger))
 

@@ -22,11 +22,11 @@ public struct ComputeResources: Sendable {
     }
 
     /// The images that must not be evicted: those recorded in domains' metadata, and those that overlay
-    /// volumes of `VmSpec.diskPool` are backed by (a backing file named by a SHA-256; libvirt is asked each
-    /// time, so this holds across agent restarts and for an overlay whose domain is already gone).
-    public static func imagesInUse(hypervisor: LibvirtHypervisor, storage: LibvirtStorage) async throws -> Set<String> {
+    /// volumes of the agent's `pool` (`AgentLayout.diskPoolName`) are backed by (a backing file named by a SHA-256;
+    /// libvirt is asked each time, so this holds across agent restarts and for an overlay whose domain is gone).
+    public static func imagesInUse(hypervisor: LibvirtHypervisor, storage: LibvirtStorage, pool: String) async throws -> Set<String> {
         var used = try await hypervisor.rootImagesInUse()
-        for path in try await storage.backingPaths(pool: VmSpec.diskPool) {
+        for path in try await storage.backingPaths(pool: pool) {
             let name = (path as NSString).lastPathComponent
             if ImageRef.isSHA256Hex(name) { used.insert(name) }
         }

@@ -83,7 +83,12 @@ public struct TaskExecutor: Sendable {
     private func createVm(payload: JSONValue, on hypervisor: any Hypervisor, progress: TaskProgress?) async throws -> TaskResultReport {
         let create = try payload.decode(as: VmCreatePayload.self)
         if let invalid = Self.invalid(create.validate()) { return invalid }
-        let spec = create.spec
+        // The coordinator names the logical pool (`VmSpec.diskPool`); this agent's pool is its own (`AgentLayout.diskPoolName`).
+        var local = create.spec
+        if let compute, case .volume(VmSpec.diskPool, let volume) = local.rootDisk.source {
+            local.rootDisk.source = .volume(pool: compute.layout.diskPoolName, name: volume)
+        }
+        let spec = local
         if spec.rootImage != nil || spec.cloudInit != nil, compute == nil {
             return .init(outcome: .failed, error: "this agent has no image cache or seed builder for spec.rootImage / spec.cloudInit")
         }
@@ -151,7 +156,7 @@ public struct TaskExecutor: Sendable {
         try await hypervisor.delete(uuid: ref.vmUuid)
         if let compute {
             if Validate.name(ref.vmName, field: "vmName") == nil {
-                try await compute.storage.deleteVolume(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: ref.vmName))
+                try await compute.storage.deleteVolume(pool: compute.layout.diskPoolName, name: VmSpec.rootVolumeName(vmName: ref.vmName))
             }
             compute.seeds.remove(vm: ref.vmUuid)
             compute.consoleLog.remove(vm: ref.vmUuid)

@@ -5,7 +5,7 @@ import ZedgeCore
 ///
 /// ```
 /// <stateDir>/images/<sha256>          verified image files (the cache); <sha256>.part while downloading
-/// <stateDir>/disks/                   the `zedge-disks` libvirt directory pool: root-disk overlays
+/// <stateDir>/disks/                   the agent's libvirt directory pool (`diskPoolName`): root-disk overlays
 /// <stateDir>/seeds/<vm uuid>.iso      cloud-init NoCloud seeds (label cidata)
 /// <stateDir>/console/<vm uuid>.log    serial console logs (written by virtlogd)
 /// ```
@@ -22,6 +22,18 @@ public struct AgentLayout: Sendable, Hashable {
             : URL(fileURLWithPath: stateDirectory).standardizedFileURL.path
         while dir.count > 1, dir.hasSuffix("/") { dir.removeLast() }
         self.stateDirectory = dir
+    }
+
+    /// The state dir an agent has when nothing else is said (`zedge-agent run --state-dir`).
+    public static let defaultStateDirectory = "/var/lib/zedge-agent"
+
+    /// The libvirt directory pool of this agent's root-disk overlays: `VmSpec.diskPool` ("zedge-disks") for the
+    /// default state dir, else "zedge-disks-" and 12 hex digits of its path's SHA-256. Pool names are global to a
+    /// libvirtd: two agents on one libvirtd (tests, a host moved between state dirs) must not share one, or one's
+    /// overlays land in the other's folder and go when it is removed.
+    public var diskPoolName: String {
+        stateDirectory == Self.defaultStateDirectory
+            ? VmSpec.diskPool : VmSpec.diskPool + "-" + String(SHA256.hex(SHA256.hash(Array(stateDirectory.utf8))).prefix(12))
     }
 
     public var imagesDirectory: String { stateDirectory + "/images" }
