@@ -174,7 +174,7 @@ struct ComputeResourcesTests {
         #expect(server.requests(for: image.ref.versionId).count == 1)
 
         let cached = compute.images.path(of: image.ref.sha256)
-        let volumeXML = try #require(try await compute.storage.volumeXML(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: name)))
+        let volumeXML = try #require(try await compute.storage.volumeXML(pool: compute.layout.diskPoolName, name: VmSpec.rootVolumeName(vmName: name)))
         #expect(LibvirtStorage.backingPath(inVolumeXML: volumeXML) == cached)
         #expect(volumeXML.contains("<capacity unit='bytes'>\(2 << 30)</capacity>"))
         #expect(FileManager.default.fileExists(atPath: layout.seedPath(spec.uuid)))
@@ -201,7 +201,7 @@ struct ComputeResourcesTests {
         let deleted = await executor.execute(.vmDelete, payload: try JSONValue(encoding: VmRefPayload(vmUuid: spec.uuid, vmName: name)))
         #expect(deleted.outcome == .succeeded, "\(deleted.error ?? "")")
         #expect(try await hypervisor.state(uuid: spec.uuid) == nil)
-        #expect(try await compute.storage.volumeXML(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: name)) == nil)
+        #expect(try await compute.storage.volumeXML(pool: compute.layout.diskPoolName, name: VmSpec.rootVolumeName(vmName: name)) == nil)
         #expect(!FileManager.default.fileExists(atPath: layout.seedPath(spec.uuid)))
         #expect(!FileManager.default.fileExists(atPath: layout.consoleLogPath(spec.uuid)))
         #expect(FileManager.default.fileExists(atPath: cached))

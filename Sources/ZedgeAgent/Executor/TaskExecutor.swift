@@ -83,12 +83,7 @@ public struct TaskExecutor: Sendable {
     private func createVm(payload: JSONValue, on hypervisor: any Hypervisor, progress: TaskProgress?) async throws -> TaskResultReport {
         let create = try payload.decode(as: VmCreatePayload.self)
         if let invalid = Self.invalid(create.validate()) { return invalid }
-        // The coordinator names the logical pool (`VmSpec.diskPool`); this agent's pool is its own (`AgentLayout.diskPoolName`).
-        var local = create.spec
-        if let compute, case .volume(VmSpec.diskPool, let volume) = local.rootDisk.source {
-            local.rootDisk.source = .volume(pool: compute.layout.diskPoolName, name: volume)
-        }
-        let spec = local
+        let spec = create.spec
         if spec.rootImage != nil || spec.cloudInit != nil, compute == nil {
             return .init(outcome: .failed, error: "this agent has no image cache or seed builder for spec.rootImage / spec.cloudInit")
         }
@@ -117,10 +112,12 @@ public struct TaskExecutor: Sendable {
         }
         let observed: ObservedVm
         if let root = spec.rootImage, let compute {
-            guard case .volume(let pool, let volume) = spec.rootDisk.source else {
+            // The spec names the logical pool (`VmSpec.diskPool`); on this host it is the agent's own.
+            guard case .volume(_, let volume) = spec.rootDisk.source else {
                 return .init(outcome: .failed, error: "invalid payload: spec.rootDisk.source must be a volume when rootImage is set")
             }
             observed = try await compute.withImage(root.image, progress: progress) { image in
+                let pool = compute.layout.diskPoolName
                 try await compute.storage.ensureDirectoryPool(name: pool, path: compute.layout.disksDirectory)
                 _ = try await compute.storage.ensureOverlay(pool: pool, name: volume, backingPath: image.path,
                                                             backingFormat: root.image.format, capacityBytes: root.capacityBytes)

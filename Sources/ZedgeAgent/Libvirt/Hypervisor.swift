@@ -147,10 +147,19 @@ public final class LibvirtHypervisor: Hypervisor {
 
     // MARK: Hypervisor
 
+    /// The spec as this host has it: a root disk in the logical `VmSpec.diskPool` is in the agent's own directory pool
+    /// (`AgentLayout.diskPoolName`).
+    func local(_ spec: VmSpec) -> VmSpec {
+        guard let layout, case .volume(VmSpec.diskPool, let volume) = spec.rootDisk.source else { return spec }
+        var local = spec
+        local.rootDisk.source = .volume(pool: layout.diskPoolName, name: volume)
+        return local
+    }
+
     public func define(_ spec: VmSpec) async throws -> ObservedVm {
         let errors = spec.validate()
         if !errors.isEmpty { throw ValidationFailure(errors: errors) }
-        let xml = DomainXML.render(spec, domainType: domainType, cpuMode: cpuMode, files: hostFiles(for: spec))
+        let xml = DomainXML.render(local(spec), domainType: domainType, cpuMode: cpuMode, files: hostFiles(for: spec))
         let uuid = spec.uuid
         return try await connection.perform { conn in
             // Look up and define in one queued block: no other call on this connection can slip in between.

@@ -38,7 +38,13 @@ public struct LibvirtStorage: Sendable {
             if pool == nil {
                 let error = LibvirtError.last("looking up storage pool \(name) failed")
                 guard error.code == Int32(VIR_ERR_NO_STORAGE_POOL.rawValue) else { throw error }
-                guard let defined = virStoragePoolDefineXML(conn, xml, 0) else {
+                var defined = virStoragePoolDefineXML(conn, xml, 0)
+                if defined == nil, Self.releaseLegacyPool(conn, path: path, keeping: name) {
+                    // The folder was another pool's: a Zedge pool of the name every agent shared before pools were
+                    // per agent (`AgentLayout.diskPoolName`). Released (its files stay); define ours again.
+                    defined = virStoragePoolDefineXML(conn, xml, 0)
+                }
+                guard let defined else {
                     throw LibvirtError.last("defining storage pool \(name) failed")
                 }
                 pool = defined
@@ -73,6 +79,27 @@ public struct LibvirtStorage: Sendable {
             }
             return target
         }
+    }
+
+    /// Stops and undefines a pool named "zedge-disks…" (not `keeping`) whose target is `path`, leaving its files;
+    /// true when there was one. Any other pool on the folder is left alone (and the define fails, saying so).
+    static func releaseLegacyPool(_ conn: OpaquePointer, path: String, keeping name: String) -> Bool {
+        virResetLastError()
+        var pools: UnsafeMutablePointer<OpaquePointer?>?
+        let count = virConnectListAllStoragePools(conn, &pools, 0)
+        guard count > 0, let pools else { return false }
+        defer {
+            for index in 0..<Int(count) { if let pool = pools[index] { virStoragePoolFree(pool) } }
+            free(pools)
+        }
+        for index in 0..<Int(count) {
+            guard let pool = pools[index], let cName = virStoragePoolGetName(pool) else { continue }
+            let other = String(cString: cName)
+            guard other != name, other.hasPrefix(VmSpec.diskPool), targetPath(pool) == path else { continue }
+            if virStoragePoolIsActive(pool) == 1 { virStoragePoolDestroy(pool) }
+            return virStoragePoolUndefine(pool) == 0
+        }
+        return false
     }
 
     /// Creates a qcow2 overlay volume `name` in `pool` backed by the file at `backingPath` (format
