@@ -4,7 +4,7 @@ SWIFT_TEST_FLAGS ?=
 DEV_DIR ?= .zedge-dev
 BENCH_FLAGS ?=
 
-.PHONY: run test soak build deps test-deps test-guest bench bench-disks clean
+.PHONY: run test soak build deps test-deps test-guest bench bench-disks fuzz clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -62,5 +62,13 @@ bench-disks:
 	@[ "$$(id -u)" -eq 0 ] || { echo "make bench-disks: run as root" >&2; exit 1; }
 	scripts/bench-rbd.sh
 
+## The libFuzzer targets (Fuzz/, a package of their own; not part of `make test`): each runs FUZZ_SECONDS
+## (default 60) from its seed corpus and prints executions, exec/s and crashes; a crash fails.
+## make fuzz FUZZ_SECONDS=300 FUZZ_TARGETS=fuzz-json
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) scripts/fuzz.sh $(FUZZ_TARGETS)
+
 clean:
-	rm -rf .build $(DEV_DIR)
+	rm -rf .build Fuzz/.build $(DEV_DIR)

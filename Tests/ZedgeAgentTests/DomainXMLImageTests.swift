@@ -75,6 +75,10 @@ struct DomainXMLImageTests {
         #expect(DomainXML.rootImageSHA256(inMetadata: "<zedge:vm xmlns:zedge=\"\(DomainXML.metadataNamespace)\">\n  <zedge:rootImage sha256=\"\(sampleImage.sha256)\" imageId=\"x\"/>\n</zedge:vm>") == sampleImage.sha256)
         #expect(DomainXML.rootImageSHA256(inMetadata: "<zedge:vm xmlns:zedge='\(DomainXML.metadataNamespace)'/>") == nil)
         #expect(DomainXML.rootImageSHA256(inMetadata: "<zedge:vm><zedge:rootImage sha256='nothex'/></zedge:vm>") == nil)
+        // Exactly 64 hex digits, then the closing quote: a longer value is not a SHA-256 (found by fuzz-domain-xml).
+        #expect(DomainXML.rootImageSHA256(inMetadata: "<zedge:vm><zedge:rootImage sha256='\(sampleImage.sha256)/seed.iso'/></zedge:vm>") == nil)
+        #expect(DomainXML.rootImageSHA256(inMetadata: "<zedge:vm><zedge:rootImage sha256=\"\(sampleImage.sha256)0\"/></zedge:vm>") == nil)
+        #expect(DomainXML.rootImageSHA256(inMetadata: "<zedge:vm><zedge:rootImage sha256='\(sampleImage.sha256)'/></zedge:vm>") == sampleImage.sha256)
     }
 
     @Test func withoutFilesOrSeedNothingExtraIsRendered() throws {

@@ -49,6 +49,32 @@ import ZedgeCore
         #expect(fields("") == ["body"])
     }
 
+    @Test func aRepeatedNameIsRefusedByItsPathBeforeAnythingElse() throws {
+        #expect(fields(#"{"name":"a","name":"b"}"#) == ["name"])
+        #expect(fields(#"{"n\u0061me":"a","name":"b"}"#) == ["name"])
+        #expect(fields(#"{"name":"ok","quota":{"cpuCores":1,"cpuCores":2}}"#) == ["quota.cpuCores"])
+        // Reported ahead of what decoding would say about the same body (an unknown field, a wrong type).
+        #expect(fields(#"{"name":"ok","extra":1,"extra":2}"#) == ["extra"])
+        #expect(fields(#"{"name":1,"size":"x","size":"y"}"#) == ["size"])
+        // The same name in two objects is fine.
+        let decoded = try BodyDecoder.decode(Body.self, from: Data(#"{"name":"ok","quota":{"cpuCores":1},"size":2}"#.utf8))
+        #expect(decoded.value.quota?.cpuCores == 1 && decoded.value.size == 2)
+    }
+
+    @Test func malformedJSONSaysWhatAndWhere() {
+        do {
+            _ = try BodyDecoder.decode(Body.self, from: Data(#"{"name":"ok",}"#.utf8))
+            Issue.record("decoded a trailing comma")
+        } catch let problem as Problem {
+            #expect(problem.errors.map(\.field) == ["body"])
+            #expect(problem.errors.first?.message == "malformed JSON: expected a member name (a string) (at byte 13)")
+        } catch {
+            Issue.record("unexpected error \(error)")
+        }
+        #expect(fields(String(repeating: "[", count: 100)) == ["body"])
+        #expect(fields("\u{FEFF}{\"name\":\"ok\"}") == ["body"])
+    }
+
     @Test func enumErrorsListTheAllowedValues() throws {
         do {
             _ = try BodyDecoder.decode(Body.self, from: Data(#"{"name":"ok","role":"GOD"}"#.utf8))

@@ -7,14 +7,15 @@ import ZedgeCore
 /// The output carries the console password when the spec has one: never log it.
 public enum DomainXML {
     /// The SHA-256 of the root image recorded in a domain's Zedge metadata element (as
-    /// `virDomainGetMetadata` returns it), or nil.
+    /// `virDomainGetMetadata` returns it), or nil when there is none or the attribute is not exactly 64 hex
+    /// digits (a longer value is not a SHA-256 whose first 64 digits happen to match: found by fuzz-domain-xml).
     public static func rootImageSHA256(inMetadata xml: String) -> String? {
         guard let tag = xml.range(of: ":rootImage ") ?? xml.range(of: "<rootImage ") else { return nil }
         let rest = xml[tag.upperBound...]
         for quote in ["\"", "'"] {
             if let start = rest.range(of: "sha256=\(quote)") {
-                let value = rest[start.upperBound...].prefix(64)
-                if ImageRef.isSHA256Hex(String(value)) { return String(value) }
+                let value = rest[start.upperBound...].prefix(65)
+                if value.hasSuffix(quote), ImageRef.isSHA256Hex(String(value.dropLast())) { return String(value.dropLast()) }
             }
         }
         return nil

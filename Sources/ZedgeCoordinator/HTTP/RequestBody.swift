@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import ZedgeCore
 
-/// A JSON body a route accepts. Decoding is strict: unknown fields, fields the caller may not set,
+/// A JSON body a route accepts. Decoding is strict: duplicate names (at any depth), unknown fields, fields the caller may not set,
 /// wrong types, bad enum values and failed validation all become a 400 that names the field.
 public protocol RequestBody: Decodable, Sendable {
     /// Fields of the resource that this body must not carry (system-made or immutable); sending one is a
@@ -48,6 +48,7 @@ extension Request {
 public enum BodyDecoder {
     public static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> DecodedBody<Body> {
         guard !data.isEmpty else { throw Problem.invalid(field: "body", "a JSON object is required") }
+        try checkStructure(data)
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: data, options: [])
@@ -81,6 +82,22 @@ public enum BodyDecoder {
         let validation = value.validate()
         guard validation.isEmpty else { throw Problem.invalid(validation) }
         return DecodedBody(value: value, presentFields: Set(object.keys))
+    }
+
+    /// Refuses, before anything is decoded, a body that is not strict JSON: a member name repeated in one object
+    /// at any depth (400 naming its path, e.g. `spec.nics[1].subnetId`; RFC 7493 §2.3), malformed JSON (400 on
+    /// `body` saying what and where) or nesting deeper than `StrictJSONScanner.defaultMaxDepth`.
+    static func checkStructure(_ data: Data) throws(Problem) {
+        switch StrictJSONScanner.scan(data) {
+        case .valid:
+            return
+        case .duplicateKey(let path):
+            throw Problem.invalid(field: path, "is a duplicate name: each name may appear only once in an object")
+        case .malformed(let offset, let reason):
+            throw Problem.invalid(field: "body", "malformed JSON: \(reason) (at byte \(offset))")
+        case .tooDeep(let offset, let maxDepth):
+            throw Problem.invalid(field: "body", "nested deeper than \(maxDepth) levels (at byte \(offset))")
+        }
     }
 
     /// Reports numbers that are not whole where the schema says integer (recursing into objects).

@@ -1,0 +1,387 @@
+import Foundation
+
+/// A single pass over the bytes of a JSON text (RFC 8259) that finds duplicate member names at any depth, before
+/// anything decodes it.
+///
+/// RFC 8259 §4 says "the names within an object SHOULD be unique" and leaves what a parser does with duplicates
+/// open; RFC 7493 (I-JSON) §2.3 says objects "MUST NOT have members with duplicate names". Foundation's
+/// `JSONSerialization` and `JSONDecoder` silently keep one of the values, while most other parsers keep the
+/// other, so a proxy or validator in front of Zedge could see a value different from the one stored. The
+/// coordinator refuses such bodies (`BodyDecoder`).
+///
+/// - Names are compared after unescaping, as Swift `String`s: `"n\u0061me"` duplicates `"name"`, and so do two
+///   canonically equivalent spellings (`"é"` and `"e\u0301"`), which a Swift dictionary would merge.
+/// - The grammar is RFC 8259's, strictly: one value with optional whitespace (space, tab, LF, CR) around it; no
+///   byte order mark, comments, trailing commas, single quotes, leading zeros, `NaN` or unescaped control
+///   characters; strings must be UTF-8 (RFC 3629) and `\u` escapes may not leave a lone surrogate; numbers must
+///   lie within the range of a 64-bit float (I-JSON, RFC 7493 §2.2; `1e999` is refused, `1e-999` reads as 0).
+/// - Containers may nest at most `maxDepth` deep (the top-level value is depth 1).
+///
+/// Time is linear in the input; memory is O(depth) plus the names of the open objects. No recursion.
+public enum StrictJSONScanner {
+    /// What a scan found: the first problem in document order, or that there is none.
+    public enum Outcome: Sendable, Hashable {
+        /// Well-formed, with unique names in every object; `members` counts the object members of the whole text.
+        case valid(members: Int)
+        /// The first member whose name its object already has, by its path: `name`, `spec.nics[1].subnetId`,
+        /// `[0].id` (a top-level array), `""` (the empty name: a path is never empty).
+        case duplicateKey(path: String)
+        /// Not JSON: what was expected and the byte offset (0-based) where it was not found.
+        case malformed(offset: Int, reason: String)
+        /// A container opened deeper than `maxDepth`, at that byte offset.
+        case tooDeep(offset: Int, maxDepth: Int)
+    }
+
+    /// The default depth limit: far deeper than any Zedge body, shallow enough to bound the work per level.
+    public static let defaultMaxDepth = 64
+
+    /// Scans `bytes` (a JSON text in UTF-8).
+    public static func scan(_ bytes: some ContiguousBytes, maxDepth: Int = defaultMaxDepth) -> Outcome {
+        bytes.withUnsafeBytes { buffer in
+            var scanner = Scanner(buffer: buffer, maxDepth: max(1, maxDepth))
+            return scanner.run()
+        }
+    }
+}
+
+// MARK: - The scanner
+
+private struct Scanner {
+    /// One open container.
+    struct Frame {
+        var isObject: Bool
+        /// Object: the names seen so far (compared linearly while few, then through `set`).
+        var names: [String] = []
+        var set: Set<String>? = nil
+        /// Array: the index of the current element.
+        var index = 0
+    }
+
+    /// Objects with more names than this check them through a `Set` (below, a linear search is cheaper).
+    static let linearLimit = 16
+
+    let bytes: UnsafeRawBufferPointer
+    let maxDepth: Int
+    var i = 0
+    /// The open containers are `frames[0..<depth]`; frames past it are kept for reuse (their arrays keep capacity).
+    var frames: [Frame] = []
+    var depth = 0
+    var members = 0
+    /// Reused buffer for names with escapes.
+    var scratch: [UInt8] = []
+
+    init(buffer: UnsafeRawBufferPointer, maxDepth: Int) {
+        bytes = buffer
+        self.maxDepth = maxDepth
+    }
+
+    /// Ends the scan early with its outcome.
+    struct Stop: Error {
+        var outcome: StrictJSONScanner.Outcome
+    }
+
+    mutating func run() -> StrictJSONScanner.Outcome {
+        do throws(Stop) {
+            try scanText()
+            return .valid(members: members)
+        } catch {
+            return error.outcome
+        }
+    }
+
+    // MARK: Structure
+
+    mutating func scanText() throws(Stop) {
+        if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { throw malformed("a byte order mark is not allowed (RFC 8259 §8.1)") }
+        skipWhitespace()
+        while true {
+            // A value starts at `i`.
+            guard i < bytes.count else { throw malformed("expected a value") }
+            switch bytes[i] {
+            case UInt8(ascii: "{"):
+                try open(isObject: true)
+                skipWhitespace()
+                if peek(UInt8(ascii: "}")) {
+                    i += 1
+                    depth -= 1
+                } else {
+                    try member()
+                    continue  // its value
+                }
+            case UInt8(ascii: "["):
+                try open(isObject: false)
+                skipWhitespace()
+                if peek(UInt8(ascii: "]")) {
+                    i += 1
+                    depth -= 1
+                } else {
+                    continue  // element 0
+                }
+            case UInt8(ascii: "\""):
+                try string(name: false)
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                try number()
+            case UInt8(ascii: "t"):
+                try literal("true")
+            case UInt8(ascii: "f"):
+                try literal("false")
+            case UInt8(ascii: "n"):
+                try literal("null")
+            default:
+                throw malformed("expected a value")
+            }
+            // After a complete value: close containers until one continues with another value.
+            while true {
+                skipWhitespace()
+                guard depth > 0 else {
+                    if i < bytes.count { throw malformed("expected the end of the text after the top-level value") }
+                    return
+                }
+                let isObject = frames[depth - 1].isObject
+                guard i < bytes.count else {
+                    throw malformed(isObject ? "expected ',' or '}' (the text ended)" : "expected ',' or ']' (the text ended)")
+                }
+                let b = bytes[i]
+                if b == UInt8(ascii: ",") {
+                    i += 1
+                    skipWhitespace()
+                    if isObject {
+                        try member()
+                    } else {
+                        frames[depth - 1].index += 1
+                    }
+                    break
+                } else if b == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                    i += 1
+                    depth -= 1
+                } else {
+                    throw malformed(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+            }
+        }
+    }
+
+    mutating func open(isObject: Bool) throws(Stop) {
+        guard depth < maxDepth else { throw Stop(outcome: .tooDeep(offset: i, maxDepth: maxDepth)) }
+        if depth < frames.count {
+            frames[depth].isObject = isObject
+            frames[depth].names.removeAll(keepingCapacity: true)
+            frames[depth].set = nil
+            frames[depth].index = 0
+        } else {
+            frames.append(Frame(isObject: isObject))
+        }
+        depth += 1
+        i += 1
+    }
+
+    /// A member's name and colon, at `i` (whitespace skipped); leaves `i` at its value.
+    mutating func member() throws(Stop) {
+        guard peek(UInt8(ascii: "\"")) else { throw malformed("expected a member name (a string)") }
+        let name = try string(name: true)!
+        members += 1
+        let top = depth - 1
+        if frames[top].set != nil {
+            if !frames[top].set!.insert(name).inserted { throw duplicate(name) }
+        } else if frames[top].names.contains(name) {
+            throw duplicate(name)
+        } else if frames[top].names.count == Self.linearLimit {
+            var set = Set(frames[top].names)
+            set.insert(name)
+            frames[top].set = set
+        }
+        frames[top].names.append(name)  // the last one is the current member's name (for paths)
+        skipWhitespace()
+        guard peek(UInt8(ascii: ":")) else { throw malformed("expected ':' after a member name") }
+        i += 1
+        skipWhitespace()
+    }
+
+    /// The path of member `name` of the innermost object: `a.b[2].name`; the empty name shows as `""`.
+    func duplicate(_ name: String) -> Stop {
+        func segment(_ name: String) -> String { name.isEmpty ? #""""# : name }
+        var path = ""
+        for frame in frames[..<(depth - 1)] {
+            if frame.isObject {
+                if !path.isEmpty { path += "." }
+                path += segment(frame.names.last ?? "")
+            } else {
+                path += "[\(frame.index)]"
+            }
+        }
+        if !path.isEmpty { path += "." }
+        return Stop(outcome: .duplicateKey(path: path + segment(name)))
+    }
+
+    // MARK: Tokens
+
+    func peek(_ b: UInt8) -> Bool { i < bytes.count && bytes[i] == b }
+
+    func malformed(_ reason: String) -> Stop { Stop(outcome: .malformed(offset: i, reason: reason)) }
+
+    mutating func skipWhitespace() {
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return
+            }
+        }
+    }
+
+    mutating func literal(_ word: StaticString) throws(Stop) {
+        let count = word.utf8CodeUnitCount
+        guard bytes.count - i >= count else { throw malformed("expected \(word)") }
+        let start = word.utf8Start
+        for k in 0..<count where bytes[i + k] != start[k] { throw malformed("expected \(word)") }
+        i += count
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, within the range of a 64-bit float (RFC 7493 §2.2;
+    /// Foundation refuses `1e999` too).
+    mutating func number() throws(Stop) {
+        let start = i
+        if bytes[i] == UInt8(ascii: "-") { i += 1 }
+        guard i < bytes.count, isDigit(bytes[i]) else { throw malformed("expected a digit") }
+        if bytes[i] == UInt8(ascii: "0") {
+            i += 1
+        } else {
+            while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+        }
+        if peek(UInt8(ascii: ".")) {
+            i += 1
+            guard i < bytes.count, isDigit(bytes[i]) else { throw malformed("expected a digit after '.'") }
+            while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+        }
+        let exponent = peek(UInt8(ascii: "e")) || peek(UInt8(ascii: "E"))
+        if exponent {
+            i += 1
+            if peek(UInt8(ascii: "+")) || peek(UInt8(ascii: "-")) { i += 1 }
+            guard i < bytes.count, isDigit(bytes[i]) else { throw malformed("expected a digit in the exponent") }
+            while i < bytes.count, isDigit(bytes[i]) { i += 1 }
+        }
+        // Only an exponent or more than 308 digits can leave the range; checking those alone keeps the scan cheap.
+        if exponent || i - start > 308 {
+            let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+            if !(Double(text)?.isFinite ?? false) {
+                i = start
+                throw malformed("a number beyond the range of a 64-bit float (RFC 7493 §2.2)")
+            }
+        }
+    }
+
+    func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+
+    /// A string at `i` (the opening quote), checked; for a name (`name` true) its unescaped value.
+    @discardableResult
+    mutating func string(name: Bool) throws(Stop) -> String? {
+        i += 1
+        let start = i
+        var escaped = false
+        if name { scratch.removeAll(keepingCapacity: true) }
+        var segment = i  // start of the bytes not yet copied to `scratch`
+        while true {
+            guard i < bytes.count else { throw malformed("unterminated string") }
+            let b = bytes[i]
+            if b == UInt8(ascii: "\"") {
+                break
+            } else if b == UInt8(ascii: "\\") {
+                if name { scratch.append(contentsOf: bytes[segment..<i]) }
+                escaped = true
+                try escape(name: name)
+                segment = i
+            } else if b < 0x20 {
+                throw malformed("control character in a string (must be escaped)")
+            } else if b < 0x80 {
+                i += 1
+            } else {
+                try utf8Sequence()
+            }
+        }
+        let end = i
+        i += 1  // closing quote
+        guard name else { return nil }
+        if !escaped { return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) }
+        scratch.append(contentsOf: bytes[segment..<end])
+        return String(decoding: scratch, as: UTF8.self)
+    }
+
+    /// An escape at `i` (the backslash); appends what it stands for to `scratch` when `name`.
+    mutating func escape(name: Bool) throws(Stop) {
+        guard i + 1 < bytes.count else { throw malformed("unterminated escape") }
+        let replacement: UInt8
+        switch bytes[i + 1] {
+        case UInt8(ascii: "\""): replacement = UInt8(ascii: "\"")
+        case UInt8(ascii: "\\"): replacement = UInt8(ascii: "\\")
+        case UInt8(ascii: "/"): replacement = UInt8(ascii: "/")
+        case UInt8(ascii: "b"): replacement = 0x08
+        case UInt8(ascii: "f"): replacement = 0x0C
+        case UInt8(ascii: "n"): replacement = 0x0A
+        case UInt8(ascii: "r"): replacement = 0x0D
+        case UInt8(ascii: "t"): replacement = 0x09
+        case UInt8(ascii: "u"):
+            i += 1  // at 'u'
+            let unit = try hex4()
+            var scalar: Unicode.Scalar
+            if (0xD800...0xDBFF).contains(unit) {
+                guard i + 1 < bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else {
+                    throw malformed("a \\u escape leaves a lone surrogate")
+                }
+                i += 1
+                let low = try hex4()
+                guard (0xDC00...0xDFFF).contains(low) else { throw malformed("a \\u escape leaves a lone surrogate") }
+                scalar = Unicode.Scalar(0x10000 + ((UInt32(unit) - 0xD800) << 10) + (UInt32(low) - 0xDC00))!
+            } else if (0xDC00...0xDFFF).contains(unit) {
+                throw malformed("a \\u escape leaves a lone surrogate")
+            } else {
+                scalar = Unicode.Scalar(unit)!
+            }
+            if name { scratch.append(contentsOf: UTF8.encode(scalar)!) }
+            return
+        default:
+            throw malformed("invalid escape (one of \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
+        }
+        if name { scratch.append(replacement) }
+        i += 2
+    }
+
+    /// Four hex digits after the `u` at `i`; leaves `i` after them.
+    mutating func hex4() throws(Stop) -> UInt16 {
+        i += 1
+        guard bytes.count - i >= 4 else { throw malformed("expected four hex digits after \\u") }
+        var value: UInt16 = 0
+        for _ in 0..<4 {
+            let b = bytes[i]
+            let digit: UInt8
+            switch b {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = b - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = b - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = b - UInt8(ascii: "A") + 10
+            default: throw malformed("expected four hex digits after \\u")
+            }
+            value = value << 4 | UInt16(digit)
+            i += 1
+        }
+        return value
+    }
+
+    /// One multi-byte UTF-8 sequence at `i` (RFC 3629 §4: no overlong forms, surrogates or values past U+10FFFF).
+    mutating func utf8Sequence() throws(Stop) {
+        let b = bytes[i]
+        let length: Int
+        var low: UInt8 = 0x80, high: UInt8 = 0xBF  // the allowed range of the second byte
+        switch b {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: throw malformed("invalid UTF-8")
+        }
+        guard bytes.count - i >= length else { throw malformed("invalid UTF-8 (truncated sequence)") }
+        guard (low...high).contains(bytes[i + 1]) else { throw malformed("invalid UTF-8") }
+        for k in 2..<max(2, length) where !(0x80...0xBF).contains(bytes[i + k]) { throw malformed("invalid UTF-8") }
+        i += length
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+import ZedgeCore
+
+@Suite struct StrictJSONScannerTests {
+    func scan(_ text: String, maxDepth: Int = StrictJSONScanner.defaultMaxDepth) -> StrictJSONScanner.Outcome {
+        StrictJSONScanner.scan(Array(text.utf8), maxDepth: maxDepth)
+    }
+
+    func isMalformed(_ text: String) -> Bool {
+        if case .malformed = scan(text) { true } else { false }
+    }
+
+    @Test func aRepeatedNameIsReportedByItsPath() {
+        #expect(scan(#"{"name":"dup-a","name":"dup-b"}"#) == .duplicateKey(path: "name"))
+        #expect(scan(#"{"spec":{"nics":[{"subnetId":"a"},{"subnetId":"b","subnetId":"c"}]}}"#)
+            == .duplicateKey(path: "spec.nics[1].subnetId"))
+        #expect(scan(#"[{"id":1},{"id":1,"id":2}]"#) == .duplicateKey(path: "[1].id"))
+        #expect(scan(#"{"a":[[],[{"b":{"c":1,"c":2}}]]}"#) == .duplicateKey(path: "a[1][0].b.c"))
+    }
+
+    /// Found by fuzz-json: a repeated empty name had an empty path, which names no field.
+    @Test func aRepeatedEmptyNameHasAPathThatShowsIt() {
+        #expect(scan(#"{"":"dtpup","":"dtpup"}"#) == .duplicateKey(path: #""""#))
+        #expect(scan(#"{"":{"a":1,"a":2}}"#) == .duplicateKey(path: #""".a"#))
+        #expect(scan(#"{"a":[{"":1,"":2}]}"#) == .duplicateKey(path: #"a[0]."""#))
+    }
+
+    @Test func theFirstDuplicateInDocumentOrderIsTheOneReported() {
+        #expect(scan(#"{"x":{"y":1,"y":2},"x":3}"#) == .duplicateKey(path: "x.y"))
+        #expect(scan(#"{"a":1,"b":2,"a":3,"b":4}"#) == .duplicateKey(path: "a"))
+    }
+
+    @Test func namesAreComparedAfterUnescaping() {
+        #expect(scan(#"{"n\u0061me":1,"name":2}"#) == .duplicateKey(path: "name"))
+        #expect(scan(#"{"a\/b":1,"a/b":2}"#) == .duplicateKey(path: "a/b"))
+        #expect(scan(#"{"\ud83d\ude00":1,"😀":2}"#) == .duplicateKey(path: "😀"))
+        // Canonically equivalent names are one key to a Swift dictionary, so they are duplicates here too.
+        #expect(scan(#"{"caf\u00e9":1,"cafe\u0301":2}"#) == .duplicateKey(path: "café"))
+        // Names that differ only by case are different names.
+        #expect(scan(#"{"Name":1,"name":2}"#) == .valid(members: 2))
+    }
+
+    @Test func theSameNameInDifferentObjectsIsAllowed() {
+        #expect(scan(#"{"a":{"id":1},"b":{"id":1},"c":[{"id":1},{"id":2}]}"#) == .valid(members: 7))
+        #expect(scan(#"{"id":{"id":{"id":1}}}"#) == .valid(members: 3))
+    }
+
+    @Test func wideObjectsAreCheckedPastTheLinearSearch() {
+        let names = (0..<200).map { "\"k\($0)\":\($0)" }
+        #expect(scan("{" + names.joined(separator: ",") + "}") == .valid(members: 200))
+        #expect(scan("{" + names.joined(separator: ",") + ",\"k150\":0}") == .duplicateKey(path: "k150"))
+        #expect(scan("{" + names.joined(separator: ",") + ",\"k3\":0}") == .duplicateKey(path: "k3"))
+        // A wide object earlier at the same depth leaves nothing behind for the next one.
+        #expect(scan("[{" + names.joined(separator: ",") + "},{\"k150\":0,\"k3\":1}]") == .valid(members: 202))
+    }
+
+    @Test func acceptsEveryKindOfValue() {
+        let text = #" {"n":null,"t":true,"f":false,"i":-0,"d":1.5e-3,"E":2E+10,"s":"a\"\\\/\b\f\n\r\t\u00e9","a":[1,[],{}],"o":{}} "#
+        #expect(scan(text) == .valid(members: 9))
+        #expect(scan("0") == .valid(members: 0))
+        #expect(scan(#""x""#) == .valid(members: 0))
+        #expect(scan("1e-999") == .valid(members: 0))  // underflows to 0, as Foundation reads it
+        #expect(scan("123456789012345678901234567890") == .valid(members: 0))
+        #expect(scan("[\"\u{7FF}\u{FFFD}\u{10FFFF}\"]") == .valid(members: 0))
+    }
+
+    @Test(arguments: [
+        "", " ", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "[1,]", "[1 2]", "{a:1}", "{'a':1}", "01", "-", "1.",
+        ".5", "1e", "+1", "tru", "nul", "NaN", "Infinity", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"",
+        "\"\\udc00\"", "1e999", "[-1E+400]", "\"\\ud800\\u0041\"", "\"a\u{01}b\"", "{} {}", "[]]", "// c\n{}", "\u{FEFF}{}",
+    ])
+    func refusesMalformedText(_ text: String) {
+        #expect(isMalformed(text), "\(text.debugDescription) → \(scan(text))")
+    }
+
+    @Test func refusesInvalidUTF8() {
+        for bytes: [UInt8] in [[0xC0, 0x80], [0xE0, 0x80, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xFF],
+                               [0x80], [0xE2, 0x82]] {
+            let text = [UInt8(ascii: "\"")] + bytes + [UInt8(ascii: "\"")]
+            guard case .malformed = StrictJSONScanner.scan(text) else {
+                Issue.record("accepted \(bytes)")
+                continue
+            }
+        }
+    }
+
+    @Test func saysWhereTheTextGoesWrong() {
+        #expect(scan(#"{"a":1 "b":2}"#) == .malformed(offset: 7, reason: "expected ',' or '}'"))
+        #expect(scan(#"{"a" 1}"#) == .malformed(offset: 5, reason: "expected ':' after a member name"))
+    }
+
+    @Test func limitsTheDepth() {
+        func nested(_ n: Int) -> String { String(repeating: "[", count: n) + String(repeating: "]", count: n) }
+        #expect(scan(nested(64)) == .valid(members: 0))
+        #expect(scan(nested(65)) == .tooDeep(offset: 64, maxDepth: 64))
+        #expect(scan(#"{"a":{"b":1}}"#, maxDepth: 1) == .tooDeep(offset: 5, maxDepth: 1))
+        // Far deeper than the limit: refused at the limit, without recursion.
+        #expect(scan(String(repeating: "[", count: 1_000_000)) == .tooDeep(offset: 64, maxDepth: 64))
+    }
+
+    @Test func validMeansFoundationSeesEveryMember() throws {
+        let text = #"{"a":{"x":1,"y":[{"x":2},{"x":3,"z":null}]},"b":"\u0062"}"#
+        guard case .valid(let members) = scan(text) else { Issue.record("not valid"); return }
+        func count(_ value: Any) -> Int {
+            if let object = value as? [String: Any] { return object.count + object.values.map(count).reduce(0, +) }
+            if let array = value as? [Any] { return array.map(count).reduce(0, +) }
+            return 0
+        }
+        #expect(count(try JSONSerialization.jsonObject(with: Data(text.utf8))) == members)
+    }
+}
