@@ -123,9 +123,15 @@ import Testing
         let settled = beats(&calm, from: 0, count: 32) { _ in 10 }
         #expect(settled.firstIndex { $0 != nil }.map { Double($0) * 10 } == 300)
         #expect(settled.last == .healthy)
-        // A host steady between the lowered and the entry limits leaves the stored health alone.
+        // A host steady between WARNING's lowered and entry limits: not CRITICAL for the transition period, so
+        // HEALTHY then (a CRITICAL stored before a restart does not stick).
         var between = HealthWindow()
-        #expect(beats(&between, from: 0, count: 60) { _ in 82 }.allSatisfy { $0 == nil })
+        let steady = beats(&between, from: 0, count: 32) { _ in 82 }
+        #expect(steady.firstIndex { $0 != nil }.map { Double($0) * 10 } == 300)
+        #expect(steady.last == .healthy)
+        // One steady in WARNING's band enters WARNING at once.
+        var warm = HealthWindow()
+        #expect(beats(&warm, from: 0, count: 3) { _ in 88 } == [nil, nil, .warning])
     }
 
     @Test func oldOrRepeatedReadingsAreSkipped() {

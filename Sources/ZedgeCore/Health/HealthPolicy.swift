@@ -17,8 +17,8 @@ import Foundation
 ///   by `recoveryMargin` (readings that stop for longer than `window` start the count again). CRITICAL steps
 ///   down to WARNING, or to HEALTHY when the readings have also stayed below WARNING's lowered limits.
 /// - A window that knows nothing yet (a coordinator that starts, a replica that first hears from a host)
-///   decides nothing until its readings enter a level or stay below WARNING's lowered limits for the
-///   transition period: the stored health stays until then.
+///   decides nothing until its readings enter a level, or stay below CRITICAL's lowered limits for the
+///   transition period (then HEALTHY, or WARNING if the window enters it): the stored health stays until then.
 public struct HealthPolicy: Sendable, Hashable {
     public var thresholds: HealthThresholds
     /// Seconds of readings that decide whether a level is entered. Default 60 (6 heartbeats at 10 s).

@@ -72,8 +72,11 @@ public struct HealthWindow: Sendable, Hashable {
         switch status {
         case .critical?:
             if settled(calmSinceCritical) { next = settled(calmSinceWarning) ? .healthy : .warning }
-        case .warning?, nil:
+        case .warning?:
             if settled(calmSinceWarning) { next = .healthy }
+        case nil:
+            // Not CRITICAL for a whole transition period: HEALTHY, or WARNING if the window enters it (below).
+            if settled(calmSinceCritical) || settled(calmSinceWarning) { next = .healthy }
         case .healthy?:
             break
         }
