@@ -42,10 +42,15 @@ import ZedgeCore
             return try await c.client.post("/agent/v1/register", token: nil, body)
         }
 
-        func heartbeat(_ credential: String, cpu: Double = 12.5) async throws -> APIResponse {
+        /// A heartbeat with one reading at `cpu` %, and `earlier` readings alike from the seconds before it in
+        /// its backlog (health comes from a window of readings, so a level needs several).
+        func heartbeat(_ credential: String, cpu: Double = 12.5, earlier: Int = 0) async throws -> APIResponse {
+            let metrics = HostMetrics(cpuUsagePercent: cpu, memoryUsagePercent: 40, diskUsagePercent: 20, temperature: 55, uptimeSeconds: 3600)
+            let now = Date()
+            let backlog = (0..<earlier).reversed().map { MetricReading(at: now.addingTimeInterval(-Double($0 + 1)), metrics: metrics) }
             let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(HeartbeatRequest(
-                metrics: HostMetrics(cpuUsagePercent: cpu, memoryUsagePercent: 40, diskUsagePercent: 20, temperature: 55, uptimeSeconds: 3600),
-                observedVms: [ObservedVm(vmUuid: UUID().uuidString, vmName: "vm-1", state: .running)], agentVersion: "test"))) as! [String: Any]
+                metrics: metrics, observedVms: [ObservedVm(vmUuid: UUID().uuidString, vmName: "vm-1", state: .running)], agentVersion: "test",
+                backlog: backlog.isEmpty ? nil : backlog))) as! [String: Any]
             return try await c.client.post("/agent/v1/heartbeat", token: credential, body)
         }
     }
@@ -193,11 +198,12 @@ import ZedgeCore
             $0.heartbeatIntervalSeconds = 1
             $0.missedHeartbeatsBeforeOffline = 3
             $0.metricSampleIntervalSeconds = 0
+            $0.healthPolicy.transitionPeriod = 0  // recovery at the first calm reading (HealthWindowTests cover the period)
         }) { c in
             let f = try await Fixture.make(c)
             let registered = try await f.register(try await f.token()).decode(RegisterResponse.self)
             let machineId = try #require(registered.machineId)
-            #expect(try await f.heartbeat(registered.credential, cpu: 97).status == 200)
+            #expect(try await f.heartbeat(registered.credential, cpu: 97, earlier: 2).status == 200)
             try await eventually("lastHeartbeat and CRITICAL health are visible") {
                 let machine = try await c.client.get("/api/v1/compute-machines/\(machineId)", token: f.admin).decode(ComputeMachine.self)
                 return machine.lastHeartbeat != nil && machine.healthStatus == .critical
@@ -275,7 +281,7 @@ extension AgentProtocolTests {
             }
             let before = Date()
             for (agent, cpu, _) in agents {  // 20 ms apart: distinct times, still one flush (every second)
-                #expect(try await f.heartbeat(agent.credential, cpu: cpu).status == 200)
+                #expect(try await f.heartbeat(agent.credential, cpu: cpu, earlier: 2).status == 200)
                 try await Task.sleep(for: .milliseconds(20))
             }
             let after = Date()
@@ -292,7 +298,7 @@ extension AgentProtocolTests {
             #expect(times.allSatisfy { $0 >= before.addingTimeInterval(-0.001) && $0 <= after.addingTimeInterval(0.001) })
             let samples = try await c.client.get("/api/v1/compute-machines/\(agents[1].0.machineId!)/metrics", token: f.admin)
                 .decode(Page<MetricSample>.self).items
-            #expect(samples.map(\.cpuUsagePercent) == [88])
+            #expect(samples.map(\.cpuUsagePercent) == [88, 88, 88], "its backlog's readings and its own")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZedgeCore
 @testable import ZedgeCoordinator
 
 @Suite struct ConfigurationTests {

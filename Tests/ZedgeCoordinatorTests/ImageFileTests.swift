@@ -229,9 +229,12 @@ struct ImageFileTests {
             #expect(try await w.fetch(ref1.downloadPath, token: hostA.credential).status == 404, "the task has finished")
 
             // vm.create with a root image names its version too.
+            let spec = VmSpec(name: "fetch-vm", uuid: UUID(), vcpus: 1, memoryMiB: 128,
+                              rootDisk: DiskSpec(source: .volume(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: "fetch-vm")),
+                                                 target: "vda", format: .qcow2),
+                              rootImage: RootImageSpec(image: ref2, sizeGb: 10))
             let create = try await c.client.post("/api/v1/compute-machines/\(hostB.id)/tasks", token: f.admin, [
-                "kind": "vm.create",
-                "payload": ["spec": ["rootImage": ["image": try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(ref2)), "sizeGb": 10]]],
+                "kind": "vm.create", "payload": try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(VmCreatePayload(spec: spec))),
             ])
             #expect(create.status == 202, "\(create.text)")
             #expect(try await f.lease(hostB.credential).map(\.kind) == [.vmCreate])

@@ -37,6 +37,11 @@ public struct TaskExecutor: Sendable {
     /// extend the task's lease. A cancelled run (the agent stopping) throws nothing and reports FAILED:
     /// callers check `Task.isCancelled` and do not journal that result.
     public func execute(_ kind: TaskKind, payload: JSONValue, progress: TaskProgress? = nil) async -> TaskResultReport {
+        // Nothing is done with a payload that fails its kind's check (the one the coordinator ran when it queued
+        // the task): FAILED naming every field, e.g. a vm.stop whose timeoutS is out of 0-3600.
+        if supports(kind), let invalid = Self.invalid(kind.payloadProblems(payload)) {
+            return .init(outcome: .failed, error: String(PayloadRedaction.scrub(invalid.error ?? "", secretsOf: payload).prefix(2000)))
+        }
         do {
             switch kind {
             case .imageFetch:
@@ -311,6 +316,17 @@ public struct TaskExecutor: Sendable {
         var observed = try JSONValue(encoding: try await box.current()).objectValue ?? [:]
         observed.merge(extra) { $1 }
         return .init(outcome: .succeeded, observed: .object(observed))
+    }
+
+    /// Whether this executor has what `kind` needs (otherwise `execute` answers that it is not supported).
+    func supports(_ kind: TaskKind) -> Bool {
+        switch kind {
+        case .imageFetch: compute != nil
+        case .vmCreate, .vmStart, .vmStop, .vmRestart, .vmDelete, .diskDetach: hypervisor != nil
+        case .diskCreate, .diskResize, .diskDelete: rbd != nil
+        case .diskAttach: rbd != nil && hypervisor != nil
+        case .cloudboxBind, .cloudboxUnbind, .cloudboxConfigureNetwork, .cloudboxReboot: cloudBox != nil
+        }
     }
 
     /// A FAILED result naming every invalid field, or nil when there is none.

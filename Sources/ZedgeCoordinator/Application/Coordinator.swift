@@ -69,7 +69,7 @@ public enum Coordinator {
             }
 
             let catalog = RouteCatalog()
-            let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds)
+            let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds, healthPolicy: configuration.healthPolicy)
             let notifier = TaskNotifier()
             let outcomes = TaskOutcomeHandlers(logger: logger)
             let leadership = Leadership()
@@ -118,7 +118,7 @@ public enum Coordinator {
                 cloudBoxes: store.cloudBoxes, hosts: store.hosts, heartbeatInterval: configuration.heartbeatIntervalSeconds)
             let liveness = LivenessService(
                 hosts: store.hosts, cachedImages: store.cachedImages, metricSamples: store.metricSamples, auditLogs: store.auditLogs, tracker: tracker,
-                thresholds: configuration.healthThresholds, heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
+                heartbeatInterval: TimeInterval(configuration.heartbeatIntervalSeconds),
                 missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                 metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger)
             let reconciler = InstanceReconciler(

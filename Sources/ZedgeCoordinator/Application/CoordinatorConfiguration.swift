@@ -47,8 +47,14 @@ public struct CoordinatorConfiguration: Sendable {
     public var instanceStopTimeoutSeconds: Int
     /// Where agents keep instances' root disks.
     public var instanceDiskDirectory: String
-    /// The readings that make a host WARNING or CRITICAL (CRITICAL hosts get no new placements).
-    public var healthThresholds: HealthThresholds
+    /// How a machine's health follows its readings: thresholds, window, transition period (`HealthPolicy`;
+    /// CRITICAL machines get no new placements).
+    public var healthPolicy: HealthPolicy
+    /// The readings that make a host WARNING or CRITICAL: `healthPolicy.thresholds`.
+    public var healthThresholds: HealthThresholds {
+        get { healthPolicy.thresholds }
+        set { healthPolicy.thresholds = newValue }
+    }
     /// Where image files are kept (`LocalImageStore`); nil means `<dataDirectory>/images`. Several replicas
     /// must all name one shared directory.
     public var imageStoreDirectory: String?
@@ -91,7 +97,7 @@ public struct CoordinatorConfiguration: Sendable {
         reconcileIntervalSeconds: Int = 5,
         instanceStopTimeoutSeconds: Int = 60,
         instanceDiskDirectory: String = "/var/lib/zedge-agent/disks",
-        healthThresholds: HealthThresholds = .init(),
+        healthPolicy: HealthPolicy = .init(),
         imageStoreDirectory: String? = nil,
         imageMaxUploadBytes: Int64 = 64 << 30,
         ipCoolDownSeconds: Int = 300,
@@ -101,7 +107,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.consolePortBase = consolePortBase
         self.ipCoolDownSeconds = ipCoolDownSeconds
         self.tenantVlanRange = tenantVlanRange
-        self.healthThresholds = healthThresholds
+        self.healthPolicy = healthPolicy
         self.imageStoreDirectory = imageStoreDirectory
         self.imageMaxUploadBytes = imageMaxUploadBytes
         self.host = host
@@ -130,6 +136,16 @@ public struct CoordinatorConfiguration: Sendable {
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
         self.instanceStopTimeoutSeconds = instanceStopTimeoutSeconds
         self.instanceDiskDirectory = instanceDiskDirectory
+    }
+
+    /// `healthWindowSeconds` (60), `healthTransitionPeriodSeconds` (300), `healthRecoveryMargin` (5) and the thresholds.
+    static func healthPolicy(_ config: ConfigReader) -> HealthPolicy {
+        let d = HealthPolicy()
+        return HealthPolicy(
+            thresholds: thresholds(config),
+            window: TimeInterval(max(1, config.int(forKey: "healthWindowSeconds", default: Int(d.window)))),
+            transitionPeriod: TimeInterval(max(0, config.int(forKey: "healthTransitionPeriodSeconds", default: Int(d.transitionPeriod)))),
+            recoveryMargin: max(0, config.double(forKey: "healthRecoveryMargin", default: d.recoveryMargin)))
     }
 
     /// `health{Warning,Critical}{Cpu,Memory,Disk}Percent` and `health{Warning,Critical}Temperature`.
@@ -201,7 +217,7 @@ public struct CoordinatorConfiguration: Sendable {
             reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
             instanceStopTimeoutSeconds: min(3600, max(0, config.int(forKey: "instanceStopTimeoutSeconds", default: 60))),
             instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks"),
-            healthThresholds: Self.thresholds(config),
+            healthPolicy: Self.healthPolicy(config),
             imageStoreDirectory: config.string(forKey: "imageStoreDir"),
             imageMaxUploadBytes: Int64(max(1, config.int(forKey: "imageMaxUploadBytes", default: 64 << 30))),
             ipCoolDownSeconds: max(0, config.int(forKey: "ipCoolDownSeconds", default: 300)),

@@ -36,6 +36,7 @@ public struct WorkDispatcher: Sendable {
         /// As `submit`, with the tasks as queued.
         public func submitWithTasks(_ plan: OperationPlan, now: Date) async throws -> (operation: ZedgeCore.Operation, tasks: [AgentTask]) {
             let (operation, tasks) = plan.build(now: now)
+            try WorkDispatcher.check(tasks)
             try await dispatcher.tasks.insert(operation, tasks: tasks, in: tx)
             queued.withLock { $0 += tasks }
             return (operation, tasks)
@@ -66,6 +67,20 @@ public struct WorkDispatcher: Sendable {
     /// As `submit`, with the tasks as queued.
     public func submitWithTasks(_ plan: OperationPlan, now: Date = Date()) async throws -> (operation: ZedgeCore.Operation, tasks: [AgentTask]) {
         try await transaction { _, submissions in try await submissions.submitWithTasks(plan, now: now) }
+    }
+
+    /// Every task's payload passes its kind's check (`TaskKind.payloadProblems`, the one the agent runs before
+    /// it acts), or nothing is written: a service that built an out-of-range payload (e.g. a `vm.stop` timeout
+    /// from a bad setting) gets a 400 naming `payload.<field>` and its transaction rolls back.
+    static func check(_ tasks: [AgentTask]) throws {
+        for task in tasks {
+            let problems = task.kind.payloadProblems(task.payload, prefix: "payload")
+            guard problems.isEmpty else {
+                throw DomainError(.invalid, "The \(task.kind.rawValue) task's payload is invalid: "
+                                  + problems.map(\.description).joined(separator: "; "),
+                                  title: "Invalid task payload", errors: problems)
+            }
+        }
     }
 
     func wake(_ tasks: [AgentTask]) {

@@ -77,7 +77,7 @@ public enum BodyDecoder {
         do {
             value = try ZedgeJSON.decoder().decode(type, from: data)
         } catch let error as DecodingError {
-            throw Problem.invalid([fieldError(for: error)])
+            throw Problem.invalid([FieldError(decoding: error)])
         }
         let validation = value.validate()
         guard validation.isEmpty else { throw Problem.invalid(validation) }
@@ -116,38 +116,6 @@ public enum BodyDecoder {
                     checkIntegers(child, schema: childSchema, path: path.isEmpty ? key : "\(path).\(key)", into: &errors)
                 }
             }
-        }
-    }
-
-    static func fieldError(for error: DecodingError) -> FieldError {
-        func path(_ codingPath: [any CodingKey]) -> String {
-            let parts = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
-            return parts.isEmpty ? "body" : parts.joined(separator: ".").replacingOccurrences(of: ".[", with: "[")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return FieldError(field: path(context.codingPath + [key]), message: "is required")
-        case .valueNotFound(_, let context):
-            return FieldError(field: path(context.codingPath), message: "must not be null")
-        case .typeMismatch(let type, let context):
-            return FieldError(field: path(context.codingPath), message: "must be \(describe(type))")
-        case .dataCorrupted(let context):
-            return FieldError(field: path(context.codingPath), message: context.debugDescription)
-        @unknown default:
-            return FieldError(field: "body", message: "invalid")
-        }
-    }
-
-    static func describe(_ type: Any.Type) -> String {
-        switch type {
-        case is String.Type: "a string"
-        case is Int.Type, is Int64.Type, is Int32.Type: "an integer"
-        case is Double.Type, is Float.Type: "a number"
-        case is Bool.Type: "a boolean"
-        case is UUID.Type: "a UUID"
-        case is Date.Type: "an ISO-8601 date-time"
-        default:
-            "\(type)".hasPrefix("Array") ? "an array" : (("\(type)".hasPrefix("Dictionary")) ? "an object" : "of the right type")
         }
     }
 }

@@ -13,7 +13,6 @@ public struct LivenessService: Sendable {
     let metricSamples: any TimeSeriesRepository<MetricSample>
     let auditLogs: any TimeSeriesRepository<AuditLog>
     let tracker: LivenessTracker
-    let thresholds: HealthThresholds
     let heartbeatInterval: TimeInterval
     let missedBeforeOffline: Int
     let metricRetention: TimeInterval
@@ -35,7 +34,7 @@ public struct LivenessService: Sendable {
 
     public init(
         hosts: any HostRepository, cachedImages: (any CachedImageRepository)? = nil, metricSamples: any TimeSeriesRepository<MetricSample>, auditLogs: any TimeSeriesRepository<AuditLog>,
-        tracker: LivenessTracker, thresholds: HealthThresholds = .init(), heartbeatInterval: TimeInterval,
+        tracker: LivenessTracker, heartbeatInterval: TimeInterval,
         missedBeforeOffline: Int, metricRetention: TimeInterval = 6 * 3600, leadership: Leadership = Leadership(leading: true),
         logger: Logger
     ) {
@@ -44,7 +43,6 @@ public struct LivenessService: Sendable {
         self.metricSamples = metricSamples
         self.auditLogs = auditLogs
         self.tracker = tracker
-        self.thresholds = thresholds
         self.heartbeatInterval = heartbeatInterval
         self.missedBeforeOffline = missedBeforeOffline
         self.metricRetention = metricRetention
@@ -77,7 +75,7 @@ public struct LivenessService: Sendable {
         guard !beats.isEmpty || !samples.isEmpty else { return }
         let records = beats.map { beat in
             HeartbeatRecord(id: beat.host, at: beat.at, host: beat.kind == .computeMachine
-                ? .computeMachine(health: thresholds.assess(beat.metrics), observedVms: beat.observedVms)
+                ? .computeMachine(health: beat.health, observedVms: beat.observedVms)
                 : .cloudBox(beat.metrics))
         }
         let returned: [HostReturned]

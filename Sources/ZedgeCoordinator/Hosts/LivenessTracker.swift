@@ -22,6 +22,9 @@ public final class LivenessTracker: Sendable {
         public var cachedImages: [String]? = nil
         /// The Open vSwitch integration bridge the agent found; nil when it has none.
         public var integrationBridge: String? = nil
+        /// A compute machine's health after this heartbeat, from its window of readings (`HealthWindow`); nil
+        /// while the window has not decided (the stored health stays) and for CloudBoxes. Set by `record`.
+        public var health: HealthStatus? = nil
     }
 
     private struct State {
@@ -30,6 +33,8 @@ public final class LivenessTracker: Sendable {
         var lastSampled: [UUID: Date] = [:]
         var samples: [MetricSample] = []
         var droppedSamples = 0
+        /// Each compute machine's recent readings and the health they give.
+        var health: [UUID: HealthWindow] = [:]
     }
 
     private let state = Mutex(State())
@@ -38,14 +43,24 @@ public final class LivenessTracker: Sendable {
     /// Samples waiting to be written are bounded; the oldest are dropped first (and counted).
     let maximumPendingSamples: Int
 
-    public init(sampleInterval: TimeInterval = 60, maximumPendingSamples: Int = 100_000) {
+    /// How a machine's health follows its readings.
+    let healthPolicy: HealthPolicy
+
+    public init(sampleInterval: TimeInterval = 60, maximumPendingSamples: Int = 100_000, healthPolicy: HealthPolicy = .init()) {
         self.sampleInterval = sampleInterval
         self.maximumPendingSamples = maximumPendingSamples
+        self.healthPolicy = healthPolicy
     }
 
-    /// Records a heartbeat; `backlog` holds readings the agent could not deliver earlier (oldest first).
+    /// Records a heartbeat; `backlog` holds readings the agent took before it (oldest first). A compute
+    /// machine's backlog and reading go through its `HealthWindow`, which sets the beat's `health`.
     public func record(_ beat: Beat, backlog: [MetricReading] = []) {
+        var beat = beat
         state.withLock { state in
+            if beat.kind == .computeMachine {
+                let readings = backlog.filter { $0.at < beat.at } + [MetricReading(at: beat.at, metrics: beat.metrics)]
+                beat.health = state.health[beat.host, default: HealthWindow()].record(readings, now: beat.at, policy: healthPolicy)
+            }
             state.latest[beat.host] = beat
             state.dirty.insert(beat.host)
             for reading in backlog where reading.at < beat.at {

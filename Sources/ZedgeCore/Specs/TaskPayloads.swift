@@ -41,6 +41,23 @@ public struct VmRefPayload: Codable, Sendable, Hashable {
         self.vmUuid = vmUuid
         self.vmName = vmName
     }
+
+    /// The longest `vmName`: the domain name as a host reports it (an orphan the reconciler deletes may have
+    /// any name; only one that `Validate.name` accepts names a root overlay).
+    public static let vmNameMaxLength = 255
+
+    /// Why `vmName` cannot be a domain's name in a payload (empty, over 255 characters, control or
+    /// bidirectional characters, or a '/'), or nil.
+    public static func vmNameProblem(_ vmName: String, field: String = "vmName") -> FieldError? {
+        if vmName.isEmpty { return FieldError(field: field, message: "must not be empty") }
+        if let e = Validate.displayText(vmName, field: field, maxLength: vmNameMaxLength) { return e }
+        if vmName.contains("/") || vmName.contains("\n") || vmName.contains("\t") {
+            return FieldError(field: field, message: "must not contain '/', newlines or tabs")
+        }
+        return nil
+    }
+
+    public func validate() -> [FieldError] { Validate.collect(Self.vmNameProblem(vmName)) }
 }
 
 /// `vm.stop`: ACPI shutdown, then a forced stop once `timeoutS` seconds have passed.
@@ -66,8 +83,10 @@ public struct VmStopPayload: Codable, Sendable, Hashable {
         timeoutS = try c.decodeIfPresent(Int.self, forKey: .timeoutS) ?? Self.defaultTimeoutS
     }
 
+    /// `vmName` as `VmRefPayload` has it; `timeoutS` within `timeoutRange` (0-3600 s: a guest that ignores
+    /// ACPI holds the host's later tasks for that long).
     public func validate() -> [FieldError] {
-        Validate.collect(Validate.size(timeoutS, field: "timeoutS", in: Self.timeoutRange))
+        Validate.collect(VmRefPayload.vmNameProblem(vmName), Validate.size(timeoutS, field: "timeoutS", in: Self.timeoutRange))
     }
 }
 

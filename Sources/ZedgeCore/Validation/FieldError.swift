@@ -31,3 +31,48 @@ public struct AddressParseError: Error, Sendable, Hashable, CustomStringConverti
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+extension FieldError {
+    /// The field a decoding error is about, by its coding path ("spec.nics[0].mac"; `whole` when the path is
+    /// empty), with what was expected: "is required", "must not be null", "must be an integer", or the
+    /// decoder's own message (a `ZedgeEnum` says "must be one of A, B, C").
+    public init(decoding error: DecodingError, whole: String = "body") {
+        func path(_ codingPath: [any CodingKey]) -> String {
+            var out = ""
+            for key in codingPath {
+                if let index = key.intValue {
+                    out += "[\(index)]"
+                } else {
+                    out += out.isEmpty ? key.stringValue : "." + key.stringValue
+                }
+            }
+            return out.isEmpty ? whole : out
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            self.init(field: path(context.codingPath + [key]), message: "is required")
+        case .valueNotFound(_, let context):
+            self.init(field: path(context.codingPath), message: "must not be null")
+        case .typeMismatch(let type, let context):
+            self.init(field: path(context.codingPath), message: "must be \(Self.describe(type))")
+        case .dataCorrupted(let context):
+            self.init(field: path(context.codingPath), message: context.debugDescription)
+        @unknown default:
+            self.init(field: whole, message: "invalid")
+        }
+    }
+
+    /// "a string", "an integer", … for a decoding error's expected type.
+    static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Int.Type, is Int64.Type, is Int32.Type: "an integer"
+        case is Double.Type, is Float.Type: "a number"
+        case is Bool.Type: "a boolean"
+        case is UUID.Type: "a UUID"
+        case is Date.Type: "an ISO-8601 date-time"
+        default:
+            "\(type)".hasPrefix("Array") ? "an array" : (("\(type)".hasPrefix("Dictionary")) ? "an object" : "of the right type")
+        }
+    }
+}

@@ -154,17 +154,26 @@ extension TaskResultReport: RequestBody {}
 extension AgentCallAnswer: RequestBody {}
 
 extension HeartbeatRequest: RequestBody {
-    public func validate() -> [FieldError] {
+    /// The readings' ranges (percentages 0-100, temperature -60-200 °C, uptime not negative), fields under `prefix`.
+    static func problems(_ metrics: HostMetrics, prefix: String) -> [FieldError] {
         func percent(_ value: Double?, _ field: String) -> FieldError? {
             guard let value else { return nil }
-            return (0...100).contains(value) ? nil : FieldError(field: "metrics.\(field)", message: "must be from 0 to 100")
+            return (0...100).contains(value) ? nil : FieldError(field: "\(prefix).\(field)", message: "must be from 0 to 100")
         }
         return Validate.collect(
             percent(metrics.cpuUsagePercent, "cpuUsagePercent"),
             percent(metrics.memoryUsagePercent, "memoryUsagePercent"),
             percent(metrics.diskUsagePercent, "diskUsagePercent"),
-            metrics.temperature.flatMap { (-60...200).contains($0) ? nil : FieldError(field: "metrics.temperature", message: "must be from -60 to 200") },
-            metrics.uptimeSeconds.flatMap { $0 >= 0 ? nil : FieldError(field: "metrics.uptimeSeconds", message: "must not be negative") },
+            metrics.temperature.flatMap { (-60...200).contains($0) ? nil : FieldError(field: "\(prefix).temperature", message: "must be from -60 to 200") },
+            metrics.uptimeSeconds.flatMap { $0 >= 0 ? nil : FieldError(field: "\(prefix).uptimeSeconds", message: "must not be negative") })
+    }
+
+    public func validate() -> [FieldError] {
+        // The backlog's readings count towards health as the current one does, so they are checked alike.
+        let backlogProblems = (backlog ?? []).prefix(HeartbeatRequest.maximumBacklog).enumerated().flatMap { i, reading in
+            Self.problems(reading.metrics, prefix: "backlog[\(i)].metrics")
+        }
+        return Self.problems(metrics, prefix: "metrics") + backlogProblems + Validate.collect(
             observedVms.count > 10_000 ? FieldError(field: "observedVms", message: "at most 10000") : nil,
             (backlog?.count ?? 0) > HeartbeatRequest.maximumBacklog
                 ? FieldError(field: "backlog", message: "at most \(HeartbeatRequest.maximumBacklog) readings") : nil,

@@ -20,8 +20,13 @@ public struct OperationController: Sendable {
             // `storagePoolId`; one sent here would be stored in the task's payload.
             if let path = payload.flatMap({ Self.secretPath($0, at: "payload") }) {
                 errors.append(FieldError(field: path, message: "must not be sent: the coordinator adds the STORAGE pool's key when the agent leases the task"))
+                return errors
             }
-            return errors
+            if kind.isCloudBoxKind {
+                errors.append(FieldError(field: "kind", message: "\(kind.rawValue) is a CloudBox's task; a compute machine's agent cannot carry it out"))
+            }
+            // The payload as its kind's type: it decodes, has no unknown member, and its values are in range.
+            return errors + kind.payloadProblems(payload ?? [:], prefix: "payload", rejectUnknownFields: true)
         }
 
         /// The path of the first `cephKey` member in `value`, if any.

@@ -5,7 +5,8 @@ import ZedgeCore
 /// One host's heartbeat as the liveness flush writes it.
 public struct HeartbeatRecord: Sendable {
     public enum Host: Sendable {
-        case computeMachine(health: HealthStatus, observedVms: [ObservedVm])
+        /// `health` nil leaves the stored health as it is.
+        case computeMachine(health: HealthStatus?, observedVms: [ObservedVm])
         case cloudBox(HostMetrics)
     }
 
@@ -88,7 +89,7 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
         return try await database.transaction { tx in
             let db = tx.db
             var returned: [HostReturned] = []
-            let machines = beats.compactMap { beat -> (id: UUID, at: Date, health: HealthStatus, vms: [ObservedVm])? in
+            let machines = beats.compactMap { beat -> (id: UUID, at: Date, health: HealthStatus?, vms: [ObservedVm])? in
                 guard case .computeMachine(let health, let vms) = beat.host else { return nil }
                 return (beat.id, beat.at, health, vms)
             }
@@ -97,9 +98,14 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
                 // UPDATE … SET last_heartbeat = CASE id WHEN … END, health_status = CASE id WHEN … END WHERE id IN (…)
                 var query: SQLQueryString = "UPDATE compute_machines SET last_heartbeat = CASE id"
                 for beat in batch { query += " WHEN \(bind: beat.id) THEN \(bind: beat.at)" }
-                query += " END, health_status = CASE id"
-                for beat in batch { query += " WHEN \(bind: beat.id) THEN \(bind: beat.health.rawValue)" }
-                query += " END WHERE id IN (\(binds: batch.map(\.id)))"
+                query += " END"
+                let judged = batch.compactMap { beat in beat.health.map { (beat.id, $0) } }
+                if !judged.isEmpty {
+                    query += ", health_status = CASE id"
+                    for (id, health) in judged { query += " WHEN \(bind: id) THEN \(bind: health.rawValue)" }
+                    query += " ELSE health_status END"
+                }
+                query += " WHERE id IN (\(binds: batch.map(\.id)))"
                 try await db.raw(query).run()
                 let at = Dictionary(batch.map { ($0.id, $0.at) }, uniquingKeysWith: { $1 })
                 let back = try await db.update("compute_machines").set("status", to: ComputeMachineStatus.active.rawValue)
