@@ -78,7 +78,7 @@ public struct InstanceSetController: Sendable {
         let tenantId: UUID
         if principal.role == .admin {
             tenantId = try required(body.tenantId ?? principal.tenantId, "tenantId")
-            guard try await tenants.find(tenantId) != nil else { throw Problem.invalid(field: "tenantId", "no such tenant") }
+            guard try await tenants.find(tenantId).map({ $0.status != .inactive }) == true else { throw Problem.invalid(field: "tenantId", "no such tenant") }
         } else {
             guard let own = principal.tenantId, body.tenantId == nil || body.tenantId == own else {
                 throw Problem(.forbidden, detail: "Instance sets are created in your own tenant.",
