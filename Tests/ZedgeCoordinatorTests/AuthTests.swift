@@ -88,7 +88,8 @@ import ZedgeCore
         try await TestCoordinator.with(engine) { c in
             let admin = try await c.adminToken()
             let tenant = try await c.createTenant("locks", token: admin)
-            for status in [UserStatus.locked, .inactive] {
+            // INACTIVE is what a DELETE makes (SoftDeleteTests), never a status a PATCH sets.
+            for status in [UserStatus.locked] {
                 let (user, token, password) = try await c.createUser(
                     "user-\(status.rawValue.lowercased())", role: .user, tenant: tenant.id, token: admin)
                 let key = try await c.client.post("/api/v1/api-keys", token: token, ["name": "k"]).json()["key"] as! String
@@ -99,6 +100,8 @@ import ZedgeCore
                 #expect(try await c.client.get("/api/v1/auth/me", token: token).status == 401)
                 #expect(try await c.client.get("/api/v1/auth/me", token: key).status == 401)
 
+                let inactive = try await c.client.patch("/api/v1/users/\(user.id)", token: admin, ["status": "INACTIVE"])
+                #expect(inactive.status == 400 && inactive.problemFields == ["status"], "\(inactive.text)")
                 // Reactivated: everything works again.
                 #expect(try await c.client.patch("/api/v1/users/\(user.id)", token: admin, ["status": "ACTIVE"]).status == 200)
                 #expect(try await c.client.get("/api/v1/auth/me", token: key).status == 200)

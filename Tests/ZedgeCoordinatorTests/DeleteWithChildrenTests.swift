@@ -331,7 +331,7 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
         w.expectRefused(try await w.delete(path), "The VPC still has 1 subnet.", errors: [("subnets.vpcId", "1 subnet refers to this VPC")])
         #expect(try await w.delete("/api/v1/subnets/\(subnet.id)").status == 204)
         #expect(try await w.delete(path).status == 204)
-        #expect(try await w.get(path).decode(Vpc.self).status == .deleted)
+        #expect(try await w.get(path).status == 404, "a DELETED VPC is hidden")
         #expect(try await w.delete(path).status == 404, "a DELETED VPC is not deleted twice")
     }
 
@@ -502,7 +502,8 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
     }
 
     static let tenant = DeleteFixture(
-        "/api/v1/tenants/{id}", .blocking("users and a user group (users.tenant_id, user_groups.tenant_id RESTRICT)")
+        "/api/v1/tenants/{id}",
+        .blocking("live users and a user group (users.tenant_id, user_groups.tenant_id RESTRICT; the tenant is deleted softly, INACTIVE, and its INACTIVE users no longer count)")
     ) { w in
         let tenant = try await w.c.createTenant(w.unique("tenant"), token: w.admin)
         let path = "/api/v1/tenants/\(tenant.id)"
@@ -524,12 +525,12 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
 
     static let user = DeleteFixture(
         "/api/v1/users/{id}",
-        .blocking("a template it owns and that template's first version (templates.owner_id, template_versions.created_by RESTRICT)")
+        .blocking("a template it owns and that template's first version (templates.owner_id, template_versions.created_by RESTRICT; the user is deleted softly, INACTIVE)")
     ) { w in
         let tenant = try await w.c.createTenant(w.unique("tenant"), token: w.admin)
         let owner = try await w.c.createUser(w.unique("owner"), role: .tenantAdmin, tenant: tenant.id, token: w.admin)
         let template = try await w.created(Template.self, "/api/v1/templates", w.templateBody("owned"), token: owner.token)
-        // Its API key and group membership go with it (CASCADE): they do not keep the user.
+        // Its API key (revoked) and group membership (removed) go with it: they do not keep the user.
         let key = try await w.c.client.post("/api/v1/api-keys", token: owner.token, ["name": "k"])
         let keyId = try #require(try key.json()["id"] as? String)
         let group = try await w.created(UserGroup.self, "/api/v1/user-groups", ["name": "g", "tenantId": tenant.id.uuidString])
@@ -542,7 +543,7 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
         #expect(try await w.delete("/api/v1/templates/\(template.id)").status == 204)
         #expect(try await w.delete(path).status == 204)
         #expect(try await w.get(path).status == 404)
-        #expect(try await w.get("/api/v1/api-keys/\(keyId)").status == 404)
+        #expect(try await w.get("/api/v1/api-keys/\(keyId)").decode(ApiKey.self).revokedAt != nil)
         #expect(try await w.get("/api/v1/user-groups/\(group.id)/members").decode(Page<UserGroupMember>.self).items.isEmpty)
     }
 
@@ -658,8 +659,9 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
         #expect(try await w.c.client.post("/api/v1/instance-sets/\(set.id)/members", token: f.user.token, ["instanceId": instance.id.uuidString]).status == 201)
         let path = "/api/v1/instance-sets/\(set.id)"
         #expect(try await w.c.client.delete(path, token: f.user.token).status == 204)
-        #expect(try await w.get(path).decode(InstanceSet.self).status == .deleted)
-        #expect(try await w.get("\(path)/members").decode(Page<InstanceSetMember>.self).items.map(\.instanceId) == [instance.id])
+        #expect(try await w.get(path).status == 404, "a DELETED instance set is hidden")
+        let sets = try await w.get("/api/v1/instance-sets?status=DELETED").decode(Page<InstanceSet>.self).items
+        #expect(sets.map(\.id).contains(set.id))
         #expect(try await f.instance(instance.id).instance.status == .running)
     }
 

@@ -68,7 +68,13 @@ struct InstanceSetTests {
                                                   token: f.admin)
             #expect(try await c.client.get("/api/v1/instance-sets/\(setId)", token: stranger.token).status == 404)
             #expect(try await c.client.delete("/api/v1/instance-sets/\(setId)", token: f.user.token).status == 204)
-            #expect(try await c.client.get("/api/v1/instance-sets/\(setId)", token: f.user.token).decode(InstanceSet.self).status == .deleted)
+            // Hidden once DELETED (404 on every route), listed only when asked for by status.
+            #expect(try await c.client.get("/api/v1/instance-sets/\(setId)", token: f.user.token).status == 404)
+            #expect(try await c.client.patch("/api/v1/instance-sets/\(setId)", token: f.user.token, ["description": "back"]).status == 404)
+            #expect(try await c.client.delete("/api/v1/instance-sets/\(setId)", token: f.user.token).status == 404)
+            #expect(try await c.client.get("/api/v1/instance-sets", token: f.user.token).decode(Page<InstanceSet>.self).items.isEmpty)
+            let deleted = try await c.client.get("/api/v1/instance-sets?status=DELETED", token: f.user.token).decode(Page<InstanceSet>.self).items
+            #expect(deleted.map(\.id) == [setId])
             #expect(try await f.instance(a.id).instance.status == .running)
         }
     }

@@ -43,4 +43,30 @@ import ZedgeCore
             #expect(admins.items.count == 1, "\(admins.items.map(\.username))")
         }
     }
+
+    /// Deleting a user makes it INACTIVE, and an INACTIVE ADMIN is no admin: two admins deleting each other at
+    /// once cannot both succeed, and the survivor is then the last ACTIVE ADMIN, kept as such.
+    @Test(arguments: TestEngine.all)
+    func softDeletesKeepAnActiveAdmin(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let admin = try await c.adminToken()
+            let me = try await c.client.get("/api/v1/auth/me", token: admin).decode(User.self)
+            let (second, secondToken, _) = try await c.createUser("second-admin", role: .admin, tenant: nil, token: admin)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask { try await c.client.delete("/api/v1/users/\(second.id)", token: admin).status }
+                group.addTask { try await c.client.delete("/api/v1/users/\(me.id)", token: secondToken).status }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 204 }.count == 1, "\(statuses)")
+            // The loser is refused as what it is by then: 401 once INACTIVE, else 409 (the last ACTIVE ADMIN).
+            #expect(statuses.allSatisfy { [204, 401, 409].contains($0) }, "\(statuses)")
+            let survivor = try await c.client.get("/api/v1/auth/me", token: admin).status == 200 ? admin : secondToken
+            let survivorUser = try await c.client.get("/api/v1/auth/me", token: survivor).decode(User.self)
+            #expect(survivorUser.role == .admin && survivorUser.status == .active)
+            let admins = try await c.client.get("/api/v1/users?role=ADMIN", token: survivor).decode(Page<User>.self)
+            #expect(admins.items.map(\.id) == [survivorUser.id])
+            let demote = try await c.client.patch("/api/v1/users/\(survivorUser.id)", token: survivor, ["role": "OPERATOR"])
+            #expect(demote.status == 409 && demote.problemFields == ["role"], "\(demote.text)")
+        }
+    }
 }

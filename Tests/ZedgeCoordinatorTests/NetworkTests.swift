@@ -167,8 +167,12 @@ struct NetworkTests {
             #expect(sameName.status == 409 && problemField(sameName) == "name", "\(sameName.text)")
             #expect(try await c.client.delete("/api/v1/subnets/\(subnet.id)", token: user).status == 204)
             #expect(try await c.client.delete("/api/v1/vpcs/\(vpc.id)", token: user).status == 204)
-            let deleted = try await c.client.get("/api/v1/vpcs/\(vpc.id)", token: user).decode(Vpc.self)
-            #expect(deleted.status == .deleted)
+            // Hidden once DELETED (404), listed only when asked for by status.
+            #expect(try await c.client.get("/api/v1/vpcs/\(vpc.id)", token: user).status == 404)
+            #expect(try await c.client.patch("/api/v1/vpcs/\(vpc.id)", token: user, ["description": "back"]).status == 404)
+            #expect(!(try await c.client.get("/api/v1/vpcs", token: user).decode(Page<Vpc>.self).items.contains { $0.id == vpc.id }))
+            let deleted = try await c.client.get("/api/v1/vpcs?status=DELETED", token: user).decode(Page<Vpc>.self).items
+            #expect(deleted.map(\.id) == [vpc.id])
             #expect(try await c.client.post("/api/v1/vpcs", token: user, ["name": "main", "cidrBlock": "10.5.0.0/16"]).status == 201)
         }
     }

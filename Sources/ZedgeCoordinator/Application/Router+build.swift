@@ -57,7 +57,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         .register(on: routes("", tag: "system", resourceType: "SYSTEM"))
     AuthController(
         auth: AuthService(
-            users: store.users, refreshTokens: store.refreshTokens, hasher: deps.hasher, signer: deps.signer,
+            users: store.users, refreshTokens: store.refreshTokens, transactions: store.transactions, hasher: deps.hasher, signer: deps.signer,
             limiter: deps.limiter, refreshLifetime: deps.refreshLifetime),
         users: store.users
     ).register(on: routes("api/v1/auth", tag: "auth", resourceType: "AUTH"))

@@ -12,7 +12,7 @@ public enum TenantOwnership {
             guard let tenantId = requested ?? principal.tenantId else {
                 throw DomainError.invalid(field: "tenantId", "is required: the admin user belongs to no tenant")
             }
-            guard try await tenants.find(tenantId) != nil else { throw DomainError.invalid(field: "tenantId", "no such tenant") }
+            guard try await tenants.find(tenantId).map({ $0.status != .inactive }) == true else { throw DomainError.invalid(field: "tenantId", "no such tenant") }
             return tenantId
         }
         guard let own = principal.tenantId, requested == nil || requested == own else {

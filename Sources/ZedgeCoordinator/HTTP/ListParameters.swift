@@ -118,5 +118,12 @@ public struct ListParameters: Sendable {
         filters.append(.init(property, value))
     }
 
+    /// Leaves out soft-deleted rows (`property` = `value`: a user's INACTIVE) unless the request filters on
+    /// `property` itself: `?status=INACTIVE` lists them, and only them.
+    public mutating func hideSoftDeleted(_ value: String, property: String = "status") {
+        guard !filters.contains(where: { $0.property == property }) else { return }
+        filters.append(.init(property, .string(value), negated: true))
+    }
+
     public var query: ListQuery { ListQuery(filters: filters, page: page) }
 }

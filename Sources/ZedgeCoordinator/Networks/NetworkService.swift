@@ -88,7 +88,7 @@ public struct NetworkService: Sendable {
         if let dc = vpc.edgeDataCenterId, try await edgeDataCenters.find(dc) == nil {
             throw DomainError.invalid(field: "edgeDataCenterId", "no such edge data center")
         }
-        guard try await tenants.find(vpc.tenantId) != nil else { throw DomainError.invalid(field: "tenantId", "no such tenant") }
+        guard try await tenants.find(vpc.tenantId).map({ $0.status != .inactive }) == true else { throw DomainError.invalid(field: "tenantId", "no such tenant") }
         let service = self
         return try await transactions.run { tx in
             if let vlan = vpc.vlanId { try await service.requireVlanFree(vlan, for: vpc.tenantId, field: "vlanId", in: tx) }

@@ -7,7 +7,7 @@ import ZedgeCore
 /// each service only the repositories it uses.
 public struct Store: Sendable {
     public let database: Database
-    public let tenants: any ModelRepository<Tenant>
+    public let tenants: SQLTenantRepository
     public let users: any UserRepository
     public let userGroups: any ModelRepository<UserGroup>
     public let groupMembers: any ModelRepository<UserGroupMember>
@@ -45,7 +45,7 @@ public struct Store: Sendable {
 
     public init(database: Database) {
         self.database = database
-        tenants = SQLModelRepository(Tables.tenants, database: database)
+        tenants = SQLTenantRepository(database: database)
         users = SQLUserRepository(database: database)
         userGroups = SQLModelRepository(Tables.userGroups, database: database)
         groupMembers = SQLModelRepository(Tables.groupMembers, database: database)

@@ -20,10 +20,11 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
         self.resource = resource
     }
 
-    /// An equality condition on a column.
+    /// An equality condition on a column (an inequality when `negated`).
     public struct Filter: Sendable {
         public var column: String
         public var value: any SQLExpression
+        public var negated = false
         public init(_ column: String, _ value: any SQLExpression) {
             self.column = column
             self.value = value
@@ -139,9 +140,11 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
 
     func condition(_ filter: Filter) -> any SQLExpression {
         if filter.value is SQLLiteral {
-            return SQLBinaryExpression(SQLIdentifier(filter.column), SQLBinaryOperator.is, SQLLiteral.null)
+            return SQLBinaryExpression(
+                SQLIdentifier(filter.column), filter.negated ? SQLBinaryOperator.isNot : SQLBinaryOperator.is, SQLLiteral.null)
         }
-        return SQLBinaryExpression(SQLIdentifier(filter.column), SQLBinaryOperator.equal, filter.value)
+        return SQLBinaryExpression(
+            SQLIdentifier(filter.column), filter.negated ? SQLBinaryOperator.notEqual : SQLBinaryOperator.equal, filter.value)
     }
 }
 

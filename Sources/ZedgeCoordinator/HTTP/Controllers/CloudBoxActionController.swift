@@ -99,7 +99,7 @@ public struct CloudBoxActionController: Sendable {
         if patch.has("isDisabled") { box.isDisabled = try required(patch.value.isDisabled, "isDisabled") }
         if patch.has("tags") { box.tags = patch.value.tags }
         if patch.has("assignedUserId") {
-            if let userId = patch.value.assignedUserId, try await users.find(userId) == nil {
+            if let userId = patch.value.assignedUserId, try await users.find(userId).map({ $0.status != .inactive }) != true {
                 throw Problem.invalid(field: "assignedUserId", "no such user")
             }
             box.assignedUserId = patch.value.assignedUserId

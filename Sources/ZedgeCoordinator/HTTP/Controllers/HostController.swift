@@ -179,7 +179,7 @@ public struct HostController: Sendable {
         guard try await edgeDataCenters.find(body.edgeDataCenterId) != nil else {
             throw Problem.invalid(field: "edgeDataCenterId", "no such edge data center")
         }
-        if let userId = body.assignedUserId, try await users.find(userId) == nil {
+        if let userId = body.assignedUserId, try await users.find(userId).map({ $0.status != .inactive }) != true {
             throw Problem.invalid(field: "assignedUserId", "no such user")
         }
         let box = CloudBox(

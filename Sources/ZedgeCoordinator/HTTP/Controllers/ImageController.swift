@@ -242,7 +242,7 @@ public struct ImageController: Sendable {
         let tenantId: UUID?
         if principal.role == .admin {
             tenantId = body.tenantId
-            if let tenantId, try await tenants.find(tenantId) == nil { throw Problem.invalid(field: "tenantId", "no such tenant") }
+            if let tenantId, try await tenants.find(tenantId).map({ $0.status != .inactive }) != true { throw Problem.invalid(field: "tenantId", "no such tenant") }
         } else {
             guard let own = principal.tenantId, body.tenantId == nil || body.tenantId == own else {
                 throw Problem(.forbidden, detail: "Images are created in your own tenant.",

@@ -4,6 +4,8 @@ import ZedgeCore
 
 /// `/api/v1/instance-sets` and `/{id}/members`: named groups of one tenant's instances, started and stopped
 /// together (one Operation, a step per member). Reach follows the tenant: a USER reaches the sets it owns.
+/// DELETE is a soft delete (status DELETED, the seed's InstanceSetStatus): a DELETED set answers 404 on every
+/// route and is listed only by `?status=DELETED`; its name stays taken.
 public struct InstanceSetController: Sendable {
     let tenants: any ModelRepository<Tenant>
     let userGroups: any ModelRepository<UserGroup>
@@ -35,7 +37,9 @@ public struct InstanceSetController: Sendable {
         var tags: JSONValue?
         static var immutableFields: Set<String> { ["ownerId", "tenantId", "createdBy", "updatedBy", "setType"] }
         func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") }, description.flatMap { Validate.description($0, field: "description") })
+            Validate.collect(
+                name.flatMap { Validate.name($0, field: "name") }, description.flatMap { Validate.description($0, field: "description") },
+                status == .deleted ? FieldError(field: "status", message: "must be ACTIVE or ARCHIVED (DELETE deletes)") : nil)
         }
     }
 
@@ -78,7 +82,7 @@ public struct InstanceSetController: Sendable {
         let tenantId: UUID
         if principal.role == .admin {
             tenantId = try required(body.tenantId ?? principal.tenantId, "tenantId")
-            guard try await tenants.find(tenantId) != nil else { throw Problem.invalid(field: "tenantId", "no such tenant") }
+            guard try await tenants.find(tenantId).map({ $0.status != .inactive }) == true else { throw Problem.invalid(field: "tenantId", "no such tenant") }
         } else {
             guard let own = principal.tenantId, body.tenantId == nil || body.tenantId == own else {
                 throw Problem(.forbidden, detail: "Instance sets are created in your own tenant.",
@@ -109,6 +113,7 @@ public struct InstanceSetController: Sendable {
         case .tenantAdmin: parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)
         case .operator, .user: parameters.force("ownerId", .uuid(principal.userId))
         }
+        parameters.hideSoftDeleted(InstanceSetStatus.deleted.rawValue)
         return try JSONResponse.make(try await instanceSets.list(parameters.query))
     }
 
@@ -196,9 +201,8 @@ public struct InstanceSetController: Sendable {
         let set = try await authorizer.reach(principal, .instanceSet, action, notFound: "Instance set") {
             try await instanceSets.find(id)
         } visible: { set in
-            authorizer.canReach(principal, tenantId: set.tenantId, ownerId: set.ownerId)
+            set.status != .deleted && authorizer.canReach(principal, tenantId: set.tenantId, ownerId: set.ownerId)
         }
-        guard action == .read || set.status != .deleted else { throw Problem.conflict("The instance set is DELETED.") }
         return set
     }
 }

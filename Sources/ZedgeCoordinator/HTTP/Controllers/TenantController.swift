@@ -4,8 +4,13 @@ import ZedgeCore
 
 /// `/api/v1/tenants`: ADMIN manages every tenant; a TENANT_ADMIN reads its own and edits its description;
 /// a USER reads its own.
+///
+/// DELETE is a soft delete (the seed's design note 3): the tenant becomes INACTIVE once nothing live refers
+/// to it (`TenantRepository.deactivate`), and from then on answers 404 on GET, PATCH and DELETE and is listed
+/// only by `?status=INACTIVE`. INACTIVE is reached only through DELETE (a body naming it is a 400); the
+/// tenant keeps its name (not free for a new tenant: 409) and frees its VLAN.
 public struct TenantController: Sendable {
-    let tenants: any ModelRepository<Tenant>
+    let tenants: any TenantRepository
     let users: any UserRepository
     let networks: NetworkService
     let authorizer: Authorizer
@@ -24,7 +29,8 @@ public struct TenantController: Sendable {
             Validate.collect(
                 Validate.name(name, field: "name"),
                 description.flatMap { Validate.description($0, field: "description") },
-                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") }) + QuotaValidation.check(quotaConfig)
+                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") },
+                status.flatMap(TenantController.statusProblem)) + QuotaValidation.check(quotaConfig)
         }
     }
 
@@ -40,8 +46,14 @@ public struct TenantController: Sendable {
             Validate.collect(
                 name.flatMap { Validate.name($0, field: "name") },
                 description.flatMap { Validate.description($0, field: "description") },
-                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") }) + QuotaValidation.check(quotaConfig)
+                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") },
+                status.flatMap(TenantController.statusProblem)) + QuotaValidation.check(quotaConfig)
         }
+    }
+
+    /// INACTIVE is what DELETE makes, never a value a body sets.
+    static func statusProblem(_ status: TenantStatus) -> FieldError? {
+        status == .inactive ? FieldError(field: "status", message: "must be ACTIVE or SUSPENDED (DELETE deletes)") : nil
     }
 
     public func register(on routes: RouteRegistrar) {
@@ -52,7 +64,7 @@ public struct TenantController: Sendable {
         routes.on(.get, ":id", summary: "Get a tenant", action: "tenant.read", output: Tenant.self, use: read)
         routes.on(.patch, ":id", summary: "Change a tenant", action: "tenant.update",
                   input: PatchBody.self, output: Tenant.self, use: update)
-        routes.on(.delete, ":id", summary: "Delete a tenant (refused while it has users or resources)",
+        routes.on(.delete, ":id", summary: "Delete a tenant (INACTIVE; refused while it has live users or resources)",
                   action: "tenant.delete", output: EmptyBody.self, status: 204, use: delete)
     }
 
@@ -81,6 +93,7 @@ public struct TenantController: Sendable {
         try authorizer.require(principal, .tenant, .read)
         var parameters = try ListParameters.parse(request, Self.list)
         if principal.role != .admin { parameters.force("id", principal.tenantId.map { .uuid($0) } ?? .null) }
+        parameters.hideSoftDeleted(TenantStatus.inactive.rawValue)
         return try JSONResponse.make(try await tenants.list(parameters.query))
     }
 
@@ -121,28 +134,29 @@ public struct TenantController: Sendable {
         return try JSONResponse.make(tenant)
     }
 
-    /// Delete a tenant (refused while it has users or resources) (`tenant.delete`).
+    /// Delete a tenant (INACTIVE; refused while it has live users or resources) (`tenant.delete`).
     func delete(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let tenant = try await reachable(context, .delete)
-        guard try await tenants.delete(tenant.id) else { throw Problem.notFound("Tenant") }
+        guard try await tenants.deactivate(tenant.id, at: Date()) else { throw Problem.notFound("Tenant") }
         return JSONResponse.noContent()
     }
 
     /// The tenant if the caller may `action` it: 404 when it is not the caller's (whether or not it
-    /// exists), then 403 for a role without the permission.
+    /// exists) or deleted (INACTIVE), then 403 for a role without the permission.
     func reachable(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> Tenant {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "Tenant")
         context.audit.resource(id)
         return try await authorizer.reach(principal, .tenant, action, notFound: "Tenant") {
             try await tenants.find(id)
-        } visible: { _ in
-            principal.role == .admin || principal.tenantId == id
+        } visible: { tenant in
+            tenant.status != .inactive && (principal.role == .admin || principal.tenantId == id)
         }
     }
 
     func requireTenantAdmin(_ userId: UUID, of tenantId: UUID?) async throws {
-        guard let user = try await users.find(userId), user.role == .tenantAdmin, tenantId == nil || user.tenantId == tenantId else {
+        guard let user = try await users.find(userId), user.status != .inactive, user.role == .tenantAdmin,
+              tenantId == nil || user.tenantId == tenantId else {
             throw Problem.invalid(field: "adminUserId", "must be a TENANT_ADMIN of this tenant")
         }
     }

@@ -4,6 +4,11 @@ import ZedgeCore
 
 /// `/api/v1/users`. ADMIN manages everyone; a TENANT_ADMIN manages the USERs and TENANT_ADMINs of its
 /// tenant; OPERATORs and USERs read and change themselves (email and password only).
+///
+/// DELETE is a soft delete (the seed's design note 3): the user becomes INACTIVE (`UserRepository.deactivate`)
+/// and from then on answers 404 on GET, PATCH and DELETE, and is listed only by `?status=INACTIVE`. INACTIVE
+/// is reached only through DELETE (a body naming it is a 400), and an INACTIVE user keeps its username and
+/// email: they are not free for a new user (409), so that audit rows naming them stay unambiguous.
 public struct UserController: Sendable {
     let users: any UserRepository
     let tenants: any ModelRepository<Tenant>
@@ -25,7 +30,8 @@ public struct UserController: Sendable {
             Validate.collect(
                 Validate.username(username, field: "username"),
                 Validate.email(email, field: "email"),
-                Validate.password(password, field: "password")) + QuotaValidation.check(quotaConfig)
+                Validate.password(password, field: "password"),
+                status.flatMap(UserController.statusProblem)) + QuotaValidation.check(quotaConfig)
         }
     }
 
@@ -40,8 +46,14 @@ public struct UserController: Sendable {
         func validate() -> [FieldError] {
             Validate.collect(
                 email.flatMap { Validate.email($0, field: "email") },
-                password.flatMap { Validate.password($0, field: "password") }) + QuotaValidation.check(quotaConfig)
+                password.flatMap { Validate.password($0, field: "password") },
+                status.flatMap(UserController.statusProblem)) + QuotaValidation.check(quotaConfig)
         }
+    }
+
+    /// INACTIVE is what DELETE makes (tokens and keys revoked with it), never a value a body sets.
+    static func statusProblem(_ status: UserStatus) -> FieldError? {
+        status == .inactive ? FieldError(field: "status", message: "must be ACTIVE or LOCKED (DELETE deletes)") : nil
     }
 
     public func register(on routes: RouteRegistrar) {
@@ -93,6 +105,7 @@ public struct UserController: Sendable {
         case .tenantAdmin: parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)
         case .operator, .user: parameters.force("id", .uuid(principal.userId))
         }
+        parameters.hideSoftDeleted(UserStatus.inactive.rawValue)
         return try JSONResponse.make(try await users.list(parameters.query))
     }
 
@@ -123,17 +136,18 @@ public struct UserController: Sendable {
         return try JSONResponse.make(user)
     }
 
-    /// Delete a user (`user.delete`).
+    /// Delete a user (`user.delete`): INACTIVE, its refresh tokens and API keys revoked, its group
+    /// memberships gone; 409 while it has live instances, disks, VPCs, templates or images.
     func delete(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         let user = try await reachable(context, .delete)
         guard user.id != principal.userId else { throw Problem.conflict("You cannot delete yourself.") }
-        guard try await users.delete(user.id) else { throw Problem.notFound("User") }
+        guard try await users.deactivate(user.id, at: Date()) else { throw Problem.notFound("User") }
         return JSONResponse.noContent()
     }
 
-    /// The user if the caller may `action` them: 404 outside the caller's reach, then 403 for a role
-    /// without the permission.
+    /// The user if the caller may `action` them: 404 outside the caller's reach or when deleted (INACTIVE),
+    /// then 403 for a role without the permission.
     func reachable(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> User {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "User")
@@ -141,7 +155,8 @@ public struct UserController: Sendable {
         return try await authorizer.reach(principal, .user, action, notFound: "User") {
             try await users.find(id)
         } visible: { user in
-            switch principal.role {
+            guard user.status != .inactive else { return false }
+            return switch principal.role {
             case .admin: true
             case .tenantAdmin: user.tenantId != nil && user.tenantId == principal.tenantId
             case .operator, .user: user.id == principal.userId
@@ -160,7 +175,9 @@ public struct UserController: Sendable {
     /// TENANT_ADMINs and USERs belong to an existing tenant.
     func checkTenant(_ tenantId: UUID?, for role: UserRole) async throws {
         if let tenantId {
-            guard try await tenants.find(tenantId) != nil else { throw Problem.invalid(field: "tenantId", "no such tenant") }
+            guard let tenant = try await tenants.find(tenantId), tenant.status != .inactive else {
+                throw Problem.invalid(field: "tenantId", "no such tenant")
+            }
         } else if [.tenantAdmin, .user].contains(role) {
             throw Problem.invalid(field: "tenantId", "is required for the role \(role.rawValue)")
         }

@@ -73,7 +73,7 @@ public struct UserGroupController: Sendable {
         let tenantId: UUID
         if principal.role == .admin {
             tenantId = try required(body.tenantId, "tenantId")
-            guard try await tenants.find(tenantId) != nil else { throw Problem.invalid(field: "tenantId", "no such tenant") }
+            guard try await tenants.find(tenantId).map({ $0.status != .inactive }) == true else { throw Problem.invalid(field: "tenantId", "no such tenant") }
         } else {
             guard let own = principal.tenantId, body.tenantId == nil || body.tenantId == own else {
                 throw Problem(.forbidden, detail: "Groups are created in your own tenant.",
@@ -161,7 +161,7 @@ public struct UserGroupController: Sendable {
         let principal = try context.requirePrincipal()
         let group = try await reachable(context, .update)
         let body = try await request.decodeBody(AddMemberBody.self, context: context).value
-        guard let user = try await users.find(body.userId), user.tenantId == group.tenantId else {
+        guard let user = try await users.find(body.userId), user.status != .inactive, user.tenantId == group.tenantId else {
             throw Problem.invalid(field: "userId", "no such user in this group's tenant")
         }
         let member = UserGroupMember(groupId: group.id, userId: user.id, addedBy: principal.userId)

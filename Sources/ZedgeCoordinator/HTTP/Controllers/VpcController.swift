@@ -5,7 +5,7 @@ import ZedgeCore
 /// `/api/v1/vpcs` (seed §4 Vpc, DESIGN §10). Everyone in a tenant reads its VPCs (their subnets are where
 /// its instances go); the creator and the tenant's TENANT_ADMINs change them; ADMIN reaches all. Another
 /// tenant's VPC is a 404. Only ADMIN sets `vlanId`. DELETE is a soft delete (status DELETED, the name free
-/// again), refused while the VPC has subnets.
+/// again), refused while the VPC has subnets; a DELETED VPC answers 404 and is listed only by `?status=DELETED`.
 public struct VpcController: Sendable {
     let networks: any NetworkRepository
     let service: NetworkService
@@ -94,6 +94,7 @@ public struct VpcController: Sendable {
         try authorizer.require(principal, .network, .read)
         var parameters = try ListParameters.parse(request, Self.list)
         if principal.role != .admin { parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null) }
+        parameters.hideSoftDeleted(VpcStatus.deleted.rawValue)
         return try JSONResponse.make(try await networks.vpcs.list(parameters.query))
     }
 
@@ -135,7 +136,7 @@ public struct VpcController: Sendable {
     }
 
     /// The VPC if the caller may `action` it: everyone in its tenant reads it; changing it takes its creator, a
-    /// TENANT_ADMIN of its tenant or ADMIN. 404 outside the caller's tenant, then 403.
+    /// TENANT_ADMIN of its tenant or ADMIN. 404 outside the caller's tenant or when DELETED, then 403.
     func reachable(_ context: ZedgeRequestContext, _ action: PermissionAction) async throws -> Vpc {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "VPC")
@@ -143,7 +144,7 @@ public struct VpcController: Sendable {
         let vpc = try await authorizer.reach(principal, .network, action, notFound: "VPC") {
             try await networks.vpcs.find(id)
         } visible: { vpc in
-            principal.role == .admin || vpc.tenantId == principal.tenantId
+            vpc.status != .deleted && (principal.role == .admin || vpc.tenantId == principal.tenantId)
         }
         if action != .read, !authorizer.canReach(principal, tenantId: vpc.tenantId, ownerId: vpc.userId) {
             throw Problem(.forbidden, detail: "Only the VPC's creator or a TENANT_ADMIN of its tenant may change it.")

@@ -14,10 +14,13 @@ public struct PropertyFilter: Sendable {
 
     public var property: String
     public var value: Value
+    /// `property <> value` (or `IS NOT NULL`) instead of equality: how lists leave soft-deleted rows out.
+    public var negated: Bool
 
-    public init(_ property: String, _ value: Value) {
+    public init(_ property: String, _ value: Value, negated: Bool = false) {
         self.property = property
         self.value = value
+        self.negated = negated
     }
 
     public static func equal(_ property: String, _ id: UUID?) -> PropertyFilter {
@@ -98,12 +101,14 @@ public struct SQLModelRepository<Model: Codable & Sendable & Identifiable>: Mode
     }
 
     static func sqlFilter(_ filter: PropertyFilter) throws -> Table<Model>.Filter {
-        switch filter.value {
+        var result: Table<Model>.Filter = switch filter.value {
         case .uuid(let v): try .equal(filter.property, v)
         case .string(let v): try .equal(filter.property, v)
         case .int(let v): try .equal(filter.property, v)
         case .bool(let v): try .equal(filter.property, v)
         case .null: .isNull(filter.property)
         }
+        result.negated = filter.negated
+        return result
     }
 }

@@ -11,8 +11,17 @@ public protocol UserRepository: ModelStore where Model == User {
     func recordLogin(_ id: UUID, at date: Date) async throws
     /// Writes the user unless that would leave no ACTIVE ADMIN (409): demoting, locking or deactivating the
     /// last one would lock every operator out for good, since the bootstrap admin is made only for an empty
-    /// users table. Concurrent changes of two admins cannot both pass. False when the row is gone.
+    /// users table. Concurrent changes of two admins cannot both pass. False when the row is gone or the user
+    /// deleted (INACTIVE).
     func updateKeepingAnActiveAdmin(_ user: User) async throws -> Bool
+    /// Holds the user's row for the rest of `tx` and reads it. Every issue, rotation and revocation of the
+    /// user's refresh tokens, and its soft delete, take this lock first, so they run one after another.
+    func lock(_ id: UUID, in tx: Transaction) async throws -> User?
+    /// Soft-deletes the user (the seed's design note 3): status INACTIVE, its refresh tokens and API keys
+    /// revoked, its group memberships removed, in one transaction under the user's row lock; its id stays in
+    /// audit rows, instances and templates. 409 naming them while live objects refer to it
+    /// (`SoftDeletes`), and 409 for the last ACTIVE ADMIN. False when there is no such live user.
+    func deactivate(_ id: UUID, at date: Date) async throws -> Bool
 }
 
 public struct SQLUserRepository: UserRepository, SQLBackedStore {
@@ -46,6 +55,9 @@ public struct SQLUserRepository: UserRepository, SQLBackedStore {
             if tx.engine == .postgres {
                 try await tx.db.raw("SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' ORDER BY id FOR UPDATE").run()
             }
+            // A user deleted (INACTIVE) since the caller read it stays deleted: writing the row back would revive it.
+            try await tx.lock(table, user.id)
+            guard let current = try await table.find(user.id, on: tx.db), current.status != .inactive else { return false }
             guard try await table.update(user, on: tx.db) else { return false }
             let admins = try await tx.db.raw("SELECT COUNT(*) AS n FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE'")
                 .first()?.decode(column: "n", as: Int.self) ?? 0
@@ -54,6 +66,40 @@ public struct SQLUserRepository: UserRepository, SQLBackedStore {
                     "This is the last ACTIVE ADMIN: make another user an ACTIVE ADMIN first.",
                     field: user.role != .admin ? "role" : "status")
             }
+            return true
+        }
+    }
+
+    public func lock(_ id: UUID, in tx: Transaction) async throws -> User? {
+        try await tx.lock(base.table, id)
+        return try await base.table.find(id, on: tx.db)
+    }
+
+    public func deactivate(_ id: UUID, at date: Date) async throws -> Bool {
+        let table = base.table
+        return try await base.database.transaction { tx in
+            // The same order as `updateKeepingAnActiveAdmin` (the ACTIVE ADMIN rows, then the user's), so that
+            // two admins deleting each other cannot both pass, and no two of these deadlock.
+            if tx.engine == .postgres {
+                try await tx.db.raw("SELECT id FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE' ORDER BY id FOR UPDATE").run()
+            }
+            try await tx.lock(table, id)
+            guard let user = try await table.find(id, on: tx.db), user.status != .inactive else { return false }
+            if let conflict = try await SoftDeletes.conflict(deleting: id, from: table.name, resource: table.resource, on: tx.db) {
+                throw conflict
+            }
+            try await tx.db.update("users").set("status", to: UserStatus.inactive.rawValue).set("updated_at", to: date)
+                .where("id", .equal, id).run()
+            let admins = try await tx.db.raw("SELECT COUNT(*) AS n FROM users WHERE role = 'ADMIN' AND status = 'ACTIVE'")
+                .first()?.decode(column: "n", as: Int.self) ?? 0
+            guard admins > 0 else {
+                throw DomainError.conflict("This is the last ACTIVE ADMIN: make another user an ACTIVE ADMIN first.")
+            }
+            try await tx.db.update("refresh_tokens").set("revoked_at", to: date)
+                .where("user_id", .equal, id).where("revoked_at", .is, SQLLiteral.null).run()
+            try await tx.db.update("api_keys").set("revoked_at", to: date)
+                .where("user_id", .equal, id).where("revoked_at", .is, SQLLiteral.null).run()
+            try await tx.db.delete(from: "user_group_members").where("user_id", .equal, id).run()
             return true
         }
     }
