@@ -33,35 +33,30 @@ public enum TaskLifecycle {
     /// when that was its last attempt (the run may have done part of it; every task is idempotent).
     public static func release(_ task: AgentTask, now: Date) -> AgentTask? {
         guard task.status == .leased else { return nil }
-        var released = task
-        released.leaseExpiresAt = nil
-        released.leaseHolder = nil
-        released.updatedAt = now
-        if task.attempts >= task.maxAttempts {
-            released.status = .failed
-            released.error = "its agent restarted during attempt \(task.attempts) of \(task.maxAttempts)"
-            released.finishedAt = now
-        } else {
-            released.status = .queued
-        }
-        return released
+        return endLease(task, now: now, lastAttemptError: "its agent restarted during attempt \(task.attempts) of \(task.maxAttempts)")
     }
 
     /// A lease that has run out: back to the queue, or FAILED after the last attempt.
     public static func expire(_ task: AgentTask, now: Date) -> AgentTask? {
         guard task.status == .leased, let expiry = task.leaseExpiresAt, expiry <= now else { return nil }
-        var expired = task
-        expired.leaseExpiresAt = nil
-        expired.leaseHolder = nil
-        expired.updatedAt = now
+        return endLease(task, now: now,
+                        lastAttemptError: "no result after \(task.attempts) attempt(s): the agent did not finish within its lease")
+    }
+
+    /// The task without its lease: QUEUED again, or FAILED with `lastAttemptError` once its attempts are spent.
+    static func endLease(_ task: AgentTask, now: Date, lastAttemptError: String) -> AgentTask {
+        var ended = task
+        ended.leaseExpiresAt = nil
+        ended.leaseHolder = nil
+        ended.updatedAt = now
         if task.attempts >= task.maxAttempts {
-            expired.status = .failed
-            expired.error = "no result after \(task.attempts) attempt(s): the agent did not finish within its lease"
-            expired.finishedAt = now
+            ended.status = .failed
+            ended.error = lastAttemptError
+            ended.finishedAt = now
         } else {
-            expired.status = .queued
+            ended.status = .queued
         }
-        return expired
+        return ended
     }
 
     /// The agent's result; nil when the task has already finished (the same result twice changes nothing).
