@@ -413,6 +413,21 @@ struct InstanceLifecycleTests {
             #expect(try await f.lease(host.credential).isEmpty)
             #expect(try await f.instance(id).instance.startedAt != nil)
 
+            // A user's start of an ERROR instance whose domain its host no longer has: rebuilt, and it runs. (No
+            // heartbeat since the failure, so the reconciler knows nothing and leaves it to the user.)
+            try await f.finish(try await act("stop"), credential: host.credential, outcome: .failed, error: "the guest ignored ACPI")
+            #expect(try await f.instance(id).instance.status == .error)
+            let userStart = try await act("start")
+            #expect(userStart.kind == .vmStart)
+            let missing = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
+                TaskResultReport.domainAbsent(.vmStart, vmUuid: spec.uuid))) as! [String: Any]
+            #expect(try await c.client.post("/agent/v1/tasks/\(userStart.id)/result", token: host.credential, missing).status == 200)
+            let rebuilt = try await f.lease(host.credential)
+            #expect(rebuilt.map(\.kind) == [.vmCreate])
+            try await f.finish(rebuilt[0], credential: host.credential, state: .running)
+            let running = try await f.instance(id).instance
+            #expect(running.status == .running && running.desiredStatus == .running)
+
             // A delete that failed: deleted again, and the instance ends DELETED with its claims released.
             let delete = try await c.client.delete("/api/v1/instances/\(id)", token: f.user.token)
             #expect(delete.status == 202)
