@@ -134,7 +134,7 @@ struct BootEndToEndTests {
             #expect(console.contains { $0.contains("ZEDGE-ECHO hello zedge") }, "user-data with the parameter filled in: \(console)")
 
             // The root disk is an overlay in the agent's disk pool whose backing store is its cached base.
-            let running = try await LibvirtStorage(connection: LibvirtConnection(uri: uri)).backingPaths(pool: VmSpec.diskPool)
+            let running = try await LibvirtStorage(connection: LibvirtConnection(uri: uri)).backingPaths(pool: AgentLayout(stateDirectory: stateDir).diskPoolName)
             #expect(running.contains("\(stateDir)/images/\(SHA256Hex.of(bytes))"), "backing stores: \(running)")
 
             // 5. A second instance of the same image boots from the cached copy (no second download: the
@@ -163,7 +163,7 @@ struct BootEndToEndTests {
                 try await c.client.get("/api/v1/instances/\(secondId)", token: admin).decode(InstanceView.self).instance.status == .deleted
             }
             // No overlay on this agent's cached base is left in the pool (libvirt's, looked up by name).
-            let backing = try await LibvirtStorage(connection: LibvirtConnection(uri: uri)).backingPaths(pool: VmSpec.diskPool)
+            let backing = try await LibvirtStorage(connection: LibvirtConnection(uri: uri)).backingPaths(pool: AgentLayout(stateDirectory: stateDir).diskPoolName)
             #expect(!backing.contains { $0.hasPrefix(stateDir) }, "overlays left: \(backing)")
             let seeds = (try? FileManager.default.contentsOfDirectory(atPath: "\(stateDir)/seeds")) ?? []
             #expect(seeds.isEmpty, "seeds left: \(seeds)")
@@ -228,7 +228,7 @@ struct BootEndToEndTests {
                 let created = try await run(.vmCreate, VmCreatePayload(spec: spec), crashingAt: fault)
                 #expect(created.status == .succeeded, "\(fault): \(created)")
                 #expect(try await hypervisor.list().filter { $0.vmName == name }.count == 1, "\(fault): one domain")
-                let overlay = try await storage.volumeXML(pool: VmSpec.diskPool, name: volume)
+                let overlay = try await storage.volumeXML(pool: AgentLayout(stateDirectory: stateDir).diskPoolName, name: volume)
                 #expect(overlay?.contains("images/\(ref.sha256)") == true, "\(fault): one overlay on the cached base: \(overlay ?? "none")")
                 #expect(files("seeds") == ["\(uuid.uuidString.lowercased()).iso"], "\(fault): one seed, \(files("seeds"))")
                 #expect(files("images") == [ref.sha256], "\(fault): one verified base, no partial file, \(files("images"))")
@@ -236,7 +236,7 @@ struct BootEndToEndTests {
                 let deleted = try await run(.vmDelete, VmRefPayload(vmUuid: uuid, vmName: name), crashingAt: nil)
                 #expect(deleted.status == .succeeded, "\(fault): \(deleted)")
                 #expect(try await hypervisor.state(uuid: uuid) == nil)
-                #expect(try await storage.volumeXML(pool: VmSpec.diskPool, name: volume) == nil, "\(fault): the overlay is gone")
+                #expect(try await storage.volumeXML(pool: AgentLayout(stateDirectory: stateDir).diskPoolName, name: volume) == nil, "\(fault): the overlay is gone")
                 #expect(files("seeds").isEmpty, "\(fault): \(files("seeds"))")
                 try? await hypervisor.delete(uuid: uuid)
             }

@@ -410,7 +410,7 @@ struct DiskEndToEndTests {
             let storage = LibvirtStorage(connection: LibvirtConnection(uri: uri))
             for vm in (try? await hypervisor.list()) ?? [] where vm.vmName.hasPrefix("zedge-") && names.contains(where: { vm.vmName.hasSuffix("-\($0)") }) {
                 if let uuid = UUID(uuidString: vm.vmUuid) { try? await hypervisor.delete(uuid: uuid) }
-                try? await storage.deleteVolume(pool: VmSpec.diskPool, name: VmSpec.rootVolumeName(vmName: vm.vmName))
+                try? await storage.deleteVolume(pool: AgentLayout(stateDirectory: stateDir).diskPoolName, name: VmSpec.rootVolumeName(vmName: vm.vmName))
             }
             let cluster = RbdCluster(storagePoolId: storagePool.id, monitors: [ceph.monitor], rbdPool: ceph.pool, cephUser: ceph.user)
             for command in [["pool-destroy", cluster.libvirtPoolName], ["pool-undefine", cluster.libvirtPoolName],
