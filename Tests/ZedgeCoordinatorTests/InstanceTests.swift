@@ -87,7 +87,13 @@ struct InstanceFixture {
 
     /// An instance placed on `host`, run and deleted through the agent protocol: its domain, as the host would
     /// report it had it survived (a domain this coordinator knew, now an orphan).
-    func deletedDomain(_ name: String, on host: (id: UUID, credential: String)) async throws -> ObservedVm {
+    /// `observed`: the domains the host has meanwhile (its heartbeat says so first: under a loaded suite the
+    /// machine's last heartbeat may be old enough to have made it OFFLINE).
+    func deletedDomain(_ name: String, on host: (id: UUID, credential: String), observed: [ObservedVm] = []) async throws -> ObservedVm {
+        try await heartbeat(host.credential, observed: observed)
+        try await eventually("the machine is ACTIVE again") {
+            try await c.client.get("/api/v1/compute-machines/\(host.id)", token: admin).decode(ComputeMachine.self).status == .active
+        }
         let created = try await create(name)
         guard created.status == 202 else { throw TestFailure("create \(name): \(created.status) \(created.text)") }
         let id = try created.decode(InstanceService.Accepted.self).instance.instance.id
@@ -498,7 +504,8 @@ struct InstanceLifecycleTests {
 
             // A domain of a deleted instance that came back is deleted; one this coordinator never knew is left alone,
             // even when named like Zedge's (another deployment's on a shared libvirtd, an operator's direct task).
-            let orphan = try await f.deletedDomain("ghost", on: host)
+            let orphan = try await f.deletedDomain("ghost", on: host, observed: [
+                ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running)])
             try await f.heartbeat(host.credential, observed: [
                 ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running), orphan,
                 ObservedVm(vmUuid: UUID().uuidString, vmName: "zedge-0badf00d-someone-elses", state: .running),
