@@ -77,7 +77,9 @@ struct TaskLoopTests {
             .compactMap { event -> Double? in if case .number(let n)? = event.body["sequence"] { n } else { nil } }
         #expect(sequences == sequences.sorted() && Set(sequences).count == sequences.count)
         let done = progressEvents().compactMap { event -> Double? in if case .number(let n)? = event.body["metadata"]?["bytesDone"] { n } else { nil } }
-        #expect(done == done.sorted() && done.first.map { $0 >= Double(512 << 10) } == true)
+        // Non-decreasing, and reaching the half MiB served before the hold (under load the first tick may come
+        // before the first bytes do).
+        #expect(done == done.sorted() && done.last.map { $0 >= Double(512 << 10) } == true, "\(done)")
         #expect(server.deliveries().values.allSatisfy { $0 == 1 }, "\(server.deliveries())")
         #expect(try journal.unacknowledgedResults().isEmpty)
         for spec in [a, b] { try await hypervisor.delete(uuid: spec.uuid) }

@@ -51,6 +51,17 @@ struct CoordinatorSoakTests {
             out.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
         }
 
+        /// Waits until it answers `/readyz` (its announcement can come a moment before a loaded machine lets a
+        /// client connect); throws if it never does or has exited.
+        func ready(_ client: APIClient) async throws {
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, process.isRunning {
+                if let response = try? await client.get("/readyz", token: nil), response.status == 200 { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw TestFailure("the coordinator on port \(port) did not become ready (running: \(process.isRunning))")
+        }
+
         func kill9() async throws {
             kill(process.processIdentifier, SIGKILL)
             while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
@@ -88,6 +99,7 @@ struct CoordinatorSoakTests {
         var agents: [AgentProcess] = []
         defer { for agent in agents { agent.stop() } }
 
+        try await coordinator.ready(client)
         // The world: a data center, a pool, two machines with real agents, a template, a tenant and its user.
         let admin = try await client.login("admin", Self.password).accessToken
         let center = try await client.post("/api/v1/edge-data-centers", token: admin, ["name": "soak-dc"]).decode(EdgeDataCenter.self)
@@ -159,6 +171,7 @@ struct CoordinatorSoakTests {
             }
             let restartedAt = Date()
             coordinator = try await CoordinatorProcess(directory: directory, databaseURL: databaseURL, port: port)
+            try await coordinator.ready(client)
 
             // Every acknowledged write is there; no claim leaked; the agents are back by themselves.
             let seen = board.acknowledged.withLock { $0 }
