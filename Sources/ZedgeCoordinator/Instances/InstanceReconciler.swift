@@ -72,23 +72,33 @@ public struct InstanceReconciler: Sendable {
     /// is brought up to date. Without it the instance would wait forever: the agent's result was accepted, so it is
     /// never sent again. Operations on an instance set or a machine (evacuation) are not found this way.
     func recoverLostOutcomes(now: Date) async throws {
-        let service = self.service
         for instance in try await service.instances.inTransition(unchangedSince: now.addingTimeInterval(-Self.outcomeGrace)) {
-            guard let operation = try await service.dispatcher.transactions.run({ tx in
-                try await service.tasks.latestOperation(resourceId: instance.id, in: tx)
-            }) else { continue }
-            let tasks = try await service.tasks.tasks(operationId: operation.id)
-            guard !tasks.isEmpty, tasks.allSatisfy(\.status.isTerminal) else { continue }
-            if !operation.status.isTerminal {
-                for task in tasks {
-                    try await service.tasks.updateOperation(operation.id) { TaskLifecycle.apply(task, to: $0, now: now) }
-                }
+            do {
+                try await recoverLostOutcome(of: instance, now: now)
+            } catch {
+                // One instance's trouble must not hold up the others, nor the rest of the pass.
+                logger.warning("could not apply a lost outcome", metadata: ["instance": "\(instance.id)", "error": "\(error)"])
             }
-            for task in tasks.sorted(by: { ($0.finishedAt ?? $0.updatedAt) < ($1.finishedAt ?? $1.updatedAt) }) {
-                try await service.taskFinished(task, now: now)
-            }
-            logger.notice("applied the lost outcome of a finished task", metadata: ["instance": "\(instance.id)", "operation": "\(operation.id)"])
         }
+    }
+
+    /// `recoverLostOutcomes` for one instance.
+    func recoverLostOutcome(of instance: Instance, now: Date) async throws {
+        let service = self.service
+        guard let operation = try await service.dispatcher.transactions.run({ tx in
+            try await service.tasks.latestOperation(resourceId: instance.id, in: tx)
+        }) else { return }
+        let tasks = try await service.tasks.tasks(operationId: operation.id)
+        guard !tasks.isEmpty, tasks.allSatisfy(\.status.isTerminal) else { return }
+        if !operation.status.isTerminal {
+            for task in tasks {
+                try await service.tasks.updateOperation(operation.id) { TaskLifecycle.apply(task, to: $0, now: now) }
+            }
+        }
+        for task in tasks.sorted(by: { ($0.finishedAt ?? $0.updatedAt) < ($1.finishedAt ?? $1.updatedAt) }) {
+            try await service.taskFinished(task, now: now)
+        }
+        logger.notice("applied the lost outcome of a finished task", metadata: ["instance": "\(instance.id)", "operation": "\(operation.id)"])
     }
 
     /// How long an instance may stay in transition after its tasks have all finished before their outcome counts as lost.
