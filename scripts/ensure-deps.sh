@@ -31,6 +31,17 @@ if [ "$(id -u)" -eq 0 ]; then
   echo "Installing ${missing[*]} ..."
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # The tests start their own userspace Open vSwitch (scripts/with-ovs.sh). Keep the package's service from
+  # starting on install (invoke-rc.d asks policy-rc.d; 101 = "action forbidden"), unless the machine already has
+  # a policy of its own, which then decides.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\ncase "$1" in openvswitch-switch|ovs-vswitchd|ovsdb-server) exit 101 ;; esac\nexit 0\n' > "$policy"
+    chmod 755 "$policy"
+    made_policy=1
+  fi
+  trap '[ "$made_policy" -eq 0 ] || rm -f "$policy"' EXIT
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "Missing Debian packages: ${missing[*]}. Install them with:" >&2

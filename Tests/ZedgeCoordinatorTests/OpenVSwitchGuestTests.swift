@@ -111,7 +111,14 @@ struct OpenVSwitchGuestTests {
             while !answered, ContinuousClock.now < deadline { answered = await tenant.ping(guest, count: 1, timeout: 1) }
             let firstPing = ContinuousClock.now - started
             try #require(answered, "no ping from tag \(Self.tenantTag) within 180 s; console: \((try? String(contentsOfFile: layout.consoleLogPath(id), encoding: .utf8))?.suffix(1500) ?? "none")")
-            let page = try #require(await tenant.httpGet(guest), "no HTTP answer from \(guest) on tag \(Self.tenantTag)")
+            // The guest sets its address, then starts its HTTP server: a ping can come first.
+            var answer: String?
+            let httpDeadline = ContinuousClock.now + .seconds(30)
+            while answer == nil, ContinuousClock.now < httpDeadline {
+                answer = await tenant.httpGet(guest)
+                if answer == nil { try await Task.sleep(for: .milliseconds(250)) }
+            }
+            let page = try #require(answer, "no HTTP answer from \(guest) on tag \(Self.tenantTag) within 30 s")
             #expect(page.contains("ZEDGE-GUEST instance-id=i-\(tag) hostname=\(name) "), "\(page)")
             #expect(page.contains("address=\(guest)/24"), "\(page)")
 
