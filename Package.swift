@@ -48,6 +48,12 @@ let package = Package(
                        providers: [.apt(["libsqlite3-dev"])]),
 
         .target(name: "ZedgeCore", swiftSettings: strict),
+        // HTTPS to the coordinator over libcurl with a pinned CA: the agent's and zedgectl's one client.
+        .target(
+            name: "ZedgeTransport",
+            dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
         .target(
             name: "ZedgeCoordinator",
             dependencies: [
@@ -75,7 +81,7 @@ let package = Package(
         .target(
             name: "ZedgeAgent",
             dependencies: [
-                "ZedgeCore", "CLibvirt", "CLibXML2", "CCurl", "CSQLite3",
+                "ZedgeCore", "ZedgeTransport", "CLibvirt", "CLibXML2", "CCurl", "CSQLite3",
                 .product(name: "Logging", package: "swift-log"),
                 // SHA-256 of downloaded images (BoringSSL's assembly: hashing keeps up with the wire).
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -102,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "zedgectl",
             dependencies: [
-                "ZedgeCore", "CCurl",
+                "ZedgeCore", "ZedgeTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -124,11 +130,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ZedgeCoreTests", dependencies: ["ZedgeCore"], swiftSettings: strict),
-        .testTarget(name: "ZedgeAgentTests", dependencies: ["ZedgeAgent", "ZedgeCore"], swiftSettings: strict),
+        .testTarget(name: "ZedgeAgentTests", dependencies: ["ZedgeAgent", "ZedgeCore", "ZedgeTransport"], swiftSettings: strict),
         .testTarget(
             name: "ZedgeCoordinatorTests",
             dependencies: [
-                "ZedgeCoordinator", "ZedgeCore", "ZedgeAgent",
+                "ZedgeCoordinator", "ZedgeCore", "ZedgeAgent", "ZedgeTransport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

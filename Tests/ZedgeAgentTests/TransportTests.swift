@@ -1,38 +1,13 @@
 import Foundation
 import Testing
 @testable import ZedgeAgent
+@testable import ZedgeTransport
 
-// Tests of the agent's HTTP transport: SHA-256, CA pinning, and libcurl over real HTTPS on loopback
+// Tests of the agent's HTTP transport: CA pinning, and libcurl over real HTTPS on loopback
 // (a CA and server certificate made with the openssl CLI, served by a small Python HTTPS server).
 
 @Suite("Transport")
 struct TransportTests {
-    // MARK: SHA-256
-
-    @Test func sha256KnownVectors() {
-        #expect(SHA256.hex(SHA256.hash([UInt8]())) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
-        #expect(SHA256.hex(SHA256.hash(Array("abc".utf8)))
-            == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256.hex(SHA256.hash(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8)))
-            == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(SHA256.hex(SHA256.hash([UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)))
-            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
-    }
-
-    @Test func sha256StreamingMatchesOneShot() {
-        let message = [UInt8](repeating: UInt8(ascii: "a"), count: 1_000_000)
-        var hasher = SHA256()
-        var offset = 0
-        var chunk = 1
-        while offset < message.count {  // Uneven chunks cross block boundaries every which way.
-            let end = min(message.count, offset + chunk)
-            hasher.update(message[offset..<end])
-            offset = end
-            chunk = chunk % 150 + 7
-        }
-        #expect(SHA256.hex(hasher.finalize()) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
-    }
-
     // MARK: Pins and fingerprints
 
     @Test func pinParsing() throws {

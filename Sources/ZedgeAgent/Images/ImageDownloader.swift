@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ZedgeCore
+import ZedgeTransport
 
 /// Why an image could not be fetched. Each is one attempt's failure; the task's lease retry fetches again.
 public enum ImageCacheError: Error, Sendable, Hashable, CustomStringConvertible {

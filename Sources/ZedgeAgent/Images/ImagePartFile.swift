@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Synchronization
+import ZedgeTransport
 
 /// Bytes done and expected of an image download, readable from any thread while it runs.
 public final class ImageProgress: Sendable {

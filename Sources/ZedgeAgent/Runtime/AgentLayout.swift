@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import ZedgeCore
 
@@ -33,7 +34,7 @@ public struct AgentLayout: Sendable, Hashable {
     /// overlays land in the other's folder and go when it is removed.
     public var diskPoolName: String {
         stateDirectory == Self.defaultStateDirectory
-            ? VmSpec.diskPool : VmSpec.diskPool + "-" + String(SHA256.hex(SHA256.hash(Array(stateDirectory.utf8))).prefix(12))
+            ? VmSpec.diskPool : VmSpec.diskPool + "-" + String(Crypto.SHA256.hash(data: Array(stateDirectory.utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined().prefix(12))
     }
 
     public var imagesDirectory: String { stateDirectory + "/images" }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ZedgeCore
+import ZedgeTransport
 
 /// `zedge-agent register`: pins the coordinator's CA, reports the host's facts with an enrollment token,
 /// and keeps the credential it gets back.

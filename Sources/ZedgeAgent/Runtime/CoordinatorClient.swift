@@ -1,5 +1,6 @@
 import Foundation
 import ZedgeCore
+import ZedgeTransport
 
 /// The agent's typed calls to the coordinator's `/agent/v1` API over libcurl.
 public struct CoordinatorClient: Sendable {

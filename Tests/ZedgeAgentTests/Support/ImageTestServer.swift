@@ -2,6 +2,8 @@ import Foundation
 import Testing
 @testable import ZedgeAgent
 import ZedgeCore
+@testable import ZedgeTransport
+import Crypto
 
 /// A real HTTPS server on loopback (Python's http.server, with the test PKI's certificate) that plays the
 /// coordinator's `GET /agent/v1/image-versions/{versionId}/file`: bearer credential, `Range: bytes=N-` (206 with
@@ -459,7 +461,7 @@ struct TestImageFile {
         path = directory.appendingPathComponent("image-\(UUID().uuidString.prefix(8)).img").path
         FileManager.default.createFile(atPath: path, contents: Data(data))
         self.data = data
-        ref = ImageRef(imageId: UUID(), versionId: UUID(), sha256: SHA256.hex(SHA256.hash(data)), sizeBytes: Int64(bytes),
+        ref = ImageRef(imageId: UUID(), versionId: UUID(), sha256: CAPinning.hex(SHA256.hash(data: data)), sizeBytes: Int64(bytes),
                        virtualSizeBytes: Int64(bytes), format: format)
     }
 
@@ -468,7 +470,7 @@ struct TestImageFile {
         let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
         self.path = path
         self.data = data
-        ref = ImageRef(imageId: UUID(), versionId: UUID(), sha256: SHA256.hex(SHA256.hash(data)), sizeBytes: Int64(data.count),
+        ref = ImageRef(imageId: UUID(), versionId: UUID(), sha256: CAPinning.hex(SHA256.hash(data: data)), sizeBytes: Int64(data.count),
                        virtualSizeBytes: virtualSizeBytes ?? Int64(data.count), format: format)
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Why the coordinator's CA could not be pinned.
@@ -59,7 +60,7 @@ public enum CAPinning {
 
     /// `sha256:<lowercase hex>` of the DER bytes of the first CERTIFICATE block in `pem`.
     public static func fingerprint(ofPEM pem: String) throws -> String {
-        "sha256:" + SHA256.hex(SHA256.hash(try firstCertificateDER(inPEM: pem)))
+        "sha256:" + hex(SHA256.hash(data: try firstCertificateDER(inPEM: pem)))
     }
 
     /// Fetches `<coordinator>/agent/v1/ca.pem` without verification, checks it against `pin` (constant-time
@@ -82,12 +83,9 @@ public enum CAPinning {
         guard response.status == 200 else { throw CAPinningError.badResponse(status: response.status) }
         let pem = String(decoding: response.body, as: UTF8.self)
         let block = try firstCertificateBlock(inPEM: pem)
-        let got = SHA256.hash(try decodeBlock(block))
+        let got = Array(SHA256.hash(data: try decodeBlock(block)))
         guard constantTimeEqual(got, expected) else {
-            throw CAPinningError.mismatch(
-                expected: "sha256:" + SHA256.hex(expected),
-                got: "sha256:" + SHA256.hex(got)
-            )
+            throw CAPinningError.mismatch(expected: "sha256:" + hex(expected), got: "sha256:" + hex(got))
         }
         return block + "\n"
     }
@@ -128,6 +126,11 @@ public enum CAPinning {
     }
 
     /// Compares without an early exit, so timing does not reveal how many leading bytes matched.
+    /// Lowercase hex of `bytes`, as `sha256sum` prints a digest.
+    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0
