@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import Synchronization
 import Testing
 import ZedgeAgent
 import ZedgeCore
@@ -250,6 +252,42 @@ struct MetricsTests {
         }
     }
 
+    /// The fleet gauges' cache: fifty scrapes at once read the database once; with no cache each scrape reads it;
+    /// a renamed pool's old series go, a removed pool's too.
+    @Test(arguments: TestEngine.all)
+    func aScrapeStormReadsTheDatabaseOnceAndGoneSeriesGo(engine: TestEngine) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Database.withDatabase(url: try await engine.makeDatabaseURL(in: directory), logger: Logger(label: "test")) { database in
+            try await Migrator().migrate(database, logger: Logger(label: "test"))
+            let store = Store(database: database)
+            let center = EdgeDataCenter(name: "dc-storm")
+            try await store.edgeDataCenters.insert(center)
+            var pool = ResourcePool(name: "storm-a", edgeDataCenterId: center.id)
+            try await store.resourcePools.insert(pool)
+
+            let census = CountingCensus(store.fleet)
+            let cached = MetricsRegistry(census: census, maxAge: .seconds(3600))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<50 { group.addTask { _ = try PrometheusText(String(decoding: await cached.exposition(), as: UTF8.self)) } }
+                try await group.waitForAll()
+            }
+            #expect(census.reads == 1)
+
+            let uncached = MetricsRegistry(census: census, maxAge: .zero)
+            func page() async throws -> PrometheusText { try PrometheusText(String(decoding: await uncached.exposition(), as: UTF8.self)) }
+            #expect(try await page().series("zedge_pool_capacity_vcpus").map(\.key["pool"]) == ["storm-a"])
+            pool.name = "storm-b"
+            _ = try await store.resourcePools.update(pool)
+            #expect(try await page().series("zedge_pool_capacity_vcpus").map(\.key["pool"]) == ["storm-b"], "the old name's series went")
+            #expect(try await store.resourcePools.delete(pool.id))
+            let empty = try await page()
+            #expect(empty.series("zedge_pool_capacity_vcpus").isEmpty && empty.series("zedge_pool_allocated_memory_bytes").isEmpty)
+            #expect(census.reads == 4)
+        }
+    }
+
     // MARK: - Helpers
 
     /// promtool's path; a clear failure when it is not installed.
@@ -304,5 +342,20 @@ struct MetricsTests {
 
     static func json<T: Encodable>(_ value: T) throws -> [String: Any] {
         try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(value)) as! [String: Any]
+    }
+}
+
+/// The real census repository, counting its reads.
+final class CountingCensus: FleetCensusRepository {
+    let inner: any FleetCensusRepository
+    private let count = Mutex(0)
+
+    init(_ inner: any FleetCensusRepository) { self.inner = inner }
+
+    var reads: Int { count.withLock { $0 } }
+
+    func census() async throws -> FleetCensus {
+        count.withLock { $0 += 1 }
+        return try await inner.census()
     }
 }
