@@ -10,7 +10,7 @@ deps:
 	@scripts/ensure-deps.sh
 
 test-deps:
-	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph
+	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph --with-promtool
 
 ## The bootable test guest image, built once and cached outside git (scripts/test-guest-image.sh); prints its path.
 test-guest:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Zedge builds and tests against, when run as root;
 # otherwise prints the exact command to run and fails.
-# Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs] [--with-ceph]
+# Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs] [--with-ceph] [--with-promtool]
 #   --with-postgres    the PostgreSQL server, for the suite's second engine
 #   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
 #   --with-ovs         Open vSwitch (scripts/with-ovs.sh starts it) and what the tenant-network tests run in
 #                      their namespaces: ip, ping, wget
 #   --with-ceph        a single-node Ceph (scripts/with-ceph.sh starts it) and libvirt's and QEMU's rbd drivers;
 #                      install before libvirtd starts, or a running libvirtd has no rbd pool type until restarted
+#   --with-promtool    Prometheus' promtool (Debian's prometheus package; its server is kept from starting), which
+#                      MetricsTests runs on a live coordinator's /metrics
 set -euo pipefail
 # xorriso builds the agent's cloud-init seeds; qemu-utils gives libvirtd the qemu-img it runs to create the
 # agent's qcow2 overlay volumes. Both are runtime dependencies of the agent.
@@ -19,7 +21,8 @@ for arg in "$@"; do
       pkgs+=(busybox-static syslinux syslinux-common mtools dosfstools fdisk cpio kmod qemu-utils xorriso) ;;
     --with-ovs) pkgs+=(openvswitch-switch iproute2 iputils-ping wget) ;;
     --with-ceph) pkgs+=(ceph-mon ceph-osd ceph-common libvirt-daemon-driver-storage-rbd qemu-block-extra) ;;
-    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph)" >&2; exit 2 ;;
+    --with-promtool) pkgs+=(prometheus) ;;
+    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph, --with-promtool)" >&2; exit 2 ;;
   esac
 done
 missing=()
@@ -31,13 +34,13 @@ if [ "$(id -u)" -eq 0 ]; then
   echo "Installing ${missing[*]} ..."
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # The tests start their own userspace Open vSwitch (scripts/with-ovs.sh). Keep the package's service from
-  # starting on install (invoke-rc.d asks policy-rc.d; 101 = "action forbidden"), unless the machine already has
-  # a policy of its own, which then decides.
+  # The tests start their own userspace Open vSwitch (scripts/with-ovs.sh), and need only promtool from the
+  # prometheus package. Keep those packages' services from starting on install (invoke-rc.d asks policy-rc.d;
+  # 101 = "action forbidden"), unless the machine already has a policy of its own, which then decides.
   policy=/usr/sbin/policy-rc.d
   made_policy=0
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\ncase "$1" in openvswitch-switch|ovs-vswitchd|ovsdb-server) exit 101 ;; esac\nexit 0\n' > "$policy"
+    printf '#!/bin/sh\ncase "$1" in openvswitch-switch|ovs-vswitchd|ovsdb-server|prometheus) exit 101 ;; esac\nexit 0\n' > "$policy"
     chmod 755 "$policy"
     made_policy=1
   fi

@@ -69,6 +69,7 @@ public enum Coordinator {
             }
 
             let catalog = RouteCatalog()
+            let metrics = MetricsRegistry(census: store.fleet, logger: logger)
             let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds, healthPolicy: configuration.healthPolicy)
             let notifier = TaskNotifier()
             let outcomes = TaskOutcomeHandlers(logger: logger)
@@ -76,7 +77,8 @@ public enum Coordinator {
             let sessions = ReplicaSessions(database: database, logger: logger)
             let heartbeatFreshness = TimeInterval(configuration.heartbeatIntervalSeconds * configuration.missedHeartbeatsBeforeOffline)
             let taskQueue = TaskQueue(tasks: store.tasks, notifier: notifier, leaseTTL: TimeInterval(configuration.taskLeaseSeconds),
-                                      deliveryTTL: TimeInterval(configuration.taskDeliverySeconds), outcomes: outcomes)
+                                      deliveryTTL: TimeInterval(configuration.taskDeliverySeconds), outcomes: outcomes,
+                                      metrics: metrics.replica)
             let calls = AgentCallBroker(calls: store.agentCalls, notifier: notifier)
             let consoleLogs = ConsoleLogService(virtualMachines: store.virtualMachines, computeMachines: store.computeMachines, calls: calls)
             let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
@@ -92,7 +94,8 @@ public enum Coordinator {
             let networks = NetworkService(networks: store.networks, tenants: store.tenants, edgeDataCenters: store.edgeDataCenters,
                                           ipam: ipam, transactions: store.transactions, tenantVlanRange: configuration.tenantVlanRange)
             let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity, cachedImages: store.cachedImages,
-                                      engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker)
+                                      engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker,
+                                      metrics: metrics.replica)
             let storagePools = StoragePools(pools: store.resourcePools, disks: store.disks, transactions: store.transactions)
             let quotaService = QuotaService(quotas: store.quotas)
             let disks = DiskService(disks: store.disks, tenants: store.tenants, tasks: store.tasks, quotas: quotaService, dispatcher: dispatcher,
@@ -129,7 +132,7 @@ public enum Coordinator {
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,
-                    limiter: LoginRateLimiter(limits: configuration.loginLimits), metrics: MetricsRegistry(),
+                    limiter: LoginRateLimiter(limits: configuration.loginLimits), metrics: metrics,
                     refreshLifetime: configuration.refreshTokenLifetime,
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
                     tracker: tracker, taskQueue: taskQueue, dispatcher: dispatcher, notifier: notifier, enrollment: enrollment,

@@ -40,7 +40,7 @@ public struct RouterDependencies: Sendable {
 public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Router<ZedgeRequestContext> {
     let store = deps.store
     let router = Router(context: ZedgeRequestContext.self)
-    router.add(middleware: HTTPMetricsMiddleware(factory: deps.metrics.factory))
+    router.add(middleware: HTTPMetricsMiddleware(metrics: deps.metrics.replica))
     router.add(middleware: AuditMiddleware(repository: store.auditLogs, catalog: catalog))
     router.add(middleware: ProblemMiddleware(catalog: catalog))
     router.add(middleware: AuthenticationMiddleware(
@@ -87,7 +87,8 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     AgentController(
         enrollment: deps.enrollment,
         caCertificatePEM: deps.caCertificatePEM, tracker: deps.tracker, heartbeatInterval: deps.heartbeatInterval,
-        queue: deps.taskQueue, notifier: deps.notifier, calls: deps.calls, secrets: TaskSecrets(disks: store.disks)
+        queue: deps.taskQueue, notifier: deps.notifier, calls: deps.calls, secrets: TaskSecrets(disks: store.disks),
+        metrics: deps.metrics.replica
     ).register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
     OperationController(computeMachines: store.computeMachines, queue: deps.taskQueue, dispatcher: deps.dispatcher, authorizer: deps.authorizer).register(
         operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),

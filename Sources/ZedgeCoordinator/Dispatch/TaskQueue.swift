@@ -17,15 +17,18 @@ public struct TaskQueue: Sendable {
     let deliveryTTL: TimeInterval
     /// Told about every task that reaches SUCCEEDED or FAILED (results and expired last attempts).
     let outcomes: TaskOutcomeHandlers
+    /// Counts the tasks this queue puts back for another attempt and those that end FAILED.
+    let metrics: ReplicaMetrics?
     let runs = AgentRuns()
 
     public init(tasks: any TaskRepository, notifier: TaskNotifier, leaseTTL: TimeInterval, deliveryTTL: TimeInterval? = nil,
-                outcomes: TaskOutcomeHandlers) {
+                outcomes: TaskOutcomeHandlers, metrics: ReplicaMetrics? = nil) {
         self.tasks = tasks
         self.notifier = notifier
         self.leaseTTL = leaseTTL
         self.deliveryTTL = min(deliveryTTL ?? leaseTTL, leaseTTL)
         self.outcomes = outcomes
+        self.metrics = metrics
     }
 
     /// Frees every lease of the agent's host that another run holds, when `run` is new for the host (the agent
@@ -38,6 +41,7 @@ public struct TaskQueue: Sendable {
             for task in try await tasks.leasedByOtherRuns(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, run: run) {
                 guard let next = TaskLifecycle.release(task, now: now),
                       try await tasks.update(next, expecting: task.status, holder: task.leaseHolder) else { continue }
+                count(next)
                 try await advance(next, now: now)
                 if next.status.isTerminal { await outcomes.handle(next) }
                 released.append(next)
@@ -86,6 +90,7 @@ public struct TaskQueue: Sendable {
         guard try await tasks.update(finished, expecting: task.status) else {
             return try await tasks.find(task.id) ?? task
         }
+        count(finished)
         try await advance(finished, now: now)
         await outcomes.handle(finished)
         return finished
@@ -95,6 +100,7 @@ public struct TaskQueue: Sendable {
     public func expireLeases(now: Date = Date()) async throws {
         for task in try await tasks.expiredLeases(now: now, limit: 1000) {
             guard let next = TaskLifecycle.expire(task, now: now), try await tasks.update(next, expecting: task.status) else { continue }
+            count(next)
             try await advance(next, now: now)
             if next.status == .queued, let host = next.computeMachineId ?? next.cloudBoxId {
                 notifier.notify(host)
@@ -106,6 +112,15 @@ public struct TaskQueue: Sendable {
 
     public func operation(_ id: UUID) async throws -> ZedgeCore.Operation? {
         try await tasks.operation(id)
+    }
+
+    /// Counts a task this queue just wrote: QUEUED again after a lease (a retry), or FAILED.
+    func count(_ task: AgentTask) {
+        switch task.status {
+        case .queued: metrics?.taskRetried(task.kind)
+        case .failed: metrics?.taskFailed(task.kind)
+        default: break
+        }
     }
 
     /// Moves the task's operation along (step status, weighted progress, overall status).

@@ -1,24 +1,28 @@
-import Metrics
+import Logging
 import Prometheus
 
-/// The coordinator's Prometheus registry and the swift-metrics factory that writes into it.
+/// The coordinator's Prometheus registry (swift-prometheus) and what writes into it: this replica's own counters
+/// (`ReplicaMetrics`) and, when given a census, the fleet-wide gauges read from the database (`FleetGauges`).
+/// Every metric is made through the registry with its `# HELP` text (swift-metrics' factory has no help text,
+/// and the registry refuses one name with two help texts).
 public struct MetricsRegistry: Sendable {
     public let registry: PrometheusCollectorRegistry
-    public let factory: PrometheusMetricsFactory
+    public let replica: ReplicaMetrics
+    public let fleet: FleetGauges?
 
-    public init() {
+    /// Without `census`, only this replica's own metrics (tests of one component).
+    public init(census: (any FleetCensusRepository)? = nil, maxAge: Duration = .seconds(5),
+                logger: Logger = Logger(label: "zedge.metrics")) {
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.defaultDurationHistogramBuckets = [
-            .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
-            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
-        ]
         self.registry = registry
-        self.factory = factory
+        replica = ReplicaMetrics(registry: registry)
+        fleet = census.map { FleetGauges(census: $0, registry: registry, maxAge: maxAge, logger: logger) }
     }
 
-    /// The Prometheus text exposition of every metric.
-    public func exposition() -> [UInt8] {
+    /// The Prometheus text exposition (format 0.0.4) of every metric, the fleet gauges refreshed first when
+    /// their census is older than `maxAge`.
+    public func exposition() async -> [UInt8] {
+        await fleet?.refreshIfStale()
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

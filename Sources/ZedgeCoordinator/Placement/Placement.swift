@@ -12,10 +12,13 @@ public struct Placement: Sendable {
     let engine: PlacementEngine
     /// Heartbeats as they arrive (the database's lastHeartbeat lags by up to one liveness flush).
     let liveness: LivenessTracker?
+    /// Counts refusals by reason.
+    let metrics: ReplicaMetrics?
 
     public init(
         hosts: any HostRepository, pools: any ModelRepository<ResourcePool>, capacity: any CapacityRepository,
-        cachedImages: (any CachedImageRepository)? = nil, engine: PlacementEngine, liveness: LivenessTracker?
+        cachedImages: (any CachedImageRepository)? = nil, engine: PlacementEngine, liveness: LivenessTracker?,
+        metrics: ReplicaMetrics? = nil
     ) {
         self.hosts = hosts
         self.pools = pools
@@ -23,6 +26,7 @@ public struct Placement: Sendable {
         self.cachedImages = cachedImages
         self.engine = engine
         self.liveness = liveness
+        self.metrics = metrics
     }
 
     /// A claim taken: the machine the instance now holds room on, the claim, and its GPUs' PCI addresses.
@@ -65,8 +69,12 @@ public struct Placement: Sendable {
         let policy = poolId.flatMap { id in candidates.first { $0.pool.id == id }?.pool.schedulingPolicy }
             .map(SchedulingPolicy.init(poolPolicy:)) ?? .loadBalance
         let decision = engine.place(request, among: candidates, policy: policy, now: now)
-        guard !decision.ranked.isEmpty else { throw DomainError.conflict("No capacity: " + decision.summary(for: request)) }
+        guard !decision.ranked.isEmpty else {
+            metrics?.placementRefused(Self.refusal(decision))
+            throw DomainError.conflict("No capacity: " + decision.summary(for: request))
+        }
         guard let claim = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
+            metrics?.placementRefused(.lostRace)
             throw DomainError.conflict("No capacity: the \(decision.ranked.count) machine(s) that fitted were taken by concurrent placements.")
         }
         guard let machine = try await hosts.machine(claim.computeMachineId, in: tx) else {
@@ -74,6 +82,16 @@ public struct Placement: Sendable {
         }
         let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
         return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
+    }
+
+    /// Why a decision that ranked no machine refuses: no candidates at all, or the rejection that turned away
+    /// the most machines (the first in `PlacementRejection.allCases`, the 409's order, on a tie).
+    static func refusal(_ decision: PlacementDecision) -> PlacementRefusal {
+        var top: (reason: PlacementRejection, count: Int)?
+        for reason in PlacementRejection.allCases {
+            if let n = decision.rejections[reason], n > (top?.count ?? 0) { top = (reason, n) }
+        }
+        return top.map { .rejected($0.reason) } ?? .noCandidates
     }
 
     /// Gives back every live claim of the instance (and its GPUs), once.

@@ -41,6 +41,7 @@ public struct Store: Sendable {
     public let networks: any NetworkRepository
     public let ipAddresses: any IpAddressRepository
     public let disks: any DiskRepository
+    public let fleet: any FleetCensusRepository
     public let transactions: Transactions
 
     public init(database: Database) {
@@ -79,6 +80,7 @@ public struct Store: Sendable {
         networks = SQLNetworkRepository(database: database)
         ipAddresses = SQLIpAddressRepository(database: database)
         disks = SQLDiskRepository(database: database)
+        fleet = SQLFleetCensusRepository(database: database)
         transactions = Transactions(database: database)
     }
 }

@@ -15,6 +15,8 @@ public struct AgentController: Sendable {
     let calls: AgentCallBroker
     /// Adds the cephx keys a leased task needs to the payload it is handed out with (never stored).
     let secrets: TaskSecrets
+    /// Counts heartbeats and the long-polls held.
+    let metrics: ReplicaMetrics
 
     static let taskPoll = ListSpec(extras: ["wait": .string])
     static let runHeader = HTTPField.Name(AgentRun.header)!
@@ -64,6 +66,7 @@ public struct AgentController: Sendable {
             metrics: body.metrics, observedVms: body.observedVms, agentVersion: body.agentVersion, cachedImages: body.cachedImages,
             integrationBridge: body.integrationBridge),
             backlog: (body.backlog ?? []).filter { $0.at <= now }.sorted { $0.at < $1.at })
+        metrics.heartbeatReceived(from: agent.computeMachineId != nil ? .computeMachine : .cloudBox)
         return try JSONResponse.make(HeartbeatResponse(heartbeatIntervalS: heartbeatInterval, serverTime: now))
     }
 
@@ -88,7 +91,7 @@ public struct AgentController: Sendable {
         var leased = try await queue.lease(for: agent, run: run)
         var calls = try await pendingCalls(agent)
         if leased.isEmpty, calls.isEmpty, let subscription {
-            await subscription.wait(timeout: .seconds(wait))
+            await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
             leased = try await queue.lease(for: agent, run: run)
             calls = try await pendingCalls(agent)
         }

@@ -41,7 +41,7 @@ public struct SystemController: Sendable {
     func metrics(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
+            body: .init(byteBuffer: ByteBuffer(bytes: await metrics.exposition())))
     }
 
     /// This OpenAPI 3.1 document (`system.openapi`).

@@ -1,0 +1,79 @@
+import Prometheus
+import ZedgeCore
+
+/// What this coordinator replica itself saw, as Prometheus counters and gauges: HTTP requests, agent heartbeats,
+/// long-polls it holds, task retries and failures it recorded, placements it refused. Each replica counts its own
+/// (sum them across replicas); the fleet-wide gauges from the database are `FleetGauges`'.
+///
+/// Every series a label can take from a closed set (task kinds, host kinds, refusal reasons) exists from the
+/// start at zero, so `rate()` and alerts see the first increment.
+public final class ReplicaMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let heartbeats: [EnrollmentKind: Counter]
+    let longPolls: Gauge
+    let retries: [TaskKind: Counter]
+    let failures: [TaskKind: Counter]
+    let refusals: [PlacementRefusal: Counter]
+
+    /// The latency buckets of `zedge_http_request_duration_seconds`, 1 ms to 5 s.
+    static let durationBuckets: [Duration] = [
+        .milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+    ]
+    static let requestsHelp = "HTTP requests this replica answered, by route pattern, method and status code."
+    static let durationHelp = "Time this replica took to answer HTTP requests, by route pattern, method and status code."
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        heartbeats = Dictionary(uniqueKeysWithValues: EnrollmentKind.allCases.map { kind in
+            (kind, registry.makeCounter(name: "zedge_agent_heartbeats_total", labels: [("kind", kind.rawValue)],
+                                        help: "Agent heartbeats this replica received, by host kind."))
+        })
+        longPolls = registry.makeGauge(name: "zedge_agent_long_polls_held",
+                                       help: "Agent task long-polls this replica holds open now, waiting for work.")
+        retries = Dictionary(uniqueKeysWithValues: TaskKind.allCases.map { kind in
+            (kind, registry.makeCounter(
+                name: "zedge_task_retries_total", labels: [("kind", kind.rawValue)],
+                help: "Tasks this replica put back in the queue for another attempt after their lease ended (ran out, or the agent restarted), by task kind."))
+        })
+        failures = Dictionary(uniqueKeysWithValues: TaskKind.allCases.map { kind in
+            (kind, registry.makeCounter(
+                name: "zedge_task_failures_total", labels: [("kind", kind.rawValue)],
+                help: "Tasks this replica recorded as FAILED (the agent's result, or a last attempt whose lease ended), by task kind."))
+        })
+        refusals = Dictionary(uniqueKeysWithValues: PlacementRefusal.all.map { refusal in
+            (refusal, registry.makeCounter(
+                name: "zedge_placement_refusals_total", labels: [("reason", refusal.label)],
+                help: "Instance placements this replica refused (409 No capacity), by the reason that turned away the most machines."))
+        })
+    }
+
+    /// Counts one answered request and records how long it took.
+    public func requestAnswered(route: String, method: String, status: Int, duration: Duration) {
+        let labels = [("route", route), ("method", method), ("status", String(status))]
+        registry.makeCounter(name: "zedge_http_requests_total", labels: labels, help: Self.requestsHelp).increment()
+        registry.makeDurationHistogram(name: "zedge_http_request_duration_seconds", labels: labels,
+                                       buckets: Self.durationBuckets, help: Self.durationHelp).record(duration)
+    }
+
+    /// Counts a heartbeat from a compute machine's or a CloudBox's agent.
+    public func heartbeatReceived(from kind: EnrollmentKind) {
+        heartbeats[kind]?.increment()
+    }
+
+    /// Counts a long-poll as held while `body` runs.
+    public func holdingLongPoll<T>(_ body: () async throws -> T) async rethrows -> T {
+        longPolls.increment()
+        defer { longPolls.decrement() }
+        return try await body()
+    }
+
+    /// Counts a task put back in the queue for another attempt.
+    public func taskRetried(_ kind: TaskKind) { retries[kind]?.increment() }
+
+    /// Counts a task that ended FAILED.
+    public func taskFailed(_ kind: TaskKind) { failures[kind]?.increment() }
+
+    /// Counts a refused placement.
+    public func placementRefused(_ refusal: PlacementRefusal) { refusals[refusal]?.increment() }
+}
