@@ -185,6 +185,13 @@ struct AgentConfigurationTests {
         #expect(status == 1)
         #expect(output.hasPrefix("zedge-agent: the config file \(file) has an unknown key \"logLevl\""), "\(output)")
         #expect(output.split(separator: "\n").count == 1, "\(output)")
+        // `register` reads the same file, for a CloudBox too, before it contacts anyone.
+        try #"{"stateDir": "", "logLevel": "debug"}"#.write(toFile: file, atomically: true, encoding: .utf8)
+        let (registerStatus, registerOutput) = try Self.runAgent(
+            ["register", "--config", file, "--kind", "cloud-box", "--coordinator", "https://127.0.0.1:1", "--token", "zet_x",
+             "--ca-hash", "sha256:" + String(repeating: "0", count: 64)], environment: [:])
+        #expect(registerStatus == 1)
+        #expect(registerOutput == "zedge-agent: stateDir in \(file): \"\" is not a directory\n", "\(registerOutput)")
     }
 
     /// A real agent process on libvirt's test driver, started with `--config`: the state dir, libvirt URI, CPU
