@@ -34,6 +34,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
     ],
     targets: [
         // C system libraries (agent side).
@@ -50,7 +52,7 @@ let package = Package(
         // HTTPS to the coordinator over libcurl with a pinned CA: the agent's and zedgectl's one client.
         .target(
             name: "ZedgeTransport",
-            dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ZedgeCore", "CCurl", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -83,6 +85,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 // SHA-256 of downloaded images (BoringSSL's assembly: hashing keeps up with the wire).
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Helper programs (xorriso, ovs-vsctl, systemctl) without Foundation's Process.
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),

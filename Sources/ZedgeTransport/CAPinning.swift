@@ -1,5 +1,10 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ZedgeCore
 
 /// Why the coordinator's CA could not be pinned.
 public enum CAPinningError: Error, CustomStringConvertible, Equatable {
@@ -36,7 +41,7 @@ public enum CAPinningError: Error, CustomStringConvertible, Equatable {
 public enum CAPinning {
     /// Parses `sha256:` + 64 hex digits (either case; surrounding whitespace ignored) into 32 bytes.
     public static func parsePin(_ text: String) throws -> [UInt8] {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmed()
         let prefix = "sha256:"
         guard trimmed.hasPrefix(prefix) else {
             throw CAPinningError.invalidPin("missing the \"sha256:\" prefix")
@@ -97,8 +102,8 @@ public enum CAPinning {
 
     /// The first `BEGIN CERTIFICATE` ... `END CERTIFICATE` block, markers included.
     static func firstCertificateBlock(inPEM pem: String) throws -> String {
-        guard let begin = pem.range(of: beginMarker),
-              let end = pem.range(of: endMarker, range: begin.upperBound..<pem.endIndex)
+        guard let begin = pem.firstRange(of: beginMarker),
+              let end = pem[begin.upperBound...].firstRange(of: endMarker)
         else { throw CAPinningError.noCertificate }
         return String(pem[begin.lowerBound..<end.upperBound])
     }
@@ -125,12 +130,12 @@ public enum CAPinning {
         }
     }
 
-    /// Compares without an early exit, so timing does not reveal how many leading bytes matched.
     /// Lowercase hex of `bytes`, as `sha256sum` prints a digest.
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
         bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
+    /// Compares without an early exit, so timing does not reveal how many leading bytes matched.
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
         guard a.count == b.count else { return false }
         var difference: UInt8 = 0

@@ -1,6 +1,11 @@
 import CCurl
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import ZedgeCore
 import Synchronization
 
 /// A failed transfer: libcurl's `CURLcode` and a readable message (`curl_easy_strerror` plus the
@@ -392,7 +397,7 @@ public final class CurlHTTPClient: @unchecked Sendable {
             )
         }
         guard code == CURLE_OK else {
-            let detail = String(cString: errorBuffer).trimmingCharacters(in: .whitespacesAndNewlines)
+            let detail = String(cString: errorBuffer).trimmed()
             throw TransportError(code, detail: detail.isEmpty ? "\(method) \(request.url)" : "\(method) \(request.url): \(detail)")
         }
         var status = 0
@@ -462,7 +467,7 @@ private final class TransferContext {
     }
 
     func headerLine(_ raw: String) {
-        let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = raw.trimmed()
         if line.hasPrefix("HTTP/") {
             headers = [:]  // A new response (after a 100 Continue, say): keep only the final one's headers.
             let parts = line.split(separator: " ", maxSplits: 2)
@@ -470,8 +475,8 @@ private final class TransferContext {
             return
         }
         guard let colon = line.firstIndex(of: ":") else { return }
-        let name = line[..<colon].trimmingCharacters(in: .whitespaces).lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        let name = line[..<colon].trimmed().lowercased()
+        let value = line[line.index(after: colon)...].trimmed()
         guard !name.isEmpty else { return }
         if let existing = headers[name] {
             headers[name] = existing + ", " + value

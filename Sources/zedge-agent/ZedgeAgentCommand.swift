@@ -1,6 +1,15 @@
 import ArgumentParser
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import ZedgeAgent
 import ZedgeCore
@@ -20,10 +29,31 @@ enum AgentKindOption: String, ExpressibleByArgument, CaseIterable {
     var kind: EnrollmentKind { self == .computeMachine ? .computeMachine : .cloudBox }
 }
 
-func makeLogger() -> Logger {
+/// The help of `key`'s flag: what it does, its file key, environment variable and default.
+func help(_ key: AgentConfiguration.Key) -> ArgumentHelp { ArgumentHelp(key.help) }
+
+let configHelp = ArgumentHelp("A JSON configuration file, e.g. /etc/zedge/agent.json (flags and ZEDGE_AGENT_* environment variables override it).")
+
+/// How settings are found, for the commands' `--help`.
+let precedence = """
+    Every setting comes from its flag, else its ZEDGE_AGENT_* environment variable, else its key in the JSON \
+    file given with --config (camelCase, e.g. "logLevel"), else its default; each option below names its file \
+    key, variable and default.
+    """
+
+/// Resolves the settings, or exits with one clear line.
+func resolveSettings(flags: [AgentConfiguration.Key: String], configFile: String?) -> AgentConfiguration {
+    do {
+        return try AgentConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: configFile)
+    } catch {
+        fail(error)
+    }
+}
+
+func makeLogger(level: Logger.Level) -> Logger {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = ProcessInfo.processInfo.environment["ZEDGE_AGENT_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        handler.logLevel = level
         return handler
     }
     return Logger(label: "zedge.agent")
@@ -31,39 +61,45 @@ func makeLogger() -> Logger {
 
 /// One clear line on stderr and a non-zero exit (DESIGN §9).
 func fail(_ error: any Error) -> Never {
-    FileHandle.standardError.write(Data("zedge-agent: \("\(error)".split(separator: "\n").first ?? "failed")\n".utf8))
+    var line = "zedge-agent: \("\(error)".split(separator: "\n").first ?? "failed")\n"
+    line.withUTF8 { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     exit(1)
 }
 
 struct Register: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Register this host with a coordinator using an enrollment token.")
+    static let configuration = CommandConfiguration(
+        abstract: "Register this host with a coordinator using an enrollment token.",
+        discussion: precedence + " `run` reads the same file: register and run with the same --config.")
     @Option(help: "The coordinator's URL, e.g. https://coordinator.example:8443.") var coordinator: String
     @Option(help: "An enrollment token (zet_…).") var token: String
     @Option(help: "The coordinator CA's SHA-256, sha256:HEX, as the coordinator printed it.") var caHash: String
-    @Option(help: "Where the agent keeps its state.") var stateDir = "/var/lib/zedge-agent"
     @Option(help: "What this host is.") var kind: AgentKindOption = .computeMachine
     @Option(help: "Report this management IP instead of the default route's address.") var managementIp: String?
     @Option(help: "Report this hostname instead of the system's.") var hostname: String?
     @Option(help: "Report this serial number instead of the DMI one (CloudBoxes).") var serialNumber: String?
-    @Option(help: "Compute machines: the libvirt URI whose domain capabilities decide the domain type (default qemu:///system).")
+    @Option(help: configHelp) var config: String?
+    @Option(help: help(.stateDir)) var stateDir: String?
+    @Option(help: ArgumentHelp("Compute machines: " + AgentConfiguration.Key.libvirtUri.help + " Its domain capabilities decide the reported domain type."))
     var libvirtUri: String?
-    @Option(help: "Compute machines: auto, kvm or qemu, as `run` takes it; reported as the host's domain type (default auto).")
+    @Option(help: ArgumentHelp("Compute machines: " + AgentConfiguration.Key.domainType.help + " Reported as the host's domain type."))
     var domainType: String?
-    @Option(help: "Compute machines: the Open vSwitch bridge VM NICs attach to, as `run` takes it; reported when it exists (default br-zedge).")
+    @Option(help: ArgumentHelp("Compute machines: " + AgentConfiguration.Key.integrationBridge.help))
     var integrationBridge: String?
-    @Option(help: "A JSON configuration file, as `run` reads it (for libvirtUri, domainType and integrationBridge).") var config: String?
+    @Option(help: help(.logLevel)) var logLevel: String?
 
     func run() async throws {
-        let logger = makeLogger()
+        var flags: [AgentConfiguration.Key: String] = [:]
+        flags[.stateDir] = stateDir
+        flags[.libvirtUri] = libvirtUri
+        flags[.domainType] = domainType
+        flags[.integrationBridge] = integrationBridge
+        flags[.logLevel] = logLevel
+        let settings = resolveSettings(flags: flags, configFile: config)
+        let logger = makeLogger(level: settings.logLevel)
         do {
             var decided: String?
             var bridge: String?
             if kind == .computeMachine {
-                var flags: [AgentConfiguration.Key: String] = [:]
-                flags[.libvirtUri] = libvirtUri
-                flags[.domainType] = domainType
-                flags[.integrationBridge] = integrationBridge
-                let settings = try AgentConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
                 let connection = LibvirtConnection(uri: settings.libvirtURI)
                 let decision = await DomainTypeSelection.resolve(settings.domainType, connection: connection)
                 await connection.close()
@@ -72,11 +108,11 @@ struct Register: AsyncParsableCommand {
                 bridge = await IntegrationBridge(name: settings.integrationBridge, logger: logger).reportedName()
             }
             let state = try await AgentRegistration.register(
-                coordinator: coordinator, token: token, caPin: caHash, kind: kind.kind, stateDirectory: stateDir,
+                coordinator: coordinator, token: token, caPin: caHash, kind: kind.kind, stateDirectory: settings.stateDirectory,
                 overrides: .init(hostname: hostname, managementIp: managementIp, serialNumber: serialNumber, domainType: decided,
                                  integrationBridge: bridge),
                 logger: logger)
-            print("Registered as \(state.machineId.map { "compute machine \($0)" } ?? "CloudBox \(state.cloudBoxId!)"); state in \(stateDir)")
+            print("Registered as \(state.machineId.map { "compute machine \($0)" } ?? "CloudBox \(state.cloudBoxId!)"); state in \(settings.stateDirectory)")
         } catch {
             fail(error)
         }
@@ -86,29 +122,19 @@ struct Register: AsyncParsableCommand {
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the agent: heartbeats with metrics, and the tasks the coordinator sends.",
-        discussion: """
-        Every option may also come from its ZEDGE_AGENT_* environment variable (e.g. ZEDGE_AGENT_DOMAIN_TYPE) or \
-        from the JSON file given with --config (camelCase keys, e.g. "domainType"); flags win over the \
-        environment, the environment over the file.
-        """)
-    @Option(help: "A JSON configuration file (flags and ZEDGE_AGENT_* environment variables override it).") var config: String?
-    @Option(help: "Where the agent keeps its state (default /var/lib/zedge-agent).") var stateDir: String?
-    @Option(help: "The libvirt URI (default qemu:///system; test:///default for development).") var libvirtUri: String?
-    @Option(help: "KVM guests' CPU: host-passthrough (default), host-model, or default (QEMU's model; for nested hosts).")
-    var cpuMode: String?
-    @Option(help: "CloudBoxes: where the session and network settings for the box's tools are written.")
-    var cloudboxDir: String?
-    @Option(help: "libvirt's domain type: auto (default: kvm only with hardware virtualisation that libvirt offers, else qemu), kvm, or qemu (TCG).")
-    var domainType: String?
-    @Option(help: "The image cache's bound in bytes (suffixes K, M, G, T; default 20G). Images a VM uses are never evicted.")
-    var imageCacheBytes: String?
-    @Option(help: "Image downloads' rate limit in bytes per second (suffixes K, M, G; default 0: none).")
-    var imageDownloadBytesPerSecond: String?
-    @Option(help: "The Open vSwitch bridge VM NICs on tenant networks attach to (default br-zedge); checked at start and reported.")
-    var integrationBridge: String?
+        discussion: precedence + " The coordinator's URL, credential and CA come from `register`, in the state dir.")
+    @Option(help: configHelp) var config: String?
+    @Option(help: help(.stateDir)) var stateDir: String?
+    @Option(help: help(.libvirtUri)) var libvirtUri: String?
+    @Option(help: help(.cpuMode)) var cpuMode: String?
+    @Option(help: help(.cloudboxDir)) var cloudboxDir: String?
+    @Option(help: help(.domainType)) var domainType: String?
+    @Option(help: help(.imageCacheBytes)) var imageCacheBytes: String?
+    @Option(help: help(.imageDownloadBytesPerSecond)) var imageDownloadBytesPerSecond: String?
+    @Option(help: help(.integrationBridge)) var integrationBridge: String?
+    @Option(help: help(.logLevel)) var logLevel: String?
 
     func run() async throws {
-        let logger = makeLogger()
         var flags: [AgentConfiguration.Key: String] = [:]
         flags[.stateDir] = stateDir
         flags[.libvirtUri] = libvirtUri
@@ -118,10 +144,13 @@ struct Run: AsyncParsableCommand {
         flags[.imageCacheBytes] = imageCacheBytes
         flags[.imageDownloadBytesPerSecond] = imageDownloadBytesPerSecond
         flags[.integrationBridge] = integrationBridge
-        let settings: AgentConfiguration
-        do {
-            settings = try AgentConfiguration.resolve(flags: flags, environment: ProcessInfo.processInfo.environment, configFile: config)
-        } catch { fail(error) }
+        flags[.logLevel] = logLevel
+        let settings = resolveSettings(flags: flags, configFile: config)
+        let logger = makeLogger(level: settings.logLevel)
+        var startup = settings.effectiveValues
+        startup["configFile"] = "\(config ?? "none")"
+        startup["version"] = "\(ZedgeVersion.current)"
+        logger.info("zedge-agent starting", metadata: startup)
         let stateDir = settings.stateDirectory
         let loaded: (state: AgentState, credential: String, caPEM: String)
         do { loaded = try AgentState.load(from: stateDir) } catch { fail(error) }
@@ -133,7 +162,7 @@ struct Run: AsyncParsableCommand {
         var compute: ComputeResources?
         var rbd: RbdStorage?
         var bridge: IntegrationBridge?
-        var metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
+        let metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
         if loaded.state.kind == .computeMachine {
             let layout = AgentLayout(stateDirectory: stateDir)
             do { try layout.prepare() } catch { fail(error) }
@@ -155,10 +184,6 @@ struct Run: AsyncParsableCommand {
             let integrationBridge = IntegrationBridge(name: settings.integrationBridge, logger: logger)
             await integrationBridge.check()
             bridge = integrationBridge
-            metadata["integrationBridge"] = "\(settings.integrationBridge)"
-            metadata["libvirt"] = "\(settings.libvirtURI)"
-            metadata["imageCacheBytes"] = "\(settings.imageCacheBytes)"
-            metadata["imageDownloadBytesPerSecond"] = "\(settings.imageDownloadBytesPerSecond)"
         }
         let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor, images: compute?.images,
                                  integrationBridge: bridge, initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
@@ -171,12 +196,11 @@ struct Run: AsyncParsableCommand {
             } catch {
                 fail(error)
             }
-            metadata["cloudboxDir"] = "\(settings.cloudBoxDirectory)"
         }
         var tasks: TaskLoop?
         if hypervisor != nil || cloudBox != nil {
             do {
-                let journal = try TaskJournal(path: (stateDir as NSString).appendingPathComponent("journal.db"))
+                let journal = try TaskJournal(path: "\(stateDir)/journal.db")
                 tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
                                  executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox, compute: compute,
                                                         integrationBridge: bridge, rbd: rbd), logger: logger)

@@ -2,9 +2,9 @@ import Foundation
 import Testing
 @testable import ZedgeAgent
 
-/// `--domain-type` as a pure decision over injected facts, the readers of /sys and /proc against fixture
-/// trees, and the agent's configuration sources.
-@Suite("Domain type and agent configuration")
+/// `--domain-type` as a pure decision over injected facts, and the readers of /sys and /proc against fixture
+/// trees.
+@Suite("Domain type")
 struct DomainTypeSelectionTests {
     static let intel = VirtualisationFacts(kvmModules: ["kvm", "kvm_intel"], cpuVirtualisationFlags: ["vmx"])
     static let amd = VirtualisationFacts(kvmModules: ["kvm", "kvm_amd"], cpuVirtualisationFlags: ["svm"])
@@ -90,66 +90,6 @@ struct DomainTypeSelectionTests {
         #expect(decision.domainType == "test")
         if facts.kvmModules.contains("kvm_pvm"), facts.cpuVirtualisationFlags.isEmpty {
             #expect(DomainTypeSelection.decide(.auto, uri: "qemu:///system", facts: facts).domainType == "qemu")
-        }
-    }
-
-    // MARK: Configuration
-
-    @Test func flagsWinOverEnvironmentOverFile() throws {
-        let dir = try makeTestDirectory("agent-config")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("agent.json").path
-        try #"{"domainType": "kvm", "imageCacheBytes": "50G", "imageDownloadBytesPerSecond": 1048576, "stateDir": "/srv/zedge"}"#
-            .write(toFile: file, atomically: true, encoding: .utf8)
-        let fromFile = try AgentConfiguration.resolve(flags: [:], environment: [:], configFile: file)
-        #expect(fromFile.domainType == .kvm)
-        #expect(fromFile.imageCacheBytes == 50 << 30)
-        #expect(fromFile.imageDownloadBytesPerSecond == 1 << 20)
-        #expect(fromFile.stateDirectory == "/srv/zedge")
-        #expect(fromFile.libvirtURI == "qemu:///system")  // default
-
-        let environment = ["ZEDGE_AGENT_DOMAIN_TYPE": "qemu", "ZEDGE_AGENT_IMAGE_CACHE_BYTES": "512M"]
-        let fromEnvironment = try AgentConfiguration.resolve(flags: [:], environment: environment, configFile: file)
-        #expect(fromEnvironment.domainType == .qemu)
-        #expect(fromEnvironment.imageCacheBytes == 512 << 20)
-        #expect(fromEnvironment.imageDownloadBytesPerSecond == 1 << 20)
-
-        let fromFlags = try AgentConfiguration.resolve(flags: [.domainType: "auto", .imageCacheBytes: "1T"],
-                                                       environment: environment, configFile: file)
-        #expect(fromFlags.domainType == .auto)
-        #expect(fromFlags.imageCacheBytes == 1 << 40)
-        #expect(AgentConfiguration.Key.imageDownloadBytesPerSecond.environmentVariable == "ZEDGE_AGENT_IMAGE_DOWNLOAD_BYTES_PER_SECOND")
-        #expect(AgentConfiguration.Key.imageDownloadBytesPerSecond.flag == "--image-download-bytes-per-second")
-        #expect(AgentConfiguration.Key.libvirtUri.flag == "--libvirt-uri")
-    }
-
-    @Test func badValuesNameTheirSource() throws {
-        func message(_ body: () throws -> AgentConfiguration) -> String {
-            do { _ = try body(); return "" } catch { return "\(error)" }
-        }
-        #expect(message { try AgentConfiguration.resolve(flags: [.domainType: "xen"], environment: [:], configFile: nil) }
-            == "--domain-type: \"xen\" is not one of auto, kvm, qemu")
-        #expect(message { try AgentConfiguration.resolve(flags: [:], environment: ["ZEDGE_AGENT_IMAGE_CACHE_BYTES": "lots"], configFile: nil) }
-            .hasPrefix("ZEDGE_AGENT_IMAGE_CACHE_BYTES: \"lots\""))
-        let dir = try makeTestDirectory("agent-config-bad")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let file = dir.appendingPathComponent("agent.json").path
-        try #"{"domaintype": "kvm"}"#.write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(message { try AgentConfiguration.resolve(flags: [:], environment: [:], configFile: file) }.contains("unknown key \"domaintype\""))
-        try "[1]".write(toFile: file, atomically: true, encoding: .utf8)
-        #expect(message { try AgentConfiguration.resolve(flags: [:], environment: [:], configFile: file) }.contains("not a JSON object"))
-    }
-
-    @Test func byteSizes() {
-        #expect(AgentConfiguration.parseBytes("1234") == 1234)
-        #expect(AgentConfiguration.parseBytes("512K") == 512 << 10)
-        #expect(AgentConfiguration.parseBytes("20g") == 20 << 30)
-        #expect(AgentConfiguration.parseBytes("20GiB") == 20 << 30)
-        #expect(AgentConfiguration.parseBytes("20GB") == 20 << 30)
-        #expect(AgentConfiguration.parseBytes("100B") == 100)
-        #expect(AgentConfiguration.parseBytes("0") == 0)
-        for bad in ["", "G", "-1", "1.5G", "12X", "9999999999T", "1 G"] {
-            #expect(AgentConfiguration.parseBytes(bad) == nil, "\(bad)")
         }
     }
 }

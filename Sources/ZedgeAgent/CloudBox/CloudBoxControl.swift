@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// The agent's view of a CloudBox: the `cloudbox.*` tasks (DESIGN §4), each idempotent (a task may be delivered
@@ -27,8 +31,8 @@ public protocol Rebooter: Sendable {
 /// as `--no-block`), so the task's result is journaled before systemd stops the agent, and sent then or after
 /// the boot (TaskLoop resends unacknowledged results; a task delivered again is found finished, not rerun).
 ///
-/// The command runs as a child process (Foundation `Process`): `run()` does not block, and the caller's task
-/// is suspended until the child exits, not a thread.
+/// The command runs as a child process (`ChildProcess`): the caller's task is suspended until the child exits,
+/// not a thread.
 public struct SystemRebooter: Rebooter {
     public var executable: String
     public var arguments: [String]
@@ -40,20 +44,16 @@ public struct SystemRebooter: Rebooter {
 
     public func reboot(reason: String?) async throws {
         let command = ([executable] + arguments).joined(separator: " ")
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            process.standardInput = FileHandle.nullDevice
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: AgentError("cannot run \(command): \(error)"))
-            }
+        let outcome: (status: Int32, stderr: String)
+        do {
+            outcome = try await ChildProcess.exitStatus(executable, arguments)
+        } catch {
+            throw AgentError("cannot run \(command): \(error)")
         }
-        guard status == 0 else { throw AgentError("\(command) failed with exit status \(status)") }
+        guard outcome.status == 0 else {
+            let detail = outcome.stderr.trimmed()
+            throw AgentError("\(command) failed with exit status \(outcome.status)" + (detail.isEmpty ? "" : ": \(detail)"))
+        }
     }
 }
 
@@ -67,7 +67,7 @@ public struct RecordingRebooter: Rebooter {
     public func reboot(reason: String?) async throws {
         var line = try ZedgeJSON.encoder().encode(CloudBoxRebootRequest(reason: reason, requestedAt: Date()))
         line.append(UInt8(ascii: "\n"))
-        try CloudBoxFiles.createDirectory(URL(fileURLWithPath: markerPath).deletingLastPathComponent().path)
-        try CloudBoxFiles.append(line, to: markerPath, mode: 0o644)
+        try DurableFiles.createDirectory(URL(fileURLWithPath: markerPath).deletingLastPathComponent().path)
+        try DurableFiles.append(line, to: markerPath, mode: 0o644)
     }
 }

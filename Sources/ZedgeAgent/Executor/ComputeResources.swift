@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// What a ComputeMachine's tasks use besides the hypervisor: the image cache, libvirt storage for root-disk
@@ -27,7 +31,7 @@ public struct ComputeResources: Sendable {
     public static func imagesInUse(hypervisor: LibvirtHypervisor, storage: LibvirtStorage, pool: String) async throws -> Set<String> {
         var used = try await hypervisor.rootImagesInUse()
         for path in try await storage.backingPaths(pool: pool) {
-            let name = (path as NSString).lastPathComponent
+            let name = URL(fileURLWithPath: path).lastPathComponent
             if ImageRef.isSHA256Hex(name) { used.insert(name) }
         }
         return used

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// Carries out one task on the host and says how it ended; never throws (a failure is a FAILED result with

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// Where a running task's progress goes: each report becomes a `TaskEventReport` (INFO) with the next sequence

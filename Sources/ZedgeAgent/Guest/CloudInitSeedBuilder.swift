@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ZedgeCore
 
 /// Builds a VM's cloud-init NoCloud seed: `meta-data`, `user-data` and (when given) `network-config` in an
@@ -58,7 +67,7 @@ public struct CloudInitSeedBuilder: Sendable {
         _ = fsync(fd)
         close(fd)
         guard rename(path, final) == 0 else { throw AgentError("cannot rename \(path) to \(final): errno \(errno)") }
-        let dir = open((final as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dir = open(URL(fileURLWithPath: final).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 {
             _ = fsync(dir)
             close(dir)

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 #if canImport(Glibc)
@@ -145,7 +149,7 @@ public struct HostFactsCollector: Sendable {
 
     /// A GPU from one PCI device's sysfs `class`, `vendor` and `device` files, or nil when it is not one.
     public static func parseGPU(address: String, pciClass: String, vendor: String, device: String) -> PCIGPU? {
-        let pciClass = pciClass.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let pciClass = pciClass.trimmed().lowercased()
         guard pciClass.hasPrefix("0x0300") || pciClass.hasPrefix("0x0302") else { return nil }
         guard let vendor = hexID(vendor), let device = hexID(device), !nonGPUDisplayVendors.contains(vendor)
         else { return nil }
@@ -154,7 +158,7 @@ public struct HostFactsCollector: Sendable {
 
     /// `0x10de\n` → `10de`; nil unless four hex digits.
     static func hexID(_ text: String) -> String? {
-        var value = text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        var value = text.trimmed().lowercased()
         if value.hasPrefix("0x") { value.removeFirst(2) }
         guard value.count == 4, value.allSatisfy(\.isHexDigit) else { return nil }
         return value
@@ -184,9 +188,9 @@ public struct HostFactsCollector: Sendable {
     public static func parseNvidiaModel(_ information: String) -> String? {
         for line in information.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":"),
-                line[..<colon].trimmingCharacters(in: .whitespaces) == "Model"
+                line[..<colon].trimmed() == "Model"
             else { continue }
-            let model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            let model = line[line.index(after: colon)...].trimmed()
             return model.isEmpty ? nil : model
         }
         return nil
@@ -200,12 +204,12 @@ public struct HostFactsCollector: Sendable {
             if !line.hasPrefix("\t") {
                 if vendorName != nil { return nil }  // past our vendor's block
                 if line.lowercased().hasPrefix(vendor + " ") {
-                    vendorName = line.dropFirst(4).trimmingCharacters(in: .whitespaces)
+                    vendorName = line.dropFirst(4).trimmed()
                 }
             } else if let vendorName, !line.hasPrefix("\t\t") {
                 let entry = line.dropFirst()
                 if entry.lowercased().hasPrefix(device + " ") {
-                    return vendorName + " " + entry.dropFirst(4).trimmingCharacters(in: .whitespaces)
+                    return vendorName + " " + entry.dropFirst(4).trimmed()
                 }
             }
         }
@@ -249,7 +253,7 @@ public struct HostFactsCollector: Sendable {
     }
 
     static func cleanMAC(_ text: String) -> String? {
-        let mac = text.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let mac = text.trimmed().lowercased()
         let parts = mac.split(separator: ":")
         guard parts.count == 6, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isHexDigit) }),
             mac != "00:00:00:00:00:00"
@@ -295,7 +299,7 @@ public struct HostFactsCollector: Sendable {
     /// A DMI/device-tree value, or nil when empty or a placeholder such as "To Be Filled By O.E.M.", "0" or
     /// all zeros.
     public static func cleanIdentifier(_ text: String?) -> String? {
-        guard let value = text?.replacingOccurrences(of: "\0", with: "").trimmingCharacters(in: .whitespacesAndNewlines),
+        guard let value = text?.replacing("\0", with: "").trimmed(),
             !value.isEmpty
         else { return nil }
         if placeholders.contains(value.lowercased()) { return nil }

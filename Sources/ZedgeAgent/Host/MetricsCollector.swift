@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 import ZedgeCore
 
@@ -121,7 +125,7 @@ public final class MetricsCollector: Sendable {
         var result: [String: UInt64] = [:]
         for line in text.split(separator: "\n") {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            let key = line[..<colon].trimmingCharacters(in: .whitespaces)
+            let key = line[..<colon].trimmed()
             let rest = line[line.index(after: colon)...].split(separator: " ", omittingEmptySubsequences: true)
             guard !key.isEmpty, let first = rest.first, let value = UInt64(first) else { continue }
             result[key] = value
@@ -149,7 +153,7 @@ public final class MetricsCollector: Sendable {
     /// One thermal_zone*/temp file: millidegrees Celsius → °C. Readings outside −50…200 °C (disabled or broken
     /// sensors report e.g. −273200 or 0x7fffffff) are ignored.
     public static func parseThermalCelsius(_ text: String) -> Double? {
-        guard let millidegrees = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        guard let millidegrees = Int(text.trimmed()) else { return nil }
         let celsius = Double(millidegrees) / 1000
         guard celsius > -50, celsius < 200 else { return nil }
         return celsius
@@ -216,8 +220,8 @@ enum HostFiles {
     /// A trimmed, non-empty first line of a file (sysfs attributes), or nil. NUL bytes (device tree) are dropped.
     static func readValue(_ path: String) -> String? {
         guard let text = readFile(path, limit: 64 * 1024) else { return nil }
-        let value = text.replacingOccurrences(of: "\0", with: "").split(separator: "\n").first
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let value = text.replacing("\0", with: "").split(separator: "\n").first
+            .map { $0.trimmed() }
         guard let value, !value.isEmpty else { return nil }
         return value
     }

@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import ZedgeCore
 import ZedgeTransport
@@ -81,7 +90,7 @@ public struct ImageDownloader: Sendable {
         if resumedFrom > 0 {
             logger.info("resuming an image download", metadata: ["sha256": "\(ref.sha256)", "from": "\(resumedFrom)", "of": "\(ref.sizeBytes)"])
         }
-        let available = Self.availableBytes(in: (partPath as NSString).deletingLastPathComponent)
+        let available = Self.availableBytes(in: URL(fileURLWithPath: partPath).deletingLastPathComponent().path)
         if let available, available < ref.sizeBytes - part.size {
             throw ImageCacheError.noSpace(needed: ref.sizeBytes - part.size, available: available)
         }
@@ -162,8 +171,8 @@ public struct ImageDownloader: Sendable {
 
     /// The detail of a problem+json body, or the body's first line.
     static func problemDetail(_ body: String) -> String {
-        if let data = body.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-           let detail = object["detail"] as? String ?? object["title"] as? String {
+        if let object = try? ZedgeJSON.decoder().decode(JSONValue.self, from: Data(body.utf8)),
+           let detail = object["detail"]?.stringValue ?? object["title"]?.stringValue {
             return detail
         }
         return String(body.split(separator: "\n").first ?? "").prefix(200).description

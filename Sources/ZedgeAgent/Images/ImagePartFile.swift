@@ -1,6 +1,16 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
+import ZedgeCore
 import ZedgeTransport
 
 /// Bytes done and expected of an image download, readable from any thread while it runs.
@@ -180,7 +190,7 @@ final class ImagePartFile: CurlDownloadSink, @unchecked Sendable {
 
     /// The SHA-256 (lowercase hex) of the complete file. Call once, when `size == expectedSize`.
     func digest() -> String {
-        hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        Hex.lowercase(hasher.finalize())
     }
 
     /// Makes the verified file durable and gives it its final name: fsync, close, rename, fsync the folder.
@@ -191,7 +201,7 @@ final class ImagePartFile: CurlDownloadSink, @unchecked Sendable {
         guard rename(path, finalPath) == 0 else {
             throw ImageCacheError.io("cannot rename \(path) to \(finalPath): \(String(cString: strerror(errno)))")
         }
-        let dir = open((finalPath as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dir = open(URL(fileURLWithPath: finalPath).deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dir >= 0 {
             _ = fsync(dir)
             close(dir)
@@ -208,7 +218,7 @@ final class ImagePartFile: CurlDownloadSink, @unchecked Sendable {
 
     /// `bytes START-END/TOTAL` (TOTAL may be `*`).
     static func parseContentRange(_ value: String) -> (start: Int64, end: Int64, total: Int64?)? {
-        let v = value.trimmingCharacters(in: .whitespaces)
+        let v = value.trimmed()
         guard v.hasPrefix("bytes ") else { return nil }
         let parts = v.dropFirst(6).split(separator: "/", maxSplits: 1)
         guard parts.count == 2 else { return nil }

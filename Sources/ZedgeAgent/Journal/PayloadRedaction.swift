@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// Keeps secrets that arrive inside task payloads (the cephx key of `RbdCluster.cephKey`) out of the journal,
@@ -49,6 +53,6 @@ public enum PayloadRedaction {
     /// `text` with every secret of `payload` replaced by `placeholder` (for error messages, which are
     /// journaled and sent: nothing should quote a key, and this makes sure).
     public static func scrub(_ text: String, secretsOf payload: JSONValue) -> String {
-        secrets(in: payload).reduce(text) { $0.replacingOccurrences(of: $1, with: placeholder) }
+        secrets(in: payload).reduce(text) { $0.replacing($1, with: placeholder) }
     }
 }

@@ -1,5 +1,9 @@
 import CSQLite3
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A failure of the agent's task journal.
 public enum JournalError: Error, Sendable, Hashable, CustomStringConvertible {

@@ -1,5 +1,9 @@
 import CSQLite3
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 import ZedgeCore
 
@@ -96,13 +100,13 @@ public final class TaskJournal: Sendable {
     public init(path: String, now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.path = path
         self.now = now
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !directory.isEmpty {
             do {
                 try FileManager.default.createDirectory(
                     atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
-                throw JournalError.durability("cannot create \(directory): \(error.localizedDescription)")
+                throw JournalError.durability("cannot create \(directory): \(FileErrorText.describe(error))")
             }
         }
         // Create the file owner-only before SQLite does, so the -wal and -shm files inherit 0600 (payloads may

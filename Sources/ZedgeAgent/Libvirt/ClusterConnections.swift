@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// One `LibvirtConnection` per Ceph cluster (STORAGE pool id), opened on first use and kept: each has its own

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// One `<disk>` device of a domain, as libvirt's domain XML describes it (`virDomainGetXMLDesc`; libvirt docs:

@@ -1,5 +1,14 @@
 import CLibvirt
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The agent's `--domain-type`: `auto` (decide from the host), or `kvm` / `qemu` as the operator says.
 public enum DomainTypeOption: String, Sendable, CaseIterable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// Renders a `VmSpec` as libvirt domain XML. Pure: no I/O, no libvirt calls.
@@ -10,10 +14,10 @@ public enum DomainXML {
     /// `virDomainGetMetadata` returns it), or nil when there is none or the attribute is not exactly 64 hex
     /// digits (a longer value is not a SHA-256 whose first 64 digits happen to match: found by fuzz-domain-xml).
     public static func rootImageSHA256(inMetadata xml: String) -> String? {
-        guard let tag = xml.range(of: ":rootImage ") ?? xml.range(of: "<rootImage ") else { return nil }
+        guard let tag = xml.firstRange(of: ":rootImage ") ?? xml.firstRange(of: "<rootImage ") else { return nil }
         let rest = xml[tag.upperBound...]
         for quote in ["\"", "'"] {
-            if let start = rest.range(of: "sha256=\(quote)") {
+            if let start = rest.firstRange(of: "sha256=\(quote)") {
                 let value = rest[start.upperBound...].prefix(65)
                 if value.hasSuffix(quote), ImageRef.isSHA256Hex(String(value.dropLast())) { return String(value.dropLast()) }
             }

@@ -1,5 +1,14 @@
 import CLibvirt
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ZedgeCore
 
 /// The agent's view of a hypervisor: VM lifecycle operations, each idempotent (a task may be delivered more

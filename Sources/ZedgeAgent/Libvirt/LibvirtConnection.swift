@@ -1,6 +1,10 @@
 import CLibvirt
 import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A libvirt error, copied out of libvirt's thread-local last error on the thread that made the failing call.
 public struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {

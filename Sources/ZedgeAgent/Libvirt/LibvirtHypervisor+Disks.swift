@@ -1,5 +1,14 @@
 import CLibvirt
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ZedgeCore
 
 /// RBD data disks on domains: hot-plug, unplug and online resize (libvirt docs: virDomainAttachDeviceFlags,

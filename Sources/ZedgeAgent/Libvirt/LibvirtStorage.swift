@@ -1,5 +1,14 @@
 import CLibvirt
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ZedgeCore
 
 /// Storage pools and volumes through libvirt's storage API (no qemu-img shell-outs in the agent; libvirtd
@@ -211,9 +220,9 @@ public struct LibvirtStorage: Sendable {
 
     /// The `<backingStore><path>` of a volume's XML (entities decoded), or nil.
     public static func backingPath(inVolumeXML xml: String) -> String? {
-        guard let store = xml.range(of: "<backingStore>"), let end = xml.range(of: "</backingStore>", range: store.upperBound..<xml.endIndex),
-              let open = xml.range(of: "<path>", range: store.upperBound..<end.lowerBound),
-              let close = xml.range(of: "</path>", range: open.upperBound..<end.lowerBound)
+        guard let store = xml.firstRange(of: "<backingStore>"), let end = xml[store.upperBound...].firstRange(of: "</backingStore>"),
+              let open = xml[store.upperBound..<end.lowerBound].firstRange(of: "<path>"),
+              let close = xml[open.upperBound..<end.lowerBound].firstRange(of: "</path>")
         else { return nil }
         return xmlUnescape(String(xml[open.upperBound..<close.lowerBound]))
     }
@@ -222,7 +231,7 @@ public struct LibvirtStorage: Sendable {
         guard s.contains("&") else { return s }
         var out = s
         for (entity, text) in [("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&apos;", "'"), ("&#9;", "\t"), ("&#10;", "\n"), ("&#13;", "\r"), ("&amp;", "&")] {
-            out = out.replacingOccurrences(of: entity, with: text)
+            out = out.replacing(entity, with: text)
         }
         return out
     }
@@ -260,8 +269,8 @@ public struct LibvirtStorage: Sendable {
         guard let text = virStoragePoolGetXMLDesc(pool, 0) else { virResetLastError(); return nil }
         defer { free(text) }
         let xml = String(cString: text)
-        guard let target = xml.range(of: "<target>"), let open = xml.range(of: "<path>", range: target.upperBound..<xml.endIndex),
-              let close = xml.range(of: "</path>", range: open.upperBound..<xml.endIndex) else { return nil }
+        guard let target = xml.firstRange(of: "<target>"), let open = xml[target.upperBound...].firstRange(of: "<path>"),
+              let close = xml[open.upperBound...].firstRange(of: "</path>") else { return nil }
         return xmlUnescape(String(xml[open.upperBound..<close.lowerBound]))
     }
 }

@@ -1,5 +1,14 @@
 import CLibvirt
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ZedgeCore
 
 /// Private data disks in a Ceph cluster, through libvirt's secret and storage APIs only (never the `rbd` or

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 
 /// The host's Open vSwitch integration bridge (`--integration-bridge`, default `br-zedge`), which VM NICs on

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Asks Open vSwitch whether a bridge exists: `ovs-vsctl --timeout=5 br-exists NAME` (exit 0: yes, 2: no;
 /// anything else, or no ovs-vsctl at all, is unknown). The child runs through `ChildProcess`, so no

@@ -1,8 +1,14 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Logging
 import ZedgeCore
 
-/// The settings of `zedge-agent run`. Each comes from (highest first) its flag, its `ZEDGE_AGENT_*`
-/// environment variable, the JSON file given with `--config`, or its default:
+/// The settings of `zedge-agent run` (and the ones `register` shares). Each comes from (highest first) its flag,
+/// its `ZEDGE_AGENT_*` environment variable, the JSON file given with `--config`, or its default — the
+/// coordinator's order:
 ///
 /// | file key | flag | environment | default |
 /// |---|---|---|---|
@@ -14,11 +20,14 @@ import ZedgeCore
 /// | `imageCacheBytes` | `--image-cache-bytes` | `ZEDGE_AGENT_IMAGE_CACHE_BYTES` | `20G` |
 /// | `imageDownloadBytesPerSecond` | `--image-download-bytes-per-second` | `ZEDGE_AGENT_IMAGE_DOWNLOAD_BYTES_PER_SECOND` | `0` (no limit) |
 /// | `integrationBridge` | `--integration-bridge` | `ZEDGE_AGENT_INTEGRATION_BRIDGE` | `br-zedge` |
+/// | `logLevel` | `--log-level` | `ZEDGE_AGENT_LOG_LEVEL` | `info` |
 ///
 /// Sizes are bytes, optionally with a binary suffix: `512M`, `20G`, `1T` (also `20GiB`). The file is a JSON
-/// object with these keys (strings or numbers); an unknown key is refused, so a typo does not go unnoticed.
+/// object with these keys (strings, or whole numbers for sizes); an unknown key is refused, so a typo does not
+/// go unnoticed. The coordinator's URL, the agent's credential and the pinned CA are not settings: `register`
+/// writes them into the state dir, where `run` reads them.
 public struct AgentConfiguration: Sendable, Hashable {
-    public var stateDirectory = "/var/lib/zedge-agent"
+    public var stateDirectory = AgentLayout.defaultStateDirectory
     public var libvirtURI = "qemu:///system"
     public var cpuMode = CPUMode.hostPassthrough
     public var cloudBoxDirectory = FileCloudBoxControl.defaultDirectory.path
@@ -29,17 +38,43 @@ public struct AgentConfiguration: Sendable, Hashable {
     public var imageDownloadBytesPerSecond: Int64 = 0
     /// The Open vSwitch bridge VM NICs on tenant networks attach to (a Linux interface name).
     public var integrationBridge = IntegrationBridge.defaultName
+    /// The lowest level logged (to stderr, which systemd's journal keeps).
+    public var logLevel = Logger.Level.info
 
     public init() {}
 
+    /// One setting: its file key (the raw value), flag and environment variable.
     public enum Key: String, CaseIterable, Sendable {
         case stateDir, libvirtUri, cpuMode, cloudboxDir, domainType, imageCacheBytes, imageDownloadBytesPerSecond
-        case integrationBridge
+        case integrationBridge, logLevel
 
         /// `ZEDGE_AGENT_` and the key in upper snake case.
         public var environmentVariable: String { "ZEDGE_AGENT_" + words.joined(separator: "_").uppercased() }
-        /// `--` and the key in kebab case.
+        /// `--` and the key in kebab case (ArgumentParser's name for the property of the same name).
         public var flag: String { "--" + words.joined(separator: "-").lowercased() }
+        /// The default, as the file or a flag would spell it.
+        public var defaultValue: String { AgentConfiguration().value(of: self) }
+
+        /// What the setting does, for `--help`.
+        public var summary: String {
+            switch self {
+            case .stateDir: "Where the agent keeps its registration, journal, images and disks."
+            case .libvirtUri: "The libvirt URI (test:///default for development)."
+            case .cpuMode: "KVM guests' CPU: host-passthrough, host-model, or default (QEMU's model; for nested hosts)."
+            case .cloudboxDir: "CloudBoxes: where the session and network settings for the box's tools are written."
+            case .domainType:
+                "libvirt's domain type: auto (kvm only with hardware virtualisation that libvirt offers, else qemu), kvm, or qemu (TCG)."
+            case .imageCacheBytes: "The image cache's bound in bytes (suffixes K, M, G, T). Images a VM uses are never evicted."
+            case .imageDownloadBytesPerSecond: "Image downloads' rate limit in bytes per second (suffixes K, M, G; 0: none)."
+            case .integrationBridge: "The Open vSwitch bridge VM NICs on tenant networks attach to; checked at start and reported."
+            case .logLevel: "The lowest level logged: trace, debug, info, notice, warning, error or critical."
+            }
+        }
+
+        /// The `--help` text of the key's flag: what it does, then its file key, environment variable and default.
+        public var help: String {
+            "\(summary) (file: \(rawValue); env: \(environmentVariable); default: \(defaultValue))"
+        }
 
         private var words: [String] {
             var words: [String] = []
@@ -75,6 +110,28 @@ public struct AgentConfiguration: Sendable, Hashable {
         return config
     }
 
+    /// The value of `key`, as the file or a flag would spell it (sizes with their largest exact suffix).
+    public func value(of key: Key) -> String {
+        switch key {
+        case .stateDir: stateDirectory
+        case .libvirtUri: libvirtURI
+        case .cpuMode: cpuMode.rawValue
+        case .cloudboxDir: cloudBoxDirectory
+        case .domainType: domainType.rawValue
+        case .imageCacheBytes: Self.formatBytes(imageCacheBytes)
+        case .imageDownloadBytesPerSecond: Self.formatBytes(imageDownloadBytesPerSecond)
+        case .integrationBridge: integrationBridge
+        case .logLevel: logLevel.rawValue
+        }
+    }
+
+    /// Every setting by file key, for the startup log line: what the agent actually runs with.
+    public var effectiveValues: Logger.Metadata {
+        var metadata: Logger.Metadata = [:]
+        for key in Key.allCases { metadata[key.rawValue] = "\(value(of: key))" }
+        return metadata
+    }
+
     mutating func set(_ key: Key, _ value: String, source: String) throws {
         func bad(_ expected: String) -> AgentError { AgentError("\(source): \"\(value)\" is not \(expected)") }
         switch key {
@@ -104,12 +161,17 @@ public struct AgentConfiguration: Sendable, Hashable {
                 throw bad("a Linux interface name (1-15 letters, digits, '-', '_', '.')")
             }
             integrationBridge = value
+        case .logLevel:
+            guard let level = Logger.Level(rawValue: value) else {
+                throw bad("one of " + Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            logLevel = level
         }
     }
 
     /// `1234`, `512K`, `20M`, `3G`, `1T` (binary multiples; `KiB`/`KB`-style spellings too). Nil if malformed.
     public static func parseBytes(_ text: String) -> Int64? {
-        var s = text.trimmingCharacters(in: .whitespaces).uppercased()
+        var s = text.trimmed().uppercased()
         for suffix in ["IB", "B"] where s.hasSuffix(suffix) && s.count > suffix.count {
             let stripped = String(s.dropLast(suffix.count))
             if stripped.last.map({ "KMGT".contains($0) }) == true || suffix == "B" { s = stripped; break }
@@ -124,9 +186,19 @@ public struct AgentConfiguration: Sendable, Hashable {
         return overflow ? nil : product
     }
 
+    /// `bytes` with the largest binary suffix that divides it exactly: `20G`, `1536M`, `1000`; `parseBytes` reads it back.
+    public static func formatBytes(_ bytes: Int64) -> String {
+        guard bytes != 0 else { return "0" }
+        for (suffix, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] where bytes % (Int64(1) << shift) == 0 {
+            return "\(bytes >> shift)\(suffix)"
+        }
+        return "\(bytes)"
+    }
+
+    /// The file's keys and values as text; whole numbers are kept as their digits.
     static func readFile(_ path: String) throws -> [String: String] {
         guard let data = FileManager.default.contents(atPath: path) else { throw AgentError("cannot read the config file \(path)") }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let object = (try? JSONDecoder().decode(JSONValue.self, from: data))?.objectValue else {
             throw AgentError("the config file \(path) is not a JSON object")
         }
         var values: [String: String] = [:]
@@ -136,9 +208,9 @@ public struct AgentConfiguration: Sendable, Hashable {
                     + Key.allCases.map(\.rawValue).joined(separator: ", ") + ")")
             }
             switch value {
-            case let s as String: values[key] = s
-            case let n as NSNumber: values[key] = n.stringValue
-            default: throw AgentError("\(key) in \(path) must be a string or a number")
+            case .string(let s): values[key] = s
+            case .number(let n) where Int64(exactly: n) != nil: values[key] = String(Int64(exactly: n)!)
+            default: throw AgentError("\(key) in \(path) must be a string or a whole number")
             }
         }
         return values

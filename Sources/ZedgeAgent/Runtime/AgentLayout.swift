@@ -1,5 +1,14 @@
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import ZedgeCore
 
 /// Where a ComputeMachine agent keeps VM files under its state dir:
@@ -34,7 +43,7 @@ public struct AgentLayout: Sendable, Hashable {
     /// overlays land in the other's folder and go when it is removed.
     public var diskPoolName: String {
         stateDirectory == Self.defaultStateDirectory
-            ? VmSpec.diskPool : VmSpec.diskPool + "-" + String(Crypto.SHA256.hash(data: Array(stateDirectory.utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined().prefix(12))
+            ? VmSpec.diskPool : VmSpec.diskPool + "-" + String(Hex.lowercase(Crypto.SHA256.hash(data: Array(stateDirectory.utf8))).prefix(12))
     }
 
     public var imagesDirectory: String { stateDirectory + "/images" }
@@ -54,7 +63,7 @@ public struct AgentLayout: Sendable, Hashable {
             do {
                 try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
             } catch {
-                throw AgentError("cannot create \(dir): \(error.localizedDescription)")
+                throw AgentError("cannot create \(dir): \(FileErrorText.describe(error))")
             }
         }
         for dir in [stateDirectory, imagesDirectory, seedsDirectory] {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 
 /// What a registered agent keeps in its state dir: who it is, where its coordinator is, the pinned CA
@@ -15,12 +19,12 @@ public struct AgentState: Codable, Sendable, Hashable {
     static let credentialFile = "credential"
     static let caFile = "ca.pem"
 
-    /// Writes the state, the CA and the credential; folders 0700, secret 0600.
+    /// Writes the state, the CA and the credential, each replaced atomically; folders 0700, secret 0600.
     public func save(in directory: String, credential: String, caPEM: String) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        try Self.write(Data(credential.utf8), to: "\(directory)/\(Self.credentialFile)", mode: 0o600)
-        try Self.write(Data(caPEM.utf8), to: "\(directory)/\(Self.caFile)", mode: 0o644)
-        try Self.write(try ZedgeJSON.encoder(pretty: true).encode(self), to: "\(directory)/\(Self.fileName)", mode: 0o644)
+        try DurableFiles.writeAtomically(Data(credential.utf8), to: "\(directory)/\(Self.credentialFile)", mode: 0o600)
+        try DurableFiles.writeAtomically(Data(caPEM.utf8), to: "\(directory)/\(Self.caFile)", mode: 0o644)
+        try DurableFiles.writeAtomically(try ZedgeJSON.encoder(pretty: true).encode(self), to: "\(directory)/\(Self.fileName)", mode: 0o644)
     }
 
     /// The saved state, credential and CA; a clear error when the agent has not registered.
@@ -34,21 +38,7 @@ public struct AgentState: Codable, Sendable, Hashable {
               let ca = FileManager.default.contents(atPath: "\(directory)/\(caFile)").map({ String(decoding: $0, as: UTF8.self) }) else {
             throw AgentError("the state dir \(directory) lacks its credential or CA; register again")
         }
-        return (state, credential.trimmingCharacters(in: .whitespacesAndNewlines), ca)
-    }
-
-    /// Atomic replace with the mode set before any byte is written.
-    static func write(_ data: Data, to path: String, mode: Int) throws {
-        let temporary = path + ".tmp"
-        try? FileManager.default.removeItem(atPath: temporary)
-        guard FileManager.default.createFile(atPath: temporary, contents: nil, attributes: [.posixPermissions: mode]) else {
-            throw AgentError("cannot write \(temporary)")
-        }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        guard rename(temporary, path) == 0 else { throw AgentError("cannot replace \(path): errno \(errno)") }
+        return (state, credential.trimmed(), ca)
     }
 }
 

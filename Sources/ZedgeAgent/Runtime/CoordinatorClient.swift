@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import ZedgeCore
 import ZedgeTransport
 
@@ -78,8 +82,8 @@ public struct CoordinatorClient: Sendable {
         }
         let response = try await http.send(method, url: baseURL + path, headers: headers, body: data, timeout: timeout)
         guard (200..<300).contains(response.status) else {
-            let problem = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
-            throw Refusal(status: response.status, detail: problem?["detail"] as? String ?? String(decoding: response.body.prefix(200), as: UTF8.self))
+            let problem = try? ZedgeJSON.decoder().decode(JSONValue.self, from: response.body)
+            throw Refusal(status: response.status, detail: problem?["detail"]?.stringValue ?? String(decoding: response.body.prefix(200), as: UTF8.self))
         }
         return response.body
     }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import ZedgeCore
 
@@ -46,6 +50,7 @@ public struct HeartbeatLoop: Sendable {
                     integrationBridge: await integrationBridge?.reportedName())
                 let answer = try await client.heartbeat(request)
                 interval = max(1, answer.heartbeatIntervalS)
+                logger.debug("heartbeat sent", metadata: ["observedVms": "\(request.observedVms.count)", "nextInS": "\(interval)"])
                 if backoff.attempt > 0 {
                     logger.notice("coordinator reachable again", metadata: ["delivered": "\(backlog.readings.count)", "dropped": "\(backlog.dropped)"])
                 }

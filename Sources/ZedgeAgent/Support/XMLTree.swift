@@ -1,5 +1,9 @@
 import CLibXML2
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An XML document read with libxml2 (`xmlReadMemory`, no network, no entity substitution, no DTD loading): what
 /// the agent reads libvirt's domain and storage pool XML with. libxml2 directly, not FoundationXML, which sets a

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How a machine's health follows its readings: entered over a window, left only after a transition period
 /// below lower limits (hysteresis), so that one busy sample never flips it. `HealthWindow` applies it.

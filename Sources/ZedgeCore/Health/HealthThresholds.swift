@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Readings at or above which one reading is WARNING or CRITICAL (percent for CPU, memory and disk; °C for the
 /// hottest thermal zone). A machine's health comes from a window of such readings (`HealthWindow`), never

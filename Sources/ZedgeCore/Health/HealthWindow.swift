@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One machine's recent readings and the health they give under a `HealthPolicy` (the rule is stated there).
 /// A value with no I/O and no clock of its own: time is the readings' and the caller's `now`.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What an uploaded disk image is, read from its own bytes (never from what the client says): qcow2 or raw,
 /// and its guest-visible size; or why it is refused.

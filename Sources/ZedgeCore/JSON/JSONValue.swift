@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A free-form JSON value, for the schema's JSON columns (config, tags, networkConfig, connectionConfig,
 /// hardwareConfig, dnsServers, details, ipPoolConfig, configSnapshot, task payloads and results, …).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A single pass over the bytes of a JSON text (RFC 8259) that finds duplicate member names at any depth, before
 /// anything decodes it.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A closed set of string values from the schema of record (UPPER_SNAKE raw values, or dotted task kinds).
 ///

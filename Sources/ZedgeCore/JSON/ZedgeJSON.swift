@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The JSON coding conventions shared by the coordinator, agent and CLI: ISO-8601 UTC dates (written with
 /// milliseconds, read with or without fractional seconds) and sorted keys for stable output.

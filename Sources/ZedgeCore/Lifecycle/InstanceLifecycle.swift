@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A user's request on an instance.
 public enum InstanceAction: String, Sendable, Hashable, CaseIterable, Codable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The credential an agent received at registration; names exactly one machine or CloudBox. No hash
 /// field: the hash lives only in the coordinator's store.

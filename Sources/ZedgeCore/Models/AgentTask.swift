@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A unit of work queued for one agent (DESIGN §2, §4); named AgentTask to avoid Swift's `Task`.
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A long-lived bearer credential of a user. The key itself is shown once; its SHA-256 hash lives only in
 /// the coordinator's store, so this type has no hash field.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A record of one mutation, allowed or refused (DESIGN §3).
 public struct AuditLog: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The room one instance holds on one compute machine (DESIGN §5). Taken with a conditional UPDATE of the
 /// machine's allocated counters in the same transaction that writes this row; released once, by setting

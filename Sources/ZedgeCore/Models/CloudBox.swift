@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A thin client at the edge that a user binds (temporarily) to an instance; runs a light agent.
 public struct CloudBox: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A physical host in an edge data center that runs VMs through its agent.
 /// UNIQUE(edgeDataCenterId, managementIp), UNIQUE(edgeDataCenterId, businessIp).

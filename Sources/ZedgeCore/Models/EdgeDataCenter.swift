@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An edge site that holds resource pools, compute machines, CloudBoxes and VPCs. `name` is UNIQUE.
 public struct EdgeDataCenter: Codable, Sendable, Hashable, Identifiable {

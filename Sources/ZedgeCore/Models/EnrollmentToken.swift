@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A counted, expiring token that lets an agent register in one edge data center. No hash field: the
 /// hash lives only in the coordinator's store.

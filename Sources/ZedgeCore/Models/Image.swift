@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A bootable disk image (OS base, application layer or custom). UNIQUE(tenantId, name).
 public struct Image: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A user group that may read and use a GROUP_SPECIFIC image (as `TemplateGroupGrant` for templates).
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A named pointer (e.g. "stable") from an image to one of its versions. UNIQUE(imageId, tagName).
 public struct ImageTag: Codable, Sendable, Hashable, Identifiable {

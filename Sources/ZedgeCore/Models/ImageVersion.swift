@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One version of an image's file. UNIQUE(imageId, versionNumber); exactly one `isLatest` and at most one
 /// `isDefault` per image.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A data disk attached to an instance. UNIQUE(instanceId, diskId).
 public struct InstancePrivateDataDiskAttachment: Codable, Sendable, Hashable, Identifiable {

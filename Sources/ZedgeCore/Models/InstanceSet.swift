@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A named collection of instances (a project, department, class, …). UNIQUE(tenantId, name).
 public struct InstanceSet: Codable, Sendable, Hashable, Identifiable {

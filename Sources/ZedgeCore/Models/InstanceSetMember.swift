@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Membership of an instance in a set, with a free-form role. UNIQUE(setId, instanceId).
 public struct InstanceSetMember: Codable, Sendable, Hashable, Identifiable {

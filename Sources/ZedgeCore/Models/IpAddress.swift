@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One address (or the start of a range) in an IP pool, and who holds it.
 public struct IpAddress: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One heartbeat's metrics of a machine or CloudBox (kept with bounded retention).
 public struct MetricSample: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The handle returned by every asynchronous request (202): status, weighted steps, progress and a
 /// snapshot of the request (DESIGN §2). Where Foundation is imported too, spell it `ZedgeOperation`.

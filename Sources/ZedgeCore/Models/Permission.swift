@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One action on one kind of resource; roles are granted permissions through RolePermission.
 public struct Permission: Codable, Sendable, Hashable, Identifiable {

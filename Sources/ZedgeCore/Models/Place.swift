@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A physical site of a tenant (e.g. a classroom or shop), optionally tied to one subnet.
 /// UNIQUE(tenantId, name).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A user's persistent data disk (a Ceph RBD image) that can be attached to instances.
 public struct PrivateDataDisk: Codable, Sendable, Hashable, Identifiable {
@@ -85,7 +89,7 @@ extension PrivateDataDisk {
     public var serial: String { Self.serial(for: id) }
 
     public static func serial(for id: UUID) -> String {
-        String(id.uuidString.lowercased().replacingOccurrences(of: "-", with: "").suffix(20))
+        String(id.uuidString.lowercased().replacing("-", with: "").suffix(20))
     }
 }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Resource limits stored in `quotaConfig` on Tenant, UserGroup and User (DESIGN §2).
 ///

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A rotating refresh token; reuse of a used token revokes its whole family. No hash field: the hash lives
 /// only in the coordinator's store.

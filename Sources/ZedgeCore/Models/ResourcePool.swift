@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A group of machines (or storage, or IP addresses) in one data center, with totals and allocations.
 /// UNIQUE(edgeDataCenterId, name).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Grants a permission to a role. UNIQUE(role, permissionId).
 public struct RolePermission: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A CIDR range inside a VPC, optionally backed by an IP-address resource pool. UNIQUE(vpcId, cidrBlock).
 public struct Subnet: Codable, Sendable, Hashable, Identifiable {

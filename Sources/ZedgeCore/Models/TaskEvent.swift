@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A progress event an agent reports for a task. (taskId, sequence) is unique, which makes reports idempotent.
 public struct TaskEvent: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A reusable recipe for instances: default sizes, base image, network config and user data.
 /// UNIQUE(tenantId, name).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An immutable snapshot of a template's config. UNIQUE(templateId, versionNumber).
 public struct TemplateVersion: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An isolated customer organisation: owns users, groups, instances, networks, images and disks.
 public struct Tenant: Codable, Sendable, Hashable, Identifiable {

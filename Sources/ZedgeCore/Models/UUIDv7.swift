@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension UUID {
     /// A new RFC 9562 version 7 UUID: 48-bit Unix timestamp in milliseconds, version 7, RFC variant, 74 random

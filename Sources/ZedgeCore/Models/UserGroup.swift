@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A hierarchical group of users inside a tenant; carries its own quota. UNIQUE(tenantId, name).
 public struct UserGroup: Codable, Sendable, Hashable, Identifiable {

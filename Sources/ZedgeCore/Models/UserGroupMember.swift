@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Membership of a user in a group. UNIQUE(groupId, userId).
 public struct UserGroupMember: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A user's role (seed): ADMIN (everything), TENANT_ADMIN (its tenant), OPERATOR (infrastructure), USER.
 /// Used by User.role and RolePermission.role.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The hypervisor-level VM behind an instance (1:1), on one compute machine.
 public struct VirtualMachine: Codable, Sendable, Hashable, Identifiable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A tenant's private network (an IPv4 CIDR block), optionally bound to a data center and VLAN.
 /// UNIQUE(tenantId, name).

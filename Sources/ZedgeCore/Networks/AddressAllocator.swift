@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Addresses held in a subnet: one row of `IpAddress`, which holds `count` consecutive addresses from
 /// `start` (a range when `isRangeStart`, else one address).

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One NIC of an instance, fixed when the instance is created: the subnet it joins, the address IPAM gave it,
 /// what the guest needs to use it, and the VLAN its port carries. Kept in the instance's resolved config, so

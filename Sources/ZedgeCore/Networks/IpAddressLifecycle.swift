@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The life of an `IpAddress` row, as a value with an injected clock (no I/O).
 ///

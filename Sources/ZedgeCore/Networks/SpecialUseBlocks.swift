@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Address blocks no tenant network may use (IANA special-purpose registries, RFC 6890 and its updates):
 /// "this network", loopback, link-local, multicast, reserved and broadcast for IPv4; unspecified, loopback,

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Which addresses of a subnet IPAM may hand out: the block less the addresses the network itself uses.
 ///

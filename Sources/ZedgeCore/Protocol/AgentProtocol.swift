@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // The agent wire protocol (DESIGN §4): what agents and the coordinator send each other under /agent/v1.
 

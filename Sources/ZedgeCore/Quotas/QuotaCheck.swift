@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What a principal holds (or asks for) in the units quotas count.
 public struct ResourceUsage: Codable, Sendable, Hashable {

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// How a resource pool chooses among the machines that can take an instance (DESIGN §6).
 public enum SchedulingPolicy: String, Sendable, Hashable, CaseIterable {
@@ -9,7 +13,7 @@ public enum SchedulingPolicy: String, Sendable, Hashable, CaseIterable {
 
     /// The pool's policy string; unknown strings fall back to load_balance.
     public init(poolPolicy: String) {
-        let normalized = poolPolicy.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        let normalized = poolPolicy.trimmed().lowercased()
         self = SchedulingPolicy(rawValue: normalized) ?? .loadBalance
     }
 }
@@ -167,7 +171,7 @@ public struct PlacementDecision: Sendable {
         let r = request.resources
         var wanted = "\(Self.count(r.cpuCores, "CPU core")), \(r.memoryGb) GB memory, \(r.storageGb) GB storage, "
             + Self.count(r.gpuCount, "GPU")
-        if r.gpuCount > 0, let model = request.gpuModel?.trimmingCharacters(in: .whitespacesAndNewlines),
+        if r.gpuCount > 0, let model = request.gpuModel?.trimmed(),
            !model.isEmpty {
             wanted += " \(model)"
         }
@@ -381,6 +385,6 @@ public struct PlacementEngine: Sendable {
     }
 
     fileprivate static func normalizedModel(_ model: String) -> String {
-        model.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        model.trimmed().lowercased()
     }
 }

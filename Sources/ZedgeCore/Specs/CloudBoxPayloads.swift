@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // Typed payloads of the CloudBox task kinds (DESIGN §4): `cloudbox.bind`, `cloudbox.unbind`,
 // `cloudbox.configure-network` and `cloudbox.reboot`, and the state a CloudBox agent reports back as a task's

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The cloud-init NoCloud seed every VM gets as a cdrom labelled `cidata` (cloud-init's NoCloud datasource:
 /// files `meta-data`, `user-data` and `network-config`). The agent writes the files and builds the ISO 9660
@@ -85,7 +89,7 @@ public struct CloudInitSeed: Codable, Sendable, Hashable {
             }
         }
         let cut = String(String(mapped).prefix(63))
-        let trimmed = cut.trimmingCharacters(in: CharacterSet(charactersIn: "-"))
+        let trimmed = cut.trimmed { $0 == "-" }
         return trimmed.isEmpty ? fallback : trimmed
     }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // Typed payloads of the `disk.*` task kinds (DESIGN §4, §10; issue #11). Every one names the Ceph cluster it
 // works in (`RbdCluster`) and the RBD image; the agent reaches the image through a libvirt `rbd` storage pool

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One image version's file as agents fetch, verify and cache it (DESIGN §10): what `image.fetch` and a
 /// `vm.create` with a root image carry. The agent downloads it from `downloadPath` with its own credential and

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The typed payload of one `TaskKind` (DESIGN §4), with the one check of it that both sides run: the
 /// coordinator before it queues a task (a 400 naming the field for an operator's direct task), and the agent

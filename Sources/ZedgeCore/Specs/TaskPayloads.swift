@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // Typed payloads of the agent task kinds (DESIGN §4). A task's `payload` JSON is one of these, by `TaskKind`.
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 // The typed description of one virtual machine that a `vm.create` task carries (DESIGN §4). The agent renders
 // it to libvirt domain XML; the coordinator builds it from the instance's resolved template config.

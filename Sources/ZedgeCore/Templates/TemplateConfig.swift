@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What a TemplateVersion's `configSnapshot` holds: the instance's size and image, and the parameters an
 /// instance create may (or must) supply. Immutable once a version is published.

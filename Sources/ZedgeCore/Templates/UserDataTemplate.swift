@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Fills an instance's parameters into its template's user-data: every `{{ parameters.NAME }}` (spaces inside
 /// the braces optional) becomes the parameter's value — strings as they are, numbers without a needless
@@ -9,13 +13,13 @@ public enum UserDataTemplate {
     public static func render(_ text: String, parameters: [String: JSONValue]) -> String {
         var out = ""
         var rest = Substring(text)
-        while let open = rest.range(of: "{{") {
+        while let open = rest.firstRange(of: "{{") {
             out += rest[..<open.lowerBound]
-            guard let close = rest[open.upperBound...].range(of: "}}") else {
+            guard let close = rest[open.upperBound...].firstRange(of: "}}") else {
                 rest = rest[open.lowerBound...]
                 break
             }
-            let inner = rest[open.upperBound..<close.lowerBound].trimmingCharacters(in: .whitespaces)
+            let inner = rest[open.upperBound..<close.lowerBound].trimmed()
             if inner.hasPrefix("parameters."), let value = parameters[String(inner.dropFirst("parameters.".count))],
                let rendered = Self.text(value)
             {

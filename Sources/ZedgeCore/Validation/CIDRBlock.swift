@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// An IPv4 or IPv6 network in CIDR notation ("10.0.0.0/16", "2001:db8::/32").
 ///

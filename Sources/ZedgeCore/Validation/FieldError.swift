@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// One invalid input field, as it appears in a problem+json `errors: [{field, message}]` array.
 public struct FieldError: Error, Codable, Sendable, Hashable, CustomStringConvertible {

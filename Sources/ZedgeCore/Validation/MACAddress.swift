@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// A 48-bit MAC address in the one text form Zedge accepts: six two-digit hex groups separated by ':'
 /// (case-insensitive on input, lowercase on output), e.g. "52:54:00:12:34:56".

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Field validators for request input. Each returns nil when the value is fine, or a `FieldError` whose
 /// message says what is expected. They work on bytes/Unicode scalars, never on locale-dependent APIs, and
