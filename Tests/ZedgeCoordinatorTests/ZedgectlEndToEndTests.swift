@@ -149,7 +149,9 @@ struct ZedgectlEndToEndTests {
         defer { try? FileManager.default.removeItem(atPath: home) }
         let ctl = Ctl(home: home)
         do {
-            let admin = try await coordinator.client.login("admin", Self.password).accessToken
+            // The test's own eyes: an API key (access tokens last 3 s here).
+            let login = try await coordinator.client.login("admin", Self.password).accessToken
+            let admin = try #require(try await coordinator.client.post("/api/v1/api-keys", token: login, ["name": "test"]).json()["key"] as? String)
 
             // A wrong CA hash: refused before the password is read or sent; the coordinator saw no login.
             let loginsBefore = try await coordinator.auditCount("auth.login", admin: admin)
@@ -162,9 +164,9 @@ struct ZedgectlEndToEndTests {
             #expect(!FileManager.default.fileExists(atPath: ctl.credentialsPath))
 
             // Login: the context and the refresh token, the credentials 0600 in a 0700 directory.
-            let login = try await ctl.ok(["login", "--url", coordinator.url, "--ca-hash", coordinator.caHash, "--username", "admin",
-                                          "--password-stdin", "--context", "e2e"], stdin: Self.password + "\n")
-            #expect(login.stderr.contains("Logged in to \(coordinator.url) as admin"))
+            let loggedIn = try await ctl.ok(["login", "--url", coordinator.url, "--ca-hash", coordinator.caHash, "--username", "admin",
+                                             "--password-stdin", "--context", "e2e"], stdin: Self.password + "\n")
+            #expect(loggedIn.stderr.contains("Logged in to \(coordinator.url) as admin"))
             #expect(try await coordinator.auditCount("auth.login", admin: admin) == loginsBefore + 1)
             let mode = try FileManager.default.attributesOfItem(atPath: ctl.credentialsPath)[.posixPermissions] as? NSNumber
             #expect(mode?.intValue == 0o600)
@@ -334,7 +336,7 @@ struct ZedgectlEndToEndTests {
             let yaml = try await ctl.ok(["cloudbox", "show", "CB-0042", "-o", "yaml"])
             #expect(yaml.stdout.contains("serialNumber: CB-0042") && yaml.stdout.contains("status: ONLINE"))
             let bash = try await ctl.ok(["completion", "bash"])
-            #expect(bash.stdout.contains("complete -F") && bash.stdout.contains("cloudbox"))
+            #expect(bash.stdout.contains("complete -o filenames -F _zedgectl zedgectl") && bash.stdout.contains("cloudbox"))
             let zsh = try await ctl.ok(["completion", "zsh"])
             #expect(zsh.stdout.hasPrefix("#compdef zedgectl"))
         } catch {
