@@ -332,6 +332,35 @@ struct ZedgectlEndToEndTests {
             let reused = try await ProcessRunner.run("zedge-agent", Array(boxWords.dropFirst()) + ["--state-dir", boxState + "-again"])
             #expect(reused.status != 0)
 
+            // An image file, streamed up with bytes and rate on stderr; the version then holds its SHA-256.
+            try await ctl.ok(["image", "create", "--name", "blank", "--type", "OS_BASE", "--visibility", "PUBLIC"])
+            try await ctl.ok(["image", "version", "create", "blank", "--version-number", "1.0"])
+            let file = coordinator.directory + "/blank.raw"
+            let bytes = Data((0..<(2 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+            try bytes.write(to: URL(fileURLWithPath: file))
+            let upload = try await ctl(["image", "upload", "blank", "1.0", file, "-o", "json"])
+            #expect(upload.status == 0, "\(upload.stderr)")
+            #expect(try Self.json(upload.stdout)["checksumSha256"]?.stringValue == SHA256Hex.of(bytes))
+            let uploadLines = upload.stderr.split(separator: "\n").map(String.init)
+            #expect(uploadLines.contains { $0.hasPrefix("uploading 1.0 MiB / 2.0 MiB (50%, ") && $0.hasSuffix("/s)") }, "\(upload.stderr)")
+            #expect(uploadLines.last?.hasPrefix("uploading 2.0 MiB / 2.0 MiB (100%, ") == true, "\(upload.stderr)")
+            let second = try await ctl(["image", "upload", "blank", "1.0", file])
+            #expect(second.status == 1 && second.stderr.contains("(HTTP 409)"), "\(second.stderr)")
+
+            // No context at all: ZEDGE_URL, ZEDGE_CA_HASH and ZEDGE_TOKEN (an API key) are enough; a wrong hash is refused.
+            let bare = Ctl(home: try Self.makeHome())
+            defer { try? FileManager.default.removeItem(atPath: bare.home) }
+            let key = try #require(try await coordinator.client.post("/api/v1/api-keys", token: admin, ["name": "ci"]).json()["key"] as? String)
+            let fromEnvironment = try await bare(["tenant", "show", "acme", "-o", "json"],
+                                                 environment: ["ZEDGE_URL": coordinator.url, "ZEDGE_CA_HASH": coordinator.caHash, "ZEDGE_TOKEN": key])
+            #expect(fromEnvironment.status == 0, "\(fromEnvironment.stderr)")
+            #expect(try Self.json(fromEnvironment.stdout)["id"]?.stringValue == tenantId)
+            let wrongPin = try await bare(["tenant", "list"], environment: [
+                "ZEDGE_URL": coordinator.url, "ZEDGE_CA_HASH": "sha256:" + String(repeating: "1", count: 64), "ZEDGE_TOKEN": key])
+            #expect(wrongPin.status == 1 && wrongPin.stderr.contains("does not match"), "\(wrongPin.stderr)")
+            let unpinned = try await bare(["tenant", "list"], environment: ["ZEDGE_URL": coordinator.url, "ZEDGE_TOKEN": key])
+            #expect(unpinned.status == 1 && unpinned.stderr.contains("ZEDGE_CA_HASH"), "\(unpinned.stderr)")
+
             // YAML and completion.
             let yaml = try await ctl.ok(["cloudbox", "show", "CB-0042", "-o", "yaml"])
             #expect(yaml.stdout.contains("serialNumber: CB-0042") && yaml.stdout.contains("status: ONLINE"))

@@ -126,7 +126,7 @@ struct ContextCommand: ParsableCommand {
             let items: [JSONValue] = config.contexts.keys.sorted().map { name in
                 let context = config.contexts[name]!
                 return .object([
-                    "current": .bool(name == config.currentContext), "name": .string(name), "url": .string(context.url),
+                    "current": .string(name == config.currentContext ? "*" : ""), "name": .string(name), "url": .string(context.url),
                     "username": context.username.map(JSONValue.string) ?? .null, "caHash": context.caHash.map(JSONValue.string) ?? .null,
                     "loggedIn": .bool(credentials.contexts[name] != nil),
                 ])

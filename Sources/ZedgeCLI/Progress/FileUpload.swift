@@ -14,6 +14,7 @@ public final class FileUpload: CurlUploadSource, @unchecked Sendable {
     private let reporter: ProgressReporter?
     private let started = ContinuousClock.now
     private let lastReported = Mutex<(bucket: Int, at: ContinuousClock.Instant?)>((-1, nil))
+    private let sentSoFar = Atomic<Int64>(0)
     private let terminal: Bool
 
     /// Opens `path` for reading.
@@ -42,6 +43,7 @@ public final class FileUpload: CurlUploadSource, @unchecked Sendable {
     }
 
     public func progress(sent: Int64) {
+        sentSoFar.store(sent, ordering: .relaxed)
         guard let reporter else { return }
         let now = ContinuousClock.now
         let fraction = totalBytes > 0 ? Double(sent) / Double(totalBytes) : 1
@@ -60,9 +62,9 @@ public final class FileUpload: CurlUploadSource, @unchecked Sendable {
         reporter.update(Self.describe(sent: sent, total: totalBytes, elapsed: now - started), fraction: fraction)
     }
 
-    /// Ends the bar.
+    /// Ends the bar (with the bytes sent, and the rate).
     public func finish(succeeded: Bool) {
-        reporter?.finish(Self.describe(sent: succeeded ? totalBytes : 0, total: totalBytes, elapsed: ContinuousClock.now - started),
+        reporter?.finish(Self.describe(sent: sentSoFar.load(ordering: .relaxed), total: totalBytes, elapsed: ContinuousClock.now - started),
                          succeeded: succeeded)
     }
 
