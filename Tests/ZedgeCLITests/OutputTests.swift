@@ -89,9 +89,12 @@ final class Captured: Sendable {
         #expect((loaded["nested"] as? [String: Any])?["k"] as? String == "v")
     }
 
-    @Test func cellsFormatValues() {
+    @Test func cellsFormatValues() throws {
         #expect(ValueFormatter.cell(.number(3)) == "3")
         #expect(ValueFormatter.cell(.number(2.5)) == "2.5")
+        #expect(ValueFormatter.cell(.number(18.166207099502447)) == "18.17")
+        #expect(ValueFormatter.cell(.number(0.999)) == "1")
+        #expect(try YAMLRenderer.render(["p": .number(18.166207099502447)]) == "p: 18.166207099502447\n")
         #expect(ValueFormatter.cell(nil) == "" && ValueFormatter.cell(.null) == "")
         #expect(ValueFormatter.cell(.string("a\nb")) == "a\\nb")
         #expect(ValueFormatter.cell(["b": 1, "a": [true]]) == #"{"a":[true],"b":1}"#)
