@@ -25,6 +25,30 @@ public struct ConfigStore: Sendable {
     public func save(_ config: ConfigFile) throws { try write(config, to: configPath) }
     public func save(_ credentials: CredentialsFile) throws { try write(credentials, to: credentialsPath) }
 
+    /// An exclusive `flock` on `credentials.json.lock` (made 0600), held until `unlock()`; blocks while another
+    /// zedgectl process holds it.
+    public func lockCredentials() throws -> FileLock {
+        try ensureDirectory()
+        let fd = open(credentialsPath + ".lock", O_RDWR | O_CREAT, 0o600)
+        guard fd >= 0 else { throw CLIError.usage("cannot open \(credentialsPath).lock: \(String(cString: strerror(errno)))") }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                close(fd)
+                throw CLIError.usage("cannot lock \(credentialsPath).lock: \(String(cString: strerror(errno)))")
+            }
+        }
+        return FileLock(fd: fd)
+    }
+
+    /// A held `flock`; `unlock()` releases it (closing the descriptor).
+    public struct FileLock: Sendable {
+        let fd: Int32
+        public func unlock() {
+            flock(fd, LOCK_UN)
+            close(fd)
+        }
+    }
+
     private func load<T: Decodable>(_ type: T.Type, from path: String) throws -> T? {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let data = try Data(contentsOf: URL(fileURLWithPath: path))

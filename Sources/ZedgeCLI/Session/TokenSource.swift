@@ -4,7 +4,7 @@ import ZedgeCore
 /// Where the bearer token of each request comes from.
 ///
 /// - `fixed`: `ZEDGE_TOKEN` (an API key or an access token), used as it is, never refreshed.
-/// - `stored`: the context's credentials from `credentials.json`. The access token is used until 30 s before
+/// - `stored`: the context's credentials from `credentials.json`. The access token is used until 2 s before
 ///   it expires; then, or after a 401, `POST /api/v1/auth/refresh` exchanges the refresh token (rotation: the
 ///   answer's new refresh token replaces the old one in the file at once, since reusing a rotated token revokes
 ///   the whole family).
@@ -47,10 +47,10 @@ public actor TokenSource {
         case .stored:
             guard let credentials else { return nil }
             if let access = credentials.accessToken, let expires = credentials.accessTokenExpiresAt,
-               expires.timeIntervalSince(clock()) > 30 {
+               expires.timeIntervalSince(clock()) > Self.expiryMargin {
                 return access
             }
-            return try await refresh()
+            return try await refresh(replacing: credentials.accessToken)
         }
     }
 
@@ -58,12 +58,28 @@ public actor TokenSource {
     public func refreshed(after token: String?) async throws -> String? {
         guard case .stored = mode, let credentials else { return nil }
         if let access = credentials.accessToken, access != token { return access }  // Someone refreshed already.
-        return try await refresh()
+        return try await refresh(replacing: token)
     }
 
-    /// Exchanges the refresh token and stores the new pair.
-    private func refresh() async throws -> String? {
-        guard case .stored(let store, let context) = mode, let current = credentials else { return nil }
+    /// Seconds before its expiry at which an access token is refreshed rather than sent.
+    static let expiryMargin: TimeInterval = 2
+
+    /// Exchanges the refresh token and stores the new pair. Holds an exclusive lock on the credentials file
+    /// meanwhile, so that concurrent zedgectl processes do not present one refresh token twice (a reuse revokes
+    /// the whole family): a process that waited for the lock takes the pair the other one stored.
+    private func refresh(replacing stale: String?) async throws -> String? {
+        guard case .stored(let store, let context) = mode else { return nil }
+        let lock = try store.lockCredentials()
+        defer { lock.unlock() }
+        guard let current = try store.loadCredentials().contexts[context] else {
+            credentials = nil
+            throw CLIError.usage("not logged in: run `zedgectl login`")
+        }
+        if let access = current.accessToken, access != stale, let expires = current.accessTokenExpiresAt,
+           expires.timeIntervalSince(clock()) > Self.expiryMargin {
+            credentials = current
+            return access
+        }
         let body = try JSONEncoder().encode(["refreshToken": current.refreshToken])
         let response = try await transport.perform("POST", "/api/v1/auth/refresh",
                                                    headers: ["content-type": "application/json", "accept": "application/json"], body: body)
