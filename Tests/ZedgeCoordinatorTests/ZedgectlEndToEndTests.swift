@@ -350,6 +350,15 @@ struct ZedgectlEndToEndTests {
             let uploadLines = upload.stderr.split(separator: "\n").map(String.init)
             #expect(uploadLines.contains { $0.hasPrefix("uploading 1.0 MiB / 2.0 MiB (50%, ") && $0.hasSuffix("/s)") }, "\(upload.stderr)")
             #expect(uploadLines.last?.hasPrefix("uploading 2.0 MiB / 2.0 MiB (100%, ") == true, "\(upload.stderr)")
+            let copy = coordinator.directory + "/copy.raw"
+            let download = try await ctl(["image", "download", "blank", "1.0", "-O", copy])
+            #expect(download.status == 0, "\(download.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: copy)) == bytes)
+            #expect(download.stderr.contains("downloading 2.0 MiB / 2.0 MiB (100%, "), "\(download.stderr)")
+            try await ctl.ok(["image", "version", "create", "blank", "--version-number", "2.0"])
+            let noFile = try await ctl(["image", "download", "blank", "2.0", "-O", copy + "-none"])
+            #expect(noFile.status == 1 && noFile.stderr.contains("error: ") && noFile.stderr.contains("(HTTP 4"), "\(noFile.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: copy + "-none"))
             let second = try await ctl(["image", "upload", "blank", "1.0", file])
             #expect(second.status == 1 && second.stderr.contains("(HTTP 409)"), "\(second.stderr)")
 

@@ -46,7 +46,7 @@ struct ImageVersionRef {
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "Images, their versions, tags and files.", subcommands: [ListCommand<Images>.self, ShowCommand<Images>.self, CreateCommand<Images>.self, UpdateCommand<Images>.self,
-                      DeleteCommand<Images>.self, Version.self, Tag.self, Upload.self], aliases: ["images"])
+                      DeleteCommand<Images>.self, Version.self, Tag.self, Upload.self, Download.self], aliases: ["images"])
 
     /// `image upload IMAGE VERSION FILE`: streams the file (PUT …/file) with a bytes-and-rate progress bar.
     struct Upload: AsyncParsableCommand {
@@ -72,6 +72,37 @@ struct ImageCommand: ParsableCommand {
             }
             try global.printer.object(try APIResponse(status: response.status, headers: response.headers, body: response.body).json(),
                                       raw: response.body, columns: Resources.imageVersions.columns)
+        }
+    }
+
+    /// `image download IMAGE VERSION [-O FILE]`: streams the version's file to disk with a progress bar.
+    struct Download: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "download", abstract: "Download a version's file, streamed, with progress.")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The image (name or id).") var image: String
+        @Argument(help: "The version (number or id).") var version: String
+        @Option(name: [.customShort("O"), .customLong("output-file")], help: "Where to write it (default: IMAGE-VERSION.img here).",
+                completion: .file())
+        var outputFile: String?
+        @Flag(help: "No progress output.") var quiet = false
+
+        func run() async throws {
+            let session = try await global.session()
+            let ref = try await ImageVersionRef.resolve(image, version, client: session.client)
+            let path = outputFile ?? "\(image)-\(version).img"
+            let sink = try FileDownload(path: path, showProgress: !quiet)
+            var headers = ["accept": "application/octet-stream"]
+            if let token = try await session.client.tokens.bearer() { headers["authorization"] = "Bearer \(token)" }
+            let outcome = try await session.client.transport.http.download(
+                url: session.client.transport.baseURL + ref.path + "/file", headers: headers, into: sink)
+            let succeeded = outcome.status == 200 && !outcome.abortedBySink
+            sink.finish(succeeded: succeeded)
+            guard succeeded else {
+                try? FileManager.default.removeItem(atPath: path)
+                if sink.writeFailed { throw CLIError.usage("cannot write \(path)") }
+                throw CLIError.api(Problem.parse(status: outcome.status, body: sink.errorBody ?? Data()))
+            }
+            FileHandle.standardError.write(Data("\(path): \(outcome.bodyBytes) bytes, sha256 \(outcome.headers["etag"]?.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) ?? "?")\n".utf8))
         }
     }
 
