@@ -26,14 +26,28 @@ public struct NameResolver: Sendable {
         return id
     }
 
-    /// The body with each top-level reference field (`Resources.references`) that holds a name replaced by
-    /// the id it names.
+    /// The body with each reference field (`Resources.references`, at any depth: `networks[0].subnetId` too)
+    /// that holds a name replaced by the id it names.
     public func resolveReferences(_ body: [String: JSONValue]) async throws -> [String: JSONValue] {
         var body = body
         for (key, value) in body {
-            guard let spec = Resources.references[key], let name = value.stringValue, UUID(uuidString: name) == nil else { continue }
-            body[key] = .string(try await id(name, spec))
+            if let spec = Resources.references[key], let name = value.stringValue, UUID(uuidString: name) == nil {
+                body[key] = .string(try await id(name, spec))
+            } else {
+                body[key] = try await resolveNested(value)
+            }
         }
         return body
+    }
+
+    private func resolveNested(_ value: JSONValue) async throws -> JSONValue {
+        switch value {
+        case .object(let members): return .object(try await resolveReferences(members))
+        case .array(let items):
+            var resolved: [JSONValue] = []
+            for item in items { resolved.append(try await resolveNested(item)) }
+            return .array(resolved)
+        default: return value
+        }
     }
 }
