@@ -144,12 +144,12 @@ struct ZedgectlEndToEndTests {
     }
 
     @Test func loginRefreshesByItselfAndLogoutRevokes() async throws {
-        let coordinator = try await Coordinator(accessTokenSeconds: 6)
+        let coordinator = try await Coordinator(accessTokenSeconds: 10)
         let home = try Self.makeHome()
         defer { try? FileManager.default.removeItem(atPath: home) }
         let ctl = Ctl(home: home)
         do {
-            // The test's own eyes: an API key (access tokens last 6 s here).
+            // The test's own eyes: an API key (access tokens last 10 s here).
             let login = try await coordinator.client.login("admin", Self.password).accessToken
             let admin = try #require(try await coordinator.client.post("/api/v1/api-keys", token: login, ["name": "test"]).json()["key"] as? String)
 
@@ -182,9 +182,9 @@ struct ZedgectlEndToEndTests {
             #expect(try Self.json(me.stdout)["username"] == "admin")
             #expect(try ctl.refreshToken("e2e") == first)
 
-            // It expires (6 s): the next commands refresh by themselves, once for four of them at the same time
+            // It expires (10 s): the next commands refresh by themselves, once for four of them at the same time
             // (a second use of one refresh token would revoke the session), and the rotated refresh token is kept.
-            try await Task.sleep(for: .seconds(7))
+            try await Task.sleep(for: .seconds(11))
             let together = try await withThrowingTaskGroup(of: Ctl.Result.self) { group in
                 for _ in 0..<4 { group.addTask { try await ctl(["tenant", "list"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -203,7 +203,7 @@ struct ZedgectlEndToEndTests {
             entries["e2e"] = entry
             file["contexts"] = entries
             try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: ctl.credentialsPath))
-            try await Task.sleep(for: .seconds(7))
+            try await Task.sleep(for: .seconds(11))
             try await ctl.ok(["tenant", "list"])
             let third = try #require(try ctl.refreshToken("e2e"))
             #expect(third != second)
