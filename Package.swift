@@ -36,6 +36,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        // zedgectl: `-o yaml` and the terminal progress bar.
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/console-kit.git", from: "4.16.2"),
     ],
     targets: [
         // C system libraries (agent side).
@@ -108,12 +111,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "zedgectl",
+        // The admin CLI's library: client, session (contexts, credentials), output, progress and commands.
+        // Links libcurl (ZedgeTransport), not SwiftNIO's server side: the .deb is built from it.
+        .target(
+            name: "ZedgeCLI",
             dependencies: [
                 "ZedgeCore", "ZedgeTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ConsoleKitTerminal", package: "console-kit"),
             ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "zedgectl",
+            dependencies: ["ZedgeCLI"],
             swiftSettings: strict
         ),
         // `make bench`: simulated agents against a real coordinator and a bare Hummingbird ceiling. Not a test.
@@ -133,6 +145,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ZedgeCoreTests", dependencies: ["ZedgeCore"], swiftSettings: strict),
+        .testTarget(name: "ZedgeCLITests", dependencies: ["ZedgeCLI", "ZedgeCore", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .testTarget(name: "ZedgeAgentTests", dependencies: ["ZedgeAgent", "ZedgeCore", "ZedgeTransport"], swiftSettings: strict),
         .testTarget(
             name: "ZedgeCoordinatorTests",

@@ -52,6 +52,12 @@ static inline CURLcode zedge_curl_setopt_write_function(CURL *handle, zedge_curl
     return curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, callback);
 }
 
+/* CURLOPT_READFUNCTION: fills the buffer with the next request body bytes (uploads); returns the count, 0 at the
+ * end, or CURL_READFUNC_ABORT. */
+static inline CURLcode zedge_curl_setopt_read_function(CURL *handle, zedge_curl_data_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_READFUNCTION, callback);
+}
+
 /* CURLOPT_HEADERFUNCTION: receives each response header line (status lines included, CRLF kept). */
 static inline CURLcode zedge_curl_setopt_header_function(CURL *handle, zedge_curl_data_callback callback) {
     return curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, callback);

@@ -208,6 +208,33 @@ public final class CurlHTTPClient: @unchecked Sendable {
         }
     }
 
+    /// Sends a request whose body is streamed from `source` (`CURLOPT_UPLOAD` with `CURLOPT_READFUNCTION`), so a
+    /// large file never sits in memory, and returns the response (its body capped as for `send`). `source.progress`
+    /// is told the bytes sent so far as libcurl reports them. No overall timeout: a transfer that sends less
+    /// than one byte per second for `stallTimeout` ends with a timeout.
+    ///
+    /// - Throws: `TransportError`, `CancellationError`.
+    public func upload(
+        _ method: String, url: String, headers: [String: String] = [:], from source: any CurlUploadSource,
+        stallTimeout: Duration = .seconds(120)
+    ) async throws -> HTTPResponse {
+        let request = Request(method: method, url: url, headers: headers, body: nil, timeout: nil,
+                              download: .init(lowSpeedTime: stallTimeout), upload: source)
+        let cancellation = CancellationFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
+                queue.async {
+                    continuation.resume(with: Result {
+                        let (status, headers, context) = try self.perform(request, cancellation: cancellation)
+                        return HTTPResponse(status: status, headers: headers, body: context.body)
+                    })
+                }
+            }
+        } onCancel: {
+            cancellation.cancel()
+        }
+    }
+
     // MARK: - On `queue` only
 
     private struct Request: Sendable {
@@ -219,6 +246,8 @@ public final class CurlHTTPClient: @unchecked Sendable {
         let timeout: Duration?
         var download: DownloadOptions? = nil
         var sink: (any CurlDownloadSink)? = nil
+        /// Uploads: where the body comes from (instead of `body`).
+        var upload: (any CurlUploadSource)? = nil
     }
 
     private func perform(_ request: Request, cancellation: CancellationFlag) throws -> (Int, [String: String], TransferContext) {
@@ -293,8 +322,14 @@ public final class CurlHTTPClient: @unchecked Sendable {
 
         // Method and body. COPYPOSTFIELDS copies the bytes, so nothing must outlive this call.
         var body = request.body
-        if body == nil, ["POST", "PUT", "PATCH"].contains(method) { body = Data() }
-        if let body {
+        if body == nil, request.upload == nil, ["POST", "PUT", "PATCH"].contains(method) { body = Data() }
+        if let upload = request.upload {
+            try set(zedge_curl_setopt_long(handle, CURLOPT_UPLOAD, 1), "UPLOAD")
+            try set(zedge_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(upload.totalBytes)), "INFILESIZE_LARGE")
+            if method != "PUT" {
+                try set(zedge_curl_setopt_string(handle, CURLOPT_CUSTOMREQUEST, method), "CUSTOMREQUEST")
+            }
+        } else if let body {
             try set(zedge_curl_setopt_off_t(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)), "POSTFIELDSIZE")
             let bytes = body.isEmpty ? [0] : [UInt8](body)
             try bytes.withUnsafeBytes { raw in
@@ -323,7 +358,7 @@ public final class CurlHTTPClient: @unchecked Sendable {
             }
         }
         var lines = request.headers.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }
-        if body != nil { lines.append("Expect:") }
+        if body != nil || request.upload != nil { lines.append("Expect:") }
         var list: UnsafeMutablePointer<curl_slist>?
         defer { curl_slist_free_all(list) }
         for line in lines {
@@ -336,7 +371,18 @@ public final class CurlHTTPClient: @unchecked Sendable {
 
         // Callbacks, with the context box passed through their void* (kept alive below).
         let context = TransferContext(maxBodyBytes: maxBodyBytes, cancellation: cancellation, sink: request.sink)
+        context.upload = request.upload
         let opaque = Unmanaged.passUnretained(context).toOpaque()
+        if request.upload != nil {
+            try set(zedge_curl_setopt_read_function(handle) { buffer, size, count, userdata in
+                guard let userdata, let buffer else { return Int(CURL_READFUNC_ABORT) }
+                let context = Unmanaged<TransferContext>.fromOpaque(userdata).takeUnretainedValue()
+                guard let upload = context.upload else { return Int(CURL_READFUNC_ABORT) }
+                let read = upload.read(into: UnsafeMutableRawBufferPointer(start: buffer, count: size * count))
+                return read < 0 ? Int(CURL_READFUNC_ABORT) : read
+            }, "READFUNCTION")
+            try set(zedge_curl_setopt_pointer(handle, CURLOPT_READDATA, opaque), "READDATA")
+        }
         try set(zedge_curl_setopt_write_function(handle) { data, size, count, userdata in
             guard let userdata else { return 0 }
             let context = Unmanaged<TransferContext>.fromOpaque(userdata).takeUnretainedValue()
@@ -369,9 +415,10 @@ public final class CurlHTTPClient: @unchecked Sendable {
             return length
         }, "HEADERFUNCTION")
         try set(zedge_curl_setopt_pointer(handle, CURLOPT_HEADERDATA, opaque), "HEADERDATA")
-        try set(zedge_curl_setopt_xferinfo_function(handle) { userdata, _, _, _, _ in
+        try set(zedge_curl_setopt_xferinfo_function(handle) { userdata, _, _, _, uploaded in
             guard let userdata else { return 0 }
             let context = Unmanaged<TransferContext>.fromOpaque(userdata).takeUnretainedValue()
+            context.upload?.progress(sent: Int64(uploaded))
             return context.cancellation.isCancelled ? 1 : 0
         }, "XFERINFOFUNCTION")
         try set(zedge_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, opaque), "XFERINFODATA")
@@ -448,6 +495,8 @@ private final class TransferContext {
     var sinkAborted = false
     var sinkBytes: Int64 = 0
     var averageSpeed: Int64 = 0
+    /// Uploads: the body's source.
+    var upload: (any CurlUploadSource)?
 
     init(maxBodyBytes: Int, cancellation: CancellationFlag, sink: (any CurlDownloadSink)? = nil) {
         self.maxBodyBytes = maxBodyBytes
@@ -494,4 +543,15 @@ public protocol CurlDownloadSink: AnyObject, Sendable {
     func begin(status: Int, headers: [String: String]) -> Bool
     /// The next chunk of the body. Return false to abort the transfer.
     func receive(_ bytes: UnsafeRawBufferPointer) -> Bool
+}
+
+/// Where `CurlHTTPClient.upload` reads a request body from. Both methods run on the client's queue, one transfer
+/// at a time; a source is used by one upload.
+public protocol CurlUploadSource: AnyObject, Sendable {
+    /// The body's length in bytes (sent as `Content-Length`).
+    var totalBytes: Int64 { get }
+    /// Fills `buffer` with the next bytes; returns how many (0 at the end), or -1 to abort the transfer.
+    func read(into buffer: UnsafeMutableRawBufferPointer) -> Int
+    /// Bytes sent so far (called often, also with no change).
+    func progress(sent: Int64)
 }

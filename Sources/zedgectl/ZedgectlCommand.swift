@@ -1,15 +1,10 @@
-import ArgumentParser
-import ZedgeCore
+import Foundation
+import ZedgeCLI
 
-/// The admin CLI. Its commands arrive with the issues that add the API they drive.
+/// The admin CLI; everything is in the ZedgeCLI library (commands, client, session, output).
 @main
-struct ZedgectlCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "zedgectl",
-        abstract: "Administer a Zedge coordinator (commands: not yet implemented; use the HTTP API).",
-        version: ZedgeVersion.current)
-
-    func run() throws {
-        throw ValidationError("no commands yet: use the HTTP API (see /api/v1/openapi.json)")
+enum ZedgectlMain {
+    static func main() async {
+        exit(await Zedgectl.run(Array(CommandLine.arguments.dropFirst())))
     }
 }

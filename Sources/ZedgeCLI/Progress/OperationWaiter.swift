@@ -1,0 +1,62 @@
+import Foundation
+import ZedgeCore
+
+/// `--wait`: polls `GET /api/v1/operations/{id}` until the operation is SUCCEEDED, FAILED or CANCELLED,
+/// showing its current step and percent (`ProgressReporter`).
+public struct OperationWaiter: Sendable {
+    public let client: APIClient
+    public let interval: Duration
+    public let terminal: Bool
+
+    public init(client: APIClient, interval: Duration = .milliseconds(500), terminal: Bool = StandardError.isTerminal) {
+        self.client = client
+        self.interval = interval
+        self.terminal = terminal
+    }
+
+    /// Waits for the operation and returns its last state.
+    /// - Throws: `CLIError.operationFailed` (with the operation's `error`) when it ends FAILED or CANCELLED.
+    @discardableResult
+    public func wait(for operationId: String) async throws -> JSONValue {
+        var operation = try await fetch(operationId)
+        let reporter = ProgressReporter(title: Self.describe(operation), terminal: terminal)
+        while true {
+            let status = operation["status"]?.stringValue ?? "?"
+            let line = Self.describe(operation)
+            if ["SUCCEEDED", "FAILED", "CANCELLED"].contains(status) {
+                reporter.finish(line, succeeded: status == "SUCCEEDED")
+                guard status == "SUCCEEDED" else {
+                    throw CLIError.operationFailed(id: operationId, status: status, error: operation["error"]?.stringValue)
+                }
+                return operation
+            }
+            reporter.update(line, fraction: (operation["progress"]?.doubleValue ?? 0) / 100)
+            try await Task.sleep(for: interval)
+            operation = try await fetch(operationId)
+        }
+    }
+
+    private func fetch(_ id: String) async throws -> JSONValue {
+        try await client.send("GET", "/api/v1/operations/\(APIClient.segment(id))").json()
+    }
+
+    /// `instance.create: vm.create 40% RUNNING`: the kind, the current step (the first RUNNING one, else the
+    /// first PENDING one, else the last), the percent and the status.
+    public static func describe(_ operation: JSONValue) -> String {
+        let steps = operation["steps"]?.arrayValue ?? []
+        let current = steps.first { $0["status"]?.stringValue == "RUNNING" }
+            ?? steps.first { $0["status"]?.stringValue == "PENDING" }
+            ?? steps.last
+        let percent = Int((operation["progress"]?.doubleValue ?? 0).rounded(.down))
+        var text = operation["kind"]?.stringValue ?? "operation"
+        if let step = current?["name"]?.stringValue { text += ": \(step)" }
+        return text + " \(percent)% \(operation["status"]?.stringValue ?? "")"
+    }
+
+    /// The operation in a 202 answer: the body itself (an Operation) or its `operation` member.
+    public static func operation(in body: JSONValue) -> JSONValue? {
+        if let nested = body["operation"], nested["id"] != nil { return nested }
+        if body["steps"] != nil, body["kind"] != nil, body["id"] != nil { return body }
+        return nil
+    }
+}

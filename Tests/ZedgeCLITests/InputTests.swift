@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCLI
+
+@Suite struct InputTests {
+    @Test func setValuesAreJSONWhenTheyParse() throws {
+        let body = try BodyBuilder.build(file: nil, fields: ["name": "typed"], sets: [
+            "vlanId=101", "enabled=true", "note=hello world", "tags=[\"a\"]", "quotaConfig.cpuCores=8", "quotaConfig.memoryGb=16",
+            "code=\"123\"", "empty=", "name=overridden",
+        ])
+        #expect(body == [
+            "vlanId": 101, "enabled": true, "note": "hello world", "tags": ["a"], "quotaConfig": ["cpuCores": 8, "memoryGb": 16],
+            "code": "123", "empty": "", "name": "overridden",
+        ])
+    }
+
+    @Test func fileFirstThenFlagsThenSet() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("zedgectl-body-\(UUID().uuidString).json").path
+        try Data(#"{"name":"from-file","description":"kept","vlanId":1}"#.utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let body = try BodyBuilder.build(file: path, fields: ["name": "from-flag"], sets: ["vlanId=2"])
+        #expect(body == ["name": "from-flag", "description": "kept", "vlanId": 2])
+        let stdin = try BodyBuilder.build(file: "-", fields: [:], sets: [], readStdin: { Data(#"{"a":1}"#.utf8) })
+        #expect(stdin == ["a": 1])
+    }
+
+    @Test func badInputIsAClearError() {
+        #expect(throws: CLIError.self) { try BodyBuilder.parseAssignment("novalue") }
+        #expect(throws: CLIError.self) { try BodyBuilder.parseAssignment("=1") }
+        #expect(throws: CLIError.self) { try BodyBuilder.parseAssignment("a..b=1") }
+        #expect(throws: CLIError.self) { try BodyBuilder.build(file: "-", fields: [:], sets: [], readStdin: { Data("[1]".utf8) }) }
+        #expect(throws: CLIError.self) { try BodyBuilder.build(file: "/nonexistent/zedge.json", fields: [:], sets: []) }
+    }
+
+    @Test func registerLineIsShellSafe() {
+        let line = TechnicianCommand.registerLine(kind: "cloud-box", url: "https://10.0.0.1:8443", token: "zet_abc-DEF_1",
+                                                  caHash: "sha256:" + String(repeating: "ab", count: 32), extra: ["--serial-number", "CB 7's"])
+        #expect(line == "zedge-agent register --kind cloud-box --coordinator https://10.0.0.1:8443 --token zet_abc-DEF_1 --ca-hash sha256:"
+            + String(repeating: "ab", count: 32) + " --serial-number 'CB 7'\\''s'")
+    }
+
+    @Test func queryStringsArePercentEncoded() {
+        #expect(APIClient.queryString([]) == "")
+        #expect(APIClient.queryString([("action", "tenant.create"), ("q", "a&b=c d")]) == "?action=tenant.create&q=a%26b%3Dc%20d")
+        #expect(APIClient.segment("v1/x y") == "v1%2Fx%20y")
+    }
+}
