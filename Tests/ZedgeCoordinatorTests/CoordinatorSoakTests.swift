@@ -25,30 +25,9 @@ struct CoordinatorSoakTests {
         let port: Int
 
         init(directory: String, databaseURL: String, port: Int) async throws {
-            process.executableURL = ProcessRunner.executable("zedge-coordinator")
-            process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data-dir", directory, "--database", databaseURL,
-                                 "--log-level", "error"]
-            let never = "101"
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": CoordinatorSoakTests.password,
-                "ZEDGE_HEARTBEAT_INTERVAL_SECONDS": "1", "ZEDGE_RECONCILE_INTERVAL_SECONDS": "1",
-                // The agents report this machine's real readings, and the suite saturates it.
-                "ZEDGE_HEALTH_WARNING_CPU_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_CPU_PERCENT": never,
-                "ZEDGE_HEALTH_WARNING_MEMORY_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_MEMORY_PERCENT": never,
-                "ZEDGE_HEALTH_WARNING_DISK_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_DISK_PERCENT": never,
-            ]) { $1 }
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let printed = await ProcessRunner.read(out, until: "CA SHA-256", process: process)
-            guard let listening = printed.split(separator: "\n").first?.split(separator: ":").last.flatMap({ Int($0) }) else {
-                kill(process.processIdentifier, SIGKILL)
-                throw TestFailure("the coordinator did not start: \(printed)")
-            }
-            self.port = listening
-            // Keep reading its stdout so that it never blocks on a full pipe.
-            out.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
+            self.port = try await ProcessRunner.startCoordinator(
+                process, arguments: ["--listen", "127.0.0.1:\(port)", "--data-dir", directory, "--database", databaseURL],
+                environment: ["ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": CoordinatorSoakTests.password])
         }
 
         /// Waits until it answers `/readyz` (its announcement can come a moment before a loaded machine lets a

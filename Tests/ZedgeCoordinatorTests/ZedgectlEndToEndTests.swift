@@ -23,28 +23,10 @@ struct ZedgectlEndToEndTests {
         init(accessTokenSeconds: Int = 900) async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedgectl-e2e-\(UUID().uuidString)").path
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            process.executableURL = ProcessRunner.executable("zedge-coordinator")
-            process.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", directory + "/coordinator", "--log-level", "error"]
-            let never = "101"
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": ZedgectlEndToEndTests.password,
-                "ZEDGE_ACCESS_TOKEN_TTL_SECONDS": String(accessTokenSeconds),
-                "ZEDGE_HEARTBEAT_INTERVAL_SECONDS": "1", "ZEDGE_RECONCILE_INTERVAL_SECONDS": "1",
-                // The agents report this machine's real readings, and the suite saturates it.
-                "ZEDGE_HEALTH_WARNING_CPU_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_CPU_PERCENT": never,
-                "ZEDGE_HEALTH_WARNING_MEMORY_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_MEMORY_PERCENT": never,
-                "ZEDGE_HEALTH_WARNING_DISK_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_DISK_PERCENT": never,
-            ]) { $1 }
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            let printed = await ProcessRunner.read(out, until: "CA SHA-256", process: process)
-            guard let port = printed.split(separator: "\n").first?.split(separator: ":").last.flatMap({ Int($0) }) else {
-                kill(process.processIdentifier, SIGKILL)
-                throw TestFailure("the coordinator did not start: \(printed)")
-            }
-            out.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
+            let port = try await ProcessRunner.startCoordinator(
+                process, arguments: ["--listen", "127.0.0.1:0", "--data-dir", directory + "/coordinator"],
+                environment: ["ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": ZedgectlEndToEndTests.password,
+                              "ZEDGE_ACCESS_TOKEN_TTL_SECONDS": String(accessTokenSeconds)])
             url = "https://127.0.0.1:\(port)"
             caPEM = try String(contentsOfFile: directory + "/coordinator/tls/ca.pem", encoding: .utf8)
             caHash = try TLSMaterial.fingerprint(ofPEM: caPEM)

@@ -1,19 +1,12 @@
 import Foundation
 import ZedgeCore
+import ZedgeTransport
 
-/// One answer of the coordinator: status, headers (lowercased names) and the body exactly as received.
-public struct APIResponse: Sendable {
-    public let status: Int
-    public let headers: [String: String]
-    /// The body bytes as the coordinator sent them (what `-o json` prints).
-    public let body: Data
+/// One answer of the coordinator: status, headers (lowercased names) and the body exactly as received (what
+/// `-o json` prints). The transport's own response type, with JSON decoding for the CLI.
+public typealias APIResponse = CurlHTTPClient.HTTPResponse
 
-    public init(status: Int, headers: [String: String], body: Data) {
-        self.status = status
-        self.headers = headers
-        self.body = body
-    }
-
+extension CurlHTTPClient.HTTPResponse {
     /// The body as JSON; `.null` for an empty body.
     /// - Throws: `CLIError.invalidResponse` when the body is not JSON.
     public func json() throws -> JSONValue {

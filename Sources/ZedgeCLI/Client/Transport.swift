@@ -21,8 +21,7 @@ public struct Transport: Sendable {
 
     /// Sends one request; any status comes back (no problem mapping here).
     public func perform(_ method: String, _ pathAndQuery: String, headers: [String: String] = [:], body: Data? = nil) async throws -> APIResponse {
-        let response = try await http.send(method, url: baseURL + pathAndQuery, headers: headers, body: body, timeout: timeout)
-        return APIResponse(status: response.status, headers: response.headers, body: response.body)
+        try await http.send(method, url: baseURL + pathAndQuery, headers: headers, body: body, timeout: timeout)
     }
 
     /// Whether `url` is http:// (not https).

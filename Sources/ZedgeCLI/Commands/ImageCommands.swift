@@ -70,7 +70,7 @@ struct ImageCommand: ParsableCommand {
             guard (200..<300).contains(response.status) else {
                 throw CLIError.api(Problem.parse(status: response.status, body: response.body))
             }
-            try global.printer.object(try APIResponse(status: response.status, headers: response.headers, body: response.body).json(),
+            try global.printer.object(try response.json(),
                                       raw: response.body, columns: Resources.imageVersions.columns)
         }
     }

@@ -17,6 +17,34 @@ enum ProcessRunner {
 
     static func executable(_ name: String) -> URL { productsDirectory.appendingPathComponent(name) }
 
+    /// Starts `zedge-coordinator` with `arguments` (after `serve`) in `process`, with 1 s heartbeats and reconcile
+    /// passes and health thresholds no reading reaches (the agents report this machine's real readings, and the
+    /// suite saturates it), plus `environment`. Returns the port it announced once it printed its CA hash; its
+    /// stdout is drained from then on so it never blocks on a full pipe, and its stderr is dropped.
+    /// - Throws: `TestFailure` (after killing it) when it did not announce a port.
+    static func startCoordinator(_ process: Process, arguments: [String], environment: [String: String]) async throws -> Int {
+        process.executableURL = executable("zedge-coordinator")
+        process.arguments = ["serve"] + arguments + ["--log-level", "error"]
+        let never = "101"
+        process.environment = ProcessInfo.processInfo.environment.merging([
+            "ZEDGE_HEARTBEAT_INTERVAL_SECONDS": "1", "ZEDGE_RECONCILE_INTERVAL_SECONDS": "1",
+            "ZEDGE_HEALTH_WARNING_CPU_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_CPU_PERCENT": never,
+            "ZEDGE_HEALTH_WARNING_MEMORY_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_MEMORY_PERCENT": never,
+            "ZEDGE_HEALTH_WARNING_DISK_PERCENT": never, "ZEDGE_HEALTH_CRITICAL_DISK_PERCENT": never,
+        ].merging(environment) { $1 }) { $1 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let printed = await read(out, until: "CA SHA-256", process: process)
+        guard let port = printed.split(separator: "\n").first?.split(separator: ":").last.flatMap({ Int($0) }) else {
+            kill(process.processIdentifier, SIGKILL)
+            throw TestFailure("the coordinator did not start: \(printed)")
+        }
+        out.fileHandleForReading.readabilityHandler = { handle in _ = handle.availableData }
+        return port
+    }
+
     /// Runs to completion; returns the exit status, stdout and stderr. The waiting happens on a dispatch
     /// thread: blocking Swift's cooperative pool would starve the coordinators this test process hosts
     /// (which the child may be talking to).
