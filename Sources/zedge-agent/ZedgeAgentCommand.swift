@@ -154,6 +154,10 @@ struct Run: AsyncParsableCommand {
         let stateDir = settings.stateDirectory
         let loaded: (state: AgentState, credential: String, caPEM: String)
         do { loaded = try AgentState.load(from: stateDir) } catch { fail(error) }
+        // Held until the process ends: a second agent on this state dir stops here.
+        let stateLock: StateDirectoryLock
+        do { stateLock = try StateDirectoryLock(stateDirectory: stateDir) } catch { fail(error) }
+        defer { withExtendedLifetime(stateLock) {} }
         // One client per loop: a client runs one request at a time, and the long-poll holds its own.
         func client() -> CoordinatorClient {
             CoordinatorClient(baseURL: loaded.state.coordinator, caPEM: loaded.caPEM, credential: loaded.credential)
@@ -167,6 +171,9 @@ struct Run: AsyncParsableCommand {
             let layout = AgentLayout(stateDirectory: stateDir)
             do { try layout.prepare() } catch { fail(error) }
             let connection = LibvirtConnection(uri: settings.libvirtURI)
+            // A libvirt URI that cannot be opened stops the agent here, not at its first task (systemd restarts it
+            // while libvirtd comes up).
+            do { try await connection.open() } catch { fail(error) }
             let decision = await DomainTypeSelection.resolve(settings.domainType, connection: connection)
             logger.info("domain type chosen", metadata: ["domainType": "\(decision.domainType)", "reason": "\(decision.reason)"])
             let libvirt = LibvirtHypervisor(connection: connection, domainType: decision.domainType, cpuMode: settings.cpuMode, layout: layout)
