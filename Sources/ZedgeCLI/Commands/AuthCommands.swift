@@ -25,7 +25,7 @@ struct LoginCommand: AsyncParsableCommand {
         let existingName = context ?? (url == nil ? config.currentContext : nil)
         let existing = existingName.flatMap { config.contexts[$0] }
         guard let target = url ?? existing?.url else {
-            throw ValidationError("--url is required (no context to log in to again)")
+            throw CLIError.usage("--url is required (no context to log in to again)")
         }
         let name = context ?? existingName ?? Self.defaultName(for: target)
 
@@ -42,16 +42,18 @@ struct LoginCommand: AsyncParsableCommand {
             caPEM = stored
             pin = existing?.caHash
         } else {
-            throw ValidationError("--ca-hash sha256:HEX is required for \(target): the coordinator prints it at start")
+            throw CLIError.usage("--ca-hash sha256:HEX is required for \(target): the coordinator prints it at start")
         }
 
         // 2. Who.
         guard let user = username ?? (passwordStdin ? nil : PasswordPrompt.line(prompt: "Username: ")) ?? existing?.username,
               !user.isEmpty else {
-            throw ValidationError("--username is required")
+            throw CLIError.usage("--username is required" + (passwordStdin ? " with --password-stdin" : ""))
         }
         let password = passwordStdin ? PasswordPrompt.firstLineOfStandardInput() : PasswordPrompt.password()
-        guard !password.isEmpty else { throw ValidationError("empty password") }
+        guard !password.isEmpty else {
+            throw CLIError.usage("empty password: type it at the prompt (a terminal is needed), or pipe it in with --password-stdin")
+        }
 
         // 3. Log in.
         let transport = Transport(baseURL: target, caPEM: caPEM)

@@ -93,7 +93,7 @@ struct DiskCommand: ParsableCommand {
             let id = try await resolver.id(disk, Disks.spec)
             var attachmentId = attachment
             if attachmentId == nil {
-                guard let instance else { throw ValidationError("give --instance or --attachment") }
+                guard let instance else { throw CLIError.usage("give --instance or --attachment") }
                 let instanceId = try await resolver.id(instance, Resources.instances)
                 let attachments = try await session.client.send("GET", Disks.spec.item(id) + "/attachments").json()
                 attachmentId = (attachments["items"]?.arrayValue ?? attachments.arrayValue ?? [])

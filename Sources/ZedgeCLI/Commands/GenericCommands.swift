@@ -29,7 +29,7 @@ struct PageOptions: ParsableArguments {
     func query() throws -> [(String, String)] {
         var query = try filters.map { filter -> (String, String) in
             guard let equals = filter.firstIndex(of: "="), equals != filter.startIndex else {
-                throw ValidationError("--filter \(filter): expected key=value")
+                throw CLIError.usage("--filter \(filter): expected key=value")
             }
             return (String(filter[..<equals]), String(filter[filter.index(after: equals)...]))
         }
@@ -121,7 +121,7 @@ struct UpdateCommand<R: UpdatableResource>: AsyncParsableCommand {
         let session = try await global.session()
         let id = try await NameResolver(client: session.client).id(target, R.spec)
         let body = try await input.body(try typed.fields(), client: session.client)
-        guard body.objectValue?.isEmpty == false else { throw ValidationError("nothing to change: give a flag, --set or -f") }
+        guard body.objectValue?.isEmpty == false else { throw CLIError.usage("nothing to change: give a flag, --set or -f") }
         let response = try await session.client.send("PATCH", R.spec.item(id), json: body)
         try await Accepted.finish(response, spec: R.spec, session: session, wait: wait, printer: global.printer)
     }

@@ -45,7 +45,7 @@ struct UserFlags: BodyFlags {
     @Option var email: String?
     @Option(help: "ADMIN, TENANT_ADMIN, OPERATOR or USER.") var role: String?
     @Option(help: "Its tenant (name or id); TENANT_ADMIN and USER need one.") var tenant: String?
-    @Option(help: "ACTIVE, SUSPENDED, …") var status: String?
+    @Option(help: "ACTIVE or LOCKED (a DELETE makes INACTIVE).") var status: String?
     @Flag(help: "Read the password from the first line of standard input.") var passwordStdin = false
     @Flag(help: "Ask for the password (without echo).") var password = false
     @Option(help: "Quotas as JSON.") var quota: String?
@@ -54,8 +54,13 @@ struct UserFlags: BodyFlags {
         var f: [String: JSONValue] = [:]
         f.put("username", username); f.put("email", email); f.put("role", role); f.put("tenantId", tenant)
         f.put("status", status); f.put(json: "quotaConfig", quota)
-        if passwordStdin { f.put("password", PasswordPrompt.firstLineOfStandardInput()) }
-        else if password { f.put("password", PasswordPrompt.password(prompt: "New password: ")) }
+        if passwordStdin || password {
+            let secret = passwordStdin ? PasswordPrompt.firstLineOfStandardInput() : PasswordPrompt.password(prompt: "New password: ")
+            guard !secret.isEmpty else {
+                throw CLIError.usage("empty password: type it at the prompt (a terminal is needed), or pipe it in with --password-stdin")
+            }
+            f.put("password", secret)
+        }
         return f
     }
 }

@@ -44,8 +44,8 @@ public actor TokenSource {
         switch mode {
         case .none: return nil
         case .fixed(let token): return token
-        case .stored:
-            guard let credentials else { return nil }
+        case .stored(_, let context):
+            guard let credentials else { throw CLIError.usage("not logged in to \(context): run `zedgectl login`") }
             if let access = credentials.accessToken, let expires = credentials.accessTokenExpiresAt,
                expires.timeIntervalSince(clock()) > Self.expiryMargin {
                 return access
