@@ -114,7 +114,8 @@ for pkg in "${packages[@]}"; do
   work="$(mktemp -d)"
   mkdir -p "$work/debian"
   printf 'Source: zedge\n\nPackage: %s\nArchitecture: amd64\n' "$pkg" > "$work/debian/control"
-  shlibs="$(cd "$work" && dpkg-shlibdeps -O -e"$(realpath "$dest/usr/bin/$pkg")" 2>"$work/err" | sed -n 's/^shlibs:Depends=//p')" \
+  binary="$(realpath "$dest/usr/bin/$pkg")"
+  shlibs="$(cd "$work" && dpkg-shlibdeps -O -e"$binary" 2>"$work/err" | sed -n 's/^shlibs:Depends=//p')" \
     || { cat "$work/err" >&2; die "dpkg-shlibdeps failed for $pkg"; }
   rm -rf "$work"
   [ -n "$shlibs" ] || die "dpkg-shlibdeps found no libraries for $pkg"
