@@ -4,7 +4,7 @@ SWIFT_TEST_FLAGS ?=
 DEV_DIR ?= .zedge-dev
 BENCH_FLAGS ?=
 
-.PHONY: run test soak build deps test-deps test-guest bench bench-disks fuzz clean
+.PHONY: run test soak build deps test-deps test-guest bench bench-disks fuzz deb package-test clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -69,6 +69,18 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?=
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) scripts/fuzz.sh $(FUZZ_TARGETS)
+
+## The zedge-agent, zedge-coordinator and zedgectl .debs for Debian 12 amd64 in dist/ (packaging/build-deb.sh):
+## release builds with the Swift runtime linked statically (scratch path .build-release), stripped.
+deb:
+	@scripts/ensure-deps.sh --with-packaging
+	SWIFT=$(SWIFT) packaging/build-deb.sh
+
+## The packages end to end (not part of `make test` or CI; 20-40 min, as root): make deb, lintian, then into a
+## clean Debian 12 root made by debootstrap (cached in .package-test/): dpkg -i + apt-get -f install, --version,
+## the coordinator's /healthz, systemd-analyze verify, apt-get remove and purge (packaging/package-test.sh).
+package-test:
+	SWIFT=$(SWIFT) packaging/package-test.sh
 
 clean:
 	rm -rf .build Fuzz/.build $(DEV_DIR)
