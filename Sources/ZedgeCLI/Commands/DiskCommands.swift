@@ -12,7 +12,7 @@ struct DiskFlags: BodyFlags {
     @Option var name: String?
     @Option(help: "Size in GB.") var sizeGb: Int?
     @Option var diskType: String?
-    @Option(help: "EXCLUSIVE or SHARED.") var shareMode: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(ShareMode.self))) var shareMode: String?
     @Option(help: "SHARED disks: at most this many attachments (default 2, at most 16).") var maxAttachments: Int?
     @Option(help: "The STORAGE pool (name or id).") var pool: String?
     @Option(help: "The data center whose only STORAGE pool to use (name or id).") var dc: String?

@@ -13,7 +13,7 @@ enum Tenants: CreatableResource, UpdatableResource {
 struct TenantFlags: BodyFlags {
     @Option(help: "Its name (unique).") var name: String?
     @Option var description: String?
-    @Option(help: "ACTIVE or INACTIVE.") var status: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(TenantStatus.self, except: [.inactive]) + " A DELETE makes INACTIVE.")) var status: String?
     @Option(help: "Its VLAN (ADMIN only).") var vlanId: Int?
     @Option(help: "The tenant admin (username or id).") var adminUser: String?
     @Option(help: "Quotas as JSON, e.g. '{\"cpuCores\": 64, \"memoryGb\": 256, \"instances\": 20}'.") var quota: String?
@@ -43,9 +43,9 @@ enum Users: CreatableResource, UpdatableResource {
 struct UserFlags: BodyFlags {
     @Option var username: String?
     @Option var email: String?
-    @Option(help: "ADMIN, TENANT_ADMIN, OPERATOR or USER.") var role: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(UserRole.self))) var role: String?
     @Option(help: "Its tenant (name or id); TENANT_ADMIN and USER need one.") var tenant: String?
-    @Option(help: "ACTIVE or LOCKED (a DELETE makes INACTIVE).") var status: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(UserStatus.self, except: [.inactive]) + " A DELETE makes INACTIVE.")) var status: String?
     @Flag(help: "Read the password from the first line of standard input.") var passwordStdin = false
     @Flag(help: "Ask for the password (without echo).") var password = false
     @Option(help: "Quotas as JSON.") var quota: String?

@@ -11,11 +11,11 @@ enum Images: CreatableResource, UpdatableResource {
 struct ImageFlags: BodyFlags {
     @Option var name: String?
     @Option var description: String?
-    @Option(help: "OS_BASE, APPLICATION_LAYER or CUSTOM.") var type: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(ImageType.self))) var type: String?
     @Option var os: String?
     @Option var osVersion: String?
     @Option(help: "e.g. x86_64.") var architecture: String?
-    @Option(help: "PUBLIC, TENANT, GROUP or PRIVATE.") var visibility: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(ImageVisibility.self))) var visibility: String?
     @Option(help: "The tenant (name or id).") var tenant: String?
     @Option var status: String?
 

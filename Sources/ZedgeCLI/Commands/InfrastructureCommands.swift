@@ -71,7 +71,7 @@ enum Machines: UpdatableResource {
 
 struct MachineFlags: BodyFlags {
     @Option var name: String?
-    @Option(help: "ACTIVE, MAINTENANCE or DECOMMISSIONING.") var status: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(ComputeMachineStatus.self, except: [.offline]) + " OFFLINE comes from missed heartbeats.")) var status: String?
     @Option var rentalMode: String?
     @Option var businessIp: String?
     @Option(help: "Tags as JSON.") var tags: String?
@@ -362,7 +362,7 @@ enum EnrollmentTokens: CreatableResource {
 struct EnrollmentTokenFlags: BodyFlags {
     @Option(help: "The data center (name or id).") var dc: String?
     @Option(help: "The resource pool (name or id; compute machines).") var pool: String?
-    @Option(help: "COMPUTE_MACHINE or CLOUD_BOX.") var kind: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(EnrollmentKind.self))) var kind: String?
     @Option(help: "How many registrations it allows (default 1).") var uses: Int?
     @Option(help: "When it expires (RFC 3339).") var expiresAt: String?
 

@@ -13,14 +13,14 @@ enum Templates: CreatableResource, UpdatableResource {
 struct TemplateFlags: BodyFlags {
     @Option var name: String?
     @Option var description: String?
-    @Option(help: "PUBLIC, TENANT, GROUP or PRIVATE.") var visibility: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(TemplateVisibility.self))) var visibility: String?
     @Option(help: "Default vCPUs.") var cpu: Int?
     @Option(help: "Default memory, GB.") var memoryGb: Int?
     @Option(help: "Default root disk, GB.") var storageGb: Int?
     @Option(help: "The image it boots (name or id).") var image: String?
     @Option(help: "Its tenant (name or id).") var tenant: String?
     @Option(help: "cloud-init user-data from this file.") var userDataFile: String?
-    @Option(help: "ACTIVE, ARCHIVED, …") var status: String?
+    @Option(help: ArgumentHelp(EnumChoices.of(TemplateStatus.self))) var status: String?
 
     func fields() throws -> [String: JSONValue] {
         var f: [String: JSONValue] = [:]
