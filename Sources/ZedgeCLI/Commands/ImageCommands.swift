@@ -61,6 +61,12 @@ struct ImageCommand: ParsableCommand {
         func run() async throws {
             let session = try await global.session()
             let ref = try await ImageVersionRef.resolve(image, version, client: session.client)
+            // A version takes its file once: say so before sending gigabytes the coordinator would refuse.
+            let current = try await session.client.send("GET", ref.path).json()
+            if current["checksumSha256"]?.stringValue != nil {
+                throw CLIError.usage("version \(version) of \(image) has its file already (sha256 "
+                    + "\(current["checksumSha256"]?.stringValue ?? "")); publish a new version for new bits")
+            }
             let source = try FileUpload(path: file, showProgress: !quiet)
             var headers = ["content-type": "application/octet-stream", "accept": "application/json"]
             if let token = try await session.client.tokens.bearer() { headers["authorization"] = "Bearer \(token)" }

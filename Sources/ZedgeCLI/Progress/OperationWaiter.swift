@@ -1,5 +1,6 @@
 import Foundation
 import ZedgeCore
+import ZedgeTransport
 
 /// `--wait`: polls `GET /api/v1/operations/{id}` until the operation is SUCCEEDED, FAILED or CANCELLED,
 /// showing its current step and percent (`ProgressReporter`).
@@ -18,6 +19,19 @@ public struct OperationWaiter: Sendable {
     /// - Throws: `CLIError.operationFailed` (with the operation's `error`) when it ends FAILED or CANCELLED.
     @discardableResult
     public func wait(for operationId: String) async throws -> JSONValue {
+        // Ctrl-C stops the waiting, not the operation: say how to pick it up again.
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            let line = "\ninterrupted: operation \(operationId) goes on; follow it with `zedgectl operation wait \(operationId)`\n"
+            FileHandle.standardError.write(Data(line.utf8))
+            exit(130)
+        }
+        interrupt.resume()
+        defer {
+            interrupt.cancel()
+            signal(SIGINT, SIG_DFL)
+        }
         var operation = try await fetch(operationId)
         let reporter = ProgressReporter(title: Self.describe(operation), terminal: terminal)
         while true {
@@ -36,9 +50,22 @@ public struct OperationWaiter: Sendable {
         }
     }
 
+    /// The operation's current state. A coordinator that does not answer (restarting, a replica failing over) is
+    /// asked again for up to `unreachableSeconds` before the wait gives up.
     private func fetch(_ id: String) async throws -> JSONValue {
-        try await client.send("GET", "/api/v1/operations/\(APIClient.segment(id))").json()
+        let deadline = ContinuousClock.now + .seconds(Self.unreachableSeconds)
+        while true {
+            do {
+                return try await client.send("GET", "/api/v1/operations/\(APIClient.segment(id))").json()
+            } catch let error as TransportError where ContinuousClock.now < deadline {
+                _ = error
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
     }
+
+    /// How long `--wait` keeps asking a coordinator that does not answer.
+    static let unreachableSeconds = 30
 
     /// `instance.create: vm.create 40% RUNNING`: the kind, the current step (the first RUNNING one, else the
     /// first PENDING one, else the last), the percent and the status.
