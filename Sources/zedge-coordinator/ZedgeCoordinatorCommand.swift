@@ -101,9 +101,14 @@ enum Launch {
                 ?? #""{\"username\":\"admin\",\"password\":\"$ZEDGE_BOOTSTRAP_ADMIN_PASSWORD\"}""#
             let cacert = started.caFingerprint == nil
                 ? "" : " --cacert " + (configuration.dataDirectory as NSString).appendingPathComponent("tls/ca.pem")
+            let pin = started.caFingerprint.map { " --ca-hash \($0)" } ?? ""
             lines += [
                 "",
-                "Log in:",
+                "Log in with zedgectl (it asks for the password), then create the demo instance:",
+                "  zedgectl login --url \(url)\(pin) --username admin",
+                "  zedgectl instance create --name demo --template dev-small --tenant dev --wait",
+                "",
+                "Or with curl:",
                 "  curl -s\(cacert) -H 'content-type: application/json' -d \(body) \(url)/api/v1/auth/login",
                 "Then:",
                 "  curl -s\(cacert) -H \"Authorization: Bearer <accessToken>\" \(url)/api/v1/auth/me",

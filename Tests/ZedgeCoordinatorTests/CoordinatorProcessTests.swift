@@ -83,8 +83,9 @@ import ZedgeCore
         defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
 
         let deadline = ContinuousClock.now + .seconds(60)
-        let printed = await ProcessRunner.read(out, until: "Log in:", process: process)
-        #expect(printed.contains("curl -s --cacert"), "\(printed)")
+        let printed = await ProcessRunner.read(out, until: "openapi.json", process: process)
+        let pin = try TLSMaterial.fingerprint(ofPEM: try String(contentsOfFile: "\(directory)/tls/ca.pem", encoding: .utf8))
+        #expect(printed.contains("  zedgectl login --url https://127.0.0.1:") && printed.contains(" --ca-hash \(pin) --username admin\n"), "\(printed)")
         let port = try #require(printed.split(separator: "\n").first?.split(separator: ":").last.flatMap { Int($0) }, "printed: \(printed)")
         let client = try APIClient(baseURL: "https://127.0.0.1:\(port)", caPEM: try String(contentsOfFile: "\(directory)/tls/ca.pem", encoding: .utf8))
         let token = try await client.login("admin", "dev-test-password").accessToken
@@ -96,6 +97,7 @@ import ZedgeCore
         }
         #expect(machine?.lastHeartbeat != nil, "the local agent never heartbeated")
         #expect(machine?.managementIp == "127.0.0.1")
+        #expect(printed.contains("curl -s --cacert"), "\(printed)")
         try await client.shutdown()
 
         kill(process.processIdentifier, SIGTERM)
