@@ -255,7 +255,9 @@ struct AgentSoakTests {
                     #expect(try await c.client.delete("/api/v1/instances/\(id)", token: user.token).status == 202)
                     deleted.insert(id)
                 }
-                _ = try await settle("deleting every instance")
+                if !(try await settle("deleting every instance")) {
+                    print("agent kill loop: the agent's log:\n\(String(await agent.log().suffix(6000)))")
+                }
             } catch {
                 await Self.removeDomains(Set(instances.values), uri: uri)
                 throw error
