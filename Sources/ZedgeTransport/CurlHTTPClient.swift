@@ -127,19 +127,7 @@ public final class CurlHTTPClient: @unchecked Sendable {
         timeout: Duration
     ) async throws -> HTTPResponse {
         let request = Request(method: method, url: url, headers: headers, body: body, timeout: timeout)
-        let cancellation = CancellationFlag()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
-                queue.async {
-                    continuation.resume(with: Result {
-                        let (status, headers, context) = try self.perform(request, cancellation: cancellation)
-                        return HTTPResponse(status: status, headers: headers, body: context.body)
-                    })
-                }
-            }
-        } onCancel: {
-            cancellation.cancel()
-        }
+        return try await run(request)
     }
 
     /// How a download runs (see `download`).
@@ -220,6 +208,11 @@ public final class CurlHTTPClient: @unchecked Sendable {
     ) async throws -> HTTPResponse {
         let request = Request(method: method, url: url, headers: headers, body: nil, timeout: nil,
                               download: .init(lowSpeedTime: stallTimeout), upload: source)
+        return try await run(request)
+    }
+
+    /// Performs `request` on this client's queue; cancelling the calling task aborts the transfer.
+    private func run(_ request: Request) async throws -> HTTPResponse {
         let cancellation = CancellationFlag()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
