@@ -40,7 +40,35 @@ import ZedgeCore
                 try await Task.sleep(for: .seconds(4))  // several reconcile passes of both replicas
                 deletes += try await f.lease(host.credential)
                 #expect(deletes.map(\.kind) == [.vmDelete], "\(deletes.map(\.kind))")
+                try await Self.aRestartedAgentOnTheOtherReplicaEndsItsOldRunsPoll(a, b, host: host)
             }
         }
+    }
+
+    /// The agent's killed run left a long-poll waiting on A; its new run polls B. A hears of the new run
+    /// (`NOTIFY zedge_tasks, '<host> <run>'`): the old poll ends at once with nothing, and a task queued through A
+    /// goes to the new run on B.
+    static func aRestartedAgentOnTheOtherReplicaEndsItsOldRunsPoll(_ a: TestCoordinator, _ b: TestCoordinator,
+                                                                    host: (id: UUID, credential: String)) async throws {
+        func poll(_ c: TestCoordinator, wait: Int, run: UUID) async throws -> [TaskAssignment] {
+            let response = try await c.client.send(.GET, "/agent/v1/tasks?wait=\(wait)", token: host.credential,
+                                                   headers: [(AgentRun.header, run.uuidString)])
+            guard response.status == 200 else { throw TestFailure("poll: \(response.status) \(response.text)") }
+            return try response.decode(TaskPollResponse.self).tasks
+        }
+        let killed = UUID(), restarted = UUID()
+        _ = try await poll(a, wait: 0, run: killed)
+        async let held = poll(a, wait: 50, run: killed)
+        try await Task.sleep(for: .milliseconds(500))
+        let started = ContinuousClock.now
+        _ = try await poll(b, wait: 0, run: restarted)
+        #expect(try await held.isEmpty)
+        #expect(ContinuousClock.now - started < .seconds(40), "woken by the new run, not timed out: it asked for 50 s")
+        let queued = try await a.client.post("/api/v1/compute-machines/\(host.id)/tasks", token: try await a.adminToken(), [
+            "kind": "vm.stop", "payload": ["vmUuid": UUID().uuidString, "vmName": "zedge-restarted", "timeoutS": 1],
+        ])
+        #expect(queued.status == 202, "\(queued.text)")
+        #expect(try await poll(a, wait: 0, run: killed).isEmpty)
+        #expect(try await poll(b, wait: 5, run: restarted).map(\.kind) == [.vmStop])
     }
 }

@@ -143,6 +143,35 @@ import ZedgeCore
         }
     }
 
+    /// A SIGKILLed agent's long-poll stays open on the coordinator until it writes to it. A run that has been
+    /// replaced takes nothing: its held poll ends empty the moment the new run polls, and a later task goes to the
+    /// new run, not into a lease nobody reads (the kill loop's clean-up once waited 900 s on one).
+    @Test(arguments: TestEngine.all)
+    func aLongPollLeftWaitingByAReplacedRunTakesNothing(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.taskLeaseSeconds = 600; $0.taskDeliverySeconds = 600 }) { c in
+            let t = try await TwoAgents.make(c)
+            let killed = UUID(), restarted = UUID()
+            #expect(try await t.poll(t.a, wait: 0, run: killed).isEmpty)
+            async let held = t.poll(t.a, wait: 50, run: killed)
+            async let otherHost = t.poll(t.b, wait: 50, run: UUID())
+            try await Task.sleep(for: .milliseconds(500))
+            // The new run's first poll ends the old run's held poll at once, with nothing.
+            let started = ContinuousClock.now
+            #expect(try await t.poll(t.a, wait: 0, run: restarted).isEmpty)
+            #expect(try await held.isEmpty)
+            #expect(ContinuousClock.now - started < .seconds(40), "woken, not timed out: it asked for 50 s")
+            // A task queued now is the new run's, as attempt 1; the old run polling again gets nothing.
+            let queued = try await t.enqueue(on: t.a.machineId!)
+            #expect(try await t.poll(t.a, wait: 0, run: killed).isEmpty)
+            let received = try await t.poll(t.a, wait: 5, run: restarted)
+            #expect(received.map(\.id) == [queued.task.id])
+            #expect(received.first?.attempt == 1)
+            // The other host's poll was not touched: it gets its own task.
+            let other = try await t.enqueue(on: t.b.machineId!)
+            #expect(try await otherHost.map(\.id) == [other.task.id])
+        }
+    }
+
     @Test(arguments: TestEngine.all)
     func anUnacknowledgedTaskComesBackAfterTheDeliveryWindowAndAnAcknowledgedOneKeepsItsLease(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: { $0.taskLeaseSeconds = 600; $0.taskDeliverySeconds = 1 }) { c in
@@ -241,6 +270,47 @@ import ZedgeCore
         // The other ends of a lease forget its holder too.
         #expect(try #require(TaskLifecycle.expire(leased, now: now.addingTimeInterval(30))).leaseHolder == nil)
         #expect(try #require(TaskLifecycle.finish(leased, with: .init(outcome: .succeeded), now: now)).leaseHolder == nil)
+    }
+
+    @Test func aLeaseTakenByAReplacedRunIsWithdrawnWithoutCountingTheAttempt() throws {
+        let leased = try #require(TaskLifecycle.lease(task(attempts: 1), now: now, ttl: 30, holder: UUID()))
+        #expect(leased.attempts == 2)
+        let back = try #require(TaskLifecycle.withdraw(leased, now: now.addingTimeInterval(1)))
+        #expect(back.status == .queued && back.attempts == 1 && back.leaseHolder == nil && back.leaseExpiresAt == nil)
+        #expect(back.updatedAt == now.addingTimeInterval(1))
+        #expect(TaskLifecycle.withdraw(back, now: now) == nil, "only a LEASED task has a lease to withdraw")
+    }
+
+    @Test func aReplacedRunNeverBecomesItsHostsRunAgain() {
+        let runs = AgentRuns()
+        let host = UUID(), other = UUID(), first = UUID(), second = UUID()
+        #expect(runs.isCurrent(first, for: host), "nothing known yet")
+        #expect(runs.isNew(first, for: host) && !runs.isNew(first, for: host))
+        #expect(runs.isNew(second, for: host))
+        #expect(!runs.isCurrent(first, for: host) && runs.isCurrent(second, for: host))
+        // A late request of the first run changes nothing; another host is apart.
+        #expect(!runs.isNew(first, for: host) && runs.isCurrent(second, for: host))
+        #expect(runs.isNew(first, for: other))
+        // Forgotten (its leases could not be freed): the same run adopts again; a replaced one still cannot.
+        runs.forget(host)
+        #expect(!runs.isCurrent(first, for: host) && runs.isNew(second, for: host))
+        // News of a run from another replica: new once; a replaced run's news comes too late.
+        let third = UUID()
+        #expect(runs.supersede(host, by: third) && !runs.supersede(host, by: third) && !runs.supersede(host, by: first))
+        #expect(runs.isCurrent(third, for: host))
+        // Only the newest replaced runs are remembered.
+        for _ in 0..<AgentRuns.retiredKept { #expect(runs.isNew(UUID(), for: host)) }
+        #expect(runs.isNew(first, for: host), "forgotten after \(AgentRuns.retiredKept) newer runs")
+    }
+
+    @Test func wakeChannelPayloadsNameAHostAndMaybeItsNewRun() {
+        let host = UUID(), run = UUID()
+        #expect(TaskWakeChannel.parse(host.uuidString)?.host == host)
+        #expect(TaskWakeChannel.parse(host.uuidString)?.run == nil)
+        #expect(TaskWakeChannel.parse("\(host.uuidString) \(run.uuidString)")?.run == run)
+        #expect(TaskWakeChannel.parse("\(host.uuidString) not-a-run") == nil)
+        #expect(TaskWakeChannel.parse("nonsense") == nil)
+        #expect(TaskWakeChannel.parse("") == nil)
     }
 
     @Test func resultsAreIdempotentAndDriveTheOperation() throws {

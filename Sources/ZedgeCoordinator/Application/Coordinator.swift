@@ -167,7 +167,7 @@ public enum Coordinator {
             let group = ServiceGroup(configuration: .init(
                 services: [
                     LeadershipService(sessions: sessions, leadership: leadership, logger: logger),
-                    TaskWakeListener(sessions: sessions, notifier: notifier, logger: logger),
+                    TaskWakeListener(sessions: sessions, notifier: notifier, queue: taskQueue, logger: logger),
                     LeaderLoop("liveness pass", every: .seconds(1), leadership: nil, logger: logger,
                                final: { try? await liveness.flush() }, tick: { try await liveness.tick(now: $0) }),
                     LeaderLoop("lease expiry", every: .seconds(1), leadership: leadership, logger: logger,

@@ -36,6 +36,18 @@ public enum TaskLifecycle {
         return endLease(task, now: now, lastAttemptError: "its agent restarted during attempt \(task.attempts) of \(task.maxAttempts)")
     }
 
+    /// A lease never handed out (its poll's run had been replaced): QUEUED again, the attempt not counted.
+    public static func withdraw(_ task: AgentTask, now: Date) -> AgentTask? {
+        guard task.status == .leased else { return nil }
+        var queued = task
+        queued.status = .queued
+        queued.attempts = max(0, task.attempts - 1)
+        queued.leaseExpiresAt = nil
+        queued.leaseHolder = nil
+        queued.updatedAt = now
+        return queued
+    }
+
     /// A lease that has run out: back to the queue, or FAILED after the last attempt.
     public static func expire(_ task: AgentTask, now: Date) -> AgentTask? {
         guard task.status == .leased, let expiry = task.leaseExpiresAt, expiry <= now else { return nil }

@@ -36,8 +36,11 @@ public struct TaskQueue: Sendable {
     @discardableResult
     public func adopt(run: UUID, of agent: AgentPrincipal, now: Date = Date()) async throws -> [AgentTask] {
         guard let host = agent.computeMachineId ?? agent.cloudBoxId, runs.isNew(run, for: host) else { return [] }
+        // Long-polls the earlier runs left waiting here wake and take nothing; other replicas learn of the run.
+        notifier.notify(host)
         var released: [AgentTask] = []
         do {
+            try await tasks.announce(run: run, of: host)
             for task in try await tasks.leasedByOtherRuns(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, run: run) {
                 guard let next = TaskLifecycle.release(task, now: now),
                       try await tasks.update(next, expecting: task.status, holder: task.leaseHolder) else { continue }
@@ -53,8 +56,23 @@ public struct TaskQueue: Sendable {
         return released
     }
 
-    /// Leases the host's queued tasks (oldest first, at most `limit`) to `run` for the delivery window.
+    /// Whether `run` is still its host's agent run (true without a run: an agent that does not say).
+    public func isCurrent(_ run: UUID?, of agent: AgentPrincipal) -> Bool {
+        guard let run, let host = agent.computeMachineId ?? agent.cloudBoxId else { return true }
+        return runs.isCurrent(run, for: host)
+    }
+
+    /// Another replica adopted `run` for `host` (`TaskWakeChannel`): this replica's waiting polls of earlier runs
+    /// wake and take nothing.
+    public func supersede(_ host: UUID, by run: UUID) {
+        if runs.supersede(host, by: run) { notifier.notify(host) }
+    }
+
+    /// Leases the host's queued tasks (oldest first, at most `limit`) to `run` for the delivery window. A run that
+    /// a newer one has replaced gets nothing: its agent is gone, and what it leased would wait out the delivery
+    /// window. (Leased just as the new run adopted: the leases are withdrawn, the attempt not counted.)
     public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = 16) async throws -> [AgentTask] {
+        guard isCurrent(run, of: agent) else { return [] }
         let queued = try await tasks.queued(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, limit: limit)
         var leased: [AgentTask] = []
         for task in queued {
@@ -64,7 +82,25 @@ public struct TaskQueue: Sendable {
                 try await advance(next, now: now)
             }
         }
+        if !leased.isEmpty, !isCurrent(run, of: agent) {
+            try await withdraw(leased, from: run, now: now)
+            return []
+        }
         return leased
+    }
+
+    /// Puts tasks leased to a run that turned out to be replaced back in the queue as they were (the new run's
+    /// adoption may have freed them first: then nothing is written), and wakes the host's polls.
+    func withdraw(_ leased: [AgentTask], from run: UUID?, now: Date) async throws {
+        for task in leased {
+            guard let back = TaskLifecycle.withdraw(task, now: now),
+                  try await tasks.update(back, expecting: .leased, holder: run) else { continue }
+            try await advance(back, now: now)
+        }
+        for host in Set(leased.compactMap { $0.computeMachineId ?? $0.cloudBoxId }) {
+            notifier.notify(host)
+            try await tasks.announce(hosts: [host])
+        }
     }
 
     /// The task if it belongs to this agent's host; nil otherwise (a 404 for the caller).

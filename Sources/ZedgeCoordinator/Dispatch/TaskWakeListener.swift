@@ -3,15 +3,19 @@ import Logging
 import ServiceLifecycle
 
 /// With PostgreSQL, wakes this replica's long-polls for tasks queued through any replica: queueing sends
-/// `NOTIFY zedge_tasks, '<host id>'` (delivered when its transaction commits) and every replica LISTENs.
+/// `NOTIFY zedge_tasks, '<host id>'` (delivered when its transaction commits) and every replica LISTENs. A new
+/// agent run adopted through another replica (`'<host id> <run>'`) replaces the host's run here too.
 public struct TaskWakeListener: Service {
     let sessions: ReplicaSessions
     let notifier: TaskNotifier
+    /// Told of agent runs adopted through other replicas.
+    let queue: TaskQueue
     let logger: Logger
 
-    public init(sessions: ReplicaSessions, notifier: TaskNotifier, logger: Logger) {
+    public init(sessions: ReplicaSessions, notifier: TaskNotifier, queue: TaskQueue, logger: Logger) {
         self.sessions = sessions
         self.notifier = notifier
+        self.queue = queue
         self.logger = logger
     }
 
@@ -20,11 +24,12 @@ public struct TaskWakeListener: Service {
             try? await gracefulShutdown()
             return
         }
-        let notifier = self.notifier
+        let notifier = self.notifier, queue = self.queue
         while !Task.isShuttingDownGracefully {
             do {
                 try await sessions.listen(on: TaskWakeChannel.name) { payload in
-                    if let host = UUID(uuidString: payload) { notifier.notify(host) }
+                    guard let (host, run) = TaskWakeChannel.parse(payload) else { return }
+                    if let run { queue.supersede(host, by: run) } else { notifier.notify(host) }
                 }
             } catch {
                 guard !Task.isShuttingDownGracefully else { break }

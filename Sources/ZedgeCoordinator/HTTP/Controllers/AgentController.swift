@@ -89,11 +89,12 @@ public struct AgentController: Sendable {
         let subscription = wait > 0 ? notifier.subscribe(agent.hostId) : nil
         defer { subscription?.cancel() }
         var leased = try await queue.lease(for: agent, run: run)
-        var calls = try await pendingCalls(agent)
+        var calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
         if leased.isEmpty, calls.isEmpty, let subscription {
             await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
+            // A run replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
             leased = try await queue.lease(for: agent, run: run)
-            calls = try await pendingCalls(agent)
+            calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
         }
         var assignments: [TaskAssignment] = []
         for task in leased {

@@ -9,6 +9,8 @@ public protocol TaskRepository: Sendable {
     func insert(_ operation: ZedgeCore.Operation, tasks: [AgentTask], in tx: Transaction) async throws
     /// Announces hosts that have tasks again (a lease that ran out), outside any transaction.
     func announce(hosts: [UUID]) async throws
+    /// Tells every replica that `run` of the host's agent started polling (with PostgreSQL; `TaskWakeChannel`).
+    func announce(run: UUID, of host: UUID) async throws
     /// The host's QUEUED tasks, oldest first.
     func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask]
     func find(_ id: UUID) async throws -> AgentTask?
@@ -37,9 +39,19 @@ public protocol TaskRepository: Sendable {
     func tasks(operationId: UUID) async throws -> [AgentTask]
 }
 
-/// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5).
+/// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5). A payload is a host's id, or a host's
+/// id and its agent's new run (`"<host> <run>"`).
 public enum TaskWakeChannel {
     public static let name = "zedge_tasks"
+
+    /// What a payload says: the host, and the run its agent now polls as (when it says).
+    public static func parse(_ payload: String) -> (host: UUID, run: UUID?)? {
+        let parts = payload.split(separator: " ", omittingEmptySubsequences: true)
+        guard (1...2).contains(parts.count), let host = UUID(uuidString: String(parts[0])) else { return nil }
+        guard parts.count == 2 else { return (host, nil) }
+        guard let run = UUID(uuidString: String(parts[1])) else { return nil }
+        return (host, run)
+    }
 }
 
 public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
@@ -67,6 +79,11 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         for host in Set(hosts) {
             try await db.raw("SELECT pg_notify(\(bind: TaskWakeChannel.name), \(bind: host.uuidString))").run()
         }
+    }
+
+    public func announce(run: UUID, of host: UUID) async throws {
+        guard database.engine == .postgres else { return }
+        try await database.sql.raw("SELECT pg_notify(\(bind: TaskWakeChannel.name), \(bind: "\(host.uuidString) \(run.uuidString)"))").run()
     }
 
     public func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask] {
