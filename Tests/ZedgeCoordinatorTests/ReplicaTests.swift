@@ -46,7 +46,7 @@ import ZedgeCore
     }
 
     /// The agent's killed run left a long-poll waiting on A; its new run polls B. A hears of the new run
-    /// (`NOTIFY zedge_tasks, '<host> <run>'`): the old poll ends at once with nothing, and a task queued through A
+    /// (`NOTIFY zedge_tasks, '<host> <run> <ms>'`): the old poll ends at once with nothing, and a task queued through A
     /// goes to the new run on B.
     static func aRestartedAgentOnTheOtherReplicaEndsItsOldRunsPoll(_ a: TestCoordinator, _ b: TestCoordinator,
                                                                     host: (id: UUID, credential: String)) async throws {
@@ -68,7 +68,6 @@ import ZedgeCore
             "kind": "vm.stop", "payload": ["vmUuid": UUID().uuidString, "vmName": "zedge-restarted", "timeoutS": 1],
         ])
         #expect(queued.status == 202, "\(queued.text)")
-        #expect(try await poll(a, wait: 0, run: killed).isEmpty)
         #expect(try await poll(b, wait: 5, run: restarted).map(\.kind) == [.vmStop])
     }
 }

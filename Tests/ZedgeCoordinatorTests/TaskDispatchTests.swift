@@ -160,9 +160,8 @@ import ZedgeCore
             #expect(try await t.poll(t.a, wait: 0, run: restarted).isEmpty)
             #expect(try await held.isEmpty)
             #expect(ContinuousClock.now - started < .seconds(40), "woken, not timed out: it asked for 50 s")
-            // A task queued now is the new run's, as attempt 1; the old run polling again gets nothing.
+            // A task queued now is the new run's, as attempt 1.
             let queued = try await t.enqueue(on: t.a.machineId!)
-            #expect(try await t.poll(t.a, wait: 0, run: killed).isEmpty)
             let received = try await t.poll(t.a, wait: 5, run: restarted)
             #expect(received.map(\.id) == [queued.task.id])
             #expect(received.first?.attempt == 1)
@@ -281,34 +280,38 @@ import ZedgeCore
         #expect(TaskLifecycle.withdraw(back, now: now) == nil, "only a LEASED task has a lease to withdraw")
     }
 
-    @Test func aReplacedRunNeverBecomesItsHostsRunAgain() {
+    @Test func aHostsRunIsTheLatestToPollHereOrTheLaterOneAnnouncedByAnotherReplica() {
         let runs = AgentRuns()
-        let host = UUID(), other = UUID(), first = UUID(), second = UUID()
+        let host = UUID(), other = UUID(), first = UUID(), second = UUID(), third = UUID()
+        let t0 = Date(timeIntervalSince1970: 1_760_000_000)
         #expect(runs.isCurrent(first, for: host), "nothing known yet")
-        #expect(runs.isNew(first, for: host) && !runs.isNew(first, for: host))
-        #expect(runs.isNew(second, for: host))
+        #expect(runs.isNew(first, for: host, now: t0) && !runs.isNew(first, for: host, now: t0))
+        #expect(runs.isNew(second, for: host, now: t0 + 5))
         #expect(!runs.isCurrent(first, for: host) && runs.isCurrent(second, for: host))
-        // A late request of the first run changes nothing; another host is apart.
-        #expect(!runs.isNew(first, for: host) && runs.isCurrent(second, for: host))
-        #expect(runs.isNew(first, for: other))
-        // Forgotten (its leases could not be freed): the same run adopts again; a replaced one still cannot.
+        #expect(runs.isCurrent(first, for: other), "another host is apart")
+        // News from another replica: a run that started later replaces it; news of an earlier one came late.
+        #expect(!runs.supersede(host, by: first, since: t0 + 1), "the first run's news, late")
+        #expect(runs.isCurrent(second, for: host))
+        #expect(runs.supersede(host, by: third, since: t0 + 6) && !runs.supersede(host, by: third, since: t0 + 6))
+        #expect(runs.isCurrent(third, for: host) && !runs.isCurrent(second, for: host))
+        // A replaced run that polls here again is the host's run again: a live agent is never starved.
+        #expect(runs.isNew(second, for: host, now: t0 + 7) && runs.isCurrent(second, for: host))
+        // Forgotten (its leases could not be freed): the same run adopts again.
         runs.forget(host)
-        #expect(!runs.isCurrent(first, for: host) && runs.isNew(second, for: host))
-        // News of a run from another replica: new once; a replaced run's news comes too late.
-        let third = UUID()
-        #expect(runs.supersede(host, by: third) && !runs.supersede(host, by: third) && !runs.supersede(host, by: first))
-        #expect(runs.isCurrent(third, for: host))
-        // Only the newest replaced runs are remembered.
-        for _ in 0..<AgentRuns.retiredKept { #expect(runs.isNew(UUID(), for: host)) }
-        #expect(runs.isNew(first, for: host), "forgotten after \(AgentRuns.retiredKept) newer runs")
+        #expect(runs.isCurrent(first, for: host) && runs.isNew(second, for: host, now: t0 + 8))
     }
 
     @Test func wakeChannelPayloadsNameAHostAndMaybeItsNewRun() {
         let host = UUID(), run = UUID()
+        let since = Date(timeIntervalSince1970: 1_760_000_000.123)
         #expect(TaskWakeChannel.parse(host.uuidString)?.host == host)
-        #expect(TaskWakeChannel.parse(host.uuidString)?.run == nil)
-        #expect(TaskWakeChannel.parse("\(host.uuidString) \(run.uuidString)")?.run == run)
-        #expect(TaskWakeChannel.parse("\(host.uuidString) not-a-run") == nil)
+        #expect(TaskWakeChannel.parse(host.uuidString)?.newRun == nil)
+        let announced = TaskWakeChannel.parse(TaskWakeChannel.payload(host: host, run: run, since: since))
+        #expect(announced?.host == host && announced?.newRun?.run == run)
+        #expect(abs((announced?.newRun?.since.timeIntervalSince1970 ?? 0) - since.timeIntervalSince1970) < 0.001)
+        #expect(TaskWakeChannel.parse("\(host.uuidString) \(run.uuidString)") == nil, "a run without its time")
+        #expect(TaskWakeChannel.parse("\(host.uuidString) not-a-run 5") == nil)
+        #expect(TaskWakeChannel.parse("\(host.uuidString) \(run.uuidString) soon") == nil)
         #expect(TaskWakeChannel.parse("nonsense") == nil)
         #expect(TaskWakeChannel.parse("") == nil)
     }

@@ -35,12 +35,12 @@ public struct TaskQueue: Sendable {
     /// restarted: those runs are gone). Returns the tasks put back (or failed after their last attempt).
     @discardableResult
     public func adopt(run: UUID, of agent: AgentPrincipal, now: Date = Date()) async throws -> [AgentTask] {
-        guard let host = agent.computeMachineId ?? agent.cloudBoxId, runs.isNew(run, for: host) else { return [] }
+        guard let host = agent.computeMachineId ?? agent.cloudBoxId, runs.isNew(run, for: host, now: now) else { return [] }
         // Long-polls the earlier runs left waiting here wake and take nothing; other replicas learn of the run.
         notifier.notify(host)
         var released: [AgentTask] = []
         do {
-            try await tasks.announce(run: run, of: host)
+            try await tasks.announce(run: run, of: host, since: now)
             for task in try await tasks.leasedByOtherRuns(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, run: run) {
                 guard let next = TaskLifecycle.release(task, now: now),
                       try await tasks.update(next, expecting: task.status, holder: task.leaseHolder) else { continue }
@@ -62,10 +62,10 @@ public struct TaskQueue: Sendable {
         return runs.isCurrent(run, for: host)
     }
 
-    /// Another replica adopted `run` for `host` (`TaskWakeChannel`): this replica's waiting polls of earlier runs
-    /// wake and take nothing.
-    public func supersede(_ host: UUID, by run: UUID) {
-        if runs.supersede(host, by: run) { notifier.notify(host) }
+    /// Another replica adopted `run` for `host` at `since` (`TaskWakeChannel`): this replica's waiting polls of
+    /// earlier runs wake and take nothing.
+    public func supersede(_ host: UUID, by run: UUID, since: Date) {
+        if runs.supersede(host, by: run, since: since) { notifier.notify(host) }
     }
 
     /// Leases the host's queued tasks (oldest first, at most `limit`) to `run` for the delivery window. A run that

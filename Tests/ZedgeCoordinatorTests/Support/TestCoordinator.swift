@@ -131,7 +131,10 @@ final class APIClient: Sendable {
         if let caPEM {
             tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(caPEM.utf8)))
         }
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(tlsConfiguration: tls))
+        // A request waits for one of the pool's connections up to the connect timeout: a suite that sends 100 at
+        // once on a loaded CI machine waited over the 10 s default (ci15: getConnectionFromPoolTimeout).
+        http = HTTPClient(eventLoopGroupProvider: .singleton,
+                          configuration: .init(tlsConfiguration: tls, timeout: .init(connect: .seconds(60))))
     }
 
     func shutdown() async throws { try await http.shutdown() }

@@ -9,8 +9,9 @@ public protocol TaskRepository: Sendable {
     func insert(_ operation: ZedgeCore.Operation, tasks: [AgentTask], in tx: Transaction) async throws
     /// Announces hosts that have tasks again (a lease that ran out), outside any transaction.
     func announce(hosts: [UUID]) async throws
-    /// Tells every replica that `run` of the host's agent started polling (with PostgreSQL; `TaskWakeChannel`).
-    func announce(run: UUID, of host: UUID) async throws
+    /// Tells every replica that `run` of the host's agent started polling at `since` (with PostgreSQL;
+    /// `TaskWakeChannel`).
+    func announce(run: UUID, of host: UUID, since: Date) async throws
     /// The host's QUEUED tasks, oldest first.
     func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask]
     func find(_ id: UUID) async throws -> AgentTask?
@@ -40,17 +41,29 @@ public protocol TaskRepository: Sendable {
 }
 
 /// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5). A payload is a host's id, or a host's
-/// id and its agent's new run (`"<host> <run>"`).
+/// id, its agent's new run and when that run started polling, in milliseconds since 1970
+/// (`"<host> <run> <ms>"`).
 public enum TaskWakeChannel {
     public static let name = "zedge_tasks"
 
-    /// What a payload says: the host, and the run its agent now polls as (when it says).
-    public static func parse(_ payload: String) -> (host: UUID, run: UUID?)? {
+    /// A host's agent started polling as a new run.
+    public struct NewRun: Sendable, Hashable {
+        public var run: UUID
+        public var since: Date
+    }
+
+    /// The payload that announces `run` of `host`, first seen at `since`.
+    public static func payload(host: UUID, run: UUID, since: Date) -> String {
+        "\(host.uuidString) \(run.uuidString) \(Int64((since.timeIntervalSince1970 * 1000).rounded()))"
+    }
+
+    /// What a payload says: the host, and its agent's new run when it says; nil for anything else.
+    public static func parse(_ payload: String) -> (host: UUID, newRun: NewRun?)? {
         let parts = payload.split(separator: " ", omittingEmptySubsequences: true)
-        guard (1...2).contains(parts.count), let host = UUID(uuidString: String(parts[0])) else { return nil }
-        guard parts.count == 2 else { return (host, nil) }
-        guard let run = UUID(uuidString: String(parts[1])) else { return nil }
-        return (host, run)
+        guard parts.count == 1 || parts.count == 3, let host = UUID(uuidString: String(parts[0])) else { return nil }
+        guard parts.count == 3 else { return (host, nil) }
+        guard let run = UUID(uuidString: String(parts[1])), let milliseconds = Int64(parts[2]) else { return nil }
+        return (host, NewRun(run: run, since: Date(timeIntervalSince1970: Double(milliseconds) / 1000)))
     }
 }
 
@@ -81,9 +94,10 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         }
     }
 
-    public func announce(run: UUID, of host: UUID) async throws {
+    public func announce(run: UUID, of host: UUID, since: Date) async throws {
         guard database.engine == .postgres else { return }
-        try await database.sql.raw("SELECT pg_notify(\(bind: TaskWakeChannel.name), \(bind: "\(host.uuidString) \(run.uuidString)"))").run()
+        let payload = TaskWakeChannel.payload(host: host, run: run, since: since)
+        try await database.sql.raw("SELECT pg_notify(\(bind: TaskWakeChannel.name), \(bind: payload))").run()
     }
 
     public func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask] {
