@@ -2,14 +2,21 @@ import ArgumentParser
 import Foundation
 import ZedgeCore
 
-/// `zedge-bench placement`: the pure placement engine over a synthetic fleet (default 10,000 machines):
-/// placements per second for each policy and request shape, one `place` call per placement.
+/// `zedge-bench placement`: the pure placement engine over a synthetic fleet (default 10,000 machines): decisions
+/// per second for each policy and request shape, timed `--runs` times (min, median, max). Three ways per case:
+/// - **index**: over a `PlacementIndex` kept up to date (what the coordinator does), the best `--limit` kept;
+/// - **snapshot**: an index built from the candidate list for each decision (the cost of re-reading the fleet
+///   as a list, without the database);
+/// - **scan ceiling**: one pass that only sums the free CPU of every record: the least any decision over every
+///   machine can cost. `index / ceiling` is the engine's cost over a bare pass in the same run.
 struct PlacementBenchmark: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "placement", abstract: "Placements per second of the pure placement engine over a synthetic fleet.")
 
     @Option(help: "Machines in the fleet.") var machines = 10_000
-    @Option(help: "Placements timed per case.") var placements = 2_000
+    @Option(help: "Placements timed per case and run.") var placements = 2_000
+    @Option(help: "Timed runs per case (min, median and max are reported).") var runs = 5
+    @Option(help: "Choices kept per decision (the claim tries them in order).") var limit = 16
     @Option(help: "Seed of the synthetic fleet (the same seed makes the same fleet).") var seed: UInt64 = 42
 
     struct Case {
@@ -21,6 +28,7 @@ struct PlacementBenchmark: ParsableCommand {
     func run() throws {
         let now = Date()
         let fleet = Self.fleet(machines, seed: seed, now: now)
+        let index = PlacementIndex(fleet)
         let engine = PlacementEngine(heartbeatFreshness: 30)
         let shared = ClaimAmounts(cpuCores: 4, memoryGb: 8, storageGb: 40, gpuCount: 0)
         let cases = [
@@ -34,26 +42,61 @@ struct PlacementBenchmark: ParsableCommand {
             Case(name: "nothing fits (filters only)", request: .init(
                 resources: ClaimAmounts(cpuCores: 4096, memoryGb: 8, storageGb: 40, gpuCount: 0), rentalMode: .shared), policy: .loadBalance),
         ]
-        print("Placement engine: \(machines) machines, \(placements) placements per case (release build recommended)")
-        print("case".padding(toLength: 32, withPad: " ", startingAt: 0) + "  fit     placements/s   µs/placement")
+        print("Placement engine: \(machines) machines, \(placements) decisions per case and run, \(runs) runs, best \(limit) kept "
+              + "(release build recommended)")
+        let ceiling = measure { Self.scanCeiling(index) }
+        print("scan ceiling (sum free CPU of every record): " + ceiling.text + " passes/s")
+        print("")
+        print("case".padding(toLength: 30, withPad: " ", startingAt: 0) + " | fit   | index, decisions/s (min / median / max) | µs (median) "
+              + "| ceiling/index | snapshot, decisions/s (median)")
         for item in cases {
-            var fitted = 0
             // One untimed pass warms caches and gives the number of machines that fit.
-            fitted = engine.place(item.request, among: fleet, policy: item.policy, now: now).ranked.count
-            let clock = ContinuousClock()
-            var checksum = 0
+            let fitted = engine.place(item.request, in: index, policy: item.policy, now: now, limit: limit).fitted
+            let fast = measure {
+                engine.place(item.request, in: index, policy: item.policy, now: now, limit: limit).fitted
+            }
+            precondition(fast.checksum == fitted * placements * runs, "the engine is deterministic over one snapshot")
+            let snapshot = measure(placements: max(1, placements / 20)) {
+                engine.place(item.request, among: fleet, policy: item.policy, now: now, limit: limit).fitted
+            }
+            print(item.name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                  + " | " + String(fitted).padding(toLength: 5, withPad: " ", startingAt: 0)
+                  + " | " + fast.text.padding(toLength: 39, withPad: " ", startingAt: 0)
+                  + " | " + String(format: "%11.1f", 1e6 / fast.median)
+                  + " | " + String(format: "%13.1f", ceiling.median / fast.median)
+                  + " | " + String(format: "%.0f", snapshot.median))
+        }
+    }
+
+    /// Rates of `runs` timed runs of `placements` calls each.
+    struct Rates {
+        var perSecond: [Double]
+        var checksum: Int
+        var median: Double { perSecond.sorted()[perSecond.count / 2] }
+        var text: String {
+            let sorted = perSecond.sorted()
+            return String(format: "%.0f / %.0f / %.0f", sorted.first!, median, sorted.last!)
+        }
+    }
+
+    func measure(placements: Int? = nil, _ body: () -> Int) -> Rates {
+        let count = placements ?? self.placements
+        let clock = ContinuousClock()
+        var rates: [Double] = []
+        var checksum = 0
+        for _ in 0..<max(1, runs) {
             let elapsed = clock.measure {
-                for _ in 0..<placements {
-                    checksum &+= engine.place(item.request, among: fleet, policy: item.policy, now: now).ranked.count
-                }
+                for _ in 0..<count { checksum &+= body() }
             }
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            let perSecond = Double(placements) / seconds
-            precondition(checksum == fitted * placements, "the engine is deterministic over one snapshot")
-            print(item.name.padding(toLength: 32, withPad: " ", startingAt: 0)
-                  + "  " + String(fitted).padding(toLength: 6, withPad: " ", startingAt: 0)
-                  + "  " + String(format: "%12.0f", perSecond) + "   " + String(format: "%12.1f", 1e6 / perSecond))
+            rates.append(Double(count) / seconds)
         }
+        return Rates(perSecond: rates, checksum: checksum)
+    }
+
+    /// The least a decision over every machine costs: one pass reading one field of each record.
+    static func scanCeiling(_ index: PlacementIndex) -> Int {
+        index.totalFreeCpu()
     }
 
     /// A mixed fleet: 20 pools; CPU servers and GPU servers; SHARED and EXCLUSIVE; some busy, some in

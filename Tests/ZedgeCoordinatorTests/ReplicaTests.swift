@@ -40,7 +40,8 @@ import ZedgeCore
                 try await Task.sleep(for: .seconds(4))  // several reconcile passes of both replicas
                 deletes += try await f.lease(host.credential)
                 #expect(deletes.map(\.kind) == [.vmDelete], "\(deletes.map(\.kind))")
-                try await Self.aRestartedAgentOnTheOtherReplicaEndsItsOldRunsPoll(a, b, host: host)
+                // A host of its own: the orphan's vm.delete above comes back once its delivery window runs out.
+                try await Self.aRestartedAgentOnTheOtherReplicaEndsItsOldRunsPoll(a, b, host: try await f.addMachine(ip: "10.20.0.2"))
             }
         }
     }
@@ -68,6 +69,7 @@ import ZedgeCore
             "kind": "vm.stop", "payload": ["vmUuid": UUID().uuidString, "vmName": "zedge-restarted", "timeoutS": 1],
         ])
         #expect(queued.status == 202, "\(queued.text)")
-        #expect(try await poll(b, wait: 5, run: restarted).map(\.kind) == [.vmStop])
+        let kinds = try await poll(b, wait: 5, run: restarted).map(\.kind)
+        #expect(kinds == [.vmStop], "\(kinds)")
     }
 }

@@ -68,14 +68,14 @@ public struct Placement: Sendable {
     ) async throws -> Placed {
         let policy = poolId.flatMap { id in candidates.first { $0.pool.id == id }?.pool.schedulingPolicy }
             .map(SchedulingPolicy.init(poolPolicy:)) ?? .loadBalance
-        let decision = engine.place(request, among: candidates, policy: policy, now: now)
+        let decision = engine.place(request, among: candidates, policy: policy, now: now, limit: Self.choicesTried)
         guard !decision.ranked.isEmpty else {
             metrics?.placementRefused(Self.refusal(decision))
             throw DomainError.conflict("No capacity: " + decision.summary(for: request))
         }
         guard let claim = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
             metrics?.placementRefused(.lostRace)
-            throw DomainError.conflict("No capacity: the \(decision.ranked.count) machine(s) that fitted were taken by concurrent placements.")
+            throw DomainError.conflict("No capacity: the \(decision.fitted) machine(s) that fitted were taken by concurrent placements.")
         }
         guard let machine = try await hosts.machine(claim.computeMachineId, in: tx) else {
             throw DomainError.conflict("The chosen machine was removed; try again.")
@@ -83,6 +83,9 @@ public struct Placement: Sendable {
         let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
         return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
     }
+
+    /// How many of the best machines a claim tries before it answers that concurrent placements took them.
+    static let choicesTried = 32
 
     /// Why a decision that ranked no machine refuses: no candidates at all, or the rejection that turned away
     /// the most machines (the first in `PlacementRejection.allCases`, the 409's order, on a tie).

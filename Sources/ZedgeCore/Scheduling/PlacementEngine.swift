@@ -90,6 +90,13 @@ public struct PlacementChoice: Sendable, Hashable {
     /// SHARED: utilisation after placement, max of the cpu and memory fractions (0…1).
     /// EXCLUSIVE: the share of the machine the request itself uses, max of the cpu and memory fractions (1 = no waste).
     public var score: Double
+
+    public init(machineId: UUID, resourcePoolId: UUID, claim: ClaimAmounts, score: Double) {
+        self.machineId = machineId
+        self.resourcePoolId = resourcePoolId
+        self.claim = claim
+        self.score = score
+    }
 }
 
 /// Why a machine was not a candidate; only the first failing filter is counted.
@@ -132,38 +139,26 @@ public enum PlacementRejection: String, Sendable, Hashable, CaseIterable {
         case .insufficientGpu: "lack free GPUs"
         }
     }
-
-    /// Position in `allCases`, for counting without hashing.
-    fileprivate var ordinal: Int {
-        switch self {
-        case .poolNotActive: 0
-        case .machineMaintenance: 1
-        case .machineOffline: 2
-        case .machineDecommissioning: 3
-        case .machineCritical: 4
-        case .heartbeatStale: 5
-        case .rentalModeMismatch: 6
-        case .exclusiveMachineInUse: 7
-        case .hypervisorMismatch: 8
-        case .gpuModelMismatch: 9
-        case .insufficientCpu: 10
-        case .insufficientMemory: 11
-        case .insufficientStorage: 12
-        case .insufficientGpu: 13
-        case .otherDataCenter: 14
-        case .noIntegrationBridge: 15
-        }
-    }
 }
 
-/// The outcome of one placement: every machine that fits, best first, and why the others did not.
+/// The outcome of one placement: the best machines that fit, best first, how many fit, and why the others did not.
 public struct PlacementDecision: Sendable {
-    /// Best first. Try them in order: a claim may lose a race, then the next one is tried.
+    /// Best first, at most the `limit` asked for. Try them in order: a claim may lose a race, then the next one is
+    /// tried.
     public var ranked: [PlacementChoice]
+    /// How many machines fit (`ranked` holds the best of them).
+    public var fitted: Int
     /// How many machines each (first-failing) filter removed; reasons that removed none are absent.
     public var rejections: [PlacementRejection: Int]
     /// How many candidates were examined.
     public var considered: Int
+
+    public init(ranked: [PlacementChoice], fitted: Int, rejections: [PlacementRejection: Int], considered: Int) {
+        self.ranked = ranked
+        self.fitted = fitted
+        self.rejections = rejections
+        self.considered = considered
+    }
 
     /// One line for a 409: "no machine can take 4 CPU cores, 8 GB memory, 40 GB storage, 0 GPUs (SHARED): of 12
     /// machines, 3 lack free CPU, 2 in MAINTENANCE, …" (counts in `PlacementRejection.allCases` order).
@@ -179,15 +174,15 @@ public struct PlacementDecision: Sendable {
         if let hypervisor = request.hypervisorType { modes.append(hypervisor.rawValue) }
         wanted += " (\(modes.joined(separator: ", ")))"
 
-        let head = ranked.isEmpty
+        let head = fitted == 0
             ? "no machine can take \(wanted)"
-            : "\(ranked.count) of \(Self.count(considered, "machine")) can take \(wanted)"
+            : "\(fitted) of \(Self.count(considered, "machine")) can take \(wanted)"
         guard considered > 0 else { return head + ": there are no candidate machines" }
         let reasons = PlacementRejection.allCases.compactMap { reason -> String? in
             guard let n = rejections[reason], n > 0 else { return nil }
             return "\(n) \(reason.explanation)"
         }
-        if ranked.isEmpty {
+        if fitted == 0 {
             return ([head + ": of " + Self.count(considered, "machine")] + reasons).joined(separator: ", ")
         }
         return reasons.isEmpty ? head : head + "; " + reasons.joined(separator: ", ")
@@ -201,10 +196,14 @@ public struct PlacementDecision: Sendable {
 /// Chooses machines for an instance (DESIGN §6). Pure: no I/O, and the clock is passed in.
 ///
 /// Filters, in this order, counting only the first that fails for each machine: pool ACTIVE; machine ACTIVE;
-/// health not CRITICAL; heartbeat within `heartbeatFreshness`; hypervisor (when requested); rental mode (an
-/// EXCLUSIVE request needs an EXCLUSIVE machine with nothing allocated and claims all of it; a SHARED request
-/// needs a SHARED machine); GPU model (when requested with GPUs); free cpu, memory, storage, GPUs.
-/// Then ranks by policy, ties broken by machine id (uuidString ascending).
+/// health not CRITICAL; heartbeat within `heartbeatFreshness`; hypervisor (when requested); data center (when
+/// requested); integration bridge (when NICs need one); rental mode (an EXCLUSIVE request needs an EXCLUSIVE
+/// machine with nothing allocated and claims all of it; a SHARED request needs a SHARED machine); GPU model (when
+/// requested with GPUs); free cpu, memory, storage, GPUs. Then ranks by policy, ties broken by holding the image,
+/// then machine id (uuidString ascending).
+///
+/// One pass over a `PlacementIndex` counts every rejection and keeps only the best `limit` machines that fit (a
+/// bounded insertion, not a sort of every fit): the claim tries a few, never thousands.
 public struct PlacementEngine: Sendable {
     /// A machine whose last heartbeat is older than this is skipped.
     public var heartbeatFreshness: TimeInterval
@@ -213,81 +212,198 @@ public struct PlacementEngine: Sendable {
         self.heartbeatFreshness = heartbeatFreshness
     }
 
+    /// Ranks the machines of `index` for the request: the best `limit` that fit, how many fit, and why the others
+    /// did not. `imageHolders`: the machines whose agents hold the instance's image.
+    public func place(
+        _ request: PlacementRequest,
+        in index: PlacementIndex,
+        policy: SchedulingPolicy,
+        now: Date,
+        imageHolders: Set<UUID> = [],
+        limit: Int = .max
+    ) -> PlacementDecision {
+        let want = request.resources
+        let exclusive = request.rentalMode == .exclusive
+        let binPack = policy == .binPack
+        let nowSeconds = now.timeIntervalSinceReferenceDate
+        let freshness = heartbeatFreshness
+        let wantCpu = want.cpuCores, wantMemory = want.memoryGb, wantStorage = want.storageGb, wantGpus = want.gpuCount
+        let staticMasks = Self.staticMasks(request, index)
+        let holders = Set(imageHolders.compactMap { index.location(of: $0)?.packed })
+        var counts = [Int](repeating: 0, count: Filter.fits + 1)
+        var best = TopK(limit: max(0, limit))
+        // A fit is worth an exact look only if its cheap score can beat the worst kept (a small margin covers the
+        // rounding of x * (1/t) against x / t).
+        var bound = Double.infinity
+
+        for (group, staticMask) in staticMasks.enumerated() {
+            let records = index.groups[group].records
+            guard !records.isEmpty else { continue }
+            // A class that fails a filter before the heartbeat's: all of it, without reading a record.
+            if staticMask & Filter.beforeHeartbeat != 0 {
+                counts[staticMask.trailingZeroBitCount] += records.count
+                continue
+            }
+            // Otherwise each machine fails the heartbeat, a dynamic filter, the class's first static one, or fits:
+            // counted in registers, the lowest set bit of its mask saying which.
+            var stale = 0, inUse = 0, cpu = 0, memory = 0, storage = 0, gpus = 0, fits = 0
+            let fixed = staticMask | (1 << Filter.fits)
+            records.withUnsafeBufferPointer { records in
+                for position in records.indices {
+                    let m = records[position]
+                    let usedCpu = Int(m.usedCpu), usedMemory = Int(m.usedMemory)
+                    let usedStorage = Int(m.usedStorage), usedGpus = Int(m.usedGpus)
+                    var mask = fixed
+                    mask |= Self.bit(!(nowSeconds - m.heartbeat <= freshness), Filter.heartbeatStale)
+                    mask |= Self.bit(exclusive && (usedCpu | usedMemory | usedStorage | usedGpus) != 0, Filter.exclusiveInUse)
+                    mask |= Self.bit(Int(m.totalCpu) - usedCpu < wantCpu, Filter.cpu)
+                    mask |= Self.bit(Int(m.totalMemory) - usedMemory < wantMemory, Filter.memory)
+                    mask |= Self.bit(Int(m.totalStorage) - usedStorage < wantStorage, Filter.storage)
+                    mask |= Self.bit(Int(m.totalGpus) - usedGpus < wantGpus, Filter.gpus)
+                    let first = mask & (0 &- mask)
+                    stale &+= (first >> Filter.heartbeatStale) & 1
+                    inUse &+= (first >> Filter.exclusiveInUse) & 1
+                    cpu &+= (first >> Filter.cpu) & 1
+                    memory &+= (first >> Filter.memory) & 1
+                    storage &+= (first >> Filter.storage) & 1
+                    gpus &+= (first >> Filter.gpus) & 1
+                    let fit = first >> Filter.fits
+                    fits &+= fit
+                    let cheap: Double = exclusive
+                        ? Double(Int(m.totalCpu) - wantCpu)
+                        : max(Double(usedCpu + wantCpu) * m.inverseCpu, Double(usedMemory + wantMemory) * m.inverseMemory)
+                    let primary = exclusive || !binPack ? cheap : -cheap
+                    guard fit == 1, primary <= bound else { continue }
+
+                    let location = PlacementIndex.Location(group: Int32(group), position: Int32(position))
+                    var key: Key
+                    if exclusive {
+                        // The whole machine is taken whatever the policy, so the tightest fit wastes least.
+                        key = Key(primary: cheap, secondary: Int(m.totalMemory) - wantMemory, image: 1, slot: location.packed)
+                    } else {
+                        // load_balance: least utilised after placement first; bin_pack: most utilised first.
+                        let score = max(Self.fraction(usedCpu + wantCpu, of: Int(m.totalCpu)),
+                                        Self.fraction(usedMemory + wantMemory, of: Int(m.totalMemory)))
+                        key = Key(primary: binPack ? -score : score, secondary: 0, image: 1, slot: location.packed)
+                    }
+                    if !holders.isEmpty, holders.contains(location.packed) { key.image = 0 }
+                    (key.idHigh, key.idLow) = PlacementIndex.words(index.groups[group].ids[position])
+                    if best.offer(key), let worst = best.worst {
+                        bound = worst.primary + abs(worst.primary) * 1e-9 + 1e-12
+                    }
+                }
+            }
+            counts[Filter.heartbeatStale] += stale
+            counts[Filter.exclusiveInUse] += inUse
+            counts[Filter.cpu] += cpu
+            counts[Filter.memory] += memory
+            counts[Filter.storage] += storage
+            counts[Filter.gpus] += gpus
+            counts[Filter.fits] += fits
+            let failedStatically = records.count - stale - inUse - cpu - memory - storage - gpus - fits
+            if failedStatically > 0 { counts[staticMask.trailingZeroBitCount] += failedStatically }
+        }
+
+        var rejections: [PlacementRejection: Int] = [:]
+        for (position, reason) in Filter.order.enumerated() where counts[position] > 0 {
+            rejections[reason] = counts[position]
+        }
+        let ranked = best.keys.map { key -> PlacementChoice in
+            let location = PlacementIndex.Location(packed: key.slot)
+            let group = index.groups[Int(location.group)]
+            let m = group.records[Int(location.position)]
+            let total = ClaimAmounts(cpuCores: Int(m.totalCpu), memoryGb: Int(m.totalMemory), storageGb: Int(m.totalStorage),
+                                     gpuCount: Int(m.totalGpus))
+            // EXCLUSIVE: how much of the machine the request itself uses; SHARED: utilisation after placement.
+            let (cpu, memory) = exclusive ? (wantCpu, wantMemory) : (Int(m.usedCpu) + wantCpu, Int(m.usedMemory) + wantMemory)
+            let pool = index.pools[Int(index.classes[Int(location.group)].pool)]
+            return PlacementChoice(machineId: group.ids[Int(location.position)], resourcePoolId: pool.id,
+                                   claim: exclusive ? total : want,
+                                   score: max(Self.fraction(cpu, of: total.cpuCores), Self.fraction(memory, of: total.memoryGb)))
+        }
+        return PlacementDecision(ranked: ranked, fitted: counts[Filter.fits], rejections: rejections, considered: index.count)
+    }
+
+    /// The filters' bit positions, in the order they are applied (DESIGN §6).
+    enum Filter {
+        static let order: [PlacementRejection] = [
+            .poolNotActive, .machineMaintenance, .machineOffline, .machineDecommissioning, .machineCritical, .heartbeatStale,
+            .hypervisorMismatch, .otherDataCenter, .noIntegrationBridge, .rentalModeMismatch, .exclusiveMachineInUse,
+            .gpuModelMismatch, .insufficientCpu, .insufficientMemory, .insufficientStorage, .insufficientGpu,
+        ]
+        static let heartbeatStale = 5, exclusiveInUse = 10, cpu = 12, memory = 13, storage = 14, gpus = 15
+        /// The filters applied before the heartbeat's (pool, machine status, health): all static.
+        static let beforeHeartbeat = (1 << heartbeatStale) - 1
+        /// Set on every machine: the lowest set bit when no filter fails.
+        static let fits = 16
+
+        static func position(_ reason: PlacementRejection) -> Int { order.firstIndex(of: reason)! }
+    }
+
+    @inline(__always)
+    static func bit(_ condition: Bool, _ position: Int) -> Int {
+        (condition ? 1 : 0) << position
+    }
+
+    /// Each static class's failing filters for this request, as bits in filter order.
+    static func staticMasks(_ request: PlacementRequest, _ index: PlacementIndex) -> [Int] {
+        let exclusive = request.rentalMode == .exclusive
+        let dataCenter: Int32? = request.edgeDataCenterId.map { index.dataCenterSlotIfKnown($0) ?? -1 }
+        let wantedModel = request.resources.gpuCount > 0 ? request.gpuModel.map(normalizedModel) : nil
+        let gpuModel: Int32? = wantedModel.flatMap { $0.isEmpty ? nil : (index.gpuModelSlotIfKnown($0) ?? -1) }
+        return index.classes.map { c in
+            var mask = 0
+            if !index.pools[Int(c.pool)].active { mask |= 1 << Filter.position(.poolNotActive) }
+            switch c.status {
+            case .active: break
+            case .maintenance: mask |= 1 << Filter.position(.machineMaintenance)
+            case .offline: mask |= 1 << Filter.position(.machineOffline)
+            case .decommissioning: mask |= 1 << Filter.position(.machineDecommissioning)
+            }
+            if c.critical { mask |= 1 << Filter.position(.machineCritical) }
+            if let hypervisor = request.hypervisorType, c.hypervisor != hypervisor { mask |= 1 << Filter.position(.hypervisorMismatch) }
+            if let dataCenter, c.dataCenter != dataCenter { mask |= 1 << Filter.position(.otherDataCenter) }
+            if request.needsIntegrationBridge, !c.hasBridge { mask |= 1 << Filter.position(.noIntegrationBridge) }
+            if c.exclusive != exclusive { mask |= 1 << Filter.position(.rentalModeMismatch) }
+            if let gpuModel, c.gpuModel != gpuModel { mask |= 1 << Filter.position(.gpuModelMismatch) }
+            return mask
+        }
+    }
+
+    /// Ranks `candidates` (a snapshot read for this one request): `place(_:in:…)` over an index of them, each
+    /// candidate's `holdsImage` saying whether it holds the instance's image.
     public func place(
         _ request: PlacementRequest,
         among candidates: [PlacementCandidate],
         policy: SchedulingPolicy,
-        now: Date
+        now: Date,
+        limit: Int = .max
     ) -> PlacementDecision {
-        var filter = Filter(request: request, heartbeatFreshness: heartbeatFreshness, now: now)
-        var counts = [Int](repeating: 0, count: PlacementRejection.allCases.count)
-        var choices: [PlacementChoice] = []
-        var keys: [SortKey] = []
-        choices.reserveCapacity(candidates.count)
-        keys.reserveCapacity(candidates.count)
-
-        // Read candidates in place through pointers: copying a ComputeMachine or ResourcePool would retain every
-        // string it holds, which dominates the cost of the filter itself.
-        candidates.withUnsafeBufferPointer { buffer in
-            guard let base = buffer.baseAddress else { return }
-            for index in buffer.indices {
-                let candidate = base + index
-                switch filter.evaluate(candidate.pointer(to: \.machine)!, in: candidate.pointer(to: \.pool)!) {
-                case .rejected(let reason):
-                    counts[reason.ordinal] += 1
-                case .fits(let choice, let waste):
-                    let primary: Double
-                    let secondary: Int
-                    if filter.exclusive {
-                        // The whole machine is taken whatever the policy, so the tightest fit wastes least.
-                        (primary, secondary) = (Double(waste.cpuCores), waste.memoryGb)
-                    } else {
-                        // load_balance: least utilised first; bin_pack: most utilised first.
-                        (primary, secondary) = (policy == .binPack ? -choice.score : choice.score, 0)
-                    }
-                    keys.append(SortKey(primary: primary, secondary: secondary,
-                                        image: candidate.pointer(to: \.holdsImage)!.pointee ? 0 : 1, id: choice.machineId,
-                                        index: choices.count))
-                    choices.append(choice)
-                }
-            }
-        }
-
-        keys.sort(by: SortKey.precedes)
-        var rejections: [PlacementRejection: Int] = [:]
-        for reason in PlacementRejection.allCases where counts[reason.ordinal] > 0 {
-            rejections[reason] = counts[reason.ordinal]
-        }
-        return PlacementDecision(ranked: keys.map { choices[$0.index] }, rejections: rejections,
-                                 considered: candidates.count)
+        place(request, in: PlacementIndex(candidates), policy: policy, now: now,
+              imageHolders: Set(candidates.lazy.filter(\.holdsImage).map(\.machine.id)), limit: limit)
     }
 
     // MARK: - Internals
 
-    /// A fitting machine's rank, precomputed so the sort compares numbers only.
-    private struct SortKey {
+    /// A fitting machine's rank: primary, then secondary, then holding the image, then machine id.
+    struct Key {
         var primary: Double
         var secondary: Int
         /// 0 when the machine holds the instance's image, else 1.
         var image: Int
-        /// The id's 16 bytes as two big-endian words: ordering them equals ordering `uuidString`s.
-        var idHigh: UInt64
-        var idLow: UInt64
-        var index: Int
+        var idHigh: UInt64 = 0
+        var idLow: UInt64 = 0
+        var slot: Int
 
-        init(primary: Double, secondary: Int, image: Int, id: UUID, index: Int) {
+        init(primary: Double, secondary: Int, image: Int, slot: Int) {
             self.primary = primary
             self.secondary = secondary
             self.image = image
-            (idHigh, idLow) = withUnsafeBytes(of: id.uuid) { raw in
-                (UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                 UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
-            }
-            self.index = index
+            self.slot = slot
         }
 
-        /// Whether `a` ranks before `b`: primary, then secondary, then holding the image, then machine id.
-        static func precedes(_ a: SortKey, _ b: SortKey) -> Bool {
+        /// Whether `a` ranks before `b`.
+        static func precedes(_ a: Key, _ b: Key) -> Bool {
             if a.primary != b.primary { return a.primary < b.primary }
             if a.secondary != b.secondary { return a.secondary < b.secondary }
             if a.image != b.image { return a.image < b.image }
@@ -296,95 +412,55 @@ public struct PlacementEngine: Sendable {
         }
     }
 
-    private enum Verdict {
-        /// The choice, and what the machine has beyond the request (for EXCLUSIVE ranking).
-        case fits(PlacementChoice, waste: ClaimAmounts)
-        case rejected(PlacementRejection)
-    }
+    /// The best `limit` keys offered, kept in order: an offer that does not beat the worst kept costs one comparison.
+    /// Beyond `boundedUpTo` (a caller that wants every fit ranked) keys are gathered and sorted once at the end.
+    struct TopK {
+        static let boundedUpTo = 256
+        let limit: Int
+        private var kept: [Key] = []
 
-    /// The per-request filter, with everything derivable from the request computed once.
-    private struct Filter {
-        let want: ClaimAmounts
-        let rentalMode: RentalMode
-        let exclusive: Bool
-        let hypervisorType: HypervisorType?
-        let edgeDataCenterId: UUID?
-        let needsIntegrationBridge: Bool
-        /// Normalised GPU model to match, or nil when none is required (no GPUs asked for, or a blank name).
-        let gpuModel: String?
-        let heartbeatFreshness: TimeInterval
-        let now: Date
-        /// Machine GPU model strings seen so far → whether they match; fleets have few distinct models.
-        var modelMatches: [String: Bool] = [:]
-
-        init(request: PlacementRequest, heartbeatFreshness: TimeInterval, now: Date) {
-            want = request.resources
-            rentalMode = request.rentalMode
-            exclusive = request.rentalMode == .exclusive
-            hypervisorType = request.hypervisorType
-            edgeDataCenterId = request.edgeDataCenterId
-            needsIntegrationBridge = request.needsIntegrationBridge
-            let model = want.gpuCount > 0 ? request.gpuModel.map(PlacementEngine.normalizedModel) : nil
-            gpuModel = model?.isEmpty == false ? model : nil
-            self.heartbeatFreshness = heartbeatFreshness
-            self.now = now
+        init(limit: Int) {
+            self.limit = limit
+            if limit <= Self.boundedUpTo { kept.reserveCapacity(limit) }
         }
 
-        /// Applies the filters in DESIGN §6 order and returns the first that fails, or the choice.
-        mutating func evaluate(_ m: UnsafePointer<ComputeMachine>, in pool: UnsafePointer<ResourcePool>) -> Verdict {
-            guard pool.pointee.status == .active else { return .rejected(.poolNotActive) }
-            switch m.pointee.status {
-            case .active: break
-            case .maintenance: return .rejected(.machineMaintenance)
-            case .offline: return .rejected(.machineOffline)
-            case .decommissioning: return .rejected(.machineDecommissioning)
-            }
-            guard m.pointee.healthStatus != .critical else { return .rejected(.machineCritical) }
-            guard let beat = m.pointee.lastHeartbeat, now.timeIntervalSince(beat) <= heartbeatFreshness else {
-                return .rejected(.heartbeatStale)
-            }
-            if let hypervisorType, m.pointee.hypervisorType != hypervisorType { return .rejected(.hypervisorMismatch) }
-            if let edgeDataCenterId, m.pointee.edgeDataCenterId != edgeDataCenterId { return .rejected(.otherDataCenter) }
-            if needsIntegrationBridge, m.pointee.integrationBridge == nil { return .rejected(.noIntegrationBridge) }
-            guard m.pointee.rentalMode == rentalMode else { return .rejected(.rentalModeMismatch) }
-            let used = ClaimAmounts(cpuCores: m.pointee.allocatedCpuCores, memoryGb: m.pointee.allocatedMemoryGb,
-                                    storageGb: m.pointee.allocatedStorageGb, gpuCount: m.pointee.allocatedGpuCount)
-            if exclusive, used != .zero { return .rejected(.exclusiveMachineInUse) }
-            if let gpuModel, !matches(m.pointee.gpuModel ?? "", gpuModel) { return .rejected(.gpuModelMismatch) }
-            let total = ClaimAmounts(cpuCores: m.pointee.cpuCores, memoryGb: m.pointee.memoryGb,
-                                     storageGb: m.pointee.storageGb, gpuCount: m.pointee.gpuCount ?? 0)
-            guard total.cpuCores - used.cpuCores >= want.cpuCores else { return .rejected(.insufficientCpu) }
-            guard total.memoryGb - used.memoryGb >= want.memoryGb else { return .rejected(.insufficientMemory) }
-            guard total.storageGb - used.storageGb >= want.storageGb else { return .rejected(.insufficientStorage) }
-            guard total.gpuCount - used.gpuCount >= want.gpuCount else { return .rejected(.insufficientGpu) }
+        /// The worst key kept once `limit` are kept (nil before, and always when unbounded).
+        var worst: Key? { limit <= Self.boundedUpTo && kept.count == limit ? kept.last : nil }
 
-            let claim = exclusive ? total : want
-            // EXCLUSIVE: how much of the machine the request itself uses; SHARED: utilisation after placement.
-            let (cpu, memory) = exclusive
-                ? (want.cpuCores, want.memoryGb)
-                : (used.cpuCores + want.cpuCores, used.memoryGb + want.memoryGb)
-            let score = max(PlacementEngine.fraction(cpu, of: total.cpuCores),
-                            PlacementEngine.fraction(memory, of: total.memoryGb))
-            let choice = PlacementChoice(machineId: m.pointee.id, resourcePoolId: pool.pointee.id, claim: claim,
-                                         score: score)
-            let waste = ClaimAmounts(cpuCores: total.cpuCores - want.cpuCores, memoryGb: total.memoryGb - want.memoryGb,
-                                     storageGb: total.storageGb - want.storageGb, gpuCount: total.gpuCount - want.gpuCount)
-            return .fits(choice, waste: waste)
+        /// Keeps `key` if it is among the best so far; whether it was kept.
+        @discardableResult
+        mutating func offer(_ key: Key) -> Bool {
+            guard limit <= Self.boundedUpTo else {
+                kept.append(key)
+                return true
+            }
+            guard limit > 0 else { return false }
+            if kept.count == limit {
+                guard let worst = kept.last, Key.precedes(key, worst) else { return false }
+                kept.removeLast()
+            }
+            // Binary search for the first kept key that `key` precedes.
+            var low = 0, high = kept.count
+            while low < high {
+                let mid = (low + high) / 2
+                if Key.precedes(key, kept[mid]) { high = mid } else { low = mid + 1 }
+            }
+            kept.insert(key, at: low)
+            return true
         }
 
-        private mutating func matches(_ model: String, _ wanted: String) -> Bool {
-            if let known = modelMatches[model] { return known }
-            let result = PlacementEngine.normalizedModel(model) == wanted
-            modelMatches[model] = result
-            return result
+        /// The best keys, best first.
+        var keys: [Key] {
+            guard limit > Self.boundedUpTo else { return kept }
+            return Array(kept.sorted(by: Key.precedes).prefix(limit))
         }
     }
 
-    fileprivate static func fraction(_ used: Int, of total: Int) -> Double {
+    static func fraction(_ used: Int, of total: Int) -> Double {
         total > 0 ? Double(used) / Double(total) : 0
     }
 
-    fileprivate static func normalizedModel(_ model: String) -> String {
+    static func normalizedModel(_ model: String) -> String {
         model.trimmed().lowercased()
     }
 }
