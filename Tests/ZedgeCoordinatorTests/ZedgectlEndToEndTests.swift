@@ -267,9 +267,10 @@ struct ZedgectlEndToEndTests {
             ])
             try #require(registered.status == 0, "\(registered.stderr)")
             agents.append(try AgentProcess(stateDir: machineState))
-            try await eventually("the machine is ACTIVE") {
+            // ACTIVE from its registration; placement also wants its first heartbeat (a loaded run once placed before it).
+            try await eventually("the machine is ACTIVE and has sent a heartbeat") {
                 let machines = try Self.json(try await ctl.ok(["machine", "list", "-o", "json"]).stdout)
-                return machines["items"]?[0]?["status"]?.stringValue == "ACTIVE"
+                return machines["items"]?[0]?["status"]?.stringValue == "ACTIVE" && machines["items"]?[0]?["lastHeartbeat"]?.stringValue != nil
             }
 
             // A template, then an instance with --wait: exit 0, the operation's steps and percent on stderr.
@@ -294,6 +295,13 @@ struct ZedgectlEndToEndTests {
             let operationId = try #require(try Self.json(started.stdout)["operation"]?["id"]?.stringValue)
             #expect(started.stderr.contains("zedgectl operation wait \(operationId)"))
             try await ctl.ok(["operation", "wait", operationId, "--poll-interval", "0.2"])
+            // In a table, an action without --wait shows the instance (one table, not JSON lines).
+            let restarted = try await ctl.ok(["instance", "restart", "web-1"])
+            let rows = restarted.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            #expect(rows.contains(["name", "web-1"]) && rows.contains { $0.first == "desiredStatus" && $0.last == "RUNNING" } && !restarted.stdout.contains("\"operation\""),
+                    "\(restarted.stdout)")
+            let restartId = try #require(restarted.stderr.split(separator: " ").dropFirst().first.map(String.init), "\(restarted.stderr)")
+            try await ctl.ok(["operation", "wait", restartId, "--poll-interval", "0.2"])
             // An action the instance's state forbids is a 409 with the API's detail.
             let again = try await ctl(["instance", "start", "web-1"])
             #expect(again.status == 1 && again.stderr.contains("(HTTP 409)"), "\(again.stderr)")

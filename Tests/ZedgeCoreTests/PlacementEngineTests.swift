@@ -79,7 +79,7 @@ private enum Fixture {
 }
 
 /// Deterministic generator for shuffles and synthetic fleets.
-private struct SplitMix64: RandomNumberGenerator {
+struct SplitMix64: RandomNumberGenerator {
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

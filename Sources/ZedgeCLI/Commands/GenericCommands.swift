@@ -164,7 +164,10 @@ enum Accepted {
             return
         }
         guard wait.wait else {
-            try printer.object(body, raw: response.body, columns: spec.columns + spec.wideColumns)
+            // json and yaml print the answer as the API sent it; a table shows the accepted object (the operation
+            // is the line on stderr).
+            let accepted = printer.format == .json || printer.format == .yaml ? body : spec.acceptedKey.flatMap { body[$0] } ?? body
+            try printer.object(accepted, raw: response.body, columns: spec.columns + spec.wideColumns)
             FileHandle.standardError.write(Data("operation \(operationId) \(operation["status"]?.stringValue ?? ""): `zedgectl operation wait \(operationId)` follows it\n".utf8))
             return
         }

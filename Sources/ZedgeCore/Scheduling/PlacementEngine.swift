@@ -244,64 +244,84 @@ public struct PlacementEngine: Sendable {
                 counts[staticMask.trailingZeroBitCount] += records.count
                 continue
             }
-            // Otherwise each machine fails the heartbeat, a dynamic filter, the class's first static one, or fits:
-            // counted in registers, the lowest set bit of its mask saying which.
-            var stale = 0, inUse = 0, cpu = 0, memory = 0, storage = 0, gpus = 0, fits = 0
-            let fixed = staticMask | (1 << Filter.fits)
-            records.withUnsafeBufferPointer { records in
-                for position in records.indices {
-                    let m = records[position]
-                    let usedCpu = Int(m.usedCpu), usedMemory = Int(m.usedMemory)
-                    let usedStorage = Int(m.usedStorage), usedGpus = Int(m.usedGpus)
-                    var mask = fixed
-                    mask |= Self.bit(!(nowSeconds - m.heartbeat <= freshness), Filter.heartbeatStale)
-                    mask |= Self.bit(exclusive && (usedCpu | usedMemory | usedStorage | usedGpus) != 0, Filter.exclusiveInUse)
-                    mask |= Self.bit(Int(m.totalCpu) - usedCpu < wantCpu, Filter.cpu)
-                    mask |= Self.bit(Int(m.totalMemory) - usedMemory < wantMemory, Filter.memory)
-                    mask |= Self.bit(Int(m.totalStorage) - usedStorage < wantStorage, Filter.storage)
-                    mask |= Self.bit(Int(m.totalGpus) - usedGpus < wantGpus, Filter.gpus)
-                    let first = mask & (0 &- mask)
-                    stale &+= (first >> Filter.heartbeatStale) & 1
-                    inUse &+= (first >> Filter.exclusiveInUse) & 1
-                    cpu &+= (first >> Filter.cpu) & 1
-                    memory &+= (first >> Filter.memory) & 1
-                    storage &+= (first >> Filter.storage) & 1
-                    gpus &+= (first >> Filter.gpus) & 1
-                    let fit = first >> Filter.fits
-                    fits &+= fit
-                    let cheap: Double = exclusive
-                        ? Double(Int(m.totalCpu) - wantCpu)
-                        : max(Double(usedCpu + wantCpu) * m.inverseCpu, Double(usedMemory + wantMemory) * m.inverseMemory)
-                    let primary = exclusive || !binPack ? cheap : -cheap
-                    guard fit == 1, primary <= bound else { continue }
-
-                    let location = PlacementIndex.Location(group: Int32(group), position: Int32(position))
-                    var key: Key
-                    if exclusive {
-                        // The whole machine is taken whatever the policy, so the tightest fit wastes least.
-                        key = Key(primary: cheap, secondary: Int(m.totalMemory) - wantMemory, image: 1, slot: location.packed)
-                    } else {
-                        // load_balance: least utilised after placement first; bin_pack: most utilised first.
-                        let score = max(Self.fraction(usedCpu + wantCpu, of: Int(m.totalCpu)),
-                                        Self.fraction(usedMemory + wantMemory, of: Int(m.totalMemory)))
-                        key = Key(primary: binPack ? -score : score, secondary: 0, image: 1, slot: location.packed)
-                    }
-                    if !holders.isEmpty, holders.contains(location.packed) { key.image = 0 }
-                    (key.idHigh, key.idLow) = PlacementIndex.words(index.groups[group].ids[position])
-                    if best.offer(key), let worst = best.worst {
-                        bound = worst.primary + abs(worst.primary) * 1e-9 + 1e-12
+            let staticA = staticMask & Filter.beforeExclusiveInUse  // hypervisor, data center, bridge, rental mode
+            let staticB = staticMask & (1 << Filter.position(.gpuModelMismatch))
+            // A class that fails a static filter fits nowhere: only what comes before that filter is per machine.
+            if staticA != 0 || staticB != 0 {
+                var stale = 0, inUse = 0
+                let countsInUse = staticA == 0 && exclusive
+                records.withUnsafeBufferPointer { records in
+                    for m in records {
+                        let isStale = !(nowSeconds - m.heartbeat <= freshness)
+                        stale &+= isStale ? 1 : 0
+                        inUse &+= !isStale && countsInUse ? Int(m.inUse) : 0
                     }
                 }
+                counts[Filter.heartbeatStale] += stale
+                counts[Filter.exclusiveInUse] += inUse
+                counts[(staticA != 0 ? staticA : staticB).trailingZeroBitCount] += records.count - stale - inUse
+                continue
             }
-            counts[Filter.heartbeatStale] += stale
-            counts[Filter.exclusiveInUse] += inUse
-            counts[Filter.cpu] += cpu
-            counts[Filter.memory] += memory
-            counts[Filter.storage] += storage
-            counts[Filter.gpus] += gpus
-            counts[Filter.fits] += fits
-            let failedStatically = records.count - stale - inUse - cpu - memory - storage - gpus - fits
-            if failedStatically > 0 { counts[staticMask.trailingZeroBitCount] += failedStatically }
+            // Otherwise each machine fails the heartbeat or a dynamic filter, or fits. Each outcome is a 7-bit field
+            // of one word, in filter order: the lowest set bit of a machine's word is its outcome, and adding that
+            // bit counts it (flushed before a field can overflow).
+            let fixed = 1 << Packed.fits
+            let inUseShift = exclusive ? Packed.inUse : 63  // a SHARED request never fails "in use": shifted out
+            var tally = [Int](repeating: 0, count: Packed.fields)
+            records.withUnsafeBufferPointer { records in
+                var start = 0
+                while start < records.count {
+                    let end = min(records.count, start + Packed.flushEvery)
+                    var packed = 0
+                    for position in start..<end {
+                        let m = records[position]
+                        var mask = fixed
+                        mask |= Self.bit(!(nowSeconds - m.heartbeat <= freshness), Packed.stale)
+                        mask |= Int(m.inUse) &<< inUseShift
+                        mask |= Self.bit(Int(m.freeCpu) < wantCpu, Packed.cpu)
+                        mask |= Self.bit(Int(m.freeMemory) < wantMemory, Packed.memory)
+                        mask |= Self.bit(Int(m.freeStorage) < wantStorage, Packed.storage)
+                        mask |= Self.bit(Int(m.freeGpus) < wantGpus, Packed.gpus)
+                        let first = mask & (0 &- mask)
+                        packed &+= first
+                        let usedCpu = Int(m.usedCpu), usedMemory = Int(m.usedMemory)
+                        let cheap: Double = exclusive
+                            ? Double(Int(m.freeCpu) + usedCpu - wantCpu)
+                            : max(Double(usedCpu + wantCpu) * m.inverseCpu, Double(usedMemory + wantMemory) * m.inverseMemory)
+                        let primary = exclusive || !binPack ? cheap : -cheap
+                        // One branch, taken rarely once `limit` are kept (fitting or not is as random as the fleet).
+                        let candidate = (first == 1 << Packed.fits ? 1 : 0) & (primary <= bound ? 1 : 0)
+                        guard candidate != 0 else { continue }
+
+                        let total = m.total
+                        let location = PlacementIndex.Location(group: Int32(group), position: Int32(position))
+                        var key: Key
+                        if exclusive {
+                            // The whole machine is taken whatever the policy, so the tightest fit wastes least.
+                            key = Key(primary: cheap, secondary: total.memoryGb - wantMemory, image: 1, slot: location.packed)
+                        } else {
+                            // load_balance: least utilised after placement first; bin_pack: most utilised first.
+                            let score = max(Self.fraction(usedCpu + wantCpu, of: total.cpuCores),
+                                            Self.fraction(usedMemory + wantMemory, of: total.memoryGb))
+                            key = Key(primary: binPack ? -score : score, secondary: 0, image: 1, slot: location.packed)
+                        }
+                        if !holders.isEmpty, holders.contains(location.packed) { key.image = 0 }
+                        (key.idHigh, key.idLow) = PlacementIndex.words(index.groups[group].ids[position])
+                        if best.offer(key), let worst = best.worst {
+                            bound = worst.primary + abs(worst.primary) * 1e-9 + 1e-12
+                        }
+                    }
+                    for field in 0..<Packed.fields { tally[field] += (packed >> (field * Packed.width)) & Packed.fieldMask }
+                    start = end
+                }
+            }
+            counts[Filter.heartbeatStale] += tally[0]
+            counts[Filter.exclusiveInUse] += tally[1]
+            counts[Filter.cpu] += tally[2]
+            counts[Filter.memory] += tally[3]
+            counts[Filter.storage] += tally[4]
+            counts[Filter.gpus] += tally[5]
+            counts[Filter.fits] += tally[6]
         }
 
         var rejections: [PlacementRejection: Int] = [:]
@@ -312,8 +332,7 @@ public struct PlacementEngine: Sendable {
             let location = PlacementIndex.Location(packed: key.slot)
             let group = index.groups[Int(location.group)]
             let m = group.records[Int(location.position)]
-            let total = ClaimAmounts(cpuCores: Int(m.totalCpu), memoryGb: Int(m.totalMemory), storageGb: Int(m.totalStorage),
-                                     gpuCount: Int(m.totalGpus))
+            let total = m.total
             // EXCLUSIVE: how much of the machine the request itself uses; SHARED: utilisation after placement.
             let (cpu, memory) = exclusive ? (wantCpu, wantMemory) : (Int(m.usedCpu) + wantCpu, Int(m.usedMemory) + wantMemory)
             let pool = index.pools[Int(index.classes[Int(location.group)].pool)]
@@ -334,10 +353,25 @@ public struct PlacementEngine: Sendable {
         static let heartbeatStale = 5, exclusiveInUse = 10, cpu = 12, memory = 13, storage = 14, gpus = 15
         /// The filters applied before the heartbeat's (pool, machine status, health): all static.
         static let beforeHeartbeat = (1 << heartbeatStale) - 1
-        /// Set on every machine: the lowest set bit when no filter fails.
+        /// The static filters between the heartbeat's and "in use" (hypervisor, data center, bridge, rental mode).
+        static let beforeExclusiveInUse = ((1 << exclusiveInUse) - 1) & ~((1 << (heartbeatStale + 1)) - 1)
+        /// Past the last filter: the count of machines that fit.
         static let fits = 16
 
         static func position(_ reason: PlacementRejection) -> Int { order.firstIndex(of: reason)! }
+    }
+
+    /// The outcomes of a machine of a class that passes every static filter, as 7-bit fields of one word in filter
+    /// order (the dynamic filters' and "fits").
+    enum Packed {
+        static let width = 7
+        static let fieldMask = (1 << width) - 1
+        static let fields = 7
+        /// A field counts up to 127: the word is read out and cleared after this many machines.
+        static let flushEvery = (1 << width) - 1
+        static let stale = 0 * width, inUse = 1 * width, cpu = 2 * width, memory = 3 * width, storage = 4 * width, gpus = 5 * width
+        /// Set on every machine: the lowest set bit when no filter fails.
+        static let fits = 6 * width
     }
 
     @inline(__always)

@@ -15,21 +15,54 @@ import Foundation
 /// fixed. A value type: a copy is a snapshot (copy-on-write arrays).
 /// Order of records carries no meaning: the engine breaks every tie by machine id.
 public struct PlacementIndex: Sendable {
-    /// One machine, as the scan sees it. Amounts are stored as Int32 (cores, GB): larger values are clamped.
+    /// One machine, as the scan sees it (64 bytes). Amounts are stored as Int32 (cores, GB): larger values are
+    /// clamped. Free amounts are kept beside the allocated ones so the scan compares without subtracting.
     struct Record {
         /// Seconds since the reference date; -infinity for none.
         var heartbeat: Double
         /// 1 / cpuCores and 1 / memoryGb (0 for a size of 0): a cheap bound on the score before the exact one.
         var inverseCpu: Double
         var inverseMemory: Double
-        var totalCpu: Int32
-        var totalMemory: Int32
-        var totalStorage: Int32
-        var totalGpus: Int32
+        var freeCpu: Int32
+        var freeMemory: Int32
+        var freeStorage: Int32
+        var freeGpus: Int32
         var usedCpu: Int32
         var usedMemory: Int32
         var usedStorage: Int32
         var usedGpus: Int32
+        /// 1 when anything is allocated on it (an EXCLUSIVE request cannot take it), else 0.
+        var inUse: Int32
+
+        init(heartbeat: Double, total: ClaimAmounts, used: ClaimAmounts) {
+            self.heartbeat = heartbeat
+            inverseCpu = total.cpuCores > 0 ? 1 / Double(total.cpuCores) : 0
+            inverseMemory = total.memoryGb > 0 ? 1 / Double(total.memoryGb) : 0
+            (freeCpu, freeMemory, freeStorage, freeGpus) = (0, 0, 0, 0)
+            (usedCpu, usedMemory, usedStorage, usedGpus, inUse) = (0, 0, 0, 0, 0)
+            set(total: total, used: used)
+        }
+
+        var total: ClaimAmounts {
+            ClaimAmounts(cpuCores: Int(freeCpu) + Int(usedCpu), memoryGb: Int(freeMemory) + Int(usedMemory),
+                         storageGb: Int(freeStorage) + Int(usedStorage), gpuCount: Int(freeGpus) + Int(usedGpus))
+        }
+
+        var used: ClaimAmounts {
+            ClaimAmounts(cpuCores: Int(usedCpu), memoryGb: Int(usedMemory), storageGb: Int(usedStorage), gpuCount: Int(usedGpus))
+        }
+
+        mutating func set(total: ClaimAmounts, used: ClaimAmounts) {
+            usedCpu = PlacementIndex.clamped(used.cpuCores)
+            usedMemory = PlacementIndex.clamped(used.memoryGb)
+            usedStorage = PlacementIndex.clamped(used.storageGb)
+            usedGpus = PlacementIndex.clamped(used.gpuCount)
+            freeCpu = PlacementIndex.clamped(total.cpuCores - Int(usedCpu))
+            freeMemory = PlacementIndex.clamped(total.memoryGb - Int(usedMemory))
+            freeStorage = PlacementIndex.clamped(total.storageGb - Int(usedStorage))
+            freeGpus = PlacementIndex.clamped(total.gpuCount - Int(usedGpus))
+            inUse = used == .zero ? 0 : 1
+        }
     }
 
     /// The machines of one static class: their records and ids, position for position.
@@ -72,15 +105,13 @@ public struct PlacementIndex: Sendable {
     private(set) var groups: [Group] = []
     private var slots: [UUID: Location] = [:]
     public private(set) var count = 0
-    private(set) var classes: [StaticClass] = []
-    private var classSlots: [StaticClass: Int32] = [:]
+    private var classSlots = Slots<StaticClass>()
     /// Pools by slot: id and whether ACTIVE.
     private(set) var pools: [(id: UUID, active: Bool)] = []
     private var poolSlots: [UUID: Int32] = [:]
-    private(set) var dataCenters: [UUID] = []
-    private var dataCenterSlots: [UUID: Int32] = [:]
-    private(set) var gpuModels: [String] = []
-    private var gpuModelSlots: [String: Int32] = [:]
+    private var dataCenterSlots = Slots<UUID>()
+    /// Normalised models ("" for none).
+    private var gpuModelSlots = Slots<String>()
 
     public init() {}
 
@@ -102,12 +133,10 @@ public struct PlacementIndex: Sendable {
             hasBridge: machine.integrationBridge != nil, hypervisor: machine.hypervisorType))
         let record = Record(
             heartbeat: machine.lastHeartbeat?.timeIntervalSinceReferenceDate ?? -.infinity,
-            inverseCpu: machine.cpuCores > 0 ? 1 / Double(machine.cpuCores) : 0,
-            inverseMemory: machine.memoryGb > 0 ? 1 / Double(machine.memoryGb) : 0,
-            totalCpu: Self.clamped(machine.cpuCores), totalMemory: Self.clamped(machine.memoryGb),
-            totalStorage: Self.clamped(machine.storageGb), totalGpus: Self.clamped(machine.gpuCount ?? 0),
-            usedCpu: Self.clamped(machine.allocatedCpuCores), usedMemory: Self.clamped(machine.allocatedMemoryGb),
-            usedStorage: Self.clamped(machine.allocatedStorageGb), usedGpus: Self.clamped(machine.allocatedGpuCount))
+            total: ClaimAmounts(cpuCores: machine.cpuCores, memoryGb: machine.memoryGb, storageGb: machine.storageGb,
+                                gpuCount: machine.gpuCount ?? 0),
+            used: ClaimAmounts(cpuCores: machine.allocatedCpuCores, memoryGb: machine.allocatedMemoryGb,
+                               storageGb: machine.allocatedStorageGb, gpuCount: machine.allocatedGpuCount))
         if let location = slots[machine.id], location.group == staticClass {
             groups[Int(location.group)].records[Int(location.position)] = record
             return
@@ -146,10 +175,12 @@ public struct PlacementIndex: Sendable {
     public mutating func allocate(_ amounts: ClaimAmounts, on machineId: UUID, sign: Int = 1) {
         guard let location = slots[machineId] else { return }
         let group = Int(location.group), position = Int(location.position)
-        groups[group].records[position].usedCpu = Self.clamped(Int(groups[group].records[position].usedCpu) + sign * amounts.cpuCores)
-        groups[group].records[position].usedMemory = Self.clamped(Int(groups[group].records[position].usedMemory) + sign * amounts.memoryGb)
-        groups[group].records[position].usedStorage = Self.clamped(Int(groups[group].records[position].usedStorage) + sign * amounts.storageGb)
-        groups[group].records[position].usedGpus = Self.clamped(Int(groups[group].records[position].usedGpus) + sign * amounts.gpuCount)
+        let record = groups[group].records[position]
+        let used = record.used
+        groups[group].records[position].set(
+            total: record.total,
+            used: ClaimAmounts(cpuCores: used.cpuCores + sign * amounts.cpuCores, memoryGb: used.memoryGb + sign * amounts.memoryGb,
+                               storageGb: used.storageGb + sign * amounts.storageGb, gpuCount: used.gpuCount + sign * amounts.gpuCount))
     }
 
     /// Adds the pool or replaces what it knew of it (its status).
@@ -161,26 +192,26 @@ public struct PlacementIndex: Sendable {
         var sum = 0
         for group in groups {
             group.records.withUnsafeBufferPointer { records in
-                for record in records { sum &+= Int(record.totalCpu) &- Int(record.usedCpu) }
+                for record in records { sum &+= Int(record.freeCpu) }
             }
         }
         return sum
     }
 
     /// The slot of a data center (nil when no machine is in it).
-    func dataCenterSlotIfKnown(_ id: UUID) -> Int32? { dataCenterSlots[id] }
+    func dataCenterSlotIfKnown(_ id: UUID) -> Int32? { dataCenterSlots.existing(id) }
 
     /// The slot of a normalised GPU model (nil when no machine has it).
-    func gpuModelSlotIfKnown(_ model: String) -> Int32? { gpuModelSlots[model] }
+    func gpuModelSlotIfKnown(_ model: String) -> Int32? { gpuModelSlots.existing(model) }
+
+    /// The static classes, by slot (the same as `groups`).
+    var classes: [StaticClass] { classSlots.values }
 
     func location(of machineId: UUID) -> Location? { slots[machineId] }
 
     private mutating func classSlot(_ staticClass: StaticClass) -> Int32 {
-        if let slot = classSlots[staticClass] { return slot }
-        let slot = Int32(classes.count)
-        classes.append(staticClass)
-        groups.append(Group())
-        classSlots[staticClass] = slot
+        let slot = classSlots.slot(staticClass)
+        if Int(slot) == groups.count { groups.append(Group()) }
         return slot
     }
 
@@ -195,21 +226,9 @@ public struct PlacementIndex: Sendable {
         return slot
     }
 
-    private mutating func dataCenterSlot(_ id: UUID) -> Int32 {
-        if let slot = dataCenterSlots[id] { return slot }
-        let slot = Int32(dataCenters.count)
-        dataCenters.append(id)
-        dataCenterSlots[id] = slot
-        return slot
-    }
+    private mutating func dataCenterSlot(_ id: UUID) -> Int32 { dataCenterSlots.slot(id) }
 
-    private mutating func gpuModelSlot(_ model: String) -> Int32 {
-        if let slot = gpuModelSlots[model] { return slot }
-        let slot = Int32(gpuModels.count)
-        gpuModels.append(model)
-        gpuModelSlots[model] = slot
-        return slot
-    }
+    private mutating func gpuModelSlot(_ model: String) -> Int32 { gpuModelSlots.slot(model) }
 
     static func clamped(_ value: Int) -> Int32 {
         Int32(clamping: value)
@@ -222,4 +241,22 @@ public struct PlacementIndex: Sendable {
              UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
         }
     }
+}
+
+/// Values numbered in the order they were first seen: the index keeps a small number per record, not the value.
+struct Slots<Value: Hashable & Sendable>: Sendable {
+    private(set) var values: [Value] = []
+    private var numbers: [Value: Int32] = [:]
+
+    /// The value's number, given now if it has none.
+    mutating func slot(_ value: Value) -> Int32 {
+        if let number = numbers[value] { return number }
+        let number = Int32(values.count)
+        values.append(value)
+        numbers[value] = number
+        return number
+    }
+
+    /// The value's number, nil if it was never seen.
+    func existing(_ value: Value) -> Int32? { numbers[value] }
 }
