@@ -413,8 +413,9 @@ public struct PlacementEngine: Sendable {
         now: Date,
         limit: Int = .max
     ) -> PlacementDecision {
-        place(request, in: PlacementIndex(candidates), policy: policy, now: now,
-              imageHolders: Set(candidates.lazy.filter(\.holdsImage).map(\.machine.id)), limit: limit)
+        var holders = Set<UUID>()
+        for index in candidates.indices where candidates[index].holdsImage { holders.insert(candidates[index].machine.id) }
+        return place(request, in: PlacementIndex(candidates), policy: policy, now: now, imageHolders: holders, limit: limit)
     }
 
     // MARK: - Internals

@@ -118,30 +118,75 @@ public struct PlacementIndex: Sendable {
     /// An index of these machines and their pools (the last of a repeated machine id wins).
     public init(_ candidates: [PlacementCandidate]) {
         slots.reserveCapacity(candidates.count)
-        for candidate in candidates { upsert(candidate.machine, in: candidate.pool) }
+        // Read in place: copying a candidate would retain every string it holds.
+        candidates.withUnsafeBufferPointer { buffer in
+            for candidate in buffer.indices.lazy.map({ buffer.baseAddress! + $0 }) {
+                upsert(candidate.pointer(to: \.machine)!.pointee, in: candidate.pointer(to: \.pool)!.pointee)
+            }
+        }
     }
+
+    /// The slots used last: a fleet read pool by pool repeats its pool, data center, GPU model and class, and
+    /// comparing with the last costs less than hashing.
+    private struct Recent: Sendable {
+        var pool: (id: UUID, active: Bool, slot: Int32)?
+        var dataCenter: (id: UUID, slot: Int32)?
+        var gpuModel: (raw: String?, slot: Int32)?
+        var staticClass: (value: StaticClass, slot: Int32)?
+    }
+
+    private var recent = Recent()
 
     /// Whether it holds the machine.
     public func contains(_ machineId: UUID) -> Bool { slots[machineId] != nil }
 
     /// Adds the machine, or replaces what it knew of it (its pool, status, sizes, allocations and heartbeat).
-    public mutating func upsert(_ machine: ComputeMachine, in pool: ResourcePool) {
-        let staticClass = classSlot(StaticClass(
-            pool: upsertPool(pool), dataCenter: dataCenterSlot(machine.edgeDataCenterId),
-            gpuModel: gpuModelSlot(PlacementEngine.normalizedModel(machine.gpuModel ?? "")),
-            status: machine.status, critical: machine.healthStatus == .critical, exclusive: machine.rentalMode == .exclusive,
-            hasBridge: machine.integrationBridge != nil, hypervisor: machine.hypervisorType))
+    public mutating func upsert(_ machine: borrowing ComputeMachine, in pool: borrowing ResourcePool) {
+        let poolSlot: Int32
+        if let last = recent.pool, last.id == pool.id, last.active == (pool.status == .active) {
+            poolSlot = last.slot
+        } else {
+            poolSlot = upsertPool(id: pool.id, active: pool.status == .active)
+            recent.pool = (pool.id, pool.status == .active, poolSlot)
+        }
+        let dataCenter: Int32
+        if let last = recent.dataCenter, last.id == machine.edgeDataCenterId {
+            dataCenter = last.slot
+        } else {
+            dataCenter = dataCenterSlots.slot(machine.edgeDataCenterId)
+            recent.dataCenter = (machine.edgeDataCenterId, dataCenter)
+        }
+        let gpuModel: Int32
+        if let last = recent.gpuModel, last.raw == machine.gpuModel {
+            gpuModel = last.slot
+        } else {
+            gpuModel = gpuModelSlots.slot(PlacementEngine.normalizedModel(machine.gpuModel ?? ""))
+            recent.gpuModel = (machine.gpuModel, gpuModel)
+        }
+        let value = StaticClass(
+            pool: poolSlot, dataCenter: dataCenter, gpuModel: gpuModel, status: machine.status,
+            critical: machine.healthStatus == .critical, exclusive: machine.rentalMode == .exclusive,
+            hasBridge: machine.integrationBridge != nil, hypervisor: machine.hypervisorType)
+        let staticClass: Int32
+        if let last = recent.staticClass, last.value == value {
+            staticClass = last.slot
+        } else {
+            staticClass = classSlot(value)
+            recent.staticClass = (value, staticClass)
+        }
         let record = Record(
             heartbeat: machine.lastHeartbeat?.timeIntervalSinceReferenceDate ?? -.infinity,
             total: ClaimAmounts(cpuCores: machine.cpuCores, memoryGb: machine.memoryGb, storageGb: machine.storageGb,
                                 gpuCount: machine.gpuCount ?? 0),
             used: ClaimAmounts(cpuCores: machine.allocatedCpuCores, memoryGb: machine.allocatedMemoryGb,
                                storageGb: machine.allocatedStorageGb, gpuCount: machine.allocatedGpuCount))
-        if let location = slots[machine.id], location.group == staticClass {
-            groups[Int(location.group)].records[Int(location.position)] = record
-            return
+        if let location = slots[machine.id] {
+            if location.group == staticClass {
+                groups[Int(location.group)].records[Int(location.position)] = record
+                return
+            }
+            remove(machine.id)
         }
-        remove(machine.id)
         let position = Int32(groups[Int(staticClass)].records.count)
         groups[Int(staticClass)].records.append(record)
         groups[Int(staticClass)].ids.append(machine.id)
@@ -184,7 +229,10 @@ public struct PlacementIndex: Sendable {
     }
 
     /// Adds the pool or replaces what it knew of it (its status).
-    public mutating func upsert(_ pool: ResourcePool) { _ = upsertPool(pool) }
+    public mutating func upsert(_ pool: ResourcePool) {
+        _ = upsertPool(id: pool.id, active: pool.status == .active)
+        recent.pool = nil
+    }
 
     /// The free CPU cores of every machine, summed: one pass over the records (the scan ceiling `zedge-bench
     /// placement` compares the engine with).
@@ -215,20 +263,16 @@ public struct PlacementIndex: Sendable {
         return slot
     }
 
-    private mutating func upsertPool(_ pool: ResourcePool) -> Int32 {
-        if let slot = poolSlots[pool.id] {
-            pools[Int(slot)].active = pool.status == .active
+    private mutating func upsertPool(id: UUID, active: Bool) -> Int32 {
+        if let slot = poolSlots[id] {
+            pools[Int(slot)].active = active
             return slot
         }
         let slot = Int32(pools.count)
-        pools.append((pool.id, pool.status == .active))
-        poolSlots[pool.id] = slot
+        pools.append((id, active))
+        poolSlots[id] = slot
         return slot
     }
-
-    private mutating func dataCenterSlot(_ id: UUID) -> Int32 { dataCenterSlots.slot(id) }
-
-    private mutating func gpuModelSlot(_ model: String) -> Int32 { gpuModelSlots.slot(model) }
 
     static func clamped(_ value: Int) -> Int32 {
         Int32(clamping: value)
