@@ -49,11 +49,17 @@ else
     error="missing Debian packages ${missing[*]}: run scripts/ensure-deps.sh --with-ceph (before libvirtd starts)"
   fi
 fi
-# A libvirtd started before libvirt-daemon-driver-storage-rbd was installed has no rbd storage pools.
-if [ -z "$error" ] && [ -n "${ZEDGE_TEST_LIBVIRT_URI:-}" ] &&
-   ! virsh -c "$ZEDGE_TEST_LIBVIRT_URI" pool-capabilities 2>/dev/null | grep -q "<pool type='rbd' supported='yes'>"; then
-  error="the running libvirtd ($ZEDGE_TEST_LIBVIRT_URI) has no rbd pool type: it was started before \
+# A libvirtd started before libvirt-daemon-driver-storage-rbd was installed has no rbd storage pools. A libvirtd that
+# has just started may not answer pool-capabilities yet on a loaded machine (ci18): asked again for up to 30 s.
+rbd_pools() {
+  virsh -c "$ZEDGE_TEST_LIBVIRT_URI" pool-capabilities 2>/dev/null | grep -q "<pool type='rbd' supported='yes'>"
+}
+if [ -z "$error" ] && [ -n "${ZEDGE_TEST_LIBVIRT_URI:-}" ]; then
+  for _ in $(seq 1 30); do rbd_pools && break; sleep 1; done
+  if ! rbd_pools; then
+    error="the running libvirtd ($ZEDGE_TEST_LIBVIRT_URI) has no rbd pool type after 30 s: it was started before \
 libvirt-daemon-driver-storage-rbd was installed; restart libvirtd"
+  fi
 fi
 
 if [ -z "$error" ]; then
