@@ -158,6 +158,18 @@ struct InstancePlacementTests {
         }
     }
 
+    /// A claim tries the best 32 machines, not every fit: when all it tried were taken first, the 409 says how many
+    /// it tried of how many fitted.
+    @Test func aLostRaceSaysHowManyMachinesWereTriedOfHowManyFitted() {
+        let choice = PlacementChoice(machineId: UUID(), resourcePoolId: UUID(), claim: .zero, score: 0.5)
+        let few = PlacementDecision(ranked: [choice, choice], fitted: 2, rejections: [:], considered: 3)
+        #expect(Placement.lostRace(few) == "No capacity: the 2 machine(s) that fitted were taken by concurrent placements; try again.")
+        let many = PlacementDecision(ranked: Array(repeating: choice, count: Placement.choicesTried), fitted: 6_000, rejections: [:],
+                                     considered: 10_000)
+        #expect(Placement.lostRace(many)
+                == "No capacity: the best 32 of the 6000 machines that fitted were taken by concurrent placements; try again.")
+    }
+
     @Test(arguments: TestEngine.all)
     func twoPlacementsRaceForTheLastSlot(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in

@@ -75,13 +75,22 @@ public struct Placement: Sendable {
         }
         guard let claim = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
             metrics?.placementRefused(.lostRace)
-            throw DomainError.conflict("No capacity: the \(decision.fitted) machine(s) that fitted were taken by concurrent placements.")
+            throw DomainError.conflict(Self.lostRace(decision))
         }
         guard let machine = try await hosts.machine(claim.computeMachineId, in: tx) else {
             throw DomainError.conflict("The chosen machine was removed; try again.")
         }
         let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
         return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
+    }
+
+    /// The 409 when every machine tried was taken between the snapshot and the claim: how many were tried of how many
+    /// fitted (a claim tries the best `choicesTried`, not every fit).
+    static func lostRace(_ decision: PlacementDecision) -> String {
+        let tried = decision.ranked.count == decision.fitted
+            ? "the \(decision.fitted) machine(s) that fitted"
+            : "the best \(decision.ranked.count) of the \(decision.fitted) machines that fitted"
+        return "No capacity: \(tried) were taken by concurrent placements; try again."
     }
 
     /// How many of the best machines a claim tries before it answers that concurrent placements took them.
