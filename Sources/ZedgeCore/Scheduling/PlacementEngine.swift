@@ -350,13 +350,15 @@ public struct PlacementEngine: Sendable {
             .hypervisorMismatch, .otherDataCenter, .noIntegrationBridge, .rentalModeMismatch, .exclusiveMachineInUse,
             .gpuModelMismatch, .insufficientCpu, .insufficientMemory, .insufficientStorage, .insufficientGpu,
         ]
-        static let heartbeatStale = 5, exclusiveInUse = 10, cpu = 12, memory = 13, storage = 14, gpus = 15
+        static let heartbeatStale = position(.heartbeatStale), exclusiveInUse = position(.exclusiveMachineInUse)
+        static let cpu = position(.insufficientCpu), memory = position(.insufficientMemory)
+        static let storage = position(.insufficientStorage), gpus = position(.insufficientGpu)
         /// The filters applied before the heartbeat's (pool, machine status, health): all static.
         static let beforeHeartbeat = (1 << heartbeatStale) - 1
         /// The static filters between the heartbeat's and "in use" (hypervisor, data center, bridge, rental mode).
         static let beforeExclusiveInUse = ((1 << exclusiveInUse) - 1) & ~((1 << (heartbeatStale + 1)) - 1)
         /// Past the last filter: the count of machines that fit.
-        static let fits = 16
+        static let fits = order.count
 
         static func position(_ reason: PlacementRejection) -> Int { order.firstIndex(of: reason)! }
     }

@@ -137,9 +137,6 @@ public struct PlacementIndex: Sendable {
 
     private var recent = Recent()
 
-    /// Whether it holds the machine.
-    public func contains(_ machineId: UUID) -> Bool { slots[machineId] != nil }
-
     /// Adds the machine, or replaces what it knew of it (its pool, status, sizes, allocations and heartbeat).
     public mutating func upsert(_ machine: borrowing ComputeMachine, in pool: borrowing ResourcePool) {
         let poolSlot: Int32
