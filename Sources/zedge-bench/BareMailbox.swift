@@ -9,6 +9,8 @@ import ZedgeCore
 final class BareMailbox: Sendable {
     private struct State {
         var machines: [String: UUID] = [:]
+        var order: [UUID] = []
+        var turn = 0
         var pending: [UUID: [TaskAssignment]] = [:]
     }
 
@@ -20,8 +22,20 @@ final class BareMailbox: Sendable {
     /// A new agent: its machine id and credential.
     func register() -> (machineId: UUID, credential: String) {
         let machineId = UUID(), credential = "zac_bare_\(UUID().uuidString.lowercased())"
-        state.withLock { $0.machines[credential] = machineId }
+        state.withLock {
+            $0.machines[credential] = machineId
+            $0.order.append(machineId)
+        }
         return (machineId, credential)
+    }
+
+    /// The registered machines in turn (round robin): where the bare server puts an instance.
+    func nextMachine() -> UUID? {
+        state.withLock { state in
+            guard !state.order.isEmpty else { return nil }
+            defer { state.turn += 1 }
+            return state.order[state.turn % state.order.count]
+        }
     }
 
     /// The machine a `Bearer` credential names.

@@ -36,6 +36,18 @@ struct BareServerCommand: AsyncParsableCommand {
         var task: Ref
     }
 
+    private struct InstanceBody: Decodable {
+        var name: String
+        var templateId: UUID
+        var tenantId: UUID?
+    }
+
+    private struct InstanceAccepted: Encodable {
+        struct Ref: Encodable { var id: UUID; var name: String?; var status: String }
+        var instance: Ref
+        var operation: Ref
+    }
+
     func run() async throws {
         guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
             throw ValidationError("--listen must be HOST:PORT")
@@ -80,6 +92,20 @@ struct BareServerCommand: AsyncParsableCommand {
             mailbox.enqueue(task, for: machine)
             return try Self.json(Queued(operation: .init(id: UUID(), status: "QUEUED"), task: .init(id: task.id, status: "QUEUED")),
                                  status: .accepted)
+        }
+
+        // An instance create: the body decoded, a vm.create task handed to the next machine in turn.
+        router.post("/api/v1/instances") { request, context -> Response in
+            let body = try await Self.decode(InstanceBody.self, request, context)
+            guard let machine = mailbox.nextMachine() else { return Response(status: .conflict) }
+            let vm = UUID()
+            let task = TaskAssignment(
+                id: UUID(), kind: .vmCreate,
+                payload: ["spec": ["uuid": .string(vm.uuidString.lowercased()), "name": .string("zedge-\(vm.uuidString.prefix(8).lowercased())")]],
+                attempt: 1, leaseExpiresAt: Date().addingTimeInterval(120))
+            mailbox.enqueue(task, for: machine)
+            return try Self.json(InstanceAccepted(instance: .init(id: UUID(), name: body.name, status: "CREATING"),
+                                                  operation: .init(id: UUID(), status: "QUEUED")), status: .accepted)
         }
 
         let app = Application(

@@ -41,31 +41,33 @@ extension FleetRun {
     }
 
     /// One agent's heartbeats, the first at `phase` (0..<1) of the first interval, until `end` (or
-    /// cancellation); those sent before `measured` are not counted.
+    /// cancellation); those sent before `measured` are not counted. `body` gives each heartbeat's body (by
+    /// default the agent's own, encoded once).
     func heartbeatLoop(
         _ wire: AgentWire, _ agent: SimulatedFleet.Agent, phase: Double, start: ContinuousClock.Instant,
         measured: ContinuousClock.Instant, end: ContinuousClock.Instant, interval: Duration, latencies: LatencySamples,
-        answered: Counter?, errors: ErrorTally
+        answered: Counter?, errors: ErrorTally, body: @Sendable (SimulatedFleet.Agent) -> ByteBuffer = { $0.heartbeat }
     ) async {
         var due = start + interval * phase
         while due < end {
             do { try await Task.sleep(until: due) } catch { return }
-            await heartbeat(wire, agent, latencies: latencies, answered: answered, measured: measured, before: end, errors: errors)
+            await heartbeat(wire, agent, body: body(agent), latencies: latencies, answered: answered, measured: measured,
+                            before: end, errors: errors)
             if Task.isCancelled { return }
             due += interval
         }
     }
 
-    /// One heartbeat; measured if sent from `measured` on, counted as answered when it comes back 200
+    /// One heartbeat (`body`, by default the agent's own); measured if sent from `measured` on, counted as answered when it comes back 200
     /// before `before`.
     func heartbeat(
-        _ wire: AgentWire, _ agent: SimulatedFleet.Agent, latencies: LatencySamples, answered: Counter?,
+        _ wire: AgentWire, _ agent: SimulatedFleet.Agent, body: ByteBuffer? = nil, latencies: LatencySamples, answered: Counter?,
         measured: ContinuousClock.Instant? = nil, before: ContinuousClock.Instant, errors: ErrorTally
     ) async {
         let sent = ContinuousClock.now
         do {
             let (status, _) = try await wire.send(
-                wire.heartbeats, .POST, "/agent/v1/heartbeat", authorization: agent.authorization, body: agent.heartbeat)
+                wire.heartbeats, .POST, "/agent/v1/heartbeat", authorization: agent.authorization, body: body ?? agent.heartbeat)
             let received = ContinuousClock.now
             guard status == 200 else {
                 errors.record(status: status)

@@ -125,8 +125,12 @@ extension FleetRun {
         return result
     }
 
-    /// An agent's task loop: long-poll; for each task received, report it done; poll again.
-    func pollLoop(_ wire: AgentWire, _ agent: SimulatedFleet.Agent, firstWait: Int, board: WakeBoard, errors: ErrorTally) async {
+    /// An agent's task loop: long-poll; for each task received, report it done with what `observe` says the
+    /// task left behind (by default a running domain); poll again.
+    func pollLoop(
+        _ wire: AgentWire, _ agent: SimulatedFleet.Agent, firstWait: Int, board: WakeBoard, errors: ErrorTally,
+        observe: @Sendable (SimulatedFleet.Agent, TaskAssignment) -> JSONValue? = { _, _ in ["state": "RUNNING"] }
+    ) async {
         var wait = firstWait
         while !Task.isCancelled {
             board.polling(agent.index)
@@ -147,7 +151,7 @@ extension FleetRun {
                     for task in tasks {
                         let (status, _) = try await wire.send(
                             wire.heartbeats, .POST, "/agent/v1/tasks/\(task.id)/result", authorization: agent.authorization,
-                            body: try AgentWire.encode(Result(outcome: .succeeded, observed: ["state": "RUNNING"])))
+                            body: try AgentWire.encode(Result(outcome: .succeeded, observed: observe(agent, task))))
                         if status != 200 { errors.record("result HTTP \(status)") }
                     }
                 }

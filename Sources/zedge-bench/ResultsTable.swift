@@ -75,6 +75,13 @@ struct ResultsTable {
             if row.withRatio, let z = row.zedge, let b = row.bare, b != 0 { ratio = String(format: "%.2f", z / b) }
             table.append([row.phase, row.metric, zedgeText, bareText, ratio])
         }
+        return (Self.layout(table) + notes).joined(separator: "\n")
+    }
+
+    /// Rows of cells as aligned text lines: the first row a header underlined, the first two columns
+    /// left-aligned (names), the rest right-aligned (figures).
+    static func layout(_ table: [[String]]) -> [String] {
+        guard let header = table.first else { return [] }
         let widths = header.indices.map { column in table.map { $0[column].count }.max() ?? 0 }
         func line(_ cells: [String]) -> String {
             cells.enumerated().map { column, cell in
@@ -82,10 +89,7 @@ struct ResultsTable {
                     : String(repeating: " ", count: widths[column] - cell.count) + cell
             }.joined(separator: " | ")
         }
-        var lines = [line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "-|-")]
-        lines += table.dropFirst().map(line)
-        lines += notes
-        return lines.joined(separator: "\n")
+        return [line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "-|-")] + table.dropFirst().map(line)
     }
 
     /// What failed, in words.

@@ -31,11 +31,16 @@ struct SimulatedFleet: Sendable {
 
     /// A heartbeat as a ComputeMachine's agent sends it: readings and three running VMs.
     static func heartbeatBody(_ index: Int) throws -> ByteBuffer {
-        var random = SystemRandomNumberGenerator()
         let vms = (0..<3).map { k in
             ObservedVm(vmUuid: UUID().uuidString.lowercased(), vmName: "vm-\(index)-\(k)", state: k == 2 ? .shutOff : .running)
         }
-        let request = HeartbeatRequest(
+        return try AgentWire.encode(heartbeat(observedVms: vms))
+    }
+
+    /// A heartbeat with random readings (a busy machine's) reporting `observedVms`.
+    static func heartbeat(observedVms: [ObservedVm]) -> HeartbeatRequest {
+        var random = SystemRandomNumberGenerator()
+        return HeartbeatRequest(
             metrics: HostMetrics(
                 cpuUsagePercent: Double.random(in: 5...75, using: &random).rounded(toPlaces: 1),
                 memoryUsagePercent: Double.random(in: 20...80, using: &random).rounded(toPlaces: 1),
@@ -43,8 +48,7 @@ struct SimulatedFleet: Sendable {
                 temperature: Double.random(in: 38...72, using: &random).rounded(toPlaces: 1),
                 uptimeSeconds: Int.random(in: 3600...9_000_000, using: &random),
                 loadAverage1m: Double.random(in: 0.2...12, using: &random).rounded(toPlaces: 2)),
-            observedVms: vms, agentVersion: ZedgeVersion.current)
-        return try AgentWire.encode(request)
+            observedVms: observedVms, agentVersion: ZedgeVersion.current)
     }
 }
 

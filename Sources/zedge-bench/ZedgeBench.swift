@@ -2,13 +2,13 @@ import ArgumentParser
 import ZedgeCore
 
 /// `zedge-bench`: load harnesses for Zedge (`make bench`). Each harness is a subcommand; `agents` is the
-/// default; `placement` times the pure placement engine.
+/// default; `creates` measures instance creates through the API; `placement` times the pure placement engine.
 @main
 struct ZedgeBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "zedge-bench",
         abstract: "Load harnesses for Zedge: simulated agents against a real coordinator, beside a bare Hummingbird ceiling.",
         version: ZedgeVersion.current,
-        subcommands: [AgentsBenchmark.self, PlacementBenchmark.self, BareServerCommand.self],
+        subcommands: [AgentsBenchmark.self, CreatesBenchmark.self, PlacementBenchmark.self, BareServerCommand.self],
         defaultSubcommand: AgentsBenchmark.self)
 }

@@ -92,7 +92,7 @@ struct PlacementEquivalenceTests {
     @Test func theFastEngineRanksItsFirstChoicesExactlyAsTheReference() {
         let fast = PlacementEngine(heartbeatFreshness: Self.freshness)
         let reference = ReferencePlacementEngine(heartbeatFreshness: Self.freshness)
-        var compared = 0, fits = 0, refusals = 0
+        var compared = 0, fits = 0, refusals = 0, poolOnly = 0
         for seed in UInt64(1)...3_000 {
             var r = Random(state: seed)
             let world = Self.world(&r)
@@ -112,8 +112,17 @@ struct PlacementEquivalenceTests {
                 // The candidate-list entry point ranks every fit as the reference does.
                 let all = fast.place(request, among: candidates, policy: policy, now: Self.now)
                 guard Self.expectSame(all, expected, k: .max, "seed \(seed), among candidates") else { return }
+                // One pool of the whole index ranks as the reference over that pool's machines alone (a pool
+                // unknown to the index, as over no machines).
+                let pool = r.chance(10) ? UUID.v7() : r.pick(world.pools).id
+                let inPool = reference.place(request, among: candidates.filter { $0.pool.id == pool }, policy: policy, now: Self.now)
+                let restricted = fast.place(request, in: index, policy: policy, now: Self.now, imageHolders: world.holders, limit: k, pool: pool)
+                guard Self.expectSame(restricted, inPool, k: k, "seed \(seed), k \(k), pool only") else { return }
+                poolOnly += inPool.considered < candidates.count ? 1 : 0
             }
         }
+        // Restricting to a pool leaves machines out in many cases.
+        #expect(poolOnly > 3_000, "pool-restricted cases that left machines out: \(poolOnly)")
         // The random worlds exercise both outcomes, not only one.
         #expect(compared == 12_000 && fits > 2_000 && refusals > 2_000, "fits \(fits), refusals \(refusals)")
     }

@@ -95,7 +95,8 @@ public enum Coordinator {
                                           ipam: ipam, transactions: store.transactions, tenantVlanRange: configuration.tenantVlanRange)
             let placement = Placement(hosts: store.hosts, pools: store.resourcePools, capacity: store.capacity, cachedImages: store.cachedImages,
                                       engine: PlacementEngine(heartbeatFreshness: heartbeatFreshness), liveness: tracker,
-                                      metrics: metrics.replica)
+                                      metrics: metrics.replica,
+                                      viewMaxAge: .milliseconds(configuration.placementViewMaxAgeMilliseconds))
             let storagePools = StoragePools(pools: store.resourcePools, disks: store.disks, transactions: store.transactions)
             let quotaService = QuotaService(quotas: store.quotas)
             let disks = DiskService(disks: store.disks, tenants: store.tenants, tasks: store.tasks, quotas: quotaService, dispatcher: dispatcher,

@@ -43,6 +43,9 @@ public struct CoordinatorConfiguration: Sendable {
     public var errorRetrySeconds: Int
     /// How often the instance reconciler looks at every instance, in seconds.
     public var reconcileIntervalSeconds: Int
+    /// The oldest the fleet held in memory for placement (`PlacementView`) may be before a create reads it again,
+    /// in milliseconds.
+    public var placementViewMaxAgeMilliseconds: Int
     /// Seconds a guest gets to power off before `vm.stop` forces it.
     public var instanceStopTimeoutSeconds: Int
     /// Where agents keep instances' root disks.
@@ -95,6 +98,7 @@ public struct CoordinatorConfiguration: Sendable {
         taskDeliverySeconds: Int = 15,
         errorRetrySeconds: Int = 60,
         reconcileIntervalSeconds: Int = 5,
+        placementViewMaxAgeMilliseconds: Int = 2000,
         instanceStopTimeoutSeconds: Int = 60,
         instanceDiskDirectory: String = "/var/lib/zedge-agent/disks",
         healthPolicy: HealthPolicy = .init(),
@@ -134,6 +138,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.taskDeliverySeconds = taskDeliverySeconds
         self.errorRetrySeconds = errorRetrySeconds
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
+        self.placementViewMaxAgeMilliseconds = placementViewMaxAgeMilliseconds
         self.instanceStopTimeoutSeconds = instanceStopTimeoutSeconds
         self.instanceDiskDirectory = instanceDiskDirectory
     }
@@ -215,6 +220,7 @@ public struct CoordinatorConfiguration: Sendable {
             taskDeliverySeconds: max(1, config.int(forKey: "taskDeliverySeconds", default: 15)),
             errorRetrySeconds: max(1, config.int(forKey: "errorRetrySeconds", default: 60)),
             reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
+            placementViewMaxAgeMilliseconds: max(0, config.int(forKey: "placementViewMaxAgeMilliseconds", default: 2000)),
             instanceStopTimeoutSeconds: min(3600, max(0, config.int(forKey: "instanceStopTimeoutSeconds", default: 60))),
             instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks"),
             healthPolicy: Self.healthPolicy(config),

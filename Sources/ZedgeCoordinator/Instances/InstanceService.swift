@@ -91,17 +91,17 @@ public struct InstanceService: Sendable {
         let placementRequest = PlacementRequest(resources: config.resources, gpuModel: config.gpuModel,
                                                 rentalMode: request.rentalMode ?? .shared, hypervisorType: nil,
                                                 edgeDataCenterId: nicPlan.edgeDataCenterId, needsIntegrationBridge: !nicPlan.isEmpty)
-        let candidates = try await placement.candidates(poolId: request.resourcePoolId, image: config.resolved.image?.sha256)
         let instance = Instance(
             name: request.name, tenantId: tenantId, userId: principal.userId, templateId: config.templateId, status: .creating,
             desiredStatus: .running, config: try JSONValue(encoding: config.resolved), rentalMode: placementRequest.rentalMode,
             timeoutS: request.timeoutS, createdAt: now, updatedAt: now)
         let service = self
-        let (stored, operation) = try await dispatcher.transaction { tx, submissions in
+        let (stored, operation) = try await placement.withRanking(
+            placementRequest, poolId: request.resourcePoolId, image: config.resolved.image?.sha256, now: now
+        ) { ranking in try await dispatcher.transaction { tx, submissions in
             try await service.quotas.check(ResourceUsage(instance: config.resources), userId: principal.userId, tenantId: tenantId, in: tx)
             try await service.instances.insert(instance, in: tx)
-            let placed = try await service.placement.place(placementRequest, among: candidates, poolId: request.resourcePoolId,
-                                                           for: instance.id, now: now, in: tx)
+            let placed = try await service.placement.claim(ranking, for: instance.id, now: now, in: tx)
             var resolved = config.resolved
             let nics = try await service.attachments.attach(nicPlan, instanceId: instance.id, by: principal.userId, now: now, in: tx)
             resolved.networks = nics.isEmpty ? nil : nics
@@ -128,7 +128,7 @@ public struct InstanceService: Sendable {
                       payload: try service.specs.createPayload(for: vm, instance: stored, machine: placed.machine, config: resolved, start: true),
                       weight: 8)
             return (stored, try await submissions.submit(plan, now: now))
-        }
+        } }
         logger.info("instance placed", metadata: ["instance": "\(stored.id)", "machine": "\(stored.computeMachineId.map { "\($0)" } ?? "-")"])
         return Accepted(instance: InstanceView(instance: stored, unreachable: false), operation: operation)
     }

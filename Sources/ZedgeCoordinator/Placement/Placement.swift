@@ -1,9 +1,9 @@
 import Foundation
 import ZedgeCore
 
-/// Where an instance goes (DESIGN §6): the candidate query (every machine of the pool, or of every COMPUTE
-/// pool, with heartbeats as they arrive), the pure `PlacementEngine` ranking them, and the claim, one
-/// conditional UPDATE per ranked machine until one still has room. `place` is the one entry point.
+/// Where an instance goes (DESIGN §6): the candidates (every machine of the pool, or of every COMPUTE pool, with
+/// heartbeats as they arrive: held in memory by `PlacementView` for creates, read afresh for a move), the pure
+/// `PlacementEngine` ranking them, and the claim, one conditional UPDATE per ranked machine until one still has room.
 public struct Placement: Sendable {
     let hosts: any HostRepository
     let pools: any ModelRepository<ResourcePool>
@@ -14,11 +14,13 @@ public struct Placement: Sendable {
     let liveness: LivenessTracker?
     /// Counts refusals by reason.
     let metrics: ReplicaMetrics?
+    /// The fleet held in memory, which creates rank over.
+    let view: PlacementView
 
     public init(
         hosts: any HostRepository, pools: any ModelRepository<ResourcePool>, capacity: any CapacityRepository,
         cachedImages: (any CachedImageRepository)? = nil, engine: PlacementEngine, liveness: LivenessTracker?,
-        metrics: ReplicaMetrics? = nil
+        metrics: ReplicaMetrics? = nil, viewMaxAge: Duration = .seconds(2)
     ) {
         self.hosts = hosts
         self.pools = pools
@@ -27,6 +29,76 @@ public struct Placement: Sendable {
         self.engine = engine
         self.liveness = liveness
         self.metrics = metrics
+        self.view = PlacementView(hosts: hosts, pools: pools, liveness: liveness, maxAge: viewMaxAge)
+    }
+
+    /// The pool's scheduling policy (`load_balance` without a pool); 400 naming `resourcePoolId` for a pool that
+    /// does not exist or is not COMPUTE. Checked before the claiming transaction.
+    public func policy(poolId: UUID?) async throws -> SchedulingPolicy {
+        guard let poolId else { return .loadBalance }
+        return SchedulingPolicy(poolPolicy: try await view.pool(poolId).schedulingPolicy)
+    }
+
+    /// A ranking over the fleet in memory, taken before the claiming transaction (which on SQLite holds the one
+    /// connection, so the fleet cannot be read inside it).
+    public struct Ranking: Sendable {
+        var request: PlacementRequest
+        var decision: PlacementDecision
+        /// Read afresh rather than from a view up to `maxAge` old: its refusal is final.
+        var fresh: Bool
+    }
+
+    /// A ranking from a view that may be stale refused, or every choice was taken: `withRanking` reads the fleet
+    /// afresh and runs its body again.
+    struct StaleRanking: Error {}
+
+    /// Runs `body` (the claiming transaction) with a ranking of the fleet in memory (`PlacementView`) for the
+    /// request, only `poolId`'s machines when given; `image` (a SHA-256): machines whose agents hold it rank first
+    /// among equals. When `claim` refuses from a view that may be stale, the fleet is read afresh and `body` runs
+    /// once more, so a 409 never comes from a stale view.
+    public func withRanking<T: Sendable>(
+        _ request: PlacementRequest, poolId: UUID?, image: String?, now: Date, _ body: (Ranking) async throws -> T
+    ) async throws -> T {
+        let policy = try await policy(poolId: poolId)
+        let holders: Set<UUID> = if let image, let cachedImages { try await cachedImages.holders(of: image) } else { [] }
+        func rank(fresh: Bool) async throws -> Ranking {
+            Ranking(request: request, decision: try await view.rank(
+                request, poolId: poolId, policy: policy, engine: engine, now: now, imageHolders: holders,
+                limit: Self.choicesTried, fresh: fresh), fresh: fresh)
+        }
+        do {
+            return try await body(try await rank(fresh: false))
+        } catch is StaleRanking {
+            return try await body(try await rank(fresh: true))
+        }
+    }
+
+    /// Claims the first machine of the ranking that still has room, with its GPUs, in the caller's transaction.
+    /// 409 "No capacity: …" saying why nothing fits, or that concurrent placements took the machines that did
+    /// (`StaleRanking` instead, for `withRanking` to try afresh, when the ranking came from the view).
+    public func claim(_ ranking: Ranking, for instanceId: UUID, now: Date, in tx: Transaction) async throws -> Placed {
+        let decision = ranking.decision
+        guard !decision.ranked.isEmpty else {
+            guard ranking.fresh else { throw StaleRanking() }
+            metrics?.placementRefused(Self.refusal(decision))
+            throw DomainError.conflict("No capacity: " + decision.summary(for: ranking.request))
+        }
+        guard let claim = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
+            guard ranking.fresh else { throw StaleRanking() }
+            metrics?.placementRefused(.lostRace)
+            throw DomainError.conflict(Self.lostRace(decision))
+        }
+        view.claimed(claim)
+        return try await placed(claim, instanceId: instanceId, in: tx)
+    }
+
+    /// The machine of a claim just taken, and its GPUs assigned.
+    private func placed(_ claim: CapacityClaim, instanceId: UUID, in tx: Transaction) async throws -> Placed {
+        guard let machine = try await hosts.machine(claim.computeMachineId, in: tx) else {
+            throw DomainError.conflict("The chosen machine was removed; try again.")
+        }
+        let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
+        return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
     }
 
     /// A claim taken: the machine the instance now holds room on, the claim, and its GPUs' PCI addresses.
@@ -77,11 +149,8 @@ public struct Placement: Sendable {
             metrics?.placementRefused(.lostRace)
             throw DomainError.conflict(Self.lostRace(decision))
         }
-        guard let machine = try await hosts.machine(claim.computeMachineId, in: tx) else {
-            throw DomainError.conflict("The chosen machine was removed; try again.")
-        }
-        let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
-        return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
+        view.claimed(claim)
+        return try await placed(claim, instanceId: instanceId, in: tx)
     }
 
     /// The 409 when every machine tried was taken between the snapshot and the claim: how many were tried of how many
@@ -108,7 +177,7 @@ public struct Placement: Sendable {
 
     /// Gives back every live claim of the instance (and its GPUs), once.
     public func release(instanceId: UUID, now: Date, in tx: Transaction) async throws {
-        try await capacity.release(instanceId: instanceId, now: now, in: tx)
+        view.released(try await capacity.release(instanceId: instanceId, now: now, in: tx))
     }
 
     /// Moves an instance's claim: a new one on another machine is taken before the old one is given back.
@@ -117,7 +186,7 @@ public struct Placement: Sendable {
     ) async throws -> Placed {
         let old = try await capacity.liveClaim(instanceId: instanceId, in: tx)
         let placed = try await place(request, among: candidates, poolId: nil, for: instanceId, now: now, in: tx)
-        if let old { try await capacity.release(claimId: old.id, now: now, in: tx) }
+        if let old, let released = try await capacity.release(claimId: old.id, now: now, in: tx) { view.released([released]) }
         return placed
     }
 }

@@ -213,14 +213,16 @@ public struct PlacementEngine: Sendable {
     }
 
     /// Ranks the machines of `index` for the request: the best `limit` that fit, how many fit, and why the others
-    /// did not. `imageHolders`: the machines whose agents hold the instance's image.
+    /// did not. `imageHolders`: the machines whose agents hold the instance's image. `pool`: only that pool's
+    /// machines are considered (the others are neither counted nor ranked, as if the index held that pool alone).
     public func place(
         _ request: PlacementRequest,
         in index: PlacementIndex,
         policy: SchedulingPolicy,
         now: Date,
         imageHolders: Set<UUID> = [],
-        limit: Int = .max
+        limit: Int = .max,
+        pool: UUID? = nil
     ) -> PlacementDecision {
         let want = request.resources
         let exclusive = request.rentalMode == .exclusive
@@ -235,10 +237,15 @@ public struct PlacementEngine: Sendable {
         // A fit is worth an exact look only if its cheap score can beat the worst kept (a small margin covers the
         // rounding of x * (1/t) against x / t).
         var bound = Double.infinity
+        // A pool the index does not know has no machines here.
+        let poolSlot: Int32? = pool.map { index.poolSlotIfKnown($0) ?? -1 }
+        var considered = 0
 
         for (group, staticMask) in staticMasks.enumerated() {
             let records = index.groups[group].records
             guard !records.isEmpty else { continue }
+            if let poolSlot, index.classes[group].pool != poolSlot { continue }
+            considered += records.count
             // A class that fails a filter before the heartbeat's: all of it, without reading a record.
             if staticMask & Filter.beforeHeartbeat != 0 {
                 counts[staticMask.trailingZeroBitCount] += records.count
@@ -340,7 +347,7 @@ public struct PlacementEngine: Sendable {
                                    claim: exclusive ? total : want,
                                    score: max(Self.fraction(cpu, of: total.cpuCores), Self.fraction(memory, of: total.memoryGb)))
         }
-        return PlacementDecision(ranked: ranked, fitted: counts[Filter.fits], rejections: rejections, considered: index.count)
+        return PlacementDecision(ranked: ranked, fitted: counts[Filter.fits], rejections: rejections, considered: considered)
     }
 
     /// The filters' bit positions, in the order they are applied (DESIGN §6).

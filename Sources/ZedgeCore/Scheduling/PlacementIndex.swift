@@ -246,6 +246,9 @@ public struct PlacementIndex: Sendable {
     /// The slot of a data center (nil when no machine is in it).
     func dataCenterSlotIfKnown(_ id: UUID) -> Int32? { dataCenterSlots.existing(id) }
 
+    /// The pool's slot, if the index knows the pool.
+    func poolSlotIfKnown(_ id: UUID) -> Int32? { poolSlots[id] }
+
     /// The slot of a normalised GPU model (nil when no machine has it).
     func gpuModelSlotIfKnown(_ model: String) -> Int32? { gpuModelSlots.existing(model) }
 

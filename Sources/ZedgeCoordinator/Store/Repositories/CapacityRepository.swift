@@ -37,7 +37,9 @@ public struct SQLCapacityRepository: CapacityRepository {
 
     public init() {}
 
-    /// Takes the first choice whose machine still has room; nil when every one lost its room to others.
+    /// Takes the first choice whose machine still has room and may still take work (ACTIVE, not CRITICAL, in an
+    /// ACTIVE pool: a ranking from a view held in memory may predate a change); nil when every one lost its room or
+    /// its standing to others.
     public func claim(
         _ ranked: [PlacementChoice], for instanceId: UUID, now: Date, in tx: Transaction
     ) async throws -> CapacityClaim? {
@@ -49,7 +51,8 @@ public struct SQLCapacityRepository: CapacityRepository {
                     allocated_memory_gb = allocated_memory_gb + \(bind: n.memoryGb),
                     allocated_storage_gb = allocated_storage_gb + \(bind: n.storageGb),
                     allocated_gpu_count = allocated_gpu_count + \(bind: n.gpuCount)
-                WHERE id = \(bind: choice.machineId) AND status = 'ACTIVE'
+                WHERE id = \(bind: choice.machineId) AND status = 'ACTIVE' AND health_status <> 'CRITICAL'
+                    AND EXISTS (SELECT 1 FROM resource_pools p WHERE p.id = compute_machines.resource_pool_id AND p.status = 'ACTIVE')
                     AND allocated_cpu_cores + \(bind: n.cpuCores) <= cpu_cores
                     AND allocated_memory_gb + \(bind: n.memoryGb) <= memory_gb
                     AND allocated_storage_gb + \(bind: n.storageGb) <= storage_gb

@@ -1,0 +1,190 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import ZedgeCore
+
+/// `zedge-bench creates` against one server: register the machines; bring them up (each heartbeats on the
+/// interval with the domains it runs and holds a long-poll, running the tasks it is given); creates in a closed
+/// loop (a warm-up, then the measured window); then wait for the machines to have taken every accepted task.
+struct CreateRun: Sendable {
+    let fleet: FleetRun
+    let duration: Int
+    let warmup: Int
+
+    struct Results: Sendable {
+        var machines = 0
+        var held = 0
+        var accepted = 0
+        var acceptedPerSecond = 0.0
+        var p50: Double?
+        var p99: Double?
+        var errors = 0
+        var errorSummary: String?
+        /// vm.create tasks the machines ran over creates accepted (warm-up and measured), once drained.
+        var deliveredShare: Double?
+        var agentErrorSummary: String?
+        var usage: PhaseUsage?
+    }
+
+    private var server: BenchServer { fleet.server }
+    private var options: RunOptions { fleet.options }
+
+    private struct Named: Encodable {
+        var name: String
+        var quotaConfig: QuotaConfig?
+    }
+
+    private struct TemplateBody: Encodable {
+        var name: String
+        var visibility = "PUBLIC"
+        var defaultCpuCores = 1
+        var defaultMemoryGb = 1
+        var defaultStorageGb = 10
+    }
+
+    private struct Identified: Decodable { var id: UUID }
+
+    private struct CreateBody: Encodable {
+        var name: String
+        var templateId: UUID
+        var tenantId: UUID
+    }
+
+    func run() async throws -> Results {
+        let wire = try AgentWire(
+            baseURL: server.baseURL, caPEM: server.caPEM, agents: options.agents, concurrency: options.concurrency,
+            heartbeatConnections: options.heartbeatConnections)
+        do {
+            let results = try await withThrowingTaskGroup(of: Results?.self) { group in
+                group.addTask { try await phases(wire) }
+                group.addTask { try await server.watch() }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let results = first else { throw CancellationError() }
+                return results
+            }
+            await wire.shutdown()
+            return results
+        } catch {
+            await wire.shutdown()
+            throw error
+        }
+    }
+
+    func phases(_ wire: AgentWire) async throws -> Results {
+        var results = Results()
+        let setup = try await fleet.prepare(wire)
+        let (tenantId, templateId) = try await workload(wire, admin: setup.adminAuthorization)
+        fleet.log("registering \(options.agents) machines")
+        let (machines, registration) = try await fleet.register(wire, setup)
+        guard machines.count == options.agents else {
+            throw BenchError("\(machines.count) of \(options.agents) machines registered: \(registration.errorSummary ?? "?")")
+        }
+        results.machines = machines.count
+        let hosted = HostedVms(agents: machines.count)
+        let board = WakeBoard(agents: machines.count)
+        let agentErrors = ErrorTally()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            let start = ContinuousClock.now
+            for agent in machines.agents {
+                group.addTask {
+                    try await Task.sleep(until: start + .seconds(Double(agent.index) / Double(options.rampRate)))
+                    await fleet.pollLoop(wire, agent, firstWait: Int.random(in: max(1, options.pollWait / 2)...options.pollWait),
+                                         board: board, errors: agentErrors) { agent, task in hosted.ran(task, on: agent.index) }
+                }
+                group.addTask {
+                    await fleet.heartbeatLoop(
+                        wire, agent, phase: (Double(agent.index) + 0.5) / Double(machines.count), start: start, measured: start,
+                        end: start + .seconds(24 * 3600), interval: .seconds(options.interval), latencies: LatencySamples(),
+                        answered: nil, errors: agentErrors) { hosted.heartbeat($0.index) }
+                }
+            }
+            // Every machine heartbeated once (placement takes only live machines) and holds its long-poll.
+            let ready = start + .seconds(options.interval) + .seconds(1)
+            let deadline = ready + .seconds(60)
+            while ContinuousClock.now < ready || board.held < machines.count {
+                guard ContinuousClock.now < deadline else { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            results.held = board.held
+            fleet.log("\(results.held) long-polls held; \(warmup) s of warm-up, then \(duration) s of creates, \(options.concurrency) in flight")
+
+            let names = Counter()
+            let body: @Sendable () throws -> ByteBuffer = {
+                try AgentWire.encode(CreateBody(name: "bench-\(names.next())", templateId: templateId, tenantId: tenantId))
+            }
+            let warm = try await createLoop(wire, setup.adminAuthorization, for: .seconds(warmup), body: body)
+            let meter = try PhaseUsage.Meter(pid: server.pid)
+            let measured = try await createLoop(wire, setup.adminAuthorization, for: .seconds(duration), body: body)
+            results.usage = try meter.finish()
+            results.accepted = measured.accepted
+            results.acceptedPerSecond = Double(measured.accepted) / Double(duration)
+            results.p50 = measured.latencies.percentile(0.5)
+            results.p99 = measured.latencies.percentile(0.99)
+            results.errors = measured.errors.total + warm.errors.total
+            results.errorSummary = measured.errors.summary ?? warm.errors.summary
+
+            // Every accepted create's task reaches its machine (the coordinator's dispatch keeps up).
+            let total = warm.all + measured.all
+            let drain = ContinuousClock.now + .seconds(30)
+            while hosted.created.value < total, ContinuousClock.now < drain { try await Task.sleep(for: .milliseconds(100)) }
+            results.deliveredShare = total > 0 ? Double(hosted.created.value) / Double(total) : nil
+            results.agentErrorSummary = agentErrors.summary
+            group.cancelAll()
+        }
+        return results
+    }
+
+    /// A tenant with a quota (so that each create counts the tenant's usage) and a small PUBLIC template; the bare
+    /// server takes any ids.
+    func workload(_ wire: AgentWire, admin: String) async throws -> (tenantId: UUID, templateId: UUID) {
+        guard server.kind == .zedge else { return (UUID(), UUID()) }
+        let tenant = try await wire.json(
+            wire.admin, .POST, "/api/v1/tenants", authorization: admin,
+            body: Named(name: "bench-tenant", quotaConfig: QuotaConfig(cpuCores: 10_000_000, memoryGb: 10_000_000, instances: 1_000_000)),
+            expecting: 201, as: Identified.self)
+        let template = try await wire.json(
+            wire.admin, .POST, "/api/v1/templates", authorization: admin, body: TemplateBody(name: "bench-small"),
+            expecting: 201, as: Identified.self)
+        return (tenant.id, template.id)
+    }
+
+    struct Window {
+        /// Answered 202 within the window.
+        var accepted: Int
+        /// Answered 202, also after the window's end.
+        var all: Int
+        var latencies: LatencySamples
+        var errors: ErrorTally
+    }
+
+    /// `concurrency` loops, each sending the next create as soon as the last is answered, for `length`.
+    func createLoop(_ wire: AgentWire, _ admin: String, for length: Duration, body: @escaping @Sendable () throws -> ByteBuffer) async throws -> Window {
+        let latencies = LatencySamples(), errors = ErrorTally(), accepted = Counter(), all = Counter()
+        let end = ContinuousClock.now + length
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<options.concurrency {
+                group.addTask {
+                    while ContinuousClock.now < end, !Task.isCancelled {
+                        let sent = ContinuousClock.now
+                        do {
+                            let (status, answer) = try await wire.send(wire.admin, .POST, "/api/v1/instances", authorization: admin, body: try body())
+                            guard status == 202 else {
+                                errors.record("HTTP \(status) \(String(buffer: answer).prefix(120))")
+                                continue
+                            }
+                            let received = ContinuousClock.now
+                            all.increment()
+                            if received <= end {
+                                accepted.increment()
+                                latencies.add(received - sent)
+                            }
+                        } catch {
+                            errors.record(error: error)
+                        }
+                    }
+                }
+            }
+        }
+        return Window(accepted: accepted.value, all: all.value, latencies: latencies, errors: errors)
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import NIOCore
+import Synchronization
+import ZedgeCore
+
+/// The domains each simulated agent runs: one per `vm.create` it was given. Its heartbeats list them, as a real
+/// agent's do; without that the reconciler would take every new instance for one whose domain went missing
+/// and create it again.
+final class HostedVms: Sendable {
+    private let domains: Mutex<[[ObservedVm]]>
+    let created = Counter()
+
+    init(agents: Int) {
+        domains = Mutex(Array(repeating: [], count: agents))
+    }
+
+    /// The agent ran a task: for a `vm.create`, its domain (the spec's `uuid` and `name`) now runs. Returns the
+    /// task's `observed` result (the domain for a create, as the agent reports it).
+    func ran(_ task: TaskAssignment, on agent: Int) -> JSONValue? {
+        guard task.kind == .vmCreate, let spec = task.payload["spec"],
+              let uuid = spec["uuid"]?.stringValue, let name = spec["name"]?.stringValue else {
+            return ["state": "RUNNING"]
+        }
+        let domain = ObservedVm(vmUuid: uuid, vmName: name, state: .running)
+        domains.withLock { $0[agent].append(domain) }
+        created.increment()
+        return try? JSONValue(encoding: domain)
+    }
+
+    /// The agent's next heartbeat: fresh readings and the domains it runs.
+    func heartbeat(_ agent: Int) -> ByteBuffer {
+        let running = domains.withLock { $0[agent] }
+        return (try? AgentWire.encode(SimulatedFleet.heartbeat(observedVms: running))) ?? ByteBuffer()
+    }
+}

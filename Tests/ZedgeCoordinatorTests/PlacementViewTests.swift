@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import ZedgeCore
+@testable import ZedgeCoordinator
+
+/// Creates rank over the fleet held in memory (`PlacementView`, issue #14). Held stale on purpose here (an hour),
+/// it is never the reason for a wrong answer: a machine that joined since is found, and a machine or pool that
+/// stopped taking work since is not chosen (the claim re-checks them) and is named in the 409.
+@Suite("Placement view")
+struct PlacementViewTests {
+    static let heldStale: @Sendable (inout CoordinatorConfiguration) -> Void = {
+        $0.heartbeatIntervalSeconds = 120
+        $0.placementViewMaxAgeMilliseconds = 3_600_000
+    }
+
+    @Test(arguments: TestEngine.all)
+    func aViewHeldStaleNeitherPlacesNorRefusesWrongly(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: Self.heldStale) { c in
+            let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
+            let a = try await f.addMachine(ip: "10.30.0.1", cpu: 2, memory: 64)
+            func machine(of response: APIResponse) throws -> UUID? {
+                try response.decode(InstanceService.Accepted.self).instance.instance.computeMachineId
+            }
+            // The first create reads the fleet: A alone, which it fills.
+            let first = try await f.create("first")
+            #expect(first.status == 202, "\(first.text)")
+            #expect(try machine(of: first) == a.id)
+
+            // B joins after the view was read. The view has no room; the create reads afresh and finds B.
+            let b = try await f.addMachine(ip: "10.30.0.2", cpu: 8, memory: 64)
+            let second = try await f.create("second")
+            #expect(second.status == 202, "\(second.text)")
+            #expect(try machine(of: second) == b.id)
+
+            // B goes to MAINTENANCE after that read: the view still offers it, the claim refuses it, and the 409
+            // (from a fresh read) says why.
+            #expect(try await c.client.patch("/api/v1/compute-machines/\(b.id)", token: f.admin, ["status": "MAINTENANCE"]).status == 200)
+            let refused = try await f.create("third")
+            #expect(refused.status == 409, "\(refused.text)")
+            #expect(refused.text.contains("in MAINTENANCE"), "\(refused.text)")
+
+            // Back to ACTIVE: the view (read while B was in MAINTENANCE) refuses, the fresh read places on B.
+            #expect(try await c.client.patch("/api/v1/compute-machines/\(b.id)", token: f.admin, ["status": "ACTIVE"]).status == 200)
+            let fourth = try await f.create("fourth")
+            #expect(fourth.status == 202, "\(fourth.text)")
+            #expect(try machine(of: fourth) == b.id)
+
+            // The pool stops taking work: the claim refuses B (room and status are fine) and the 409 names the pool.
+            #expect(try await c.client.patch("/api/v1/resource-pools/\(f.pool.id)", token: f.admin, ["status": "MAINTENANCE"]).status == 200)
+            let poolRefused = try await f.create("fifth")
+            #expect(poolRefused.status == 409, "\(poolRefused.text)")
+            #expect(poolRefused.text.contains("in a pool that is not ACTIVE"), "\(poolRefused.text)")
+
+            // No claim was taken twice or left behind by the refused tries.
+            #expect(try await f.consistency().ok)
+            let placed = try await c.client.get("/api/v1/compute-machines/\(b.id)", token: f.admin).decode(ComputeMachine.self)
+            #expect(placed.allocatedCpuCores == 4)
+        }
+    }
+}
