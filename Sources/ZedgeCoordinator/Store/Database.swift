@@ -33,16 +33,27 @@ public struct Database: Sendable {
             guard !path.isEmpty else { throw ConfigurationError("database URL sqlite:// needs a path") }
             try FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            // The pools' own event loops (the writer's, the readers'): each statement hops through its pool's loop
+            // twice, and on the loops that also carry HTTPS it waited behind TLS work while holding the write lock.
+            let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+            let writerLoop = loops.next(), readerLoop = loops.next()
             let pool = EventLoopConnectionPool(
                 source: SQLiteFileSource(path: path), maxConnections: 1, requestTimeout: .seconds(30),
-                logger: logger, on: MultiThreadedEventLoopGroup.singleton.any())
-            let database = Database(engine: .sqlite, sql: PooledSQLiteDatabase(pool: pool).sql(queryLogLevel: nil))
+                logger: logger, on: writerLoop)
+            let readers = EventLoopConnectionPool(
+                source: SQLiteFileSource(path: path, readOnly: true), maxConnections: PooledSQLiteDatabase.readerCount,
+                requestTimeout: .seconds(30), logger: logger, on: readerLoop)
+            let database = Database(engine: .sqlite, sql: PooledSQLiteDatabase(pool: pool, readers: readers).sql(queryLogLevel: nil))
             do {
                 let result = try await body(database)
+                try await readers.close().get()
                 try await pool.close().get()
+                try await loops.shutdownGracefully()
                 return result
             } catch {
+                try? await readers.close().get()
                 try? await pool.close().get()
+                try? await loops.shutdownGracefully()
                 throw error
             }
         } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
@@ -125,9 +136,11 @@ public struct Database: Sendable {
     }
 }
 
-/// Opens SQLite files with the pragmas Zedge relies on: WAL, foreign keys, a busy timeout.
+/// Opens SQLite files with the pragmas Zedge relies on: WAL, foreign keys, a busy timeout; a reader's connection
+/// also refuses to write (`query_only`).
 struct SQLiteFileSource: ConnectionPoolSource {
     let path: String
+    var readOnly = false
 
     func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
         let path = self.path
@@ -138,7 +151,7 @@ struct SQLiteFileSource: ConnectionPoolSource {
                 for pragma in [
                     "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON",
                     "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL",
-                ] {
+                ] + (readOnly ? ["PRAGMA query_only = ON"] : []) {
                     _ = try await connection.query(pragma, [])
                 }
             } catch {
@@ -150,18 +163,39 @@ struct SQLiteFileSource: ConnectionPoolSource {
     }
 }
 
-/// A pool of one SQLite connection as an `SQLiteDatabase`: one writer, and `withSession` gets the
-/// connection to itself.
+/// SQLite as an `SQLiteDatabase`: one writer connection, which every write, every transaction and every session
+/// (`withSession` gets it to itself) use, and a few reader connections for the SELECTs that run on their own.
+/// In WAL mode readers never wait for the writer and see every transaction committed when they start, so a read
+/// after a write (outside a transaction) sees it; the writer's time goes to writes (issue #14: with one connection
+/// for everything, polls' and lookups' SELECTs queued behind creates).
 struct PooledSQLiteDatabase: SQLiteDatabase {
     let pool: EventLoopConnectionPool<SQLiteFileSource>
+    let readers: EventLoopConnectionPool<SQLiteFileSource>?
     var logger: Logger { pool.logger }
     var eventLoop: any EventLoop { pool.eventLoop }
+
+    /// Reader connections (the thread pool that runs SQLite calls has as many threads as cores).
+    static let readerCount = max(2, System.coreCount)
+
+    init(pool: EventLoopConnectionPool<SQLiteFileSource>, readers: EventLoopConnectionPool<SQLiteFileSource>? = nil) {
+        self.pool = pool
+        self.readers = readers
+    }
 
     func query(
         _ query: String, _ binds: [SQLiteData], logger: Logger,
         _ onRow: @escaping @Sendable (SQLiteRow) -> Void
     ) -> EventLoopFuture<Void> {
-        pool.withConnection(logger: logger) { $0.query(query, binds, logger: logger, onRow) }
+        let chosen = Self.isRead(query) ? readers ?? pool : pool
+        return chosen.withConnection(logger: logger) { $0.query(query, binds, logger: logger, onRow) }
+    }
+
+    /// A statement that only reads: a plain SELECT (a WITH, a PRAGMA or anything else goes to the writer).
+    static func isRead(_ query: String) -> Bool {
+        let start = query.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
+        guard start.count > 6 else { return false }
+        let word = start.prefix(6).map { $0 | 0x20 }  // ASCII lower case
+        return word == Array("select".utf8) && [0x20, 0x0A, 0x09, 0x0D, 0x28].contains(start.dropFirst(6).first!)
     }
 
     func withConnection<T>(_ closure: @escaping @Sendable (SQLiteConnection) -> EventLoopFuture<T>) -> EventLoopFuture<T> {
