@@ -24,6 +24,9 @@ struct CreateRun: Sendable {
         var deliveredShare: Double?
         var agentErrorSummary: String?
         var usage: PhaseUsage?
+        /// The coordinator's own mean wall time per create stage over the measured window, ms, in stage order
+        /// (`zedge_instance_create_stage_seconds`); empty for the bare server.
+        var stages: [(stage: String, milliseconds: Double)] = []
     }
 
     private var server: BenchServer { fleet.server }
@@ -113,9 +116,16 @@ struct CreateRun: Sendable {
                 try AgentWire.encode(CreateBody(name: "bench-\(names.next())", templateId: templateId, tenantId: tenantId))
             }
             let warm = try await createLoop(wire, setup.adminAuthorization, for: .seconds(warmup), body: body)
+            let stagesBefore = try await stageTotals(wire)
             let meter = try PhaseUsage.Meter(pid: server.pid)
             let measured = try await createLoop(wire, setup.adminAuthorization, for: .seconds(duration), body: body)
             results.usage = try meter.finish()
+            let stagesAfter = try await stageTotals(wire)
+            results.stages = stagesAfter.compactMap { stage, after in
+                let before: (sum: Double, count: Double) = stagesBefore.first { $0.stage == stage }?.totals ?? (0, 0)
+                let count = after.count - before.count
+                return count > 0 ? (stage, (after.sum - before.sum) / count * 1000) : nil
+            }
             results.accepted = measured.accepted
             results.acceptedPerSecond = Double(measured.accepted) / Double(duration)
             results.p50 = measured.latencies.percentile(0.5)
@@ -146,6 +156,27 @@ struct CreateRun: Sendable {
             wire.admin, .POST, "/api/v1/templates", authorization: admin, body: TemplateBody(name: "bench-small"),
             expecting: 201, as: Identified.self)
         return (tenant.id, template.id)
+    }
+
+    /// `zedge_instance_create_stage_seconds` from the coordinator's /metrics: each stage's sum (seconds) and count,
+    /// in the order the page lists them; empty for the bare server.
+    func stageTotals(_ wire: AgentWire) async throws -> [(stage: String, totals: (sum: Double, count: Double))] {
+        guard server.kind == .zedge else { return [] }
+        let (status, page) = try await wire.send(wire.admin, .GET, "/metrics", authorization: nil)
+        guard status == 200 else { throw BenchError("/metrics: HTTP \(status)") }
+        var totals: [(stage: String, totals: (sum: Double, count: Double))] = []
+        for line in String(buffer: page).split(separator: "\n") where line.hasPrefix("zedge_instance_create_stage_seconds_") {
+            // zedge_instance_create_stage_seconds_sum{stage="quota"} 1.25
+            guard let open = line.firstIndex(of: "\""), let close = line[line.index(after: open)...].firstIndex(of: "\""),
+                  let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            let stage = String(line[line.index(after: open)..<close])
+            let isSum = line.hasPrefix("zedge_instance_create_stage_seconds_sum"), isCount = line.hasPrefix("zedge_instance_create_stage_seconds_count")
+            guard isSum || isCount else { continue }
+            if !totals.contains(where: { $0.stage == stage }) { totals.append((stage, (0, 0))) }
+            let position = totals.firstIndex { $0.stage == stage }!
+            if isSum { totals[position].totals.sum = value } else { totals[position].totals.count = value }
+        }
+        return totals
     }
 
     struct Window {

@@ -123,6 +123,9 @@ struct CreatesBenchmark: AsyncParsableCommand {
             let quotient = ratio ? zip2(z, b).flatMap { $1 != 0 ? String(format: "%.2f", $0 / $1) : nil } ?? "" : ""
             cells.append(["creates", name, ResultsTable.format(z, places: places), ResultsTable.format(b, places: places), quotient])
         }
+        for (stage, milliseconds) in zedge?.stages ?? [] {
+            cells.append(["create stages (zedge, wall)", "\(stage), mean ms", String(format: "%.3f", milliseconds), "", ""])
+        }
         var notes: [String] = []
         for (name, results) in [("zedge", zedge), ("bare", bare)] {
             if let summary = results?.errorSummary { notes.append("\(name) create errors: \(summary)") }

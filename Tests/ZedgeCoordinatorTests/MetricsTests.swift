@@ -137,6 +137,9 @@ struct MetricsTests {
             #expect(page.series("zedge_task_retries_total").count == TaskKind.allCases.count)
             #expect(page.series("zedge_placement_refusals_total").filter { $0.value != 0 } == [["reason": "insufficient_cpu"]: 1])
             #expect(page.series("zedge_placement_refusals_total").count == PlacementRejection.allCases.count + 2)
+            // Each of the four accepted creates recorded every stage once (the refused one, none).
+            let stages = page.series("zedge_instance_create_stage_seconds_count")
+            #expect(stages == Dictionary(uniqueKeysWithValues: InstanceCreateStage.allCases.map { (["stage": $0.rawValue], 4.0) }), "\(stages)")
             #expect(value("zedge_agent_heartbeats_total", ["kind": "COMPUTE_MACHINE"]) == 4)
             #expect(value("zedge_agent_heartbeats_total", ["kind": "CLOUD_BOX"]) == 1)
             #expect(value("zedge_agent_long_polls_held") == 0)

@@ -84,6 +84,7 @@ public struct InstanceService: Sendable {
 
     /// The template's resolved config → quotas → placement and claim → the VM → `vm.create` (202).
     public func create(_ request: CreateRequest, by principal: Principal, now: Date = Date()) async throws -> Accepted {
+        var resolving = StageTimes()
         let tenantId = try await owningTenant(request.tenantId, principal)
         let config = try await resolve(request, principal)
         let nicRequests = try request.networks ?? NetworkAttachments.templateDefault(config.resolved.networkConfig) ?? []
@@ -96,39 +97,59 @@ public struct InstanceService: Sendable {
             desiredStatus: .running, config: try JSONValue(encoding: config.resolved), rentalMode: placementRequest.rentalMode,
             timeoutS: request.timeoutS, createdAt: now, updatedAt: now)
         let service = self
-        let (stored, operation) = try await placement.withRanking(
+        resolving.mark(.resolve)
+        let resolved = ContinuousClock.now
+        let (stored, operation, stages) = try await placement.withRanking(
             placementRequest, poolId: request.resourcePoolId, image: config.resolved.image?.sha256, now: now
-        ) { ranking in try await dispatcher.transaction { tx, submissions in
-            try await service.quotas.check(ResourceUsage(instance: config.resources), userId: principal.userId, tenantId: tenantId, in: tx)
-            try await service.instances.insert(instance, in: tx)
-            let placed = try await service.placement.claim(ranking, for: instance.id, now: now, in: tx)
-            var resolved = config.resolved
-            let nics = try await service.attachments.attach(nicPlan, instanceId: instance.id, by: principal.userId, now: now, in: tx)
-            resolved.networks = nics.isEmpty ? nil : nics
-            var vm = try await service.vmFactory.make(for: instance, on: placed.machine, config: resolved,
-                                                      gpus: placed.gpuAddresses, now: now, in: tx)
-            if let first = nics.first {
-                vm.ipAddress = first.ipAddress
-                vm.macAddress = first.macAddress
-            }
-            try await service.instances.insert(vm, in: tx)
-            var stored = instance
-            stored.config = try JSONValue(encoding: resolved)
-            stored.computeMachineId = placed.machine.id
-            stored.resourcePoolId = placed.claim.resourcePoolId
-            stored.virtualMachineId = vm.id
-            try await service.instances.update(stored, in: tx)
+        ) { ranking in
+            var ranked = StageTimes(since: resolved)
+            ranked.mark(.rank)
+            let stagesBefore = ranked
+            let (stored, operation, committing) = try await dispatcher.transaction { tx, submissions in
+                var stages = stagesBefore
+                stages.mark(.begin)
+                try await service.quotas.check(ResourceUsage(instance: config.resources), userId: principal.userId, tenantId: tenantId, in: tx)
+                stages.mark(.quota)
+                try await service.instances.insert(instance, in: tx)
+                let placed = try await service.placement.claim(ranking, for: instance.id, now: now, in: tx)
+                stages.mark(.claim)
+                var resolved = config.resolved
+                let nics = try await service.attachments.attach(nicPlan, instanceId: instance.id, by: principal.userId, now: now, in: tx)
+                resolved.networks = nics.isEmpty ? nil : nics
+                var vm = try await service.vmFactory.make(for: instance, on: placed.machine, config: resolved,
+                                                          gpus: placed.gpuAddresses, now: now, in: tx)
+                if let first = nics.first {
+                    vm.ipAddress = first.ipAddress
+                    vm.macAddress = first.macAddress
+                }
+                try await service.instances.insert(vm, in: tx)
+                var stored = instance
+                stored.config = try JSONValue(encoding: resolved)
+                stored.computeMachineId = placed.machine.id
+                stored.resourcePoolId = placed.claim.resourcePoolId
+                stored.virtualMachineId = vm.id
+                try await service.instances.update(stored, in: tx)
+                stages.mark(.vm)
 
-            var plan = OperationPlan(kind: "instance.create", tenantId: tenantId, userId: principal.userId,
-                                     resourceType: ResourceType.instance.rawValue, resourceId: instance.id, request: request.snapshot)
-            plan.startsRunning = true
-            plan.settled("quota")
-            plan.settled("placement")
-            plan.task(.vmCreate, for: .computeMachine(placed.machine.id),
-                      payload: try service.specs.createPayload(for: vm, instance: stored, machine: placed.machine, config: resolved, start: true),
-                      weight: 8)
-            return (stored, try await submissions.submit(plan, now: now))
-        } }
+                var plan = OperationPlan(kind: "instance.create", tenantId: tenantId, userId: principal.userId,
+                                         resourceType: ResourceType.instance.rawValue, resourceId: instance.id, request: request.snapshot)
+                plan.startsRunning = true
+                plan.settled("quota")
+                plan.settled("placement")
+                plan.task(.vmCreate, for: .computeMachine(placed.machine.id),
+                          payload: try service.specs.createPayload(for: vm, instance: stored, machine: placed.machine, config: resolved, start: true),
+                          weight: 8)
+                let operation = try await submissions.submit(plan, now: now)
+                stages.mark(.enqueue)
+                return (stored, operation, stages)
+            }
+            var stages = committing
+            stages.mark(.commit)
+            return (stored, operation, stages)
+        }
+        if let metrics = placement.metrics {
+            for (stage, duration) in resolving.recorded + stages.recorded { metrics.instanceCreate(stage, took: duration) }
+        }
         logger.info("instance placed", metadata: ["instance": "\(stored.id)", "machine": "\(stored.computeMachineId.map { "\($0)" } ?? "-")"])
         return Accepted(instance: InstanceView(instance: stored, unreachable: false), operation: operation)
     }

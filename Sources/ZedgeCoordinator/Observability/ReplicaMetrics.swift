@@ -14,6 +14,7 @@ public final class ReplicaMetrics: Sendable {
     let retries: [TaskKind: Counter]
     let failures: [TaskKind: Counter]
     let refusals: [PlacementRefusal: Counter]
+    let createStages: [InstanceCreateStage: DurationHistogram]
 
     /// The latency buckets of `zedge_http_request_duration_seconds`, 1 ms to 5 s.
     static let durationBuckets: [Duration] = [
@@ -23,8 +24,20 @@ public final class ReplicaMetrics: Sendable {
     static let requestsHelp = "HTTP requests this replica answered, by route pattern, method and status code."
     static let durationHelp = "Time this replica took to answer HTTP requests, by route pattern, method and status code."
 
+    /// The buckets of `zedge_instance_create_stage_seconds`, 50 µs to 1 s.
+    static let stageBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1),
+    ]
+
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        createStages = Dictionary(uniqueKeysWithValues: InstanceCreateStage.allCases.map { stage in
+            (stage, registry.makeDurationHistogram(
+                name: "zedge_instance_create_stage_seconds", labels: [("stage", stage.rawValue)], buckets: Self.stageBuckets,
+                help: "Wall time of each stage of the instance creates this replica accepted, by stage."))
+        })
         heartbeats = Dictionary(uniqueKeysWithValues: EnrollmentKind.allCases.map { kind in
             (kind, registry.makeCounter(name: "zedge_agent_heartbeats_total", labels: [("kind", kind.rawValue)],
                                         help: "Agent heartbeats this replica received, by host kind."))
@@ -76,4 +89,7 @@ public final class ReplicaMetrics: Sendable {
 
     /// Counts a refused placement.
     public func placementRefused(_ refusal: PlacementRefusal) { refusals[refusal]?.increment() }
+
+    /// Records the wall time of one stage of an instance create.
+    public func instanceCreate(_ stage: InstanceCreateStage, took duration: Duration) { createStages[stage]?.record(duration) }
 }
