@@ -46,13 +46,15 @@ soak: test-deps test-guest
 	  $(SWIFT) test --skip-build --filter 'AgentSoakTests|CoordinatorSoakTests'
 
 ## The load harnesses (not part of `make test`), in release mode: simulated agents against a real coordinator
-## and against a bare Hummingbird ceiling, then the placement engine over 10,000 machines.
-## make bench BENCH_FLAGS="--agents 10000" for the large agent run.
+## and against a bare Hummingbird ceiling, instance creates through the API against 1,000 simulated machines (and
+## the ceiling), then the placement engine over 10,000 machines.
+## make bench BENCH_FLAGS="--agents 10000" for the large agent run; CREATES_BENCH_FLAGS="--database postgres://…".
 ## make bench-disks measures the RBD path (write throughput through libvirt into an RBD volume against rbd bench).
 bench: deps
 	$(SWIFT) build -c release --product zedge-coordinator
 	$(SWIFT) build -c release --product zedge-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" agents $(BENCH_FLAGS)
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" creates $(CREATES_BENCH_FLAGS)
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement $(PLACEMENT_BENCH_FLAGS)
 
 ## Write throughput through libvirt into an RBD volume as a ratio to `rbd bench --io-type write` on the same

@@ -10,6 +10,8 @@ struct CreateRun: Sendable {
     let fleet: FleetRun
     let duration: Int
     let warmup: Int
+    /// Tenants the creates take turns in (each create checks and locks its tenant's quota).
+    let tenants: Int
 
     struct Results: Sendable {
         var machines = 0
@@ -76,7 +78,7 @@ struct CreateRun: Sendable {
     func phases(_ wire: AgentWire) async throws -> Results {
         var results = Results()
         let setup = try await fleet.prepare(wire)
-        let (tenantId, templateId) = try await workload(wire, admin: setup.adminAuthorization)
+        let (tenantIds, templateId) = try await workload(wire, admin: setup.adminAuthorization)
         fleet.log("registering \(options.agents) machines")
         let (machines, registration) = try await fleet.register(wire, setup)
         guard machines.count == options.agents else {
@@ -113,7 +115,8 @@ struct CreateRun: Sendable {
 
             let names = Counter()
             let body: @Sendable () throws -> ByteBuffer = {
-                try AgentWire.encode(CreateBody(name: "bench-\(names.next())", templateId: templateId, tenantId: tenantId))
+                let n = names.next()
+                return try AgentWire.encode(CreateBody(name: "bench-\(n)", templateId: templateId, tenantId: tenantIds[n % tenantIds.count]))
             }
             let warm = try await createLoop(wire, setup.adminAuthorization, for: .seconds(warmup), body: body)
             let stagesBefore = try await stageTotals(wire)
@@ -144,18 +147,21 @@ struct CreateRun: Sendable {
         return results
     }
 
-    /// A tenant with a quota (so that each create counts the tenant's usage) and a small PUBLIC template; the bare
-    /// server takes any ids.
-    func workload(_ wire: AgentWire, admin: String) async throws -> (tenantId: UUID, templateId: UUID) {
-        guard server.kind == .zedge else { return (UUID(), UUID()) }
-        let tenant = try await wire.json(
-            wire.admin, .POST, "/api/v1/tenants", authorization: admin,
-            body: Named(name: "bench-tenant", quotaConfig: QuotaConfig(cpuCores: 10_000_000, memoryGb: 10_000_000, instances: 1_000_000)),
-            expecting: 201, as: Identified.self)
+    /// `tenants` tenants with a quota each (so that each create counts its tenant's usage) and a small PUBLIC template;
+    /// the bare server takes any ids.
+    func workload(_ wire: AgentWire, admin: String) async throws -> (tenantIds: [UUID], templateId: UUID) {
+        guard server.kind == .zedge else { return ((0..<tenants).map { _ in UUID() }, UUID()) }
+        var tenantIds: [UUID] = []
+        for n in 0..<tenants {
+            tenantIds.append(try await wire.json(
+                wire.admin, .POST, "/api/v1/tenants", authorization: admin,
+                body: Named(name: "bench-tenant-\(n)", quotaConfig: QuotaConfig(cpuCores: 10_000_000, memoryGb: 10_000_000, instances: 1_000_000)),
+                expecting: 201, as: Identified.self).id)
+        }
         let template = try await wire.json(
             wire.admin, .POST, "/api/v1/templates", authorization: admin, body: TemplateBody(name: "bench-small"),
             expecting: 201, as: Identified.self)
-        return (tenant.id, template.id)
+        return (tenantIds, template.id)
     }
 
     /// `zedge_instance_create_stage_seconds` from the coordinator's /metrics: each stage's sum (seconds) and count,

@@ -27,6 +27,8 @@ struct CreatesBenchmark: AsyncParsableCommand {
     var warmup = 5
     @Option(help: "Creates in flight (closed loop).")
     var concurrency = 32
+    @Option(help: "Tenants the creates take turns in (a create locks its tenant's quota row: one tenant's creates commit one at a time).")
+    var tenants = 1
     @Option(help: "Heartbeat interval in seconds (the coordinator is configured with the same).")
     var interval = 10
     @Option(help: "The long-poll's wait, seconds (as the agent: 30).")
@@ -40,6 +42,7 @@ struct CreatesBenchmark: AsyncParsableCommand {
 
     func validate() throws {
         guard (1...30_000).contains(machines) else { throw ValidationError("--machines must be from 1 to 30000") }
+        guard (1...1000).contains(tenants) else { throw ValidationError("--tenants must be from 1 to 1000") }
         guard duration >= 1, warmup >= 0, concurrency >= 1, interval >= 1 else {
             throw ValidationError("--duration, --concurrency and --interval must be positive, --warmup not negative")
         }
@@ -64,7 +67,8 @@ struct CreatesBenchmark: AsyncParsableCommand {
         let store = database.map { $0.hasPrefix("postgres") ? "PostgreSQL" : $0 } ?? "SQLite"
         print("""
             zedge-bench creates: \(machines) machines holding long-polls (heartbeat every \(interval) s), \
-            \(concurrency) creates in flight for \(duration) s after \(warmup) s of warm-up; coordinator on \(store); \
+            \(concurrency) creates in flight for \(duration) s after \(warmup) s of warm-up, in \(tenants) tenant(s); \
+            coordinator on \(store); \
             \(ProcessInfo.processInfo.activeProcessorCount) CPUs
             """)
         fflush(nil)
@@ -77,7 +81,7 @@ struct CreatesBenchmark: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("[\(kind.rawValue)] server pid \(server.pid) on \(server.baseURL)\n".utf8))
                 do {
                     results[kind] = try await CreateRun(
-                        fleet: FleetRun(server: server, options: fleetOptions), duration: duration, warmup: warmup).run()
+                        fleet: FleetRun(server: server, options: fleetOptions), duration: duration, warmup: warmup, tenants: tenants).run()
                 } catch {
                     let stderr = (try? String(contentsOfFile: "\(server.directory)/server.err", encoding: .utf8)) ?? ""
                     if !stderr.isEmpty { FileHandle.standardError.write(Data("[\(kind.rawValue)] server stderr (tail):\n\(stderr.suffix(3000))\n".utf8)) }
