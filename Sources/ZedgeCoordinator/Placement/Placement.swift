@@ -83,20 +83,17 @@ public struct Placement: Sendable {
             metrics?.placementRefused(Self.refusal(decision))
             throw DomainError.conflict("No capacity: " + decision.summary(for: ranking.request))
         }
-        guard let claim = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
+        guard let (claim, machine) = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
             guard ranking.fresh else { throw StaleRanking() }
             metrics?.placementRefused(.lostRace)
             throw DomainError.conflict(Self.lostRace(decision))
         }
         view.claimed(claim)
-        return try await placed(claim, instanceId: instanceId, in: tx)
+        return try await placed(claim, on: machine, instanceId: instanceId, in: tx)
     }
 
-    /// The machine of a claim just taken, and its GPUs assigned.
-    private func placed(_ claim: CapacityClaim, instanceId: UUID, in tx: Transaction) async throws -> Placed {
-        guard let machine = try await hosts.machine(claim.computeMachineId, in: tx) else {
-            throw DomainError.conflict("The chosen machine was removed; try again.")
-        }
+    /// A claim just taken on `machine` (as the claim left it), with its GPUs assigned.
+    private func placed(_ claim: CapacityClaim, on machine: ComputeMachine, instanceId: UUID, in tx: Transaction) async throws -> Placed {
         let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
         return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
     }
@@ -145,12 +142,12 @@ public struct Placement: Sendable {
             metrics?.placementRefused(Self.refusal(decision))
             throw DomainError.conflict("No capacity: " + decision.summary(for: request))
         }
-        guard let claim = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
+        guard let (claim, machine) = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
             metrics?.placementRefused(.lostRace)
             throw DomainError.conflict(Self.lostRace(decision))
         }
         view.claimed(claim)
-        return try await placed(claim, instanceId: instanceId, in: tx)
+        return try await placed(claim, on: machine, instanceId: instanceId, in: tx)
     }
 
     /// The 409 when every machine tried was taken between the snapshot and the claim: how many were tried of how many

@@ -5,9 +5,10 @@ import ZedgeCore
 /// The machines' and pools' capacity counters, the claims that explain them and the GPUs assigned with them
 /// (DESIGN §5). Every method runs in a transaction the caller holds.
 public protocol CapacityRepository: Sendable {
-    /// Takes the first choice whose machine still has room (one conditional UPDATE each); nil when every one
-    /// lost its room to others.
-    func claim(_ ranked: [PlacementChoice], for instanceId: UUID, now: Date, in tx: Transaction) async throws -> CapacityClaim?
+    /// Takes the first choice whose machine still has room (one conditional UPDATE each): the claim and the machine as
+    /// it now is; nil when every one lost its room to others.
+    func claim(_ ranked: [PlacementChoice], for instanceId: UUID, now: Date, in tx: Transaction) async throws
+        -> (claim: CapacityClaim, machine: ComputeMachine)?
     /// Gives back every live claim of the instance, once.
     @discardableResult
     func release(instanceId: UUID, now: Date, in tx: Transaction) async throws -> [CapacityClaim]
@@ -42,7 +43,7 @@ public struct SQLCapacityRepository: CapacityRepository {
     /// its standing to others.
     public func claim(
         _ ranked: [PlacementChoice], for instanceId: UUID, now: Date, in tx: Transaction
-    ) async throws -> CapacityClaim? {
+    ) async throws -> (claim: CapacityClaim, machine: ComputeMachine)? {
         for choice in ranked {
             let n = choice.claim
             let taken = try await tx.db.raw("""
@@ -57,14 +58,14 @@ public struct SQLCapacityRepository: CapacityRepository {
                     AND allocated_memory_gb + \(bind: n.memoryGb) <= memory_gb
                     AND allocated_storage_gb + \(bind: n.storageGb) <= storage_gb
                     AND allocated_gpu_count + \(bind: n.gpuCount) <= COALESCE(gpu_count, 0)
-                RETURNING id
-                """).all().count == 1
-            guard taken else { continue }
+                RETURNING *
+                """).first()
+            guard let taken else { continue }
             try await movePool(choice.resourcePoolId, by: n, sign: 1, in: tx)
             let claim = CapacityClaim(instanceId: instanceId, computeMachineId: choice.machineId,
                                       resourcePoolId: choice.resourcePoolId, amounts: n, createdAt: now)
             try await claims.insert(claim, on: tx.db)
-            return claim
+            return (claim, try RowCodec.decode(ComputeMachine.self, from: taken))
         }
         return nil
     }

@@ -41,32 +41,32 @@ public struct SQLQuotaRepository: QuotaRepository {
         }
     }
 
+    /// One statement (three subqueries: live claims, instances that are not DELETED, private data disks), so that the
+    /// check costs one round trip inside the create's transaction, not three.
     public func usage(of owner: QuotaOwner, in tx: Transaction) async throws -> ResourceUsage {
         let condition: SQLQueryString = switch owner {
         case .user(let id): "i.user_id = \(bind: id)"
         case .group(let id): "i.user_id IN (SELECT user_id FROM user_group_members WHERE group_id = \(bind: id))"
         case .tenant(let id): "i.tenant_id = \(bind: id)"
         }
-        let claimed = try await tx.db.raw("""
-            SELECT CAST(COALESCE(SUM(c.cpu_cores), 0) AS BIGINT) AS cpu, CAST(COALESCE(SUM(c.memory_gb), 0) AS BIGINT) AS mem,
-                   CAST(COALESCE(SUM(c.storage_gb), 0) AS BIGINT) AS sto, CAST(COALESCE(SUM(c.gpu_count), 0) AS BIGINT) AS gpu
-            FROM capacity_claims c JOIN instances i ON i.id = c.instance_id
-            WHERE c.released_at IS NULL AND \(condition)
-            """).first()
-        let count = try await tx.db.raw("SELECT COUNT(*) AS n FROM instances i WHERE i.status <> 'DELETED' AND \(condition)").first()
         // Every private data disk counts (a disk being deleted until it is gone), against `disks` and `storageGb`.
         let diskCondition: SQLQueryString = switch owner {
         case .user(let id): "d.user_id = \(bind: id)"
         case .group(let id): "d.user_id IN (SELECT user_id FROM user_group_members WHERE group_id = \(bind: id))"
         case .tenant(let id): "d.tenant_id = \(bind: id)"
         }
-        let disks = try await tx.db.raw("""
-            SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(d.size_gb), 0) AS BIGINT) AS gb FROM private_data_disks d WHERE \(diskCondition)
+        let row = try await tx.db.raw("""
+            SELECT claimed.cpu, claimed.mem, claimed.sto, claimed.gpu, counted.n AS instances, owned.n AS disks, owned.gb AS disk_gb FROM
+              (SELECT CAST(COALESCE(SUM(c.cpu_cores), 0) AS BIGINT) AS cpu, CAST(COALESCE(SUM(c.memory_gb), 0) AS BIGINT) AS mem,
+                      CAST(COALESCE(SUM(c.storage_gb), 0) AS BIGINT) AS sto, CAST(COALESCE(SUM(c.gpu_count), 0) AS BIGINT) AS gpu
+                 FROM capacity_claims c JOIN instances i ON i.id = c.instance_id WHERE c.released_at IS NULL AND \(condition)) claimed,
+              (SELECT CAST(COUNT(*) AS BIGINT) AS n FROM instances i WHERE i.status <> 'DELETED' AND \(condition)) counted,
+              (SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(d.size_gb), 0) AS BIGINT) AS gb
+                 FROM private_data_disks d WHERE \(diskCondition)) owned
             """).first()
+        func value(_ column: String) throws -> Int { try row?.decode(column: column, as: Int.self) ?? 0 }
         return ResourceUsage(
-            cpuCores: try claimed?.decode(column: "cpu", as: Int.self) ?? 0, memoryGb: try claimed?.decode(column: "mem", as: Int.self) ?? 0,
-            storageGb: (try claimed?.decode(column: "sto", as: Int.self) ?? 0) + (try disks?.decode(column: "gb", as: Int.self) ?? 0),
-            gpuCount: try claimed?.decode(column: "gpu", as: Int.self) ?? 0,
-            instances: try count?.decode(column: "n", as: Int.self) ?? 0, disks: try disks?.decode(column: "n", as: Int.self) ?? 0)
+            cpuCores: try value("cpu"), memoryGb: try value("mem"), storageGb: try value("sto") + value("disk_gb"),
+            gpuCount: try value("gpu"), instances: try value("instances"), disks: try value("disks"))
     }
 }
