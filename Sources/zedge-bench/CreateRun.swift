@@ -56,23 +56,7 @@ struct CreateRun: Sendable {
     }
 
     func run() async throws -> Results {
-        let wire = try AgentWire(
-            baseURL: server.baseURL, caPEM: server.caPEM, agents: options.agents, concurrency: options.concurrency,
-            heartbeatConnections: options.heartbeatConnections)
-        do {
-            let results = try await withThrowingTaskGroup(of: Results?.self) { group in
-                group.addTask { try await phases(wire) }
-                group.addTask { try await server.watch() }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let results = first else { throw CancellationError() }
-                return results
-            }
-            await wire.shutdown()
-            return results
-        } catch {
-            await wire.shutdown()
-            throw error
-        }
+        try await fleet.withWire(phases)
     }
 
     func phases(_ wire: AgentWire) async throws -> Results {

@@ -18,12 +18,17 @@ struct FleetRun: Sendable {
     }
 
     func run() async throws -> TargetResults {
+        try await withWire(phases)
+    }
+
+    /// Opens the harness's clients to the server, runs `phases` over them, stopped at once if the server dies under
+    /// them, and closes the clients.
+    func withWire<T: Sendable>(_ phases: @escaping @Sendable (AgentWire) async throws -> T) async throws -> T {
         let wire = try AgentWire(
             baseURL: server.baseURL, caPEM: server.caPEM, agents: options.agents, concurrency: options.concurrency,
             heartbeatConnections: options.heartbeatConnections)
         do {
-            // The phases, stopped at once if the server dies under them.
-            let results = try await withThrowingTaskGroup(of: TargetResults?.self) { group in
+            let results = try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { try await phases(wire) }
                 group.addTask { try await server.watch() }
                 defer { group.cancelAll() }
