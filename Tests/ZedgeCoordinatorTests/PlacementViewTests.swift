@@ -51,6 +51,17 @@ struct PlacementViewTests {
             #expect(poolRefused.status == 409, "\(poolRefused.text)")
             #expect(poolRefused.text.contains("in a pool that is not ACTIVE"), "\(poolRefused.text)")
 
+            // A pool the view knows that was deleted since: the fresh read's 400 naming the field, not a 409 over
+            // a pool without machines.
+            let empty = try await c.client.post("/api/v1/resource-pools", token: f.admin, [
+                "name": "empty", "edgeDataCenterId": f.dataCenter.id.uuidString,
+            ]).decode(ResourcePool.self)
+            let noMachines = try await f.create("sixth", extra: ["resourcePoolId": empty.id.uuidString])
+            #expect(noMachines.status == 409 && noMachines.text.contains("no candidate machines"), "\(noMachines.text)")
+            #expect(try await c.client.delete("/api/v1/resource-pools/\(empty.id)", token: f.admin).status == 204)
+            let gone = try await f.create("seventh", extra: ["resourcePoolId": empty.id.uuidString])
+            #expect(gone.status == 400 && gone.problemFields == ["resourcePoolId"], "\(gone.text)")
+
             // No claim was taken twice or left behind by the refused tries.
             #expect(try await f.consistency().ok)
             let placed = try await c.client.get("/api/v1/compute-machines/\(b.id)", token: f.admin).decode(ComputeMachine.self)

@@ -59,12 +59,14 @@ public struct Placement: Sendable {
     public func withRanking<T: Sendable>(
         _ request: PlacementRequest, poolId: UUID?, image: String?, now: Date, _ body: (Ranking) async throws -> T
     ) async throws -> T {
-        let policy = try await policy(poolId: poolId)
         let holders: Set<UUID> = if let image, let cachedImages { try await cachedImages.holders(of: image) } else { [] }
         func rank(fresh: Bool) async throws -> Ranking {
-            Ranking(request: request, decision: try await view.rank(
+            if fresh { try await view.load() }
+            // After a fresh read the pool is checked against it too (gone since: 400, not a 409 over no machines).
+            let policy = try await policy(poolId: poolId)
+            return Ranking(request: request, decision: try await view.rank(
                 request, poolId: poolId, policy: policy, engine: engine, now: now, imageHolders: holders,
-                limit: Self.choicesTried, fresh: fresh), fresh: fresh)
+                limit: Self.choicesTried), fresh: fresh)
         }
         do {
             return try await body(try await rank(fresh: false))
@@ -89,11 +91,6 @@ public struct Placement: Sendable {
             throw DomainError.conflict(Self.lostRace(decision))
         }
         view.claimed(claim)
-        return try await placed(claim, on: machine, instanceId: instanceId, in: tx)
-    }
-
-    /// A claim just taken on `machine` (as the claim left it), with its GPUs assigned.
-    private func placed(_ claim: CapacityClaim, on machine: ComputeMachine, instanceId: UUID, in tx: Transaction) async throws -> Placed {
         let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
         return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
     }
@@ -138,16 +135,8 @@ public struct Placement: Sendable {
         let policy = poolId.flatMap { id in candidates.first { $0.pool.id == id }?.pool.schedulingPolicy }
             .map(SchedulingPolicy.init(poolPolicy:)) ?? .loadBalance
         let decision = engine.place(request, among: candidates, policy: policy, now: now, limit: Self.choicesTried)
-        guard !decision.ranked.isEmpty else {
-            metrics?.placementRefused(Self.refusal(decision))
-            throw DomainError.conflict("No capacity: " + decision.summary(for: request))
-        }
-        guard let (claim, machine) = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
-            metrics?.placementRefused(.lostRace)
-            throw DomainError.conflict(Self.lostRace(decision))
-        }
-        view.claimed(claim)
-        return try await placed(claim, on: machine, instanceId: instanceId, in: tx)
+        // Candidates read for this request: its refusal is final.
+        return try await claim(Ranking(request: request, decision: decision, fresh: true), for: instanceId, now: now, in: tx)
     }
 
     /// The 409 when every machine tried was taken between the snapshot and the claim: how many were tried of how many

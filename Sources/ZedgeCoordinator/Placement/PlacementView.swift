@@ -52,16 +52,12 @@ public final class PlacementView: Sendable {
     }
 
     /// Ranks the view's machines for the request (`PlacementEngine.place(_:in:…)`), only those of `poolId` when
-    /// given. `fresh`: read the fleet first whatever the view's age.
+    /// given; the fleet is read first when the view is older than `maxAge`.
     public func rank(
         _ request: PlacementRequest, poolId: UUID?, policy: SchedulingPolicy, engine: PlacementEngine, now: Date,
-        imageHolders: Set<UUID>, limit: Int, fresh: Bool = false
+        imageHolders: Set<UUID>, limit: Int
     ) async throws -> PlacementDecision {
-        if fresh {
-            try await load()
-        } else {
-            try await loadIfOld()
-        }
+        try await loadIfOld()
         return state.withLock { state in
             engine.place(request, in: state.index, policy: policy, now: now, imageHolders: imageHolders, limit: limit, pool: poolId)
         }
@@ -124,7 +120,4 @@ public final class PlacementView: Sendable {
             state.loadedAt = started
         }
     }
-
-    /// The view's machine count (tests).
-    var count: Int { state.withLock { $0.index.count } }
 }

@@ -43,7 +43,6 @@ public protocol HostRepository: Sendable {
     func setStatus(cloudBox id: UUID, to status: CloudBoxStatus, expecting expected: CloudBoxStatus, now: Date) async throws -> Bool
     /// Every machine (of one pool, when given).
     func machines(inPool poolId: UUID?) async throws -> [ComputeMachine]
-    func machine(_ id: UUID, in tx: Transaction) async throws -> ComputeMachine?
     /// The ids of machines that are not OFFLINE.
     func reachableMachineIds() async throws -> [UUID]
     /// What each machine last reported about its VMs, as any replica received it (PostgreSQL only; empty on SQLite).
@@ -192,10 +191,6 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
         var query = database.sql.select().column("*").from("compute_machines")
         if let poolId { query = query.where("resource_pool_id", .equal, poolId) }
         return try await query.all().map { try RowCodec.decode(ComputeMachine.self, from: $0) }
-    }
-
-    public func machine(_ id: UUID, in tx: Transaction) async throws -> ComputeMachine? {
-        try await machinesTable.find(id, on: tx.db)
     }
 
     public func reachableMachineIds() async throws -> [UUID] {
