@@ -51,6 +51,9 @@ let package = Package(
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
 
+        // posix_spawn(3) with glibc's closefrom and chdir file actions, for the tests' child processes.
+        .target(name: "CSpawn"),
+
         .target(name: "ZedgeCore", swiftSettings: strict),
         // HTTPS to the coordinator over libcurl with a pinned CA: the agent's and zedgectl's one client.
         .target(
@@ -144,13 +147,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What both test targets share: child processes without Foundation's `Process` (SpawnedProcess).
+        .target(name: "ZedgeTestSupport", dependencies: ["CSpawn"], path: "Tests/ZedgeTestSupport", swiftSettings: strict),
         .testTarget(name: "ZedgeCoreTests", dependencies: ["ZedgeCore"], swiftSettings: strict),
         .testTarget(name: "ZedgeCLITests", dependencies: ["ZedgeCLI", "ZedgeCore", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
-        .testTarget(name: "ZedgeAgentTests", dependencies: ["ZedgeAgent", "ZedgeCore", "ZedgeTransport"], swiftSettings: strict),
+        .testTarget(name: "ZedgeAgentTests", dependencies: ["ZedgeAgent", "ZedgeCore", "ZedgeTransport", "ZedgeTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ZedgeCoordinatorTests",
             dependencies: [
-                "ZedgeCoordinator", "ZedgeCore", "ZedgeAgent", "ZedgeTransport",
+                "ZedgeCoordinator", "ZedgeCore", "ZedgeAgent", "ZedgeTransport", "ZedgeTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),

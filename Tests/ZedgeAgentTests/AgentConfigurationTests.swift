@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Logging
 import Testing
 @testable import ZedgeAgent
@@ -242,8 +243,8 @@ struct AgentConfigurationTests {
         return environment
     }
 
-    static func startAgent(_ binary: URL, _ arguments: [String], environment: [String: String], log: URL) throws -> Process {
-        let process = Process()
+    static func startAgent(_ binary: URL, _ arguments: [String], environment: [String: String], log: URL) throws -> SpawnedProcess {
+        let process = SpawnedProcess()
         process.executableURL = binary
         process.arguments = arguments
         process.environment = Self.environment(environment)

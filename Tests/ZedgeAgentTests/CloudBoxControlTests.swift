@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Testing
 import ZedgeCore
 
@@ -192,7 +193,7 @@ struct CloudBoxFileTests {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
         try await FileCloudBoxControl(directory: dir, rebooter: TestRebooter()).configureNetwork(staticNetwork)
-        let process = Process()
+        let process = SpawnedProcess()
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", ". \"$1\" && printf '%s|%s|%s|%s|%s' \"$NETWORK_MODE\" \"$IP_ADDRESS\" \"$SUBNET_MASK\" \"$GATEWAY\" \"$DNS_SERVERS\"",

@@ -1,5 +1,6 @@
 import CLibvirt
 import Foundation
+import ZedgeTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -78,7 +79,7 @@ struct RealCephTests {
     /// `rbd ARGS` as the admin (the conf of the test cluster), bounded by `timeout`; its output.
     @discardableResult
     static func rbdCLI(_ ceph: Ceph, _ args: [String]) throws -> String {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
         process.arguments = ["30", "rbd", "-c", ceph.conf] + args
         let out = Pipe()

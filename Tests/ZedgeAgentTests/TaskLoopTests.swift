@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Logging
 import Testing
 @testable import ZedgeAgent
@@ -163,8 +164,8 @@ struct TaskLoopTests {
             .appendingPathComponent(".build/debug/zedge-agent")
     }
 
-    static func startAgent(_ binary: URL, stateDir: String, log: URL) throws -> Process {
-        let process = Process()
+    static func startAgent(_ binary: URL, stateDir: String, log: URL) throws -> SpawnedProcess {
+        let process = SpawnedProcess()
         process.executableURL = binary
         process.arguments = ["run", "--state-dir", stateDir, "--libvirt-uri", "test:///default"]
         FileManager.default.createFile(atPath: log.path, contents: nil)

@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Testing
 @testable import ZedgeAgent
 @testable import ZedgeTransport
@@ -258,7 +259,7 @@ struct TransportToolFailure: Error, CustomStringConvertible {
 /// Runs a command to completion in `dir`; returns its stdout, throws on a non-zero exit.
 @discardableResult
 func runTransportTool(_ executable: String, _ arguments: [String], in dir: URL) throws -> String {
-    let process = Process()
+    let process = SpawnedProcess()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.currentDirectoryURL = dir
@@ -278,7 +279,7 @@ func runTransportTool(_ executable: String, _ arguments: [String], in dir: URL) 
 
 /// Waits (up to 10 s) for `process` to exit, by polling: corelibs-foundation's `waitUntilExit` can hang when
 /// several tests spawn and reap processes in parallel.
-func awaitTransportProcessExit(_ process: Process) {
+func awaitTransportProcessExit(_ process: SpawnedProcess) {
     for _ in 0..<1000 where process.isRunning { usleep(10_000) }
 }
 
@@ -362,7 +363,7 @@ private final class TransportTestServer {
     server.serve_forever()
     """#
 
-    private let process = Process()
+    private let process = SpawnedProcess()
     let port: Int
 
     init(pki: TransportTestPKI) throws {

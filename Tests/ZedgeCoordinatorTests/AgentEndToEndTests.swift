@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Synchronization
 import Testing
 import ZedgeAgent
@@ -9,7 +10,7 @@ import ZedgeCore
 @Suite struct AgentEndToEndTests {
     /// A running `zedge-agent run`.
     final class AgentProcess: @unchecked Sendable {  // Process is not Sendable; only used from the test's task.
-        let process = Process()
+        let process = SpawnedProcess()
         let stderr = Pipe()
         /// Everything the agent wrote to stderr so far (its log), read as it comes: a pipe nobody reads fills up
         /// (64 KiB) and then blocks the agent on its next log line, which looks exactly like a hung agent.

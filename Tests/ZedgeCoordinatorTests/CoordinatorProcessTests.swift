@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ZedgeTestSupport
 import NIOSSL
 import Testing
 import ZedgeCore
@@ -29,7 +30,7 @@ import ZedgeCore
     @Test func servesHTTPSAndStopsCleanlyOnSIGTERM() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-proc-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = ProcessRunner.executable("zedge-coordinator")
         process.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", directory, "--log-level", "warning"]
         process.environment = ProcessInfo.processInfo.environment.merging(["ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": "process-test-password"]) { $1 }
@@ -70,7 +71,7 @@ import ZedgeCore
     @Test func devModeRunsALocalAgentThatHeartbeats() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-dev-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = ProcessRunner.executable("zedge-coordinator")
         process.arguments = ["dev", "--listen", "127.0.0.1:0", "--data-dir", directory, "--log-level", "warning"]
         process.environment = ProcessInfo.processInfo.environment.merging([

@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Synchronization
 import Testing
 import ZedgeCore
@@ -21,7 +22,7 @@ struct CoordinatorSoakTests {
 
     /// A coordinator process on a fixed port (the agents' configured address), its data dir and database.
     final class CoordinatorProcess: @unchecked Sendable {  // Process is not Sendable; used from the test's task only.
-        let process = Process()
+        let process = SpawnedProcess()
         let port: Int
 
         init(directory: String, databaseURL: String, port: Int) async throws {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ZedgeTestSupport
 import NIOCore
 import NIOPosix
 import Testing
@@ -17,7 +18,7 @@ import ZedgeCore
     @Test func aOneGiBUploadStaysWithinItsMemoryBound() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-upload-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = ProcessRunner.executable("zedge-coordinator")
         process.arguments = ["serve", "--listen", "127.0.0.1:0", "--data-dir", directory, "--log-level", "warning", "--insecure-http"]
         process.environment = ProcessInfo.processInfo.environment.merging(["ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": "upload-test-password"]) { $1 }

@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Testing
 import ZedgeCore
 @testable import ZedgeCoordinator
@@ -13,7 +14,7 @@ struct ZedgectlEndToEndTests {
 
     /// A coordinator process on a free port with a short access-token lifetime.
     final class Coordinator: @unchecked Sendable {  // Process is not Sendable; used from the test's task only.
-        let process = Process()
+        let process = SpawnedProcess()
         let directory: String
         let url: String
         let caPEM: String
@@ -67,7 +68,7 @@ struct ZedgectlEndToEndTests {
             try await withCheckedThrowingContinuation { continuation in
                 DispatchQueue.global().async {
                     do {
-                        let process = Process()
+                        let process = SpawnedProcess()
                         process.executableURL = ProcessRunner.executable("zedgectl")
                         process.arguments = arguments
                         var env = ProcessInfo.processInfo.environment

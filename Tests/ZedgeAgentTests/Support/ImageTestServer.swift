@@ -1,4 +1,5 @@
 import Foundation
+import ZedgeTestSupport
 import Testing
 @testable import ZedgeAgent
 import ZedgeCore
@@ -289,7 +290,7 @@ final class ImageTestServer: @unchecked Sendable {
 
     let pki: TransportTestPKI
     let dir: URL
-    private let process = Process()
+    private let process = SpawnedProcess()
     let port: Int
     private var behaviours: [String: Behaviour] = [:]
     private let lock = NSLock()

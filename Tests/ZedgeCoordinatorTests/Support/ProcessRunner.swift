@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ZedgeTestSupport
 
 /// Finds and runs the package's executables (built beside the test bundle) as real processes.
 enum ProcessRunner {
@@ -22,7 +23,7 @@ enum ProcessRunner {
     /// suite saturates it), plus `environment`. Returns the port it announced once it printed its CA hash; its
     /// stdout is drained from then on so it never blocks on a full pipe, and its stderr is dropped.
     /// - Throws: `TestFailure` (after killing it) when it did not announce a port.
-    static func startCoordinator(_ process: Process, arguments: [String], environment: [String: String]) async throws -> Int {
+    static func startCoordinator(_ process: SpawnedProcess, arguments: [String], environment: [String: String]) async throws -> Int {
         process.executableURL = executable("zedge-coordinator")
         process.arguments = ["serve"] + arguments + ["--log-level", "error"]
         let never = "101"
@@ -59,7 +60,7 @@ enum ProcessRunner {
     }
 
     /// Reads `pipe` until its text contains `marker`, the process ends, or the deadline passes (on a dispatch thread).
-    static func read(_ pipe: Pipe, until marker: String, process: Process, timeout: Duration = .seconds(60)) async -> String {
+    static func read(_ pipe: Pipe, until marker: String, process: SpawnedProcess, timeout: Duration = .seconds(60)) async -> String {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 var text = ""
@@ -113,7 +114,7 @@ enum ProcessRunner {
     }
 
     private static func runBlocking(_ url: URL, _ arguments: [String], environment: [String: String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
+        let process = SpawnedProcess()
         process.executableURL = url
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
