@@ -36,7 +36,8 @@ public struct Database: Sendable {
             let loops = Array(PooledSQLiteDatabase.loops.makeIterator())
             let writerLoop = loops[0], readerLoop = loops[1]
             let pool = EventLoopConnectionPool(
-                source: SQLiteFileSource(path: path), maxConnections: 1, requestTimeout: .seconds(30),
+                source: SQLiteFileSource(path: path, threadPool: PooledSQLiteDatabase.writerThreadPool), maxConnections: 1,
+                requestTimeout: .seconds(30),
                 logger: logger, on: writerLoop)
             let readers = EventLoopConnectionPool(
                 source: SQLiteFileSource(path: path, readOnly: true), maxConnections: PooledSQLiteDatabase.readerCount,
@@ -132,21 +133,24 @@ public struct Database: Sendable {
     }
 }
 
-/// Opens SQLite files with the pragmas Zedge relies on: WAL, foreign keys, a busy timeout; a reader's connection
-/// also refuses to write (`query_only`).
+/// Opens SQLite files with the pragmas Zedge relies on: WAL, foreign keys, a busy timeout, the file mapped into
+/// memory (`mmap_size`: pages read without a `pread` each; 256 MiB of address space, shared with the page cache);
+/// a reader's connection also refuses to write (`query_only`).
 struct SQLiteFileSource: ConnectionPoolSource {
     let path: String
     var readOnly = false
+    /// The threads that run the connection's SQLite calls.
+    var threadPool: NIOThreadPool = .singleton
 
     func makeConnection(logger: Logger, on eventLoop: any EventLoop) -> EventLoopFuture<SQLiteConnection> {
-        let path = self.path
+        let path = self.path, threadPool = self.threadPool
         return eventLoop.makeFutureWithTask {
             let connection = try await SQLiteConnection.open(
-                storage: .file(path: path), threadPool: .singleton, logger: logger, on: eventLoop)
+                storage: .file(path: path), threadPool: threadPool, logger: logger, on: eventLoop)
             do {
                 for pragma in [
                     "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON",
-                    "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL",
+                    "PRAGMA busy_timeout = 5000", "PRAGMA synchronous = NORMAL", "PRAGMA mmap_size = 268435456",
                 ] + (readOnly ? ["PRAGMA query_only = ON"] : []) {
                     _ = try await connection.query(pragma, [])
                 }
@@ -179,6 +183,14 @@ struct PooledSQLiteDatabase: SQLiteDatabase {
     /// it opens: the writer's pool on one, the readers' on the other. Each statement hops through its pool's loop
     /// twice; on the loops that also carry HTTPS it waited behind TLS work while it held the write lock.
     static let loops = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    /// The writer's own thread for its SQLite calls, for the process's life: on the shared thread pool its statements
+    /// waited behind the readers' while it held the write lock.
+    static let writerThreadPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
 
     init(pool: EventLoopConnectionPool<SQLiteFileSource>, readers: EventLoopConnectionPool<SQLiteFileSource>? = nil) {
         self.pool = pool

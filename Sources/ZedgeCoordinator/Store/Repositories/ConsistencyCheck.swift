@@ -6,7 +6,7 @@ import ZedgeCore
 public struct ConsistencyViolation: Codable, Sendable, Hashable {
     /// "MACHINE_ALLOCATION", "POOL_ALLOCATION", "POOL_TOTAL", "DATA_CENTER_TOTAL", "INSTANCE_WITHOUT_CLAIM",
     /// "CLAIM_WITHOUT_INSTANCE", "INSTANCE_MULTIPLE_CLAIMS", "ADDRESS_WITHOUT_INSTANCE", "DISK_OVER_ATTACHED",
-    /// "DISK_STATUS", "ATTACHMENT_WITHOUT_INSTANCE".
+    /// "DISK_STATUS", "ATTACHMENT_WITHOUT_INSTANCE", "QUOTA_USAGE".
     public var kind: String
     public var resourceId: UUID
     public var detail: String
@@ -132,7 +132,31 @@ public struct ConsistencyCheck: Sendable {
             found.append(ConsistencyViolation(
                 kind: "ATTACHMENT_WITHOUT_INSTANCE", resourceId: id, detail: "attachment of instance \(instance), which is DELETED"))
         }
+        found += try await quotaUsageMismatches(on: db)
         return found
+    }
+
+    /// Each user's and tenant's `quota_usages` row against a recount of what it holds (no row = all zero).
+    static func quotaUsageMismatches(on db: any SQLDatabase) async throws -> [ConsistencyViolation] {
+        struct Owner: Hashable { let type: String, id: UUID }
+        func read(_ query: String) async throws -> [Owner: [Int]] {
+            var counted: [Owner: [Int]] = [:]
+            for row in try await db.raw(SQLQueryString(query)).all() {
+                let owner = Owner(type: try row.decode(column: "owner_type", as: String.self), id: try row.decode(column: "owner_id", as: UUID.self))
+                counted[owner] = try SchemaV8.counters.map { try row.decode(column: $0, as: Int.self) }
+            }
+            return counted
+        }
+        let kept = try await read("SELECT owner_type, owner_id, \(SchemaV8.counters.joined(separator: ", ")) FROM quota_usages")
+        let recounted = try await read(SchemaV8.recount)
+        let zero = Array(repeating: 0, count: SchemaV8.counters.count)
+        return Set(kept.keys).union(recounted.keys).sorted { ($0.type, $0.id.uuidString) < ($1.type, $1.id.uuidString) }.compactMap { owner in
+            let have = kept[owner] ?? zero, want = recounted[owner] ?? zero
+            guard have != want else { return nil }
+            let parts = zip(SchemaV8.counters, zip(have, want)).filter { $1.0 != $1.1 }.map { "\($0) is \($1.0), the recount is \($1.1)" }
+            return ConsistencyViolation(kind: "QUOTA_USAGE", resourceId: owner.id,
+                                        detail: "\(owner.type.lowercased()) quota usage: " + parts.joined(separator: "; "))
+        }
     }
 
     static var sums: String { sums(prefix: "") }

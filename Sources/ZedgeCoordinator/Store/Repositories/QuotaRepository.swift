@@ -10,7 +10,8 @@ public protocol QuotaRepository: Sendable {
     func user(_ id: UUID, in tx: Transaction) async throws -> User?
     /// The groups the user belongs to that have a quota, in id order.
     func groupQuotas(ofUser userId: UUID, in tx: Transaction) async throws -> [(id: UUID, name: String, limits: QuotaConfig)]
-    /// What the live instances of a user, a group's members or a tenant hold: their live claims and their count.
+    /// What a user, a group's members or a tenant holds: the live claims of their instances, the instances not
+    /// DELETED, and their private data disks (count and size, in `storageGb` with the claims').
     func usage(of owner: QuotaOwner, in tx: Transaction) async throws -> ResourceUsage
 }
 
@@ -41,32 +42,25 @@ public struct SQLQuotaRepository: QuotaRepository {
         }
     }
 
-    /// One statement (three subqueries: live claims, instances that are not DELETED, private data disks), so that the
-    /// check costs one round trip inside the create's transaction, not three.
+    /// Reads the counters `SchemaV8`'s triggers keep (`quota_usages`): one row for a user or a tenant, the sum of
+    /// the members' rows for a group. Its cost does not grow with the owner's instances.
     public func usage(of owner: QuotaOwner, in tx: Transaction) async throws -> ResourceUsage {
-        let condition: SQLQueryString = switch owner {
-        case .user(let id): "i.user_id = \(bind: id)"
-        case .group(let id): "i.user_id IN (SELECT user_id FROM user_group_members WHERE group_id = \(bind: id))"
-        case .tenant(let id): "i.tenant_id = \(bind: id)"
+        let sums = SchemaV8.counters.map { "CAST(COALESCE(SUM(q.\($0)), 0) AS BIGINT) AS \($0)" }.joined(separator: ", ")
+        let query: SQLQueryString = switch owner {
+        case .user(let id):
+            "SELECT \(unsafeRaw: sums) FROM quota_usages q WHERE q.owner_type = 'USER' AND q.owner_id = \(bind: id)"
+        case .group(let id):
+            """
+            SELECT \(unsafeRaw: sums) FROM quota_usages q WHERE q.owner_type = 'USER'
+            AND q.owner_id IN (SELECT user_id FROM user_group_members WHERE group_id = \(bind: id))
+            """
+        case .tenant(let id):
+            "SELECT \(unsafeRaw: sums) FROM quota_usages q WHERE q.owner_type = 'TENANT' AND q.owner_id = \(bind: id)"
         }
-        // Every private data disk counts (a disk being deleted until it is gone), against `disks` and `storageGb`.
-        let diskCondition: SQLQueryString = switch owner {
-        case .user(let id): "d.user_id = \(bind: id)"
-        case .group(let id): "d.user_id IN (SELECT user_id FROM user_group_members WHERE group_id = \(bind: id))"
-        case .tenant(let id): "d.tenant_id = \(bind: id)"
-        }
-        let row = try await tx.db.raw("""
-            SELECT claimed.cpu, claimed.mem, claimed.sto, claimed.gpu, counted.n AS instances, owned.n AS disks, owned.gb AS disk_gb FROM
-              (SELECT CAST(COALESCE(SUM(c.cpu_cores), 0) AS BIGINT) AS cpu, CAST(COALESCE(SUM(c.memory_gb), 0) AS BIGINT) AS mem,
-                      CAST(COALESCE(SUM(c.storage_gb), 0) AS BIGINT) AS sto, CAST(COALESCE(SUM(c.gpu_count), 0) AS BIGINT) AS gpu
-                 FROM capacity_claims c JOIN instances i ON i.id = c.instance_id WHERE c.released_at IS NULL AND \(condition)) claimed,
-              (SELECT CAST(COUNT(*) AS BIGINT) AS n FROM instances i WHERE i.status <> 'DELETED' AND \(condition)) counted,
-              (SELECT CAST(COUNT(*) AS BIGINT) AS n, CAST(COALESCE(SUM(d.size_gb), 0) AS BIGINT) AS gb
-                 FROM private_data_disks d WHERE \(diskCondition)) owned
-            """).first()
+        let row = try await tx.db.raw(query).first()
         func value(_ column: String) throws -> Int { try row?.decode(column: column, as: Int.self) ?? 0 }
         return ResourceUsage(
-            cpuCores: try value("cpu"), memoryGb: try value("mem"), storageGb: try value("sto") + value("disk_gb"),
-            gpuCount: try value("gpu"), instances: try value("instances"), disks: try value("disks"))
+            cpuCores: try value("cpu_cores"), memoryGb: try value("memory_gb"), storageGb: try value("storage_gb") + value("disk_gb"),
+            gpuCount: try value("gpu_count"), instances: try value("instances"), disks: try value("disks"))
     }
 }

@@ -126,7 +126,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
 
     public func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool {
         var query = database.sql.update(tasks.name)
-        for (column, value) in try RowCodec.columns(of: task) where column != "id" {
+        for (column, value) in try Self.stateColumns(of: task) {
             query = query.set(SQLIdentifier(column), to: value)
         }
         return try await query.where("id", .equal, task.id).where("status", .equal, status.rawValue)
@@ -135,12 +135,25 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
 
     public func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?) async throws -> Bool {
         var query = database.sql.update(tasks.name)
-        for (column, value) in try RowCodec.columns(of: task) where column != "id" {
+        for (column, value) in try Self.stateColumns(of: task) {
             query = query.set(SQLIdentifier(column), to: value)
         }
         query = query.where("id", .equal, task.id).where("status", .equal, status.rawValue)
         query = if let holder { query.where("lease_holder", .equal, SQLBind(holder)) } else { query.where("lease_holder", .is, SQLLiteral.null) }
         return try await query.returning("id").all().count == 1
+    }
+
+    /// The columns a task's lifecycle changes (`TaskLifecycle`): what an update writes. The rest is fixed when the
+    /// task is created (its payload, often the largest value of the row, is rewritten only by `replacePayload`).
+    static func stateColumns(of task: AgentTask) throws -> [(column: String, value: any SQLExpression)] {
+        func optional<T: Encodable>(_ value: T?) throws -> any SQLExpression { try value.map(RowCodec.bind) ?? SQLLiteral.null }
+        return [
+            ("status", try RowCodec.bind(task.status)), ("attempts", try RowCodec.bind(task.attempts)),
+            ("max_attempts", try RowCodec.bind(task.maxAttempts)), ("lease_expires_at", try optional(task.leaseExpiresAt)),
+            ("lease_holder", try optional(task.leaseHolder)), ("result", try optional(task.result)),
+            ("error", try optional(task.error)), ("updated_at", try RowCodec.bind(task.updatedAt)),
+            ("finished_at", try optional(task.finishedAt)),
+        ]
     }
 
     public func leasedByOtherRuns(computeMachineId: UUID?, cloudBoxId: UUID?, run: UUID) async throws -> [AgentTask] {
