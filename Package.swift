@@ -64,7 +64,7 @@ let package = Package(
         .target(
             name: "ZedgeCoordinator",
             dependencies: [
-                "ZedgeCore",
+                "ZedgeCore", "CSQLite3",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

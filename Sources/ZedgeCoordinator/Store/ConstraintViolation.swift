@@ -1,6 +1,5 @@
 import Foundation
 import PostgresKit
-import SQLiteKit
 import ZedgeCore
 
 /// Turns the engines' constraint errors into the API's answers: a unique violation is a 409 naming the
@@ -14,17 +13,13 @@ enum ConstraintViolation {
         if let error = error as? PostgresTransactionError, let inner = error.closureError {
             return map(inner, resource: resource, operation: operation)
         }
-        if let error = error as? SQLiteError {
-            if isForeignKeyViolation(error) { return foreignKey(resource: resource, operation: operation) }
-            switch error.reason {
-            case .constraintUniqueFailed, .constraintPrimaryKeyFailed:
-                // "UNIQUE constraint failed: user_groups.tenant_id, user_groups.name"
-                let columns = error.message.components(separatedBy: ": ").last?
-                    .split(separator: ",").map { $0.split(separator: ".").last.map(String.init) ?? "" } ?? []
-                return unique(columns: columns, resource: resource)
-            default:
-                return error
-            }
+        if let error = error as? SQLiteStoreError {
+            if error.isForeignKeyViolation { return foreignKey(resource: resource, operation: operation) }
+            guard error.isUniqueViolation else { return error }
+            // "UNIQUE constraint failed: user_groups.tenant_id, user_groups.name"
+            let columns = error.message.components(separatedBy: ": ").last?
+                .split(separator: ",").map { $0.split(separator: ".").last.map(String.init)?.trimmingCharacters(in: .whitespaces) ?? "" } ?? []
+            return unique(columns: columns, resource: resource)
         }
         if let error = error as? PSQLError, error.code == .server, let state = error.serverInfo?[.sqlState] {
             if state == PostgresError.Code.uniqueViolation.raw {
@@ -73,16 +68,7 @@ enum ConstraintViolation {
         if let error = error as? PostgresTransactionError, let inner = error.closureError {
             return isForeignKeyViolation(inner)
         }
-        if let error = error as? SQLiteError {
-            // SQLite reports a violated ON DELETE RESTRICT as SQLITE_CONSTRAINT_TRIGGER (it runs RESTRICT as
-            // an internal trigger) and other foreign-key failures as SQLITE_CONSTRAINT_FOREIGNKEY; the message
-            // is "FOREIGN KEY constraint failed" either way.
-            switch error.reason {
-            case .constraintForeignKeyFailed: return true
-            case .constraintTriggerFailed: return error.message.contains("FOREIGN KEY constraint failed")
-            default: return false
-            }
-        }
+        if let error = error as? SQLiteStoreError { return error.isForeignKeyViolation }
         if let error = error as? PSQLError, error.code == .server {
             return error.serverInfo?[.sqlState] == PostgresError.Code.foreignKeyViolation.raw
         }
