@@ -11,8 +11,12 @@ import Foundation
 /// seed; the approach of Cinder's `quota_usages`, without its reservations: the check and the change share one
 /// transaction here). The migration fills them from the rows that exist. `GET /api/v1/admin/consistency` recounts
 /// them ("QUOTA_USAGE").
+///
+/// `operations.version`: a count of the changes of an operation's progress, so that a change is written only over
+/// the version it was computed from (`SQLTaskRepository.updateOperation`, optimistic: the writer is held for one
+/// UPDATE). An addition to the seed.
 enum SchemaV8 {
-    static let migration = Migration(version: 8, name: "quota-usage-counters", declared: DeclaredSchema()) { engine in
+    static let migration = Migration(version: 8, name: "quota-usage-counters-and-operation-versions", declared: DeclaredSchema()) { engine in
         statements(ColumnTypes(engine), engine)
     }
 
@@ -25,6 +29,7 @@ enum SchemaV8 {
             "CREATE TABLE quota_usages (owner_type \(t.text) NOT NULL CHECK (owner_type IN ('USER', 'TENANT')), "
                 + "owner_id \(t.uuid) NOT NULL, \(columns), PRIMARY KEY (owner_type, owner_id))",
             backfill,
+            "ALTER TABLE operations ADD COLUMN version \(t.integer) NOT NULL DEFAULT 0",
         ] + (engine == .sqlite ? sqliteTriggers : postgresTriggers)
     }
 

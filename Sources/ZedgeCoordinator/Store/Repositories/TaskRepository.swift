@@ -192,14 +192,30 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         try await operations.find(id, on: database.sql)
     }
 
+    /// Optimistic: reads the operation (a reader connection on SQLite), and writes what `change` made of it only if
+    /// its `version` is still the one read; else reads it again. The writer is held for the one UPDATE, not for the
+    /// read and the JSON of its steps (issue #14). Writes only what a change of progress changes: status, steps,
+    /// progress, error and the times.
+    /// - Throws: `DomainError` (conflict) after `operationAttempts` reads that each lost to another change.
     public func updateOperation(_ id: UUID, _ change: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws {
-        let operations = self.operations
-        try await database.transaction { tx in
-            try await tx.lock(operations, id)
-            guard let operation = try await operations.find(id, on: tx.db) else { return }
-            _ = try await operations.update(change(operation), on: tx.db)
+        for _ in 0..<Self.operationAttempts {
+            guard let row = try await database.sql.select().column("*").from(operations.name).where("id", .equal, id).first() else { return }
+            let version = try row.decode(column: "version", as: Int.self)
+            let changed = change(try RowCodec.decode(ZedgeCore.Operation.self, from: row))
+            func optional<T: Encodable>(_ value: T?) throws -> any SQLExpression { try value.map(RowCodec.bind) ?? SQLLiteral.null }
+            let written = try await database.sql.update(operations.name)
+                .set("status", to: try RowCodec.bind(changed.status)).set("steps", to: try RowCodec.bind(changed.steps))
+                .set("progress", to: try RowCodec.bind(changed.progress)).set("error", to: try optional(changed.error))
+                .set("updated_at", to: try RowCodec.bind(changed.updatedAt)).set("started_at", to: try optional(changed.startedAt))
+                .set("ended_at", to: try optional(changed.endedAt)).set("version", to: SQLBind(version + 1))
+                .where("id", .equal, id).where("version", .equal, version).returning("id").all().count == 1
+            if written { return }
         }
+        throw DomainError.conflict("The operation \(id) kept changing; its progress was not recorded.")
     }
+
+    /// How many times `updateOperation` reads an operation that changed under it before it gives up.
+    static let operationAttempts = 50
 
     public func latestOperation(resourceId: UUID, in tx: Transaction) async throws -> ZedgeCore.Operation? {
         try await tx.db.select().column("*").from(operations.name).where("resource_id", .equal, resourceId)
