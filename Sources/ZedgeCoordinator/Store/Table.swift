@@ -40,10 +40,7 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
         var columns = try RowCodec.columns(of: model)
         columns += secrets.map { ($0.0, SQLBind($0.1) as any SQLExpression) }
         do {
-            try await db.insert(into: name)
-                .columns(columns.map(\.column))
-                .values(columns.map(\.value))
-                .run()
+            try await db.execute(sql: StatementText.insert(into: name, columns, in: db)) { _ in }
         } catch {
             throw ConstraintViolation.map(error, resource: resource, operation: .write)
         }
@@ -70,7 +67,7 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
     }
 
     public func find(_ id: UUID, on db: any SQLDatabase) async throws -> Model? {
-        try await db.select().column("*").from(name).where("id", .equal, id).first()
+        try await db.raw("\(StatementText.find(in: name, id: id, in: db))").first()
             .map { try RowCodec.decode(Model.self, from: $0) }
     }
 
@@ -83,12 +80,9 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
     /// Writes every column of `model` (by id); false when no such row.
     @discardableResult
     public func update(_ model: Model, on db: any SQLDatabase) async throws -> Bool {
-        var query = db.update(name)
-        for (column, value) in try RowCodec.columns(of: model) where column != "id" {
-            query = query.set(SQLIdentifier(column), to: value)
-        }
+        let columns = try RowCodec.columns(of: model).filter { $0.column != "id" }
         do {
-            return try await query.where("id", .equal, model.id).returning("id").all().count == 1
+            return try await db.raw("\(StatementText.update(name, set: columns, id: model.id, in: db))").all().count == 1
         } catch {
             throw ConstraintViolation.map(error, resource: resource, operation: .write)
         }

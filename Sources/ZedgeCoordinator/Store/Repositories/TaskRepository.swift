@@ -125,22 +125,23 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool {
-        var query = database.sql.update(tasks.name)
-        for (column, value) in try Self.stateColumns(of: task) {
-            query = query.set(SQLIdentifier(column), to: value)
-        }
-        return try await query.where("id", .equal, task.id).where("status", .equal, status.rawValue)
-            .returning("id").all().count == 1
+        let db = database.sql
+        let expected = SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue))
+        let statement = StatementText.update(tasks.name, set: try Self.stateColumns(of: task), id: task.id, and: expected, in: db)
+        return try await db.raw("\(statement)").all().count == 1
     }
 
     public func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?) async throws -> Bool {
-        var query = database.sql.update(tasks.name)
-        for (column, value) in try Self.stateColumns(of: task) {
-            query = query.set(SQLIdentifier(column), to: value)
+        let db = database.sql
+        let holderCondition = if let holder {
+            SQLBinaryExpression(SQLIdentifier("lease_holder"), .equal, SQLBind(holder))
+        } else {
+            SQLBinaryExpression(SQLIdentifier("lease_holder"), .is, SQLLiteral.null)
         }
-        query = query.where("id", .equal, task.id).where("status", .equal, status.rawValue)
-        query = if let holder { query.where("lease_holder", .equal, SQLBind(holder)) } else { query.where("lease_holder", .is, SQLLiteral.null) }
-        return try await query.returning("id").all().count == 1
+        let expected = SQLBinaryExpression(
+            SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue)), .and, holderCondition)
+        let statement = StatementText.update(tasks.name, set: try Self.stateColumns(of: task), id: task.id, and: expected, in: db)
+        return try await db.raw("\(statement)").all().count == 1
     }
 
     /// The columns a task's lifecycle changes (`TaskLifecycle`): what an update writes. The rest is fixed when the
@@ -203,12 +204,16 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
             let version = try row.decode(column: "version", as: Int.self)
             let changed = change(try RowCodec.decode(ZedgeCore.Operation.self, from: row))
             func optional<T: Encodable>(_ value: T?) throws -> any SQLExpression { try value.map(RowCodec.bind) ?? SQLLiteral.null }
-            let written = try await database.sql.update(operations.name)
-                .set("status", to: try RowCodec.bind(changed.status)).set("steps", to: try RowCodec.bind(changed.steps))
-                .set("progress", to: try RowCodec.bind(changed.progress)).set("error", to: try optional(changed.error))
-                .set("updated_at", to: try RowCodec.bind(changed.updatedAt)).set("started_at", to: try optional(changed.startedAt))
-                .set("ended_at", to: try optional(changed.endedAt)).set("version", to: SQLBind(version + 1))
-                .where("id", .equal, id).where("version", .equal, version).returning("id").all().count == 1
+            let db = database.sql
+            let columns: [(column: String, value: any SQLExpression)] = [
+                ("status", try RowCodec.bind(changed.status)), ("steps", try RowCodec.bind(changed.steps)),
+                ("progress", try RowCodec.bind(changed.progress)), ("error", try optional(changed.error)),
+                ("updated_at", try RowCodec.bind(changed.updatedAt)), ("started_at", try optional(changed.startedAt)),
+                ("ended_at", try optional(changed.endedAt)), ("version", SQLBind(version + 1)),
+            ]
+            let unchanged = SQLBinaryExpression(SQLIdentifier("version"), .equal, SQLBind(version))
+            let statement = StatementText.update(operations.name, set: columns, id: id, and: unchanged, in: db)
+            let written = try await db.raw("\(statement)").all().count == 1
             if written { return }
         }
         throw DomainError.conflict("The operation \(id) kept changing; its progress was not recorded.")
