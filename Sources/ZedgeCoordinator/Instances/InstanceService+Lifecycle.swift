@@ -175,8 +175,12 @@ extension InstanceService {
         }
     }
 
+    /// The domain UUID a vm.* task names: `spec.uuid` of a `VmCreatePayload` (read from the payload's JSON without
+    /// decoding the whole spec), `vmUuid` of the others.
     static func vmUuid(of task: AgentTask) -> UUID? {
-        if task.kind == .vmCreate { return (try? task.payload.decode(as: VmCreatePayload.self))?.spec.uuid }
+        if task.kind == .vmCreate {
+            return task.payload.objectValue?["spec"]?.objectValue?["uuid"]?.stringValue.flatMap(UUID.init(uuidString:))
+        }
         return task.payload.objectValue?["vmUuid"]?.stringValue.flatMap(UUID.init(uuidString:))
     }
 }
