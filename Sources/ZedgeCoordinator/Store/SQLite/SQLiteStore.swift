@@ -20,6 +20,9 @@ import Synchronization
 ///
 /// One SQLite library per file and process: POSIX locks are per process, so two copies of SQLite in one process
 /// would not see each other's locks. Every connection to the coordinator's file is made here.
+///
+/// `@unchecked Sendable`: a wrapper of C handles (DESIGN §8). The writer's handle is used only by the holder of
+/// `writerLock`; a reader's only by the thread that took it from `idleReaders` (a `Mutex`).
 final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     let path: String
     let logger: Logger
