@@ -80,6 +80,10 @@ struct SQLiteReadersTests {
             await #expect(throws: SQLiteStoreError.self) {
                 try await database.transaction { _ in try await database.sql.raw("UPDATE counter SET n = 0").run() }
             }
+            // A transaction opened inside one fails too (it would wait for itself, and every write behind it).
+            await #expect(throws: SQLiteStoreError.self) {
+                try await database.transaction { _ in try await database.transaction { _ in } }
+            }
             #expect(try await database.sql.raw("SELECT n FROM counter WHERE id = 1").first()?.decode(column: "n", as: Int.self) == 40)
 
             let distinct = SQLiteHandle.cacheLimit + 50

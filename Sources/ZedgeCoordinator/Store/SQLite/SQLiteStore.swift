@@ -75,7 +75,12 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     }
 
     /// The writer to this task alone for `closure` (its statements all go to it, reads included).
+    /// - Throws: `SQLiteStoreError` at once when this task already holds the writer (a transaction opened inside
+    ///   another would wait for itself, and every write of the process behind it).
     func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        if Self.holdsWriter {
+            throw SQLiteStoreError(code: 5, message: "a transaction opened inside the transaction that holds SQLite's writer would wait for it")
+        }
         await writerLock.lock()
         defer { writerLock.unlock() }
         return try await Self.$holdsWriter.withValue(true) {
