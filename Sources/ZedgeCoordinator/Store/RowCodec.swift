@@ -54,6 +54,11 @@ public enum RowCodec {
         return String(first) + parts.dropFirst().map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
     }
 
+    /// An optional value as a bindable SQL expression: NULL for nil.
+    public static func bind<T: Encodable>(optional value: T?) throws -> any SQLExpression {
+        try value.map { try bind($0) } ?? SQLLiteral.null
+    }
+
     /// A value as a bindable SQL expression.
     public static func bind<T: Encodable>(_ value: T) throws -> any SQLExpression {
         if let enumValue = value as? any ZedgeEnum { return SQLBind(enumValue.rawValue) }

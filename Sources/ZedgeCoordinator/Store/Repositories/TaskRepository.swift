@@ -147,13 +147,12 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     /// The columns a task's lifecycle changes (`TaskLifecycle`): what an update writes. The rest is fixed when the
     /// task is created (its payload, often the largest value of the row, is rewritten only by `replacePayload`).
     static func stateColumns(of task: AgentTask) throws -> [(column: String, value: any SQLExpression)] {
-        func optional<T: Encodable>(_ value: T?) throws -> any SQLExpression { try value.map(RowCodec.bind) ?? SQLLiteral.null }
         return [
             ("status", try RowCodec.bind(task.status)), ("attempts", try RowCodec.bind(task.attempts)),
-            ("max_attempts", try RowCodec.bind(task.maxAttempts)), ("lease_expires_at", try optional(task.leaseExpiresAt)),
-            ("lease_holder", try optional(task.leaseHolder)), ("result", try optional(task.result)),
-            ("error", try optional(task.error)), ("updated_at", try RowCodec.bind(task.updatedAt)),
-            ("finished_at", try optional(task.finishedAt)),
+            ("max_attempts", try RowCodec.bind(task.maxAttempts)), ("lease_expires_at", try RowCodec.bind(optional: task.leaseExpiresAt)),
+            ("lease_holder", try RowCodec.bind(optional: task.leaseHolder)), ("result", try RowCodec.bind(optional: task.result)),
+            ("error", try RowCodec.bind(optional: task.error)), ("updated_at", try RowCodec.bind(task.updatedAt)),
+            ("finished_at", try RowCodec.bind(optional: task.finishedAt)),
         ]
     }
 
@@ -203,13 +202,12 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
             guard let row = try await database.sql.select().column("*").from(operations.name).where("id", .equal, id).first() else { return }
             let version = try row.decode(column: "version", as: Int.self)
             let changed = change(try RowCodec.decode(ZedgeCore.Operation.self, from: row))
-            func optional<T: Encodable>(_ value: T?) throws -> any SQLExpression { try value.map(RowCodec.bind) ?? SQLLiteral.null }
-            let db = database.sql
+                let db = database.sql
             let columns: [(column: String, value: any SQLExpression)] = [
                 ("status", try RowCodec.bind(changed.status)), ("steps", try RowCodec.bind(changed.steps)),
-                ("progress", try RowCodec.bind(changed.progress)), ("error", try optional(changed.error)),
-                ("updated_at", try RowCodec.bind(changed.updatedAt)), ("started_at", try optional(changed.startedAt)),
-                ("ended_at", try optional(changed.endedAt)), ("version", SQLBind(version + 1)),
+                ("progress", try RowCodec.bind(changed.progress)), ("error", try RowCodec.bind(optional: changed.error)),
+                ("updated_at", try RowCodec.bind(changed.updatedAt)), ("started_at", try RowCodec.bind(optional: changed.startedAt)),
+                ("ended_at", try RowCodec.bind(optional: changed.endedAt)), ("version", SQLBind(version + 1)),
             ]
             let unchanged = SQLBinaryExpression(SQLIdentifier("version"), .equal, SQLBind(version))
             let statement = StatementText.update(operations.name, set: columns, id: id, and: unchanged, in: db)
