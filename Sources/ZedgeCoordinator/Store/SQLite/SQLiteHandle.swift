@@ -37,7 +37,8 @@ final class SQLiteHandle: @unchecked Sendable {
 
     /// Opens `path` (creating it) with the pragmas Zedge relies on: WAL, foreign keys, a busy timeout, NORMAL
     /// synchronous (WAL: durable at each checkpoint, consistent always), the file mapped (`mmap_size`, 256 MiB of
-    /// address space); `readOnly`: `query_only`, so that whatever reaches it cannot write.
+    /// address space), the WAL file cut back to 64 MiB when it starts over (`journal_size_limit`); `readOnly`:
+    /// `query_only`, so that whatever reaches it cannot write.
     init(path: String, readOnly: Bool) throws {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
@@ -53,7 +54,7 @@ final class SQLiteHandle: @unchecked Sendable {
         do {
             for pragma in [
                 "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL",
-                "PRAGMA mmap_size = 268435456",
+                "PRAGMA mmap_size = 268435456", "PRAGMA journal_size_limit = 67108864",
             ] + (readOnly ? ["PRAGMA query_only = ON"] : []) {
                 _ = try run(pragma, [], cached: false) { _, _ in }
             }
@@ -103,6 +104,28 @@ final class SQLiteHandle: @unchecked Sendable {
             columns = names
             try onRow(names, (0..<count).map { column($0, of: statement) })
         }
+    }
+
+    /// Hands this connection's checkpoints to `checkpointer`: after each commit SQLite calls the WAL hook with the
+    /// WAL's size in pages (https://sqlite.org/c3ref/wal_hook.html), in place of its automatic checkpoint.
+    /// `checkpointer` must outlive the connection.
+    func handCheckpoints(to checkpointer: SQLiteCheckpointer) {
+        sqlite3_wal_hook(db, { context, _, _, pages in
+            guard let context else { return SQLITE_OK }
+            Unmanaged<SQLiteCheckpointer>.fromOpaque(context).takeUnretainedValue().committed(walPages: Int(pages))
+            return SQLITE_OK
+        }, Unmanaged.passUnretained(checkpointer).toOpaque())
+    }
+
+    /// A PASSIVE checkpoint (https://sqlite.org/c3ref/wal_checkpoint_v2.html): copies the WAL frames no reader needs
+    /// into the database file without waiting for the writer or readers. Returns the WAL's size and the frames
+    /// copied so far, in frames. Throws `SQLiteStoreError`.
+    func checkpointPassive() throws -> (walFrames: Int, copied: Int) {
+        guard let db else { throw SQLiteStoreError(code: SQLITE_MISUSE, message: "the database is closed") }
+        var log: Int32 = 0
+        var copied: Int32 = 0
+        try check(sqlite3_wal_checkpoint_v2(db, nil, SQLITE_CHECKPOINT_PASSIVE, &log, &copied))
+        return (Int(log), Int(copied))
     }
 
     private func prepare(_ sql: String, cached: Bool) throws -> OpaquePointer {

@@ -27,6 +27,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     let path: String
     let logger: Logger
     private let writer: SQLiteHandle
+    let checkpointer: SQLiteCheckpointer
     private let writerLock = WriterLock()
     private let idleReaders = Mutex<[SQLiteHandle]>([])
     private let threadPool: NIOThreadPool
@@ -36,12 +37,15 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     var dialect: any SQLDialect { SQLiteDialect() }
     var queryLogLevel: Logger.Level? { nil }
 
-    /// Opens (creating it) the file at `path`. Throws `SQLiteStoreError` when it cannot.
-    init(path: String, logger: Logger, threadPool: NIOThreadPool = .singleton) throws {
+    /// Opens (creating it) the file at `path`; the WAL is checkpointed off the writer once it passes
+    /// `checkpointPages` pages (`SQLiteCheckpointer`). Throws `SQLiteStoreError` when it cannot.
+    init(path: String, logger: Logger, threadPool: NIOThreadPool = .singleton, checkpointPages: Int = 1000) throws {
         self.path = path
         self.logger = logger
         self.threadPool = threadPool
         writer = try SQLiteHandle(path: path, readOnly: false)
+        checkpointer = try SQLiteCheckpointer(path: path, pages: checkpointPages, threadPool: threadPool, logger: logger)
+        writer.handCheckpoints(to: checkpointer)
     }
 
     /// Whether the current task holds the writer (in a session): a write it makes outside the session would wait
@@ -88,12 +92,13 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         }
     }
 
-    /// Closes the writer and the idle readers (a reader in use closes when its last read ends); statements after
+    /// Closes the writer, the checkpointer and the idle readers (a reader in use closes when its last read ends); statements after
     /// this fail.
     func close() async {
         await writerLock.lock()
         defer { writerLock.unlock() }
         writer.close()
+        checkpointer.close()
         idleReaders.withLock { $0.removeAll() }
     }
 
