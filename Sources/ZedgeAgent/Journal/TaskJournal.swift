@@ -387,7 +387,7 @@ public final class TaskJournal: Sendable {
 
     private static func decodeJSON(_ text: String, _ what: String) throws -> JSONValue {
         do {
-            return try ZedgeJSON.decoder().decode(JSONValue.self, from: Data(text.utf8))
+            return try JSONValue(parsing: text)
         } catch {
             throw JournalError.corrupt("\(what) is not JSON")
         }

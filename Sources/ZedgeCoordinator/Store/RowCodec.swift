@@ -181,6 +181,9 @@ private struct RowContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
             return try row.decode(column: column, as: type)
         }
         let text = try row.decode(column: column, as: String.self)
+        if type == JSONValue.self {
+            return try JSONValue(parsing: text) as! T  // several times faster than through Decodable
+        }
         return try ZedgeJSON.decoder().decode(type, from: Data(text.utf8))
     }
 

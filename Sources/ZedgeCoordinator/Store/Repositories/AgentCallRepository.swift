@@ -52,7 +52,7 @@ public struct SQLAgentCallRepository: AgentCallRepository {
             let won = try await database.sql.update(Self.table).set("status", to: "DELIVERED")
                 .where("id", .equal, id).where("status", .equal, "PENDING").returning("id").all().count == 1
             guard won, let kind = AgentCallKind(rawValue: try row.decode(column: "kind", as: String.self)) else { continue }
-            let payload = try ZedgeJSON.decoder().decode(JSONValue.self, from: Data(try row.decode(column: "payload", as: String.self).utf8))
+            let payload = try JSONValue(parsing: try row.decode(column: "payload", as: String.self))
             calls.append(AgentCall(id: id, kind: kind, payload: payload, expiresAt: try row.decode(column: "expires_at", as: Date.self)))
         }
         return calls

@@ -259,7 +259,7 @@ public struct SQLHostRepository: HostRepository, DatabaseBacked {
                     .where("id", .in, batch).all() {
                     let id = try row.decode(column: "id", as: UUID.self)
                     let stored = try row.decode(column: "connection_config", as: String?.self)
-                        .map { try ZedgeJSON.decoder().decode(JSONValue.self, from: Data($0.utf8)) }
+                        .map { try JSONValue(parsing: $0) }
                     var config = stored?.objectValue ?? [:]
                     let bridge = reported[id] ?? nil
                     guard config[ComputeMachine.integrationBridgeKey]?.stringValue != bridge else { continue }
