@@ -53,6 +53,20 @@ import ZedgeCore
         }
     }
 
+    /// A payload checked while still typed (`problems(of:)`, what an `OperationPlan` does without decoding) gets
+    /// the problems its JSON would get; another kind's type is refused as a whole.
+    @Test func aTypedPayloadIsCheckedAsItsJSONWouldBe() throws {
+        for timeout in [3601, -5, 0, 60] {
+            let stop = VmStopPayload(vmUuid: UUID(), vmName: "vm-1", timeoutS: timeout)
+            let typed = TaskKind.vmStop.problems(of: stop, prefix: "payload")
+            #expect(typed == TaskKind.vmStop.payloadProblems(try JSONValue(encoding: stop), prefix: "payload"), "\(timeout)")
+            #expect(typed.map(\.field) == (VmStopPayload.timeoutRange.contains(timeout) ? [] : ["payload.timeoutS"]), "\(timeout)")
+        }
+        let start = VmRefPayload(vmUuid: UUID(), vmName: "vm-1")
+        #expect(TaskKind.vmStart.problems(of: start) == [])
+        #expect(TaskKind.vmStop.problems(of: start, prefix: "payload").map(\.field) == ["payload"])
+    }
+
     @Test func aPayloadThatDoesNotDecodeNamesTheField() throws {
         var stop = try Self.valid(.vmStop).objectValue!
         stop["timeoutS"] = "soon"

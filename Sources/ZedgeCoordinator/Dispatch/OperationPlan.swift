@@ -7,7 +7,8 @@ public struct OperationPlan: Sendable {
     /// One step: settled already (quota checked, placement done, skipped), or a task for a host.
     public enum Step: Sendable {
         case settled(name: String, weight: Int, status: StepStatus)
-        case task(name: String, weight: Int, host: Host, kind: TaskKind, payload: JSONValue, maxAttempts: Int)
+        /// `checked`: the payload passed its kind's check when it was typed (`task(_:for:typed:…)`).
+        case task(name: String, weight: Int, host: Host, kind: TaskKind, payload: JSONValue, maxAttempts: Int, checked: Bool)
     }
 
     /// The agent a task goes to.
@@ -45,7 +46,19 @@ public struct OperationPlan: Sendable {
     public mutating func task(
         _ kind: TaskKind, for host: Host, payload: JSONValue, name: String? = nil, weight: Int = 1, maxAttempts: Int = 5
     ) {
-        steps.append(.task(name: name ?? kind.rawValue, weight: weight, host: host, kind: kind, payload: payload, maxAttempts: maxAttempts))
+        steps.append(.task(name: name ?? kind.rawValue, weight: weight, host: host, kind: kind, payload: payload,
+                           maxAttempts: maxAttempts, checked: false))
+    }
+
+    /// A task with a typed payload: checked now (`TaskKind.problems(of:)`, no decoding) and encoded once; the
+    /// dispatcher does not check it again.
+    /// - Throws: `DomainError` (invalid, a 400) naming `payload.<field>`, as `WorkDispatcher.check` does.
+    public mutating func task<P: TaskPayload>(
+        _ kind: TaskKind, for host: Host, typed payload: P, name: String? = nil, weight: Int = 1, maxAttempts: Int = 5
+    ) throws {
+        try WorkDispatcher.refuse(kind, kind.problems(of: payload, prefix: "payload"))
+        steps.append(.task(name: name ?? kind.rawValue, weight: weight, host: host, kind: kind, payload: try JSONValue(encoding: payload),
+                           maxAttempts: maxAttempts, checked: true))
     }
 
     /// The operation and its tasks as they are stored: progress from the settled steps' weights; SUCCEEDED at
@@ -58,7 +71,7 @@ public struct OperationPlan: Sendable {
             switch step {
             case let .settled(name, weight, status):
                 operationSteps.append(OperationStep(name: name, weight: weight, status: status))
-            case let .task(name, weight, host, kind, payload, maxAttempts):
+            case let .task(name, weight, host, kind, payload, maxAttempts, _):
                 let (machine, box): (UUID?, UUID?) = switch host {
                 case .computeMachine(let id): (id, nil)
                 case .cloudBox(let id): (nil, id)

@@ -35,8 +35,8 @@ public struct WorkDispatcher: Sendable {
 
         /// As `submit`, with the tasks as queued.
         public func submitWithTasks(_ plan: OperationPlan, now: Date) async throws -> (operation: ZedgeCore.Operation, tasks: [AgentTask]) {
+            try WorkDispatcher.check(plan)
             let (operation, tasks) = plan.build(now: now)
-            try WorkDispatcher.check(tasks)
             try await dispatcher.tasks.insert(operation, tasks: tasks, in: tx)
             queued.withLock { $0 += tasks }
             return (operation, tasks)
@@ -72,14 +72,18 @@ public struct WorkDispatcher: Sendable {
     /// Every task's payload passes its kind's check (`TaskKind.payloadProblems`, the one the agent runs before
     /// it acts), or nothing is written: a service that built an out-of-range payload (e.g. a `vm.stop` timeout
     /// from a bad setting) gets a 400 naming `payload.<field>` and its transaction rolls back.
-    static func check(_ tasks: [AgentTask]) throws {
-        for task in tasks {
-            let problems = task.kind.payloadProblems(task.payload, prefix: "payload")
-            guard problems.isEmpty else {
-                throw DomainError(.invalid, "The \(task.kind.rawValue) task's payload is invalid: "
-                                  + problems.map(\.description).joined(separator: "; "),
-                                  title: "Invalid task payload", errors: problems)
-            }
+    /// A payload typed when it was planned was checked then (`OperationPlan.task(_:for:typed:…)`).
+    static func check(_ plan: OperationPlan) throws {
+        for case let .task(_, _, _, kind, payload, _, checked) in plan.steps where !checked {
+            try refuse(kind, kind.payloadProblems(payload, prefix: "payload"))
+        }
+    }
+
+    /// Throws the 400 for a `kind` task's payload with `problems`; nothing when there are none.
+    static func refuse(_ kind: TaskKind, _ problems: [FieldError]) throws {
+        guard problems.isEmpty else {
+            throw DomainError(.invalid, "The \(kind.rawValue) task's payload is invalid: " + problems.map(\.description).joined(separator: "; "),
+                              title: "Invalid task payload", errors: problems)
         }
     }
 

@@ -149,8 +149,9 @@ extension InstanceService {
                     throw DomainError.conflict("The instance has no VM or config to recreate from.")
                 }
                 return Change(status: .creating, desiredStatus: instance.desiredStatus, vmStatus: .creating,
-                              task: (.vmCreate, try service.specs.createPayload(for: vm, instance: instance, machine: machine, config: config,
-                                                                               start: instance.desiredStatus == .running, dataDisks: dataDisks)),
+                              task: (.vmCreate, try JSONValue(encoding: service.specs.createPayload(
+                                  for: vm, instance: instance, machine: machine, config: config,
+                                  start: instance.desiredStatus == .running, dataDisks: dataDisks))),
                               operationKind: "instance.reconcile")
             case .delete:
                 return Change(status: .deleting, desiredStatus: .deleted, vmStatus: nil,

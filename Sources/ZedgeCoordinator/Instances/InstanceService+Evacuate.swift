@@ -57,10 +57,10 @@ extension InstanceService {
                 instance.startedAt = nil
                 instance.updatedAt = now
                 try await service.instances.update(instance, in: tx)
-                plan.task(.vmCreate, for: .computeMachine(target.id),
-                          payload: try service.specs.createPayload(for: vm, instance: instance, machine: target, config: config,
-                                                                   start: instance.desiredStatus == .running, dataDisks: disks),
-                          name: "create \(instance.name) on \(target.name)", weight: 3)
+                try plan.task(.vmCreate, for: .computeMachine(target.id),
+                              typed: try service.specs.createPayload(for: vm, instance: instance, machine: target, config: config,
+                                                                     start: instance.desiredStatus == .running, dataDisks: disks),
+                              name: "create \(instance.name) on \(target.name)", weight: 3)
                 plan.task(.vmDelete, for: .computeMachine(machineId),
                           payload: try JSONValue(encoding: VmRefPayload(vmUuid: uuid, vmName: vm.vmName)),
                           name: "remove \(instance.name) from \(source.name)", maxAttempts: 1000)

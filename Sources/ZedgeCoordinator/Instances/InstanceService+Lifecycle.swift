@@ -157,8 +157,8 @@ extension InstanceService {
             }
             instance.status = next
             instance.updatedAt = now
-            try await service.instances.update(instance, in: tx)
-            try await service.instances.update(changedVm, in: tx)
+            try await service.instances.updateLifecycle(instance, in: tx)
+            try await service.instances.updateStatus(changedVm, in: tx)
             return next == .error ? instance.id : nil
         }
         // A start or restart of a domain its host does not have: rebuilt from the instance's snapshot at once

@@ -124,11 +124,13 @@ public struct InstanceService: Sendable {
                 }
                 try await service.instances.insert(vm, in: tx)
                 var stored = instance
-                stored.config = try JSONValue(encoding: resolved)
+                // The config as inserted, unless the NICs changed it: then (only then) it is encoded again.
+                let configChanged = !(nics.isEmpty && config.resolved.networks == nil)
+                if configChanged { stored.config = try JSONValue(encoding: resolved) }
                 stored.computeMachineId = placed.machine.id
                 stored.resourcePoolId = placed.claim.resourcePoolId
                 stored.virtualMachineId = vm.id
-                try await service.instances.update(stored, in: tx)
+                try await service.instances.updatePlacement(stored, withConfig: configChanged, in: tx)
                 stages.mark(.vm)
 
                 var plan = OperationPlan(kind: "instance.create", tenantId: tenantId, userId: principal.userId,
@@ -136,9 +138,9 @@ public struct InstanceService: Sendable {
                 plan.startsRunning = true
                 plan.settled("quota")
                 plan.settled("placement")
-                plan.task(.vmCreate, for: .computeMachine(placed.machine.id),
-                          payload: try service.specs.createPayload(for: vm, instance: stored, machine: placed.machine, config: resolved, start: true),
-                          weight: 8)
+                try plan.task(.vmCreate, for: .computeMachine(placed.machine.id),
+                              typed: try service.specs.createPayload(for: vm, instance: stored, machine: placed.machine, config: resolved, start: true),
+                              weight: 8)
                 let operation = try await submissions.submit(plan, now: now)
                 stages.mark(.enqueue)
                 return (stored, operation, stages)

@@ -71,9 +71,9 @@ public struct VmSpecBuilder: Sendable {
     /// The `vm.create` payload for the VM, with the instance's attached data disks and their clusters (whose
     /// keys are added only when the agent leases the task).
     public func createPayload(for vm: VirtualMachine, instance: Instance, machine: ComputeMachine, config: ResolvedInstanceConfig,
-                              start: Bool, dataDisks: (disks: [DiskSpec], clusters: [RbdCluster]) = ([], [])) throws -> JSONValue {
-        try JSONValue(encoding: VmCreatePayload(
+                              start: Bool, dataDisks: (disks: [DiskSpec], clusters: [RbdCluster]) = ([], [])) throws -> VmCreatePayload {
+        VmCreatePayload(
             spec: try spec(for: vm, instance: instance, machine: machine, config: config, dataDisks: dataDisks.disks), start: start,
-            rbdClusters: dataDisks.clusters))
+            rbdClusters: dataDisks.clusters)
     }
 }

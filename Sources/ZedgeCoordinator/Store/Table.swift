@@ -88,6 +88,17 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
         }
     }
 
+    /// Writes only `columns` of the row `id` (each a column name and its value, as `RowCodec.bind` makes it): what a
+    /// change touches, without encoding the rest of the model again; false when no such row.
+    @discardableResult
+    public func update(_ id: UUID, set columns: [(column: String, value: any SQLExpression)], on db: any SQLDatabase) async throws -> Bool {
+        do {
+            return try await db.raw("\(StatementText.update(name, set: columns, id: id, in: db))").all().count == 1
+        } catch {
+            throw ConstraintViolation.map(error, resource: resource, operation: .write)
+        }
+    }
+
     /// Deletes the row; false when there was none. Refused with a 409 that names what still refers to the
     /// row and how many (`ConstraintViolation.stillReferenced`) while rows refer to it with ON DELETE
     /// RESTRICT (`ReferenceCatalog`): counted first, on the connection that then deletes. A row that

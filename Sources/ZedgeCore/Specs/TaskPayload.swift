@@ -63,10 +63,7 @@ extension TaskKind {
     /// Fields are prefixed with `prefix` and a dot ("payload.timeoutS"); without one they are relative to the
     /// payload ("timeoutS") and a problem with the whole payload is named "payload".
     public func payloadProblems(_ payload: JSONValue, prefix: String? = nil, rejectUnknownFields: Bool = false) -> [FieldError] {
-        func named(_ errors: [FieldError]) -> [FieldError] {
-            guard let prefix else { return errors }
-            return errors.map { FieldError(field: $0.field == "payload" ? prefix : Self.join(prefix, $0.field), message: $0.message) }
-        }
+        func named(_ errors: [FieldError]) -> [FieldError] { Self.named(errors, prefix: prefix) }
         let decoded: any TaskPayload
         do {
             decoded = try payload.decodePayload(payloadType)
@@ -83,6 +80,21 @@ extension TaskKind {
             Self.unknownMembers(of: payload, knownIn: known, at: "", into: &problems)
         }
         return named(problems + decoded.validate())
+    }
+
+    /// `payloadProblems` of a payload already typed, without decoding it: whether it is this kind's type, then its
+    /// `validate()`.
+    public func problems<P: TaskPayload>(of payload: P, prefix: String? = nil) -> [FieldError] {
+        guard P.self == payloadType else {
+            return Self.named([FieldError(field: "payload", message: "must be a \(rawValue) payload")], prefix: prefix)
+        }
+        return Self.named(payload.validate(), prefix: prefix)
+    }
+
+    /// `errors` with their fields under `prefix` ("payload" itself becomes `prefix`).
+    static func named(_ errors: [FieldError], prefix: String?) -> [FieldError] {
+        guard let prefix else { return errors }
+        return errors.map { FieldError(field: $0.field == "payload" ? prefix : Self.join(prefix, $0.field), message: $0.message) }
     }
 
     /// The member whose number the decoder refused without saying where (Foundation's JSONDecoder reports a

@@ -10,6 +10,12 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     func find(_ id: UUID, in tx: Transaction) async throws -> Instance?
     func insert(_ instance: Instance, in tx: Transaction) async throws
     func update(_ instance: Instance, in tx: Transaction) async throws
+    /// Writes only what a task's outcome changes: status, startedAt, computeMachineId and updatedAt (the config
+    /// and the rest are left as stored, not encoded again).
+    func updateLifecycle(_ instance: Instance, in tx: Transaction) async throws
+    /// Writes only where a new instance was placed: computeMachineId, resourcePoolId, virtualMachineId, and the
+    /// config when `withConfig` (it gained the NICs).
+    func updatePlacement(_ instance: Instance, withConfig: Bool, in tx: Transaction) async throws
     /// Writes only the name and timeoutS (a concurrent status change by an agent must not be undone).
     func updateNameAndTimeout(_ instance: Instance) async throws
     /// RUNNING, STOPPED and ERROR instances: those the reconciler compares with what hosts report.
@@ -25,6 +31,8 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     func virtualMachine(uuid: UUID, in tx: Transaction) async throws -> VirtualMachine?
     func insert(_ vm: VirtualMachine, in tx: Transaction) async throws
     func update(_ vm: VirtualMachine, in tx: Transaction) async throws
+    /// Writes only the VM's status and updatedAt.
+    func updateStatus(_ vm: VirtualMachine, in tx: Transaction) async throws
     /// The console ports the machine's live VMs use.
     func consolePortsInUse(on machineId: UUID, in tx: Transaction) async throws -> Set<Int>
     /// The domain UUIDs (upper case) of the machine's live VMs.
@@ -54,6 +62,14 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
     public func find(_ id: UUID, in tx: Transaction) async throws -> Instance? { try await table.find(id, on: tx.db) }
     public func insert(_ instance: Instance, in tx: Transaction) async throws { try await table.insert(instance, on: tx.db) }
     public func update(_ instance: Instance, in tx: Transaction) async throws { _ = try await table.update(instance, on: tx.db) }
+
+    public func updateLifecycle(_ instance: Instance, in tx: Transaction) async throws {
+        try await table.update(instance.id, set: [
+            ("status", try RowCodec.bind(instance.status)), ("started_at", try RowCodec.bind(optional: instance.startedAt)),
+            ("compute_machine_id", try RowCodec.bind(optional: instance.computeMachineId)),
+            ("updated_at", try RowCodec.bind(instance.updatedAt)),
+        ], on: tx.db)
+    }
 
     public func updateNameAndTimeout(_ instance: Instance) async throws {
         do {
@@ -96,6 +112,20 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
 
     public func insert(_ vm: VirtualMachine, in tx: Transaction) async throws { try await vms.insert(vm, on: tx.db) }
     public func update(_ vm: VirtualMachine, in tx: Transaction) async throws { _ = try await vms.update(vm, on: tx.db) }
+
+    public func updatePlacement(_ instance: Instance, withConfig: Bool, in tx: Transaction) async throws {
+        var columns: [(column: String, value: any SQLExpression)] = [
+            ("compute_machine_id", try RowCodec.bind(optional: instance.computeMachineId)),
+            ("resource_pool_id", try RowCodec.bind(optional: instance.resourcePoolId)),
+            ("virtual_machine_id", try RowCodec.bind(optional: instance.virtualMachineId)),
+        ]
+        if withConfig { columns.append(("config", try RowCodec.bind(instance.config))) }
+        try await table.update(instance.id, set: columns, on: tx.db)
+    }
+
+    public func updateStatus(_ vm: VirtualMachine, in tx: Transaction) async throws {
+        try await vms.update(vm.id, set: [("status", try RowCodec.bind(vm.status)), ("updated_at", try RowCodec.bind(vm.updatedAt))], on: tx.db)
+    }
 
     /// The one read inside a JSON column: the engine extracts `consolePort` (decoding every VM's whole config in
     /// Swift took 4 % of the coordinator's CPU under creates, inside the transaction that holds SQLite's writer).
