@@ -29,6 +29,10 @@ struct CreateRun: Sendable {
         /// The coordinator's own mean wall time per create stage over the measured window, ms, in stage order
         /// (`zedge_instance_create_stage_seconds`); empty for the bare server.
         var stages: [(stage: String, milliseconds: Double)] = []
+        /// SQLite's writer over the measured window, per create accepted: acquisitions, and held and handed-over
+        /// milliseconds (`zedge_sqlite_writer_*`); and the share of the window it was held or handed over. Nil for
+        /// the bare server and on PostgreSQL.
+        var writer: (acquisitions: Double, heldMs: Double, handOverMs: Double, busy: Double)?
     }
 
     private var server: BenchServer { fleet.server }
@@ -103,11 +107,20 @@ struct CreateRun: Sendable {
                 return try AgentWire.encode(CreateBody(name: "bench-\(n)", templateId: templateId, tenantId: tenantIds[n % tenantIds.count]))
             }
             let warm = try await createLoop(wire, setup.adminAuthorization, for: .seconds(warmup), body: body)
-            let stagesBefore = try await stageTotals(wire)
+            let pageBefore = try await metricsPage(wire)
+            let stagesBefore = stageTotals(pageBefore), writerBefore = Self.writerTotals(pageBefore)
             let meter = try PhaseUsage.Meter(pid: server.pid)
             let measured = try await createLoop(wire, setup.adminAuthorization, for: .seconds(duration), body: body)
             results.usage = try meter.finish()
-            let stagesAfter = try await stageTotals(wire)
+            let pageAfter = try await metricsPage(wire)
+            let stagesAfter = stageTotals(pageAfter), writerAfter = Self.writerTotals(pageAfter)
+            if measured.accepted > 0, let acquisitions = writerAfter["acquisitions"], acquisitions > 0 {
+                func delta(_ name: String) -> Double { (writerAfter[name] ?? 0) - (writerBefore[name] ?? 0) }
+                let creates = Double(measured.accepted)
+                results.writer = (delta("acquisitions") / creates, delta("held_seconds") / creates * 1000,
+                                  delta("handover_seconds") / creates * 1000,
+                                  (delta("held_seconds") + delta("handover_seconds")) / Double(duration))
+            }
             results.stages = stagesAfter.compactMap { stage, after in
                 let before: (sum: Double, count: Double) = stagesBefore.first { $0.stage == stage }?.totals ?? (0, 0)
                 let count = after.count - before.count
@@ -148,14 +161,31 @@ struct CreateRun: Sendable {
         return (tenantIds, template.id)
     }
 
-    /// `zedge_instance_create_stage_seconds` from the coordinator's /metrics: each stage's sum (seconds) and count,
-    /// in the order the page lists them; empty for the bare server.
-    func stageTotals(_ wire: AgentWire) async throws -> [(stage: String, totals: (sum: Double, count: Double))] {
-        guard server.kind == .zedge else { return [] }
+    /// The coordinator's /metrics page; empty for the bare server.
+    func metricsPage(_ wire: AgentWire) async throws -> String {
+        guard server.kind == .zedge else { return "" }
         let (status, page) = try await wire.send(wire.admin, .GET, "/metrics", authorization: nil)
         guard status == 200 else { throw BenchError("/metrics: HTTP \(status)") }
+        return String(buffer: page)
+    }
+
+    /// The `zedge_sqlite_writer_*_total` counters of a /metrics page, by the name between the prefix and `_total`
+    /// (`acquisitions`, `held_seconds`, `waited_seconds`, `handover_seconds`).
+    static func writerTotals(_ page: String) -> [String: Double] {
+        var totals: [String: Double] = [:]
+        for line in page.split(separator: "\n") where line.hasPrefix("zedge_sqlite_writer_") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let value = Double(parts[1]), parts[0].hasSuffix("_total") else { continue }
+            totals[String(parts[0].dropFirst("zedge_sqlite_writer_".count).dropLast("_total".count))] = value
+        }
+        return totals
+    }
+
+    /// `zedge_instance_create_stage_seconds` from a /metrics page: each stage's sum (seconds) and count, in the
+    /// order the page lists them.
+    func stageTotals(_ page: String) -> [(stage: String, totals: (sum: Double, count: Double))] {
         var totals: [(stage: String, totals: (sum: Double, count: Double))] = []
-        for line in String(buffer: page).split(separator: "\n") where line.hasPrefix("zedge_instance_create_stage_seconds_") {
+        for line in page.split(separator: "\n") where line.hasPrefix("zedge_instance_create_stage_seconds_") {
             // zedge_instance_create_stage_seconds_sum{stage="quota"} 1.25
             guard let open = line.firstIndex(of: "\""), let close = line[line.index(after: open)...].firstIndex(of: "\""),
                   let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }

@@ -127,6 +127,12 @@ struct CreatesBenchmark: AsyncParsableCommand {
             let quotient = ratio ? zip2(z, b).flatMap { $1 != 0 ? String(format: "%.2f", $0 / $1) : nil } ?? "" : ""
             cells.append(["creates", name, ResultsTable.format(z, places: places), ResultsTable.format(b, places: places), quotient])
         }
+        if let writer = zedge?.writer {
+            cells.append(["SQLite writer (zedge)", "acquisitions per create", String(format: "%.2f", writer.acquisitions), "", ""])
+            cells.append(["SQLite writer (zedge)", "held, ms per create", String(format: "%.3f", writer.heldMs), "", ""])
+            cells.append(["SQLite writer (zedge)", "handed over, ms per create", String(format: "%.3f", writer.handOverMs), "", ""])
+            cells.append(["SQLite writer (zedge)", "busy (held + handed over), share of the window", String(format: "%.2f", writer.busy), "", ""])
+        }
         for (stage, milliseconds) in zedge?.stages ?? [] {
             cells.append(["create stages (zedge, wall)", "\(stage), mean ms", String(format: "%.3f", milliseconds), "", ""])
         }

@@ -69,7 +69,14 @@ public enum Coordinator {
             }
 
             let catalog = RouteCatalog()
-            let metrics = MetricsRegistry(census: store.fleet, logger: logger)
+            let sqliteWriterUse: (@Sendable () -> SQLiteWriterUse?)?
+            if database.engine == .sqlite {
+                let sql = database
+                sqliteWriterUse = { sql.sqliteWriterUse }
+            } else {
+                sqliteWriterUse = nil
+            }
+            let metrics = MetricsRegistry(census: store.fleet, sqliteWriterUse: sqliteWriterUse, logger: logger)
             let tracker = LivenessTracker(sampleInterval: configuration.metricSampleIntervalSeconds, healthPolicy: configuration.healthPolicy)
             let notifier = TaskNotifier()
             let outcomes = TaskOutcomeHandlers(logger: logger)

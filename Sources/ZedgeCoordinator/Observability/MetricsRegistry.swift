@@ -9,20 +9,24 @@ public struct MetricsRegistry: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let replica: ReplicaMetrics
     public let fleet: FleetGauges?
+    public let sqliteWriter: SQLiteWriterMetrics?
 
-    /// Without `census`, only this replica's own metrics (tests of one component).
+    /// Without `census`, only this replica's own metrics (tests of one component); with `sqliteWriterUse`, SQLite's
+    /// writer too (`SQLiteWriterMetrics`).
     public init(census: (any FleetCensusRepository)? = nil, maxAge: Duration = .seconds(5),
-                logger: Logger = Logger(label: "zedge.metrics")) {
+                sqliteWriterUse: (@Sendable () -> SQLiteWriterUse?)? = nil, logger: Logger = Logger(label: "zedge.metrics")) {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
         replica = ReplicaMetrics(registry: registry)
         fleet = census.map { FleetGauges(census: $0, registry: registry, maxAge: maxAge, logger: logger) }
+        sqliteWriter = sqliteWriterUse.map { SQLiteWriterMetrics(registry: registry, read: $0) }
     }
 
     /// The Prometheus text exposition (format 0.0.4) of every metric, the fleet gauges refreshed first when
     /// their census is older than `maxAge`.
     public func exposition() async -> [UInt8] {
         await fleet?.refreshIfStale()
+        sqliteWriter?.refresh()
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

@@ -23,6 +23,9 @@ public struct Database: Sendable {
     /// The PostgreSQL client (for LISTEN/NOTIFY and session locks); nil with SQLite.
     public var postgres: PostgresClient? { (sql as? PostgresClientDatabase)?.client }
 
+    /// How much SQLite's writer has been used (`SQLiteWriterUse`); nil with PostgreSQL.
+    public var sqliteWriterUse: SQLiteWriterUse? { (sql as? SQLiteStore)?.writerUse }
+
     /// Runs `body` with an open database and closes it afterwards.
     public static func withDatabase<T: Sendable>(
         url: String, logger: Logger, _ body: @Sendable (Database) async throws -> T

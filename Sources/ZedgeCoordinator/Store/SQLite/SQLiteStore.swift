@@ -12,9 +12,11 @@ import Synchronization
 /// Why not SQLiteNIO's connections (issue #14): SQLite has one writer, and a transaction holds it from BEGIN to
 /// COMMIT. Through SQLiteNIO each of its statements went to a thread pool and back and then waited for a
 /// cooperative thread to resume the transaction on: ~200 µs a statement with creates in flight, ten times what
-/// SQLite took, and the writer was held that long. Here the writer's statements run on the caller's thread, one
-/// caller at a time (`WriterLock`, FIFO): a transaction's statements follow each other without a hop. They are
-/// short (WAL, `synchronous = NORMAL`: no fsync but at checkpoints). Reads are a plain SELECT outside a transaction
+/// SQLite took, and the writer was held that long. Here a transaction runs on the writer's own thread
+/// (`SQLiteWriterThread`), one at a time (`WriterLock`, FIFO): its statements follow each other without a hop, and
+/// the next transaction takes over without waiting for a cooperative thread. A single write joins the queue of
+/// statements the holder runs before the writer passes on (`WriterLock.run`). Statements are short (WAL,
+/// `synchronous = NORMAL`: no fsync; checkpoints run off the writer, `SQLiteCheckpointer`). Reads are a plain SELECT outside a transaction
 /// (`isRead`); they run on NIO's blocking-I/O thread pool on reader connections (`query_only`), beside the writer (in
 /// WAL mode readers never wait for it and see every transaction committed when they start).
 ///
@@ -28,7 +30,9 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     let logger: Logger
     private let writer: SQLiteHandle
     let checkpointer: SQLiteCheckpointer
-    private let writerLock = WriterLock()
+    let writerLock = WriterLock()
+    /// Where transactions run (`SQLiteWriterThread`).
+    let writerThread = SQLiteWriterThread()
     private let idleReaders = Mutex<[SQLiteHandle]>([])
     private let threadPool: NIOThreadPool
     static let encoder = SQLiteDataEncoder()
@@ -47,6 +51,11 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         checkpointer = try SQLiteCheckpointer(path: path, pages: checkpointPages, threadPool: threadPool, logger: logger)
         writer.handCheckpoints(to: checkpointer)
     }
+
+    deinit { writerThread.stop() }
+
+    /// How much the writer has been used since the store opened (`SQLiteWriterUse`).
+    var writerUse: SQLiteWriterUse { writerLock.use }
 
     /// Whether the current task holds the writer (in a session): a write it makes outside the session would wait
     /// for itself.
@@ -72,9 +81,17 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
             if Self.holdsWriter {
                 throw SQLiteStoreError(code: 5, message: "a write outside the transaction that holds SQLite's writer would wait for it: \(sql)")
             }
-            await writerLock.lock()
-            defer { writerLock.unlock() }
-            try writer.run(sql, binds) { onRow(SQLiteStoreRow(columns: $0, values: $1)) }
+            let writer = self.writer
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                writerLock.run {
+                    do {
+                        try writer.run(sql, binds) { onRow(SQLiteStoreRow(columns: $0, values: $1)) }
+                        continuation.resume()
+                    } catch {
+                        continuation.resume(throwing: error)
+                    }
+                }
+            }
         }
     }
 
@@ -85,10 +102,12 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         if Self.holdsWriter {
             throw SQLiteStoreError(code: 5, message: "a transaction opened inside the transaction that holds SQLite's writer would wait for it")
         }
-        await writerLock.lock()
-        defer { writerLock.unlock() }
-        return try await Self.$holdsWriter.withValue(true) {
-            try await closure(Session(store: self))
+        return try await withTaskExecutorPreference(writerThread) {
+            await writerLock.lock()
+            defer { writerLock.unlock() }
+            return try await Self.$holdsWriter.withValue(true) {
+                try await closure(Session(store: self))
+            }
         }
     }
 
@@ -99,6 +118,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         defer { writerLock.unlock() }
         writer.close()
         checkpointer.close()
+        writerThread.stop()
         idleReaders.withLock { $0.removeAll() }
     }
 
@@ -142,19 +162,35 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
 }
 
 /// A mutual exclusion for async callers, first come first served: `lock()` suspends (never blocks a thread) until
-/// the holder calls `unlock()`.
+/// the holder calls `unlock()`. A single statement does not queue as a caller (`run`): the holder runs it when it
+/// lets go, before the lock passes on ("flat combining"), so that it costs no hand-over. It accounts for its use
+/// (`SQLiteWriterUse`): how long callers waited for it and held it, and how long hand-overs took.
 final class WriterLock: Sendable {
     private struct State {
         var held = false
         var waiters: [CheckedContinuation<Void, Never>] = []
         var next = 0
+        /// When the holder got the lock (`DispatchTime` nanoseconds).
+        var acquiredAt: UInt64 = 0
+        /// When the lock was last handed to a waiter, which has yet to run.
+        var handedAt: UInt64 = 0
+        var use = SQLiteWriterUse()
+        /// Single statements for the holder to run before the lock passes on (`run`).
+        var statements: [@Sendable () -> Void] = []
     }
     private let state = Mutex(State())
 
+    var use: SQLiteWriterUse { state.withLock { $0.use } }
+
+    /// Single statements waiting for the holder to run them.
+    var queuedStatements: Int { state.withLock { $0.statements.count } }
+
     func lock() async {
+        let asked = DispatchTime.now().uptimeNanoseconds
         let acquired = state.withLock { state -> Bool in
             guard state.held else {
                 state.held = true
+                state.acquiredAt = asked
                 return true
             }
             return false
@@ -171,25 +207,83 @@ final class WriterLock: Sendable {
             }
             if now { continuation.resume() }
         }
+        let got = DispatchTime.now().uptimeNanoseconds
+        state.withLock {
+            $0.acquiredAt = got
+            $0.use.waitedNanoseconds += got - min(asked, got)
+            $0.use.handOverNanoseconds += got - min($0.handedAt, got)
+        }
     }
 
-    /// Hands the lock to the longest waiter, or frees it.
-    func unlock() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            guard state.next < state.waiters.count else {
-                state.waiters.removeAll(keepingCapacity: true)
-                state.next = 0
-                state.held = false
-                return nil
+    /// Runs `statement` (which must not throw, suspend or take this lock) with the lock held: at once on this
+    /// thread when the lock is free, else on the holder's thread when it lets go, with no hand-over.
+    func run(_ statement: @escaping @Sendable () -> Void) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let free = state.withLock { state -> Bool in
+            guard state.held else {
+                state.held = true
+                state.acquiredAt = now
+                return true
             }
-            let waiter = state.waiters[state.next]
-            state.next += 1
-            if state.next >= 64 {  // the resumed ones leave the array now and then, not one by one
-                state.waiters.removeFirst(state.next)
-                state.next = 0
-            }
-            return waiter
+            state.statements.append(statement)
+            return false
         }
-        next?.resume()
+        if free {
+            statement()
+            unlock()
+        }
     }
+
+    /// Runs the statements queued meanwhile, then hands the lock to the longest waiter, or frees it. After the
+    /// first round of statements a waiting transaction goes first; the statements that came meanwhile run when it
+    /// lets go.
+    func unlock() {
+        var round = 0
+        while true {
+            let released = DispatchTime.now().uptimeNanoseconds
+            let (statements, next) = state.withLock { state -> ([@Sendable () -> Void], CheckedContinuation<Void, Never>?) in
+                if !state.statements.isEmpty, round == 0 || state.next >= state.waiters.count {
+                    let taken = state.statements
+                    state.statements = []
+                    return (taken, nil)
+                }
+                state.use.acquisitions += 1
+                state.use.heldNanoseconds += released - min(state.acquiredAt, released)
+                guard state.next < state.waiters.count else {
+                    state.waiters.removeAll(keepingCapacity: true)
+                    state.next = 0
+                    state.held = false
+                    return ([], nil)
+                }
+                let waiter = state.waiters[state.next]
+                state.handedAt = released
+                state.next += 1
+                if state.next >= 64 {  // the resumed ones leave the array now and then, not one by one
+                    state.waiters.removeFirst(state.next)
+                    state.next = 0
+                }
+                return ([], waiter)
+            }
+            guard !statements.isEmpty else {
+                next?.resume()
+                return
+            }
+            for statement in statements { statement() }
+            round += 1
+        }
+    }
+}
+
+/// How much SQLite's one writer has been used since the store opened: acquisitions (transactions and single
+/// writes) and wall times in nanoseconds. Held and handed-over time together over the elapsed time is the writer's
+/// busy fraction: at 1 every write queues (issue #14).
+public struct SQLiteWriterUse: Sendable, Equatable {
+    public var acquisitions = 0
+    /// From getting the writer to letting it go.
+    public var heldNanoseconds: UInt64 = 0
+    /// From asking for the writer to getting it.
+    public var waitedNanoseconds: UInt64 = 0
+    /// From a holder's letting go to the waiter it was handed to running (the writer reserved and idle: the waiter
+    /// resumes on a cooperative thread that may be busy).
+    public var handOverNanoseconds: UInt64 = 0
 }

@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import SQLKit
+import Testing
+@testable import ZedgeCoordinator
+
+/// SQLite's one writer (issue #14): a transaction that waits for the writer gets it on the writer's own thread;
+/// single writes made while a
+/// transaction holds the writer run when it lets go, before the next transaction, each with its own outcome; the
+/// store accounts for the writer's use; a closed store fails statements instead of hanging.
+@Suite("SQLite writer")
+struct SQLiteWriterTests {
+    @Test func singleWritesQueuedBehindATransactionRunBeforeTheNextOne() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-writer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("db.sqlite").path, logger: Logger(label: "test"))
+        try await store.raw("CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE)").run()
+        try await store.raw("INSERT INTO t (tag) VALUES ('taken')").run()
+        let database = Database(engine: .sqlite, sql: store)
+        let before = store.writerUse
+
+        let (released, release) = AsyncStream<Void>.makeStream()
+        let (holding, holds) = AsyncStream<Void>.makeStream()
+        let first = Task {
+            try await database.transaction { tx in
+                try await tx.db.raw("INSERT INTO t (tag) VALUES ('first')").run()
+                holds.yield()
+                for await _ in released { break }
+            }
+        }
+        for await _ in holding { break }
+        // 20 single writes while the first transaction holds the writer; every fifth collides with a tag taken.
+        let singles = Task {
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for n in 0..<20 {
+                    group.addTask {
+                        do {
+                            try await store.raw("INSERT INTO t (tag) VALUES (\(bind: n % 5 == 0 ? "taken" : "single-\(n)"))").run()
+                            return true
+                        } catch let error as SQLiteStoreError where error.isUniqueViolation {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.writerLock.queuedStatements < 20, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(store.writerLock.queuedStatements == 20)
+        let second = Task {
+            try await database.transaction { tx in
+                (try await tx.db.raw("SELECT COUNT(*) AS n FROM t").first()?.decode(column: "n", as: Int.self) ?? -1, onWriterThread(store))
+            }
+        }
+        release.yield()
+        try await first.value
+        let outcomes = try await singles.value
+        #expect(outcomes.filter { $0 }.count == 16 && outcomes.filter { !$0 }.count == 4, "\(outcomes)")
+        // The second transaction came after the singles had queued, and sees them all: 1 + 1 + 16 rows.
+        // It waited for the writer, and was handed it on the writer's own thread (not a busy cooperative one).
+        let (rows, thread) = try await second.value
+        #expect(rows == 18)
+        #expect(thread)
+        let use = store.writerUse
+        #expect(use.acquisitions - before.acquisitions < 20, "the single writes were run by the holder: \(before) → \(use)")
+        #expect(use.heldNanoseconds > before.heldNanoseconds)
+
+        await store.close()
+        await #expect(throws: SQLiteStoreError.self) { try await database.transaction { _ in } }
+        await #expect(throws: SQLiteStoreError.self) { try await store.raw("INSERT INTO t (tag) VALUES ('late')").run() }
+    }
+}
+
+/// Whether this runs on the store's writer thread (a synchronous call: what thread async code is on shows only here).
+private func onWriterThread(_ store: SQLiteStore) -> Bool { store.writerThread.isCurrent }
