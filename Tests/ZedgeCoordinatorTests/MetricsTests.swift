@@ -144,6 +144,14 @@ struct MetricsTests {
             #expect(value("zedge_agent_heartbeats_total", ["kind": "CLOUD_BOX"]) == 1)
             #expect(value("zedge_agent_long_polls_held") == 0)
             #expect(value("zedge_fleet_census_failures_total") == 0)
+            // SQLite's writer: taken for every write so far and held a while; PostgreSQL has no such writer.
+            if engine == .sqlite {
+                #expect((value("zedge_sqlite_writer_acquisitions_total") ?? 0) >= 5)
+                #expect((value("zedge_sqlite_writer_held_seconds_total") ?? 0) > 0)
+                #expect(value("zedge_sqlite_writer_waited_seconds_total") != nil && value("zedge_sqlite_writer_handover_seconds_total") != nil)
+            } else {
+                #expect(page.types["zedge_sqlite_writer_acquisitions_total"] == nil)
+            }
 
             // The pool: totals are its four machines' sizes; allocations the 2 cores, 4 GiB and 10 GiB of each of the
             // three instances that hold a claim (RUNNING and the two CREATING; the ERROR one gave its claim back).
