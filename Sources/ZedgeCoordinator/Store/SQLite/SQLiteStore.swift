@@ -177,6 +177,14 @@ final class WriterLock: Sendable {
         var use = SQLiteWriterUse()
         /// Single statements for the holder to run before the lock passes on (`run`).
         var statements: [@Sendable () -> Void] = []
+
+        /// Takes the lock if it is free, from `now` on.
+        mutating func take(at now: UInt64) -> Bool {
+            guard !held else { return false }
+            held = true
+            acquiredAt = now
+            return true
+        }
     }
     private let state = Mutex(State())
 
@@ -187,19 +195,11 @@ final class WriterLock: Sendable {
 
     func lock() async {
         let asked = DispatchTime.now().uptimeNanoseconds
-        let acquired = state.withLock { state -> Bool in
-            guard state.held else {
-                state.held = true
-                state.acquiredAt = asked
-                return true
-            }
-            return false
-        }
-        if acquired { return }
+        if state.withLock({ $0.take(at: asked) }) { return }
         await withCheckedContinuation { continuation in
             let now = state.withLock { state -> Bool in
-                guard state.held else {
-                    state.held = true
+                if state.take(at: asked) {
+                    state.handedAt = asked  // freed meanwhile: taken, not handed over
                     return true
                 }
                 state.waiters.append(continuation)
@@ -220,11 +220,7 @@ final class WriterLock: Sendable {
     func run(_ statement: @escaping @Sendable () -> Void) {
         let now = DispatchTime.now().uptimeNanoseconds
         let free = state.withLock { state -> Bool in
-            guard state.held else {
-                state.held = true
-                state.acquiredAt = now
-                return true
-            }
+            if state.take(at: now) { return true }
             state.statements.append(statement)
             return false
         }
