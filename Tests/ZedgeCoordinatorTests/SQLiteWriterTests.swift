@@ -71,6 +71,41 @@ struct SQLiteWriterTests {
         await #expect(throws: SQLiteStoreError.self) { try await database.transaction { _ in } }
         await #expect(throws: SQLiteStoreError.self) { try await store.raw("INSERT INTO t (tag) VALUES ('late')").run() }
     }
+
+    /// The writer's thread is named and runs at nice -10 where the process may lower a nice value (root here, or an
+    /// RLIMIT_NICE that allows it: the unit's `LimitNICE=-10`); where it may not, it runs at the process's priority
+    /// and says why. What the kernel reports for the thread (`/proc/self/task/<tid>/stat`) agrees.
+    @Test func theWritersThreadIsNamedAndRaisesItsPriorityWhereAllowed() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-writer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("db.sqlite").path, logger: Logger(label: "test"))
+        var limit = rlimit()
+        #expect(getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit) == 0)
+        let allowed = geteuid() == 0 || limit.rlim_cur >= 30  // RLIMIT_NICE n allows nice values down to 20 - n
+        let priority = store.writerThread.priority
+        #expect(priority.asked == SQLiteWriterThread.defaultNice)
+        if allowed {
+            #expect(priority == .init(asked: -10, nice: -10, refusal: nil))
+        } else {
+            #expect(priority.nice == getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0))
+            #expect(priority.refusal == EPERM || priority.refusal == EACCES, "\(priority)")
+        }
+        // The kernel's view: every thread named sqlite-writer (this store's and those of suites running beside it).
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
+        let niceValues = tasks.compactMap { tid -> Int? in
+            guard let comm = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8),
+                  comm.trimmingCharacters(in: .whitespacesAndNewlines) == "sqlite-writer",
+                  let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return nil }
+            // After "pid (comm)": state is field 3, nice field 19.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return Int(fields[16])
+        }
+        #expect(!niceValues.isEmpty)
+        if allowed { #expect(niceValues.allSatisfy { $0 == -10 }, "\(niceValues)") }
+        withExtendedLifetime(store) {}
+    }
 }
 
 /// Whether this runs on the store's writer thread (a synchronous call: what thread async code is on shows only here).

@@ -50,6 +50,10 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         writer = try SQLiteHandle(path: path, readOnly: false)
         checkpointer = try SQLiteCheckpointer(path: path, pages: checkpointPages, threadPool: threadPool, logger: logger)
         writer.handCheckpoints(to: checkpointer)
+        let priority = writerThread.priority
+        if let refusal = priority.refusal {
+            logger.notice("the SQLite writer's thread runs at its process's priority: setpriority(\(priority.asked)) was refused (errno \(refusal)); allow it with CAP_SYS_NICE or RLIMIT_NICE (systemd: LimitNICE=\(priority.asked))")
+        }
     }
 
     deinit { writerThread.stop() }
