@@ -27,7 +27,7 @@ struct QuotaUsageTests {
             let other = try await c.createUser("other-\(UUID().uuidString.prefix(6).lowercased())", role: .user, tenant: f.tenant.id, token: f.admin)
 
             try await Database.withDatabase(url: c.configuration.effectiveDatabaseURL, logger: Logger(label: "test")) { database in
-                let quotas = SQLQuotaRepository()
+                let quotas = SQLQuotaRepository(database: database)
                 func usage(_ owner: QuotaOwner) async throws -> ResourceUsage {
                     try await database.transaction { tx in try await quotas.usage(of: owner, in: tx) }
                 }

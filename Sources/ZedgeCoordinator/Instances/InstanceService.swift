@@ -92,6 +92,7 @@ public struct InstanceService: Sendable {
         let placementRequest = PlacementRequest(resources: config.resources, gpuModel: config.gpuModel,
                                                 rentalMode: request.rentalMode ?? .shared, hypervisorType: nil,
                                                 edgeDataCenterId: nicPlan.edgeDataCenterId, needsIntegrationBridge: !nicPlan.isEmpty)
+        let quotaLimits = try await quotas.limits(userId: principal.userId, tenantId: tenantId)
         let instance = Instance(
             name: request.name, tenantId: tenantId, userId: principal.userId, templateId: config.templateId, status: .creating,
             desiredStatus: .running, config: try JSONValue(encoding: config.resolved), rentalMode: placementRequest.rentalMode,
@@ -108,7 +109,7 @@ public struct InstanceService: Sendable {
             let (stored, operation, committing) = try await dispatcher.transaction { tx, submissions in
                 var stages = stagesBefore
                 stages.mark(.begin)
-                try await service.quotas.check(ResourceUsage(instance: config.resources), userId: principal.userId, tenantId: tenantId, in: tx)
+                try await service.quotas.check(ResourceUsage(instance: config.resources), within: quotaLimits, tenantId: tenantId, in: tx)
                 stages.mark(.quota)
                 try await service.instances.insert(instance, in: tx)
                 let placed = try await service.placement.claim(ranking, for: instance.id, now: now, in: tx)

@@ -64,6 +64,7 @@ public struct NetworkAttachments: Sendable {
         guard requests.count <= Self.maximumNics else {
             throw DomainError.invalid(field: "networks", "must have at most \(Self.maximumNics) entries")
         }
+        guard !requests.isEmpty else { return Plan(edgeDataCenterId: nil, nics: []) }
         let tenantVlan = try await tenants.find(tenantId)?.vlanId
         var planned: [Planned] = []
         var dataCenter: UUID? = nil

@@ -11,22 +11,25 @@ public struct QuotaService: Sendable {
         self.quotas = quotas
     }
 
-    /// Checks that `request` fits every level's limits, in the caller's transaction. The tenant's row is held
-    /// first, so that quota checks of one tenant's creates run one after another.
+    /// The limits for the user's requests in the tenant, read now outside any transaction (`QuotaRepository.limits`):
+    /// what `check(_:within:tenantId:in:)` then holds a request to. A limit changed after this read applies from the
+    /// next request on.
+    public func limits(userId: UUID, tenantId: UUID) async throws -> [QuotaLimit] {
+        try await quotas.limits(userId: userId, tenantId: tenantId, in: nil)
+    }
+
+    /// Checks that `request` fits every level's limits, all read in the caller's transaction.
     public func check(_ request: ResourceUsage, userId: UUID, tenantId: UUID, in tx: Transaction) async throws {
+        try await check(request, within: try await quotas.limits(userId: userId, tenantId: tenantId, in: tx), tenantId: tenantId, in: tx)
+    }
+
+    /// Checks that `request` fits `limits` against the usage in the caller's transaction. The tenant's row is held
+    /// first, so that quota checks of one tenant's creates run one after another (with the usage they read).
+    public func check(_ request: ResourceUsage, within limits: [QuotaLimit], tenantId: UUID, in tx: Transaction) async throws {
         try await quotas.lockTenant(tenantId, in: tx)
         var scopes: [QuotaScope] = []
-        if let user = try await quotas.user(userId, in: tx), let limits = user.quotaConfig {
-            scopes.append(QuotaScope(level: .user(user.id, name: user.username), limits: limits,
-                                     usage: try await quotas.usage(of: .user(user.id), in: tx)))
-        }
-        for group in try await quotas.groupQuotas(ofUser: userId, in: tx) {
-            scopes.append(QuotaScope(level: .group(group.id, name: group.name), limits: group.limits,
-                                     usage: try await quotas.usage(of: .group(group.id), in: tx)))
-        }
-        if let tenant = try await quotas.tenant(tenantId, in: tx), let limits = tenant.quotaConfig {
-            scopes.append(QuotaScope(level: .tenant(tenant.id, name: tenant.name), limits: limits,
-                                     usage: try await quotas.usage(of: .tenant(tenantId), in: tx)))
+        for limit in limits {
+            scopes.append(QuotaScope(level: limit.level, limits: limit.limits, usage: try await quotas.usage(of: limit.owner, in: tx)))
         }
         if let violation = QuotaCheck.check(request, against: scopes) {
             throw DomainError(.conflict, violation.message, title: "Quota exceeded",

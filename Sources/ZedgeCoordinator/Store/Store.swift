@@ -72,7 +72,7 @@ public struct Store: Sendable {
         instanceSetMembers = SQLModelRepository(Tables.instanceSetMembers, database: database)
         capacityClaims = SQLModelRepository(Tables.capacityClaims, database: database)
         capacity = SQLCapacityRepository()
-        quotas = SQLQuotaRepository()
+        quotas = SQLQuotaRepository(database: database)
         hosts = SQLHostRepository(database: database)
         tasks = SQLTaskRepository(database: database)
         agentCalls = SQLAgentCallRepository(database: database)

@@ -6,40 +6,65 @@ import ZedgeCore
 public protocol QuotaRepository: Sendable {
     /// Holds the tenant's row for the transaction, so that one tenant's quota checks run one after another.
     func lockTenant(_ id: UUID, in tx: Transaction) async throws
-    func tenant(_ id: UUID, in tx: Transaction) async throws -> Tenant?
-    func user(_ id: UUID, in tx: Transaction) async throws -> User?
-    /// The groups the user belongs to that have a quota, in id order.
-    func groupQuotas(ofUser userId: UUID, in tx: Transaction) async throws -> [(id: UUID, name: String, limits: QuotaConfig)]
+    /// The limits that apply to the user's requests in the tenant, those set only: the user's, each of its groups'
+    /// (id order), then the tenant's. In `tx` when given; else outside any transaction (on SQLite, on a reader,
+    /// without taking the writer). A group whose stored limits do not decode counts as having none.
+    func limits(userId: UUID, tenantId: UUID, in tx: Transaction?) async throws -> [QuotaLimit]
     /// What a user, a group's members or a tenant holds: the live claims of their instances, the instances not
     /// DELETED, and their private data disks (count and size, in `storageGb` with the claims').
     func usage(of owner: QuotaOwner, in tx: Transaction) async throws -> ResourceUsage
 }
 
+/// One level's limits (`QuotaConfig`) and whose usage they bound.
+public struct QuotaLimit: Sendable, Hashable {
+    public var level: QuotaLevel
+    public var owner: QuotaOwner
+    public var limits: QuotaConfig
+}
+
 /// Whose usage is counted.
-public enum QuotaOwner: Sendable {
+public enum QuotaOwner: Sendable, Hashable {
     case user(UUID)
     case group(UUID)
     case tenant(UUID)
 }
 
 public struct SQLQuotaRepository: QuotaRepository {
-    public init() {}
+    let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
 
     public func lockTenant(_ id: UUID, in tx: Transaction) async throws { try await tx.lock(Tables.tenants, id) }
-    public func tenant(_ id: UUID, in tx: Transaction) async throws -> Tenant? { try await Tables.tenants.find(id, on: tx.db) }
-    public func user(_ id: UUID, in tx: Transaction) async throws -> User? { try await Tables.users.find(id, on: tx.db) }
 
-    public func groupQuotas(ofUser userId: UUID, in tx: Transaction) async throws -> [(id: UUID, name: String, limits: QuotaConfig)] {
-        let rows = try await tx.db.raw("""
-            SELECT g.id AS id, g.name AS name, g.quota_config AS quota_config FROM user_groups g
-            JOIN user_group_members m ON m.group_id = g.id WHERE m.user_id = \(bind: userId) ORDER BY g.id
-            """).all()
-        return try rows.compactMap { row in
+    /// Three reads of the columns needed (no whole rows decoded).
+    public func limits(userId: UUID, tenantId: UUID, in tx: Transaction?) async throws -> [QuotaLimit] {
+        let db = tx?.db ?? database.sql
+        func config(_ row: any SQLRow) throws -> QuotaConfig? {
             guard !(try row.decodeNil(column: "quota_config")) else { return nil }
-            let text = try row.decode(column: "quota_config", as: String.self)
-            guard let limits = try? ZedgeJSON.decoder().decode(QuotaConfig.self, from: Data(text.utf8)) else { return nil }
-            return (try row.decode(column: "id", as: UUID.self), try row.decode(column: "name", as: String.self), limits)
+            return try? ZedgeJSON.decoder().decode(QuotaConfig.self, from: Data(try row.decode(column: "quota_config", as: String.self).utf8))
         }
+        var limits: [QuotaLimit] = []
+        if let row = try await db.raw("SELECT username, quota_config FROM users WHERE id = \(bind: userId)").first(),
+           let config = try config(row) {
+            limits.append(QuotaLimit(level: .user(userId, name: try row.decode(column: "username", as: String.self)),
+                                     owner: .user(userId), limits: config))
+        }
+        for row in try await db.raw("""
+            SELECT g.id AS id, g.name AS name, g.quota_config AS quota_config FROM user_groups g
+            JOIN user_group_members m ON m.group_id = g.id WHERE m.user_id = \(bind: userId) AND g.quota_config IS NOT NULL ORDER BY g.id
+            """).all() {
+            guard let config = try config(row) else { continue }
+            let id = try row.decode(column: "id", as: UUID.self)
+            limits.append(QuotaLimit(level: .group(id, name: try row.decode(column: "name", as: String.self)), owner: .group(id), limits: config))
+        }
+        if let row = try await db.raw("SELECT name, quota_config FROM tenants WHERE id = \(bind: tenantId)").first(),
+           let config = try config(row) {
+            limits.append(QuotaLimit(level: .tenant(tenantId, name: try row.decode(column: "name", as: String.self)),
+                                     owner: .tenant(tenantId), limits: config))
+        }
+        return limits
     }
 
     /// Reads the counters `SchemaV8`'s triggers keep (`quota_usages`): one row for a user or a tenant, the sum of
