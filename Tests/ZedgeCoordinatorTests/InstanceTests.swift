@@ -491,6 +491,57 @@ struct InstanceLifecycleTests {
         }
     }
 
+    /// A reconcile pass reads only what changed (issue #14): after the first (full) pass, passes over steady reports
+    /// of the same domains read no instance; a report that says something new has its machine read again, and the
+    /// drift is repaired.
+    @Test(arguments: TestEngine.all)
+    func passesReadOnlyWhatChanged(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.6.0.9")
+            let id = try await f.create("steady").decode(InstanceService.Accepted.self).instance.instance.id
+            let create = try await f.lease(host.credential)
+            let spec = try create[0].payload.decode(as: VmCreatePayload.self).spec
+            try await f.finish(create[0], credential: host.credential, state: .running)
+            #expect(try await f.instance(id).instance.status == .running)
+            let running = [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running)]
+            func counters() async throws -> (full: Double, incremental: Double, read: Double) {
+                let page = try await MetricsTests.page(c)
+                return (page.value("zedge_reconcile_passes_total", ["kind": "full"]) ?? -1,
+                        page.value("zedge_reconcile_passes_total", ["kind": "incremental"]) ?? -1,
+                        page.value("zedge_reconcile_instances_read_total") ?? -1)
+            }
+
+            // Steady reports until the instance's last change is past the margin the passes read changes again in.
+            let steadyUntil = ContinuousClock.now + .seconds(ReconcileLedger.changeMargin + 3)
+            while ContinuousClock.now < steadyUntil {
+                try await f.heartbeat(host.credential, observed: running)
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            let before = try await counters()
+            #expect(before.full >= 1 && before.read >= 1, "the first pass read the instance: \(before)")
+            var after = before
+            try await eventually("two more passes") {
+                try await f.heartbeat(host.credential, observed: running)
+                after = try await counters()
+                return after.incremental >= before.incremental + 2
+            }
+            #expect(after.read == before.read, "steady reports: no instance read (\(before) → \(after))")
+            #expect(after.full == before.full)
+            #expect(try await f.lease(host.credential).isEmpty)
+
+            // The host reports the domain stopped: its machine is read again and the instance started.
+            try await f.heartbeat(host.credential, observed: [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .shutOff)])
+            var repair: [TaskAssignment] = []
+            try await eventually("the reconciler sends vm.start") {
+                repair = try await f.lease(host.credential)
+                return !repair.isEmpty
+            }
+            #expect(repair.map(\.kind) == [.vmStart])
+            #expect(try await counters().read > after.read)
+        }
+    }
+
     @Test(arguments: TestEngine.all)
     func driftIsRepairedAndTimeoutsStop(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in

@@ -133,10 +133,10 @@ public enum Coordinator {
                 missedBeforeOffline: configuration.missedHeartbeatsBeforeOffline,
                 metricRetention: TimeInterval(configuration.metricRetentionSeconds), leadership: leadership, logger: logger)
             let reconciler = InstanceReconciler(
-                service: instances, cloudBoxes: cloudBoxes, hosts: store.hosts, virtualMachines: store.virtualMachines,
+                service: instances, cloudBoxes: cloudBoxes, hosts: store.hosts,
                 disks: DiskReconciler(attachments: diskAttachments, disks: store.disks, tasks: store.tasks, hosts: store.hosts, logger: logger),
                 tracker: tracker, freshness: heartbeatFreshness, errorRetryAfter: TimeInterval(configuration.errorRetrySeconds),
-                logger: logger)
+                metrics: metrics.replica, logger: logger)
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,

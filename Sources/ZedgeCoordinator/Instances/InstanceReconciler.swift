@@ -12,7 +12,6 @@ public struct InstanceReconciler: Sendable {
     let service: InstanceService
     let cloudBoxes: CloudBoxService
     let hosts: any HostRepository
-    let virtualMachines: any VirtualMachineRepository
     /// Disk attachments against the disks the same heartbeats report.
     let disks: DiskReconciler
     let tracker: LivenessTracker
@@ -20,17 +19,23 @@ public struct InstanceReconciler: Sendable {
     let freshness: TimeInterval
     /// How long an instance stays in ERROR before the next try to repair it (`InstanceLifecycle.reconcile`).
     let errorRetryAfter: TimeInterval
+    /// How often a pass reads every settled instance again (the others read only what changed).
+    let fullPassInterval: TimeInterval
+    /// Counts passes and the instances they read.
+    let metrics: ReplicaMetrics?
     let logger: Logger
     let orphans = OrphanLedger()
+    let ledger = ReconcileLedger()
 
     public init(
         service: InstanceService, cloudBoxes: CloudBoxService, hosts: any HostRepository,
-        virtualMachines: any VirtualMachineRepository, disks: DiskReconciler, tracker: LivenessTracker, freshness: TimeInterval,
-        errorRetryAfter: TimeInterval = 60, logger: Logger
+        disks: DiskReconciler, tracker: LivenessTracker, freshness: TimeInterval,
+        errorRetryAfter: TimeInterval = 60, fullPassInterval: TimeInterval = 600, metrics: ReplicaMetrics? = nil, logger: Logger
     ) {
+        self.metrics = metrics
+        self.fullPassInterval = fullPassInterval
         self.errorRetryAfter = errorRetryAfter
         self.disks = disks
-        self.virtualMachines = virtualMachines
         self.service = service
         self.cloudBoxes = cloudBoxes
         self.hosts = hosts
@@ -39,17 +44,74 @@ public struct InstanceReconciler: Sendable {
         self.logger = logger
     }
 
-    /// One look at every settled instance and every fresh host report.
-    public func pass(now: Date) async throws {
+    /// What one pass read: whether it read every settled instance, and how many machines and instances it looked at.
+    public struct PassReport: Sendable, Equatable {
+        public var full: Bool
+        public var machines: Int
+        public var instances: Int
+    }
+
+    /// One look at the settled instances that may need a step, against every fresh host report: every one on a full
+    /// pass (the first, then one every `fullPassInterval`); otherwise only those on machines whose report says
+    /// something new or whose instances changed since the last pass, those whose operation ended since, and those
+    /// the clock may move (ERROR, `timeoutS`) (`ReconcileLedger`).
+    @discardableResult
+    public func pass(now: Date) async throws -> PassReport {
+        let began = Date()
         let inFlight = try await service.tasks.resourcesInFlight()
-        let settled = try await service.instances.settled()
         let reports = HostReports(tracker: tracker, stored: try await hosts.sharedObservations())
-        for instance in settled {
+        let full = ledger.isFullPassDue(now: now, interval: fullPassInterval)
+        /// The fresh report of a machine, if any.
+        func fresh(_ machineId: UUID) -> HostReports.Report? {
+            reports.latest(machineId).flatMap { now.timeIntervalSince($0.at) <= freshness ? $0 : nil }
+        }
+        var candidates: [SettledInstance]
+        var machines: Set<UUID>
+        if full {
+            candidates = try await service.instances.settled(on: nil)
+            machines = Set(try await hosts.reachableMachineIds()).union(candidates.compactMap(\.instance.computeMachineId))
+        } else {
+            let (changesFrom, wereInFlight) = ledger.since
+            let changed = if let changesFrom { try await service.instances.machinesWithChanges(since: changesFrom) } else { Set<UUID>() }
+            machines = []
+            for machineId in Set(try await hosts.reachableMachineIds()).union(changed) {
+                let judged = ledger.judged(machineId)
+                guard let report = fresh(machineId) else {
+                    if judged != nil { machines.insert(machineId) }  // forgotten below: judged afresh once it reports again
+                    continue
+                }
+                if changed.contains(machineId) || judged == nil || judged?.unjudgedChange != nil
+                    || judged?.fingerprint != ReconcileLedger.fingerprint(report.observedVms) {
+                    machines.insert(machineId)
+                }
+            }
+            let examined = machines.filter { fresh($0) != nil }
+            candidates = examined.isEmpty ? [] : try await service.instances.settled(on: examined)
+            var seen = Set(candidates.map(\.instance.id))
+            let others = try await service.instances.settledOnTheClock()
+                + (wereInFlight.subtracting(inFlight).isEmpty ? [] : try await service.instances.settled(ids: wereInFlight.subtracting(inFlight)))
+            for other in others where seen.insert(other.instance.id).inserted { candidates.append(other) }
+        }
+        var judged: [UUID: ReconcileLedger.Judged?] = [:]
+        for machineId in machines {
+            judged[machineId] = fresh(machineId).map {
+                ReconcileLedger.Judged(fingerprint: ReconcileLedger.fingerprint($0.observedVms), reportAt: $0.at, unjudgedChange: nil)
+            }
+        }
+        for candidate in candidates {
+            let instance = candidate.instance
             var observation: InstanceLifecycle.Observation?
-            if let machineId = instance.computeMachineId, let beat = reports.latest(machineId),
-               now.timeIntervalSince(beat.at) <= freshness, beat.at > instance.updatedAt,
-               let vm = try await instance.virtualMachineId.asyncMap({ try await virtualMachines.find($0) }) ?? nil {
-                observation = .init(state: beat.observedVms.first { $0.vmUuid.caseInsensitiveCompare(vm.vmUuid ?? "") == .orderedSame }?.state)
+            if let machineId = instance.computeMachineId, let beat = fresh(machineId) {
+                if beat.at > instance.updatedAt {
+                    if candidate.hasVm {
+                        let vmUuid = candidate.vmUuid ?? ""
+                        observation = .init(state: beat.observedVms.first { $0.vmUuid.caseInsensitiveCompare(vmUuid) == .orderedSame }?.state)
+                    }
+                } else if machines.contains(machineId), judged[machineId] != nil {
+                    // Changed after the report: judged by a newer one, so the machine is read again until it comes.
+                    let unjudged = judged[machineId]??.unjudgedChange
+                    judged[machineId]??.unjudgedChange = max(unjudged ?? instance.updatedAt, instance.updatedAt)
+                }
             }
             guard let step = InstanceLifecycle.reconcile(instance, observation: observation, inFlight: inFlight.contains(instance.id), now: now,
                                                           errorRetryAfter: errorRetryAfter)
@@ -60,10 +122,13 @@ public struct InstanceReconciler: Sendable {
                 continue  // changed under us: the next pass looks again
             }
         }
+        ledger.record(passBegan: began, now: now, full: full, judged: judged, inFlight: inFlight)
+        metrics?.reconciled(full: full, instancesRead: candidates.count)
         try await recoverLostOutcomes(now: now)
         try await collectOrphans(reports, now: now)
         try await disks.pass(reports, freshness: freshness, now: now)
         try await cloudBoxes.expireBindings(now: now)
+        return PassReport(full: full, machines: machines.count, instances: candidates.count)
     }
 
     /// Outcomes lost to a crash of the coordinator between a task's end (stored) and its effect on the instance (a

@@ -15,6 +15,8 @@ public final class ReplicaMetrics: Sendable {
     let failures: [TaskKind: Counter]
     let refusals: [PlacementRefusal: Counter]
     let createStages: [InstanceCreateStage: DurationHistogram]
+    let reconcilePasses: (full: Counter, incremental: Counter)
+    let reconcileReads: Counter
 
     /// The latency buckets of `zedge_http_request_duration_seconds`, 1 ms to 5 s.
     static let durationBuckets: [Duration] = [
@@ -38,6 +40,13 @@ public final class ReplicaMetrics: Sendable {
                 name: "zedge_instance_create_stage_seconds", labels: [("stage", stage.rawValue)], buckets: Self.stageBuckets,
                 help: "Wall time of each stage of the instance creates this replica accepted, by stage."))
         })
+        let passesHelp = "Reconciler passes this replica ran while it led, by kind: full (every settled instance read) or incremental (only what changed)."
+        reconcilePasses = (
+            registry.makeCounter(name: "zedge_reconcile_passes_total", labels: [("kind", "full")], help: passesHelp),
+            registry.makeCounter(name: "zedge_reconcile_passes_total", labels: [("kind", "incremental")], help: passesHelp))
+        reconcileReads = registry.makeCounter(
+            name: "zedge_reconcile_instances_read_total",
+            help: "Settled instances the reconciler's passes on this replica read to compare with their hosts' reports.")
         heartbeats = Dictionary(uniqueKeysWithValues: EnrollmentKind.allCases.map { kind in
             (kind, registry.makeCounter(name: "zedge_agent_heartbeats_total", labels: [("kind", kind.rawValue)],
                                         help: "Agent heartbeats this replica received, by host kind."))
@@ -92,4 +101,10 @@ public final class ReplicaMetrics: Sendable {
 
     /// Records the wall time of one stage of an instance create.
     public func instanceCreate(_ stage: InstanceCreateStage, took duration: Duration) { createStages[stage]?.record(duration) }
+
+    /// Counts a reconciler pass and the settled instances it read.
+    public func reconciled(full: Bool, instancesRead: Int) {
+        (full ? reconcilePasses.full : reconcilePasses.incremental).increment()
+        reconcileReads.increment(by: Int64(instancesRead))
+    }
 }

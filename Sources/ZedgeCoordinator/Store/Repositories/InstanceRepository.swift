@@ -2,6 +2,14 @@ import Foundation
 import SQLKit
 import ZedgeCore
 
+/// A settled instance (RUNNING, STOPPED or ERROR) as the reconciler reads it: with whether it has a VM row and that
+/// VM's domain UUID.
+public struct SettledInstance: Sendable {
+    public var instance: Instance
+    public var hasVm: Bool
+    public var vmUuid: String?
+}
+
 /// Instances and their virtual machines: reads, transactional changes and the queries the lifecycle and
 /// the reconciler need.
 public protocol InstanceRepository: ModelRepository where Model == Instance {
@@ -18,8 +26,16 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     func updatePlacement(_ instance: Instance, withConfig: Bool, in tx: Transaction) async throws
     /// Writes only the name and timeoutS (a concurrent status change by an agent must not be undone).
     func updateNameAndTimeout(_ instance: Instance) async throws
-    /// RUNNING, STOPPED and ERROR instances: those the reconciler compares with what hosts report.
-    func settled() async throws -> [Instance]
+    /// RUNNING, STOPPED and ERROR instances (those the reconciler compares with what hosts report), each with its
+    /// VM's domain UUID, in one read: all of them when `machines` is nil, else those on these machines.
+    func settled(on machines: Set<UUID>?) async throws -> [SettledInstance]
+    /// The settled instances whose reconciling depends on the clock rather than on a report: ERROR ones (retried after
+    /// a while) and RUNNING ones with a `timeoutS`.
+    func settledOnTheClock() async throws -> [SettledInstance]
+    /// The settled ones among `ids`.
+    func settled(ids: Set<UUID>) async throws -> [SettledInstance]
+    /// The machines of the instances whose `updatedAt` is after `since` (index `ix_instances_updated_at`).
+    func machinesWithChanges(since: Date) async throws -> Set<UUID>
     /// Instances in a transitional status (CREATING, STARTING, STOPPING, DELETING) unchanged since `before`.
     func inTransition(unchangedSince before: Date) async throws -> [Instance]
     /// The live instances on a machine (not DELETED or DELETING).
@@ -81,9 +97,46 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
         }
     }
 
-    public func settled() async throws -> [Instance] {
-        try await database.sql.raw("SELECT * FROM instances WHERE status IN ('RUNNING', 'STOPPED', 'ERROR')").all()
-            .map { try RowCodec.decode(Instance.self, from: $0) }
+    public func settled(on machines: Set<UUID>?) async throws -> [SettledInstance] {
+        guard let machines else { return try await settled(where: "1 = 1") }
+        return try await settled(whereAnyOf: machines, in: "i.compute_machine_id")
+    }
+
+    public func settledOnTheClock() async throws -> [SettledInstance] {
+        try await settled(where: "(i.status = 'ERROR' OR (i.status = 'RUNNING' AND i.timeout_s IS NOT NULL))")
+    }
+
+    public func settled(ids: Set<UUID>) async throws -> [SettledInstance] {
+        try await settled(whereAnyOf: ids, in: "i.id")
+    }
+
+    /// `settled(where:)` with `column IN (…)`, 500 values a statement.
+    private func settled(whereAnyOf values: Set<UUID>, in column: String) async throws -> [SettledInstance] {
+        let values = Array(values)
+        var found: [SettledInstance] = []
+        for start in stride(from: 0, to: values.count, by: 500) {
+            found += try await settled(where: "\(unsafeRaw: column) IN (\(binds: Array(values[start..<min(start + 500, values.count)])))")
+        }
+        return found
+    }
+
+    /// The settled instances that also meet `condition` (on `i`), joined with their VM's id and domain UUID.
+    private func settled(where condition: SQLQueryString) async throws -> [SettledInstance] {
+        try await database.sql.raw("""
+            SELECT i.*, v.id AS settled_vm_id, v.vm_uuid AS settled_vm_uuid FROM instances i
+            LEFT JOIN virtual_machines v ON v.id = i.virtual_machine_id
+            WHERE i.status IN ('RUNNING', 'STOPPED', 'ERROR') AND \(condition)
+            """).all().map { row in
+            SettledInstance(instance: try RowCodec.decode(Instance.self, from: row),
+                            hasVm: !(try row.decodeNil(column: "settled_vm_id")),
+                            vmUuid: try row.decode(column: "settled_vm_uuid", as: String?.self))
+        }
+    }
+
+    public func machinesWithChanges(since: Date) async throws -> Set<UUID> {
+        Set(try await database.sql.raw("""
+            SELECT DISTINCT compute_machine_id FROM instances WHERE updated_at > \(bind: since) AND compute_machine_id IS NOT NULL
+            """).all().map { try $0.decode(column: "compute_machine_id", as: UUID.self) })
     }
 
     public func inTransition(unchangedSince before: Date) async throws -> [Instance] {
