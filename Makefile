@@ -4,7 +4,7 @@ SWIFT_TEST_FLAGS ?=
 DEV_DIR ?= .zedge-dev
 BENCH_FLAGS ?=
 
-.PHONY: run test soak build deps test-deps test-guest bench bench-disks fuzz deb package-test clean
+.PHONY: run test soak build deps test-deps test-guest bench bench-quick bench-disks fuzz deb package-test clean
 
 deps:
 	@scripts/ensure-deps.sh
@@ -56,6 +56,15 @@ bench: deps
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" agents $(BENCH_FLAGS)
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" creates $(CREATES_BENCH_FLAGS)
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement $(PLACEMENT_BENCH_FLAGS)
+
+## The same three harnesses, short: for a quick look after a change (under 5 minutes once the release build exists;
+## the figures are noisier than make bench's, so compare ratios, not absolute numbers).
+bench-quick: deps
+	$(SWIFT) build -c release --product zedge-coordinator
+	$(SWIFT) build -c release --product zedge-bench
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" agents --agents 1000 --duration 10 --saturation-duration 5 --wake-samples 100 --wake-budget 30
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" creates --duration 10 --warmup 3
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement --placements 500 --runs 3
 
 ## Write throughput through libvirt into an RBD volume as a ratio to `rbd bench --io-type write` on the same
 ## throwaway Ceph cluster in the same run (scripts/bench-rbd.sh; as root, needs scripts/ensure-deps.sh --with-ceph).

@@ -26,11 +26,11 @@ struct SQLiteCheckpointerTests {
             let empty = try size(of: file)
             try await insertRows(200, into: store)
             let deadline = ContinuousClock.now + .seconds(10)
-            while store.checkpointer.done.framesCopied < 64, ContinuousClock.now < deadline {
+            while store.checkpointer.done.walFramesCopied < 64, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(20))
             }
             let done = store.checkpointer.done
-            #expect(done.checkpoints >= 1 && done.framesCopied >= 64, "\(done)")
+            #expect(done.checkpoints >= 1 && done.walFramesCopied >= 64, "\(done)")
             let bytes = try size(of: file)
             // The writer never checkpoints (above): the file grew by what the checkpointer copied.
             #expect(bytes >= empty + 16 * 4096, "the database file went from \(empty) to \(bytes) bytes")

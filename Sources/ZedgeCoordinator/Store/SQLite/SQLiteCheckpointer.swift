@@ -1,3 +1,4 @@
+import CSQLite3
 import Foundation
 import Logging
 import NIOPosix
@@ -24,10 +25,16 @@ final class SQLiteCheckpointer: @unchecked Sendable {
     private let threadPool: NIOThreadPool
     private let totals = Mutex<Totals>(Totals())
 
-    /// What the checkpoints so far did: how many ran and how many WAL frames they copied into the database file.
+    /// What the checkpoints so far did.
     struct Totals: Sendable {
+        /// Checkpoints that ran.
         var checkpoints = 0
-        var framesCopied = 0
+        /// Checkpoints skipped because another connection held the checkpoint lock (SQLITE_BUSY; a reader's
+        /// connection recovering the WAL as it opens, say): the next commit past the threshold tries again.
+        var busy = 0
+        /// After the latest checkpoint, how many frames of the WAL as it then was were in the database file: SQLite's
+        /// `pnCkpt`, which counts the whole WAL since it last started over, not what that checkpoint alone copied.
+        var walFramesCopied = 0
     }
 
     /// Opens its connection to `path` (the writer's file). Throws `SQLiteStoreError` when it cannot.
@@ -58,8 +65,11 @@ final class SQLiteCheckpointer: @unchecked Sendable {
                 let (_, copied) = try connection.checkpointPassive()
                 totals.withLock {
                     $0.checkpoints += 1
-                    $0.framesCopied += copied
+                    $0.walFramesCopied = copied
                 }
+            } catch let error as SQLiteStoreError where error.code & 0xFF == SQLITE_BUSY {  // and its extended codes
+                totals.withLock { $0.busy += 1 }
+                logger.debug("WAL checkpoint skipped: another connection holds the checkpoint lock")
             } catch {
                 logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
             }
