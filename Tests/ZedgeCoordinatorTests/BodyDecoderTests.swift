@@ -41,6 +41,9 @@ import ZedgeCore
         #expect(fields(#"{"name":null}"#) == ["name"])
         #expect(fields(#"{"name":"ok","size":"ten"}"#) == ["size"])
         #expect(fields(#"{"name":"ok","size":1.5}"#) == ["size"])
+        #expect(fields(#"{"name":"ok","size":9007199254740993}"#) == ["size"])  // past 9e15: not every integer is a double
+        #expect(fields(#"{"name":"ok","size":1e2}"#) == [] && fields(#"{"name":"ok","size":-4.0}"#) == [])  // whole
+        #expect(fields(#"{"name":"ok","quota":{"memoryGb":1.5,"cpuCores":2.5}}"#) == ["quota.cpuCores", "quota.memoryGb"])
         #expect(fields(#"{"name":"ok","role":"GOD"}"#) == ["role"])
         #expect(fields(#"{"name":"ok","quota":{"cpuCores":"x"}}"#) == ["quota.cpuCores"])
         #expect(fields(#"{"name":"bad"}"#) == ["name"])

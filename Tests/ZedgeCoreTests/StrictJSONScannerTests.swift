@@ -109,4 +109,23 @@ import ZedgeCore
         }
         #expect(count(try JSONSerialization.jsonObject(with: Data(text.utf8))) == members)
     }
+
+    /// The shape a request body's checks read: the top-level object's names, and the numbers in objects all the way
+    /// down that are not whole or pass 9e15 (those in arrays, and whole ones however written, are not listed).
+    @Test func theShapeNamesTopLevelMembersAndTheNumbersThatAreNotWhole() {
+        let text = #"{"a": 1, "b": {"c": 2.5, "d": [1.5, {"e": 0.5}], "f": 1e2, "g": 9007199254740993, "h": -3.0, "k": -999999999999999}, "i": "x", "j": 123456789012345678}"#
+        let (outcome, shape) = StrictJSONScanner.scanShape(Array(text.utf8))
+        #expect(outcome == .valid(members: 11))
+        #expect(shape.topLevelNames == ["a", "b", "i", "j"])
+        #expect(shape.nonIntegralNumbers == [["b", "c"], ["b", "g"], ["j"]])
+        for (other, names) in [("[1.5, {\"a\": 2.5}]", nil), ("2.5", nil), ("{}", [String]())] as [(String, [String]?)] {
+            let (valid, shape) = StrictJSONScanner.scanShape(Array(other.utf8))
+            guard case .valid = valid else { Issue.record("\(other): \(valid)"); continue }
+            #expect(shape.topLevelNames == names, "\(other)")
+            #expect(shape.nonIntegralNumbers.isEmpty, "\(other)")
+        }
+        // The shape agrees with Foundation's reading of the same text.
+        let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        #expect(Set(object?.keys.map { $0 } ?? []) == Set(shape.topLevelNames ?? []))
+    }
 }

@@ -48,20 +48,14 @@ extension Request {
 public enum BodyDecoder {
     public static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> DecodedBody<Body> {
         guard !data.isEmpty else { throw Problem.invalid(field: "body", "a JSON object is required") }
-        try checkStructure(data)
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: data, options: [])
-        } catch {
-            throw Problem.invalid(field: "body", "malformed JSON")
-        }
-        guard let object = parsed as? [String: Any] else {
+        let shape = try checkStructure(data)
+        guard let names = shape.topLevelNames else {
             throw Problem.invalid(field: "body", "must be a JSON object")
         }
         let schema = SchemaReflector.schema(for: type)
         let allowed = SchemaReflector.propertyNames(of: type)
         var errors: [FieldError] = []
-        for key in object.keys.sorted() where !allowed.contains(key) {
+        for key in names.sorted() where !allowed.contains(key) {
             if Body.immutableFields.contains(key) || systemFields.contains(key) {
                 errors.append(FieldError(field: key, message: "is read-only and cannot be set"))
             } else {
@@ -70,7 +64,7 @@ public enum BodyDecoder {
         }
         guard errors.isEmpty else { throw Problem.invalid(errors) }
         // Foundation's decoder loses the field of a fractional number sent for an integer; find it here.
-        checkIntegers(object, schema: schema, path: "", into: &errors)
+        errors = integerErrors(shape.nonIntegralNumbers, schema: schema)
         guard errors.isEmpty else { throw Problem.invalid(errors) }
 
         let value: Body
@@ -81,16 +75,18 @@ public enum BodyDecoder {
         }
         let validation = value.validate()
         guard validation.isEmpty else { throw Problem.invalid(validation) }
-        return DecodedBody(value: value, presentFields: Set(object.keys))
+        return DecodedBody(value: value, presentFields: Set(names))
     }
 
     /// Refuses, before anything is decoded, a body that is not strict JSON: a member name repeated in one object
     /// at any depth (400 naming its path, e.g. `spec.nics[1].subnetId`; RFC 7493 §2.3), malformed JSON (400 on
-    /// `body` saying what and where) or nesting deeper than `StrictJSONScanner.defaultMaxDepth`.
-    static func checkStructure(_ data: Data) throws(Problem) {
-        switch StrictJSONScanner.scan(data) {
+    /// `body` saying what and where) or nesting deeper than `StrictJSONScanner.defaultMaxDepth`. Returns the body's
+    /// shape (`StrictJSONScanner.Shape`), read in the same pass.
+    static func checkStructure(_ data: Data) throws(Problem) -> StrictJSONScanner.Shape {
+        let (outcome, shape) = StrictJSONScanner.scanShape(data)
+        switch outcome {
         case .valid:
-            return
+            return shape
         case .duplicateKey(let path):
             throw Problem.invalid(field: path, "is a duplicate name: each name may appear only once in an object")
         case .malformed(let offset, let reason):
@@ -100,22 +96,27 @@ public enum BodyDecoder {
         }
     }
 
-    /// Reports numbers that are not whole where the schema says integer (recursing into objects).
-    static func checkIntegers(_ value: Any, schema: JSONValue, path: String, into errors: inout [FieldError]) {
-        guard case .object(let schema) = schema else { return }
-        let isInteger = schema["type"] == "integer" || schema["type"].map { if case .array(let types) = $0 { types.contains("integer") } else { false } } == true
-        if isInteger, let number = value as? NSNumber, !(value is Bool) {
-            let double = number.doubleValue
-            if double.rounded() != double || abs(double) > 9.0e15 {
-                errors.append(FieldError(field: path.isEmpty ? "body" : path, message: "must be an integer"))
-            }
+    /// "must be an integer" for each number that is not whole (or passes 9e15) where the schema says integer, by its
+    /// path (`a.b`), in path order. The numbers are those in objects all the way down (`Shape.nonIntegralNumbers`).
+    static func integerErrors(_ numbers: [[String]], schema: JSONValue) -> [FieldError] {
+        func isInteger(_ schema: JSONValue?) -> Bool {
+            guard case .object(let schema)? = schema else { return false }
+            return schema["type"] == "integer"
+                || schema["type"].map { if case .array(let types) = $0 { types.contains("integer") } else { false } } == true
         }
-        if case .object(let properties)? = schema["properties"], let object = value as? [String: Any] {
-            for (key, child) in object.sorted(by: { $0.key < $1.key }) {
-                if let childSchema = properties[key] {
-                    checkIntegers(child, schema: childSchema, path: path.isEmpty ? key : "\(path).\(key)", into: &errors)
+        var fields: [[String]] = []
+        for path in numbers {
+            var node: JSONValue? = schema
+            for name in path {
+                guard case .object(let object)? = node, case .object(let properties)? = object["properties"] else {
+                    node = nil
+                    break
                 }
+                node = properties[name]
             }
+            if isInteger(node) { fields.append(path) }
         }
+        return fields.sorted { $0.lexicographicallyPrecedes($1) }
+            .map { FieldError(field: $0.joined(separator: "."), message: "must be an integer") }
     }
 }

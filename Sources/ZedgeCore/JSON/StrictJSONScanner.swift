@@ -46,6 +46,28 @@ public enum StrictJSONScanner {
             return scanner.run()
         }
     }
+
+    /// What a request body's checks need besides validity, gathered in the same pass (so that the body is not parsed
+    /// a second time into Foundation objects only to be looked at).
+    public struct Shape: Sendable, Hashable {
+        /// The top-level object's member names in document order; nil when the top-level value is not an object.
+        public var topLevelNames: [String]?
+        /// The numbers that are not whole, or whose magnitude passes 9e15 (past which a double no longer holds every
+        /// integer), and that sit in objects all the way down (no array on their path): each by its member names
+        /// from the top, in document order.
+        public var nonIntegralNumbers: [[String]]
+    }
+
+    /// `scan`, and the body's `Shape` when it is valid.
+    public static func scanShape(_ bytes: some ContiguousBytes, maxDepth: Int = defaultMaxDepth) -> (Outcome, Shape) {
+        bytes.withUnsafeBytes { buffer in
+            var scanner = Scanner(buffer: buffer, maxDepth: max(1, maxDepth))
+            scanner.collectsShape = true
+            let outcome = scanner.run()
+            let names = scanner.topLevelIsObject ? scanner.frames.first?.names : nil
+            return (outcome, Shape(topLevelNames: names, nonIntegralNumbers: scanner.nonIntegral))
+        }
+    }
 }
 
 // MARK: - The scanner
@@ -73,6 +95,10 @@ private struct Scanner {
     var members = 0
     /// Reused buffer for names with escapes.
     var scratch: [UInt8] = []
+    /// Whether to gather `StrictJSONScanner.Shape`'s facts.
+    var collectsShape = false
+    var topLevelIsObject = false
+    var nonIntegral: [[String]] = []
 
     init(buffer: UnsafeRawBufferPointer, maxDepth: Int) {
         bytes = buffer
@@ -167,6 +193,7 @@ private struct Scanner {
 
     mutating func open(isObject: Bool) throws(Stop) {
         guard depth < maxDepth else { throw Stop(outcome: .tooDeep(offset: i, maxDepth: maxDepth)) }
+        if depth == 0 { topLevelIsObject = isObject }
         if depth < frames.count {
             frames[depth].isObject = isObject
             frames[depth].names.removeAll(keepingCapacity: true)
@@ -251,7 +278,8 @@ private struct Scanner {
         } else {
             while i < bytes.count, isDigit(bytes[i]) { i += 1 }
         }
-        if peek(UInt8(ascii: ".")) {
+        let fraction = peek(UInt8(ascii: "."))
+        if fraction {
             i += 1
             guard i < bytes.count, isDigit(bytes[i]) else { throw malformed("expected a digit after '.'") }
             while i < bytes.count, isDigit(bytes[i]) { i += 1 }
@@ -271,6 +299,19 @@ private struct Scanner {
                 throw malformed("a number beyond the range of a 64-bit float (RFC 7493 §2.2)")
             }
         }
+        if collectsShape, depth > 0, frames[..<depth].allSatisfy(\.isObject), !isWholeAndSafe(start..<i, plain: !fraction && !exponent) {
+            nonIntegral.append(frames[..<depth].map { $0.names.last ?? "" })
+        }
+    }
+
+    /// Whether the number at `range` is whole and at most 9e15 in magnitude. `plain`: digits only (and a sign); with at
+    /// most 15 digits it is, without reading its value.
+    func isWholeAndSafe(_ range: Range<Int>, plain: Bool) -> Bool {
+        let digits = range.count - (bytes[range.lowerBound] == UInt8(ascii: "-") ? 1 : 0)
+        if plain, digits <= 15 { return true }  // below 1e15
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        guard let value = Double(text) else { return false }
+        return value.rounded() == value && abs(value) <= 9.0e15
     }
 
     func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
