@@ -6,11 +6,17 @@ import ZedgeCore
 extension InstanceFixture {
     /// Creates an instance and has the machine's agent report it running.
     func running(_ name: String, on host: (id: UUID, credential: String)) async throws -> Instance {
+        try await instance(try await runningDomain(name, on: host).id).instance
+    }
+
+    /// As `running`: the instance's id and its domain's spec (what the host's heartbeats report it by).
+    func runningDomain(_ name: String, on host: (id: UUID, credential: String)) async throws -> (id: UUID, spec: VmSpec) {
         let accepted = try await create(name).decode(InstanceService.Accepted.self)
         let tasks = try await lease(host.credential)
-        guard tasks.count == 1 else { throw TestFailure("expected one vm.create, got \(tasks.map(\.kind))") }
+        guard tasks.count == 1, tasks[0].kind == .vmCreate else { throw TestFailure("expected one vm.create, got \(tasks.map(\.kind))") }
+        let spec = try tasks[0].payload.decode(as: VmCreatePayload.self).spec
         try await finish(tasks[0], credential: host.credential, state: .running)
-        return try await instance(accepted.instance.instance.id).instance
+        return (accepted.instance.instance.id, spec)
     }
 }
 

@@ -376,10 +376,7 @@ struct InstanceLifecycleTests {
         }) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.6.1.1")
-            let id = try await f.create("phoenix").decode(InstanceService.Accepted.self).instance.instance.id
-            let create = try await f.lease(host.credential)
-            let spec = try create[0].payload.decode(as: VmCreatePayload.self).spec
-            try await f.finish(create[0], credential: host.credential, state: .running)
+            let (id, spec) = try await f.runningDomain("phoenix", on: host)
             func report(_ state: DomainState?) async throws {
                 try await Task.sleep(for: .milliseconds(20))  // taken after the instance's last change
                 try await f.heartbeat(host.credential, observed: state.map { [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: $0)] } ?? [])
@@ -499,10 +496,7 @@ struct InstanceLifecycleTests {
         try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.6.0.9")
-            let id = try await f.create("steady").decode(InstanceService.Accepted.self).instance.instance.id
-            let create = try await f.lease(host.credential)
-            let spec = try create[0].payload.decode(as: VmCreatePayload.self).spec
-            try await f.finish(create[0], credential: host.credential, state: .running)
+            let (id, spec) = try await f.runningDomain("steady", on: host)
             #expect(try await f.instance(id).instance.status == .running)
             let running = [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running)]
             func counters() async throws -> (full: Double, incremental: Double, read: Double) {
@@ -547,10 +541,7 @@ struct InstanceLifecycleTests {
         try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.6.0.1")
-            let id = try await f.create("drifty").decode(InstanceService.Accepted.self).instance.instance.id
-            let create = try await f.lease(host.credential)
-            let spec = try create[0].payload.decode(as: VmCreatePayload.self).spec
-            try await f.finish(create[0], credential: host.credential, state: .running)
+            let (id, spec) = try await f.runningDomain("drifty", on: host)
             #expect(try await f.instance(id).instance.status == .running)
 
             // The host reports the domain stopped behind the coordinator's back: it is started again.
