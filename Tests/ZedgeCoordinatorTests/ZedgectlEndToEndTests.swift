@@ -126,13 +126,18 @@ struct ZedgectlEndToEndTests {
         try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
     }
 
+    /// The access tokens' lifetime in `loginRefreshesByItselfAndLogoutRevokes`: long enough for a login and two
+    /// commands under a loaded CI machine (10 s was not: ci41's `whoami` came more than 8 s after the login, inside
+    /// the CLI's 2 s margin, and refreshed), short enough to wait out twice.
+    static let accessTokenSeconds = 25
+
     @Test func loginRefreshesByItselfAndLogoutRevokes() async throws {
-        let coordinator = try await Coordinator(accessTokenSeconds: 10)
+        let coordinator = try await Coordinator(accessTokenSeconds: Self.accessTokenSeconds)
         let home = try Self.makeHome()
         defer { try? FileManager.default.removeItem(atPath: home) }
         let ctl = Ctl(home: home)
         do {
-            // The test's own eyes: an API key (access tokens last 10 s here).
+            // The test's own eyes: an API key (access tokens last `accessTokenSeconds` here).
             let login = try await coordinator.client.login("admin", Self.password).accessToken
             let admin = try #require(try await coordinator.client.post("/api/v1/api-keys", token: login, ["name": "test"]).json()["key"] as? String)
 
@@ -149,6 +154,7 @@ struct ZedgectlEndToEndTests {
             // Login: the context and the refresh token, the credentials 0600 in a 0700 directory.
             let loggedIn = try await ctl.ok(["login", "--url", coordinator.url, "--ca-hash", coordinator.caHash, "--username", "admin",
                                              "--password-stdin", "--context", "e2e"], stdin: Self.password + "\n")
+            let loggedInBy = ContinuousClock.now  // the login's access token was issued before this
             #expect(loggedIn.stderr.contains("Logged in to \(coordinator.url) as admin"))
             #expect(try await coordinator.auditCount("auth.login", admin: admin) == loginsBefore + 1)
             let mode = try FileManager.default.attributesOfItem(atPath: ctl.credentialsPath)[.posixPermissions] as? NSNumber
@@ -165,13 +171,14 @@ struct ZedgectlEndToEndTests {
             #expect(try Self.json(me.stdout)["username"] == "admin")
             #expect(try ctl.refreshToken("e2e") == first)
 
-            // It expires (10 s): the next commands refresh by themselves, once for four of them at the same time
+            // It expires: the next commands refresh by themselves, once for four of them at the same time
             // (a second use of one refresh token would revoke the session), and the rotated refresh token is kept.
-            try await Task.sleep(for: .seconds(11))
+            try await Task.sleep(until: loggedInBy + .seconds(Self.accessTokenSeconds + 1))
             let together = try await withThrowingTaskGroup(of: Ctl.Result.self) { group in
                 for _ in 0..<4 { group.addTask { try await ctl(["tenant", "list"]) } }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
+            let refreshedBy = ContinuousClock.now
             #expect(together.allSatisfy { $0.status == 0 }, "\(together.map(\.stderr))")
             let second = try #require(try ctl.refreshToken("e2e"))
             #expect(second != first)
@@ -186,7 +193,7 @@ struct ZedgectlEndToEndTests {
             entries["e2e"] = entry
             file["contexts"] = entries
             try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: ctl.credentialsPath))
-            try await Task.sleep(for: .seconds(11))
+            try await Task.sleep(until: refreshedBy + .seconds(Self.accessTokenSeconds + 1))
             try await ctl.ok(["tenant", "list"])
             let third = try #require(try ctl.refreshToken("e2e"))
             #expect(third != second)
