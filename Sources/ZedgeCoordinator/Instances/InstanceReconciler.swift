@@ -44,19 +44,11 @@ public struct InstanceReconciler: Sendable {
         self.logger = logger
     }
 
-    /// What one pass read: whether it read every settled instance, and how many machines and instances it looked at.
-    public struct PassReport: Sendable, Equatable {
-        public var full: Bool
-        public var machines: Int
-        public var instances: Int
-    }
-
     /// One look at the settled instances that may need a step, against every fresh host report: every one on a full
     /// pass (the first, then one every `fullPassInterval`); otherwise only those on machines whose report says
     /// something new or whose instances changed since the last pass, those whose operation ended since, and those
-    /// the clock may move (ERROR, `timeoutS`) (`ReconcileLedger`).
-    @discardableResult
-    public func pass(now: Date) async throws -> PassReport {
+    /// the clock may move (ERROR, `timeoutS`) (`ReconcileLedger`). What it read is counted in `metrics`.
+    public func pass(now: Date) async throws {
         let began = Date()
         let inFlight = try await service.tasks.resourcesInFlight()
         let reports = HostReports(tracker: tracker, stored: try await hosts.sharedObservations())
@@ -88,8 +80,8 @@ public struct InstanceReconciler: Sendable {
             let examined = machines.filter { fresh($0) != nil }
             candidates = examined.isEmpty ? [] : try await service.instances.settled(on: examined)
             var seen = Set(candidates.map(\.instance.id))
-            let others = try await service.instances.settledOnTheClock()
-                + (wereInFlight.subtracting(inFlight).isEmpty ? [] : try await service.instances.settled(ids: wereInFlight.subtracting(inFlight)))
+            let ended = wereInFlight.subtracting(inFlight)
+            let others = try await service.instances.settledOnTheClock() + (ended.isEmpty ? [] : try await service.instances.settled(ids: ended))
             for other in others where seen.insert(other.instance.id).inserted { candidates.append(other) }
         }
         var judged: [UUID: ReconcileLedger.Judged?] = [:]
@@ -128,7 +120,6 @@ public struct InstanceReconciler: Sendable {
         try await collectOrphans(reports, now: now)
         try await disks.pass(reports, freshness: freshness, now: now)
         try await cloudBoxes.expireBindings(now: now)
-        return PassReport(full: full, machines: machines.count, instances: candidates.count)
     }
 
     /// Outcomes lost to a crash of the coordinator between a task's end (stored) and its effect on the instance (a

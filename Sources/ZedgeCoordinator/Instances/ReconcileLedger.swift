@@ -10,7 +10,7 @@ import ZedgeCore
 /// the instance). A machine is read again when its report says something else, when one of its instances changed,
 /// or while a change awaits a newer report. Every `fullPassInterval` a pass reads every settled instance again.
 final class ReconcileLedger: Sendable {
-    struct Judged: Sendable, Equatable {
+    struct Judged: Sendable {
         var fingerprint: Int
         var reportAt: Date
         /// The newest `updatedAt` of an instance on the machine at or after `reportAt`: judged by no report yet.
@@ -65,10 +65,5 @@ final class ReconcileLedger: Sendable {
             state.changesFrom = began.addingTimeInterval(-Self.changeMargin)
             state.inFlight = inFlight
         }
-    }
-
-    /// Forgets everything: the next pass is a full one.
-    func reset() {
-        state.withLock { $0 = State() }
     }
 }
