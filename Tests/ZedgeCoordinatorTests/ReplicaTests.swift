@@ -46,6 +46,33 @@ import ZedgeCore
         }
     }
 
+    /// A console-log call asked through B reaches the agent's long-poll held by A. A's polls read calls only when
+    /// their host may have one (`TaskNotifier.takeCallMark`): after the agent's first poll of A, only the call's own
+    /// `NOTIFY zedge_tasks, '<host> call'` from B makes A look again.
+    @Test  // on PostgreSQL (ZEDGE_TEST_POSTGRES_URL, which make test sets); fails without it, never skips
+    func aCallAskedThroughOneReplicaReachesTheLongPollHeldByTheOther() async throws {
+        try await TestCoordinator.with(.postgres, configure: InstanceFixture.patient) { a in
+            var second = a.configuration
+            second.port = 0
+            try await TestCoordinator.run(second) { b in
+                let f = try await InstanceFixture.make(a)
+                let machine = try await f.addMachine(ip: "10.21.0.1")
+                let created = try await f.create("relay-1")
+                #expect(created.status == 202, "\(created.text)")
+                let instance = try created.decode(InstanceService.Accepted.self).instance.instance
+                #expect(try await f.lease(machine.credential).map(\.kind) == [.vmCreate], "the agent has polled A: no calls there yet")
+
+                let log = ["ZEDGE-GUEST instance-id=\(instance.id) hostname=relay-1"]
+                async let agent = ConsoleLogTests.answerOneCall(f, credential: machine.credential, log: log)
+                try await Task.sleep(for: .milliseconds(500))  // the agent's poll is held by A
+                let response = try await b.client.get("/api/v1/instances/\(instance.id)/console-log?lines=5", token: try await b.adminToken())
+                _ = try await agent
+                #expect(response.status == 200, "\(response.text)")
+                #expect(try response.decode(ConsoleLogOutput.self).lines == log)
+            }
+        }
+    }
+
     /// The agent's killed run left a long-poll waiting on A; its new run polls B. A hears of the new run
     /// (`NOTIFY zedge_tasks, '<host> <run> <ms>'`): the old poll ends at once with nothing, and a task queued through A
     /// goes to the new run on B.

@@ -192,6 +192,30 @@ import ZedgeCore
             #expect(held.status == .running)
         }
     }
+
+    /// Polls of one agent at once (a woken poll and a new one, or two replicas): every queued task is leased by
+    /// exactly one of them, and each lease moves its operation's step along once, in the same transaction.
+    @Test(arguments: TestEngine.all)
+    func concurrentPollsLeaseEachTaskOnceAndMoveItsOperation(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let t = try await TaskDispatchTests.TwoAgents.make(c)
+            var queued: [(operation: ZedgeCore.Operation, task: AgentTask)] = []
+            for _ in 0..<6 { queued.append(try await t.enqueue(on: t.a.machineId!)) }
+            let leased = try await withThrowingTaskGroup(of: [TaskAssignment].self) { group in
+                for _ in 0..<4 { group.addTask { try await t.poll(t.a, wait: 0) } }
+                return try await group.reduce(into: [TaskAssignment]()) { $0 += $1 }
+            }
+            #expect(leased.map(\.id).sorted() == queued.map(\.task.id).sorted(), "each task once, none twice")
+            #expect(leased.allSatisfy { $0.attempt == 1 })
+            for (operation, _) in queued {
+                let stored = try await t.operation(operation.id)
+                #expect(stored.status == .running && stored.steps.map(\.status) == [.running] && stored.startedAt != nil,
+                        "\(stored.status) \(stored.steps.map(\.status))")
+            }
+            #expect(try await t.poll(t.a, wait: 0).isEmpty)
+            #expect(try await t.poll(t.b, wait: 0).isEmpty)
+        }
+    }
 }
 
 @Suite struct TaskPersistenceTests {
@@ -312,6 +336,10 @@ import ZedgeCore
         #expect(TaskWakeChannel.parse("\(host.uuidString) \(run.uuidString)") == nil, "a run without its time")
         #expect(TaskWakeChannel.parse("\(host.uuidString) not-a-run 5") == nil)
         #expect(TaskWakeChannel.parse("\(host.uuidString) \(run.uuidString) soon") == nil)
+        let call = TaskWakeChannel.parse(TaskWakeChannel.callPayload(host: host))
+        #expect(call?.host == host && call?.call == true && call?.newRun == nil)
+        #expect(TaskWakeChannel.parse(host.uuidString)?.call == false)
+        #expect(TaskWakeChannel.parse("\(host.uuidString) calls") == nil)
         #expect(TaskWakeChannel.parse("nonsense") == nil)
         #expect(TaskWakeChannel.parse("") == nil)
     }
@@ -352,6 +380,29 @@ import ZedgeCore
 }
 
 extension TaskNotifierTests {
+    /// A long-poll reads its host's agent calls only when one may wait: every host at first, then only after a
+    /// call was stored for it (`notifyCall`, which also wakes its polls) or a read gave the mark back.
+    @Test func aHostsPollsLookForCallsOnlyWhenOneMayWait() async {
+        let notifier = TaskNotifier()
+        let host = UUID(), other = UUID()
+        #expect(notifier.takeCallMark(host), "nothing known yet: it may have calls")
+        #expect(!notifier.takeCallMark(host), "looked: none until a call is stored")
+        let subscription = notifier.subscribe(host)
+        notifier.notifyCall(host)
+        #expect(await subscription.wait(timeout: .seconds(3600)), "a stored call wakes the host's polls")
+        subscription.cancel()
+        #expect(notifier.takeCallMark(host) && !notifier.takeCallMark(host))
+        notifier.markCalls(host)  // a read that failed, or one that took as many as it could
+        #expect(notifier.takeCallMark(host))
+        #expect(notifier.takeCallMark(other), "another host is apart")
+        // A task's wake does not make a host look for calls.
+        notifier.notify(host)
+        #expect(!notifier.takeCallMark(host))
+        let quiet = notifier.subscribe(other)
+        #expect(await quiet.wait(timeout: .milliseconds(20)) == false, "timed out, not notified")
+        quiet.cancel()
+    }
+
     /// A long-poll subscribes before it looks for tasks: a task queued between the look and the wait must
     /// wake it at once, not after its whole wait. A lost notify would wait an hour, far past the time limit
     /// (no wall-clock assert: a loaded machine may take seconds to schedule the test at all).

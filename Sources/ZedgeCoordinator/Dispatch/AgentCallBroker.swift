@@ -23,7 +23,7 @@ public struct AgentCallBroker: Sendable {
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         let call = AgentCall(id: .v7(), kind: kind, payload: payload, expiresAt: now.addingTimeInterval(seconds))
         try await calls.insert(call, computeMachineId: computeMachineId, now: now)
-        notifier.notify(computeMachineId)
+        notifier.notifyCall(computeMachineId)
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: timeout)
         defer { Task { [calls] in try? await calls.delete(call.id) } }
@@ -36,9 +36,19 @@ public struct AgentCallBroker: Sendable {
             "The host's agent did not answer within \(Int(seconds.rounded())) s; it may be busy or its connection down. Try again.")
     }
 
-    /// The machine's calls waiting to be handed out, each handed out once.
+    /// The machine's calls waiting to be handed out, each handed out once. Read only when the machine may have
+    /// some (`TaskNotifier.takeCallMark`): most long-polls skip it (issue #14).
     public func deliver(to computeMachineId: UUID, now: Date = Date()) async throws -> [AgentCall] {
-        try await calls.deliver(computeMachineId: computeMachineId, now: now, limit: 16)
+        guard notifier.takeCallMark(computeMachineId) else { return [] }
+        let limit = 16
+        do {
+            let delivered = try await calls.deliver(computeMachineId: computeMachineId, now: now, limit: limit)
+            if delivered.count == limit { notifier.markCalls(computeMachineId) }  // more may wait
+            return delivered
+        } catch {
+            notifier.markCalls(computeMachineId)
+            throw error
+        }
     }
 
     /// Records an agent's answer; 404 for a call that is not this machine's, is gone, or was answered.

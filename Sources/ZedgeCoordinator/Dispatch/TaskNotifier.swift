@@ -30,8 +30,29 @@ public final class TaskNotifier: Sendable {
 
     fileprivate let waiters = Mutex<[UUID: [ObjectIdentifier: Signal]]>([:])
     private let closed = Atomic<Bool>(false)
+    /// Hosts known to have no agent call waiting (`AgentCallBroker`): their long-polls skip the read for calls.
+    /// A host not in it may have one (every host, when the process starts).
+    private let withoutCalls = Mutex<Set<UUID>>([])
 
     public init() {}
+
+    /// A call was stored for `host` (here or, with PostgreSQL, through another replica): its long-polls look
+    /// for calls again, and wake. Call it after the call has committed.
+    public func notifyCall(_ host: UUID) {
+        markCalls(host)
+        notify(host)
+    }
+
+    /// `host` may have calls waiting (a read for them failed, or found as many as it could take).
+    public func markCalls(_ host: UUID) {
+        _ = withoutCalls.withLock { $0.remove(host) }
+    }
+
+    /// Whether `host` may have calls waiting; from now on it is taken to have none until `markCalls`. Taken before
+    /// the read, so that a call stored after the read began marks the host again (and wakes it).
+    public func takeCallMark(_ host: UUID) -> Bool {
+        withoutCalls.withLock { $0.insert(host).inserted }
+    }
 
     /// Wakes every wait for `host`.
     public func notify(_ host: UUID) {
@@ -64,15 +85,23 @@ public final class TaskNotifier: Sendable {
         }
 
         /// Returns when the host was notified since `subscribe` (at once if it already was), or after
-        /// `timeout`, whichever comes first.
-        public func wait(timeout: Duration) async {
+        /// `timeout`, whichever comes first: true when notified.
+        @discardableResult
+        public func wait(timeout: Duration) async -> Bool {
             let signal = self.signal
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask { try? await Task.sleep(for: timeout) }
-                group.addTask { await signal.wait() }
-                await group.next()
+            return await withTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try? await Task.sleep(for: timeout)
+                    return false
+                }
+                group.addTask {
+                    await signal.wait()
+                    return true
+                }
+                let notified = await group.next() ?? false
                 signal.fire()  // releases the other child if the timer won
                 group.cancelAll()
+                return notified
             }
         }
 

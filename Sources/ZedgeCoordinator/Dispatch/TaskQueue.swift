@@ -71,17 +71,22 @@ public struct TaskQueue: Sendable {
     /// Leases the host's queued tasks (oldest first, at most `limit`) to `run` for the delivery window. A run that
     /// a newer one has replaced gets nothing: its agent is gone, and what it leased would wait out the delivery
     /// window. (Leased just as the new run adopted: the leases are withdrawn, the attempt not counted.)
-    public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = 16) async throws -> [AgentTask] {
+    ///
+    /// `expectingWork`: the caller was just told the host has work (a woken long-poll), so the leases go straight
+    /// to one transaction; otherwise a read outside any transaction looks first, and the writer is not taken when
+    /// the host has nothing queued (most polls).
+    public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = 16,
+                      expectingWork: Bool = false) async throws -> [AgentTask] {
         guard isCurrent(run, of: agent) else { return [] }
-        let queued = try await tasks.queued(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, limit: limit)
-        var leased: [AgentTask] = []
-        for task in queued {
-            guard let next = TaskLifecycle.lease(task, now: now, ttl: deliveryTTL, holder: run) else { continue }
-            if try await tasks.update(next, expecting: task.status) {
-                leased.append(next)
-                try await advance(next, now: now)
-            }
+        if !expectingWork {
+            let queued = try await tasks.queued(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, limit: 1)
+            guard !queued.isEmpty else { return [] }
         }
+        let ttl = deliveryTTL
+        let leased = try await tasks.lease(
+            computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, limit: limit,
+            { TaskLifecycle.lease($0, now: now, ttl: ttl, holder: run) },
+            operation: { TaskLifecycle.apply($0, to: $1, now: now) })
         if !leased.isEmpty, !isCurrent(run, of: agent) {
             try await withdraw(leased, from: run, now: now)
             return []

@@ -3,7 +3,8 @@ import Logging
 import ServiceLifecycle
 
 /// With PostgreSQL, wakes this replica's long-polls for tasks queued through any replica: queueing sends
-/// `NOTIFY zedge_tasks, '<host id>'` (delivered when its transaction commits) and every replica LISTENs. A new
+/// `NOTIFY zedge_tasks, '<host id>'` (delivered when its transaction commits) and every replica LISTENs; a new
+/// agent call, `'<host id> call'`. A new
 /// agent run adopted through another replica (`'<host id> <run> <ms>'`) replaces the host's run here too, unless
 /// this replica saw a later one.
 public struct TaskWakeListener: Service {
@@ -29,8 +30,14 @@ public struct TaskWakeListener: Service {
         while !Task.isShuttingDownGracefully {
             do {
                 try await sessions.listen(on: TaskWakeChannel.name) { payload in
-                    guard let (host, newRun) = TaskWakeChannel.parse(payload) else { return }
-                    if let newRun { queue.supersede(host, by: newRun.run, since: newRun.since) } else { notifier.notify(host) }
+                    guard let (host, newRun, call) = TaskWakeChannel.parse(payload) else { return }
+                    if let newRun {
+                        queue.supersede(host, by: newRun.run, since: newRun.since)
+                    } else if call {
+                        notifier.notifyCall(host)
+                    } else {
+                        notifier.notify(host)
+                    }
                 }
             } catch {
                 guard !Task.isShuttingDownGracefully else { break }

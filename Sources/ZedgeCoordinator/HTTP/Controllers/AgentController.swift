@@ -91,9 +91,9 @@ public struct AgentController: Sendable {
         var leased = try await queue.lease(for: agent, run: run)
         var calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
         if leased.isEmpty, calls.isEmpty, let subscription {
-            await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
+            let notified = await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
             // A run replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
-            leased = try await queue.lease(for: agent, run: run)
+            leased = try await queue.lease(for: agent, run: run, expectingWork: notified)
             calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
         }
         var assignments: [TaskAssignment] = []

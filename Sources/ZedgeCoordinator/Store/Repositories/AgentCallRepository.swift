@@ -36,7 +36,7 @@ public struct SQLAgentCallRepository: AgentCallRepository {
                         SQLBind("PENDING"), SQLBind(now), SQLBind(call.expiresAt))
                 .run()
             if database.engine == .postgres {
-                try await tx.db.raw("SELECT pg_notify(\(bind: TaskWakeChannel.name), \(bind: computeMachineId.uuidString))").run()
+                try await tx.db.raw("SELECT pg_notify(\(bind: TaskWakeChannel.name), \(bind: TaskWakeChannel.callPayload(host: computeMachineId)))").run()
             }
         }
     }

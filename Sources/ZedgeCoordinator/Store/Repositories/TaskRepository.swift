@@ -14,6 +14,12 @@ public protocol TaskRepository: Sendable {
     func announce(run: UUID, of host: UUID, since: Date) async throws
     /// The host's QUEUED tasks, oldest first.
     func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask]
+    /// Leases the host's QUEUED tasks (oldest first, at most `limit`) in one transaction: `lease` gives each
+    /// task as leased (nil leaves it queued), each is written only if it is still QUEUED, and `operation` moves
+    /// the operation of each one written along. Returns the tasks written.
+    func lease(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int,
+               _ lease: @escaping @Sendable (AgentTask) -> AgentTask?,
+               operation: @escaping @Sendable (AgentTask, ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> [AgentTask]
     func find(_ id: UUID) async throws -> AgentTask?
     /// The host's LEASED tasks of these kinds (what an agent may download image files for).
     func leased(computeMachineId: UUID?, cloudBoxId: UUID?, kinds: [TaskKind]) async throws -> [AgentTask]
@@ -40,9 +46,9 @@ public protocol TaskRepository: Sendable {
     func tasks(operationId: UUID) async throws -> [AgentTask]
 }
 
-/// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5). A payload is a host's id, or a host's
-/// id, its agent's new run and when that run started polling, in milliseconds since 1970
-/// (`"<host> <run> <ms>"`).
+/// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5). A payload is a host's id (new tasks);
+/// a host's id and `call` (a new agent call, `"<host> call"`); or a host's id, its agent's new run and when that
+/// run started polling, in milliseconds since 1970 (`"<host> <run> <ms>"`).
 public enum TaskWakeChannel {
     public static let name = "zedge_tasks"
 
@@ -57,13 +63,21 @@ public enum TaskWakeChannel {
         "\(host.uuidString) \(run.uuidString) \(Int64((since.timeIntervalSince1970 * 1000).rounded()))"
     }
 
-    /// What a payload says: the host, and its agent's new run when it says; nil for anything else.
-    public static func parse(_ payload: String) -> (host: UUID, newRun: NewRun?)? {
+    /// The payload that says `host` has a new agent call.
+    public static func callPayload(host: UUID) -> String { "\(host.uuidString) call" }
+
+    /// What a payload says: the host, its agent's new run when it says, and whether it is about a call; nil for
+    /// anything else.
+    public static func parse(_ payload: String) -> (host: UUID, newRun: NewRun?, call: Bool)? {
         let parts = payload.split(separator: " ", omittingEmptySubsequences: true)
-        guard parts.count == 1 || parts.count == 3, let host = UUID(uuidString: String(parts[0])) else { return nil }
-        guard parts.count == 3 else { return (host, nil) }
-        guard let run = UUID(uuidString: String(parts[1])), let milliseconds = Int64(parts[2]) else { return nil }
-        return (host, NewRun(run: run, since: Date(timeIntervalSince1970: Double(milliseconds) / 1000)))
+        guard (1...3).contains(parts.count), let host = UUID(uuidString: String(parts[0])) else { return nil }
+        switch parts.count {
+        case 1: return (host, nil, false)
+        case 2: return parts[1] == "call" ? (host, nil, true) : nil
+        default:
+            guard let run = UUID(uuidString: String(parts[1])), let milliseconds = Int64(parts[2]) else { return nil }
+            return (host, NewRun(run: run, since: Date(timeIntervalSince1970: Double(milliseconds) / 1000)), false)
+        }
     }
 }
 
@@ -104,9 +118,34 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }) else {
             return []
         }
-        return try await database.sql.select().column("*").from(tasks.name)
+        return try await queued(column, host, limit: limit, on: database.sql)
+    }
+
+    func queued(_ column: String, _ host: UUID, limit: Int, on db: any SQLDatabase) async throws -> [AgentTask] {
+        try await db.select().column("*").from(tasks.name)
             .where(SQLIdentifier(column), .equal, SQLBind(host)).where("status", .equal, TaskStatus.queued.rawValue)
             .orderBy("id").limit(limit).all().map { try RowCodec.decode(AgentTask.self, from: $0) }
+    }
+
+    /// One transaction, so one turn of the writer on SQLite (issue #14: a woken long-poll took four hops between
+    /// threads, two of them on the writer, before it could answer).
+    public func lease(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int,
+                      _ lease: @escaping @Sendable (AgentTask) -> AgentTask?,
+                      operation: @escaping @Sendable (AgentTask, ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> [AgentTask] {
+        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }) else {
+            return []
+        }
+        return try await database.transaction { tx in
+            var leased: [AgentTask] = []
+            for task in try await queued(column, host, limit: limit, on: tx.db) {
+                guard let next = lease(task), try await update(next, expecting: task.status, on: tx.db) else { continue }
+                if let operationId = next.operationId {
+                    try await updateOperation(operationId, on: tx.db) { operation(next, $0) }
+                }
+                leased.append(next)
+            }
+            return leased
+        }
     }
 
     public func leased(computeMachineId: UUID?, cloudBoxId: UUID?, kinds: [TaskKind]) async throws -> [AgentTask] {
@@ -125,7 +164,10 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool {
-        let db = database.sql
+        try await update(task, expecting: status, on: database.sql)
+    }
+
+    func update(_ task: AgentTask, expecting status: TaskStatus, on db: any SQLDatabase) async throws -> Bool {
         let expected = SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue))
         let statement = StatementText.update(tasks.name, set: try Self.stateColumns(of: task), id: task.id, and: expected, in: db)
         return try await db.raw("\(statement)").all().count == 1
@@ -198,11 +240,15 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     /// progress, error and the times.
     /// - Throws: `DomainError` (conflict) after `operationAttempts` reads that each lost to another change.
     public func updateOperation(_ id: UUID, _ change: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws {
+        try await updateOperation(id, on: database.sql, change)
+    }
+
+    /// As `updateOperation(_:_:)`, on `db` (a transaction's, whose reads then see its own writes).
+    func updateOperation(_ id: UUID, on db: any SQLDatabase, _ change: (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws {
         for _ in 0..<Self.operationAttempts {
-            guard let row = try await database.sql.select().column("*").from(operations.name).where("id", .equal, id).first() else { return }
+            guard let row = try await db.select().column("*").from(operations.name).where("id", .equal, id).first() else { return }
             let version = try row.decode(column: "version", as: Int.self)
             let changed = change(try RowCodec.decode(ZedgeCore.Operation.self, from: row))
-                let db = database.sql
             let columns: [(column: String, value: any SQLExpression)] = [
                 ("status", try RowCodec.bind(changed.status)), ("steps", try RowCodec.bind(changed.steps)),
                 ("progress", try RowCodec.bind(changed.progress)), ("error", try RowCodec.bind(optional: changed.error)),
