@@ -3,9 +3,9 @@ import Logging
 import ServiceLifecycle
 
 /// With PostgreSQL, wakes this replica's long-polls for tasks queued through any replica: queueing sends
-/// `NOTIFY zedge_tasks, '<host id>'` (delivered when its transaction commits) and every replica LISTENs; a new
-/// agent call, `'<host id> call'`. A new
-/// agent run adopted through another replica (`'<host id> <run> <ms>'`) replaces the host's run here too, unless
+/// `NOTIFY zedge_tasks, '<host id>'` (delivered when its transaction commits) and every replica LISTENs. A new
+/// agent call sends `'<host id> call'`: the host's polls here look for calls again. A new agent run adopted
+/// through another replica (`'<host id> <run> <ms>'`) replaces the host's run here too, unless
 /// this replica saw a later one.
 public struct TaskWakeListener: Service {
     let sessions: ReplicaSessions

@@ -115,10 +115,15 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func queued(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int) async throws -> [AgentTask] {
-        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }) else {
+        guard let (column, host) = Self.hostColumn(computeMachineId, cloudBoxId) else {
             return []
         }
         return try await queued(column, host, limit: limit, on: database.sql)
+    }
+
+    /// The column that names a task's host, and the host: its compute machine, else its CloudBox; nil for neither.
+    static func hostColumn(_ computeMachineId: UUID?, _ cloudBoxId: UUID?) -> (column: String, host: UUID)? {
+        computeMachineId.map { ("compute_machine_id", $0) } ?? cloudBoxId.map { ("cloud_box_id", $0) }
     }
 
     func queued(_ column: String, _ host: UUID, limit: Int, on db: any SQLDatabase) async throws -> [AgentTask] {
@@ -132,7 +137,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     public func lease(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int,
                       _ lease: @escaping @Sendable (AgentTask) -> AgentTask?,
                       operation: @escaping @Sendable (AgentTask, ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> [AgentTask] {
-        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }) else {
+        guard let (column, host) = Self.hostColumn(computeMachineId, cloudBoxId) else {
             return []
         }
         return try await database.transaction { tx in
@@ -149,7 +154,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func leased(computeMachineId: UUID?, cloudBoxId: UUID?, kinds: [TaskKind]) async throws -> [AgentTask] {
-        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }),
+        guard let (column, host) = Self.hostColumn(computeMachineId, cloudBoxId),
               !kinds.isEmpty else {
             return []
         }
@@ -199,7 +204,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func leasedByOtherRuns(computeMachineId: UUID?, cloudBoxId: UUID?, run: UUID) async throws -> [AgentTask] {
-        guard let (column, host) = computeMachineId.map({ ("compute_machine_id", $0) }) ?? cloudBoxId.map({ ("cloud_box_id", $0) }) else {
+        guard let (column, host) = Self.hostColumn(computeMachineId, cloudBoxId) else {
             return []
         }
         return try await database.sql.select().column("*").from(tasks.name)
