@@ -105,7 +105,7 @@ final class ImageTestServer: @unchecked Sendable {
                         t["leaseExpiresAt"] = now_iso(self.lease_seconds())
                         out.append(t)
                         with open("deliveries.jsonl", "a") as d:
-                            d.write(json.dumps({"task": tid, "attempt": st["attempt"]}) + "\n")
+                            d.write(json.dumps({"task": tid, "attempt": st["attempt"], "at": now}) + "\n")
                 calls = []
                 if os.path.exists("calls.jsonl"):
                     lines = open("calls.jsonl").read().splitlines()
@@ -399,14 +399,33 @@ final class ImageTestServer: @unchecked Sendable {
 
     /// How often each task was handed out (by lowercased id).
     func deliveries() -> [String: Int] {
+        deliveryTimes().mapValues(\.count)
+    }
+
+    /// When each task was handed out (server time, seconds since 1970, by lowercased id).
+    func deliveryTimes() -> [String: [Double]] {
         guard let text = try? String(contentsOf: dir.appendingPathComponent("deliveries.jsonl"), encoding: .utf8) else { return [:] }
-        var counts: [String: Int] = [:]
+        var times: [String: [Double]] = [:]
         for line in text.split(separator: "\n") {
-            if let value = try? ZedgeJSON.decoder().decode(JSONValue.self, from: Data(line.utf8)), case .string(let id)? = value["task"] {
-                counts[id, default: 0] += 1
+            if let value = try? ZedgeJSON.decoder().decode(JSONValue.self, from: Data(line.utf8)), case .string(let id)? = value["task"],
+               case .number(let at)? = value["at"] {
+                times[id, default: []].append(at)
             }
         }
-        return counts
+        return times
+    }
+
+    /// For a failure message: each task handed out more than once, with when (seconds after its first delivery)
+    /// and the longest silence of its events before its second delivery, the gap that let its lease run out.
+    func redeliveries() -> String {
+        let events = self.events()
+        return deliveryTimes().filter { $0.value.count > 1 }.map { id, times in
+            let first = times[0]
+            let stamps = [first] + events.filter { $0.id == id && $0.at < times[1] }.map(\.at) + [times[1]]
+            let gap = zip(stamps, stamps.dropFirst()).map { $1 - $0 }.max() ?? 0
+            let at = times.map { String(format: "%.1f", $0 - first) }.joined(separator: ", ")
+            return "\(id): delivered at +[\(at)] s; longest silence before the second \(String(format: "%.1f", gap)) s"
+        }.sorted().joined(separator: "; ")
     }
 
     func results() -> [Posted] { posted("result.jsonl", key: "task") }
