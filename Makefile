@@ -47,23 +47,33 @@ soak: test-deps test-guest
 
 ## The load harnesses (not part of `make test`), in release mode: simulated agents against a real coordinator
 ## and against a bare Hummingbird ceiling, instance creates through the API against 1,000 simulated machines (and
-## the ceiling), then the placement engine over 10,000 machines.
-## make bench BENCH_FLAGS="--agents 10000" for the large agent run; CREATES_BENCH_FLAGS="--database postgres://…".
+## the ceiling), the reconciler's passes over 100,000 instances on 10,000 machines (about 10 minutes: the instances
+## are created through the API) and what they cost heartbeats and creates, the long-poll wake across two replicas on
+## a throwaway PostgreSQL (scripts/with-postgres.sh) against the wake within one, then the placement engine over
+## 10,000 machines.
+## make bench BENCH_FLAGS="--agents 10000" for the large agent run; CREATES_BENCH_FLAGS="--database postgres://…";
+## RECONCILER_BENCH_FLAGS="--machines 1000 --instances 10000" for a smaller reconciler run.
 ## make bench-disks measures the RBD path (write throughput through libvirt into an RBD volume against rbd bench).
 bench: deps
 	$(SWIFT) build -c release --product zedge-coordinator
 	$(SWIFT) build -c release --product zedge-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" agents $(BENCH_FLAGS)
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" creates $(CREATES_BENCH_FLAGS)
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" reconciler $(RECONCILER_BENCH_FLAGS)
+	scripts/with-postgres.sh sh -c '"$$0" replicas --database "$$ZEDGE_TEST_POSTGRES_URL" $(REPLICAS_BENCH_FLAGS)' \
+	  "$$($(SWIFT) build -c release --show-bin-path)/zedge-bench"
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement $(PLACEMENT_BENCH_FLAGS)
 
-## The same three harnesses, short: for a quick look after a change (under 5 minutes once the release build exists;
+## The same five harnesses, short: for a quick look after a change (under 5 minutes once the release build exists;
 ## the figures are noisier than make bench's, so compare ratios, not absolute numbers).
 bench-quick: deps
 	$(SWIFT) build -c release --product zedge-coordinator
 	$(SWIFT) build -c release --product zedge-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" agents --agents 1000 --duration 10 --saturation-duration 5 --wake-samples 100 --wake-budget 30
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" creates --duration 10 --warmup 3
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" reconciler --machines 500 --instances 5000 --duration 20 --full-pass-interval 10
+	scripts/with-postgres.sh sh -c '"$$0" replicas --database "$$ZEDGE_TEST_POSTGRES_URL" --agents 1000 --wake-samples 200 --wake-budget 30' \
+	  "$$($(SWIFT) build -c release --show-bin-path)/zedge-bench"
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement --placements 500 --runs 3
 
 ## Write throughput through libvirt into an RBD volume as a ratio to `rbd bench --io-type write` on the same

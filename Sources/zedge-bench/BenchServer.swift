@@ -24,9 +24,10 @@ struct BenchServer: Sendable {
     var baseURL: String { "https://127.0.0.1:\(port)" }
 
     /// Starts the server and waits until it listens. `executable` is the coordinator binary (zedge) or
-    /// this harness's own (bare).
+    /// this harness's own (bare); `environment` adds to (or overrides) the variables it is given.
     static func start(
-        _ kind: Kind, executable: String, heartbeatInterval: Int, databaseURL: String?, registry: CleanupRegistry
+        _ kind: Kind, executable: String, heartbeatInterval: Int, databaseURL: String?, registry: CleanupRegistry,
+        environment extra: [String: String] = [:]
     ) async throws -> BenchServer {
         let directory = FileManager.default.temporaryDirectory
             .appendingPathComponent("zedge-bench-\(kind.rawValue)-\(UUID().uuidString.prefix(8))").path
@@ -45,6 +46,7 @@ struct BenchServer: Sendable {
             arguments = ["bare-server", "--data-dir", directory, "--listen", "127.0.0.1:0",
                          "--heartbeat-interval", String(heartbeatInterval)]
         }
+        environment.merge(extra) { _, given in given }
         let stdoutPath = "\(directory)/server.out", stderrPath = "\(directory)/server.err"
         let pid = try spawn(executable, arguments, environment: environment, stdout: stdoutPath, stderr: stderrPath)
         registry.add(pid: pid)

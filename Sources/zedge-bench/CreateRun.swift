@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import ZedgeCoordinator
 import ZedgeCore
 
 /// `zedge-bench creates` against one server: register the machines; bring them up (each heartbeats on the
@@ -77,35 +78,11 @@ struct CreateRun: Sendable {
         let board = WakeBoard(agents: machines.count)
         let agentErrors = ErrorTally()
         try await withThrowingTaskGroup(of: Void.self) { group in
-            let start = ContinuousClock.now
-            for agent in machines.agents {
-                group.addTask {
-                    try await Task.sleep(until: start + .seconds(Double(agent.index) / Double(options.rampRate)))
-                    await fleet.pollLoop(wire, agent, firstWait: Int.random(in: max(1, options.pollWait / 2)...options.pollWait),
-                                         board: board, errors: agentErrors) { agent, task in hosted.ran(task, on: agent.index) }
-                }
-                group.addTask {
-                    await fleet.heartbeatLoop(
-                        wire, agent, phase: (Double(agent.index) + 0.5) / Double(machines.count), start: start, measured: start,
-                        end: start + .seconds(24 * 3600), interval: .seconds(options.interval), latencies: LatencySamples(),
-                        answered: nil, errors: agentErrors) { hosted.heartbeat($0.index) }
-                }
-            }
-            // Every machine heartbeated once (placement takes only live machines) and holds its long-poll.
-            let ready = start + .seconds(options.interval) + .seconds(1)
-            let deadline = ready + .seconds(60)
-            while ContinuousClock.now < ready || board.held < machines.count {
-                guard ContinuousClock.now < deadline else { break }
-                try await Task.sleep(for: .milliseconds(250))
-            }
-            results.held = board.held
+            results.held = try await fleet.host(wire, machines, hosted: hosted, board: board, errors: agentErrors,
+                                                heartbeats: LatencySamples(), in: &group)
             fleet.log("\(results.held) long-polls held; \(warmup) s of warm-up, then \(duration) s of creates, \(options.concurrency) in flight")
 
-            let names = Counter()
-            let body: @Sendable () throws -> ByteBuffer = {
-                let n = names.next()
-                return try AgentWire.encode(CreateBody(name: "bench-\(n)", templateId: templateId, tenantId: tenantIds[n % tenantIds.count]))
-            }
+            let body = Self.createBodies(tenantIds: tenantIds, templateId: templateId)
             let warm = try await createLoop(wire, setup.adminAuthorization, for: .seconds(warmup), body: body)
             let pageBefore = try await metricsPage(wire)
             let stagesBefore = stageTotals(pageBefore), writerBefore = Self.writerTotals(pageBefore)
@@ -144,6 +121,15 @@ struct CreateRun: Sendable {
         return results
     }
 
+    /// The bodies of successive creates: `bench-0`, `bench-1`, … of the template, taking turns in the tenants.
+    static func createBodies(tenantIds: [UUID], templateId: UUID) -> @Sendable () throws -> ByteBuffer {
+        let names = Counter()
+        return {
+            let n = names.next()
+            return try AgentWire.encode(CreateBody(name: "bench-\(n)", templateId: templateId, tenantId: tenantIds[n % tenantIds.count]))
+        }
+    }
+
     /// `tenants` tenants with a quota each (so that each create counts its tenant's usage) and a small PUBLIC template;
     /// the bare server takes any ids.
     func workload(_ wire: AgentWire, admin: String) async throws -> (tenantIds: [UUID], templateId: UUID) {
@@ -162,41 +148,31 @@ struct CreateRun: Sendable {
     }
 
     /// The coordinator's /metrics page; empty for the bare server.
-    func metricsPage(_ wire: AgentWire) async throws -> String {
-        guard server.kind == .zedge else { return "" }
+    func metricsPage(_ wire: AgentWire) async throws -> PrometheusText {
+        guard server.kind == .zedge else { return try PrometheusText("") }
         let (status, page) = try await wire.send(wire.admin, .GET, "/metrics", authorization: nil)
         guard status == 200 else { throw BenchError("/metrics: HTTP \(status)") }
-        return String(buffer: page)
+        return try PrometheusText(String(buffer: page))
     }
 
     /// The `zedge_sqlite_writer_*_total` counters of a /metrics page, by the name between the prefix and `_total`
     /// (`acquisitions`, `held_seconds`, `waited_seconds`, `handover_seconds`).
-    static func writerTotals(_ page: String) -> [String: Double] {
+    static func writerTotals(_ page: PrometheusText) -> [String: Double] {
         var totals: [String: Double] = [:]
-        for line in page.split(separator: "\n") where line.hasPrefix("zedge_sqlite_writer_") {
-            let parts = line.split(separator: " ")
-            guard parts.count == 2, let value = Double(parts[1]), parts[0].hasSuffix("_total") else { continue }
-            totals[String(parts[0].dropFirst("zedge_sqlite_writer_".count).dropLast("_total".count))] = value
+        for (series, value) in page.samples where series.name.hasPrefix("zedge_sqlite_writer_") && series.name.hasSuffix("_total") {
+            totals[String(series.name.dropFirst("zedge_sqlite_writer_".count).dropLast("_total".count))] = value
         }
         return totals
     }
 
-    /// `zedge_instance_create_stage_seconds` from a /metrics page: each stage's sum (seconds) and count, in the
-    /// order the page lists them.
-    func stageTotals(_ page: String) -> [(stage: String, totals: (sum: Double, count: Double))] {
-        var totals: [(stage: String, totals: (sum: Double, count: Double))] = []
-        for line in page.split(separator: "\n") where line.hasPrefix("zedge_instance_create_stage_seconds_") {
-            // zedge_instance_create_stage_seconds_sum{stage="quota"} 1.25
-            guard let open = line.firstIndex(of: "\""), let close = line[line.index(after: open)...].firstIndex(of: "\""),
-                  let value = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
-            let stage = String(line[line.index(after: open)..<close])
-            let isSum = line.hasPrefix("zedge_instance_create_stage_seconds_sum"), isCount = line.hasPrefix("zedge_instance_create_stage_seconds_count")
-            guard isSum || isCount else { continue }
-            if !totals.contains(where: { $0.stage == stage }) { totals.append((stage, (0, 0))) }
-            let position = totals.firstIndex { $0.stage == stage }!
-            if isSum { totals[position].totals.sum = value } else { totals[position].totals.count = value }
+    /// `zedge_instance_create_stage_seconds` from a /metrics page: each stage's sum (seconds) and count, in stage order.
+    func stageTotals(_ page: PrometheusText) -> [(stage: String, totals: (sum: Double, count: Double))] {
+        InstanceCreateStage.allCases.compactMap { stage in
+            let labels = ["stage": stage.rawValue]
+            guard let sum = page.value("zedge_instance_create_stage_seconds_sum", labels),
+                  let count = page.value("zedge_instance_create_stage_seconds_count", labels) else { return nil }
+            return (stage.rawValue, (sum, count))
         }
-        return totals
     }
 
     struct Window {
@@ -208,15 +184,21 @@ struct CreateRun: Sendable {
         var errors: ErrorTally
     }
 
-    /// `concurrency` loops, each sending the next create as soon as the last is answered, for `length`.
-    func createLoop(_ wire: AgentWire, _ admin: String, for length: Duration, body: @escaping @Sendable () throws -> ByteBuffer) async throws -> Window {
-        let latencies = LatencySamples(), errors = ErrorTally(), accepted = Counter(), all = Counter()
+    /// `concurrency` loops (by default the run's), each sending the next create `pause` after the last is answered,
+    /// for `length` or until `limit` creates were accepted.
+    func createLoop(
+        _ wire: AgentWire, _ admin: String, for length: Duration, concurrency: Int? = nil, pause: Duration = .zero, limit: Int? = nil,
+        body: @escaping @Sendable () throws -> ByteBuffer
+    ) async throws -> Window {
+        let latencies = LatencySamples(), errors = ErrorTally(), accepted = Counter(), all = Counter(), issued = Counter()
         let end = ContinuousClock.now + length
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<options.concurrency {
+            for _ in 0..<(concurrency ?? options.concurrency) {
                 group.addTask {
                     while ContinuousClock.now < end, !Task.isCancelled {
-                        let sent = ContinuousClock.now
+                        if let limit, issued.next() >= limit + errors.total { break }
+                        if pause > .zero { try? await Task.sleep(for: pause) }
+                        let sent = ContinuousClock.now, sentAt = Date()
                         do {
                             let (status, answer) = try await wire.send(wire.admin, .POST, "/api/v1/instances", authorization: admin, body: try body())
                             guard status == 202 else {
@@ -227,7 +209,7 @@ struct CreateRun: Sendable {
                             all.increment()
                             if received <= end {
                                 accepted.increment()
-                                latencies.add(received - sent)
+                                latencies.add(received - sent, sentAt: sentAt)
                             }
                         } catch {
                             errors.record(error: error)

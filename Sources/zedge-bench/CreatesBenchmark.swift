@@ -124,7 +124,7 @@ struct CreatesBenchmark: AsyncParsableCommand {
         var cells = [["phase", "figure", "zedge", "bare", "zedge/bare"]]
         for (name, places, ratio, pick) in rows {
             let z = zedge.flatMap(pick), b = bare.flatMap(pick)
-            let quotient = ratio ? zip2(z, b).flatMap { $1 != 0 ? String(format: "%.2f", $0 / $1) : nil } ?? "" : ""
+            let quotient = ratio ? ResultsTable.ratio(z, b) : ""
             cells.append(["creates", name, ResultsTable.format(z, places: places), ResultsTable.format(b, places: places), quotient])
         }
         if let writer = zedge?.writer {
@@ -143,9 +143,4 @@ struct CreatesBenchmark: AsyncParsableCommand {
         }
         return (ResultsTable.layout(cells) + (notes.isEmpty ? [] : [""] + notes)).joined(separator: "\n")
     }
-}
-
-private func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
-    guard let a, let b else { return nil }
-    return (a, b)
 }

@@ -64,7 +64,7 @@ extension FleetRun {
         _ wire: AgentWire, _ agent: SimulatedFleet.Agent, body: ByteBuffer? = nil, latencies: LatencySamples, answered: Counter?,
         measured: ContinuousClock.Instant? = nil, before: ContinuousClock.Instant, errors: ErrorTally
     ) async {
-        let sent = ContinuousClock.now
+        let sent = ContinuousClock.now, sentAt = Date()
         do {
             let (status, _) = try await wire.send(
                 wire.heartbeats, .POST, "/agent/v1/heartbeat", authorization: agent.authorization, body: body ?? agent.heartbeat)
@@ -74,7 +74,7 @@ extension FleetRun {
                 return
             }
             if let measured, sent < measured { return }
-            latencies.add(received - sent)
+            latencies.add(received - sent, sentAt: sentAt)
             if received <= before { answered?.increment() }
         } catch {
             if !Task.isCancelled { errors.record(error: error) }

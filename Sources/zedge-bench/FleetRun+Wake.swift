@@ -76,38 +76,8 @@ extension FleetRun {
                     try await Task.sleep(for: .milliseconds(10))
                     continue
                 }
-                let agent = fleet.agents[index]
-                board.expect(index)
-                let body = try AgentWire.encode(TaskBody(
-                    kind: .vmStart, payload: ["vmUuid": .string(UUID().uuidString.lowercased()), "vmName": .string("vm-\(index)-\(sample)")],
-                    maxAttempts: 5))
-                let sent = ContinuousClock.now
-                let taskId: UUID
-                do {
-                    let (status, answer) = try await wire.send(
-                        wire.admin, .POST, "/api/v1/compute-machines/\(agent.machineId)/tasks",
-                        authorization: setup.adminAuthorization, body: body)
-                    enqueue.add(ContinuousClock.now - sent)
-                    guard status == 202 else {
-                        misses.record("enqueue HTTP \(status)")
-                        board.forget(index)
-                        continue
-                    }
-                    taskId = try AgentWire.decode(Queued.self, from: answer).task.id
-                } catch {
-                    misses.record("enqueue: \(error)")
-                    board.forget(index)
-                    continue
-                }
-                guard let arrival = await board.arrival(index, timeout: .seconds(10)) else {
-                    misses.record("not woken within 10 s")
-                    continue
-                }
-                guard arrival.taskIds.contains(taskId) else {
-                    misses.record("woken with another task")
-                    continue
-                }
-                wake.add(arrival.at - sent)
+                guard try await sampleWake(wire, admin: setup.adminAuthorization, agent: fleet.agents[index], sample: sample,
+                                           board: board, wake: wake, enqueue: enqueue, misses: misses) else { continue }
                 result.samples += 1
                 try await Task.sleep(for: .milliseconds(20))  // the agent reports its result and polls again
             }
@@ -123,6 +93,47 @@ extension FleetRun {
         result.pollErrorSummary = pollErrors.summary
         result.heartbeatErrors = heartbeatErrors.total
         return result
+    }
+
+    /// One wake sample: enqueues a task through `wire` (as `admin`) for `agent`, whose long-poll the board says is
+    /// held, and waits up to 10 s for that poll to answer with it. The wake (enqueue sent → the poll's answer) goes
+    /// into `wake`, the enqueue's own latency into `enqueue`; a miss is counted in `misses` and returns false.
+    func sampleWake(
+        _ wire: AgentWire, admin: String, agent: SimulatedFleet.Agent, sample: Int, board: WakeBoard,
+        wake: LatencySamples, enqueue: LatencySamples, misses: ErrorTally
+    ) async throws -> Bool {
+        let index = agent.index
+        board.expect(index)
+        let body = try AgentWire.encode(TaskBody(
+            kind: .vmStart, payload: ["vmUuid": .string(UUID().uuidString.lowercased()), "vmName": .string("vm-\(index)-\(sample)")],
+            maxAttempts: 5))
+        let sent = ContinuousClock.now, sentAt = Date()
+        let taskId: UUID
+        do {
+            let (status, answer) = try await wire.send(
+                wire.admin, .POST, "/api/v1/compute-machines/\(agent.machineId)/tasks", authorization: admin, body: body)
+            enqueue.add(ContinuousClock.now - sent, sentAt: sentAt)
+            guard status == 202 else {
+                misses.record("enqueue HTTP \(status)")
+                board.forget(index)
+                return false
+            }
+            taskId = try AgentWire.decode(Queued.self, from: answer).task.id
+        } catch {
+            misses.record("enqueue: \(error)")
+            board.forget(index)
+            return false
+        }
+        guard let arrival = await board.arrival(index, timeout: .seconds(10)) else {
+            misses.record("not woken within 10 s")
+            return false
+        }
+        guard arrival.taskIds.contains(taskId) else {
+            misses.record("woken with another task")
+            return false
+        }
+        wake.add(arrival.at - sent, sentAt: sentAt)
+        return true
     }
 
     /// An agent's task loop: long-poll; for each task received, report it done with what `observe` says the

@@ -84,10 +84,7 @@ struct FleetRun: Sendable {
         guard server.kind == .zedge else {
             return Setup(adminAuthorization: "Bearer bare-admin", enrollmentTokens: Array(repeating: "zet_bare_token", count: tokensNeeded))
         }
-        let login = try await wire.json(
-            wire.admin, .POST, "/api/v1/auth/login", authorization: nil,
-            body: Login(username: "admin", password: BenchServer.adminPassword), expecting: 200, as: Token.self)
-        let admin = "Bearer \(login.accessToken)"
+        let admin = try await login(wire)
         let center = try await wire.json(
             wire.admin, .POST, "/api/v1/edge-data-centers", authorization: admin,
             body: Named(name: "bench-edge", location: "bench"), expecting: 201, as: Identified.self)
@@ -103,6 +100,15 @@ struct FleetRun: Sendable {
                 expecting: 201, as: Enrollment.self).token)
         }
         return Setup(adminAuthorization: admin, enrollmentTokens: tokens)
+    }
+
+    /// The bootstrap admin's authorization (`Bearer …`) on the server `wire` speaks to: each replica signs its own
+    /// access tokens.
+    func login(_ wire: AgentWire) async throws -> String {
+        let login = try await wire.json(
+            wire.admin, .POST, "/api/v1/auth/login", authorization: nil,
+            body: Login(username: "admin", password: BenchServer.adminPassword), expecting: 200, as: Token.self)
+        return "Bearer \(login.accessToken)"
     }
 
     // MARK: (a) Registration
@@ -159,8 +165,4 @@ struct FleetRun: Sendable {
             registered: ordered.count, perSecond: Double(ordered.count) / elapsed.seconds, errors: errors.total,
             errorSummary: errors.summary, usage: usage))
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

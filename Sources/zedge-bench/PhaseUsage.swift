@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import ZedgeCore
 
 /// What a server process (and the harness itself) used over one phase: CPU as a percentage of one core,
 /// and the server's memory at the phase's end.
@@ -32,7 +33,7 @@ struct PhaseUsage: Sendable {
             let harness = try ProcFS.sample(0)
             let machineBusy = try ProcFS.machineBusySeconds()
             let elapsed = server.at - self.server.at
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.seconds
             func percent(_ a: ProcessSample, _ b: ProcessSample) -> Double {
                 seconds > 0 ? (b.cpuSeconds - a.cpuSeconds) / seconds * 100 : 0
             }

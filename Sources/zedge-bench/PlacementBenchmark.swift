@@ -88,8 +88,7 @@ struct PlacementBenchmark: ParsableCommand {
             let elapsed = clock.measure {
                 for _ in 0..<count { checksum &+= body() }
             }
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            rates.append(Double(count) / seconds)
+            rates.append(Double(count) / elapsed.seconds)
         }
         return Rates(perSecond: rates, checksum: checksum)
     }

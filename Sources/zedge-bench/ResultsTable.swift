@@ -71,8 +71,7 @@ struct ResultsTable {
                 zedgeText += zedge.map { " (\($0.wake.misses))" } ?? ""
                 bareText += bare.map { " (\($0.wake.misses))" } ?? ""
             }
-            var ratio = ""
-            if row.withRatio, let z = row.zedge, let b = row.bare, b != 0 { ratio = String(format: "%.2f", z / b) }
+            let ratio = row.withRatio ? Self.ratio(row.zedge, row.bare) : ""
             table.append([row.phase, row.metric, zedgeText, bareText, ratio])
         }
         return (Self.layout(table) + notes).joined(separator: "\n")
@@ -105,6 +104,12 @@ struct ResultsTable {
             for case let (phase, summary?) in summaries { notes.append("\(name) \(phase) errors: \(summary)") }
         }
         return notes.isEmpty ? [] : [""] + notes
+    }
+
+    /// `a / b` to two places; empty when either is missing or `b` is 0.
+    static func ratio(_ a: Double?, _ b: Double?) -> String {
+        guard let a, let b, b != 0 else { return "" }
+        return String(format: "%.2f", a / b)
     }
 
     static func format(_ value: Double?, places: Int) -> String {

@@ -522,6 +522,16 @@ struct InstanceLifecycleTests {
             }
             #expect(after.read == before.read, "steady reports: no instance read (\(before) → \(after))")
             #expect(after.full == before.full)
+            // The last pass of each kind, as an operator (and `zedge-bench reconciler`) sees it.
+            let page = try await MetricsTests.page(c)
+            let incremental = ["kind": "incremental"], full = ["kind": "full"]
+            #expect(page.value("zedge_reconcile_last_pass_instances_read", incremental) == 0, "the last steady pass read no instance")
+            #expect(page.value("zedge_reconcile_last_pass_instances_read", full) == 0, "the first (full) pass came before the instance")
+            let fullBegan = try #require(page.value("zedge_reconcile_last_pass_started_timestamp_seconds", full))
+            let incrementalBegan = try #require(page.value("zedge_reconcile_last_pass_started_timestamp_seconds", incremental))
+            #expect(fullBegan > 0 && incrementalBegan > fullBegan, "the incremental passes came after the full one")
+            #expect(abs(incrementalBegan - Date().timeIntervalSince1970) < 60, "a Unix timestamp: \(incrementalBegan)")
+            #expect((page.value("zedge_reconcile_last_pass_duration_seconds", incremental) ?? -1) >= 0)
             #expect(try await f.lease(host.credential).isEmpty)
 
             // The host reports the domain stopped: its machine is read again and the instance started.
@@ -533,6 +543,35 @@ struct InstanceLifecycleTests {
             }
             #expect(repair.map(\.kind) == [.vmStart])
             #expect(try await counters().read > after.read)
+        }
+    }
+
+    /// `reconcileFullPassIntervalSeconds` sets how often a pass reads every settled instance again.
+    @Test
+    func fullPassesComeEveryConfiguredInterval() async throws {
+        try await TestCoordinator.with(.sqlite, configure: {
+            $0.reconcileIntervalSeconds = 1
+            $0.reconcileFullPassIntervalSeconds = 2
+        }) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.6.0.10")
+            let (_, spec) = try await f.runningDomain("resynced", on: host)
+            let running = [ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running)]
+            func passes() async throws -> (full: Double, incremental: Double) {
+                let page = try await MetricsTests.page(c)
+                return (page.value("zedge_reconcile_passes_total", ["kind": "full"]) ?? 0,
+                        page.value("zedge_reconcile_passes_total", ["kind": "incremental"]) ?? 0)
+            }
+            let before = try await passes()
+            var after = before
+            try await eventually("two more full passes, incremental ones between them") {
+                try await f.heartbeat(host.credential, observed: running)
+                after = try await passes()
+                return after.full >= before.full + 2
+            }
+            #expect(after.incremental > before.incremental, "passes between the full ones read only what changed (\(before) → \(after))")
+            #expect((try await MetricsTests.page(c).value("zedge_reconcile_last_pass_instances_read", ["kind": "full"]) ?? 0) >= 1,
+                    "a full pass reads the running instance")
         }
     }
 

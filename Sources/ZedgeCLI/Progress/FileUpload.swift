@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import ZedgeCore
 import ZedgeTransport
 #if canImport(Glibc)
 import Glibc
@@ -70,7 +71,7 @@ public final class FileUpload: CurlUploadSource, @unchecked Sendable {
 
     /// `uploading 12.0 MiB / 100.0 MiB (12%, 3.4 MiB/s)`.
     public static func describe(sent: Int64, total: Int64, elapsed: Duration) -> String {
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
         let rate = seconds > 0 ? Double(sent) / seconds : 0
         let percent = total > 0 ? Int(Double(sent) * 100 / Double(total)) : 100
         return "uploading \(bytes(Double(sent))) / \(bytes(Double(total))) (\(percent)%, \(bytes(rate))/s)"

@@ -136,7 +136,7 @@ public enum Coordinator {
                 service: instances, cloudBoxes: cloudBoxes, hosts: store.hosts,
                 disks: DiskReconciler(attachments: diskAttachments, disks: store.disks, tasks: store.tasks, hosts: store.hosts, logger: logger),
                 tracker: tracker, freshness: heartbeatFreshness, errorRetryAfter: TimeInterval(configuration.errorRetrySeconds),
-                metrics: metrics.replica, logger: logger)
+                fullPassInterval: TimeInterval(configuration.reconcileFullPassIntervalSeconds), metrics: metrics.replica, logger: logger)
             let router = buildRouter(
                 RouterDependencies(
                     store: store, authorizer: authorizer, hasher: hasher, signer: signer,

@@ -41,8 +41,11 @@ public struct CoordinatorConfiguration: Sendable {
     /// How long an instance stays in ERROR before the reconciler tries again to bring it to its desired status,
     /// in seconds (each try that fails starts the wait again).
     public var errorRetrySeconds: Int
-    /// How often the instance reconciler looks at every instance, in seconds.
+    /// How often the instance reconciler looks at the instances that may need a step, in seconds.
     public var reconcileIntervalSeconds: Int
+    /// How often a reconciler pass reads every settled instance again rather than only what changed (its resync,
+    /// as a Kubernetes informer's), in seconds.
+    public var reconcileFullPassIntervalSeconds: Int
     /// The oldest the fleet held in memory for placement (`PlacementView`) may be before a create reads it again,
     /// in milliseconds.
     public var placementViewMaxAgeMilliseconds: Int
@@ -98,6 +101,7 @@ public struct CoordinatorConfiguration: Sendable {
         taskDeliverySeconds: Int = 15,
         errorRetrySeconds: Int = 60,
         reconcileIntervalSeconds: Int = 5,
+        reconcileFullPassIntervalSeconds: Int = 600,
         placementViewMaxAgeMilliseconds: Int = 2000,
         instanceStopTimeoutSeconds: Int = 60,
         instanceDiskDirectory: String = "/var/lib/zedge-agent/disks",
@@ -138,6 +142,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.taskDeliverySeconds = taskDeliverySeconds
         self.errorRetrySeconds = errorRetrySeconds
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
+        self.reconcileFullPassIntervalSeconds = reconcileFullPassIntervalSeconds
         self.placementViewMaxAgeMilliseconds = placementViewMaxAgeMilliseconds
         self.instanceStopTimeoutSeconds = instanceStopTimeoutSeconds
         self.instanceDiskDirectory = instanceDiskDirectory
@@ -220,6 +225,7 @@ public struct CoordinatorConfiguration: Sendable {
             taskDeliverySeconds: max(1, config.int(forKey: "taskDeliverySeconds", default: 15)),
             errorRetrySeconds: max(1, config.int(forKey: "errorRetrySeconds", default: 60)),
             reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
+            reconcileFullPassIntervalSeconds: max(1, config.int(forKey: "reconcileFullPassIntervalSeconds", default: 600)),
             placementViewMaxAgeMilliseconds: max(0, config.int(forKey: "placementViewMaxAgeMilliseconds", default: 2000)),
             instanceStopTimeoutSeconds: min(3600, max(0, config.int(forKey: "instanceStopTimeoutSeconds", default: 60))),
             instanceDiskDirectory: config.string(forKey: "instanceDiskDirectory", default: "/var/lib/zedge-agent/disks"),

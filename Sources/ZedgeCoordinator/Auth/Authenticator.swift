@@ -52,7 +52,7 @@ public struct Authenticator: Sendable {
             }
             return Principal(userId: user.id, username: user.username, role: user.role, tenantId: user.tenantId, credential: .apiKey(key.id))
         }
-        guard let claims = await signer.verify(bearer), let userId = UUID(uuidString: claims.sub.value) else {
+        guard let claims = await signer.verify(bearer, now: now), let userId = UUID(uuidString: claims.sub.value) else {
             throw DomainError.unauthorized("Invalid or expired access token.")
         }
         let user = try await activeUser(userId)

@@ -19,10 +19,12 @@ public struct AccessTokenClaims: JWTPayload, Sendable {
 }
 
 /// Signs and verifies ES256 access tokens with a key made on first start and kept (mode 0600) in the
-/// data dir, so tokens survive a restart.
+/// data dir, so tokens survive a restart. A token verified once is not verified again until it expires
+/// (`VerifiedTokenCache`).
 public struct TokenSigner: Sendable {
     static let issuer = "zedge-coordinator"
     private let keys: JWTKeyCollection
+    let verified = VerifiedTokenCache()
     public let lifetime: Duration
 
     public init(privateKeyPEM: String, lifetime: Duration) async throws {
@@ -57,8 +59,11 @@ public struct TokenSigner: Sendable {
         return try await keys.sign(claims, kid: "zedge-1")
     }
 
-    /// The verified claims, or nil for anything not signed by us or expired.
-    public func verify(_ token: String) async -> AccessTokenClaims? {
-        try? await keys.verify(token, as: AccessTokenClaims.self)
+    /// The verified claims, or nil for anything not signed by us, or expired at `now`.
+    public func verify(_ token: String, now: Date = Date()) async -> AccessTokenClaims? {
+        if let claims = verified.claims(of: token, now: now) { return claims }
+        guard let claims = try? await keys.verify(token, as: AccessTokenClaims.self), claims.exp.value > now else { return nil }
+        verified.store(claims, of: token, now: now)
+        return claims
     }
 }

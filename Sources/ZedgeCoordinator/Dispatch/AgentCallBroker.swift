@@ -20,8 +20,7 @@ public struct AgentCallBroker: Sendable {
     /// Asks the machine's agent and waits up to `timeout` for its answer. 503 when the agent does not
     /// answer in time (the call is then withdrawn).
     public func ask(_ kind: AgentCallKind, payload: JSONValue, computeMachineId: UUID, timeout: Duration, now: Date = Date()) async throws -> AgentCallAnswer {
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        let call = AgentCall(id: .v7(), kind: kind, payload: payload, expiresAt: now.addingTimeInterval(seconds))
+        let call = AgentCall(id: .v7(), kind: kind, payload: payload, expiresAt: now.addingTimeInterval(timeout.seconds))
         try await calls.insert(call, computeMachineId: computeMachineId, now: now)
         notifier.notifyCall(computeMachineId)
         let clock = ContinuousClock()
@@ -33,7 +32,7 @@ public struct AgentCallBroker: Sendable {
         }
         if let answer = try await calls.answer(of: call.id) { return answer }
         throw DomainError.unavailable(
-            "The host's agent did not answer within \(Int(seconds.rounded())) s; it may be busy or its connection down. Try again.")
+            "The host's agent did not answer within \(Int(timeout.seconds.rounded())) s; it may be busy or its connection down. Try again.")
     }
 
     /// The machine's calls waiting to be handed out, each handed out once. Read only when the machine may have

@@ -47,9 +47,10 @@ public struct InstanceReconciler: Sendable {
     /// One look at the settled instances that may need a step, against every fresh host report: every one on a full
     /// pass (the first, then one every `fullPassInterval`); otherwise only those on machines whose report says
     /// something new or whose instances changed since the last pass, those whose operation ended since, and those
-    /// the clock may move (ERROR, `timeoutS`) (`ReconcileLedger`). What it read is counted in `metrics`.
+    /// the clock may move (ERROR, `timeoutS`) (`ReconcileLedger`). What it read and how long it took are recorded
+    /// in `metrics` once the whole pass has run.
     public func pass(now: Date) async throws {
-        let began = Date()
+        let began = Date(), clock = ContinuousClock(), started = clock.now
         let inFlight = try await service.tasks.resourcesInFlight()
         let reports = HostReports(tracker: tracker, stored: try await hosts.sharedObservations())
         let full = ledger.isFullPassDue(now: now, interval: fullPassInterval)
@@ -115,11 +116,11 @@ public struct InstanceReconciler: Sendable {
             }
         }
         ledger.record(passBegan: began, now: now, full: full, judged: judged, inFlight: inFlight)
-        metrics?.reconciled(full: full, instancesRead: candidates.count)
         try await recoverLostOutcomes(now: now)
-        try await collectOrphans(reports, now: now)
+        try await collectOrphans(reports, on: full ? nil : machines, now: now)
         try await disks.pass(reports, freshness: freshness, now: now)
         try await cloudBoxes.expireBindings(now: now)
+        metrics?.reconciled(full: full, instancesRead: candidates.count, began: began, duration: clock.now - started)
     }
 
     /// Outcomes lost to a crash of the coordinator between a task's end (stored) and its effect on the instance (a
@@ -164,13 +165,25 @@ public struct InstanceReconciler: Sendable {
     /// on their host explains get a `vm.delete`: those of deleted instances, and those left behind by an evacuation.
     /// A domain this database never knew is left alone, whoever made it (another deployment sharing the host's
     /// libvirtd, an operator's direct task), as Nova reaps only the running instances it has marked deleted.
-    func collectOrphans(_ reports: HostReports, now: Date) async throws {
-        for machineId in try await hosts.reachableMachineIds() {
+    ///
+    /// Looks at `machines` (every reachable one when nil: a full pass): an incremental pass gives those whose report
+    /// or instances changed, which is where an orphan appears (a report listing a new domain, an instance deleted, a
+    /// machine back from OFFLINE after an evacuation); a `vm.delete` that failed is sent again by the next full pass.
+    func collectOrphans(_ reports: HostReports, on machines: Set<UUID>?, now: Date) async throws {
+        var reported: [UUID: [ObservedVm]] = [:]
+        let examined = if let machines { Array(machines) } else { try await hosts.reachableMachineIds() }
+        for machineId in examined {
             guard let beat = reports.latest(machineId), now.timeIntervalSince(beat.at) <= freshness else { continue }
-            var candidates = beat.observedVms.filter { $0.vmName.hasPrefix("zedge-") }
-            guard !candidates.isEmpty else { continue }
-            let live = try await service.instances.liveDomainUuids(on: machineId)
+            let candidates = beat.observedVms.filter { $0.vmName.hasPrefix("zedge-") }
+            if !candidates.isEmpty { reported[machineId] = candidates }
+        }
+        guard !reported.isEmpty else { return }
+        let liveByMachine = try await service.instances.liveDomainUuids(on: Set(reported.keys))
+        for (machineId, reportedVms) in reported {
+            var candidates = reportedVms
+            let live = liveByMachine[machineId] ?? []
             candidates.removeAll { live.contains($0.vmUuid.uppercased()) }
+            guard !candidates.isEmpty else { continue }
             let ours = try await service.instances.knownDomainUuids(Set(candidates.map { $0.vmUuid.uppercased() }))
             for vm in candidates where ours.contains(vm.vmUuid.uppercased()) {
                 // A domain whose VM row was written after this heartbeat is not an orphan: only act on

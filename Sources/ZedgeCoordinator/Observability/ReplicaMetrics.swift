@@ -1,3 +1,4 @@
+import Foundation
 import Prometheus
 import ZedgeCore
 
@@ -17,6 +18,27 @@ public final class ReplicaMetrics: Sendable {
     let createStages: [InstanceCreateStage: DurationHistogram]
     let reconcilePasses: (full: Counter, incremental: Counter)
     let reconcileReads: Counter
+    let lastReconcilePass: (full: ReconcilePassGauges, incremental: ReconcilePassGauges)
+
+    /// `zedge_reconcile_last_pass_*` for one kind of pass.
+    struct ReconcilePassGauges {
+        var started: Gauge
+        var duration: Gauge
+        var instancesRead: Gauge
+
+        init(_ registry: PrometheusCollectorRegistry, kind: String) {
+            let labels = [("kind", kind)]
+            started = registry.makeGauge(
+                name: "zedge_reconcile_last_pass_started_timestamp_seconds", labels: labels,
+                help: "When the last reconciler pass of this kind on this replica began, in seconds since the Unix epoch.")
+            duration = registry.makeGauge(
+                name: "zedge_reconcile_last_pass_duration_seconds", labels: labels,
+                help: "Wall time of the last reconciler pass of this kind on this replica, in seconds.")
+            instancesRead = registry.makeGauge(
+                name: "zedge_reconcile_last_pass_instances_read", labels: labels,
+                help: "Settled instances the last reconciler pass of this kind on this replica read.")
+        }
+    }
 
     /// The latency buckets of `zedge_http_request_duration_seconds`, 1 ms to 5 s.
     static let durationBuckets: [Duration] = [
@@ -47,6 +69,7 @@ public final class ReplicaMetrics: Sendable {
         reconcileReads = registry.makeCounter(
             name: "zedge_reconcile_instances_read_total",
             help: "Settled instances the reconciler's passes on this replica read to compare with their hosts' reports.")
+        lastReconcilePass = (ReconcilePassGauges(registry, kind: "full"), ReconcilePassGauges(registry, kind: "incremental"))
         heartbeats = Dictionary(uniqueKeysWithValues: EnrollmentKind.allCases.map { kind in
             (kind, registry.makeCounter(name: "zedge_agent_heartbeats_total", labels: [("kind", kind.rawValue)],
                                         help: "Agent heartbeats this replica received, by host kind."))
@@ -102,9 +125,14 @@ public final class ReplicaMetrics: Sendable {
     /// Records the wall time of one stage of an instance create.
     public func instanceCreate(_ stage: InstanceCreateStage, took duration: Duration) { createStages[stage]?.record(duration) }
 
-    /// Counts a reconciler pass and the settled instances it read.
-    public func reconciled(full: Bool, instancesRead: Int) {
+    /// Counts a reconciler pass and the settled instances it read, and records it as the last of its kind: when it
+    /// began (wall clock) and how long it took.
+    public func reconciled(full: Bool, instancesRead: Int, began: Date, duration: Duration) {
         (full ? reconcilePasses.full : reconcilePasses.incremental).increment()
         reconcileReads.increment(by: Int64(instancesRead))
+        let last = full ? lastReconcilePass.full : lastReconcilePass.incremental
+        last.started.set(began.timeIntervalSince1970)
+        last.duration.set(duration.seconds)
+        last.instancesRead.set(Int64(instancesRead))
     }
 }

@@ -1,42 +1,52 @@
 import Foundation
 
-/// A Prometheus text exposition (format 0.0.4) parsed into its samples, HELP and TYPE lines, so that tests read
-/// values by name and labels instead of matching the page's text.
-struct PrometheusText: Sendable {
-    struct Series: Hashable, Sendable, CustomStringConvertible {
-        var name: String
-        var labels: [String: String]
-        var description: String {
+/// A Prometheus text exposition (format 0.0.4, as `/metrics` serves it) parsed into its samples, HELP and TYPE
+/// lines, so that tests and `zedge-bench` read values by name and labels instead of matching the page's text.
+public struct PrometheusText: Sendable {
+    public struct Series: Hashable, Sendable, CustomStringConvertible {
+        public var name: String
+        public var labels: [String: String]
+        public init(name: String, labels: [String: String]) {
+            self.name = name
+            self.labels = labels
+        }
+        public var description: String {
             name + "{" + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\"\($0.value)\"" }.joined(separator: ",") + "}"
         }
     }
 
-    private(set) var samples: [Series: Double] = [:]
-    private(set) var help: [String: String] = [:]
-    private(set) var types: [String: String] = [:]
+    /// A line that is not a comment, a HELP, a TYPE or a sample, or a series given twice.
+    public struct ParseError: Error, CustomStringConvertible {
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
 
-    /// Parses the page; a line that is not a comment, a HELP, a TYPE or a sample throws naming it.
-    init(_ text: String) throws {
+    public private(set) var samples: [Series: Double] = [:]
+    public private(set) var help: [String: String] = [:]
+    public private(set) var types: [String: String] = [:]
+
+    /// Parses the page; a line that is not a comment, a HELP, a TYPE or a sample throws `ParseError` naming it.
+    public init(_ text: String) throws {
         for line in text.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) {
             if line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") {
                 let parts = line.dropFirst(7).split(separator: " ", maxSplits: 1).map(String.init)
-                guard parts.count == 2 else { throw TestFailure("bad comment line: \(line)") }
+                guard parts.count == 2 else { throw ParseError("bad comment line: \(line)") }
                 if line.hasPrefix("# HELP ") { help[parts[0]] = parts[1] } else { types[parts[0]] = parts[1] }
                 continue
             }
             if line.hasPrefix("#") { continue }
             let (series, value) = try Self.sample(line)
-            guard samples.updateValue(value, forKey: series) == nil else { throw TestFailure("duplicate series: \(series)") }
+            guard samples.updateValue(value, forKey: series) == nil else { throw ParseError("duplicate series: \(series)") }
         }
     }
 
     /// The value of one series; nil when the page does not have it.
-    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+    public func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
         samples[Series(name: name, labels: labels)]
     }
 
     /// Every series of `name` whose labels include `matching`, by their labels.
-    func series(_ name: String, matching: [String: String] = [:]) -> [[String: String]: Double] {
+    public func series(_ name: String, matching: [String: String] = [:]) -> [[String: String]: Double] {
         var found: [[String: String]: Double] = [:]
         for (series, value) in samples where series.name == name && matching.allSatisfy({ series.labels[$0.key] == $0.value }) {
             found[series.labels] = value
@@ -45,12 +55,12 @@ struct PrometheusText: Sendable {
     }
 
     /// The sum over the series of `name` whose labels include `matching`.
-    func sum(_ name: String, matching: [String: String] = [:]) -> Double {
+    public func sum(_ name: String, matching: [String: String] = [:]) -> Double {
         series(name, matching: matching).values.reduce(0, +)
     }
 
     /// `name{a="x",b="y\"z"} 1.5` → the series and 1.5 (label values unescaped: `\\`, `\"`, `\n`).
-    static func sample(_ line: String) throws -> (Series, Double) {
+    public static func sample(_ line: String) throws -> (Series, Double) {
         var chars = Array(line)[...]
         var name = ""
         while let c = chars.first, c != "{", c != " " { name.append(c); chars = chars.dropFirst() }
@@ -62,7 +72,7 @@ struct PrometheusText: Sendable {
                 var key = ""
                 while let k = chars.first, k != "=" { key.append(k); chars = chars.dropFirst() }
                 chars = chars.dropFirst()  // =
-                guard chars.first == "\"" else { throw TestFailure("bad label in: \(line)") }
+                guard chars.first == "\"" else { throw ParseError("bad label in: \(line)") }
                 chars = chars.dropFirst()
                 var value = ""
                 while let v = chars.first, v != "\"" {
@@ -74,16 +84,16 @@ struct PrometheusText: Sendable {
                         value.append(v)
                     }
                 }
-                guard chars.first == "\"" else { throw TestFailure("unterminated label value in: \(line)") }
+                guard chars.first == "\"" else { throw ParseError("unterminated label value in: \(line)") }
                 chars = chars.dropFirst()
                 labels[key] = value
             }
-            guard chars.first == "}" else { throw TestFailure("unterminated labels in: \(line)") }
+            guard chars.first == "}" else { throw ParseError("unterminated labels in: \(line)") }
             chars = chars.dropFirst()
         }
         let rest = String(chars).trimmingCharacters(in: .whitespaces).split(separator: " ")
         guard let text = rest.first, let value = Double(text == "+Inf" ? "inf" : text == "-Inf" ? "-inf" : String(text)) else {
-            throw TestFailure("bad sample value in: \(line)")
+            throw ParseError("bad sample value in: \(line)")
         }
         return (Series(name: name, labels: labels), value)
     }
