@@ -115,20 +115,14 @@ struct AgentsBenchmark: AsyncParsableCommand {
             kind, executable: executable, heartbeatInterval: options.interval,
             databaseURL: kind == .zedge ? database : nil, registry: registry)
         FileHandle.standardError.write(Data("[\(kind.rawValue)] server pid \(server.pid) on \(server.baseURL)\n".utf8))
-        do {
+        return try await server.serving(as: kind.rawValue) {
             let results = try await FleetRun(server: server, options: options).run()
             let stderr = (try? String(contentsOfFile: "\(server.directory)/server.err", encoding: .utf8)) ?? ""
             if !stderr.isEmpty {
                 let lines = stderr.split(separator: "\n")
                 FileHandle.standardError.write(Data("[\(kind.rawValue)] server logged \(lines.count) lines at warning or above; the last:\n\(lines.suffix(5).joined(separator: "\n"))\n".utf8))
             }
-            await server.stop()
             return results
-        } catch {
-            let stderr = (try? String(contentsOfFile: "\(server.directory)/server.err", encoding: .utf8)) ?? ""
-            if !stderr.isEmpty { FileHandle.standardError.write(Data("[\(kind.rawValue)] server stderr (tail):\n\(stderr.suffix(3000))\n".utf8)) }
-            await server.stop()
-            throw error
         }
     }
 }

@@ -96,6 +96,26 @@ struct BenchServer: Sendable {
         }
     }
 
+    /// Runs `body`, then stops the server; if `body` throws, the tail of the server's stderr is written to ours first
+    /// (under `label`).
+    func serving<T>(as label: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            let result = try await body()
+            await stop()
+            return result
+        } catch {
+            writeStderrTail(as: label)
+            await stop()
+            throw error
+        }
+    }
+
+    /// The last 3,000 characters of the server's stderr, to ours, under `label`.
+    func writeStderrTail(as label: String) {
+        let stderr = (try? String(contentsOfFile: "\(directory)/server.err", encoding: .utf8)) ?? ""
+        if !stderr.isEmpty { FileHandle.standardError.write(Data("[\(label)] server stderr (tail):\n\(stderr.suffix(3000))\n".utf8)) }
+    }
+
     /// SIGTERM (then SIGKILL after 10 s), reaped, and its data dir removed. Waits off the cooperative pool.
     func stop() async {
         let pid = self.pid, registry = self.registry, directory = self.directory

@@ -79,16 +79,10 @@ struct CreatesBenchmark: AsyncParsableCommand {
                     kind, executable: kind == .zedge ? coordinatorPath : ownPath, heartbeatInterval: interval,
                     databaseURL: kind == .zedge ? database : nil, registry: registry)
                 FileHandle.standardError.write(Data("[\(kind.rawValue)] server pid \(server.pid) on \(server.baseURL)\n".utf8))
-                do {
-                    results[kind] = try await CreateRun(
+                results[kind] = try await server.serving(as: kind.rawValue) {
+                    try await CreateRun(
                         fleet: FleetRun(server: server, options: fleetOptions), duration: duration, warmup: warmup, tenants: tenants).run()
-                } catch {
-                    let stderr = (try? String(contentsOfFile: "\(server.directory)/server.err", encoding: .utf8)) ?? ""
-                    if !stderr.isEmpty { FileHandle.standardError.write(Data("[\(kind.rawValue)] server stderr (tail):\n\(stderr.suffix(3000))\n".utf8)) }
-                    await server.stop()
-                    throw error
                 }
-                await server.stop()
             }
         } catch {
             registry.cleanUpNow()

@@ -77,18 +77,11 @@ struct ReconcilerBenchmark: AsyncParsableCommand {
                 .zedge, executable: coordinatorPath, heartbeatInterval: interval, databaseURL: database, registry: registry,
                 environment: ["ZEDGE_RECONCILE_FULL_PASS_INTERVAL_SECONDS": String(fullPassInterval)])
             FileHandle.standardError.write(Data("[zedge] server pid \(server.pid) on \(server.baseURL)\n".utf8))
-            do {
-                let fleet = FleetRun(server: server, options: options)
-                results = try await ReconcilerRun(
-                    creates: CreateRun(fleet: fleet, duration: duration, warmup: 0, tenants: 1), instances: instances,
-                    duration: duration, probeConcurrency: probes, probePause: .milliseconds(probePause)).run()
-            } catch {
-                let stderr = (try? String(contentsOfFile: "\(server.directory)/server.err", encoding: .utf8)) ?? ""
-                if !stderr.isEmpty { FileHandle.standardError.write(Data("[zedge] server stderr (tail):\n\(stderr.suffix(3000))\n".utf8)) }
-                await server.stop()
-                throw error
+            results = try await server.serving(as: "zedge") {
+                try await ReconcilerRun(
+                    creates: CreateRun(fleet: FleetRun(server: server, options: options), duration: duration, warmup: 0, tenants: 1),
+                    instances: instances, duration: duration, probeConcurrency: probes, probePause: .milliseconds(probePause)).run()
             }
-            await server.stop()
         } catch {
             registry.cleanUpNow()
             throw error

@@ -75,10 +75,7 @@ struct ReplicasBenchmark: AsyncParsableCommand {
             }
             results = try await ReplicaWakeRun(servers: servers, options: options).run()
         } catch {
-            for (replica, server) in servers.enumerated() {
-                let stderr = (try? String(contentsOfFile: "\(server.directory)/server.err", encoding: .utf8)) ?? ""
-                if !stderr.isEmpty { FileHandle.standardError.write(Data("[replica \(replica)] server stderr (tail):\n\(stderr.suffix(3000))\n".utf8)) }
-            }
+            for (replica, server) in servers.enumerated() { server.writeStderrTail(as: "replica \(replica)") }
             for server in servers { await server.stop() }
             registry.cleanUpNow()
             throw error
