@@ -71,7 +71,7 @@ bench-quick: deps
 	$(SWIFT) build -c release --product zedge-bench
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" agents --agents 1000 --duration 10 --saturation-duration 5 --wake-samples 100 --wake-budget 30
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" creates --duration 10 --warmup 3
-	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" reconciler --machines 500 --instances 5000 --duration 20 --full-pass-interval 10
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" reconciler --machines 300 --instances 3000 --duration 15 --full-pass-interval 10 --interval 10
 	scripts/with-postgres.sh sh -c '"$$0" replicas --database "$$ZEDGE_TEST_POSTGRES_URL" --agents 1000 --wake-samples 200 --wake-budget 30' \
 	  "$$($(SWIFT) build -c release --show-bin-path)/zedge-bench"
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement --placements 500 --runs 3
