@@ -43,10 +43,7 @@ struct AgentsBenchmark: AsyncParsableCommand {
     var heartbeatsDuringWake = true
     @Option(help: "Which servers to run against: both, zedge or bare.")
     var target: Target = .both
-    @Option(help: "The zedge-coordinator binary (default: the one beside zedge-bench).")
-    var coordinator: String?
-    @Option(help: "The coordinator's database URL (default: SQLite in its temporary data dir).")
-    var database: String?
+    @OptionGroup var coordinatorOptions: CoordinatorOptions
 
     func validate() throws {
         guard agents >= 1, agents <= 100_000 else { throw ValidationError("--agents must be from 1 to 100000") }
@@ -74,7 +71,7 @@ struct AgentsBenchmark: AsyncParsableCommand {
             rampRate: rampRate,
             heartbeatConnections: heartbeatConnections, heartbeatsDuringWake: heartbeatsDuringWake)
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let coordinatorPath = coordinator ?? own.deletingLastPathComponent().appendingPathComponent("zedge-coordinator").path
+        let coordinatorPath = coordinatorOptions.coordinatorPath
         let ownPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? own.path
 
         print("""
@@ -113,7 +110,7 @@ struct AgentsBenchmark: AsyncParsableCommand {
     func runAgainst(_ kind: BenchServer.Kind, executable: String, options: RunOptions, registry: CleanupRegistry) async throws -> TargetResults {
         let server = try await BenchServer.start(
             kind, executable: executable, heartbeatInterval: options.interval,
-            databaseURL: kind == .zedge ? database : nil, registry: registry)
+            databaseURL: kind == .zedge ? coordinatorOptions.database : nil, registry: registry)
         FileHandle.standardError.write(Data("[\(kind.rawValue)] server pid \(server.pid) on \(server.baseURL)\n".utf8))
         return try await server.serving(as: kind.rawValue) {
             let results = try await FleetRun(server: server, options: options).run()

@@ -35,10 +35,7 @@ struct CreatesBenchmark: AsyncParsableCommand {
     var pollWait = 30
     @Option(help: "Which servers to run against: both, zedge or bare.")
     var target: AgentsBenchmark.Target = .both
-    @Option(help: "The zedge-coordinator binary (default: the one beside zedge-bench).")
-    var coordinator: String?
-    @Option(help: "The coordinator's database URL (default: SQLite in its temporary data dir).")
-    var database: String?
+    @OptionGroup var coordinatorOptions: CoordinatorOptions
 
     func validate() throws {
         guard (1...30_000).contains(machines) else { throw ValidationError("--machines must be from 1 to 30000") }
@@ -62,9 +59,9 @@ struct CreatesBenchmark: AsyncParsableCommand {
             wakeSamples: 0, wakeBudget: 1, pollWait: pollWait, rampRate: 1000,
             heartbeatConnections: min(machines, max(concurrency, (fileLimit - machines - 1024) / 2)), heartbeatsDuringWake: true)
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let coordinatorPath = coordinator ?? own.deletingLastPathComponent().appendingPathComponent("zedge-coordinator").path
+        let coordinatorPath = coordinatorOptions.coordinatorPath
         let ownPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? own.path
-        let store = database.map { $0.hasPrefix("postgres") ? "PostgreSQL" : $0 } ?? "SQLite"
+        let store = coordinatorOptions.storeName
         print("""
             zedge-bench creates: \(machines) machines holding long-polls (heartbeat every \(interval) s), \
             \(concurrency) creates in flight for \(duration) s after \(warmup) s of warm-up, in \(tenants) tenant(s); \
@@ -77,7 +74,7 @@ struct CreatesBenchmark: AsyncParsableCommand {
             for kind in [BenchServer.Kind.zedge, .bare] where target == .both || target.rawValue == kind.rawValue {
                 let server = try await BenchServer.start(
                     kind, executable: kind == .zedge ? coordinatorPath : ownPath, heartbeatInterval: interval,
-                    databaseURL: kind == .zedge ? database : nil, registry: registry)
+                    databaseURL: kind == .zedge ? coordinatorOptions.database : nil, registry: registry)
                 FileHandle.standardError.write(Data("[\(kind.rawValue)] server pid \(server.pid) on \(server.baseURL)\n".utf8))
                 results[kind] = try await server.serving(as: kind.rawValue) {
                     try await CreateRun(

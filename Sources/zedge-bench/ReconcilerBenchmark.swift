@@ -37,10 +37,7 @@ struct ReconcilerBenchmark: AsyncParsableCommand {
         few to create 100,000 instances in a run (bench-results.md).
         """)
     var interval = 60
-    @Option(help: "The zedge-coordinator binary (default: the one beside zedge-bench).")
-    var coordinator: String?
-    @Option(help: "The coordinator's database URL (default: SQLite in its temporary data dir).")
-    var database: String?
+    @OptionGroup var coordinatorOptions: CoordinatorOptions
 
     func validate() throws {
         guard (1...30_000).contains(machines) else { throw ValidationError("--machines must be from 1 to 30000") }
@@ -62,19 +59,18 @@ struct ReconcilerBenchmark: AsyncParsableCommand {
             agents: machines, interval: interval, duration: duration, concurrency: concurrency, saturationDuration: 0,
             wakeSamples: 0, wakeBudget: 1, pollWait: 30, rampRate: 1000,
             heartbeatConnections: min(max(machines, concurrency), max(concurrency, (fileLimit - machines - 1024) / 2)), heartbeatsDuringWake: true)
-        let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let coordinatorPath = coordinator ?? own.deletingLastPathComponent().appendingPathComponent("zedge-coordinator").path
+        let coordinatorPath = coordinatorOptions.coordinatorPath
         print("""
             zedge-bench reconciler: \(instances) instances on \(machines) machines (heartbeat every \(interval) s), a full pass \
             every \(fullPassInterval) s; \(duration) s measured with \(probes) create loop(s) pausing \(probePause) ms; \
-            coordinator on \(database.map { $0.hasPrefix("postgres") ? "PostgreSQL" : $0 } ?? "SQLite"); \
+            coordinator on \(coordinatorOptions.storeName); \
             \(ProcessInfo.processInfo.activeProcessorCount) CPUs
             """)
         fflush(nil)
         let results: ReconcilerRun.Results
         do {
             let server = try await BenchServer.start(
-                .zedge, executable: coordinatorPath, heartbeatInterval: interval, databaseURL: database, registry: registry,
+                .zedge, executable: coordinatorPath, heartbeatInterval: interval, databaseURL: coordinatorOptions.database, registry: registry,
                 environment: ["ZEDGE_RECONCILE_FULL_PASS_INTERVAL_SECONDS": String(fullPassInterval)])
             FileHandle.standardError.write(Data("[zedge] server pid \(server.pid) on \(server.baseURL)\n".utf8))
             results = try await server.serving(as: "zedge") {
