@@ -84,7 +84,7 @@ struct SQLiteWriterTests {
         #expect(getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit) == 0)
         let allowed = geteuid() == 0 || limit.rlim_cur >= 30  // RLIMIT_NICE n allows nice values down to 20 - n
         let priority = store.writerThread.priority
-        #expect(priority.asked == SQLiteWriterThread.defaultNice)
+        #expect(priority.asked == ThreadExecutor.writerNice)
         if allowed {
             #expect(priority == .init(asked: -10, nice: -10, refusal: nil))
         } else {

@@ -172,6 +172,9 @@ public enum Coordinator {
             // Started in this order, stopped in reverse: the HTTP server is last, so it stops first (long-polls
             // end at once, in-flight requests drain); then the loops, the liveness loop's final flush writing
             // the heartbeats that arrived during the drain; then the replica sessions.
+            // The reconciler's passes run at a lower CPU priority than requests, off the cooperative pool.
+            let background = ThreadExecutor(name: "zedge-background", nice: ThreadExecutor.backgroundNice)
+            defer { background.stop() }
             let group = ServiceGroup(configuration: .init(
                 services: [
                     LeadershipService(sessions: sessions, leadership: leadership, logger: logger),
@@ -186,7 +189,7 @@ public enum Coordinator {
                     LeaderLoop("ip address sweep", every: .seconds(5), leadership: leadership, logger: logger,
                                tick: { _ = try await ipam.sweep(now: $0) }),
                     LeaderLoop("reconcile pass", every: .seconds(configuration.reconcileIntervalSeconds), leadership: leadership,
-                               logger: logger, tick: { try await reconciler.pass(now: $0) }),
+                               executor: background, logger: logger, tick: { try await reconciler.pass(now: $0) }),
                     HTTPServerService(server: app, notifier: notifier),
                 ],
                 gracefulShutdownSignals: shutdownSignals, logger: logger))

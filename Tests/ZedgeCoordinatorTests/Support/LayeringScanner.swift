@@ -6,7 +6,7 @@ import Foundation
 struct LayeringScanner: Sendable {
     /// The top-level folders, bottom to top: a folder may use only itself and the folders before it.
     static let layers = [
-        "Errors", "Store", "Audit", "Auth", "Authorization", "TLS", "Observability", "Leadership", "Dispatch",
+        "Errors", "Executors", "Store", "Audit", "Auth", "Authorization", "TLS", "Observability", "Leadership", "Dispatch",
         "Hosts", "Placement", "Quotas", "Networks", "Images", "Templates", "CloudBoxes", "Disks", "Instances", "HTTP", "Application",
     ]
 

@@ -13,7 +13,7 @@ import Synchronization
 /// COMMIT. Through SQLiteNIO each of its statements went to a thread pool and back and then waited for a
 /// cooperative thread to resume the transaction on: ~200 µs a statement with creates in flight, ten times what
 /// SQLite took, and the writer was held that long. Here a transaction runs on the writer's own thread
-/// (`SQLiteWriterThread`), one at a time (`WriterLock`, FIFO): its statements follow each other without a hop, and
+/// (`ThreadExecutor`), one at a time (`WriterLock`, FIFO): its statements follow each other without a hop, and
 /// the next transaction takes over without waiting for a cooperative thread. A single write joins the queue of
 /// statements the holder runs before the writer passes on (`WriterLock.run`). Statements are short (WAL,
 /// `synchronous = NORMAL`: no fsync; checkpoints run off the writer, `SQLiteCheckpointer`). Reads are a plain SELECT outside a transaction
@@ -31,8 +31,8 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     private let writer: SQLiteHandle
     let checkpointer: SQLiteCheckpointer
     let writerLock = WriterLock()
-    /// Where transactions run (`SQLiteWriterThread`).
-    let writerThread = SQLiteWriterThread()
+    /// Where transactions run.
+    let writerThread = ThreadExecutor(name: "sqlite-writer", nice: ThreadExecutor.writerNice)
     private let idleReaders = Mutex<[SQLiteHandle]>([])
     private let threadPool: NIOThreadPool
     static let encoder = SQLiteDataEncoder()

@@ -1,21 +1,25 @@
 import Foundation
 
-/// One thread of its own on which SQLite's writer transactions run, as a Swift `TaskExecutor` (SE-0417).
+/// One thread of its own as a Swift `TaskExecutor` (SE-0417), at a CPU priority of its own (`nice`, setpriority(2);
+/// Linux sets it per thread). A task that prefers it (`withTaskExecutorPreference`) runs its synchronous stretches
+/// here, behind this executor's other jobs only, and not on the shared cooperative pool.
 ///
-/// Why (issue #14): the writer passes from one transaction to the next by resuming the next one's task, and on the
-/// shared cooperative pool that task waited behind every other job (HTTP, TLS, long-polls): ~0.3–0.7 ms a
-/// hand-over with creates in flight, the writer idle all that while, a third of its time. A transaction that prefers
-/// this executor resumes here, behind the other writer transactions only.
+/// Two uses (issue #14):
+/// - SQLite's writer transactions (`SQLiteStore`, nice `writerNice`). The writer passes from one transaction to the
+///   next by resuming the next one's task; on the cooperative pool that task waited behind every other job (HTTP,
+///   TLS, long-polls), ~0.3–0.7 ms a hand-over, the writer idle all that while. And the writer is held while its
+///   thread runs: at creates' saturation on 2 cores the thread waited for a CPU a third of the time it held the
+///   writer (`/proc/<pid>/task/<tid>/schedstat`: 5.8 s on a CPU and 3.6 s runnable in 10 s), hence a higher priority.
+/// - Background loops that read and judge a whole fleet (`LeaderLoop`'s `executor`, nice `backgroundNice`): the
+///   reconciler's pass decodes thousands of rows and walks every host's report in stretches of 100 ms and more; on
+///   the cooperative pool each stretch held one of its threads (one of two on 2 cores), and requests queued behind it.
 ///
-/// The thread asks for a higher CPU priority (`nice`, setpriority(2); Linux sets it per thread). Why: the writer is
-/// held while its thread runs, and every other write waits on it. At creates' saturation on 2 cores the thread waited
-/// for a CPU a third of the time it held the writer (its `/proc/<pid>/task/<tid>/schedstat`: 5.8 s on a CPU and
-/// 3.6 s runnable in 10 s). Lowering a nice value needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd:
+/// Lowering a nice value (raising the priority) needs CAP_SYS_NICE or an RLIMIT_NICE that allows it (systemd:
 /// `LimitNICE=`, as the coordinator's unit sets); without either the thread runs at the process's priority
-/// (`priority`).
+/// (`priority`). Raising it needs nothing.
 ///
 /// `@unchecked Sendable`: `jobs`, `thread` and `priority` are used under `condition` only.
-final class SQLiteWriterThread: TaskExecutor, @unchecked Sendable {
+public final class ThreadExecutor: TaskExecutor, @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var stopped = false
@@ -23,11 +27,14 @@ final class SQLiteWriterThread: TaskExecutor, @unchecked Sendable {
     private var thread: pthread_t?
     private var outcome: Priority?
 
-    /// The nice value the writer's thread asks for: 10 steps above a default thread, ~9 times its CPU share under
-    /// the kernel's fair scheduler when both want a CPU.
-    static let defaultNice: Int32 = -10
+    /// SQLite's writer: 10 steps above a default thread, ~9 times its CPU share under the kernel's fair scheduler
+    /// when both want a CPU.
+    public static let writerNice: Int32 = -10
+    /// Background loops: 10 steps below a default thread, ~1/9 of its CPU share when both want a CPU (and all of an
+    /// idle one).
+    public static let backgroundNice: Int32 = 10
 
-    /// What became of the thread's request for a higher priority.
+    /// What became of the thread's request for its priority.
     struct Priority: Sendable, Equatable {
         /// The nice value asked for.
         var asked: Int32
@@ -39,7 +46,7 @@ final class SQLiteWriterThread: TaskExecutor, @unchecked Sendable {
 
     /// `name`: at most 15 bytes (Linux's limit for a thread's name; a longer one is not set). `nice`: the priority the
     /// thread asks for (nil: none).
-    init(name: String = "sqlite-writer", nice: Int32? = SQLiteWriterThread.defaultNice) {
+    public init(name: String, nice: Int32?) {
         let thread = Thread { self.serve(name: name, nice: nice) }  // the thread keeps its executor until `stop()`
         thread.start()
     }
@@ -52,7 +59,7 @@ final class SQLiteWriterThread: TaskExecutor, @unchecked Sendable {
         return outcome!
     }
 
-    func enqueue(_ job: UnownedJob) {
+    public func enqueue(_ job: UnownedJob) {
         condition.lock()
         guard !stopped else {
             condition.unlock()
@@ -65,7 +72,7 @@ final class SQLiteWriterThread: TaskExecutor, @unchecked Sendable {
     }
 
     /// Ends the thread once the jobs already queued have run; a job enqueued after runs on the enqueuing thread.
-    func stop() {
+    public func stop() {
         condition.lock()
         stopped = true
         condition.signal()
