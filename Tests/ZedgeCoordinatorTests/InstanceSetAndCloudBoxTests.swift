@@ -82,6 +82,13 @@ struct InstanceSetTests {
             let deleted = try await c.client.get("/api/v1/instance-sets?status=DELETED", token: f.user.token).decode(Page<InstanceSet>.self).items
             #expect(deleted.map(\.id) == [setId])
             #expect(try await f.instance(a.id).instance.status == .running)
+
+            // Create accepts the statuses PATCH accepts (issue #15 item 6), and no other.
+            let archived = try await c.client.post("/api/v1/instance-sets", token: f.user.token, ["name": "old-lab", "status": "ARCHIVED"])
+            #expect(archived.status == 201, "\(archived.text)")
+            #expect(try archived.decode(InstanceSet.self).status == .archived)
+            let bornDeleted = try await c.client.post("/api/v1/instance-sets", token: f.user.token, ["name": "gone-lab", "status": "DELETED"])
+            #expect(bornDeleted.status == 400 && bornDeleted.problemFields == ["status"], "\(bornDeleted.text)")
         }
     }
 }

@@ -280,6 +280,38 @@ import ZedgeCore
         #expect(extended.leaseExpiresAt == now.addingTimeInterval(50))
     }
 
+    /// Cancel withdraws a QUEUED task only, never a delete; the operation is CANCELLED once nothing of it is left to
+    /// run or running, and a step that failed still makes it FAILED.
+    @Test func cancelWithdrawsQueuedTasksAndTheOperationEndsWhenNothingRuns() throws {
+        let queued = task()
+        let cancelled = try #require(TaskLifecycle.cancel(queued, reason: "cancelled by ops", now: now))
+        #expect(cancelled.status == .cancelled && cancelled.finishedAt == now && cancelled.error == "cancelled by ops")
+        #expect(TaskLifecycle.cancel(cancelled, reason: "again", now: now) == nil)
+        #expect(TaskLifecycle.cancel(try #require(TaskLifecycle.lease(queued, now: now, ttl: 30)), reason: "late", now: now) == nil)
+        var delete = queued
+        delete.kind = .vmDelete
+        #expect(TaskLifecycle.cancel(delete, reason: "no", now: now) == nil)
+        #expect(TaskLifecycle.lease(cancelled, now: now, ttl: 30) == nil, "a cancelled task is never handed out")
+
+        let (a, b) = (task(), task())
+        let operation = ZedgeCore.Operation(kind: "x", status: .running, steps: [
+            OperationStep(name: "quota", status: .succeeded), OperationStep(name: "a", taskId: a.id),
+            OperationStep(name: "b", status: .running, taskId: b.id),
+        ])
+        let cancelledA = try #require(TaskLifecycle.cancel(a, reason: "r", now: now))
+        let afterCancel = TaskLifecycle.apply(cancelledA, to: operation, now: now)
+        #expect(afterCancel.steps.map(\.status) == [.succeeded, .cancelled, .running])
+        #expect(afterCancel.status == .running && afterCancel.endedAt == nil, "b still runs")
+        var doneB = b
+        doneB.status = .succeeded
+        let ended = TaskLifecycle.apply(doneB, to: afterCancel, now: now)
+        #expect(ended.status == .cancelled && ended.endedAt == now)
+        doneB.status = .failed
+        #expect(TaskLifecycle.apply(doneB, to: afterCancel, now: now).status == .failed)
+        let onlyStep = ZedgeCore.Operation(kind: "y", steps: [OperationStep(name: "a", taskId: a.id)])
+        #expect(TaskLifecycle.apply(cancelledA, to: onlyStep, now: now).status == .cancelled)
+    }
+
     @Test func aNewRunOfItsAgentFreesALeaseAtOnceAndTheLastAttemptFails() throws {
         let run = UUID()
         let leased = try #require(TaskLifecycle.lease(task(), now: now, ttl: 30, holder: run))

@@ -122,6 +122,16 @@ struct TemplateTests {
             // Back to ACTIVE, it takes instances again.
             #expect(try await c.client.patch("/api/v1/templates/\(f.template.id)", token: f.admin, ["status": "ACTIVE"]).status == 200)
             #expect(try await f.create("after-again").status == 202)
+
+            // Create accepts what PATCH accepts: a template may start DEPRECATED (issue #15 item 6), and it refuses
+            // instances from the start.
+            let born = try await f.createTemplate(token: f.admin, ["name": "born-deprecated", "visibility": "PUBLIC", "status": "DEPRECATED"])
+            #expect(born.status == 201, "\(born.text)")
+            let bornTemplate = try born.decode(Template.self)
+            #expect(bornTemplate.status == .deprecated)
+            #expect(try await f.create(from: bornTemplate.id, "from-born").status == 409)
+            let badStatus = try await f.createTemplate(token: f.admin, ["name": "bad-status", "visibility": "PUBLIC", "status": "GONE"])
+            #expect(badStatus.status == 400 && badStatus.problemFields == ["status"], "\(badStatus.text)")
             #expect(try await f.consistency().ok)
         }
     }

@@ -61,6 +61,21 @@ import ZedgeCore
         }
     }
 
+    /// A request cancelled before its host took it is withdrawn: the status it left, and a desired status that
+    /// keeps the reconciler from sending it again; nothing once the instance has moved on, and never for a delete.
+    @Test func aCancelledRequestIsWithdrawn() {
+        func after(_ kind: TaskKind, _ status: InstanceStatus) -> String? {
+            InstanceLifecycle.afterCancel(kind, status: status).map { "\($0.status.rawValue)/\($0.desiredStatus?.rawValue ?? "-")" }
+        }
+        #expect(after(.vmStart, .starting) == "STOPPED/STOPPED")
+        #expect(after(.vmStop, .stopping) == "RUNNING/RUNNING")
+        #expect(after(.vmRestart, .starting) == "RUNNING/RUNNING")
+        #expect(after(.vmCreate, .creating) == "ERROR/-")
+        #expect(after(.vmDelete, .deleting) == nil)
+        #expect(after(.vmStart, .running) == nil)
+        #expect(after(.vmStop, .deleting) == nil)
+    }
+
     @Test func aStopOfADomainTheHostDoesNotHaveReachesStoppedAndAStartOfOneFails() {
         let vm = UUID()
         let stop = TaskResultReport.domainAbsent(.vmStop, vmUuid: vm)

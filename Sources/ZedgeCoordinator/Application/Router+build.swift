@@ -90,8 +90,11 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         queue: deps.taskQueue, notifier: deps.notifier, calls: deps.calls, secrets: TaskSecrets(disks: store.disks),
         metrics: deps.metrics.replica
     ).register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
-    OperationController(computeMachines: store.computeMachines, queue: deps.taskQueue, dispatcher: deps.dispatcher, authorizer: deps.authorizer).register(
+    OperationController(operations: store.operations, agentTasks: store.agentTasks, taskEvents: store.taskEvents,
+                        computeMachines: store.computeMachines, queue: deps.taskQueue, dispatcher: deps.dispatcher,
+                        authorizer: deps.authorizer).register(
         operations: routes("api/v1/operations", tag: "operations", resourceType: "OPERATION"),
+        tasks: routes("api/v1/tasks", tag: "operations", resourceType: "TASK"),
         machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     TemplateController(tenants: store.tenants, userGroups: store.userGroups, templates: store.templates, templateVersions: store.templateVersions, instances: store.instances, authorizer: deps.authorizer, access: deps.templateAccess, images: deps.images)
         .register(templates: routes("api/v1/templates", tag: "templates", resourceType: ResourceType.template.rawValue))

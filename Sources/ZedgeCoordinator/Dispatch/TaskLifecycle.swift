@@ -2,7 +2,7 @@ import Foundation
 import ZedgeCore
 
 /// The rules of a task's life and its operation's progress, as pure functions of values and a clock:
-/// QUEUED → LEASED (attempt + 1) → SUCCEEDED | FAILED; a lease that runs out, or that a new run of its agent
+/// QUEUED → LEASED (attempt + 1) → SUCCEEDED | FAILED, or QUEUED → CANCELLED before any agent took it; a lease that runs out, or that a new run of its agent
 /// frees, puts the task back, or fails it after its last attempt; a result for a finished task changes nothing.
 ///
 /// A lease starts as long as the delivery window and is extended to the full lease by the agent's first event
@@ -85,7 +85,25 @@ public enum TaskLifecycle {
         return finished
     }
 
-    /// The operation once one of its tasks has moved: its step, progress and overall status.
+    /// A queued task withdrawn before any agent took it: CANCELLED, with `reason` as its error. nil for a task already
+    /// leased or finished, and for one that is not cancellable.
+    public static func cancel(_ task: AgentTask, reason: String, now: Date) -> AgentTask? {
+        guard task.status == .queued, isCancellable(task.kind) else { return nil }
+        var cancelled = task
+        cancelled.status = .cancelled
+        cancelled.error = reason
+        cancelled.finishedAt = now
+        cancelled.updatedAt = now
+        return cancelled
+    }
+
+    /// Deletes are carried out once accepted (vm.delete, disk.delete): a delete's request has already given up what
+    /// the object was to be (an instance's desired status is DELETED), so there is nothing to go back to.
+    public static func isCancellable(_ kind: TaskKind) -> Bool { kind != .vmDelete && kind != .diskDelete }
+
+    /// The operation once one of its tasks has moved: its step, progress and overall status. FAILED as soon as a
+    /// step fails; SUCCEEDED when every step succeeded or was skipped; CANCELLED when a step was cancelled and none
+    /// is still to run or running; RUNNING once a step has started.
     public static func apply(_ task: AgentTask, to operation: ZedgeCore.Operation, now: Date) -> ZedgeCore.Operation {
         var updated = operation
         for index in updated.steps.indices where updated.steps[index].taskId == task.id {
@@ -93,7 +111,8 @@ public enum TaskLifecycle {
             case .queued: .pending
             case .leased: .running
             case .succeeded: .succeeded
-            case .failed, .cancelled: .failed
+            case .failed: .failed
+            case .cancelled: .cancelled
             }
         }
         updated.progress = OperationStep.progress(of: updated.steps)
@@ -102,6 +121,9 @@ public enum TaskLifecycle {
             updated.error = task.error ?? updated.error
         } else if updated.steps.allSatisfy({ $0.status == .succeeded || $0.status == .skipped }) {
             updated.status = .succeeded
+        } else if updated.steps.contains(where: { $0.status == .cancelled }),
+                  !updated.steps.contains(where: { $0.status == .pending || $0.status == .running }) {
+            updated.status = .cancelled
         } else if updated.steps.contains(where: { $0.status != .pending }) {
             updated.status = .running
         }

@@ -15,7 +15,7 @@ public struct TaskQueue: Sendable {
     let leaseTTL: TimeInterval
     /// The lease of a task handed out and not yet acknowledged (at most `leaseTTL`).
     let deliveryTTL: TimeInterval
-    /// Told about every task that reaches SUCCEEDED or FAILED (results and expired last attempts).
+    /// Told about every task that reaches SUCCEEDED, FAILED or CANCELLED (results, expired last attempts, cancels).
     let outcomes: TaskOutcomeHandlers
     /// Counts the tasks this queue puts back for another attempt and those that end FAILED.
     let metrics: ReplicaMetrics?
@@ -149,6 +149,47 @@ public struct TaskQueue: Sendable {
             }
             if next.status.isTerminal { await outcomes.handle(next) }
         }
+    }
+
+    /// What a cancel did: the operation after it, and its steps by where they stand (names as in `steps`).
+    public struct Cancellation: Codable, Sendable {
+        public var operation: ZedgeCore.Operation
+        /// Steps whose tasks this cancel withdrew: no agent will carry them out.
+        public var cancelledSteps: [String]
+        /// Steps already done (SUCCEEDED or SKIPPED): not undone.
+        public var doneSteps: [String]
+        /// Steps an agent is carrying out: they finish, and the operation ends when they do.
+        public var runningSteps: [String]
+        /// Steps still to run that a cancel does not withdraw: deletes (`TaskLifecycle.isCancellable`).
+        public var keptSteps: [String]
+        /// Steps that had already failed.
+        public var failedSteps: [String]
+    }
+
+    /// Cancels what the operation has not started: each of its QUEUED tasks (but deletes) becomes CANCELLED, with a
+    /// conditional update, so that a task an agent leases at the same moment is either cancelled or carried out,
+    /// never both. Their outcomes go to the handlers as any finished task's do (an instance goes back to where the
+    /// request found it: `InstanceLifecycle.afterCancel`). The operation is CANCELLED once nothing of it runs.
+    /// - Throws: `DomainError` notFound for no such operation; conflict when it has already ended.
+    public func cancel(_ operationId: UUID, by username: String, now: Date = Date()) async throws -> Cancellation {
+        guard let operation = try await tasks.operation(operationId) else { throw DomainError.notFound("Operation") }
+        guard !operation.status.isTerminal else {
+            throw DomainError.conflict("The operation has already ended: it is \(operation.status.rawValue).", field: "status")
+        }
+        var cancelled: [AgentTask] = []
+        for task in try await tasks.tasks(operationId: operationId) {
+            guard let next = TaskLifecycle.cancel(task, reason: "cancelled by \(username)", now: now),
+                  try await tasks.update(next, expecting: .queued) else { continue }
+            metrics?.taskCancelled(next.kind)
+            try await advance(next, now: now)
+            cancelled.append(next)
+        }
+        for task in cancelled { await outcomes.handle(task) }
+        let after = try await tasks.operation(operationId) ?? operation
+        func steps(_ statuses: Set<StepStatus>) -> [String] { after.steps.filter { statuses.contains($0.status) }.map(\.name) }
+        return Cancellation(
+            operation: after, cancelledSteps: steps([.cancelled]), doneSteps: steps([.succeeded, .skipped]),
+            runningSteps: steps([.running]), keptSteps: steps([.pending]), failedSteps: steps([.failed]))
     }
 
     public func operation(_ id: UUID) async throws -> ZedgeCore.Operation? {

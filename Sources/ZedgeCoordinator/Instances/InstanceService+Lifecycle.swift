@@ -113,7 +113,8 @@ extension InstanceService {
 
     // MARK: - Outcomes
 
-    /// Moves the instance along when its agent finishes a `vm.*` task (registered in `init`).
+    /// Moves the instance along when its agent finishes a `vm.*` task (registered in `init`), or when one is
+    /// cancelled before an agent took it (`InstanceLifecycle.afterCancel`: the request is withdrawn).
     public func taskFinished(_ task: AgentTask, now: Date = Date()) async throws {
         guard Self.outcomeKinds.contains(task.kind), let vmUuid = Self.vmUuid(of: task) else { return }
         // Only the instance's own operations move it. An operator's direct task on the machine (or an orphan's
@@ -131,8 +132,16 @@ extension InstanceService {
             guard let vm = try await service.instances.virtualMachine(uuid: vmUuid, in: tx),
                   vm.computeMachineId == task.computeMachineId,
                   var instance = try await service.instances.lock(vm.instanceId, in: tx) else { return nil }
-            guard let next = InstanceLifecycle.afterTask(task.kind, succeeded: task.status == .succeeded, observed: observed,
-                                                         status: instance.status) else { return nil }
+            let next: InstanceStatus
+            var desired: InstanceDesiredStatus?
+            if task.status == .cancelled {
+                guard let withdrawn = InstanceLifecycle.afterCancel(task.kind, status: instance.status) else { return nil }
+                (next, desired) = withdrawn
+            } else {
+                guard let after = InstanceLifecycle.afterTask(task.kind, succeeded: task.status == .succeeded, observed: observed,
+                                                              status: instance.status) else { return nil }
+                next = after
+            }
             var changedVm = vm
             changedVm.updatedAt = now
             changedVm.status = switch next {
@@ -157,7 +166,12 @@ extension InstanceService {
             }
             instance.status = next
             instance.updatedAt = now
-            try await service.instances.updateLifecycle(instance, in: tx)
+            if let desired {
+                instance.desiredStatus = desired
+                try await service.instances.update(instance, in: tx)
+            } else {
+                try await service.instances.updateLifecycle(instance, in: tx)
+            }
             try await service.instances.updateStatus(changedVm, in: tx)
             return next == .error ? instance.id : nil
         }

@@ -14,6 +14,7 @@ public final class ReplicaMetrics: Sendable {
     let longPolls: Gauge
     let retries: [TaskKind: Counter]
     let failures: [TaskKind: Counter]
+    let cancels: [TaskKind: Counter]
     let refusals: [PlacementRefusal: Counter]
     let createStages: [InstanceCreateStage: DurationHistogram]
     let reconcilePasses: (full: Counter, incremental: Counter)
@@ -86,6 +87,11 @@ public final class ReplicaMetrics: Sendable {
                 name: "zedge_task_failures_total", labels: [("kind", kind.rawValue)],
                 help: "Tasks this replica recorded as FAILED (the agent's result, or a last attempt whose lease ended), by task kind."))
         })
+        cancels = Dictionary(uniqueKeysWithValues: TaskKind.allCases.map { kind in
+            (kind, registry.makeCounter(
+                name: "zedge_task_cancels_total", labels: [("kind", kind.rawValue)],
+                help: "Queued tasks this replica cancelled before an agent took them (an operation's cancel), by task kind."))
+        })
         refusals = Dictionary(uniqueKeysWithValues: PlacementRefusal.all.map { refusal in
             (refusal, registry.makeCounter(
                 name: "zedge_placement_refusals_total", labels: [("reason", refusal.label)],
@@ -118,6 +124,9 @@ public final class ReplicaMetrics: Sendable {
 
     /// Counts a task that ended FAILED.
     public func taskFailed(_ kind: TaskKind) { failures[kind]?.increment() }
+
+    /// Counts a queued task that was cancelled.
+    public func taskCancelled(_ kind: TaskKind) { cancels[kind]?.increment() }
 
     /// Counts a refused placement.
     public func placementRefused(_ refusal: PlacementRefusal) { refusals[refusal]?.increment() }

@@ -36,6 +36,11 @@ public struct Store: Sendable {
     public let quotas: any QuotaRepository
     public let hosts: any HostRepository
     public let tasks: any TaskRepository
+    /// Operations, agent tasks and task events as lists for operators and users (`OperationController`); the
+    /// dispatch path uses `tasks`.
+    public let operations: any ModelRepository<ZedgeCore.Operation>
+    public let agentTasks: any ModelRepository<AgentTask>
+    public let taskEvents: any ModelRepository<TaskEvent>
     public let agentCalls: any AgentCallRepository
     public let cachedImages: any CachedImageRepository
     public let networks: any NetworkRepository
@@ -64,6 +69,9 @@ public struct Store: Sendable {
         agentCredentials = SQLAgentCredentialRepository(database: database)
         templates = SQLTemplateRepository(database: database)
         templateVersions = SQLModelRepository(Tables.templateVersions, database: database)
+        operations = SQLModelRepository(Tables.operations, database: database)
+        agentTasks = SQLModelRepository(Tables.agentTasks, database: database)
+        taskEvents = SQLModelRepository(Tables.taskEvents, database: database)
         templateGroupGrants = SQLModelRepository(Tables.templateGroupGrants, database: database)
         images = SQLImageRepository(database: database)
         instances = SQLInstanceRepository(database: database)

@@ -90,6 +90,21 @@ public enum InstanceLifecycle {
         }
     }
 
+    /// The instance's status and desired status once the queued task of a request was cancelled before any agent
+    /// took it: the request is withdrawn, and the domain was never touched. A start goes back to STOPPED and a stop or
+    /// restart to RUNNING, each with that as the desired status (or the reconciler would send the task again). A
+    /// create ends in ERROR as a failed one does (its claim is released; the desired status stays, and a delete
+    /// clears it). nil when the instance has moved on since (its status is no longer the one the request set), and
+    /// for a delete, which is never cancelled (`TaskLifecycle.isCancellable`).
+    public static func afterCancel(_ kind: TaskKind, status: InstanceStatus) -> (status: InstanceStatus, desiredStatus: InstanceDesiredStatus?)? {
+        switch (kind, status) {
+        case (.vmCreate, .creating): (.error, nil)
+        case (.vmStart, .starting): (.stopped, .stopped)
+        case (.vmRestart, .starting), (.vmStop, .stopping): (.running, .running)
+        default: nil
+        }
+    }
+
     /// Whether a domain in this state counts as running (paused and blocked guests are still up).
     public static func isRunning(_ state: DomainState) -> Bool {
         switch state {

@@ -77,6 +77,8 @@ public enum StepStatus: String, ZedgeEnum {
     case succeeded = "SUCCEEDED"
     case failed = "FAILED"
     case skipped = "SKIPPED"
+    /// Zedge addition: its task was cancelled before an agent took it (`POST /operations/{id}/actions/cancel`).
+    case cancelled = "CANCELLED"
 }
 
 /// One weighted step of an `Operation`, optionally carried out by an agent task.

@@ -166,7 +166,28 @@ final class APIClient: Sendable {
         let body = try await response.body.collect(upTo: 16 << 20)
         let data = Data(buffer: body)
         recorded.withLock { $0.append(String(decoding: data, as: UTF8.self)) }
+        if response.status == .created, path.hasPrefix("/api/") {
+            try await checkLocation(response.headers, of: "\(method) \(path)", token: token)
+        }
         return APIResponse(status: Int(response.status.code), headers: response.headers, body: data)
+    }
+
+    /// Issue #15: every create's `Location` resolves. Whatever a test creates through this client's `/api/`, the
+    /// `Location` it answers with is fetched at once, as its creator, and must answer 200 (a missing one is a failure
+    /// too). The agent protocol's registration (`/agent/v1/register`) makes credentials, not a resource to read.
+    private func checkLocation(_ headers: HTTPHeaders, of request: String, token: String?) async throws {
+        guard let location = headers.first(name: "Location") else {
+            Issue.record("\(request) answered 201 without a Location")
+            return
+        }
+        guard location.hasPrefix("/") else {
+            Issue.record("\(request) answered a Location that is not a path on this server: \(location)")
+            return
+        }
+        let fetched = try await send(.GET, location, token: token)
+        if fetched.status != 200 {
+            Issue.record("the Location of \(request), \(location), answered \(fetched.status): \(fetched.text)")
+        }
     }
 
     func get(_ path: String, token: String?) async throws -> APIResponse { try await send(.GET, path, token: token) }

@@ -24,9 +24,13 @@ public struct InstanceSetController: Sendable {
         var tenantId: UUID?
         var userGroupId: UUID?
         var tags: JSONValue?
-        static var immutableFields: Set<String> { ["ownerId", "status", "createdBy", "updatedBy"] }
+        /// ACTIVE unless given; ARCHIVED too, as PATCH allows (create accepts what PATCH accepts).
+        var status: InstanceSetStatus?
+        static var immutableFields: Set<String> { ["ownerId", "createdBy", "updatedBy"] }
         func validate() -> [FieldError] {
-            Validate.collect(Validate.name(name, field: "name"), description.flatMap { Validate.description($0, field: "description") })
+            Validate.collect(
+                Validate.name(name, field: "name"), description.flatMap { Validate.description($0, field: "description") },
+                status == .deleted ? FieldError(field: "status", message: "must be ACTIVE or ARCHIVED") : nil)
         }
     }
 
@@ -66,6 +70,8 @@ public struct InstanceSetController: Sendable {
                   output: Page<InstanceSetMember>.self, list: ListSpec(), use: membersList)
         routes.on(.post, ":id/members", summary: "Add an instance of the set's tenant (409 if it is already a member)",
                   action: "instance-set.members.add", input: MemberBody.self, output: InstanceSetMember.self, status: 201, use: membersAdd)
+        routes.on(.get, ":id/members/:memberId", summary: "Get a member of a set", action: "instance-set.members.read",
+                  output: InstanceSetMember.self, use: membersRead)
         routes.on(.delete, ":id/members/:memberId", summary: "Remove a member (the instance stays)", action: "instance-set.members.remove",
                   output: EmptyBody.self, status: 204, use: membersRemove)
         routes.on(.post, ":id/actions/:action", summary: "start or stop every member (202: one Operation, a step per member)",
@@ -96,7 +102,7 @@ public struct InstanceSetController: Sendable {
             }
         }
         let set = InstanceSet(name: body.name, description: body.description, ownerId: principal.userId, tenantId: tenantId,
-                              userGroupId: body.userGroupId, setType: body.setType ?? .custom, status: .active, tags: body.tags,
+                              userGroupId: body.userGroupId, setType: body.setType ?? .custom, status: body.status ?? .active, tags: body.tags,
                               createdBy: principal.userId, updatedBy: principal.userId)
         try await instanceSets.insert(set)
         context.audit.resource(set.id)
@@ -155,6 +161,21 @@ public struct InstanceSetController: Sendable {
         return try JSONResponse.make(try await instanceSetMembers.list(parameters.query))
     }
 
+    /// Get a member of a set (`instance-set.members.read`): the `Location` of `membersAdd`.
+    func membersRead(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let set = try await reachable(context, .read)
+        return try JSONResponse.make(try await member(of: set, context))
+    }
+
+    /// The set's member that the path's `memberId` names; 404 for a member of another set.
+    func member(of set: InstanceSet, _ context: ZedgeRequestContext) async throws -> InstanceSetMember {
+        guard let memberId = context.parameters.get("memberId", as: UUID.self),
+              let member = try await instanceSetMembers.find(memberId), member.setId == set.id else {
+            throw Problem.notFound("Member")
+        }
+        return member
+    }
+
     /// Add an instance of the set's tenant (409 if it is already a member) (`instance-set.members.add`).
     func membersAdd(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
@@ -173,10 +194,7 @@ public struct InstanceSetController: Sendable {
     /// Remove a member (the instance stays) (`instance-set.members.remove`).
     func membersRemove(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let set = try await reachable(context, .update)
-        guard let memberId = context.parameters.get("memberId", as: UUID.self),
-              let member = try await instanceSetMembers.find(memberId), member.setId == set.id else {
-            throw Problem.notFound("Member")
-        }
+        let member = try await member(of: set, context)
         _ = try await instanceSetMembers.delete(member.id)
         return JSONResponse.noContent()
     }

@@ -2,9 +2,18 @@ import Foundation
 import Hummingbird
 import ZedgeCore
 
-/// `GET /api/v1/operations/{id}` and `POST /api/v1/compute-machines/{id}/tasks` (an operator sends a task to a
-/// machine's agent directly; instances do it for users from the instance issue on).
+/// `/api/v1/operations` (list, one, its events and tasks, cancel), `GET /api/v1/tasks` and
+/// `POST /api/v1/compute-machines/{id}/tasks` (an operator sends a task to a machine's agent directly; instances do
+/// it for users from the instance issue on).
+///
+/// Who sees an operation: ADMIN every one; a TENANT_ADMIN those of its tenant; an OPERATOR those of no tenant
+/// (infrastructure: evacuations, prefetches, its own tasks) and, one at a time, its own; a USER its own. Others
+/// are a 404. Whoever sees an operation may cancel it. Agent tasks as a list are for ADMIN and OPERATOR (SERVER:MANAGE), without their payloads (a vm.create's
+/// carries the guest's user data).
 public struct OperationController: Sendable {
+    let operations: any ModelRepository<ZedgeCore.Operation>
+    let agentTasks: any ModelRepository<AgentTask>
+    let taskEvents: any ModelRepository<TaskEvent>
     let computeMachines: any ModelRepository<ComputeMachine>
     let queue: TaskQueue
     let dispatcher: WorkDispatcher
@@ -52,17 +61,137 @@ public struct OperationController: Sendable {
         var task: AgentTask
     }
 
-    public func register(operations routes: RouteRegistrar, machines machineRoutes: RouteRegistrar) {
+    /// An agent task as operators read it: everything but its payload.
+    struct TaskView: Codable, Sendable {
+        var id: UUID
+        var operationId: UUID?
+        var computeMachineId: UUID?
+        var cloudBoxId: UUID?
+        var kind: TaskKind
+        var status: TaskStatus
+        var attempts: Int
+        var maxAttempts: Int
+        var leaseExpiresAt: Date?
+        /// The agent run holding the lease.
+        var leaseHolder: UUID?
+        var result: JSONValue?
+        var error: String?
+        var createdAt: Date
+        var updatedAt: Date
+        var finishedAt: Date?
+
+        init(_ task: AgentTask) {
+            id = task.id
+            operationId = task.operationId
+            computeMachineId = task.computeMachineId
+            cloudBoxId = task.cloudBoxId
+            kind = task.kind
+            status = task.status
+            attempts = task.attempts
+            maxAttempts = task.maxAttempts
+            leaseExpiresAt = task.leaseExpiresAt
+            leaseHolder = task.leaseHolder
+            result = task.result
+            error = task.error
+            createdAt = task.createdAt
+            updatedAt = task.updatedAt
+            finishedAt = task.finishedAt
+        }
+    }
+
+    static let list = ListSpec(filters: [
+        "status": .of(OperationStatus.self), "kind": .string, "resourceType": .string, "resourceId": .uuid,
+        "userId": .uuid, "tenantId": .uuid,
+    ])
+    static let taskList = ListSpec(filters: [
+        "status": .of(TaskStatus.self), "kind": .of(TaskKind.self), "operationId": .uuid, "computeMachineId": .uuid,
+        "cloudBoxId": .uuid,
+    ])
+    static let eventList = ListSpec(filters: ["kind": .of(EventKind.self), "taskId": .uuid])
+
+    public func register(operations routes: RouteRegistrar, tasks taskRoutes: RouteRegistrar, machines machineRoutes: RouteRegistrar) {
+        routes.on(.get, "", summary: "List the operations the caller may see, newest last", action: "operation.list",
+                  output: Page<ZedgeCore.Operation>.self, list: Self.list, use: list)
         routes.on(.get, ":id", summary: "An operation: its status, weighted steps and progress", action: "operation.read",
                   output: ZedgeCore.Operation.self, use: read)
+        routes.on(.post, ":id/actions/cancel",
+                  summary: "Cancel what the operation has not started: its queued tasks (deletes are kept); 409 once it has ended",
+                  action: "operation.cancel", output: TaskQueue.Cancellation.self, use: cancel)
+        routes.on(.get, ":id/events", summary: "An operation's events, as its tasks' agents reported them", action: "operation.events.list",
+                  output: Page<TaskEvent>.self, list: Self.eventList, use: events)
+        routes.on(.get, ":id/tasks", summary: "An operation's agent tasks: state, attempts, lease and host (no payload)",
+                  action: "operation.tasks.list", output: Page<TaskView>.self, list: ListSpec(), use: operationTasks)
+        taskRoutes.on(.get, "", summary: "List agent tasks (ADMIN, OPERATOR): state, attempts, lease and host (no payload)",
+                      action: "task.list", output: Page<TaskView>.self, list: Self.taskList, use: tasks)
+        taskRoutes.on(.get, ":id", summary: "Get an agent task (ADMIN, OPERATOR), without its payload", action: "task.read",
+                      output: TaskView.self, use: readTask)
         machineRoutes.on(.post, ":id/tasks", summary: "Queue a task for the machine's agent (202 with its operation)",
                          action: "compute-machine.task", input: TaskBody.self, output: Queued.self, status: 202, use: task)
     }
 
     // MARK: - Route handlers
 
+    /// List the operations the caller may see, newest last (`operation.list`).
+    func list(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        var parameters = try ListParameters.parse(request, Self.list)
+        switch principal.role {
+        case .admin: break
+        case .tenantAdmin: parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)
+        // One filter for a list: an OPERATOR's own operations inside a tenant (rare) are read one at a time.
+        case .operator: parameters.force("tenantId", .null)
+        case .user: parameters.force("userId", .uuid(principal.userId))
+        }
+        return try JSONResponse.make(try await operations.list(parameters.query))
+    }
+
     /// An operation: its status, weighted steps and progress (`operation.read`).
     func read(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        try JSONResponse.make(try await visibleOperation(context))
+    }
+
+    /// Cancel what the operation has not started (`operation.cancel`): whoever may see the operation may cancel it.
+    func cancel(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let operation = try await visibleOperation(context)
+        context.audit.resource(operation.id)
+        let cancellation = try await queue.cancel(operation.id, by: principal.username)
+        context.audit.detail("cancelledSteps", .array(cancellation.cancelledSteps.map { .string($0) }))
+        return try JSONResponse.make(cancellation)
+    }
+
+    /// An operation's events, as its tasks' agents reported them (`operation.events.list`).
+    func events(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let operation = try await visibleOperation(context)
+        var parameters = try ListParameters.parse(request, Self.eventList)
+        parameters.force("operationId", .uuid(operation.id))
+        return try JSONResponse.make(try await taskEvents.list(parameters.query))
+    }
+
+    /// An operation's agent tasks (`operation.tasks.list`).
+    func operationTasks(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let operation = try await visibleOperation(context)
+        var parameters = try ListParameters.parse(request, ListSpec())
+        parameters.force("operationId", .uuid(operation.id))
+        return try JSONResponse.make(try await agentTasks.list(parameters.query).map(TaskView.init))
+    }
+
+    /// List agent tasks (`task.list`).
+    func tasks(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        try authorizer.require(try context.requirePrincipal(), .server, .manage)
+        let parameters = try ListParameters.parse(request, Self.taskList)
+        return try JSONResponse.make(try await agentTasks.list(parameters.query).map(TaskView.init))
+    }
+
+    /// Get an agent task (`task.read`).
+    func readTask(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        try authorizer.require(try context.requirePrincipal(), .server, .manage)
+        guard let task = try await agentTasks.find(try context.id(resource: "Task")) else { throw Problem.notFound("Task") }
+        return try JSONResponse.make(TaskView(task))
+    }
+
+    /// The operation the path names, if the caller may see it (the rule above); 404 otherwise.
+    func visibleOperation(_ context: ZedgeRequestContext) async throws -> ZedgeCore.Operation {
         let principal = try context.requirePrincipal()
         let id = try context.id(resource: "Operation")
         guard let operation = try await queue.operation(id) else { throw Problem.notFound("Operation") }
@@ -73,7 +202,7 @@ public struct OperationController: Sendable {
         case .user: operation.userId == principal.userId
         }
         guard visible else { throw Problem.notFound("Operation") }
-        return try JSONResponse.make(operation)
+        return operation
     }
 
     /// Queue a task for the machine's agent (202 with its operation) (`compute-machine.task`).

@@ -48,7 +48,9 @@ public struct TemplateController: Sendable {
         var console: GraphicsKind?
         var parameters: [TemplateParameter]?
         var groupIds: [UUID]?
-        static var immutableFields: Set<String> { ["ownerId", "status"] }
+        /// ACTIVE unless given (PATCH may set it too: create accepts what PATCH accepts).
+        var status: TemplateStatus?
+        static var immutableFields: Set<String> { ["ownerId"] }
 
         var config: TemplateConfig {
             TemplateConfig(cpuCores: defaultCpuCores, memoryGb: defaultMemoryGb, storageGb: defaultStorageGb,
@@ -125,6 +127,8 @@ public struct TemplateController: Sendable {
                   action: "template.delete", output: EmptyBody.self, status: 204, use: delete)
         routes.on(.get, ":id/versions", summary: "List a template's versions", action: "template.versions.list",
                   output: Page<TemplateVersion>.self, list: ListSpec(), use: versionsList)
+        routes.on(.get, ":id/versions/:versionId", summary: "Get a template version", action: "template.versions.read",
+                  output: TemplateVersion.self, use: versionsRead)
         routes.on(.post, ":id/versions", summary: "Publish a new version; it becomes the latest",
                   action: "template.versions.create", input: VersionBody.self, output: TemplateVersion.self, status: 201, use: versionsCreate)
     }
@@ -155,7 +159,7 @@ public struct TemplateController: Sendable {
             baseImageId: body.baseImageId, defaultCpuCores: config.cpuCores, defaultMemoryGb: config.memoryGb,
             defaultStorageGb: config.storageGb, defaultGpuCount: config.gpuCount, defaultBandwidthGbps: body.defaultBandwidthGbps,
             networkConfig: body.networkConfig, userData: body.userData, tags: body.tags, visibility: body.visibility,
-            ownerId: principal.userId, tenantId: tenantId, version: body.version ?? "v1.0.0")
+            ownerId: principal.userId, tenantId: tenantId, version: body.version ?? "v1.0.0", status: body.status ?? .active)
         let version = TemplateVersion(templateId: template.id, versionNumber: template.version, isLatest: true,
                                       configSnapshot: try JSONValue(encoding: config), changelog: body.changelog,
                                       createdBy: principal.userId)
@@ -220,6 +224,17 @@ public struct TemplateController: Sendable {
         var parameters = try ListParameters.parse(request, ListSpec())
         parameters.force("templateId", .uuid(template.id))
         return try JSONResponse.make(try await templateVersions.list(parameters.query))
+    }
+
+    /// Get a template version (`template.versions.read`): the `Location` of `versionsCreate`; 404 for a version of
+    /// another template.
+    func versionsRead(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let template = try await reachable(context, .read)
+        let versionId = try context.id("versionId", resource: "Template version")
+        guard let version = try await templateVersions.find(versionId), version.templateId == template.id else {
+            throw Problem.notFound("Template version")
+        }
+        return try JSONResponse.make(version)
     }
 
     /// Publish a new version; it becomes the latest (`template.versions.create`).

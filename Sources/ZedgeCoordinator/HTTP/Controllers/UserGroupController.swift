@@ -59,6 +59,8 @@ public struct UserGroupController: Sendable {
         routes.on(.post, ":id/members", summary: "Add a user of the group's tenant to the group",
                   action: "user-group.members.add", input: AddMemberBody.self, output: UserGroupMember.self,
                   status: 201, use: membersAdd)
+        routes.on(.get, ":id/members/:userId", summary: "Get a user's membership of the group", action: "user-group.members.read",
+                  output: UserGroupMember.self, use: membersRead)
         routes.on(.delete, ":id/members/:userId", summary: "Remove a user from the group",
                   action: "user-group.members.remove", output: EmptyBody.self, status: 204, use: membersRemove)
     }
@@ -171,15 +173,27 @@ public struct UserGroupController: Sendable {
             member, at: "/api/v1/user-groups/\(group.id.uuidString)/members/\(user.id.uuidString)")
     }
 
+    /// Get a user's membership of the group (`user-group.members.read`): the `Location` of `membersAdd`.
+    func membersRead(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let group = try await reachable(context, .read)
+        return try JSONResponse.make(try await membership(in: group, context))
+    }
+
+    /// The membership of the user that the path's `userId` names; 404 when the user is not a member.
+    func membership(in group: UserGroup, _ context: ZedgeRequestContext) async throws -> UserGroupMember {
+        let userId = try context.id("userId", resource: "Membership")
+        guard let member = try await members.list(.init(filters: [.equal("groupId", group.id), .equal("userId", userId)])).items.first else {
+            throw Problem.notFound("Membership")
+        }
+        return member
+    }
+
     /// Remove a user from the group (`user-group.members.remove`).
     func membersRemove(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let group = try await reachable(context, .update)
-        let userId = try context.id("userId", resource: "Membership")
-        guard let member = try await members.list(.init(filters: [.equal("groupId", group.id), .equal("userId", userId)])).items.first,
-              try await members.delete(member.id) else {
-            throw Problem.notFound("Membership")
-        }
-        context.audit.detail("userId", .string(userId.uuidString))
+        let member = try await membership(in: group, context)
+        guard try await members.delete(member.id) else { throw Problem.notFound("Membership") }
+        context.audit.detail("userId", .string(member.userId.uuidString))
         return JSONResponse.noContent()
     }
 
