@@ -93,7 +93,7 @@ public struct RouteRegistrar {
             action: action, resourceType: resourceType,
             // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and `nil` would mean JSON null.
             requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Input.self),
-            responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.responseSchema(for: Output.self),
+            responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Output.self),
             successStatus: status, authenticated: authenticated, list: list, rawBody: rawBody, rawResponse: rawResponse))
         group.on(RouterPath(path), method: method, use: handler)
     }
