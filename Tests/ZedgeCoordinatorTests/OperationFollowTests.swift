@@ -75,8 +75,7 @@ import ZedgeCore
             let tenant = try await c.createTenant("ops-\(UUID().uuidString.prefix(6).lowercased())", token: admin)
             let user = try await c.createUser("user-\(UUID().uuidString.prefix(6).lowercased())", role: .user, tenant: tenant.id, token: admin)
             let userList = try await c.client.get("/api/v1/operations", token: user.token).decode(Page<ZedgeCore.Operation>.self)
-            #expect(userList.items.allSatisfy { $0.userId == user.user.id })
-            #expect(!userList.items.contains { $0.id == onA.operation.id })
+            #expect(!userList.items.contains { $0.id == onA.operation.id || $0.id == onB.operation.id })
             // Its own filter cannot widen the scope.
             let widened = try await c.client.get("/api/v1/operations?userId=\(try #require(onA.operation.userId))", token: user.token)
                 .decode(Page<ZedgeCore.Operation>.self)
@@ -88,7 +87,8 @@ import ZedgeCore
             // A TENANT_ADMIN sees its tenant's only.
             let tenantAdmin = try await c.createUser("tadm-\(UUID().uuidString.prefix(6).lowercased())", role: .tenantAdmin, tenant: tenant.id, token: admin)
             let tenantList = try await c.client.get("/api/v1/operations", token: tenantAdmin.token).decode(Page<ZedgeCore.Operation>.self)
-            #expect(tenantList.items.allSatisfy { $0.tenantId == tenant.id })
+            #expect(!tenantList.items.contains { $0.id == onA.operation.id || $0.id == onB.operation.id })
+            // (Their own operations in their lists: `aCancelledInstanceRequestIsWithdrawn`.)
         }
     }
 
@@ -188,6 +188,18 @@ import ZedgeCore
             #expect(try await cancel(start).operation.status == .cancelled)
             instance = try await f.instance(id).instance
             #expect(instance.status == .stopped && instance.desiredStatus == .stopped)
+
+            // The user lists its own operations, its tenant's admin those of the tenant, another tenant's admin none.
+            let startId = try start.decode(InstanceService.Accepted.self).operation.id
+            let own = try await c.client.get("/api/v1/operations?resourceId=\(id)", token: f.user.token).decode(Page<ZedgeCore.Operation>.self)
+            #expect(own.items.contains { $0.id == startId } && own.items.allSatisfy { $0.userId == f.user.user.id })
+            let tenantAdmin = try await c.createUser("ta-\(UUID().uuidString.prefix(6).lowercased())", role: .tenantAdmin, tenant: f.tenant.id, token: f.admin)
+            let ofTenant = try await c.client.get("/api/v1/operations", token: tenantAdmin.token).decode(Page<ZedgeCore.Operation>.self)
+            #expect(ofTenant.items.contains { $0.id == startId } && ofTenant.items.allSatisfy { $0.tenantId == f.tenant.id })
+            let other = try await c.createUser("ob-\(UUID().uuidString.prefix(6).lowercased())", role: .tenantAdmin,
+                                               tenant: try await c.createTenant("ob-\(UUID().uuidString.prefix(6).lowercased())", token: f.admin).id,
+                                               token: f.admin)
+            #expect(try await c.client.get("/api/v1/operations", token: other.token).decode(Page<ZedgeCore.Operation>.self).items.isEmpty)
 
             // A create, cancelled before its host took it: ERROR, off the machine, its claim released.
             let second = try await f.create("never-made")

@@ -2,8 +2,9 @@ import Foundation
 import ZedgeCore
 
 /// The rules of a task's life and its operation's progress, as pure functions of values and a clock:
-/// QUEUED → LEASED (attempt + 1) → SUCCEEDED | FAILED, or QUEUED → CANCELLED before any agent took it; a lease that runs out, or that a new run of its agent
-/// frees, puts the task back, or fails it after its last attempt; a result for a finished task changes nothing.
+/// QUEUED → LEASED (attempt + 1) → SUCCEEDED | FAILED, or QUEUED → CANCELLED before any agent took it; a lease
+/// that runs out, or that a new run of its agent frees, puts the task back, or fails it after its last attempt; a
+/// result for a finished task changes nothing.
 ///
 /// A lease starts as long as the delivery window and is extended to the full lease by the agent's first event
 /// (its acknowledgement of receipt) and every later one.

@@ -8,8 +8,8 @@ import ZedgeCore
 ///
 /// Who sees an operation: ADMIN every one; a TENANT_ADMIN those of its tenant; an OPERATOR those of no tenant
 /// (infrastructure: evacuations, prefetches, its own tasks) and, one at a time, its own; a USER its own. Others
-/// are a 404. Whoever sees an operation may cancel it. Agent tasks as a list are for ADMIN and OPERATOR (SERVER:MANAGE), without their payloads (a vm.create's
-/// carries the guest's user data).
+/// are a 404. Whoever sees an operation may cancel it. Agent tasks as a list are for ADMIN and OPERATOR
+/// (SERVER:MANAGE), without their payloads (a vm.create's carries the guest's user data).
 public struct OperationController: Sendable {
     let operations: any ModelRepository<ZedgeCore.Operation>
     let agentTasks: any ModelRepository<AgentTask>
