@@ -10,7 +10,7 @@ deps:
 	@scripts/ensure-deps.sh
 
 test-deps:
-	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph --with-promtool
+	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph --with-promtool --with-schemathesis
 
 ## The bootable test guest image, built once and cached outside git (scripts/test-guest-image.sh); prints its path.
 test-guest:
@@ -26,11 +26,13 @@ run: build
 
 ## The whole test suite, against SQLite and a throwaway PostgreSQL cluster, with a real libvirtd as root, Open
 ## vSwitch in userspace mode with its br-zedge bridge, a throwaway single-node Ceph cluster (cephx, pool
-## private-data-disks) and ZEDGE_TEST_GUEST_IMAGE naming the cached test guest image (built first if not cached).
+## private-data-disks), ZEDGE_TEST_GUEST_IMAGE naming the cached test guest image (built first if not cached) and
+## ZEDGE_SCHEMATHESIS naming schemathesis' `st`, installed from PyPI, pinned, into a cached venv (scripts/schemathesis.sh).
 ## test-deps installs the rbd drivers of libvirt and QEMU before with-libvirtd.sh starts libvirtd.
 test: test-deps test-guest
 	$(SWIFT) build --build-tests
 	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
+	  ZEDGE_SCHEMATHESIS="$$(scripts/schemathesis.sh)" && export ZEDGE_SCHEMATHESIS && \
 	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
 
 ## The kill loops at full length (issue #12; `make test` runs them short: 10 agent kills, 5 coordinator kills per

@@ -2,7 +2,7 @@
 # Installs the Debian packages Zedge builds and tests against, when run as root;
 # otherwise prints the exact command to run and fails.
 # Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs] [--with-ceph] [--with-promtool]
-#                       [--with-packaging]
+#                       [--with-schemathesis] [--with-packaging]
 #   --with-postgres    the PostgreSQL server, for the suite's second engine
 #   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
 #   --with-ovs         Open vSwitch (scripts/with-ovs.sh starts it) and what the tenant-network tests run in
@@ -11,6 +11,7 @@
 #                      install before libvirtd starts, or a running libvirtd has no rbd pool type until restarted
 #   --with-promtool    Prometheus' promtool (Debian's prometheus package; its server is kept from starting), which
 #                      MetricsTests runs on a live coordinator's /metrics
+#   --with-schemathesis  Python's venv and pip, which scripts/schemathesis.sh uses to install schemathesis from PyPI
 #   --with-packaging   what `make deb` and `make package-test` run: dpkg-deb/dpkg-shlibdeps (dpkg-dev), fakeroot,
 #                      strip (binutils), lintian, debootstrap and systemd-analyze (systemd)
 set -euo pipefail
@@ -25,8 +26,9 @@ for arg in "$@"; do
     --with-ovs) pkgs+=(openvswitch-switch iproute2 iputils-ping wget) ;;
     --with-ceph) pkgs+=(ceph-mon ceph-osd ceph-common libvirt-daemon-driver-storage-rbd qemu-block-extra) ;;
     --with-promtool) pkgs+=(prometheus) ;;
+    --with-schemathesis) pkgs+=(python3-venv python3-pip) ;;
     --with-packaging) pkgs+=(dpkg-dev fakeroot binutils lintian debootstrap systemd) ;;
-    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph, --with-promtool, --with-packaging)" >&2; exit 2 ;;
+    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph, --with-promtool, --with-schemathesis, --with-packaging)" >&2; exit 2 ;;
   esac
 done
 missing=()

@@ -11,7 +11,7 @@ struct ZedgeCoordinatorCommand: AsyncParsableCommand {
         commandName: "zedge-coordinator",
         abstract: "The Zedge coordinator: API, placement and task dispatch for the edge fleet.",
         version: ZedgeVersion.current,
-        subcommands: [Serve.self, Dev.self])
+        subcommands: [Serve.self, Dev.self, ResetRolePermissions.self])
 }
 
 /// The options of DESIGN §9; swift-configuration reads the same flags, over ZEDGE_* variables and the file.
@@ -120,6 +120,30 @@ enum Launch {
         }
         print(lines.joined(separator: "\n"))
         fflush(nil)
+    }
+}
+
+/// `zedge-coordinator reset-role-permissions`: every role's grants back to the seeded defaults (README, "Role
+/// permissions"). Reads the same configuration as `serve`.
+struct ResetRolePermissions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reset-role-permissions",
+        abstract: "Restore the seeded role permissions (RolePermission rows) in the configured database.")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let arguments = Array(CommandLine.arguments.drop { $0 != "reset-role-permissions" }.dropFirst())
+        do {
+            let reader = try await CoordinatorConfiguration.reader(
+                arguments: arguments, environment: ProcessInfo.processInfo.environment, configFile: options.config)
+            let configuration = try CoordinatorConfiguration(reader: reader, defaultDataDirectory: "/var/lib/zedge", devMode: false)
+            var logger = Logger(label: "zedge.coordinator")
+            logger.logLevel = .warning
+            let count = try await Coordinator.resetRolePermissions(configuration: configuration, logger: logger)
+            print("Restored the seeded role permissions: \(count) grants.")
+        } catch {
+            Launch.fail(error)
+        }
     }
 }
 

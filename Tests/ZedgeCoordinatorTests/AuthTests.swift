@@ -153,7 +153,8 @@ import ZedgeCore
             let (user, token, password) = try await c.createUser("pwuser", role: .user, tenant: tenant.id, token: admin)
             let hashes = try await storedColumn("password_hash", table: "users", c)
             #expect(hashes.count == 2)
-            #expect(hashes.allSatisfy { $0.hasPrefix("$2b$12$") && !$0.contains(password) })
+            // bcrypt at cost 12 of the password's SHA-256 pre-hash (PasswordHasher).
+            #expect(hashes.allSatisfy { $0.hasPrefix("sha256-bcrypt:$2b$12$") && !$0.contains(password) })
 
             #expect(try await c.client.patch("/api/v1/users/\(user.id)", token: token, ["password": "a-new-password-1"]).status == 200)
             #expect(try await c.client.post("/api/v1/auth/login", token: nil, ["username": "pwuser", "password": password]).status == 401)

@@ -107,7 +107,7 @@ struct CloudBoxPlaceTests {
             let taken = try await p.configure(box.id, ["placeId": p.place.id.uuidString, "ipAddress": "10.0.1.3"])
             #expect(taken.status == 409 && taken.problemFields == ["ipAddress"], "\(taken.text)")
             let gateway = try await p.configure(box.id, ["placeId": p.place.id.uuidString, "ipAddress": "10.0.1.1"])
-            #expect(gateway.status == 400 && gateway.problemFields == ["ipAddress"], "\(gateway.text)")
+            #expect(gateway.status == 422 && gateway.problemFields == ["ipAddress"], "\(gateway.text)")
             #expect(try await p.rows(of: p.subnet)["10.0.1.2"]?.status == .allocated)
 
             // The same place again keeps the address.
@@ -158,15 +158,15 @@ struct CloudBoxPlaceTests {
 
             // What comes from the subnet may not be given, and a place gives only STATIC.
             let dhcp = try await p.configure(box.id, ["networkMode": "DHCP", "placeId": place])
-            #expect(dhcp.status == 400 && dhcp.problemFields == ["networkMode"], "\(dhcp.text)")
+            #expect(dhcp.status == 422 && dhcp.problemFields == ["networkMode"], "\(dhcp.text)")
             let given = try await p.configure(box.id, ["placeId": place, "subnetMask": "255.255.255.0", "gateway": "10.0.1.1", "dnsServers": ["1.1.1.1"]])
-            #expect(given.status == 400 && given.problemFields == ["subnetMask", "gateway", "dnsServers"], "\(given.text)")
+            #expect(given.status == 422 && given.problemFields == ["subnetMask", "gateway", "dnsServers"], "\(given.text)")
             let noMode = try await p.configure(box.id, ["ipAddress": "10.0.1.9"])
-            #expect(noMode.status == 400 && noMode.problemFields == ["networkMode"], "\(noMode.text)")
+            #expect(noMode.status == 422 && noMode.problemFields == ["networkMode"], "\(noMode.text)")
 
             func refused(_ placeId: UUID, saying words: String) async throws {
                 let response = try await p.configure(box.id, ["placeId": placeId.uuidString])
-                #expect(response.status == 400 && response.problemFields == ["placeId"] && response.text.contains(words), "\(response.text)")
+                #expect(response.status == 422 && response.problemFields == ["placeId"] && response.text.contains(words), "\(response.text)")
             }
             try await refused(UUID(), saying: "no such place")
             let bare = try await PlaceWorld.placeIn(c, token: p.admin, tenant: p.tenant, ["name": "kiosk"])

@@ -45,7 +45,7 @@ struct ImagePrefetchTests {
                 "edgeDataCenterId": f.dataCenter.id.uuidString, "computeMachineIds": [m1.id.uuidString],
             ]).problemFields == ["computeMachineIds"])
             let unknown = try await c.client.post(path, token: f.admin, ["computeMachineIds": [m1.id.uuidString, UUID().uuidString]])
-            #expect(unknown.status == 400 && unknown.problemFields == ["computeMachineIds[1]"], "\(unknown.text)")
+            #expect(unknown.status == 422 && unknown.problemFields == ["computeMachineIds[1]"], "\(unknown.text)")
             #expect(try await c.client.post(path, token: f.user.token, ["edgeDataCenterId": f.dataCenter.id.uuidString]).status == 403)
 
             // Before any fetch is leased, no agent may download the version.
@@ -122,9 +122,9 @@ struct ImagePrefetchTests {
             let wrong = try await c.client.post("/api/v1/instances", token: f.user.token, [
                 "name": "x", "templateId": try template.decode(Template.self).id.uuidString, "imageVersion": "9",
             ])
-            #expect(wrong.status == 400 && wrong.problemFields == ["imageVersion"], "\(wrong.text)")
+            #expect(wrong.status == 422 && wrong.problemFields == ["imageVersion"], "\(wrong.text)")
             let noImage = try await f.create("y", extra: ["imageTag": "stable"])
-            #expect(noImage.status == 400 && noImage.problemFields == ["imageTag"], "\(noImage.text)")
+            #expect(noImage.status == 422 && noImage.problemFields == ["imageTag"], "\(noImage.text)")
         }
     }
 }

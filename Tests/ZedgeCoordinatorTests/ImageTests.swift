@@ -74,7 +74,7 @@ struct ImageTests {
                 "name": "t", "visibility": "PRIVATE", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 10,
                 "baseImageId": privateImage.id.uuidString,
             ])
-            #expect(foreign.status == 400 && foreign.problemFields == ["baseImageId"], "\(foreign.text)")
+            #expect(foreign.status == 422 && foreign.problemFields == ["baseImageId"], "\(foreign.text)")
             let own = try await c.client.post("/api/v1/templates", token: owner.token, [
                 "name": "t", "visibility": "PRIVATE", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 10,
                 "baseImageId": privateImage.id.uuidString,
@@ -84,7 +84,7 @@ struct ImageTests {
             let republished = try await c.client.post("/api/v1/templates/\(ownTemplate.id)/versions", token: owner.token, [
                 "versionNumber": "v2", "config": ["cpuCores": 1, "memoryGb": 1, "storageGb": 10, "baseImageId": UUID().uuidString],
             ])
-            #expect(republished.status == 400 && republished.problemFields == ["config.baseImageId"], "\(republished.text)")
+            #expect(republished.status == 422 && republished.problemFields == ["config.baseImageId"], "\(republished.text)")
 
             // PUBLIC: everyone's, in any tenant; only its managers change it.
             let publicImage = try await w.image("public-i", token: owner.token)
@@ -104,7 +104,7 @@ struct ImageTests {
                 var extra: [String: Any] = ["visibility": "GROUP_SPECIFIC"]
                 if let groupIds { extra["groupIds"] = groupIds }
                 let refused = try await w.createImage("nogroups", token: owner.token, extra)
-                #expect(refused.status == 400 && refused.problemFields == ["groupIds"], "\(refused.text)")
+                #expect(refused.status == 422 && refused.problemFields == ["groupIds"], "\(refused.text)")
             }
             let created = try await w.createImage("group-i", token: owner.token, ["visibility": "GROUP_SPECIFIC", "groupIds": [group.id.uuidString]])
             #expect(created.status == 201, "\(created.text)")
@@ -211,7 +211,7 @@ struct ImageTests {
                 "name": w.unique("t"), "visibility": "PUBLIC", "defaultCpuCores": 2, "defaultMemoryGb": 2, "defaultStorageGb": 20,
                 "baseImageId": image.id.uuidString,
             ])
-            #expect(template.status == 400 && template.problemFields == ["baseImageId"], "\(template.text)")
+            #expect(template.status == 422 && template.problemFields == ["baseImageId"], "\(template.text)")
             #expect(try await c.client.patch("/api/v1/images/\(image.id)", token: w.admin, ["status": "ACTIVE"]).status == 200)
         }
         #expect(try await resolve(Ask(version: "v2", storage: 20)).get().version.id == v2.id, "ACTIVE again")
@@ -232,7 +232,7 @@ struct ImageTests {
         let twice = try await c.client.post(tags, token: w.admin, ["tagName": "stable", "versionId": v2.id.uuidString])
         #expect(twice.status == 409 && twice.problemFields == ["tagName"], "\(twice.text)")
         let elsewhere = try await c.client.post(tags, token: w.admin, ["tagName": "x", "versionId": foreign.id.uuidString])
-        #expect(elsewhere.status == 400 && elsewhere.problemFields == ["versionId"], "\(elsewhere.text)")
+        #expect(elsewhere.status == 422 && elsewhere.problemFields == ["versionId"], "\(elsewhere.text)")
         let badName = try await c.client.post(tags, token: w.admin, ["tagName": "-bad name", "versionId": v1.id.uuidString])
         #expect(badName.status == 400 && badName.problemFields == ["tagName"], "\(badName.text)")
 
@@ -255,7 +255,7 @@ struct ImageTests {
         let moved = try await c.client.patch("\(tags)/edge", token: w.admin, ["versionId": v2.id.uuidString])
         #expect(try moved.status == 200 && moved.decode(ImageTag.self).versionId == v2.id, "\(moved.text)")
         let cross = try await c.client.patch("\(tags)/edge", token: w.admin, ["versionId": foreign.id.uuidString])
-        #expect(cross.status == 400 && cross.problemFields == ["versionId"], "\(cross.text)")
+        #expect(cross.status == 422 && cross.problemFields == ["versionId"], "\(cross.text)")
         #expect(try await c.client.get("\(tags)?versionId=\(v2.id)", token: w.admin).decode(Page<ImageTag>.self).items.map(\.tagName) == ["edge"])
         #expect(try await c.client.delete("\(tags)/edge", token: w.admin).status == 204)
         #expect(try await c.client.get("\(tags)/edge", token: w.admin).status == 404)

@@ -69,13 +69,13 @@ struct InstanceNetworkTests {
             ])
             #expect(leased.status == 409, "\(leased.text)")
             let outside = try await f.create("outside", extra: ["networks": [["subnetId": subnet.id.uuidString, "ipAddress": "10.40.9.9"]]])
-            #expect(outside.status == 400 && problemField(outside) == "networks[0].ipAddress", "\(outside.text)")
+            #expect(outside.status == 422 && problemField(outside) == "networks[0].ipAddress", "\(outside.text)")
             let clash = try await f.create("clash", extra: ["networks": [["subnetId": subnet.id.uuidString, "ipAddress": "10.40.1.2"]]])
             #expect(clash.status == 409 && problemField(clash) == "networks[0].ipAddress", "\(clash.text)")
             let foreign = try await f.create("x", extra: ["networks": [["subnetId": UUID().uuidString]]])
-            #expect(foreign.status == 400 && problemField(foreign) == "networks[0].subnetId", "\(foreign.text)")
+            #expect(foreign.status == 422 && problemField(foreign) == "networks[0].subnetId", "\(foreign.text)")
             let twice = try await f.create("x", extra: ["networks": networks + networks])
-            #expect(twice.status == 400 && problemField(twice) == "networks[1].subnetId", "\(twice.text)")
+            #expect(twice.status == 422 && problemField(twice) == "networks[1].subnetId", "\(twice.text)")
 
             // Delete, asked twice: the address is released once, into the cool-down.
             #expect(try await c.client.delete("/api/v1/instances/\(instance.id)", token: f.user.token).status == 202)
@@ -128,12 +128,12 @@ struct InstanceNetworkTests {
                 "name": "sloppy", "visibility": "PUBLIC", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 1,
                 "networkConfig": ["networks": [["subnet": "lan"]]],
             ])
-            #expect(sloppy.status == 400 && problemField(sloppy) == "networkConfig.networks[0]", "\(sloppy.text)")
+            #expect(sloppy.status == 422 && problemField(sloppy) == "networkConfig.networks[0]", "\(sloppy.text)")
             // Another tenant's instance cannot use the template's subnet: 400 naming the field.
             let stranger = try await c.createTenant("stranger", token: f.admin)
             let other = try await c.createUser("stranger-user", role: .user, tenant: stranger.id, token: f.admin)
             let refused = try await c.client.post("/api/v1/instances", token: other.token, ["name": "s", "templateId": templateId.uuidString])
-            #expect(refused.status == 400 && problemField(refused) == "networks[0].subnetId", "\(refused.text)")
+            #expect(refused.status == 422 && problemField(refused) == "networks[0].subnetId", "\(refused.text)")
         }
     }
 

@@ -60,7 +60,7 @@ struct PlacementViewTests {
             #expect(noMachines.status == 409 && noMachines.text.contains("no candidate machines"), "\(noMachines.text)")
             #expect(try await c.client.delete("/api/v1/resource-pools/\(empty.id)", token: f.admin).status == 204)
             let gone = try await f.create("seventh", extra: ["resourcePoolId": empty.id.uuidString])
-            #expect(gone.status == 400 && gone.problemFields == ["resourcePoolId"], "\(gone.text)")
+            #expect(gone.status == 422 && gone.problemFields == ["resourcePoolId"], "\(gone.text)")
 
             // No claim was taken twice or left behind by the refused tries.
             #expect(try await f.consistency().ok)

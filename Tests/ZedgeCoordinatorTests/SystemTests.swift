@@ -76,6 +76,7 @@ import ZedgeCore
                 ("/api/v1/api-keys", "post"), ("/api/v1/api-keys", "get"), ("/api/v1/api-keys/{id}", "get"),
                 ("/api/v1/api-keys/{id}", "delete"),
                 ("/api/v1/permissions", "get"), ("/api/v1/permissions/{id}", "get"), ("/api/v1/role-permissions", "get"),
+                ("/api/v1/role-permissions", "post"), ("/api/v1/role-permissions/{id}", "get"), ("/api/v1/role-permissions/{id}", "delete"),
                 ("/api/v1/audit-logs", "get"),
                 ("/healthz", "get"), ("/readyz", "get"), ("/metrics", "get"), ("/api/v1/openapi.json", "get"),
                 ("/api/v1/edge-data-centers", "post"), ("/api/v1/edge-data-centers", "get"),

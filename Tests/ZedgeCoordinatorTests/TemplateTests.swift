@@ -73,11 +73,11 @@ struct TemplateTests {
                 var body: [String: Any] = ["name": "nogroups", "visibility": "GROUP_SPECIFIC"]
                 if let groupIds { body["groupIds"] = groupIds }
                 let refused = try await f.createTemplate(token: tenantAdmin.token, body)
-                #expect(refused.status == 400, "\(refused.text)")
+                #expect(refused.status == 422, "\(refused.text)")
                 #expect(refused.problemFields == ["groupIds"], "\(refused.text)")
             }
             let regroup = try await c.client.patch("/api/v1/templates/\(privateTemplate.id)", token: tenantAdmin.token, ["visibility": "GROUP_SPECIFIC"])
-            #expect(regroup.status == 400 && regroup.problemFields == ["groupIds"], "\(regroup.text)")
+            #expect(regroup.status == 422 && regroup.problemFields == ["groupIds"], "\(regroup.text)")
             #expect(try await c.client.get("/api/v1/templates/\(privateTemplate.id)", token: f.admin).decode(Template.self).visibility == .private)
             #expect(try await f.consistency().ok)
         }
@@ -164,7 +164,7 @@ struct TemplateTests {
             ]
             for (index, (values, field)) in refusals.enumerated() {
                 let refused = try await f.create(from: template.id, "refused-\(index)", extra: ["parameters": values])
-                #expect(refused.status == 400, "\(values): \(refused.text)")
+                #expect(refused.status == 422, "\(values): \(refused.text)")
                 #expect(refused.problemFields == [field], "\(values): \(refused.text)")
             }
             #expect(try await c.client.get("/api/v1/instances", token: f.user.token).decode(Page<InstanceView>.self).items.isEmpty)
@@ -197,13 +197,13 @@ struct TemplateTests {
             let badSize = try await f.createTemplate(token: f.admin, [
                 "name": "badsize", "visibility": "PUBLIC", "parameters": [["name": "memoryGb", "type": "string", "default": "8"]],
             ])
-            #expect(badSize.status == 400, "\(badSize.text)")
+            #expect(badSize.status == 422, "\(badSize.text)")
             #expect(badSize.problemFields.contains("parameters[0].type"), "\(badSize.text)")
             let badVersion = try await c.client.post("/api/v1/templates/\(template.id)/versions", token: f.admin, [
                 "versionNumber": "v2", "config": ["cpuCores": 2, "memoryGb": 2, "storageGb": 10,
                                                    "parameters": [["name": "cpuCores", "type": "number"]]],
             ])
-            #expect(badVersion.status == 400, "\(badVersion.text)")
+            #expect(badVersion.status == 422, "\(badVersion.text)")
             #expect(badVersion.problemFields == ["config.parameters[0].type"], "\(badVersion.text)")
             #expect(try await f.consistency().ok)
         }
@@ -264,7 +264,7 @@ struct TemplateTests {
 
             // A version that does not exist is bad input, named.
             let missing = try await f.create("on-missing", extra: ["templateVersion": "v9.9.9"])
-            #expect(missing.status == 400, "\(missing.text)")
+            #expect(missing.status == 422, "\(missing.text)")
             #expect(missing.problemFields == ["templateVersion"], "\(missing.text)")
 
             // Only those who manage the template publish versions: a USER who may see (and use) it gets a 403,
@@ -405,7 +405,7 @@ extension InstanceFixture {
         let listed = try await c.client.get("/api/v1/templates?limit=500", token: token).decode(Page<Template>.self).items.map(\.id)
         #expect(!listed.contains(templateId), "\(who) lists it", sourceLocation: sourceLocation)
         let used = try await create(from: templateId, "peek-\(UUID().uuidString.prefix(6).lowercased())", token: token)
-        #expect(used.status == 400 && used.problemFields == ["templateId"], "\(who) uses it: \(used.text)", sourceLocation: sourceLocation)
+        #expect(used.status == 422 && used.problemFields == ["templateId"], "\(who) uses it: \(used.text)", sourceLocation: sourceLocation)
     }
 
     /// GET 200 and present in the list.

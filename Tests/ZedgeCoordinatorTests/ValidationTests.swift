@@ -57,10 +57,11 @@ import ZedgeCore
             #expect(try immutable.json()["errors"].map { "\($0)" }?.contains("read-only") == true)
 
             // Bad query parameters.
+            // A cursor is any string by the document (it is opaque): one this API never returned is a 422.
             for (query, field) in [("limit=0", "limit"), ("limit=501", "limit"), ("cursor=zzz", "cursor"),
                                    ("role=KING", "role"), ("tenantId=x", "tenantId"), ("colour=red", "colour")] {
                 let response = try await c.client.get("/api/v1/users?\(query)", token: admin)
-                #expect(response.status == 400, "\(query): \(response.text)")
+                #expect(response.status == (field == "cursor" ? 422 : 400), "\(query): \(response.text)")
                 #expect(response.problemFields == [field], "\(query): \(response.text)")
             }
 
@@ -144,12 +145,12 @@ import ZedgeCore
             let foreign = try await group("foreign", b)
 
             let cycle = try await c.client.patch("/api/v1/user-groups/\(root.id)", token: admin, ["parentGroupId": grandchild.id.uuidString])
-            #expect(cycle.status == 400)
+            #expect(cycle.status == 422)
             #expect(cycle.problemFields == ["parentGroupId"])
             let selfParent = try await c.client.patch("/api/v1/user-groups/\(root.id)", token: admin, ["parentGroupId": root.id.uuidString])
-            #expect(selfParent.status == 400)
+            #expect(selfParent.status == 422)
             let crossTenant = try await c.client.patch("/api/v1/user-groups/\(child.id)", token: admin, ["parentGroupId": foreign.id.uuidString])
-            #expect(crossTenant.status == 400)
+            #expect(crossTenant.status == 422)
             // A parent with children cannot be deleted; the leaf can.
             #expect(try await c.client.delete("/api/v1/user-groups/\(child.id)", token: admin).status == 409)
             #expect(try await c.client.delete("/api/v1/user-groups/\(grandchild.id)", token: admin).status == 204)

@@ -22,17 +22,22 @@ extension Store {
         }
     }
 
-    /// The grants per role as the RolePermission rows say.
-    public func loadGrants() async throws -> [UserRole: Set<String>] {
-        let permissionsById = Dictionary(
-            uniqueKeysWithValues: try await allPages { try await permissions.list(.init(page: $0)) }.map { ($0.id, $0) })
-        var grants: [UserRole: Set<String>] = [:]
-        for grant in try await allPages({ try await rolePermissions.list(.init(page: $0)) }) {
-            if let permission = permissionsById[grant.permissionId] {
-                grants[grant.role, default: []].insert(permission.permissionName)
+    /// Replaces every RolePermission row with the defaults of `PermissionCatalog` (`zedge-coordinator
+    /// reset-role-permissions`), in one transaction that NOTIFYs every running replica. Returns how many grants
+    /// there are now.
+    @discardableResult
+    public func resetRolePermissions() async throws -> Int {
+        try await seedPermissions()
+        let permissionsByName = Dictionary(
+            uniqueKeysWithValues: try await allPages { try await permissions.list(.init(page: $0)) }.map { ($0.permissionName, $0) })
+        var defaults: [RolePermission] = []
+        for role in UserRole.allCases {
+            for name in PermissionCatalog.defaultGrants(for: role).sorted() {
+                if let permission = permissionsByName[name] { defaults.append(RolePermission(role: role, permissionId: permission.id)) }
             }
         }
-        return grants
+        try await rolePermissions.replaceAll(with: defaults)
+        return defaults.count
     }
 
     /// Creates the `admin` user on first start with an empty user table. Returns the generated password

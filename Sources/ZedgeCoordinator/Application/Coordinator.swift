@@ -23,6 +23,8 @@ public struct CoordinatorStarted: Sendable {
     public var devEnrollmentToken: String?
     /// Stops the coordinator gracefully, as SIGTERM does.
     public var shutdown: @Sendable () async -> Void
+    /// Every route it serves, as the OpenAPI document describes them.
+    public var catalog: RouteCatalog
 }
 
 /// Lets the started callback reach the service group that is created after the application.
@@ -37,6 +39,15 @@ private final class GroupHandle: Sendable {
 /// bootstraps the admin, loads or makes TLS and signing keys, builds every long-lived object (repositories,
 /// services, loops, the router) and runs them as one service group with graceful shutdown.
 public enum Coordinator {
+    /// Restores the seeded role grants in the configured database (`Store.resetRolePermissions`); running replicas
+    /// on PostgreSQL follow at once, a running SQLite coordinator within its grants' reload interval (30 s).
+    public static func resetRolePermissions(configuration: CoordinatorConfiguration, logger: Logger) async throws -> Int {
+        try await Database.withDatabase(url: configuration.effectiveDatabaseURL, logger: logger) { database in
+            try await Migrator().migrate(database, logger: logger)
+            return try await Store(database: database).resetRolePermissions()
+        }
+    }
+
     public static func run(
         configuration: CoordinatorConfiguration,
         logger: Logger,
@@ -49,7 +60,8 @@ public enum Coordinator {
             try await Migrator().migrate(database, logger: logger)
             let store = Store(database: database)
             try await store.seedPermissions()
-            let authorizer = Authorizer(grants: try await store.loadGrants())
+            let grants = RoleGrants(try await store.rolePermissions.grantsByRole())
+            let authorizer = Authorizer(grants: grants)
             let hasher = PasswordHasher(cost: UInt8(configuration.bcryptCost))
             let admin = try await store.bootstrapAdmin(password: configuration.bootstrapAdminPassword, hasher: hasher)
             if admin.created { logger.notice("created the bootstrap user 'admin'") }
@@ -166,7 +178,7 @@ public enum Coordinator {
                         scheme: tls == nil ? "http" : "https",
                         caFingerprint: tls?.caFingerprint, caCertificatePEM: tls?.caCertificatePEM,
                         generatedAdminPassword: generatedPassword, devEnrollmentToken: devToken,
-                        shutdown: { await handle.shutdown() }))
+                        shutdown: { await handle.shutdown() }, catalog: catalog))
                 },
                 logger: logger)
             // Started in this order, stopped in reverse: the HTTP server is last, so it stops first (long-polls
@@ -179,6 +191,7 @@ public enum Coordinator {
                 services: [
                     LeadershipService(sessions: sessions, leadership: leadership, logger: logger),
                     TaskWakeListener(sessions: sessions, notifier: notifier, queue: taskQueue, logger: logger),
+                    GrantsListener(sessions: sessions, rolePermissions: store.rolePermissions, grants: grants, logger: logger),
                     LeaderLoop("liveness pass", every: .seconds(1), leadership: nil, logger: logger,
                                final: { try? await liveness.flush() }, tick: { try await liveness.tick(now: $0) }),
                     LeaderLoop("lease expiry", every: .seconds(1), leadership: leadership, logger: logger,

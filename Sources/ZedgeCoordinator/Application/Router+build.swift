@@ -45,7 +45,8 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     router.add(middleware: ProblemMiddleware(catalog: catalog))
     router.add(middleware: AuthenticationMiddleware(
         authenticator: Authenticator(
-            users: store.users, apiKeys: store.apiKeys, signer: deps.signer, agentCredentials: store.agentCredentials)))
+            users: store.users, apiKeys: store.apiKeys, signer: deps.signer, agentCredentials: store.agentCredentials),
+        catalog: catalog))
 
     func routes(_ path: String, tag: String, resourceType: String) -> RouteRegistrar {
         RouteRegistrar(
@@ -71,7 +72,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
     ).register(on: routes("api/v1/user-groups", tag: "user-groups", resourceType: ResourceType.userGroup.rawValue))
     ApiKeyController(apiKeys: store.apiKeys, authorizer: deps.authorizer)
         .register(on: routes("api/v1/api-keys", tag: "api-keys", resourceType: "API_KEY"))
-    PermissionController(permissions: store.permissions, rolePermissions: store.rolePermissions).register(
+    PermissionController(permissions: store.permissions, rolePermissions: store.rolePermissions, authorizer: deps.authorizer).register(
         permissions: routes("api/v1/permissions", tag: "rbac", resourceType: "PERMISSION"),
         rolePermissions: routes("api/v1/role-permissions", tag: "rbac", resourceType: "ROLE_PERMISSION"))
     InfrastructureController(dataCenters: store.edgeDataCenters, pools: store.resourcePools, networks: store.networks,

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HummingbirdBcrypt
 import NIOCore
@@ -6,7 +7,19 @@ import Synchronization
 
 /// Hashes and verifies passwords with bcrypt on a thread pool of its own: never on an event loop, and never
 /// in the shared blocking pool where SQLite's I/O runs, so a burst of logins cannot stall the database.
+///
+/// bcrypt reads at most 72 bytes and stops at a NUL, so a password is first reduced to the base64 of its SHA-256
+/// (44 ASCII bytes), and every character of it counts. Such hashes are stored as `sha256-bcrypt:` + the bcrypt
+/// string; a hash without that prefix (made before the pre-hash) is verified as plain bcrypt of the password.
 public struct PasswordHasher: Sendable {
+    /// The prefix of a stored hash whose bcrypt input is `prehash(password)`.
+    static let prehashedPrefix = "sha256-bcrypt:"
+
+    /// The bcrypt input for `password`: base64(SHA-256(UTF-8 of password)).
+    static func prehash(_ password: String) -> String {
+        Data(SHA256.hash(data: Data(password.utf8))).base64EncodedString()
+    }
+
     /// The process's bcrypt threads (bcrypt at cost 12 is ~0.25 s of CPU per call).
     public static let sharedThreadPool: NIOThreadPool = {
         let pool = NIOThreadPool(numberOfThreads: max(1, System.coreCount / 2))
@@ -42,17 +55,22 @@ public struct PasswordHasher: Sendable {
 
     public func hash(_ password: String) async throws -> String {
         let cost = self.cost
-        return try await threadPool.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return try await threadPool.runIfActive { Self.prehashedPrefix + Bcrypt.hash(Self.prehash(password), cost: cost) }
     }
 
     public func verify(_ password: String, hash: String) async throws -> Bool {
-        try await threadPool.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await threadPool.runIfActive {
+            if hash.hasPrefix(Self.prehashedPrefix) {
+                return Bcrypt.verify(Self.prehash(password), hash: String(hash.dropFirst(Self.prehashedPrefix.count)))
+            }
+            return Bcrypt.verify(password, hash: hash)
+        }
     }
 
     /// Spends the time of one verification, so that an unknown username answers as slowly as a wrong
     /// password and cannot be told apart by timing.
     public func verifyAgainstDummy(_ password: String) async throws {
         let cost = self.cost, dummy = self.dummyHash
-        _ = try await threadPool.runIfActive { Bcrypt.verify(password, hash: dummy.get(cost: cost)) }
+        _ = try await threadPool.runIfActive { Bcrypt.verify(Self.prehash(password), hash: dummy.get(cost: cost)) }
     }
 }

@@ -1,22 +1,28 @@
 import Foundation
 import ZedgeCore
 
-/// Decides whether a principal may do an action on a resource, from the seeded RolePermission rows
-/// (function level) and the tenant and ownership of the object (object level).
+/// Decides whether a principal may do an action on a resource, from the RolePermission rows (function level,
+/// through `RoleGrants`, which follows every change of the rows) and the tenant and ownership of the object
+/// (object level).
 ///
 /// Object-level refusals for objects outside the caller's reach are reported as 404 by the callers,
 /// never 403, so that another tenant's objects cannot be discovered.
 public struct Authorizer: Sendable {
-    /// Permission names granted per role, as loaded from the RolePermission table.
-    public let grants: [UserRole: Set<String>]
+    /// Permission names granted per role, as the RolePermission rows say.
+    public let grants: RoleGrants
 
-    public init(grants: [UserRole: Set<String>]) {
+    public init(grants: RoleGrants) {
         self.grants = grants
+    }
+
+    /// An authorizer with grants of its own (tests, tools).
+    public init(grants: [UserRole: Set<String>]) {
+        self.grants = RoleGrants(grants)
     }
 
     /// Whether the role holds `resource:action` at all.
     public func allows(_ principal: Principal, _ resource: ResourceType, _ action: PermissionAction) -> Bool {
-        grants[principal.role]?.contains(PermissionCatalog.name(resource, action)) ?? false
+        grants.contains(principal.role, PermissionCatalog.name(resource, action))
     }
 
     /// Function-level check: 403 when the role lacks the permission.

@@ -10,6 +10,10 @@ public enum PermissionCatalog {
         "\(resource.rawValue):\(action.rawValue)"
     }
 
+    /// The permission that grants and revokes permissions (`/api/v1/role-permissions`): managing the platform's
+    /// tenancy, which its roles are part of. Only ADMIN holds it by default, and ADMIN's grant of it is never revoked.
+    public static let grantManagement = name(.tenant, .manage)
+
     /// Every ResourceType × PermissionAction pair.
     public static var allPermissions: [(ResourceType, PermissionAction)] {
         ResourceType.allCases.flatMap { resource in PermissionAction.allCases.map { (resource, $0) } }

@@ -49,6 +49,12 @@ public struct DiskAttachments: Sendable {
         public var operation: ZedgeCore.Operation
     }
 
+    /// `mountPath`: an absolute path without '.' or '..' segments or control characters (`checkMountPath`).
+    public static let mountPathRule = FieldRule.string(
+        ["minLength": 1, "maxLength": .number(Double(maximumMountPath)),
+         "pattern": "^(?!.*/\\.\\.?(/|$))/[^\\u0000-\\u001F\\u007F]*$"],
+        { path, _ in checkMountPath(path) })
+
     /// 400 naming `mountPath` unless it is an absolute path without '.', '..' or control characters.
     public static func checkMountPath(_ path: String) -> FieldError? {
         let b = Array(path.utf8)

@@ -16,11 +16,23 @@ public struct StoragePools: Sendable {
     }
 
     /// The shortest and longest decoded cephx key accepted (a Ceph key is 28 bytes: 12 of header, 16 of AES key).
-    static let keyBytes = 16...512
+    static let keyBytes = 16...510
+
+    /// `cephKey`: base64 (RFC 4648 §4, padded) of 16…510 bytes (`checkKey`).
+    public static let keyRule = FieldRule.string(
+        ["minLength": 24, "maxLength": 680,
+         "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)?$"],
+        { key, field in checkKey(key, field: field) })
 
     /// 400 naming `field` unless `key` is a base64 cephx key, as `ceph auth get-key` prints it.
     public static func checkKey(_ key: String, field: String = "cephKey") -> FieldError? {
-        guard let bytes = Data(base64Encoded: key), keyBytes.contains(bytes.count) else {
+        // Padded base64 only: Foundation's decoder alone also takes '=' in the middle.
+        let body = key.utf8.prefix { $0 != UInt8(ascii: "=") }
+        let padding = key.utf8.count - body.count
+        let alphabet = { (c: UInt8) in (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2B || c == 0x2F }
+        guard key.utf8.count <= 680, key.utf8.count % 4 == 0, padding <= 2, body.allSatisfy(alphabet),
+              key.utf8.dropFirst(body.count).allSatisfy({ $0 == UInt8(ascii: "=") }),
+              let bytes = Data(base64Encoded: key), keyBytes.contains(bytes.count) else {
             return FieldError(field: field, message: "must be a base64 cephx key, as `ceph auth get-key client.NAME` prints it")
         }
         return nil

@@ -4,12 +4,13 @@ import ZedgeCore
 /// Why a domain operation refused, independent of any transport: what services and the store throw.
 ///
 /// Only the HTTP layer turns it into an RFC 9457 problem (`Problem(_ error: DomainError)`); the kinds map
-/// one to one onto statuses there (invalid 400, unauthorized 401, forbidden 403, notFound 404, conflict 409,
+/// one to one onto statuses there (invalid 422, unauthorized 401, forbidden 403, notFound 404, conflict 409,
 /// tooLarge 413, rateLimited 429, unavailable 503). `message` is written for the caller and becomes the
 /// problem's `detail`; `errors` name the fields at fault (DESIGN §3).
 public struct DomainError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable {
-        /// Bad input: a field is missing, malformed or names nothing.
+        /// Input the document admits that the domain refuses: a rule across fields, an id that names nothing, a
+        /// value that clashes with what exists (422, RFC 9110 §15.5.21). Malformed input never reaches a service.
         case invalid
         /// Missing, invalid or expired credentials.
         case unauthorized
@@ -54,7 +55,7 @@ extension DomainError {
     }
 
     public static func invalid(_ errors: [FieldError]) -> DomainError {
-        DomainError(.invalid, "Invalid field(s): " + errors.map(\.field).joined(separator: ", "), title: "Invalid request", errors: errors)
+        DomainError(.invalid, "Invalid field(s): " + errors.map(\.field).joined(separator: ", "), title: "Unprocessable request", errors: errors)
     }
 
     public static func invalid(field: String, _ message: String) -> DomainError {

@@ -9,6 +9,8 @@ public enum FilterKind: Sendable {
     case bool
     case enumeration([String])
     case dateTime
+    /// A decimal integer in the range.
+    case integer(ClosedRange<Int>)
 
     static func of<E: ZedgeEnum>(_ type: E.Type) -> FilterKind { .enumeration(E.allowedValues) }
 
@@ -20,6 +22,8 @@ public enum FilterKind: Sendable {
         case .bool: ["type": "boolean"]
         case .enumeration(let values): ["type": "string", "enum": .array(values.map { .string($0) })]
         case .dateTime: ["type": "string", "format": "date-time"]
+        case .integer(let range):
+            ["type": "integer", "minimum": .number(Double(range.lowerBound)), "maximum": .number(Double(range.upperBound))]
         }
     }
 }
@@ -51,6 +55,7 @@ public struct ListParameters: Sendable {
         var page = PageRequest()
         var filters: [PropertyFilter] = []
         var extras: [String: String] = [:]
+        var unknownCursor: FieldError?
         var errors: [FieldError] = []
         var seen = Set<String>()
         for (rawKey, rawValue) in request.uri.queryParameters {
@@ -69,7 +74,7 @@ public struct ListParameters: Sendable {
                 }
             case "cursor":
                 if let id = Cursor.decode(value) { page.after = id } else {
-                    errors.append(FieldError(field: "cursor", message: "is not a cursor this API returned"))
+                    unknownCursor = FieldError(field: "cursor", message: "is not a cursor this API returned")
                 }
             default:
                 if let kind = allowed[key] ?? spec.extras[key] {
@@ -85,7 +90,9 @@ public struct ListParameters: Sendable {
                 }
             }
         }
-        guard errors.isEmpty else { throw Problem.invalid(errors) }
+        guard errors.isEmpty else { throw Problem.malformed(errors) }
+        // Any string is a well-formed cursor (the document says it is opaque); one that names no position is a 422.
+        if let unknownCursor { throw Problem.invalid([unknownCursor]) }
         return ListParameters(page: page, filters: filters, extras: extras)
     }
 
@@ -104,6 +111,9 @@ public struct ListParameters: Sendable {
             ZedgeJSON.parseDate(value) != nil ? .success(.string(value)) : .failure(Refusal(text: "must be an ISO-8601 date-time"))
         case .enumeration(let values):
             values.contains(value) ? .success(.string(value)) : .failure(Refusal(text: "must be one of \(values.joined(separator: ", "))"))
+        case .integer(let range):
+            Int(value).map { range.contains($0) } == true
+                ? .success(.string(value)) : .failure(Refusal(text: "must be an integer from \(range.lowerBound) to \(range.upperBound)"))
         }
     }
 

@@ -61,9 +61,23 @@ extension Problem {
         Problem(.badRequest, detail: detail, errors: errors)
     }
 
-    public static func invalid(_ errors: [FieldError]) -> Problem {
+    /// 400: the request breaks a rule the OpenAPI document states (malformed JSON, an unknown field, a wrong type, a
+    /// field outside its declared `FieldRule`, a query parameter out of range). The same request never succeeds.
+    public static func malformed(_ errors: [FieldError]) -> Problem {
         let names = errors.map(\.field).joined(separator: ", ")
         return Problem(.badRequest, title: "Invalid request", detail: "Invalid field(s): \(names)", errors: errors)
+    }
+
+    public static func malformed(field: String, _ message: String) -> Problem {
+        malformed([FieldError(field: field, message: message)])
+    }
+
+    /// 422 (RFC 9110 §15.5.21): the request is well-formed by the document, but a rule that spans fields or depends
+    /// on what exists refuses it (a CIDR block with host bits set, an id that names nothing, a date in the past,
+    /// GROUP_SPECIFIC without groups). `errors` names the fields.
+    public static func invalid(_ errors: [FieldError]) -> Problem {
+        let names = errors.map(\.field).joined(separator: ", ")
+        return Problem(.unprocessableContent, title: "Unprocessable request", detail: "Invalid field(s): \(names)", errors: errors)
     }
 
     public static func invalid(field: String, _ message: String) -> Problem {
@@ -106,7 +120,7 @@ extension Problem {
     /// `WWW-Authenticate: Bearer`.
     public init(_ error: DomainError) {
         let status: HTTPResponse.Status = switch error.kind {
-        case .invalid: .badRequest
+        case .invalid: .unprocessableContent
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
         case .notFound: .notFound

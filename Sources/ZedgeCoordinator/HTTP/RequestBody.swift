@@ -2,18 +2,30 @@ import Foundation
 import Hummingbird
 import ZedgeCore
 
-/// A JSON body a route accepts. Decoding is strict: duplicate names (at any depth), unknown fields, fields the caller may not set,
-/// wrong types, bad enum values and failed validation all become a 400 that names the field.
-public protocol RequestBody: Decodable, Sendable {
+/// A JSON body a route accepts. Decoding is strict: duplicate names (at any depth), unknown fields (at any depth),
+/// fields the caller may not set, wrong types, bad enum values, broken field rules and failed validation all become
+/// a 400 that names the field.
+///
+/// A rule on one field (a name's pattern, a length, a range, a format) is declared in `fieldRules`, on the body or
+/// on the nested type that holds the field, never checked by hand in `validate()`: the OpenAPI document is made
+/// from the same declarations (`SchemaReflector`), and `FieldRuleDocumentTests` fails on a field check that is not
+/// declared.
+public protocol RequestBody: Decodable, Sendable, FieldRuleDeclaring {
     /// Fields of the resource that this body must not carry (system-made or immutable); sending one is a
     /// 400 saying so, rather than "unknown field".
     static var immutableFields: Set<String> { get }
-    /// Semantic checks after decoding; each failure names its field.
+    /// Optional fields that may be left out but not sent as `null` (a PATCH cannot empty a field its resource
+    /// always has): `null` is a 400, and the document's type for them excludes null.
+    static var nonNullFields: Set<String> { get }
+    /// Checks that involve more than one field, or the present time, after decoding and after the field rules;
+    /// each failure names its field.
     func validate() -> [FieldError]
 }
 
 extension RequestBody {
     public static var immutableFields: Set<String> { [] }
+    public static var nonNullFields: Set<String> { [] }
+    public static var fieldRules: [String: FieldRule] { [:] }
     public func validate() -> [FieldError] { [] }
 }
 
@@ -47,10 +59,10 @@ extension Request {
 /// The strict decoding behind `Request.decodeBody`, separate so it can be tested without HTTP.
 public enum BodyDecoder {
     public static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> DecodedBody<Body> {
-        guard !data.isEmpty else { throw Problem.invalid(field: "body", "a JSON object is required") }
+        guard !data.isEmpty else { throw Problem.malformed(field: "body", "a JSON object is required") }
         let shape = try checkStructure(data)
         guard let names = shape.topLevelNames else {
-            throw Problem.invalid(field: "body", "must be a JSON object")
+            throw Problem.malformed(field: "body", "must be a JSON object")
         }
         let schema = SchemaReflector.schema(for: type)
         let allowed = SchemaReflector.propertyNames(of: type)
@@ -62,20 +74,75 @@ public enum BodyDecoder {
                 errors.append(FieldError(field: key, message: "unknown field"))
             }
         }
-        guard errors.isEmpty else { throw Problem.invalid(errors) }
+        guard errors.isEmpty else { throw Problem.malformed(errors) }
         // Foundation's decoder loses the field of a fractional number sent for an integer; find it here.
         errors = integerErrors(shape.nonIntegralNumbers, schema: schema)
-        guard errors.isEmpty else { throw Problem.invalid(errors) }
+        guard errors.isEmpty else { throw Problem.malformed(errors) }
 
         let value: Body
         do {
             value = try ZedgeJSON.decoder().decode(type, from: data)
         } catch let error as DecodingError {
-            throw Problem.invalid([FieldError(decoding: error)])
+            throw Problem.malformed([FieldError(decoding: error)])
         }
+        // The body decoded, so it is well-formed JSON whose types are right; now unknown nested members and the
+        // declared field rules, then the body's own cross-field checks.
+        let json = try JSONValue(parsing: data)
+        errors = nestedUnknownFields(json, schema: schema)
+        errors += Body.nonNullFields.sorted().compactMap { json[$0] == .null ? FieldError(field: $0, message: "must not be null") : nil }
+        errors += ruleErrors(json, rules: SchemaReflector.rules(for: type))
+        guard errors.isEmpty else { throw Problem.malformed(errors) }
         let validation = value.validate()
         guard validation.isEmpty else { throw Problem.invalid(validation) }
         return DecodedBody(value: value, presentFields: Set(names))
+    }
+
+    /// "unknown field" for each member, below the top level, that its object's schema does not list (the top level
+    /// is checked first, with the read-only messages). Objects without `properties` (free-form JSON) take anything.
+    static func nestedUnknownFields(_ json: JSONValue, schema: JSONValue) -> [FieldError] {
+        var errors: [FieldError] = []
+        func walk(_ value: JSONValue, _ schema: JSONValue?, _ field: String, top: Bool) {
+            guard case .object(let schema)? = schema else { return }
+            switch value {
+            case .object(let members):
+                guard case .object(let properties)? = schema["properties"] else { return }
+                for (name, member) in members.sorted(by: { $0.key < $1.key }) {
+                    let path = field.isEmpty ? name : field + "." + name
+                    if let property = properties[name] {
+                        walk(member, property, path, top: false)
+                    } else if !top {
+                        errors.append(FieldError(field: path, message: "unknown field"))
+                    }
+                }
+            case .array(let items):
+                for (index, item) in items.enumerated() { walk(item, schema["items"], field + "[\(index)]", top: false) }
+            default:
+                return
+            }
+        }
+        walk(json, schema, "", top: true)
+        return errors
+    }
+
+    /// The failures of the declared field rules (`SchemaReflector.rules`) on the body, each at its concrete path
+    /// (`networks[1].ipAddress`).
+    static func ruleErrors(_ json: JSONValue, rules: [SchemaReflector.RuleAtPath]) -> [FieldError] {
+        var errors: [FieldError] = []
+        for entry in rules {
+            var values: [(JSONValue, String)] = [(json, "")]
+            for component in entry.path {
+                values = values.flatMap { value, field -> [(JSONValue, String)] in
+                    if component == "[]" {
+                        guard case .array(let items) = value else { return [] }
+                        return items.enumerated().map { ($1, field + "[\($0)]") }
+                    }
+                    guard case .object(let members) = value, let member = members[component] else { return [] }
+                    return [(member, field.isEmpty ? component : field + "." + component)]
+                }
+            }
+            errors += values.compactMap { entry.rule.check($0, field: $1) }
+        }
+        return errors
     }
 
     /// Refuses, before anything is decoded, a body that is not strict JSON: a member name repeated in one object
@@ -88,11 +155,11 @@ public enum BodyDecoder {
         case .valid:
             return shape
         case .duplicateKey(let path):
-            throw Problem.invalid(field: path, "is a duplicate name: each name may appear only once in an object")
+            throw Problem.malformed(field: path, "is a duplicate name: each name may appear only once in an object")
         case .malformed(let offset, let reason):
-            throw Problem.invalid(field: "body", "malformed JSON: \(reason) (at byte \(offset))")
+            throw Problem.malformed(field: "body", "malformed JSON: \(reason) (at byte \(offset))")
         case .tooDeep(let offset, let maxDepth):
-            throw Problem.invalid(field: "body", "nested deeper than \(maxDepth) levels (at byte \(offset))")
+            throw Problem.malformed(field: "body", "nested deeper than \(maxDepth) levels (at byte \(offset))")
         }
     }
 

@@ -17,6 +17,9 @@ public final class RouteCatalog: Sendable {
         public var action: String
         public var resourceType: String
         public var requestSchema: JSONValue?
+        /// The field rules the body decoder applies to the request body (`SchemaReflector.rules`), whose keywords
+        /// `requestSchema` carries.
+        public var requestRules: [SchemaReflector.RuleAtPath] = []
         public var responseSchema: JSONValue?
         public var successStatus: Int
         public var authenticated: Bool
@@ -25,6 +28,11 @@ public final class RouteCatalog: Sendable {
         public var rawBody: Bool = false
         /// The success answer is raw bytes (`application/octet-stream`), not JSON.
         public var rawResponse: Bool = false
+        /// Statuses the route may answer beyond those every route of its kind answers, with what each means (a login's
+        /// 401 for credentials in its body).
+        public var otherStatuses: [Int: String] = [:]
+        /// The body's `nonNullFields`.
+        public var nonNullFields: Set<String> = []
 
         /// OpenAPI form, `/api/v1/users/{id}` (also what `context.endpointPath` reports).
         public var templatePath: String {
@@ -86,15 +94,38 @@ public struct RouteRegistrar {
         _ method: HTTPRequest.Method, _ path: String, summary: String, action: String,
         input: Input.Type = EmptyBody.self, output: Output.Type, status: Int = 200,
         authenticated: Bool = true, list: ListSpec? = nil, rawBody: Bool = false, rawResponse: Bool = false,
+        otherStatuses: [Int: String] = [:],
         use handler: @escaping @Sendable (Request, ZedgeRequestContext) async throws -> Response
     ) {
         catalog.add(.init(
             method: method, path: prefix + (path.isEmpty ? "" : "/" + path), summary: summary, tag: tag,
             action: action, resourceType: resourceType,
             // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and `nil` would mean JSON null.
-            requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Input.self),
+            requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : Self.requestSchema(Input.self),
+            requestRules: Input.self == EmptyBody.self ? [] : SchemaReflector.rules(for: Input.self),
             responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Output.self),
-            successStatus: status, authenticated: authenticated, list: list, rawBody: rawBody, rawResponse: rawResponse))
+            successStatus: status, authenticated: authenticated, list: list, rawBody: rawBody, rawResponse: rawResponse,
+            otherStatuses: otherStatuses, nonNullFields: Input.nonNullFields))
         group.on(RouterPath(path), method: method, use: handler)
+    }
+
+    /// What a body may hold: closed to unknown fields at every depth, and `null` refused (left out of the type) for
+    /// the body's `nonNullFields`.
+    static func requestSchema<Input: RequestBody>(_ input: Input.Type) -> JSONValue {
+        let schema = SchemaReflector.closed(SchemaReflector.schema(for: input))
+        guard !Input.nonNullFields.isEmpty, case .object(var body) = schema, case .object(var properties)? = body["properties"] else {
+            return schema
+        }
+        for name in Input.nonNullFields {
+            guard case .object(var property)? = properties[name] else { preconditionFailure("\(input) has no field \(name)") }
+            if case .array(let types)? = property["type"] {
+                let kept = types.filter { $0 != "null" }
+                property["type"] = kept.count == 1 ? kept[0] : .array(kept)
+            }
+            if case .array(let values)? = property["enum"] { property["enum"] = .array(values.filter { $0 != .null }) }
+            properties[name] = .object(property)
+        }
+        body["properties"] = .object(properties)
+        return .object(body)
     }
 }

@@ -128,3 +128,7 @@ public struct NetworkAttachments: Sendable {
         try await ipam.release(instanceId: instanceId, now: now, in: tx)
     }
 }
+
+extension NetworkAttachments.NicRequest: FieldRuleDeclaring {
+    public static var fieldRules: [String: FieldRule] { ["ipAddress": .ipAddress] }
+}

@@ -12,7 +12,7 @@ public struct Store: Sendable {
     public let userGroups: any ModelRepository<UserGroup>
     public let groupMembers: any ModelRepository<UserGroupMember>
     public let permissions: any ModelRepository<Permission>
-    public let rolePermissions: any ModelRepository<RolePermission>
+    public let rolePermissions: any RolePermissionRepository
     public let apiKeys: any ApiKeyRepository
     public let refreshTokens: any RefreshTokenRepository
     public let auditLogs: any TimeSeriesRepository<AuditLog>
@@ -56,7 +56,7 @@ public struct Store: Sendable {
         userGroups = SQLModelRepository(Tables.userGroups, database: database)
         groupMembers = SQLModelRepository(Tables.groupMembers, database: database)
         permissions = SQLModelRepository(Tables.permissions, database: database)
-        rolePermissions = SQLModelRepository(Tables.rolePermissions, database: database)
+        rolePermissions = SQLRolePermissionRepository(database: database)
         apiKeys = SQLApiKeyRepository(database: database)
         refreshTokens = SQLRefreshTokenRepository(database: database)
         auditLogs = SQLTimeSeriesRepository(Tables.auditLogs, timeColumn: "created_at", database: database)

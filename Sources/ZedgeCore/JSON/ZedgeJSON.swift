@@ -40,7 +40,19 @@ public enum ZedgeJSON {
 
     /// Parses ISO-8601 with or without fractional seconds (`Z` or a numeric offset).
     public static func parseDate(_ string: String) -> Date? {
-        if let d = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(string) { return d }
-        return try? Date.ISO8601FormatStyle().parse(string)
+        // RFC 3339 §5.6 lets 'T' and 'Z' be lower case, and offsets reach ±23:59; Foundation's parser takes neither
+        // (offsets only to ±18:00), so the text is upper-cased, and a larger offset is read as UTC and applied here.
+        var text = string.uppercased()
+        var offset: TimeInterval = 0
+        let scalars = Array(text.unicodeScalars)
+        if scalars.count > 6, scalars[scalars.count - 6] == "+" || scalars[scalars.count - 6] == "-", scalars[scalars.count - 3] == ":",
+           let hours = Int(String(String.UnicodeScalarView(scalars[(scalars.count - 5)...(scalars.count - 4)]))),
+           let minutes = Int(String(String.UnicodeScalarView(scalars[(scalars.count - 2)...]))), hours > 17, hours < 24, minutes < 60 {
+            offset = TimeInterval(hours * 3600 + minutes * 60) * (scalars[scalars.count - 6] == "-" ? -1 : 1)
+            text = String(String.UnicodeScalarView(scalars[..<(scalars.count - 6)])) + "Z"
+        }
+        let parsed = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+            ?? (try? Date.ISO8601FormatStyle().parse(text))
+        return parsed.map { $0.addingTimeInterval(-offset) }
     }
 }

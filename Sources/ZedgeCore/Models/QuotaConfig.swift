@@ -29,4 +29,15 @@ public struct QuotaConfig: Codable, Sendable, Hashable {
 
     /// A quota with no limits.
     public static let unlimited = QuotaConfig()
+
+    /// The largest limit a quota may set.
+    public static let maximumLimit = 1_000_000_000
+}
+
+extension QuotaConfig: FieldRuleDeclaring {
+    /// Limits are counts: 0 (nothing allowed) to `maximumLimit`.
+    public static var fieldRules: [String: FieldRule] {
+        let limit = FieldRule.integer(0...maximumLimit)
+        return ["cpuCores": limit, "memoryGb": limit, "storageGb": limit, "gpuCount": limit, "instances": limit, "disks": limit]
+    }
 }

@@ -157,6 +157,12 @@ public struct CloudBoxNetworkPayload: Codable, Sendable, Hashable {
         dnsServers = try c.decodeIfPresent([String].self, forKey: .dnsServers) ?? []
     }
 
+    /// The dotted IPv4 netmask of a prefix length 1…32 (24 is "255.255.255.0").
+    public static func netmask(prefixLength: Int) -> String {
+        let mask = UInt32.max << UInt32(32 - prefixLength)
+        return (0..<4).map { String((mask >> UInt32(24 - 8 * $0)) & 0xFF) }.joined(separator: ".")
+    }
+
     /// The prefix length of a dotted IPv4 netmask ("255.255.255.0" is 24); nil unless it is a valid,
     /// contiguous, non-zero mask.
     public static func prefixLength(ofNetmask mask: String) -> Int? {

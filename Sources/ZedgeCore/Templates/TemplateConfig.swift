@@ -23,6 +23,10 @@ public struct TemplateConfig: Codable, Sendable, Hashable {
     public static let memoryRange = 1...4096
     public static let storageRange = 1...65536
     public static let gpuRange = 0...16
+    /// The most characters of `userData` (a cloud-init document).
+    public static let maximumUserData = 65_536
+    /// The most parameters a template declares.
+    public static let maximumParameters = 64
     /// Parameters with these names set the instance's size (integers).
     public static let sizeParameters: Set<String> = ["cpuCores", "memoryGb", "storageGb", "gpuCount"]
 
@@ -64,7 +68,8 @@ public struct TemplateConfig: Codable, Sendable, Hashable {
             Validate.size(storageGb, field: prefix + "storageGb", in: Self.storageRange),
             Validate.size(gpuCount, field: prefix + "gpuCount", in: Self.gpuRange),
             gpuModel.flatMap { Validate.displayText($0, field: prefix + "gpuModel", maxLength: 128) },
-            userData.flatMap { $0.utf8.count > 65536 ? FieldError(field: prefix + "userData", message: "must be at most 64 KiB") : nil })
+            userData.flatMap { $0.unicodeScalars.count > Self.maximumUserData
+                ? FieldError(field: prefix + "userData", message: "must be at most \(Self.maximumUserData) characters") : nil })
         var names: Set<String> = []
         for (i, parameter) in parameters.enumerated() {
             let field = "\(prefix)parameters[\(i)]"
@@ -76,7 +81,9 @@ public struct TemplateConfig: Codable, Sendable, Hashable {
                 errors.append(FieldError(field: field + ".type", message: "must be integer: '\(parameter.name)' sets the instance's size"))
             }
         }
-        if parameters.count > 64 { errors.append(FieldError(field: prefix + "parameters", message: "must have at most 64 entries")) }
+        if parameters.count > Self.maximumParameters {
+            errors.append(FieldError(field: prefix + "parameters", message: "must have at most \(Self.maximumParameters) entries"))
+        }
         errors += Self.checkDefaultNetworks(networkConfig, field: prefix + "networkConfig.networks")
         return errors
     }
@@ -280,4 +287,17 @@ public struct ResolvedInstanceConfig: Codable, Sendable, Hashable {
         self.templateVersionId = templateVersionId
         self.templateVersion = templateVersion
     }
+}
+
+extension TemplateConfig: FieldRuleDeclaring {
+    /// The sizes a template gives its instances, within what one machine offers (the same checks as `validate`).
+    public static var fieldRules: [String: FieldRule] {
+        ["cpuCores": .integer(cpuRange), "memoryGb": .integer(memoryRange), "storageGb": .integer(storageRange),
+         "gpuCount": .integer(gpuRange), "gpuModel": .displayText(maxLength: 128), "userData": .length(0...maximumUserData),
+         "parameters": .items(0...maximumParameters)]
+    }
+}
+
+extension TemplateParameter: FieldRuleDeclaring {
+    public static var fieldRules: [String: FieldRule] { ["name": .name, "maxLength": .integer(1...65_536)] }
 }

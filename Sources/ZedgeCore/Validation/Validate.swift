@@ -143,11 +143,15 @@ public enum Validate {
         return nil
     }
 
-    /// A password: 8...72 UTF-8 bytes (72 is bcrypt's limit; longer input would be silently truncated), no NUL.
+    /// The most characters a password may have. The coordinator pre-hashes passwords before bcrypt, so bcrypt's
+    /// 72-byte input limit does not apply.
+    public static let passwordMaxLength = 128
+
+    /// A password: 8...128 characters (Unicode code points, as JSON Schema's `maxLength` counts them), no NUL.
     public static func password(_ value: String, field: String) -> FieldError? {
-        let count = value.utf8.count
+        let count = value.unicodeScalars.count
         if count < 8 { return FieldError(field: field, message: "must be at least 8 characters") }
-        if count > 72 { return FieldError(field: field, message: "must be at most 72 bytes (bcrypt's limit)") }
+        if count > passwordMaxLength { return FieldError(field: field, message: "must be at most \(passwordMaxLength) characters") }
         if value.utf8.contains(0) { return FieldError(field: field, message: "must not contain NUL characters") }
         return nil
     }

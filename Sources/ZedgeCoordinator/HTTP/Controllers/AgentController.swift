@@ -18,14 +18,15 @@ public struct AgentController: Sendable {
     /// Counts heartbeats and the long-polls held.
     let metrics: ReplicaMetrics
 
-    static let taskPoll = ListSpec(extras: ["wait": .string])
+    static let taskPoll = ListSpec(extras: ["wait": .integer(0...60)])
     static let runHeader = HTTPField.Name(AgentRun.header)!
 
     public func register(on routes: RouteRegistrar) {
         routes.on(.get, "ca.pem", summary: "The CA certificate agents pin (compare its SHA-256 with --ca-hash)",
                   action: "agent.ca", output: EmptyBody.self, authenticated: false, use: ca)
         routes.on(.post, "register", summary: "Register an agent with an enrollment token", action: "agent.register",
-                  input: RegisterRequest.self, output: RegisterResponse.self, status: 201, authenticated: false, use: registerAgent)
+                  input: RegisterRequest.self, output: RegisterResponse.self, status: 201, authenticated: false,
+                  otherStatuses: [401: "Unknown, spent, expired or revoked enrollment token."], use: registerAgent)
         routes.on(.post, "heartbeat", summary: "Report liveness, readings and the VMs the hypervisor sees",
                   action: "agent.heartbeat", input: HeartbeatRequest.self, output: HeartbeatResponse.self, use: heartbeat)
         routes.on(.get, "tasks", summary: "Long-poll for this agent's tasks: answers at once with tasks leased to it, or waits up to `wait` seconds (max 60) for one; a new `Zedge-Agent-Run` frees the leases of the host's previous runs",
@@ -75,11 +76,11 @@ public struct AgentController: Sendable {
         let agent = try context.requireAgent()
         let waitText = request.uri.queryParameters["wait"].map(String.init) ?? "0"
         guard let wait = Int(waitText), (0...60).contains(wait) else {
-            throw Problem.invalid(field: "wait", "must be an integer from 0 to 60")
+            throw Problem.malformed(field: "wait", "must be an integer from 0 to 60")
         }
         let run = try request.headers[values: Self.runHeader].first.map { text in
             guard let run = UUID(uuidString: text) else {
-                throw Problem.invalid(field: AgentRun.header, "must be a UUID (the agent run's id)")
+                throw Problem.malformed(field: AgentRun.header, "must be a UUID (the agent run's id)")
             }
             return run
         }
@@ -138,55 +139,38 @@ public struct AgentController: Sendable {
     }
 }
 
-extension RegisterRequest: RequestBody {
-    public func validate() -> [FieldError] {
-        Validate.collect(
-            facts.domainType.flatMap {
-                ["kvm", "qemu", "test"].contains($0) ? nil : FieldError(field: "facts.domainType", message: "must be kvm, qemu or test")
-            },
-            facts.integrationBridge.flatMap { Validate.interfaceName($0, field: "facts.integrationBridge") })
+extension RegisterRequest: RequestBody {}
+
+extension HostFacts: FieldRuleDeclaring {
+    /// The libvirt domain type the host runs (`kvm`, `qemu` under TCG, or libvirt's `test` driver), and the OVS
+    /// integration bridge, a Linux interface name.
+    public static var fieldRules: [String: FieldRule] {
+        ["domainType": .oneOf(strings: ["kvm", "qemu", "test"]), "integrationBridge": .interfaceName]
     }
 }
 extension TaskEventReport: RequestBody {
-    public func validate() -> [FieldError] {
-        Validate.collect(
-            sequence < 0 ? FieldError(field: "sequence", message: "must not be negative") : nil,
-            name.isEmpty || name.count > 200 ? FieldError(field: "name", message: "must be 1 to 200 characters") : nil)
-    }
+    public static var fieldRules: [String: FieldRule] { ["sequence": .integer(0...9_000_000_000_000_000), "name": .length(1...200)] }
 }
 extension TaskResultReport: RequestBody {}
 extension AgentCallAnswer: RequestBody {}
 
 extension HeartbeatRequest: RequestBody {
-    /// The readings' ranges (percentages 0-100, temperature -60-200 °C, uptime not negative), fields under `prefix`.
-    static func problems(_ metrics: HostMetrics, prefix: String) -> [FieldError] {
-        func percent(_ value: Double?, _ field: String) -> FieldError? {
-            guard let value else { return nil }
-            return (0...100).contains(value) ? nil : FieldError(field: "\(prefix).\(field)", message: "must be from 0 to 100")
-        }
-        return Validate.collect(
-            percent(metrics.cpuUsagePercent, "cpuUsagePercent"),
-            percent(metrics.memoryUsagePercent, "memoryUsagePercent"),
-            percent(metrics.diskUsagePercent, "diskUsagePercent"),
-            metrics.temperature.flatMap { (-60...200).contains($0) ? nil : FieldError(field: "\(prefix).temperature", message: "must be from -60 to 200") },
-            metrics.uptimeSeconds.flatMap { $0 >= 0 ? nil : FieldError(field: "\(prefix).uptimeSeconds", message: "must not be negative") })
+    public static var fieldRules: [String: FieldRule] {
+        ["observedVms": .items(0...10_000), "backlog": .items(0...maximumBacklog), "agentVersion": .length(0...64),
+         "cachedImages": .items(0...maximumCachedImages), "cachedImages[]": sha256Rule, "integrationBridge": .interfaceName]
     }
 
-    public func validate() -> [FieldError] {
-        // The backlog's readings count towards health as the current one does, so they are checked alike.
-        let backlogProblems = (backlog ?? []).prefix(HeartbeatRequest.maximumBacklog).enumerated().flatMap { i, reading in
-            Self.problems(reading.metrics, prefix: "backlog[\(i)].metrics")
-        }
-        return Self.problems(metrics, prefix: "metrics") + backlogProblems + Validate.collect(
-            observedVms.count > 10_000 ? FieldError(field: "observedVms", message: "at most 10000") : nil,
-            (backlog?.count ?? 0) > HeartbeatRequest.maximumBacklog
-                ? FieldError(field: "backlog", message: "at most \(HeartbeatRequest.maximumBacklog) readings") : nil,
-            agentVersion.count > 64 ? FieldError(field: "agentVersion", message: "at most 64 characters") : nil,
-            (cachedImages?.count ?? 0) > HeartbeatRequest.maximumCachedImages
-                ? FieldError(field: "cachedImages", message: "at most \(HeartbeatRequest.maximumCachedImages) entries") : nil,
-            cachedImages?.firstIndex(where: { !ImageRef.isSHA256Hex($0) }).map {
-                FieldError(field: "cachedImages[\($0)]", message: "must be a SHA-256 of 64 lowercase hexadecimal digits")
-            },
-            integrationBridge.flatMap { Validate.interfaceName($0, field: "integrationBridge") })
+    /// A SHA-256 in 64 lowercase hexadecimal digits (`ImageRef.isSHA256Hex`).
+    static let sha256Rule = FieldRule.string(["pattern": "^[0-9a-f]{64}$"]) { value, field in
+        ImageRef.isSHA256Hex(value) ? nil : FieldError(field: field, message: "must be a SHA-256 of 64 lowercase hexadecimal digits")
+    }
+}
+
+extension HostMetrics: FieldRuleDeclaring {
+    /// The readings' ranges (percentages 0-100, temperature -60-200 °C, uptime not negative), in a heartbeat and in
+    /// each reading of its backlog, which counts towards health as the current one does.
+    public static var fieldRules: [String: FieldRule] {
+        ["cpuUsagePercent": .number(0...100), "memoryUsagePercent": .number(0...100), "diskUsagePercent": .number(0...100),
+         "temperature": .number(-60...200), "uptimeSeconds": .integer(0...9_000_000_000_000_000)]
     }
 }

@@ -14,10 +14,9 @@ public struct ApiKeyController: Sendable {
         var name: String
         var expiresAt: Date?
         static var immutableFields: Set<String> { ["userId", "prefix", "lastUsedAt", "revokedAt", "key", "keyHash"] }
+        static var fieldRules: [String: FieldRule] { ["name": .displayText(maxLength: 128, minLength: 1)] }
         func validate() -> [FieldError] {
             Validate.collect(
-                Validate.displayText(name, field: "name", maxLength: 128),
-                name.isEmpty ? FieldError(field: "name", message: "must not be empty") : nil,
                 expiresAt.flatMap { $0 <= Date() ? FieldError(field: "expiresAt", message: "must be in the future") : nil })
         }
     }

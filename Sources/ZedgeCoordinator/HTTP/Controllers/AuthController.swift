@@ -10,26 +10,24 @@ public struct AuthController: Sendable {
     struct LoginBody: RequestBody {
         var username: String
         var password: String
-        func validate() -> [FieldError] {
-            Validate.collect(
-                username.isEmpty || username.count > 64 ? FieldError(field: "username", message: "must be 1 to 64 characters") : nil,
-                password.isEmpty || password.utf8.count > 72 ? FieldError(field: "password", message: "must be 1 to 72 bytes") : nil)
+        /// Any text of the right length: a login never says which rule a wrong username or password breaks.
+        static var fieldRules: [String: FieldRule] {
+            ["username": .displayText(maxLength: 64, minLength: 1), "password": .length(1...Validate.passwordMaxLength)]
         }
     }
 
     struct RefreshBody: RequestBody {
         var refreshToken: String
-        func validate() -> [FieldError] {
-            refreshToken.isEmpty || refreshToken.count > 512
-                ? [FieldError(field: "refreshToken", message: "must be a refresh token")] : []
-        }
+        static var fieldRules: [String: FieldRule] { ["refreshToken": .length(1...512)] }
     }
 
     public func register(on routes: RouteRegistrar) {
         routes.on(.post, "login", summary: "Sign in with username and password", action: "auth.login",
-                  input: LoginBody.self, output: TokenPair.self, authenticated: false, use: login)
+                  input: LoginBody.self, output: TokenPair.self, authenticated: false,
+                  otherStatuses: [401: "Wrong username or password, or the account is locked."], use: login)
         routes.on(.post, "refresh", summary: "Exchange a refresh token for new tokens (rotation)", action: "auth.refresh",
-                  input: RefreshBody.self, output: TokenPair.self, authenticated: false, use: refresh)
+                  input: RefreshBody.self, output: TokenPair.self, authenticated: false,
+                  otherStatuses: [401: "Invalid, expired or revoked refresh token."], use: refresh)
         routes.on(.post, "logout", summary: "Revoke a refresh token and its family", action: "auth.logout",
                   input: RefreshBody.self, output: EmptyBody.self, status: 204, authenticated: false, use: logout)
         routes.on(.get, "me", summary: "The signed-in user", action: "auth.me", output: User.self, use: me)

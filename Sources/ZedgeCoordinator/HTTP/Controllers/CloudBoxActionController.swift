@@ -15,6 +15,7 @@ public struct CloudBoxActionController: Sendable {
     let authorizer: Authorizer
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["isDisabled", "name"] }
         var name: String?
         var location: String?
         var isDisabled: Bool?
@@ -24,10 +25,7 @@ public struct CloudBoxActionController: Sendable {
             ["serialNumber", "status", "lastHeartbeat", "temporaryInstanceId", "temporaryBindExpiresAt", "networkMode", "gateway",
              "dnsServers", "subnetMask", "cpuUsagePercent", "memoryUsagePercent", "diskUsagePercent", "temperature", "uptimeSeconds"]
         }
-        func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") },
-                             location.flatMap { Validate.displayText($0, field: "location", maxLength: 256) })
-        }
+        static var fieldRules: [String: FieldRule] { ["name": .name, "location": .displayText(maxLength: 256)] }
     }
 
     struct BindBody: RequestBody {
@@ -37,9 +35,7 @@ public struct CloudBoxActionController: Sendable {
 
     struct ReasonBody: RequestBody {
         var reason: String?
-        func validate() -> [FieldError] {
-            Validate.collect(reason.flatMap { Validate.displayText($0, field: "reason", maxLength: 256) })
-        }
+        static var fieldRules: [String: FieldRule] { ["reason": .displayText(maxLength: 256)] }
     }
 
     /// Settings as given (`networkMode` required), or `placeId`: then STATIC (`networkMode` may be left out),
@@ -51,6 +47,12 @@ public struct CloudBoxActionController: Sendable {
         var subnetMask: String?
         var gateway: String?
         var dnsServers: [String]?
+        /// The address fields are IPv4 (a CloudBox's STATIC address); a netmask is one of the 32 contiguous masks.
+        static var fieldRules: [String: FieldRule] {
+            ["networkMode": .oneOf(strings: CloudBoxNetworkPayload.networkModes), "ipAddress": .ipv4, "gateway": .ipv4,
+             "subnetMask": .oneOf(strings: (1...32).map { CloudBoxNetworkPayload.netmask(prefixLength: $0) }),
+             "dnsServers": .items(0...CloudBoxNetworkPayload.maxDnsServers), "dnsServers[]": .ipAddress]
+        }
         var payload: CloudBoxNetworkPayload {
             CloudBoxNetworkPayload(networkMode: networkMode ?? "", ipAddress: ipAddress, subnetMask: subnetMask, gateway: gateway,
                                    dnsServers: dnsServers ?? [])

@@ -17,6 +17,9 @@ public struct DiskController: Sendable {
         "status": .of(PrivateDataDiskStatus.self), "tenantId": .uuid, "userId": .uuid, "shareMode": .of(ShareMode.self),
         "diskType": .of(PrivateDataDiskType.self), "storagePoolId": .uuid, "name": .string,
     ])
+    /// The rules of a disk's fields, in create and PATCH alike: `sizeGb` from 1 GiB to 64 TiB.
+    static let rules: [String: FieldRule] = ["name": .name, "sizeGb": .integer(1...PrivateDataDisk.maximumSizeGb)]
+
     static let server: Set<String> = ["status", "rbdImageName", "rbdPool", "userId", "error", "createdBy", "updatedBy"]
 
     struct CreateBody: RequestBody, Encodable {
@@ -30,20 +33,19 @@ public struct DiskController: Sendable {
         var edgeDataCenterId: UUID?
         var tenantId: UUID?
         static var immutableFields: Set<String> { DiskController.server }
-        func validate() -> [FieldError] {
-            Validate.collect(Validate.name(name, field: "name"), PrivateDataDisk.sizeProblem(sizeGb))
+        static var fieldRules: [String: FieldRule] {
+            DiskController.rules.merging(["maxAttachments": .integer(1...PrivateDataDisk.maximumAttachmentsLimit)]) { $1 }
         }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["name", "sizeGb"] }
         var name: String?
         var sizeGb: Int?
         static var immutableFields: Set<String> {
             DiskController.server.union(["diskType", "shareMode", "maxAttachments", "storagePoolId", "tenantId"])
         }
-        func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") }, sizeGb.flatMap { PrivateDataDisk.sizeProblem($0) })
-        }
+        static var fieldRules: [String: FieldRule] { DiskController.rules }
     }
 
     struct AttachBody: RequestBody {
@@ -51,7 +53,7 @@ public struct DiskController: Sendable {
         var mountPath: String
         var mountMode: MountMode?
         static var immutableFields: Set<String> { ["diskId", "status", "attachedAt", "attachedBy", "error"] }
-        func validate() -> [FieldError] { Validate.collect(DiskAttachments.checkMountPath(mountPath)) }
+        static var fieldRules: [String: FieldRule] { ["mountPath": DiskAttachments.mountPathRule] }
     }
 
     public func register(on routes: RouteRegistrar, instances instanceRoutes: RouteRegistrar) {
@@ -116,8 +118,8 @@ public struct DiskController: Sendable {
         let principal = try context.requirePrincipal()
         let disk = try await reachable(context, .update)
         let patch = try await request.decodeBody(PatchBody.self, context: context)
-        if patch.has("name"), patch.value.name == nil { throw Problem.invalid(field: "name", "must not be null") }
-        if patch.has("sizeGb"), patch.value.sizeGb == nil { throw Problem.invalid(field: "sizeGb", "must not be null") }
+        if patch.has("name"), patch.value.name == nil { throw Problem.malformed(field: "name", "must not be null") }
+        if patch.has("sizeGb"), patch.value.sizeGb == nil { throw Problem.malformed(field: "sizeGb", "must not be null") }
         let (saved, operation) = try await service.update(disk.id, name: patch.value.name, sizeGb: patch.value.sizeGb, by: principal)
         context.audit.detail("fields", .array(patch.presentFields.sorted().map { .string($0) }))
         guard let operation else { return try JSONResponse.make(saved) }

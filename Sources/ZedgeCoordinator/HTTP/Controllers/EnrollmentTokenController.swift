@@ -20,9 +20,9 @@ public struct EnrollmentTokenController: Sendable {
         var uses: Int?
         var expiresAt: Date?
         static var immutableFields: Set<String> { ["prefix", "usesLeft", "usesTotal", "revokedAt", "createdBy", "token"] }
+        static var fieldRules: [String: FieldRule] { ["uses": .integer(1...10_000)] }
         func validate() -> [FieldError] {
             Validate.collect(
-                uses.flatMap { Validate.size($0, field: "uses", in: 1...10_000) },
                 expiresAt.flatMap { date in
                     if date <= Date() { return FieldError(field: "expiresAt", message: "must be in the future") }
                     if date > Date().addingTimeInterval(EnrollmentTokenController.maximumLifetime) {

@@ -47,18 +47,15 @@ public struct HostController: Sendable {
         var assignedUserId: UUID?
         var tags: JSONValue?
         static var immutableFields: Set<String> { ["status", "lastHeartbeat", "temporaryInstanceId", "temporaryBindExpiresAt"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                Validate.name(serialNumber, field: "serialNumber"),
-                name.flatMap { Validate.name($0, field: "name") },
-                location.flatMap { Validate.displayText($0, field: "location", maxLength: 256) },
-                model.flatMap { Validate.displayText($0, field: "model", maxLength: 128) },
-                manufacturer.flatMap { Validate.displayText($0, field: "manufacturer", maxLength: 128) })
+        static var fieldRules: [String: FieldRule] {
+            ["serialNumber": .name, "name": .name, "location": .displayText(maxLength: 256), "model": .displayText(maxLength: 128),
+             "manufacturer": .displayText(maxLength: 128)]
         }
     }
 
     /// What an operator may change on a machine; its size and counters are the agent's and the claims'.
     struct MachinePatch: RequestBody {
+        static var nonNullFields: Set<String> { ["name", "rentalMode", "status"] }
         var name: String?
         var status: ComputeMachineStatus?
         var rentalMode: RentalMode?
@@ -70,13 +67,10 @@ public struct HostController: Sendable {
                 "resourcePoolId", "healthStatus", "lastHeartbeat", "hypervisorType",
             ])
         }
-        func validate() -> [FieldError] {
-            var errors = Validate.collect(name.flatMap { Validate.name($0, field: "name") },
-                                          businessIp.flatMap { Validate.ipAddress($0, field: "businessIp") })
-            if status == .offline {
-                errors.append(FieldError(field: "status", message: "OFFLINE is set by the coordinator when heartbeats stop; use MAINTENANCE"))
-            }
-            return errors
+        static var fieldRules: [String: FieldRule] {
+            ["name": .name, "businessIp": .ipAddress,
+             "status": .oneOf(ComputeMachineStatus.allCases.filter { $0 != .offline },
+                              message: "OFFLINE is set by the coordinator when heartbeats stop; use MAINTENANCE")]
         }
     }
 

@@ -32,14 +32,13 @@ public struct ImageController: Sendable {
     struct PrefetchBody: RequestBody, Encodable {
         var edgeDataCenterId: UUID?
         var computeMachineIds: [UUID]?
+        static var fieldRules: [String: FieldRule] { ["computeMachineIds": .items(1...ImagePrefetch.maximumMachines)] }
         func validate() -> [FieldError] {
             switch (edgeDataCenterId, computeMachineIds) {
             case (nil, nil):
                 [FieldError(field: "edgeDataCenterId", message: "give edgeDataCenterId or computeMachineIds")]
             case (.some, .some):
                 [FieldError(field: "computeMachineIds", message: "give edgeDataCenterId or computeMachineIds, not both")]
-            case (nil, let ids?) where ids.isEmpty || ids.count > ImagePrefetch.maximumMachines:
-                [FieldError(field: "computeMachineIds", message: "must name 1 to \(ImagePrefetch.maximumMachines) machines")]
             default:
                 []
             }
@@ -57,14 +56,22 @@ public struct ImageController: Sendable {
 
     static let cpuRange = 1...512, memoryRange = 1...4096, storageRange = 1...65536
 
-    /// The sizing fields images and their changes share.
-    static func checkSizes(_ values: [(String, Int?, ClosedRange<Int>)]) -> [FieldError] {
-        values.compactMap { field, value, range in value.flatMap { Validate.size($0, field: field, in: range) } }
-    }
+    /// The rules of an image's fields, in create and PATCH alike: labels are names, sizes within a machine's.
+    static let rules: [String: FieldRule] = [
+        "name": .name, "description": .description(), "baseOs": .name, "osVersion": .name, "architecture": .name,
+        "minCpuCores": .integer(cpuRange), "minMemoryGb": .integer(memoryRange), "minStorageGb": .integer(storageRange),
+        "recommendedCpuCores": .integer(cpuRange), "recommendedMemoryGb": .integer(memoryRange),
+    ]
 
-    static func checkLabels(_ values: [(String, String?)]) -> [FieldError] {
-        values.compactMap { field, value in value.flatMap { Validate.name($0, field: field) } }
-    }
+    /// The rules of a version's fields, in create and PATCH alike.
+    static let versionRules: [String: FieldRule] = [
+        "versionNumber": TemplateController.versionRule, "versionName": .displayText(maxLength: 128),
+        "releaseNotes": .description(maxLength: 4096),
+    ]
+
+    /// `tagName` (`checkTagName`).
+    static let tagNameRule = FieldRule.string(
+        ["minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_][A-Za-z0-9._-]*$"], { name, field in checkTagName(name, field: field) })
 
     struct CreateBody: RequestBody {
         var name: String
@@ -82,17 +89,10 @@ public struct ImageController: Sendable {
         var tenantId: UUID?
         var groupIds: [UUID]?
         static var immutableFields: Set<String> { ["ownerId", "status", "sizeGb", "fileServerId", "filePath", "checksumMd5"] }
+        static var fieldRules: [String: FieldRule] { ImageController.rules }
 
         func validate() -> [FieldError] {
-            var errors = Validate.collect(Validate.name(name, field: "name"),
-                                          description.flatMap { Validate.description($0, field: "description") })
-            errors += ImageController.checkLabels([("baseOs", baseOs), ("osVersion", osVersion), ("architecture", architecture)])
-            errors += ImageController.checkSizes([
-                ("minCpuCores", minCpuCores, ImageController.cpuRange), ("minMemoryGb", minMemoryGb, ImageController.memoryRange),
-                ("minStorageGb", minStorageGb, ImageController.storageRange),
-                ("recommendedCpuCores", recommendedCpuCores, ImageController.cpuRange),
-                ("recommendedMemoryGb", recommendedMemoryGb, ImageController.memoryRange),
-            ])
+            var errors: [FieldError] = []
             if visibility == .groupSpecific, (groupIds ?? []).isEmpty {
                 errors.append(FieldError(field: "groupIds", message: "must name at least one group for GROUP_SPECIFIC visibility"))
             }
@@ -104,6 +104,7 @@ public struct ImageController: Sendable {
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["imageType", "name", "status", "visibility"] }
         var name: String?
         var description: String?
         var imageType: ImageType?
@@ -119,19 +120,8 @@ public struct ImageController: Sendable {
         var visibility: ImageVisibility?
         var groupIds: [UUID]?
         static var immutableFields: Set<String> { ["ownerId", "tenantId", "sizeGb", "fileServerId", "filePath", "checksumMd5"] }
+        static var fieldRules: [String: FieldRule] { ImageController.rules }
 
-        func validate() -> [FieldError] {
-            var errors = Validate.collect(name.flatMap { Validate.name($0, field: "name") },
-                                          description.flatMap { Validate.description($0, field: "description") })
-            errors += ImageController.checkLabels([("baseOs", baseOs), ("osVersion", osVersion), ("architecture", architecture)])
-            errors += ImageController.checkSizes([
-                ("minCpuCores", minCpuCores, ImageController.cpuRange), ("minMemoryGb", minMemoryGb, ImageController.memoryRange),
-                ("minStorageGb", minStorageGb, ImageController.storageRange),
-                ("recommendedCpuCores", recommendedCpuCores, ImageController.cpuRange),
-                ("recommendedMemoryGb", recommendedMemoryGb, ImageController.memoryRange),
-            ])
-            return errors
-        }
     }
 
     struct VersionBody: RequestBody {
@@ -144,14 +134,11 @@ public struct ImageController: Sendable {
             ["imageId", "isLatest", "status", "sizeGb", "filePath", "checksumMd5", "checksumSha256", "sizeBytes", "virtualSizeBytes",
              "diskFormat", "createdBy"]
         }
-        func validate() -> [FieldError] {
-            Validate.collect(TemplateController.checkVersion(versionNumber, field: "versionNumber"),
-                             versionName.flatMap { Validate.displayText($0, field: "versionName", maxLength: 128) },
-                             releaseNotes.flatMap { Validate.description($0, field: "releaseNotes", maxLength: 4096) })
-        }
+        static var fieldRules: [String: FieldRule] { ImageController.versionRules }
     }
 
     struct VersionPatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["isDefault", "status"] }
         var status: ImageVersionStatus?
         var isDefault: Bool?
         var versionName: String?
@@ -160,10 +147,7 @@ public struct ImageController: Sendable {
             ["imageId", "versionNumber", "isLatest", "parentVersionId", "sizeGb", "filePath", "checksumMd5", "checksumSha256",
              "sizeBytes", "virtualSizeBytes", "diskFormat", "createdBy"]
         }
-        func validate() -> [FieldError] {
-            Validate.collect(versionName.flatMap { Validate.displayText($0, field: "versionName", maxLength: 128) },
-                             releaseNotes.flatMap { Validate.description($0, field: "releaseNotes", maxLength: 4096) })
-        }
+        static var fieldRules: [String: FieldRule] { ImageController.versionRules }
     }
 
     struct TagBody: RequestBody {
@@ -171,10 +155,11 @@ public struct ImageController: Sendable {
         var versionId: UUID
         var isImmutable: Bool?
         static var immutableFields: Set<String> { ["imageId"] }
-        func validate() -> [FieldError] { Validate.collect(ImageController.checkTagName(tagName, field: "tagName")) }
+        static var fieldRules: [String: FieldRule] { ["tagName": ImageController.tagNameRule] }
     }
 
     struct TagPatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["isImmutable", "versionId"] }
         var versionId: UUID?
         var isImmutable: Bool?
         static var immutableFields: Set<String> { ["imageId", "tagName"] }

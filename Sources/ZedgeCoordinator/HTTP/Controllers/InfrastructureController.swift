@@ -28,21 +28,17 @@ public struct InfrastructureController: Sendable {
         var status: EdgeDataCenterStatus?
         var networkConfig: JSONValue?
         static var immutableFields: Set<String> { InfrastructureController.counters }
-        func validate() -> [FieldError] {
-            Validate.collect(Validate.name(name, field: "name"), location.flatMap { Validate.displayText($0, field: "location", maxLength: 256) })
-        }
+        static var fieldRules: [String: FieldRule] { InfrastructureController.dataCenterRules }
     }
 
     struct DataCenterPatch: RequestBody {
+        static var nonNullFields: Set<String> { ["name", "status"] }
         var name: String?
         var location: String?
         var status: EdgeDataCenterStatus?
         var networkConfig: JSONValue?
         static var immutableFields: Set<String> { InfrastructureController.counters }
-        func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") },
-                             location.flatMap { Validate.displayText($0, field: "location", maxLength: 256) })
-        }
+        static var fieldRules: [String: FieldRule] { InfrastructureController.dataCenterRules }
     }
 
     struct PoolBody: RequestBody {
@@ -59,17 +55,14 @@ public struct InfrastructureController: Sendable {
         var cephKey: String?
         static var immutableFields: Set<String> { InfrastructureController.counters.union(["subnetId"]) }
         func validate() -> [FieldError] {
-            var errors = Validate.collect(
-                Validate.name(name, field: "name"),
-                description.flatMap { Validate.description($0, field: "description") },
-                schedulingPolicy.flatMap(InfrastructureController.checkPolicy))
-            errors += InfrastructureController.checkStorage(poolType: poolType ?? .compute, storageConfig: storageConfig, cephKey: cephKey,
+            InfrastructureController.checkStorage(poolType: poolType ?? .compute, storageConfig: storageConfig, cephKey: cephKey,
                                                             creating: true)
-            return errors
         }
+        static var fieldRules: [String: FieldRule] { InfrastructureController.poolRules }
     }
 
     struct PoolPatch: RequestBody {
+        static var nonNullFields: Set<String> { ["cephKey", "name", "schedulingPolicy", "status", "storageConfig"] }
         var name: String?
         var description: String?
         var schedulingPolicy: String?
@@ -79,15 +72,8 @@ public struct InfrastructureController: Sendable {
         /// A new cephx key for a STORAGE pool (write-only).
         var cephKey: String?
         static var immutableFields: Set<String> { InfrastructureController.counters.union(["subnetId", "edgeDataCenterId", "poolType"]) }
-        func validate() -> [FieldError] {
-            var errors = Validate.collect(
-                name.flatMap { Validate.name($0, field: "name") },
-                description.flatMap { Validate.description($0, field: "description") },
-                schedulingPolicy.flatMap(InfrastructureController.checkPolicy))
-            errors += storageConfig?.validate(field: "storageConfig") ?? []
-            if let cephKey, let e = StoragePools.checkKey(cephKey) { errors.append(e) }
-            return errors
-        }
+        static var fieldRules: [String: FieldRule] { InfrastructureController.poolRules }
+        func validate() -> [FieldError] { storageConfig?.validate(field: "storageConfig") ?? [] }
     }
 
     /// A STORAGE pool needs `storageConfig` and `cephKey` when it is made; other pool types take neither.
@@ -103,18 +89,19 @@ public struct InfrastructureController: Sendable {
         } else if creating {
             errors.append(FieldError(field: "storageConfig", message: "is required for a STORAGE pool: {monitors, rbdPool, cephUser}"))
         }
-        if let cephKey {
-            if let e = StoragePools.checkKey(cephKey) { errors.append(e) }
-        } else if creating {
+        if cephKey == nil, creating {
             errors.append(FieldError(field: "cephKey", message: "is required for a STORAGE pool: the cephx key of storageConfig.cephUser"))
         }
         return errors
     }
 
-    static func checkPolicy(_ policy: String) -> FieldError? {
-        [SchedulingPolicyName.loadBalance, SchedulingPolicyName.binPack].contains(policy)
-            ? nil : FieldError(field: "schedulingPolicy", message: "must be one of load_balance, bin_pack")
-    }
+    static let dataCenterRules: [String: FieldRule] = ["name": .name, "location": .displayText(maxLength: 256)]
+
+    static let poolRules: [String: FieldRule] = [
+        "name": .name, "description": .description(),
+        "schedulingPolicy": .oneOf(strings: [SchedulingPolicyName.loadBalance, SchedulingPolicyName.binPack]),
+        "cephKey": StoragePools.keyRule,
+    ]
 
     public func register(dataCenters routes: RouteRegistrar, pools poolRoutes: RouteRegistrar) {
         routes.on(.post, "", summary: "Create an edge data center", action: "edge-data-center.create",
@@ -227,7 +214,7 @@ public struct InfrastructureController: Sendable {
         if patch.has("status") { pool.status = try required(patch.value.status, "status") }
         if patch.has("ipPoolConfig") { pool.ipPoolConfig = patch.value.ipPoolConfig }
         if patch.has("cephKey"), patch.value.cephKey == nil {
-            throw Problem.invalid(field: "cephKey", "must not be null: a STORAGE pool always has a key (send the new one to replace it)")
+            throw Problem.malformed(field: "cephKey", "must not be null: a STORAGE pool always has a key (send the new one to replace it)")
         }
         if patch.has("storageConfig") || patch.has("cephKey") {
             let problems = Self.checkStorage(poolType: pool.poolType, storageConfig: patch.value.storageConfig, cephKey: patch.value.cephKey,

@@ -11,7 +11,10 @@ public struct InstanceController: Sendable {
     let consoleLogs: ConsoleLogService
     let authorizer: Authorizer
 
-    static let consoleLog = ListSpec(extras: ["lines": .string])
+    /// The rules of an instance's fields, in create and PATCH alike: `timeoutS` is at most a year.
+    static let rules: [String: FieldRule] = ["name": .name, "timeoutS": .integer(1...31_536_000)]
+
+    static let consoleLog = ListSpec(extras: ["lines": .integer(ConsoleLogCall.linesRange)])
 
     static let list = ListSpec(filters: [
         "status": .of(InstanceStatus.self), "desiredStatus": .of(InstanceDesiredStatus.self), "tenantId": .uuid, "userId": .uuid,
@@ -35,24 +38,20 @@ public struct InstanceController: Sendable {
         static var immutableFields: Set<String> {
             ["status", "desiredStatus", "computeMachineId", "virtualMachineId", "userId", "config", "startedAt"]
         }
-        func validate() -> [FieldError] {
-            Validate.collect(Validate.name(name, field: "name"),
-                             timeoutS.flatMap { Validate.size($0, field: "timeoutS", in: 1...31_536_000) },
-                             (parameters?.count ?? 0) > 64 ? FieldError(field: "parameters", message: "must have at most 64 entries") : nil)
+        static var fieldRules: [String: FieldRule] {
+            InstanceController.rules.merging(["parameters": .maxProperties(64), "networks": .items(0...NetworkAttachments.maximumNics)]) { $1 }
         }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["name"] }
         var name: String?
         var timeoutS: Int?
         static var immutableFields: Set<String> {
             ["status", "desiredStatus", "computeMachineId", "virtualMachineId", "userId", "tenantId", "templateId", "config",
              "rentalMode", "resourcePoolId", "startedAt"]
         }
-        func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") },
-                             timeoutS.flatMap { Validate.size($0, field: "timeoutS", in: 1...31_536_000) })
-        }
+        static var fieldRules: [String: FieldRule] { InstanceController.rules }
     }
 
     public func register(instances routes: RouteRegistrar, machines machineRoutes: RouteRegistrar) {
@@ -126,10 +125,11 @@ public struct InstanceController: Sendable {
     /// The last lines of the instance's serial console (lines: 1-1000, default 100), read through its host's
     /// agent; 409 when the host is OFFLINE (`instance.console-log`).
     func consoleLog(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        _ = try context.requirePrincipal()  // credentials first: without them, nothing about the query is said
         // The one query parser: unknown and repeated parameters are refused here as on every route.
         let text = try ListParameters.parse(request, Self.consoleLog).extras["lines"] ?? String(ConsoleLogCall.defaultLines)
         guard let lines = Int(text), ConsoleLogCall.linesRange.contains(lines) else {
-            throw Problem.invalid(field: "lines", "must be an integer from 1 to \(ConsoleLogCall.linesRange.upperBound)")
+            throw Problem.malformed(field: "lines", "must be an integer from 1 to \(ConsoleLogCall.linesRange.upperBound)")
         }
         let instance = try await reachable(context, .read)
         return try JSONResponse.make(try await consoleLogs.tail(of: instance, lines: lines))

@@ -15,6 +15,12 @@ public struct InstanceSetController: Sendable {
     let service: InstanceService
     let authorizer: Authorizer
 
+    /// The rules of a set's fields, in create and PATCH alike. DELETED is what DELETE makes.
+    static let rules: [String: FieldRule] = [
+        "name": .name, "description": .description(),
+        "status": .oneOf([InstanceSetStatus.active, .archived], message: "must be ACTIVE or ARCHIVED (DELETE deletes)"),
+    ]
+
     static let list = ListSpec(filters: ["status": .of(InstanceSetStatus.self), "tenantId": .uuid, "setType": .of(InstanceSetType.self)])
 
     struct CreateBody: RequestBody {
@@ -27,33 +33,24 @@ public struct InstanceSetController: Sendable {
         /// ACTIVE unless given; ARCHIVED too, as PATCH allows (create accepts what PATCH accepts).
         var status: InstanceSetStatus?
         static var immutableFields: Set<String> { ["ownerId", "createdBy", "updatedBy"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                Validate.name(name, field: "name"), description.flatMap { Validate.description($0, field: "description") },
-                status == .deleted ? FieldError(field: "status", message: "must be ACTIVE or ARCHIVED") : nil)
-        }
+        static var fieldRules: [String: FieldRule] { InstanceSetController.rules }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["name", "status"] }
         var name: String?
         var description: String?
         var status: InstanceSetStatus?
         var tags: JSONValue?
         static var immutableFields: Set<String> { ["ownerId", "tenantId", "createdBy", "updatedBy", "setType"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                name.flatMap { Validate.name($0, field: "name") }, description.flatMap { Validate.description($0, field: "description") },
-                status == .deleted ? FieldError(field: "status", message: "must be ACTIVE or ARCHIVED (DELETE deletes)") : nil)
-        }
+        static var fieldRules: [String: FieldRule] { InstanceSetController.rules }
     }
 
     struct MemberBody: RequestBody {
         var instanceId: UUID
         var role: String?
         static var immutableFields: Set<String> { ["setId", "joinedAt", "addedBy"] }
-        func validate() -> [FieldError] {
-            Validate.collect(role.flatMap { Validate.name($0, field: "role") })
-        }
+        static var fieldRules: [String: FieldRule] { ["role": .name] }
     }
 
     public func register(on routes: RouteRegistrar) {
@@ -87,7 +84,10 @@ public struct InstanceSetController: Sendable {
         let body = try await request.decodeBody(CreateBody.self, context: context).value
         let tenantId: UUID
         if principal.role == .admin {
-            tenantId = try required(body.tenantId ?? principal.tenantId, "tenantId")
+            guard let named = body.tenantId ?? principal.tenantId else {
+                throw Problem.invalid(field: "tenantId", "is required: an ADMIN belongs to no tenant")
+            }
+            tenantId = named
             guard try await tenants.find(tenantId).map({ $0.status != .inactive }) == true else { throw Problem.invalid(field: "tenantId", "no such tenant") }
         } else {
             guard let own = principal.tenantId, body.tenantId == nil || body.tenantId == own else {

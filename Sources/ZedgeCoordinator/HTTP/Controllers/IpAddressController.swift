@@ -21,6 +21,12 @@ public struct IpAddressController: Sendable {
     /// The longest range one row may hold.
     static let rangeSizes = 1...65_536
 
+    /// The rules of an address's fields, in create and PATCH alike. FREE is what DELETE makes.
+    static let rules: [String: FieldRule] = [
+        "ipAddress": .ipAddress, "macAddress": .macAddress, "rangeSize": .integer(rangeSizes),
+        "status": .oneOf([IpAddressStatus.allocated, .reserved], message: "must be ALLOCATED or RESERVED (DELETE releases)"),
+    ]
+
     struct CreateBody: RequestBody {
         var subnetId: UUID
         var ipAddress: String?
@@ -30,14 +36,10 @@ public struct IpAddressController: Sendable {
         var rangeSize: Int?
         var leaseExpiresAt: Date?
         var tags: JSONValue?
+        static var fieldRules: [String: FieldRule] { IpAddressController.rules }
         static var immutableFields: Set<String> { ["ipPoolId", "allocatedAt", "allocatedBy", "isRangeStart"] }
         func validate() -> [FieldError] {
-            var errors = Validate.collect(
-                ipAddress.flatMap { Validate.ipAddress($0, field: "ipAddress") }, macAddress.flatMap { Validate.macAddress($0, field: "macAddress") },
-                rangeSize.flatMap { Validate.size($0, field: "rangeSize", in: IpAddressController.rangeSizes) })
-            if let status, status != .allocated, status != .reserved {
-                errors.append(FieldError(field: "status", message: "must be ALLOCATED or RESERVED"))
-            }
+            var errors: [FieldError] = []
             if let leaseExpiresAt, leaseExpiresAt <= Date() {
                 errors.append(FieldError(field: "leaseExpiresAt", message: "must be in the future"))
             }
@@ -46,18 +48,17 @@ public struct IpAddressController: Sendable {
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["status"] }
         var status: IpAddressStatus?
         var leaseExpiresAt: Date?
         var macAddress: String?
         var tags: JSONValue?
+        static var fieldRules: [String: FieldRule] { IpAddressController.rules }
         static var immutableFields: Set<String> {
             ["ipAddress", "subnetId", "ipPoolId", "instanceId", "allocatedAt", "allocatedBy", "isRangeStart", "rangeSize"]
         }
         func validate() -> [FieldError] {
-            var errors = Validate.collect(macAddress.flatMap { Validate.macAddress($0, field: "macAddress") })
-            if let status, status != .allocated, status != .reserved {
-                errors.append(FieldError(field: "status", message: "must be ALLOCATED or RESERVED (DELETE releases)"))
-            }
+            var errors: [FieldError] = []
             if let leaseExpiresAt, leaseExpiresAt <= Date() {
                 errors.append(FieldError(field: "leaseExpiresAt", message: "must be in the future"))
             }

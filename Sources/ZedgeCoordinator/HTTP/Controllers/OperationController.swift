@@ -23,8 +23,9 @@ public struct OperationController: Sendable {
         var kind: TaskKind
         var payload: JSONValue?
         var maxAttempts: Int?
+        static var fieldRules: [String: FieldRule] { ["maxAttempts": .integer(1...20)] }
         func validate() -> [FieldError] {
-            var errors = Validate.collect(maxAttempts.flatMap { Validate.size($0, field: "maxAttempts", in: 1...20) })
+            var errors: [FieldError] = []
             // A cephx key is added to a leased task by the coordinator, from the STORAGE pool named by
             // `storagePoolId`; one sent here would be stored in the task's payload.
             if let path = payload.flatMap({ Self.secretPath($0, at: "payload") }) {

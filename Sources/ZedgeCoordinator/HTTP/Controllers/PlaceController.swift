@@ -10,6 +10,9 @@ public struct PlaceController: Sendable {
     let service: NetworkService
     let authorizer: Authorizer
 
+    /// The rules of a place's fields, in create and PATCH alike.
+    static let rules: [String: FieldRule] = ["name": .name, "description": .description(), "location": .description()]
+
     static let list = ListSpec(filters: ["tenantId": .uuid, "subnetId": .uuid, "status": .of(PlaceStatus.self), "name": .string])
 
     struct CreateBody: RequestBody {
@@ -20,23 +23,18 @@ public struct PlaceController: Sendable {
         var location: String?
         var status: PlaceStatus?
         static var immutableFields: Set<String> { ["createdBy", "updatedBy"] }
-        func validate() -> [FieldError] {
-            Validate.collect(Validate.name(name, field: "name"), description.flatMap { Validate.description($0, field: "description") },
-                             location.flatMap { Validate.description($0, field: "location") })
-        }
+        static var fieldRules: [String: FieldRule] { PlaceController.rules }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["name", "status"] }
         var name: String?
         var description: String?
         var subnetId: UUID?
         var location: String?
         var status: PlaceStatus?
         static var immutableFields: Set<String> { ["tenantId", "createdBy", "updatedBy"] }
-        func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") }, description.flatMap { Validate.description($0, field: "description") },
-                             location.flatMap { Validate.description($0, field: "location") })
-        }
+        static var fieldRules: [String: FieldRule] { PlaceController.rules }
     }
 
     public func register(on routes: RouteRegistrar) {

@@ -11,6 +11,11 @@ public struct SubnetController: Sendable {
     let service: NetworkService
     let authorizer: Authorizer
 
+    /// The rules of a subnet's fields, in create and PATCH alike.
+    static let rules: [String: FieldRule] = [
+        "name": .name, "availabilityZone": .name, "vlanId": .vlanId, "gateway": .ipAddress, "cidrBlock": .cidr,
+    ]
+
     static let list = ListSpec(filters: [
         "vpcId": .uuid, "status": .of(SubnetStatus.self), "name": .string, "cidrBlock": .string, "ipPoolId": .uuid,
     ])
@@ -26,10 +31,9 @@ public struct SubnetController: Sendable {
         var autoAssignIp: Bool?
         var status: SubnetStatus?
         static var immutableFields: Set<String> { ["ipPoolId", "createdBy", "updatedBy"] }
+        static var fieldRules: [String: FieldRule] { SubnetController.rules }
         func validate() -> [FieldError] {
-            var errors = Validate.collect(
-                Validate.name(name, field: "name"), availabilityZone.flatMap { Validate.name($0, field: "availabilityZone") },
-                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") }, gateway.flatMap { Validate.ipAddress($0, field: "gateway") })
+            var errors: [FieldError] = []
             switch NetworkService.canonicalBlock(cidrBlock, field: "cidrBlock") {
             case .failure(let e): errors.append(e)
             case .success(let block):
@@ -40,6 +44,7 @@ public struct SubnetController: Sendable {
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["autoAssignIp", "isPublic", "name", "status"] }
         var name: String?
         var availabilityZone: String?
         var gateway: String?
@@ -47,11 +52,7 @@ public struct SubnetController: Sendable {
         var autoAssignIp: Bool?
         var status: SubnetStatus?
         static var immutableFields: Set<String> { ["vpcId", "cidrBlock", "vlanId", "ipPoolId", "createdBy", "updatedBy"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                name.flatMap { Validate.name($0, field: "name") }, availabilityZone.flatMap { Validate.name($0, field: "availabilityZone") },
-                gateway.flatMap { Validate.ipAddress($0, field: "gateway") })
-        }
+        static var fieldRules: [String: FieldRule] { SubnetController.rules }
     }
 
     public func register(on routes: RouteRegistrar) {

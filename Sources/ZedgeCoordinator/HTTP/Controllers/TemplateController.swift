@@ -52,6 +52,13 @@ public struct TemplateController: Sendable {
         var status: TemplateStatus?
         static var immutableFields: Set<String> { ["ownerId"] }
 
+        static var fieldRules: [String: FieldRule] {
+            ["name": .name, "description": .description(), "version": TemplateController.versionRule,
+             "changelog": .description(maxLength: 4096), "defaultCpuCores": .integer(TemplateConfig.cpuRange),
+             "defaultMemoryGb": .integer(TemplateConfig.memoryRange), "defaultStorageGb": .integer(TemplateConfig.storageRange),
+             "defaultGpuCount": .integer(TemplateConfig.gpuRange), "gpuModel": .displayText(maxLength: 128),
+             "userData": .length(0...TemplateConfig.maximumUserData), "parameters": .items(0...TemplateConfig.maximumParameters)]
+        }
         var config: TemplateConfig {
             TemplateConfig(cpuCores: defaultCpuCores, memoryGb: defaultMemoryGb, storageGb: defaultStorageGb,
                            gpuCount: defaultGpuCount ?? 0, gpuModel: gpuModel, baseImageId: baseImageId,
@@ -60,12 +67,7 @@ public struct TemplateController: Sendable {
         }
 
         func validate() -> [FieldError] {
-            var errors = Validate.collect(
-                Validate.name(name, field: "name"),
-                description.flatMap { Validate.description($0, field: "description") },
-                version.flatMap { TemplateController.checkVersion($0, field: "version") },
-                changelog.flatMap { Validate.description($0, field: "changelog", maxLength: 4096) })
-            errors += config.validate().map {
+            var errors = config.validate().map {
                 let field = ["cpuCores": "defaultCpuCores", "memoryGb": "defaultMemoryGb", "storageGb": "defaultStorageGb",
                              "gpuCount": "defaultGpuCount"][$0.field] ?? $0.field
                 return FieldError(field: field, message: $0.message)
@@ -81,6 +83,7 @@ public struct TemplateController: Sendable {
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["name", "status", "visibility"] }
         var name: String?
         var description: String?
         var useCase: TemplateUseCase?
@@ -92,22 +95,24 @@ public struct TemplateController: Sendable {
             ["ownerId", "tenantId", "version", "defaultCpuCores", "defaultMemoryGb", "defaultStorageGb", "defaultGpuCount",
              "baseImageId", "networkConfig", "userData", "parameters", "templateType"]
         }
-        func validate() -> [FieldError] {
-            Validate.collect(name.flatMap { Validate.name($0, field: "name") },
-                             description.flatMap { Validate.description($0, field: "description") })
-        }
+        static var fieldRules: [String: FieldRule] { ["name": .name, "description": .description()] }
     }
 
     struct VersionBody: RequestBody {
         var versionNumber: String
         var changelog: String?
         var config: TemplateConfig
+        static var fieldRules: [String: FieldRule] {
+            ["versionNumber": TemplateController.versionRule, "changelog": .description(maxLength: 4096)]
+        }
         func validate() -> [FieldError] {
-            Validate.collect(TemplateController.checkVersion(versionNumber, field: "versionNumber"),
-                             changelog.flatMap { Validate.description($0, field: "changelog", maxLength: 4096) })
-                + config.validate(prefix: "config.")
+            config.validate(prefix: "config.")
         }
     }
+
+    /// A version number (`checkVersion`).
+    static let versionRule = FieldRule.string(
+        ["minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9._-]+$"], { version, field in checkVersion(version, field: field) })
 
     static func checkVersion(_ version: String, field: String) -> FieldError? {
         let ok = (1...64).contains(version.utf8.count)

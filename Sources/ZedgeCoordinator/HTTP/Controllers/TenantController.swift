@@ -25,16 +25,11 @@ public struct TenantController: Sendable {
         var vlanId: Int?
         var quotaConfig: QuotaConfig?
         static var immutableFields: Set<String> { ["createdBy"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                Validate.name(name, field: "name"),
-                description.flatMap { Validate.description($0, field: "description") },
-                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") },
-                status.flatMap(TenantController.statusProblem)) + QuotaValidation.check(quotaConfig)
-        }
+        static var fieldRules: [String: FieldRule] { TenantController.rules }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["name", "status"] }
         var name: String?
         var description: String?
         var status: TenantStatus?
@@ -42,19 +37,15 @@ public struct TenantController: Sendable {
         var vlanId: Int?
         var quotaConfig: QuotaConfig?
         static var immutableFields: Set<String> { ["createdBy"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                name.flatMap { Validate.name($0, field: "name") },
-                description.flatMap { Validate.description($0, field: "description") },
-                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") },
-                status.flatMap(TenantController.statusProblem)) + QuotaValidation.check(quotaConfig)
-        }
+        static var fieldRules: [String: FieldRule] { TenantController.rules }
     }
 
     /// INACTIVE is what DELETE makes, never a value a body sets.
-    static func statusProblem(_ status: TenantStatus) -> FieldError? {
-        status == .inactive ? FieldError(field: "status", message: "must be ACTIVE or SUSPENDED (DELETE deletes)") : nil
-    }
+    /// The rules of a tenant's fields, in create and PATCH alike. INACTIVE is what DELETE makes.
+    static let rules: [String: FieldRule] = [
+        "name": .name, "description": .description(), "vlanId": .vlanId,
+        "status": .oneOf([TenantStatus.active, .suspended], message: "must be ACTIVE or SUSPENDED (DELETE deletes)"),
+    ]
 
     public func register(on routes: RouteRegistrar) {
         routes.on(.post, "", summary: "Create a tenant", action: "tenant.create",
@@ -164,21 +155,7 @@ public struct TenantController: Sendable {
 
 /// A present field whose value may not be null.
 func required<T>(_ value: T?, _ field: String) throws -> T {
-    guard let value else { throw Problem.invalid(field: field, "must not be null") }
+    guard let value else { throw Problem.malformed(field: field, "must not be null") }
     return value
 }
 
-/// Quota limits are counts: none may be negative.
-enum QuotaValidation {
-    static func check(_ quota: QuotaConfig?, field: String = "quotaConfig") -> [FieldError] {
-        guard let quota else { return [] }
-        let values: [(String, Int?)] = [
-            ("cpuCores", quota.cpuCores), ("memoryGb", quota.memoryGb), ("storageGb", quota.storageGb),
-            ("gpuCount", quota.gpuCount), ("instances", quota.instances), ("disks", quota.disks),
-        ]
-        return values.compactMap { name, value in
-            guard let value else { return nil }
-            return (0...1_000_000_000).contains(value) ? nil : FieldError(field: "\(field).\(name)", message: "must be from 0 to 1000000000")
-        }
-    }
-}

@@ -26,16 +26,11 @@ public struct UserController: Sendable {
         var tenantId: UUID?
         var quotaConfig: QuotaConfig?
         static var immutableFields: Set<String> { ["lastLoginAt", "passwordHash"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                Validate.username(username, field: "username"),
-                Validate.email(email, field: "email"),
-                Validate.password(password, field: "password"),
-                status.flatMap(UserController.statusProblem)) + QuotaValidation.check(quotaConfig)
-        }
+        static var fieldRules: [String: FieldRule] { UserController.rules.merging(["username": .username]) { $1 } }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["email", "password", "role", "status"] }
         var email: String?
         var password: String?
         var role: UserRole?
@@ -43,18 +38,15 @@ public struct UserController: Sendable {
         var tenantId: UUID?
         var quotaConfig: QuotaConfig?
         static var immutableFields: Set<String> { ["username", "lastLoginAt", "passwordHash"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                email.flatMap { Validate.email($0, field: "email") },
-                password.flatMap { Validate.password($0, field: "password") },
-                status.flatMap(UserController.statusProblem)) + QuotaValidation.check(quotaConfig)
-        }
+        static var fieldRules: [String: FieldRule] { UserController.rules }
     }
 
-    /// INACTIVE is what DELETE makes (tokens and keys revoked with it), never a value a body sets.
-    static func statusProblem(_ status: UserStatus) -> FieldError? {
-        status == .inactive ? FieldError(field: "status", message: "must be ACTIVE or LOCKED (DELETE deletes)") : nil
-    }
+    /// The rules of a user's fields, in create and PATCH alike. INACTIVE is what DELETE makes (tokens and keys
+    /// revoked with it), never a value a body sets.
+    static let rules: [String: FieldRule] = [
+        "email": .email, "password": .password,
+        "status": .oneOf([UserStatus.active, .locked], message: "must be ACTIVE or LOCKED (DELETE deletes)"),
+    ]
 
     public func register(on routes: RouteRegistrar) {
         routes.on(.post, "", summary: "Create a user", action: "user.create",

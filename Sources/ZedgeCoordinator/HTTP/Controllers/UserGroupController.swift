@@ -19,24 +19,17 @@ public struct UserGroupController: Sendable {
         var tenantId: UUID?
         var parentGroupId: UUID?
         var quotaConfig: QuotaConfig?
-        func validate() -> [FieldError] {
-            Validate.collect(
-                Validate.name(name, field: "name"),
-                description.flatMap { Validate.description($0, field: "description") }) + QuotaValidation.check(quotaConfig)
-        }
+        static var fieldRules: [String: FieldRule] { ["name": .name, "description": .description()] }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["name"] }
         var name: String?
         var description: String?
         var parentGroupId: UUID?
         var quotaConfig: QuotaConfig?
         static var immutableFields: Set<String> { ["tenantId"] }
-        func validate() -> [FieldError] {
-            Validate.collect(
-                name.flatMap { Validate.name($0, field: "name") },
-                description.flatMap { Validate.description($0, field: "description") }) + QuotaValidation.check(quotaConfig)
-        }
+        static var fieldRules: [String: FieldRule] { ["name": .name, "description": .description()] }
     }
 
     struct AddMemberBody: RequestBody {
@@ -74,7 +67,8 @@ public struct UserGroupController: Sendable {
         let body = try await request.decodeBody(CreateBody.self, context: context).value
         let tenantId: UUID
         if principal.role == .admin {
-            tenantId = try required(body.tenantId, "tenantId")
+            guard let named = body.tenantId else { throw Problem.invalid(field: "tenantId", "is required: an ADMIN belongs to no tenant") }
+            tenantId = named
             guard try await tenants.find(tenantId).map({ $0.status != .inactive }) == true else { throw Problem.invalid(field: "tenantId", "no such tenant") }
         } else {
             guard let own = principal.tenantId, body.tenantId == nil || body.tenantId == own else {

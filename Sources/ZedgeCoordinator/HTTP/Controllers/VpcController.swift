@@ -26,18 +26,16 @@ public struct VpcController: Sendable {
         var status: VpcStatus?
         var tenantId: UUID?
         static var immutableFields: Set<String> { ["userId", "createdBy", "updatedBy"] }
+        static var fieldRules: [String: FieldRule] { VpcController.rules }
         func validate() -> [FieldError] {
-            var errors = Validate.collect(
-                Validate.name(name, field: "name"), description.flatMap { Validate.description($0, field: "description") },
-                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") })
-            errors += VpcController.checkBlock(cidrBlock)
+            var errors = VpcController.checkBlock(cidrBlock)
             if let dnsServers, case .failure(let e) = NetworkService.dnsServers(dnsServers, field: "dnsServers") { errors.append(e) }
-            if status == .deleted { errors.append(FieldError(field: "status", message: "must be ACTIVE or DISABLED (DELETE deletes)")) }
             return errors
         }
     }
 
     struct PatchBody: RequestBody {
+        static var nonNullFields: Set<String> { ["cidrBlock", "enableDns", "name", "status"] }
         var name: String?
         var description: String?
         var cidrBlock: String?
@@ -47,13 +45,11 @@ public struct VpcController: Sendable {
         var dnsServers: [String]?
         var status: VpcStatus?
         static var immutableFields: Set<String> { ["tenantId", "userId", "createdBy", "updatedBy"] }
+        static var fieldRules: [String: FieldRule] { VpcController.rules }
         func validate() -> [FieldError] {
-            var errors = Validate.collect(
-                name.flatMap { Validate.name($0, field: "name") }, description.flatMap { Validate.description($0, field: "description") },
-                vlanId.flatMap { Validate.vlanId($0, field: "vlanId") })
+            var errors: [FieldError] = []
             if let cidrBlock { errors += VpcController.checkBlock(cidrBlock) }
             if let dnsServers, case .failure(let e) = NetworkService.dnsServers(dnsServers, field: "dnsServers") { errors.append(e) }
-            if status == .deleted { errors.append(FieldError(field: "status", message: "must be ACTIVE or DISABLED (DELETE deletes)")) }
             return errors
         }
     }
@@ -151,6 +147,13 @@ public struct VpcController: Sendable {
         }
         return vpc
     }
+
+    /// The rules of a VPC's fields, in create and PATCH alike. DELETED is what DELETE makes.
+    static let rules: [String: FieldRule] = [
+        "name": .name, "description": .description(), "vlanId": .vlanId, "cidrBlock": .cidr,
+        "dnsServers": .items(0...NetworkService.maximumDnsServers), "dnsServers[]": .ipAddress,
+        "status": .oneOf([VpcStatus.active, .disabled], message: "must be ACTIVE or DISABLED (DELETE deletes)"),
+    ]
 
     /// A VPC's `cidrBlock`: canonical, no special-use block, at most an IPv4 /8 or IPv6 /32.
     static func checkBlock(_ cidrBlock: String) -> [FieldError] {

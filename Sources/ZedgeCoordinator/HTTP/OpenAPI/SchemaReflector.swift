@@ -7,18 +7,57 @@ import ZedgeCore
 /// types, so neither can drift from what the code accepts.
 public enum SchemaReflector {
     /// The JSON Schema of `type`.
-    public static func schema<T: Decodable>(for type: T.Type) -> JSONValue {
+    /// `FieldRule` keywords declared by the type and the types it contains (`FieldRuleDeclaring`) are part of it.
+    public static func schema<T: Decodable>(for type: T.Type) -> JSONValue { reflection(of: type).schema }
+
+    /// Every `FieldRule` that `type` and the types it contains declare, with the JSON path it applies to
+    /// (property names, and `[]` for each item of an array), in a stable order.
+    public static func rules<T: Decodable>(for type: T.Type) -> [RuleAtPath] { reflection(of: type).rules }
+
+    /// A rule and where it applies: `["networks", "[]", "ipAddress"]` is the `ipAddress` of each NIC.
+    public struct RuleAtPath: Sendable {
+        public var path: [String]
+        public var rule: FieldRule
+    }
+
+    struct Reflection: Sendable {
+        var schema: JSONValue
+        var rules: [RuleAtPath]
+    }
+
+    private static func reflection<T: Decodable>(of type: T.Type) -> Reflection {
         let key = ObjectIdentifier(type)
         if let known = reflected.withLock({ $0[key] }) { return known }
         let recorder = Recorder()
         _ = try? recorder.value(of: type)
-        reflected.withLock { $0[key] = recorder.schema }
-        return recorder.schema
+        let made = Reflection(schema: recorder.schema, rules: recorder.rules)
+        reflected.withLock { $0[key] = made }
+        return made
     }
 
-    /// Schemas reflected so far, by type. A memo of a pure function (a type's schema never changes), kept
-    /// because every request body's strict decoding asks for its type's schema.
-    private static let reflected = Mutex<[ObjectIdentifier: JSONValue]>([:])
+    /// Reflections so far, by type. A memo of a pure function (a type's schema never changes), kept
+    /// because every request body's strict decoding asks for its type's schema and rules.
+    private static let reflected = Mutex<[ObjectIdentifier: Reflection]>([:])
+
+    /// `schema` with `additionalProperties: false` on every object that lists its properties: what a request body
+    /// may hold, since the body decoder refuses unknown fields at any depth. Free-form objects (no `properties`)
+    /// stay open.
+    public static func closed(_ schema: JSONValue) -> JSONValue {
+        switch schema {
+        case .object(var object):
+            for (key, value) in object where ["properties", "items", "anyOf", "oneOf", "allOf"].contains(key) {
+                switch value {
+                case .object(let members) where key == "properties": object[key] = .object(members.mapValues(closed))
+                case .array(let members): object[key] = .array(members.map(closed))
+                default: object[key] = closed(value)
+                }
+            }
+            if object["properties"] != nil { object["additionalProperties"] = false }
+            return .object(object)
+        default:
+            return schema
+        }
+    }
 
     /// The top-level property names `type` decodes (empty for non-object types).
     public static func propertyNames<T: Decodable>(of type: T.Type) -> Set<String> {
@@ -46,6 +85,10 @@ private final class Recorder: Decoder {
     var codingPath: [any CodingKey] = []
     var userInfo: [CodingUserInfoKey: Any] = [:]
     private var depth = 0
+    /// Where the value being reflected sits, from the root (property names, `[]` for array items).
+    var path: [String] = []
+    /// The declared rules found so far, by path.
+    var rules: [SchemaReflector.RuleAtPath] = []
 
     /// Decodes a placeholder of `type`, recording its schema into `schema`.
     func value<T: Decodable>(of type: T.Type) throws -> T {
@@ -69,9 +112,15 @@ private final class Recorder: Decoder {
         switch type {
         case is String.Type: schema = ["type": "string"]; return "" as! T
         case is Bool.Type: schema = ["type": "boolean"]; return false as! T
-        case is Int.Type: schema = ["type": "integer"]; return 0 as! T
-        case is Int64.Type: schema = ["type": "integer", "format": "int64"]; return Int64(0) as! T
-        case is Int32.Type: schema = ["type": "integer", "format": "int32"]; return Int32(0) as! T
+        // Integers are I-JSON's (RFC 7493 §2.2): the body decoder refuses a magnitude past 9e15, which a double no
+        // longer holds exactly.
+        case is Int.Type: schema = Self.integer; return 0 as! T
+        case is Int64.Type:
+            schema = ["type": "integer", "format": "int64", "minimum": .number(-FieldRule.largestInteger), "maximum": .number(FieldRule.largestInteger)]
+            return Int64(0) as! T
+        case is Int32.Type:
+            schema = ["type": "integer", "format": "int32", "minimum": .number(Double(Int32.min)), "maximum": .number(Double(Int32.max))]
+            return Int32(0) as! T
         case is Double.Type: schema = ["type": "number"]; return 0.0 as! T
         case is Float.Type: schema = ["type": "number"]; return Float(0) as! T
         case is UUID.Type: schema = ["type": "string", "format": "uuid"]; return UUID() as! T
@@ -81,9 +130,48 @@ private final class Recorder: Decoder {
             depth += 1
             defer { depth -= 1 }
             guard depth < 12 else { schema = [:]; throw ReflectionStop() }  // recursive types
-            return try T(from: self)
+            do {
+                let value = try T(from: self)
+                applyRules(of: type)
+                return value
+            } catch {
+                applyRules(of: type)
+                throw error
+            }
         }
     }
+
+    /// Merges the `FieldRule` keywords `type` declares into the object schema just recorded, and notes each rule
+    /// with its path.
+    private func applyRules<T>(of type: T.Type) {
+        guard let declaring = type as? any FieldRuleDeclaring.Type, case .object(var object) = schema,
+              case .object(var properties)? = object["properties"] else { return }
+        for (key, rule) in declaring.fieldRules.sorted(by: { $0.key < $1.key }) {
+            let eachItem = key.hasSuffix("[]")
+            let name = eachItem ? String(key.dropLast(2)) : key
+            // A rule table may be shared by a create and a PATCH that decodes fewer fields.
+            guard case .object(var property)? = properties[name] else { continue }
+            if eachItem {
+                guard case .object(var items)? = property["items"] else {
+                    preconditionFailure("\(type) declares an item rule for \(key), which is not an array")
+                }
+                items.merge(rule.keywords) { _, new in new }
+                property["items"] = .object(items)
+            } else {
+                let nullable = property["enum"].map { if case .array(let values) = $0 { values.contains(.null) } else { false } } ?? false
+                property.merge(rule.keywords) { _, new in new }
+                if nullable, case .array(let values)? = property["enum"] { property["enum"] = .array(values + [.null]) }
+            }
+            properties[name] = .object(property)
+            rules.append(.init(path: path + (eachItem ? [name, "[]"] : [name]), rule: rule))
+        }
+        object["properties"] = .object(properties)
+        schema = .object(object)
+    }
+
+    static let integer: JSONValue = [
+        "type": "integer", "minimum": .number(-FieldRule.largestInteger), "maximum": .number(FieldRule.largestInteger),
+    ]
 
     private static func firstCase<E: ZedgeEnum>(of type: E.Type) -> Any { E.allCases.first! }
 
@@ -107,9 +195,10 @@ private final class Recorder: Decoder {
     }
 
     /// Records the schema of a nested value without disturbing the current one.
-    func nested<T: Decodable>(_ type: T.Type) throws -> (T, JSONValue) {
+    func nested<T: Decodable>(_ type: T.Type, at component: String) throws -> (T, JSONValue) {
         let saved = schema
-        defer { schema = saved }
+        path.append(component)
+        defer { schema = saved; path.removeLast() }
         let value = try self.value(of: type)
         return (value, schema)
     }
@@ -147,13 +236,13 @@ private struct KeyedRecorder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     }
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
-        let (value, schema) = try recorder.nested(type)
+        let (value, schema) = try recorder.nested(type, at: key.stringValue)
         record(key, schema, required: true)
         return value
     }
 
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        let (value, schema) = try recorder.nested(type)
+        let (value, schema) = try recorder.nested(type, at: key.stringValue)
         record(key, schema, required: false)
         return value
     }
@@ -175,7 +264,7 @@ private struct KeyedRecorder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try optional(type, key) }
 
     private func optional<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
-        let (value, schema) = try recorder.nested(type)
+        let (value, schema) = try recorder.nested(type, at: key.stringValue)
         record(key, schema, required: false)
         return value
     }
@@ -201,7 +290,7 @@ private struct UnkeyedRecorder: UnkeyedDecodingContainer {
     mutating func decodeNil() throws -> Bool { false }
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        let (value, items) = try recorder.nested(type)
+        let (value, items) = try recorder.nested(type, at: "[]")
         currentIndex += 1
         recorder.schema = ["type": "array", "items": items]
         return value
