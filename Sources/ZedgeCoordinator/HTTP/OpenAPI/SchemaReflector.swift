@@ -130,6 +130,7 @@ private final class Recorder: Decoder {
             depth += 1
             defer { depth -= 1 }
             guard depth < 12 else { schema = [:]; throw ReflectionStop() }  // recursive types
+            schema = [:]  // this value's own; a second keyed container below adds to it (see `container(keyedBy:)`)
             do {
                 let value = try T(from: self)
                 applyRules(of: type)
@@ -179,9 +180,16 @@ private final class Recorder: Decoder {
         E.allCases.map { (value: $0 as Any, raw: $0.rawValue) }
     }
 
+    /// A type that decodes another's fields and then its own from one decoder (`InstanceView`: an `Instance` and
+    /// `unreachable`) asks for a keyed container twice; the second adds to the properties the first recorded.
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         let object = ObjectSchema()
-        schema = .object(["type": "object"])
+        if case .object(let existing) = schema, case .object(let properties)? = existing["properties"] {
+            object.properties = properties
+            if case .array(let required)? = existing["required"] { object.required = required.compactMap(\.stringValue) }
+        } else {
+            schema = .object(["type": "object"])
+        }
         let container = KeyedRecorder<Key>(recorder: self, object: object)
         return KeyedDecodingContainer(container)
     }
