@@ -269,7 +269,7 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
 
     static let all: [DeleteFixture] = [
         edgeDataCenter, resourcePool, computeMachine, computeMachineCredential, cloudBoxCredential, enrollmentToken,
-        tenant, user, userGroup, userGroupMember, apiKey, template, instance, instanceSet, instanceSetMember,
+        tenant, user, userGroup, userGroupMember, apiKey, rolePermission, template, instance, instanceSet, instanceSetMember,
         image, imageVersion, imageTag, vpc, subnet, place, ipAddress, privateDataDisk, diskAttachment,
     ]
 
@@ -596,6 +596,19 @@ struct DeleteFixture: Sendable, CustomTestStringConvertible {
         #expect(try await w.get(path).decode(ApiKey.self).revokedAt != nil)
         #expect(try await w.c.client.get("/api/v1/auth/me", token: key).status == 401)
         #expect(try await w.delete(path).status == 204, "revoking again changes nothing")
+    }
+
+    static let rolePermission = DeleteFixture(
+        "/api/v1/role-permissions/{id}", .none(because: "a grant is a row of the roles-to-permissions table itself; nothing refers to it")
+    ) { w in
+        let page = try await w.c.client.get("/api/v1/permissions?resourceType=PLACE&action=CREATE", token: w.admin).json()
+        let permission = try #require((page["items"] as? [[String: Any]])?.first?["id"] as? String)
+        let created = try await w.c.client.post("/api/v1/role-permissions", token: w.admin, ["role": "OPERATOR", "permissionId": permission])
+        #expect(created.status == 201, "\(created.text)")
+        let path = "/api/v1/role-permissions/\(try #require(try created.json()["id"] as? String))"
+        #expect(try await w.delete(path).status == 204)
+        #expect(try await w.c.client.get(path, token: w.admin).status == 404)
+        #expect(try await w.delete(path).status == 404, "a revoked grant is gone")
     }
 
     static let template = DeleteFixture(

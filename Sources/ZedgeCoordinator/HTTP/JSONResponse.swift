@@ -7,7 +7,8 @@ public enum JSONResponse {
     public static func make<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
-        let data = try ZedgeJSON.encoder().encode(value)
+        // Every key of the type, `null` for an optional one without a value (issue #15: stable shapes).
+        let data = try ZedgeJSON.encoder().encode(ExplicitNulls(value))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -103,7 +103,7 @@ public struct RouteRegistrar {
             // `.none`, not `nil`: JSONValue is ExpressibleByNilLiteral, and `nil` would mean JSON null.
             requestSchema: Input.self == EmptyBody.self ? JSONValue?.none : Self.requestSchema(Input.self),
             requestRules: Input.self == EmptyBody.self ? [] : SchemaReflector.rules(for: Input.self),
-            responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.schema(for: Output.self),
+            responseSchema: Output.self == EmptyBody.self ? JSONValue?.none : SchemaReflector.responseSchema(for: Output.self),
             successStatus: status, authenticated: authenticated, list: list, rawBody: rawBody, rawResponse: rawResponse,
             otherStatuses: otherStatuses, nonNullFields: Input.nonNullFields))
         group.on(RouterPath(path), method: method, use: handler)

@@ -59,6 +59,28 @@ public enum SchemaReflector {
         }
     }
 
+    /// The JSON Schema of `type` as a response carries it (`ExplicitNulls`): every property of every object is
+    /// present, an optional one as `null` when it has no value, so each is `required` (and the optional ones stay
+    /// nullable, as `schema(for:)` marks them).
+    public static func responseSchema<T: Decodable>(for type: T.Type) -> JSONValue {
+        everyPropertyRequired(schema(for: type))
+    }
+
+    /// `schema` with each object's `required` listing all its properties, at every depth.
+    static func everyPropertyRequired(_ schema: JSONValue) -> JSONValue {
+        guard case .object(var object) = schema else { return schema }
+        if case .object(var properties)? = object["properties"] {
+            for (name, property) in properties { properties[name] = everyPropertyRequired(property) }
+            object["properties"] = .object(properties)
+            object["required"] = .array(properties.keys.sorted().map { .string($0) })
+        }
+        if let items = object["items"] { object["items"] = everyPropertyRequired(items) }
+        if case .object? = object["additionalProperties"] {
+            object["additionalProperties"] = everyPropertyRequired(object["additionalProperties"]!)
+        }
+        return .object(object)
+    }
+
     /// The top-level property names `type` decodes (empty for non-object types).
     public static func propertyNames<T: Decodable>(of type: T.Type) -> Set<String> {
         guard case .object(let schema) = schema(for: type),

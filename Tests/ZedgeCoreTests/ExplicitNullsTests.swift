@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+import ZedgeCore
+
+/// `ExplicitNulls`: every optional property written, `null` without a value, at every depth; everything else as
+/// `JSONEncoder` writes it (dates in ZedgeJSON's format, arrays, dictionaries, enums).
+@Suite struct ExplicitNullsTests {
+    struct Inner: Codable, Equatable {
+        var name: String
+        var note: String?
+    }
+
+    struct Outer: Codable, Equatable {
+        var id: UUID
+        var at: Date
+        var count: Int?
+        var flag: Bool?
+        var inner: Inner?
+        var inners: [Inner]
+        var byName: [String: Inner]
+        var maybe: [Int?]
+        var status: OperationStatus?
+    }
+
+    @Test func optionalPropertiesAreWrittenAsNullAtEveryDepth() throws {
+        let id = UUID(uuidString: "00000000-0000-7000-8000-000000000001")!
+        let at = Date(timeIntervalSince1970: 1_700_000_000.5)
+        let value = Outer(id: id, at: at, count: nil, flag: false, inner: nil, inners: [Inner(name: "a", note: nil)],
+                          byName: ["b": Inner(name: "b", note: "x")], maybe: [1, nil], status: nil)
+        let text = String(decoding: try ZedgeJSON.encoder().encode(ExplicitNulls(value)), as: UTF8.self)
+        #expect(text == #"{"at":"2023-11-14T22:13:20.500Z","byName":{"b":{"name":"b","note":"x"}},"count":null,"flag":false,"id":"00000000-0000-7000-8000-000000000001","inner":null,"inners":[{"name":"a","note":null}],"maybe":[1,null],"status":null}"#)
+        // Without it, the same value leaves those keys out; both decode to the same value.
+        let plain = try ZedgeJSON.encoder().encode(value)
+        #expect(String(decoding: plain, as: UTF8.self) == #"{"at":"2023-11-14T22:13:20.500Z","byName":{"b":{"name":"b","note":"x"}},"flag":false,"id":"00000000-0000-7000-8000-000000000001","inners":[{"name":"a"}],"maybe":[1,null]}"#)
+        #expect(try ZedgeJSON.decoder().decode(Outer.self, from: Data(text.utf8)) == value)
+        #expect(try ZedgeJSON.decoder().decode(Outer.self, from: plain) == value)
+    }
+
+    @Test func aPresentValueIsWrittenAsBefore() throws {
+        let value = Inner(name: "n", note: "m")
+        #expect(try ZedgeJSON.encoder().encode(ExplicitNulls(value)) == ZedgeJSON.encoder().encode(value))
+        #expect(try ZedgeJSON.encoder().encode(ExplicitNulls([value])) == ZedgeJSON.encoder().encode([value]))
+        let operation = ZedgeCore.Operation(kind: "x")
+        let keys = try #require(try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(ExplicitNulls(operation))) as? [String: Any]).keys
+        #expect(Set(keys) == ["id", "kind", "status", "tenantId", "userId", "resourceType", "resourceId", "steps", "progress",
+                              "request", "error", "createdAt", "updatedAt", "startedAt", "endedAt"])
+    }
+}
