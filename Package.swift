@@ -147,9 +147,9 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // What both test targets share: child processes without Foundation's `Process` (SpawnedProcess).
+        // What the test targets share: child processes without Foundation's `Process` (SpawnedProcess), a seeded generator.
         .target(name: "ZedgeTestSupport", dependencies: ["CSpawn"], path: "Tests/ZedgeTestSupport", swiftSettings: strict),
-        .testTarget(name: "ZedgeCoreTests", dependencies: ["ZedgeCore"], swiftSettings: strict),
+        .testTarget(name: "ZedgeCoreTests", dependencies: ["ZedgeCore", "ZedgeTestSupport"], swiftSettings: strict),
         .testTarget(name: "ZedgeCLITests", dependencies: ["ZedgeCLI", "ZedgeCore", .product(name: "Yams", package: "Yams")], swiftSettings: strict),
         .testTarget(name: "ZedgeAgentTests", dependencies: ["ZedgeAgent", "ZedgeCore", "ZedgeTransport", "ZedgeTestSupport"], swiftSettings: strict),
         .testTarget(

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import ZedgeCore
 @testable import ZedgeCoordinator
+import ZedgeTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -193,19 +194,6 @@ import Glibc
             search = index < source.endIndex ? source.index(after: index) : source.endIndex
         }
         return bodies
-    }
-}
-
-/// Deterministic 64-bit generator (SplitMix64), so a disagreement reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

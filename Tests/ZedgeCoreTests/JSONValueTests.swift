@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZedgeCore
+import ZedgeTestSupport
 
 @Suite struct JSONValueTests {
     @Test func integersStayIntegers() throws {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZedgeCore
+import ZedgeTestSupport
 
 /// Builders for placement tests: a fixed clock, deterministic ids, and machines that pass every filter
 /// unless a test says otherwise.
@@ -78,17 +79,6 @@ private enum Fixture {
     }
 }
 
-/// Deterministic generator for shuffles and synthetic fleets.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("Placement engine")
 struct PlacementEngineTests {

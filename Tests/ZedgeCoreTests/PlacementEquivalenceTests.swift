@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import ZedgeCore
+import ZedgeTestSupport
 
 /// The fast engine (a `PlacementIndex`, top-k) against the reference engine (every candidate filtered, every fit
 /// sorted; issue #14): over thousands of random fleets and requests, its first k choices are the reference's
