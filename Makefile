@@ -33,7 +33,11 @@ test: test-deps test-guest
 	$(SWIFT) build --build-tests
 	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
 	  ZEDGE_SCHEMATHESIS="$$(scripts/schemathesis.sh)" && export ZEDGE_SCHEMATHESIS && \
-	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh $(SWIFT) test --skip-build $(SWIFT_TEST_FLAGS)
+	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh \
+	    $(SWIFT) test --skip-build $(if $(SWIFT_TEST_FLAGS),$(SWIFT_TEST_FLAGS),--skip SchemathesisTests)
+	@# schemathesis on its own afterwards (about 5 minutes): beside the parallel suite its coordinator is starved and
+	@# requests time out. Left out when SWIFT_TEST_FLAGS picks tests (add --filter SchemathesisTests to run it).
+	$(if $(SWIFT_TEST_FLAGS),,ZEDGE_SCHEMATHESIS="$$(scripts/schemathesis.sh)" $(SWIFT) test --skip-build --filter SchemathesisTests)
 
 ## The kill loops at full length (issue #12; `make test` runs them short: 10 agent kills, 5 coordinator kills per
 ## engine): SIGKILL of a real agent on the real libvirtd at random moments of its tasks, AGENT_KILLS times, and of a

@@ -128,7 +128,7 @@ import Glibc
             "web-1", "a", "A9", "alice", "al", "alice.b_c-d", "alice@example.com", "a.b+c@mail.example.org", "x@y.io",
             "p@ssw0rd!", "correct horse battery", "10.0.0.1", "10.0.0.0", "255.255.255.0", "255.0.255.0", "192.168.1.255",
             "fd00::1", "::", "::1", "2001:db8::8a2e:370:7334", "1:2:3:4:5:6:7:8", "10.0.0.0/16", "10.0.0.1/16", "fd00::/48",
-            "0.0.0.0/0", "::/0", "::ffff:10.0.0.0/104", "::ffff:a00:0/104", "10.0.0.0/033", "10.0.0.0/+8", "aa:bb:cc:dd:ee:ff", "AA:BB:CC:DD:EE:0F", "/mnt/data", "/", "/a/./b", "/a/../b", "/a/.b",
+            "0.0.0.0/0", "::/0", "::ffff:10.0.0.0/104", "::ffff:a00:0/104", "10.0.0.0/033", "10.0.0.0/+8", "010.0.0.0/8", "aa:bb:cc:dd:ee:ff", "AA:BB:CC:DD:EE:0F", "/mnt/data", "/", "/a/./b", "/a/../b", "/a/.b",
             "v1.2.0", "latest", ".hidden", "-x", "_x", "br-int", ".", "..", "AQAAAAAAAAAAAAAAAAAAAA==", "AQDmB5Zf8dJ2MhAA2nSFg7c3Sm1q7o0Nn3i3yw==",
             "STATIC", "DHCP", "load_balance", "bin_pack", "kvm", "qemu", "test", "ACTIVE", "LOCKED", "INACTIVE",
             "Line one\nline two\tand a tab", "bidi \u{202E}", "nul \u{0}", "é", "😀", "",

@@ -112,6 +112,11 @@ import ZedgeCore
             let create = try await Self.permissionId("TEMPLATE:CREATE", c, token: admin)
             addedId = try #require(try await c.client.post("/api/v1/role-permissions", token: admin, ["role": "USER", "permissionId": create]).json()["id"] as? String)
         }
+        // A path that names no database is refused, and nothing is created there.
+        let elsewhere = directory + "-mistyped"
+        let refused = try await ProcessRunner.run("zedge-coordinator", ["reset-role-permissions", "--data-dir", elsewhere])
+        #expect(refused.status != 0 && refused.stderr.contains("no coordinator's database"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: elsewhere + "/coordinator.db"))
         let reset = try await ProcessRunner.run("zedge-coordinator", ["reset-role-permissions", "--data-dir", directory,
                                                                       "--database", "sqlite://\(directory)/coordinator.db"])
         #expect(reset.status == 0, "\(reset.stderr)")

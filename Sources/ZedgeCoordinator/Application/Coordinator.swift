@@ -41,10 +41,19 @@ private final class GroupHandle: Sendable {
 public enum Coordinator {
     /// Restores the seeded role grants in the configured database (`Store.resetRolePermissions`); running replicas
     /// on PostgreSQL follow at once, a running SQLite coordinator within its grants' reload interval (30 s).
+    /// - Throws: `ConfigurationError` when the URL names no coordinator's database (a missing SQLite file, or a
+    ///   database without users), so that a mistyped path never seeds a new database and reports success.
     public static func resetRolePermissions(configuration: CoordinatorConfiguration, logger: Logger) async throws -> Int {
-        try await Database.withDatabase(url: configuration.effectiveDatabaseURL, logger: logger) { database in
+        let url = configuration.effectiveDatabaseURL
+        let missing = ConfigurationError("no coordinator's database at \(url): reset-role-permissions changes an existing one (check --data-dir, --database or --config)")
+        if url.hasPrefix("sqlite://"), !FileManager.default.fileExists(atPath: String(url.dropFirst("sqlite://".count))) {
+            throw missing
+        }
+        return try await Database.withDatabase(url: url, logger: logger) { database in
+            let store = Store(database: database)
+            guard (try? await store.users.count([])).map({ $0 > 0 }) == true else { throw missing }
             try await Migrator().migrate(database, logger: logger)
-            return try await Store(database: database).resetRolePermissions()
+            return try await store.resetRolePermissions()
         }
     }
 

@@ -73,8 +73,12 @@ public struct ListParameters: Sendable {
                     errors.append(FieldError(field: "limit", message: "must be an integer from 1 to \(PageRequest.maximumLimit)"))
                 }
             case "cursor":
-                if let id = Cursor.decode(value) { page.after = id } else {
-                    unknownCursor = FieldError(field: "cursor", message: "is not a cursor this API returned")
+                if value.unicodeScalars.count > Self.maximumCursorLength {
+                    errors.append(FieldError(field: "cursor", message: "must be at most \(Self.maximumCursorLength) characters"))
+                } else if let id = Cursor.decode(value) {
+                    page.after = id
+                } else {
+                    unknownCursor = FieldError(field: "cursor", message: "names no position: pass back the nextCursor of the previous page")
                 }
             default:
                 if let kind = allowed[key] ?? spec.extras[key] {
@@ -91,12 +95,16 @@ public struct ListParameters: Sendable {
             }
         }
         guard errors.isEmpty else { throw Problem.malformed(errors) }
-        // Any string is a well-formed cursor (the document says it is opaque); one that names no position is a 422.
+        // Any string of at most 1024 characters is a well-formed cursor (the document says it is opaque); one that names
+        // no position is a 422.
         if let unknownCursor { throw Problem.invalid([unknownCursor]) }
         return ListParameters(page: page, filters: filters, extras: extras)
     }
 
     struct Refusal: Error { var text: String }
+
+    /// The longest `cursor` (the document's `maxLength`).
+    static let maximumCursorLength = 1024
 
     /// A query value checked against its kind: the value to filter by, or why it is refused.
     static func check(_ value: String, as kind: FilterKind) -> Result<PropertyFilter.Value, Refusal> {

@@ -44,12 +44,12 @@ enum ConstraintViolation {
     /// The field a client can act on is the last column of the key (the name within a tenant, say).
     static func unique(columns: [String], resource: String) -> DomainError {
         guard let last = columns.last, !last.isEmpty else {
-            return DomainError.conflict("A \(resource) like this already exists.")
+            return DomainError.conflict("\(Self.article(resource)) \(resource) like this already exists.")
         }
         let field = RowCodec.property(last)
         let scope = columns.dropLast().map { RowCodec.property($0) }
         let within = scope.isEmpty ? "" : " within this \(scope.map { $0.replacingOccurrences(of: "Id", with: "") }.joined(separator: ", "))"
-        return DomainError.conflict("A \(resource) with this \(field) already exists\(within).", field: field)
+        return DomainError.conflict("\(Self.article(resource)) \(resource) with this \(field) already exists\(within).", field: field)
     }
 
     static func foreignKey(resource: String, operation: Operation) -> DomainError {
@@ -114,5 +114,12 @@ enum ConstraintViolation {
                        + "\(referrer.count == 1 ? "refers" : "refer") to this \(resource)")
         }
         return DomainError(.conflict, detail, errors: errors)
+    }
+
+    /// "An" before a vowel sound ("An edge data center", "An IP address"), "A" otherwise.
+    static func article(_ noun: String) -> String {
+        guard let first = noun.first?.lowercased() else { return "A" }
+        // "u" is left out: the nouns that start with it sound "you" (user, user group).
+        return "aeio".contains(first) || noun.hasPrefix("IP") ? "An" : "A"
     }
 }

@@ -60,7 +60,16 @@ extension FieldError {
         case .typeMismatch(let type, let context):
             self.init(field: path(context.codingPath), message: "must be \(Self.describe(type))")
         case .dataCorrupted(let context):
-            self.init(field: path(context.codingPath), message: context.debugDescription)
+            // Foundation's own wording for a bad UUID or a raw value of a plain `RawRepresentable` enum is about Swift,
+            // not the API; say what is expected instead.
+            let message = context.debugDescription
+            if message.hasPrefix("Attempted to decode UUID") {
+                self.init(field: path(context.codingPath), message: "must be a UUID")
+            } else if message.hasPrefix("Cannot initialize") {
+                self.init(field: path(context.codingPath), message: "is not one of the values the API document lists for it")
+            } else {
+                self.init(field: path(context.codingPath), message: message)
+            }
         @unknown default:
             self.init(field: whole, message: "invalid")
         }

@@ -129,12 +129,13 @@ extension FieldRule {
         guard parts.count == 2, let length = Int(parts[1]), parts[1].allSatisfy(\.isASCII), String(length) == parts[1] else {
             return FieldError(field: field, message: message)
         }
-        if IPv4Address(String(parts[0])) != nil, !parts[0].contains(":") { return (0...32).contains(length) ? nil : FieldError(field: field, message: message) }
+        guard parts[0].contains(":") else {
+            return IPv4Address(String(parts[0])) != nil && (0...32).contains(length) ? nil : FieldError(field: field, message: message)
+        }
         if parts[0].contains(".") {
             return FieldError(field: field, message: "must be a CIDR block; write an IPv6 block without an embedded IPv4 part (::ffff:a00:0/104, not ::ffff:10.0.0.0/104)")
         }
-        if IPv6Address(String(parts[0])) != nil { return (0...128).contains(length) ? nil : FieldError(field: field, message: message) }
-        return FieldError(field: field, message: message)
+        return IPv6Address(String(parts[0])) != nil && (0...128).contains(length) ? nil : FieldError(field: field, message: message)
     }
 
     /// An IPv4 CIDR block: four decimal octets (no leading zeros), a prefix length 0…32.

@@ -57,7 +57,8 @@ public struct TemplateController: Sendable {
              "changelog": .description(maxLength: 4096), "defaultCpuCores": .integer(TemplateConfig.cpuRange),
              "defaultMemoryGb": .integer(TemplateConfig.memoryRange), "defaultStorageGb": .integer(TemplateConfig.storageRange),
              "defaultGpuCount": .integer(TemplateConfig.gpuRange), "gpuModel": .displayText(maxLength: 128),
-             "userData": .length(0...TemplateConfig.maximumUserData), "parameters": .items(0...TemplateConfig.maximumParameters)]
+             "userData": .length(0...TemplateConfig.maximumUserData), "parameters": .items(0...TemplateConfig.maximumParameters),
+             "defaultBandwidthGbps": .number(0...10_000)]
         }
         var config: TemplateConfig {
             TemplateConfig(cpuCores: defaultCpuCores, memoryGb: defaultMemoryGb, storageGb: defaultStorageGb,

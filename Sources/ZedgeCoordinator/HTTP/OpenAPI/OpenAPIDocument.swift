@@ -57,7 +57,7 @@ public enum OpenAPIDocument {
                                           "default": .number(Double(PageRequest.defaultLimit))]])
             parameters.append(["name": "cursor", "in": "query", "required": false,
                                "description": "An opaque cursor: the nextCursor of the previous page, passed back unchanged. Any other value is a 400.",
-                               "schema": ["type": "string", "maxLength": 1024]])
+                               "schema": ["type": "string", "maxLength": .number(Double(ListParameters.maximumCursorLength))]])
             for (name, kind) in list.filters.merging(list.extras, uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
                 parameters.append(["name": .string(name), "in": "query", "required": false, "schema": kind.schema])
             }
