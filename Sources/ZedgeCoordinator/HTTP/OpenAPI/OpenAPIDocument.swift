@@ -98,6 +98,13 @@ public enum OpenAPIDocument {
             responses[status] = ["description": .string(description),
                                  "content": ["application/problem+json": ["schema": ["$ref": "#/components/schemas/Problem"]]]]
         }
+        if route.rawResponse {
+            // Downloads honour Range and If-None-Match (RFC 9110 §14, §13.1.2).
+            responses["206"] = ["description": "Partial content: the byte range asked for (Range); Content-Range says which.",
+                                "content": ["application/octet-stream": ["schema": ["type": "string", "format": "binary"]]]]
+            responses["304"] = ["description": "Not modified: If-None-Match named the file's ETag."]
+            responses["416"] = ["description": "Range not satisfiable; Content-Range gives the file's size."]
+        }
         operation["responses"] = .object(responses)
         if route.authenticated { operation["security"] = [["bearer": []]] }
         return .object(operation)
