@@ -10,7 +10,7 @@ deps:
 	@scripts/ensure-deps.sh
 
 test-deps:
-	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph --with-promtool --with-schemathesis
+	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph --with-promtool --with-schemathesis --with-browser
 
 ## The bootable test guest image, built once and cached outside git (scripts/test-guest-image.sh); prints its path.
 test-guest:
@@ -33,6 +33,7 @@ test: test-deps test-guest
 	$(SWIFT) build --build-tests
 	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
 	  ZEDGE_SCHEMATHESIS="$$(scripts/schemathesis.sh)" && export ZEDGE_SCHEMATHESIS && \
+	  ZEDGE_VNCDO="$$(scripts/vncdotool.sh)" && export ZEDGE_VNCDO && \
 	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh \
 	    $(SWIFT) test --skip-build $(if $(SWIFT_TEST_FLAGS),$(SWIFT_TEST_FLAGS),--skip SchemathesisTests)
 	@# schemathesis on its own afterwards (about 5 minutes): beside the parallel suite its coordinator is starved and
@@ -56,7 +57,7 @@ soak: test-deps test-guest
 ## the ceiling), the reconciler's passes over 100,000 instances on 10,000 machines (about 10 minutes: the instances
 ## are created through the API) and what they cost heartbeats and creates, the long-poll wake across two replicas on
 ## a throwaway PostgreSQL (scripts/with-postgres.sh) against the wake within one, then the placement engine over
-## 10,000 machines.
+## 10,000 machines, and the strict body decoding of heartbeats against a plain JSONDecoder decode.
 ## make bench BENCH_FLAGS="--agents 10000" for the large agent run; CREATES_BENCH_FLAGS="--database postgres://…";
 ## RECONCILER_BENCH_FLAGS="--machines 1000 --instances 10000" for a smaller reconciler run.
 ## make bench-disks measures the RBD path (write throughput through libvirt into an RBD volume against rbd bench).
@@ -69,6 +70,7 @@ bench: deps
 	scripts/with-postgres.sh sh -c '"$$0" replicas --database "$$ZEDGE_TEST_POSTGRES_URL" $(REPLICAS_BENCH_FLAGS)' \
 	  "$$($(SWIFT) build -c release --show-bin-path)/zedge-bench"
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement $(PLACEMENT_BENCH_FLAGS)
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" decode
 
 ## The same five harnesses, short: for a quick look after a change (under 5 minutes once the release build exists;
 ## the figures are noisier than make bench's, so compare ratios, not absolute numbers).
@@ -81,6 +83,7 @@ bench-quick: deps
 	scripts/with-postgres.sh sh -c '"$$0" replicas --database "$$ZEDGE_TEST_POSTGRES_URL" --agents 1000 --wake-samples 200 --wake-budget 30' \
 	  "$$($(SWIFT) build -c release --show-bin-path)/zedge-bench"
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement --placements 500 --runs 3
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" decode --bodies 5000 --runs 3
 
 ## Write throughput through libvirt into an RBD volume as a ratio to `rbd bench --io-type write` on the same
 ## throwaway Ceph cluster in the same run (scripts/bench-rbd.sh; as root, needs scripts/ensure-deps.sh --with-ceph).

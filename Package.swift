@@ -29,6 +29,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        // The coordinator's side of console tunnels (issue #16): HTTP/1.1 upgrades to WebSocket.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
@@ -50,6 +52,8 @@ let package = Package(
                        providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3",
                        providers: [.apt(["libsqlite3-dev"])]),
+        // RFC 6455 framing for the console tunnel's WebSocket client (no pkg-config file: linked by name).
+        .systemLibrary(name: "CWslay", providers: [.apt(["libwslay-dev"])]),
 
         // posix_spawn(3) with glibc's closefrom and chdir file actions, for the tests' child processes.
         .target(name: "CSpawn"),
@@ -58,7 +62,7 @@ let package = Package(
         // HTTPS to the coordinator over libcurl with a pinned CA: the agent's and zedgectl's one client.
         .target(
             name: "ZedgeTransport",
-            dependencies: ["ZedgeCore", "CCurl", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ZedgeCore", "CCurl", "CWslay", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
         .target(
@@ -68,6 +72,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),

@@ -2,7 +2,7 @@
 # Installs the Debian packages Zedge builds and tests against, when run as root;
 # otherwise prints the exact command to run and fails.
 # Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs] [--with-ceph] [--with-promtool]
-#                       [--with-schemathesis] [--with-packaging]
+#                       [--with-schemathesis] [--with-browser] [--with-packaging]
 #   --with-postgres    the PostgreSQL server, for the suite's second engine
 #   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
 #   --with-ovs         Open vSwitch (scripts/with-ovs.sh starts it) and what the tenant-network tests run in
@@ -12,12 +12,14 @@
 #   --with-promtool    Prometheus' promtool (Debian's prometheus package; its server is kept from starting), which
 #                      MetricsTests runs on a live coordinator's /metrics
 #   --with-schemathesis  Python's venv and pip, which scripts/schemathesis.sh uses to install schemathesis from PyPI
+#   --with-browser     Debian's chromium (headless) and novnc, which the console page test loads (issue #16)
 #   --with-packaging   what `make deb` and `make package-test` run: dpkg-deb/dpkg-shlibdeps (dpkg-dev), fakeroot,
 #                      strip (binutils), lintian, debootstrap and systemd-analyze (systemd)
 set -euo pipefail
 # xorriso builds the agent's cloud-init seeds; qemu-utils gives libvirtd the qemu-img it runs to create the
 # agent's qcow2 overlay volumes. Both are runtime dependencies of the agent.
-pkgs=(libvirt-dev libxml2-dev libcurl4-openssl-dev libsqlite3-dev pkg-config xorriso qemu-utils)
+# libwslay frames the console tunnel's WebSocket (agent and zedgectl).
+pkgs=(libvirt-dev libxml2-dev libcurl4-openssl-dev libwslay-dev libsqlite3-dev pkg-config xorriso qemu-utils)
 for arg in "$@"; do
   case "$arg" in
     --with-postgres) pkgs+=(postgresql) ;;
@@ -27,8 +29,9 @@ for arg in "$@"; do
     --with-ceph) pkgs+=(ceph-mon ceph-osd ceph-common libvirt-daemon-driver-storage-rbd qemu-block-extra) ;;
     --with-promtool) pkgs+=(prometheus) ;;
     --with-schemathesis) pkgs+=(python3-venv python3-pip) ;;
+    --with-browser) pkgs+=(chromium novnc) ;;
     --with-packaging) pkgs+=(dpkg-dev fakeroot binutils lintian debootstrap systemd) ;;
-    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph, --with-promtool, --with-schemathesis, --with-packaging)" >&2; exit 2 ;;
+    *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph, --with-promtool, --with-schemathesis, --with-browser, --with-packaging)" >&2; exit 2 ;;
   esac
 done
 missing=()

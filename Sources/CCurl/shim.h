@@ -77,3 +77,8 @@ static inline CURLcode zedge_curl_getinfo_long(CURL *handle, CURLINFO info, long
 static inline CURLcode zedge_curl_getinfo_off_t(CURL *handle, CURLINFO info, curl_off_t *value) {
     return curl_easy_getinfo(handle, info, value);
 }
+
+/* curl_easy_getinfo for CURLINFO_ACTIVESOCKET (connect-only transfers: the socket to poll). */
+static inline CURLcode zedge_curl_getinfo_socket(CURL *handle, CURLINFO info, curl_socket_t *value) {
+    return curl_easy_getinfo(handle, info, value);
+}

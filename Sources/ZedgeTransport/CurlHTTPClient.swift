@@ -80,10 +80,9 @@ public final class CurlHTTPClient: @unchecked Sendable {
     public static let connectTimeout: Duration = .seconds(10)
 
     /// `curl_global_init`, run once on first use (a static let is initialised thread-safely).
-    private static let globalInitCode: UInt32 = curl_global_init(Int(CURL_GLOBAL_DEFAULT)).rawValue
+    static let globalInitCode: UInt32 = curl_global_init(Int(CURL_GLOBAL_DEFAULT)).rawValue
 
     private let trust: TrustMode
-    private let caPEMBytes: [UInt8]
     private let userAgent: String
     private let maxBodyBytes: Int
     private let queue: DispatchQueue
@@ -94,11 +93,6 @@ public final class CurlHTTPClient: @unchecked Sendable {
 
     public init(trust: TrustMode, userAgent: String, maxBodyBytes: Int = CurlHTTPClient.defaultMaxBodyBytes) {
         self.trust = trust
-        if case .caPEM(let pem) = trust {
-            self.caPEMBytes = Array(pem.utf8)
-        } else {
-            self.caPEMBytes = []
-        }
         self.userAgent = userAgent
         self.maxBodyBytes = max(0, maxBodyBytes)
         self.queue = DispatchQueue(label: "zedge.agent.curl")
@@ -290,28 +284,7 @@ public final class CurlHTTPClient: @unchecked Sendable {
         try set(zedge_curl_setopt_long(handle, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)), "HTTP_VERSION")
         try set(zedge_curl_setopt_string(handle, CURLOPT_USERAGENT, userAgent), "USERAGENT")
 
-        // Trust.
-        switch trust {
-        case .caPEM:
-            try caPEMBytes.withUnsafeBytes { raw in
-                var blob = curl_blob(
-                    data: UnsafeMutableRawPointer(mutating: raw.baseAddress),
-                    len: raw.count,
-                    flags: UInt32(CURL_BLOB_COPY)
-                )
-                try set(zedge_curl_setopt_blob(handle, CURLOPT_CAINFO_BLOB, &blob), "CAINFO_BLOB")
-            }
-            // The blob replaces CURLOPT_CAINFO; also drop the default CA directory so only this CA counts.
-            try set(zedge_curl_setopt_string(handle, CURLOPT_CAPATH, nil), "CAPATH")
-            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "SSL_VERIFYPEER")
-            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "SSL_VERIFYHOST")
-        case .insecureForPinning:
-            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 0), "SSL_VERIFYPEER")
-            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 0), "SSL_VERIFYHOST")
-        case .system:
-            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "SSL_VERIFYPEER")
-            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "SSL_VERIFYHOST")
-        }
+        try trust.apply(to: handle)
 
         // Method and body. COPYPOSTFIELDS copies the bytes, so nothing must outlive this call.
         var body = request.body
@@ -547,4 +520,35 @@ public protocol CurlUploadSource: AnyObject, Sendable {
     func read(into buffer: UnsafeMutableRawBufferPointer) -> Int
     /// Bytes sent so far (called often, also with no change).
     func progress(sent: Int64)
+}
+
+extension CurlHTTPClient.TrustMode {
+    /// Sets how `handle` checks the server's certificate: the one place for it, shared by requests
+    /// (`CurlHTTPClient`) and WebSockets (`CurlWebSocket`).
+    func apply(to handle: UnsafeMutableRawPointer) throws {
+        func set(_ code: CURLcode, _ what: String) throws {
+            guard code == CURLE_OK else { throw TransportError(code, detail: "setting \(what)") }
+        }
+        switch self {
+        case .caPEM(let pem):
+            try Array(pem.utf8).withUnsafeBytes { raw in
+                var blob = curl_blob(
+                    data: UnsafeMutableRawPointer(mutating: raw.baseAddress),
+                    len: raw.count,
+                    flags: UInt32(CURL_BLOB_COPY)
+                )
+                try set(zedge_curl_setopt_blob(handle, CURLOPT_CAINFO_BLOB, &blob), "CAINFO_BLOB")
+            }
+            // The blob replaces CURLOPT_CAINFO; also drop the default CA directory so only this CA counts.
+            try set(zedge_curl_setopt_string(handle, CURLOPT_CAPATH, nil), "CAPATH")
+            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "SSL_VERIFYPEER")
+            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "SSL_VERIFYHOST")
+        case .insecureForPinning:
+            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 0), "SSL_VERIFYPEER")
+            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 0), "SSL_VERIFYHOST")
+        case .system:
+            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "SSL_VERIFYPEER")
+            try set(zedge_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "SSL_VERIFYHOST")
+        }
+    }
 }

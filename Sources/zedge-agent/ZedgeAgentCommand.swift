@@ -166,6 +166,7 @@ struct Run: AsyncParsableCommand {
         var compute: ComputeResources?
         var rbd: RbdStorage?
         var bridge: IntegrationBridge?
+        var consoles: ConsoleTunnels?
         let metadata: Logger.Metadata = ["coordinator": "\(loaded.state.coordinator)", "kind": "\(loaded.state.kind.rawValue)"]
         if loaded.state.kind == .computeMachine {
             let layout = AgentLayout(stateDirectory: stateDir)
@@ -191,6 +192,8 @@ struct Run: AsyncParsableCommand {
             let integrationBridge = IntegrationBridge(name: settings.integrationBridge, logger: logger)
             await integrationBridge.check()
             bridge = integrationBridge
+            consoles = ConsoleTunnels(libvirtURI: settings.libvirtURI, hypervisor: hypervisor, coordinator: loaded.state.coordinator, credential: loaded.credential,
+                                      caPEM: loaded.caPEM, logger: logger)
         }
         let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor, images: compute?.images,
                                  integrationBridge: bridge, initialInterval: loaded.state.heartbeatIntervalS, logger: logger)
@@ -199,7 +202,8 @@ struct Run: AsyncParsableCommand {
             let directory = URL(fileURLWithPath: settings.cloudBoxDirectory, isDirectory: true)
             // ZEDGE_AGENT_REBOOTER=record (tests) records reboots instead of rebooting; see RebooterHook.
             do {
-                cloudBox = FileCloudBoxControl(directory: directory, rebooter: try RebooterHook.rebooter(cloudBoxDirectory: directory))
+                cloudBox = FileCloudBoxControl(directory: directory, rebooter: try RebooterHook.rebooter(cloudBoxDirectory: directory),
+                                               coordinator: loaded.state.coordinator)
             } catch {
                 fail(error)
             }
@@ -210,7 +214,7 @@ struct Run: AsyncParsableCommand {
                 let journal = try TaskJournal(path: "\(stateDir)/journal.db")
                 tasks = TaskLoop(poller: client(), reporter: client(), journal: journal,
                                  executor: TaskExecutor(hypervisor: hypervisor, cloudBox: cloudBox, compute: compute,
-                                                        integrationBridge: bridge, rbd: rbd), logger: logger)
+                                                        integrationBridge: bridge, rbd: rbd, consoles: consoles), logger: logger)
             } catch {
                 fail(error)
             }
@@ -236,6 +240,8 @@ struct Run: AsyncParsableCommand {
             group.cancelAll()
             return first ?? .success(())
         }
+        // Open consoles end with the agent (their users see the WebSocket close).
+        consoles?.closeAll()
         if case .failure(let error) = outcome { fail(error) }
         logger.info("agent stopped")
     }

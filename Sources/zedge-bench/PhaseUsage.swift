@@ -13,6 +13,8 @@ struct PhaseUsage: Sendable {
     var otherCPUPercent: Double
     var serverResidentMiB: Double
     var serverPeakResidentMiB: Double
+    /// RssAnon: resident memory without mapped files.
+    var serverAnonymousMiB: Double
 
     /// Reads the server and the harness at the start of a phase; `finish()` reads them again.
     struct Meter: Sendable {
@@ -42,7 +44,8 @@ struct PhaseUsage: Sendable {
             return PhaseUsage(
                 seconds: seconds, serverCPUPercent: serverPercent, harnessCPUPercent: harnessPercent,
                 otherCPUPercent: max(0, machinePercent - serverPercent - harnessPercent),
-                serverResidentMiB: Double(server.residentKiB) / 1024, serverPeakResidentMiB: Double(server.peakResidentKiB) / 1024)
+                serverResidentMiB: Double(server.residentKiB) / 1024, serverPeakResidentMiB: Double(server.peakResidentKiB) / 1024,
+                serverAnonymousMiB: Double(server.anonymousKiB) / 1024)
         }
     }
 }

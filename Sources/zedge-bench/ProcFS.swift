@@ -12,6 +12,9 @@ struct ProcessSample: Sendable {
     var residentKiB: Int
     /// VmHWM (the peak of VmRSS so far), KiB.
     var peakResidentKiB: Int
+    /// RssAnon, KiB: the resident part of VmRSS that is the process's own heap and stacks, without mapped files
+    /// (the binary and its libraries, SQLite's memory-mapped database).
+    var anonymousKiB: Int
 }
 
 /// Reads /proc (Linux): a process's CPU and memory, and the loopback connections to a port.
@@ -37,7 +40,7 @@ enum ProcFS {
         }
         return ProcessSample(
             at: now, cpuSeconds: (utime + stime) / clockTicks,
-            residentKiB: kibibytes("VmRSS"), peakResidentKiB: kibibytes("VmHWM"))
+            residentKiB: kibibytes("VmRSS"), peakResidentKiB: kibibytes("VmHWM"), anonymousKiB: kibibytes("RssAnon"))
     }
 
     /// CPU time all processes used (busy: everything but idle and iowait), seconds, from /proc/stat.

@@ -29,6 +29,7 @@ struct ResultsTable {
             if memory {
                 rows.append(row(phase, "server RSS, MiB (VmRSS)") { pick($0)?.serverResidentMiB })
                 rows.append(row(phase, "server peak RSS, MiB (VmHWM)") { pick($0)?.serverPeakResidentMiB })
+                rows.append(row(phase, "server anonymous RSS, MiB (RssAnon)") { pick($0)?.serverAnonymousMiB })
             }
             return rows
         }

@@ -10,6 +10,6 @@ struct ZedgeBench: AsyncParsableCommand {
         commandName: "zedge-bench",
         abstract: "Load harnesses for Zedge: simulated agents against a real coordinator, beside a bare Hummingbird ceiling.",
         version: ZedgeVersion.current,
-        subcommands: [AgentsBenchmark.self, CreatesBenchmark.self, ReconcilerBenchmark.self, ReplicasBenchmark.self, PlacementBenchmark.self, BareServerCommand.self],
+        subcommands: [AgentsBenchmark.self, CreatesBenchmark.self, ReconcilerBenchmark.self, ReplicasBenchmark.self, PlacementBenchmark.self, DecodeBenchmark.self, BareServerCommand.self],
         defaultSubcommand: AgentsBenchmark.self)
 }

@@ -48,10 +48,19 @@ private actor TestRebooter: Rebooter {
 private let ticket = "tkt-9f8e7d6c5b4a39281706f5e4d3c2b1a0-SECRET"
 private let expiry = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
 
-private func bindPayload(instanceId: UUID = UUID(), host: String = "10.20.0.5", port: Int = 5901,
-                         ticket: String = ticket) -> CloudBoxBindPayload {
+private let tunnelPath = "/console/zct_0a1b2c3d_TOKEN-SECRET/websocket"
+private let coordinator = "https://coord.example:8443"
+
+private func bindPayload(instanceId: UUID = UUID(), path: String = tunnelPath, ticket: String = ticket) -> CloudBoxBindPayload {
     CloudBoxBindPayload(instanceId: instanceId, instanceName: "desk-1",
-                        console: ConsoleEndpoint(kind: .spice, host: host, port: port), ticket: ticket, expiresAt: expiry)
+                        console: ConsoleEndpoint(kind: .spice, websocketPath: path), ticket: ticket, expiresAt: expiry)
+}
+
+/// What the box writes: the payload with the tunnel's absolute URL on its coordinator.
+private func written(_ bind: CloudBoxBindPayload) -> CloudBoxBindPayload {
+    var session = bind
+    session.console.websocketUrl = "wss://coord.example:8443" + bind.console.websocketPath
+    return session
 }
 
 private let staticNetwork = CloudBoxNetworkPayload(
@@ -73,18 +82,19 @@ struct CloudBoxFileTests {
     @Test func bindWritesSessionWithTheTicketPrivately() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter())
+        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator)
         let bind = bindPayload()
         try await box.bind(bind)
 
         #expect(try mode(dir, "session.json") == 0o600)
         let text = try #require(contents(dir, "session.json"))
         #expect(text.hasSuffix("}\n"))
-        #expect(try ZedgeJSON.decoder().decode(CloudBoxBindPayload.self, from: Data(text.utf8)) == bind)
+        #expect(try ZedgeJSON.decoder().decode(CloudBoxBindPayload.self, from: Data(text.utf8)) == written(bind))
         let object = try ZedgeJSON.decoder().decode(JSONValue.self, from: Data(text.utf8))
         #expect(object == [
             "instanceId": .string(bind.instanceId.uuidString), "instanceName": "desk-1",
-            "console": ["kind": "spice", "host": "10.20.0.5", "port": 5901],
+            "console": ["kind": "spice", "websocketPath": .string(tunnelPath),
+                        "websocketUrl": .string("wss://coord.example:8443" + tunnelPath)],
             "ticket": .string(ticket), "expiresAt": "2026-01-01T00:00:00.000Z",
         ])
         // Nothing else in the directory: no temporary file left behind.
@@ -93,7 +103,7 @@ struct CloudBoxFileTests {
         #expect(try await box.current() == CloudBoxState(session: CloudBoxSession(bind)))
 
         // Binding again (another instance) replaces the session.
-        let next = bindPayload(host: "console.edge-1.example")
+        let next = bindPayload(path: "/console/zct_other/websocket")
         try await box.bind(next)
         #expect(try await box.current().session?.instanceId == next.instanceId)
         #expect(try mode(dir, "session.json") == 0o600)
@@ -102,7 +112,7 @@ struct CloudBoxFileTests {
     @Test func unbindRemovesTheSessionAndIsIdempotent() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter())
+        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator)
         #expect(try await box.unbind(CloudBoxUnbindPayload()) == .notBound)  // nothing there, not even the folder
 
         let bind = bindPayload()
@@ -119,7 +129,7 @@ struct CloudBoxFileTests {
     @Test func unbindForAnotherInstanceLeavesTheSession() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter())
+        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator)
         let bind = bindPayload()
         try await box.bind(bind)
         let before = contents(dir, "session.json")
@@ -136,7 +146,7 @@ struct CloudBoxFileTests {
     @Test func configureNetworkStaticThenDhcp() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter())
+        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator)
 
         try await box.configureNetwork(staticNetwork)
         #expect(contents(dir, "network.json") == """
@@ -192,7 +202,7 @@ struct CloudBoxFileTests {
     @Test func networkEnvCanBeSourcedByAShell() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        try await FileCloudBoxControl(directory: dir, rebooter: TestRebooter()).configureNetwork(staticNetwork)
+        try await FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator).configureNetwork(staticNetwork)
         let process = SpawnedProcess()
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -210,7 +220,7 @@ struct CloudBoxFileTests {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
         let rebooter = TestRebooter()
-        let box = FileCloudBoxControl(directory: dir, rebooter: rebooter)
+        let box = FileCloudBoxControl(directory: dir, rebooter: rebooter, coordinator: coordinator)
         let before = Date()
         try await box.reboot(CloudBoxRebootPayload(reason: "firmware update"))
         #expect(await rebooter.reasons == ["firmware update"])
@@ -227,7 +237,7 @@ struct CloudBoxFileTests {
     @Test func aFailingRebooterFailsAfterTheRequestIsRecorded() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter(failure: AgentError("systemctl: no")))
+        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter(failure: AgentError("systemctl: no")), coordinator: coordinator)
         await #expect(throws: AgentError.self) { try await box.reboot(CloudBoxRebootPayload(reason: "x")) }
         #expect(try await box.current().lastRebootRequest?.reason == "x")
     }
@@ -235,12 +245,12 @@ struct CloudBoxFileTests {
     @Test func theControlRefusesInvalidPayloadsItself() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter())
+        let box = FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator)
         // What it writes is read (and sourced) by the box's tools: nothing unvalidated gets there.
         let injection = CloudBoxNetworkPayload(networkMode: "STATIC", ipAddress: "192.0.2.10", subnetMask: "255.255.255.0",
                                                gateway: "192.0.2.1\"; reboot; \"")
         await #expect(throws: ValidationFailure.self) { try await box.configureNetwork(injection) }
-        await #expect(throws: ValidationFailure.self) { try await box.bind(bindPayload(port: 0)) }
+        await #expect(throws: ValidationFailure.self) { try await box.bind(bindPayload(path: "/etc/passwd")) }
         #expect(!FileManager.default.fileExists(atPath: dir.path))
     }
 }
@@ -250,13 +260,14 @@ struct CloudBoxExecutorTests {
     @Test func bindUnbindAndObservedState() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: TestRebooter()))
+        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator))
         let bind = bindPayload()
 
         let bound = await executor.execute(.cloudboxBind, payload: try JSONValue(encoding: bind))
         #expect(bound.outcome == .succeeded, "\(bound.error ?? "")")
         #expect(bound.observed?["session"]?["instanceId"]?.stringValue == bind.instanceId.uuidString)
-        #expect(bound.observed?["session"]?["console"] == ["kind": "spice", "host": "10.20.0.5", "port": 5901])
+        #expect(bound.observed?["session"]?["consoleKind"] == "spice" && bound.observed?["session"]?["console"] == nil)
+        #expect(try !jsonText(bound.observed).contains("TOKEN-SECRET"))
         #expect(bound.observed?["session"]?["ticket"] == nil)
         #expect(bound.observed?["network"] == .null)
         #expect(try !jsonText(bound.observed).contains(ticket))
@@ -281,7 +292,7 @@ struct CloudBoxExecutorTests {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
         let rebooter = TestRebooter()
-        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: rebooter))
+        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: rebooter, coordinator: coordinator))
 
         let configured = await executor.execute(.cloudboxConfigureNetwork, payload: [
             "networkMode": "STATIC", "ipAddress": "192.0.2.10", "subnetMask": "255.255.255.0", "gateway": "192.0.2.1",
@@ -294,7 +305,7 @@ struct CloudBoxExecutorTests {
 
         // dnsServers may be left out.
         #expect(await executor.execute(.cloudboxConfigureNetwork, payload: ["networkMode": "DHCP"]).outcome == .succeeded)
-        #expect(try await FileCloudBoxControl(directory: dir, rebooter: rebooter).current().network == CloudBoxNetworkPayload(networkMode: "DHCP"))
+        #expect(try await FileCloudBoxControl(directory: dir, rebooter: rebooter, coordinator: coordinator).current().network == CloudBoxNetworkPayload(networkMode: "DHCP"))
 
         let rebooted = await executor.execute(.cloudboxReboot, payload: ["reason": "maintenance"])
         #expect(rebooted.outcome == .succeeded)
@@ -322,7 +333,7 @@ struct CloudBoxExecutorTests {
     func invalidNetworkPayloadsFailNamingTheField(payload: JSONValue, fields: [String]) async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: TestRebooter()))
+        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator))
         let report = await executor.execute(.cloudboxConfigureNetwork, payload: payload)
         #expect(report.outcome == .failed)
         #expect(report.error?.hasPrefix("invalid payload: ") == true, "\(report.error ?? "")")
@@ -334,10 +345,10 @@ struct CloudBoxExecutorTests {
     @Test func invalidBindFailsWithoutEchoingTheTicket() async throws {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
-        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: TestRebooter()))
-        let report = await executor.execute(.cloudboxBind, payload: try JSONValue(encoding: bindPayload(host: "bad host!", port: 70000)))
+        let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(directory: dir, rebooter: TestRebooter(), coordinator: coordinator))
+        let report = await executor.execute(.cloudboxBind, payload: try JSONValue(encoding: bindPayload(path: "/console/bad path/websocket")))
         #expect(report.outcome == .failed)
-        #expect(failedFields(report) == ["console.host", "console.port"])
+        #expect(failedFields(report) == ["console.websocketPath"])
         #expect(!exists(dir, "session.json"))
 
         let spaced = "one two"
@@ -368,7 +379,7 @@ struct CloudBoxExecutorTests {
         let dir = scratchDirectory()
         defer { cleanUp(dir) }
         let executor = TaskExecutor(hypervisor: nil, cloudBox: FileCloudBoxControl(
-            directory: dir, rebooter: TestRebooter(failure: AgentError("/usr/bin/systemctl reboot failed with exit status 1"))))
+            directory: dir, rebooter: TestRebooter(failure: AgentError("/usr/bin/systemctl reboot failed with exit status 1")), coordinator: coordinator))
         let report = await executor.execute(.cloudboxReboot, payload: ["reason": "x"])
         #expect(report == TaskResultReport(outcome: .failed, error: "/usr/bin/systemctl reboot failed with exit status 1"))
     }
@@ -386,14 +397,17 @@ struct CloudBoxPayloadTests {
         }
         #expect(String(describing: bind).contains(bind.instanceId.uuidString))
         #expect(!"\(CloudBoxSession(bind))".contains(ticket))
+        for text in [String(describing: bind), "\(CloudBoxSession(bind))", String(reflecting: bind)] {
+            #expect(!text.contains("TOKEN-SECRET"), "\(text)")
+        }
     }
 
     @Test func bindRules() {
         #expect(bindPayload().validate() == [])
-        #expect(bindPayload(host: "console.edge-1.example").validate() == [])
-        #expect(bindPayload(host: "2001:db8::5", port: 1).validate() == [])
-        #expect(bindPayload(host: "").validate().map(\.field) == ["console.host"])
-        #expect(bindPayload(port: 65536).validate().map(\.field) == ["console.port"])
+        #expect(bindPayload(path: "/console/x/websocket").validate() == [])
+        for bad in ["", "/etc/passwd", "/console/a b/websocket", "/console/x/websocket/../..", "/console/" + String(repeating: "a", count: 600) + "/websocket"] {
+            #expect(bindPayload(path: bad).validate().map(\.field) == ["console.websocketPath"], "\(bad)")
+        }
         #expect(bindPayload(ticket: "").validate().map(\.field) == ["ticket"])
         #expect(bindPayload(ticket: String(repeating: "a", count: 4097)).validate().map(\.field) == ["ticket"])
         var badName = bindPayload()
@@ -457,7 +471,7 @@ struct RebooterTests {
         let recording = try #require(rebooter as? RecordingRebooter)
         #expect(recording.markerPath == dir.appendingPathComponent("recorded-reboots.jsonl").path)
 
-        let box = FileCloudBoxControl(directory: dir, rebooter: rebooter)
+        let box = FileCloudBoxControl(directory: dir, rebooter: rebooter, coordinator: coordinator)
         try await box.reboot(CloudBoxRebootPayload(reason: "first"))
         try await box.reboot(CloudBoxRebootPayload())
         let lines = try #require(contents(dir, "recorded-reboots.jsonl")).split(separator: "\n")

@@ -13,13 +13,15 @@ struct ComputeResourcesTests {
     static let uri = "test:///default"
 
     /// Everything a ComputeMachine executor needs, in `dir`, fetching from `server`.
+    /// `stallTimeout`: the downloader's (60 s by default, as the agent's); a test that holds a download on purpose
+    /// for longer than a loaded machine may take gives a longer one.
     static func compute(_ server: ImageTestServer, in dir: URL, connection: LibvirtConnection,
-                        hypervisor: LibvirtHypervisor) throws -> ComputeResources {
+                        hypervisor: LibvirtHypervisor, stallTimeout: Duration = .seconds(60)) throws -> ComputeResources {
         let layout = AgentLayout(stateDirectory: dir.path)
         try layout.prepare()
         let storage = LibvirtStorage(connection: connection)
         let images = ImageCache(directory: layout.imagesDirectory, capacityBytes: 1 << 30,
-                                downloader: ImageDownloader(client: server.client(), retryDelay: .milliseconds(50)),
+                                downloader: ImageDownloader(client: server.client(), retryDelay: .milliseconds(50), stallTimeout: stallTimeout),
                                 usage: { try await ComputeResources.imagesInUse(hypervisor: hypervisor, storage: storage, pool: layout.diskPoolName) },
                                 logger: Logger(label: "zedge.test.compute"))
         return ComputeResources(layout: layout, images: images, storage: storage)

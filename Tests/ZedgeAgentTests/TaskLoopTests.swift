@@ -29,7 +29,10 @@ struct TaskLoopTests {
         let connection = LibvirtConnection(uri: "test:///default")
         let layout = AgentLayout(stateDirectory: dir.path)
         let hypervisor = LibvirtHypervisor(connection: connection, layout: layout)
-        let compute = try ComputeResourcesTests.compute(server, in: dir, connection: connection, hypervisor: hypervisor)
+        // The download is held until 75 progress events have gone out (22.5 s at the least; minutes on a loaded CI
+        // machine, where the agent's 60 s stall timeout once ended the held download and it was fetched twice).
+        let compute = try ComputeResourcesTests.compute(server, in: dir, connection: connection, hypervisor: hypervisor,
+                                                        stallTimeout: .seconds(600))
         let journal = try TaskJournal(path: dir.appendingPathComponent("journal.db").path)
         let loop = TaskLoop(poller: server.client(), reporter: server.client(), journal: journal,
                             executor: TaskExecutor(hypervisor: hypervisor, compute: compute), pollWait: 1,

@@ -47,6 +47,9 @@ import ZedgeCore
             #expect(try await entries("since=2999-01-01T00:00:00Z").isEmpty)
             #expect(try await entries("until=2000-01-01T00:00:00Z").isEmpty)
             #expect(try await c.client.get("/api/v1/audit-logs?since=yesterday", token: admin).problemFields == ["since"])
+            let backwards = try await c.client.get("/api/v1/audit-logs?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", token: admin)
+            #expect(backwards.status == 422 && backwards.problemFields == ["until"], "\(backwards.text)")
+            #expect(try await entries("since=2000-01-01T00:00:00Z&until=2000-01-01T00:00:00Z").isEmpty, "an instant is a window")
 
             // Details never carry secrets: no password, no token.
             let all = try await c.client.get("/api/v1/audit-logs?limit=500", token: admin).text

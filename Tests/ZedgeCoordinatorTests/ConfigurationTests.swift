@@ -20,9 +20,12 @@ import ZedgeCore
         let reader = try await CoordinatorConfiguration.reader(
             arguments: ["--listen", "127.0.0.1:7000"],
             environment: ["ZEDGE_DATA_DIR": "/from/env", "ZEDGE_BOOTSTRAP_ADMIN_PASSWORD": "secret-password", "DATA_DIR": "/ignored",
-                          "ZEDGE_HEALTH_WARNING_TEMPERATURE": "70"],
+                          "ZEDGE_HEALTH_WARNING_TEMPERATURE": "70", "ZEDGE_AGENT_CALL_TIMEOUT_SECONDS": "45"],
             configFile: file)
         let configuration = try CoordinatorConfiguration(reader: reader, defaultDataDirectory: "/default", devMode: false)
+        #expect(configuration.agentCallTimeoutSeconds == 45)
+        #expect(CoordinatorConfiguration(dataDirectory: "/d", agentCallTimeoutSeconds: 9999).agentCallTimeoutSeconds == 300, "at most 5 minutes")
+        #expect(CoordinatorConfiguration(dataDirectory: "/d").agentCallTimeoutSeconds == 10)
         #expect(configuration.host == "127.0.0.1" && configuration.port == 7000)
         #expect(configuration.dataDirectory == "/from/env")
         #expect(configuration.logLevel == .debug)

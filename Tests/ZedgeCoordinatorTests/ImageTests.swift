@@ -143,6 +143,18 @@ struct ImageTests {
         let tenant = try await c.createTenant(w.unique("t"), token: w.admin)
         let user = try await c.createUser(w.unique("u"), role: .user, tenant: tenant.id, token: w.admin)
         let image = try await w.image("debian", ["minCpuCores": 2, "minMemoryGb": 2, "minStorageGb": 5])
+        // A recommended size below the minimum is refused, on create and on a PATCH of either side, changing nothing.
+        let contradictory = try await w.createImage(w.unique("odd"), ["minCpuCores": 4, "recommendedCpuCores": 2,
+                                                                    "minMemoryGb": 8, "recommendedMemoryGb": 4])
+        #expect(contradictory.status == 422 && contradictory.problemFields == ["recommendedCpuCores", "recommendedMemoryGb"],
+                "\(contradictory.text)")
+        let lowered = try await c.client.patch("/api/v1/images/\(image.id)", token: w.admin, ["recommendedMemoryGb": 1])
+        #expect(lowered.status == 422 && lowered.problemFields == ["recommendedMemoryGb"], "\(lowered.text)")
+        #expect(try await c.client.patch("/api/v1/images/\(image.id)", token: w.admin, ["recommendedCpuCores": 4]).status == 200)
+        let raised = try await c.client.patch("/api/v1/images/\(image.id)", token: w.admin, ["minCpuCores": 8])
+        #expect(raised.status == 422 && raised.problemFields == ["recommendedCpuCores"], "\(raised.text)")
+        let kept = try await c.client.get("/api/v1/images/\(image.id)", token: w.admin).decode(Image.self)
+        #expect(kept.minCpuCores == 2 && kept.recommendedCpuCores == 4 && kept.recommendedMemoryGb == nil)
         let v1 = try await w.versionWithFile(image.id, "v1", Self.raw, ["isDefault": true])
         let v2 = try await w.versionWithFile(image.id, "v2", qcow2Header(size: 20 << 30))
         let v3 = try await w.version(image.id, "v3")  // no file yet: the latest

@@ -1,4 +1,7 @@
 import Foundation
+import SQLKit
+import Logging
+import Synchronization
 import Testing
 import ZedgeCore
 @testable import ZedgeCoordinator
@@ -99,10 +102,31 @@ struct CloudBoxBindingTests {
         try await TestCoordinator.with(.sqlite, configure: {
             $0.heartbeatIntervalSeconds = 1
             $0.reconcileIntervalSeconds = 1
+            $0.agentCallTimeoutSeconds = 60  // a bind waits for the VM's host to set the ticket
         }) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.9.0.1")
-            let instance = try await f.running("desk", on: host)
+            let desk = try await f.runningDomain("desk", on: host)
+            let instance = try await f.instance(desk.id).instance
+            let observed = [ObservedVm(vmUuid: desk.spec.uuid.uuidString.lowercased(), vmName: desk.spec.name, state: .running)]
+            // The desk's host: heartbeats with the desk running, and answers its agent calls as a real agent would, remembering each
+            // graphics-password call (a binding's ticket is the VM's graphics password, issue #16).
+            let passwords = Mutex<[GraphicsPasswordCall]>([])
+            let standIn = Task {
+                while !Task.isCancelled {
+                    try? await f.heartbeat(host.credential, observed: observed)
+                    guard let poll = try? await c.client.get("/agent/v1/tasks?wait=1", token: host.credential).decode(TaskPollResponse.self)
+                    else { continue }
+                    for call in poll.calls ?? [] {
+                        if call.kind == .graphicsPassword, let asked = try? call.payload.decode(as: GraphicsPasswordCall.self) {
+                            passwords.withLock { $0.append(asked) }
+                        }
+                        let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(AgentCallAnswer(outcome: .succeeded))) as! [String: Any]
+                        _ = try? await c.client.post("/agent/v1/calls/\(call.id)/answer", token: host.credential, body)
+                    }
+                }
+            }
+            defer { standIn.cancel() }
 
             // A technician pre-registers the box; its agent registers and runs, writing to its own directory.
             let serial = "CB-\(UUID().uuidString.prefix(8))"
@@ -137,26 +161,45 @@ struct CloudBoxBindingTests {
             try await eventually("the agent writes session.json") { FileManager.default.fileExists(atPath: session) }
             let written = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: session))) as? [String: Any]
             #expect(written?["instanceId"] as? String == instance.id.uuidString)
-            #expect((written?["ticket"] as? String)?.isEmpty == false)
-            #expect((written?["console"] as? [String: Any])?["host"] as? String == "10.9.0.1")
+            let ticket = try #require(written?["ticket"] as? String)
+            let console = try #require(written?["console"] as? [String: Any])
+            let path = try #require(console["websocketPath"] as? String)
+            #expect(path.hasPrefix("/console/zct_") && path.hasSuffix("/websocket"), "\(path)")
+            #expect(console["websocketUrl"] as? String == "wss://127.0.0.1:\(c.started.port)" + path)
+            // The ticket is the VM's graphics password until the binding expires (VNC reads 8 characters).
+            #expect(ticket.utf8.count == 8)
+            let set = try #require(passwords.withLock { $0.last })
+            #expect(set.password == ticket && set.validUntil.map { abs($0.timeIntervalSince(ZedgeJSON.parseDate(expiresAt)!)) < 1 } == true)
             #expect(try FileManager.default.attributesOfItem(atPath: session)[.posixPermissions] as? Int == 0o600)
             try await eventually("the bind operation succeeds") {
                 try await c.client.get("/api/v1/operations/\(bindOperation.id)", token: f.admin).decode(ZedgeCore.Operation.self).status == .succeeded
             }
             let bound = try await c.client.get("/api/v1/cloud-boxes/\(boxId)", token: f.admin).decode(CloudBox.self)
             #expect(bound.temporaryInstanceId == instance.id && bound.temporaryBindExpiresAt != nil)
+            let payloads = try await Database.withDatabase(url: c.configuration.effectiveDatabaseURL, logger: Logger(label: "test")) { database in
+                try await database.sql.raw("SELECT payload FROM agent_tasks WHERE kind = 'cloudbox.bind'").all()
+                    .map { try $0.decode(column: "payload", as: String.self) }
+            }
+            #expect(payloads.count == 1 && payloads.allSatisfy { !$0.contains(ticket) && !$0.contains("zct_") }, "\(payloads)")
 
-            // Unbind by hand removes the session.
+            // Unbind by hand removes the session, and the VM's password is rotated to one nobody knows.
+            let before = passwords.withLock { $0.count }
             #expect(try await c.client.post("/api/v1/cloud-boxes/\(boxId)/actions/unbind", token: f.admin, [:]).status == 202)
             try await eventually("the agent removes session.json") { !FileManager.default.fileExists(atPath: session) }
+            let rotated = passwords.withLock { Array($0.dropFirst(before)) }
+            #expect(rotated.count == 1 && rotated.first?.password == nil && rotated.first?.endSessions.count == 1, "\(rotated)")
 
             // A binding that expires is ended by the reconciler.
             let short = ZedgeJSON.formatDate(Date().addingTimeInterval(2))
-            #expect(try await c.client.post("/api/v1/cloud-boxes/\(boxId)/actions/bind", token: f.admin,
-                                            ["instanceId": instance.id.uuidString, "expiresAt": short]).status == 202)
+            let shortBind = try await c.client.post("/api/v1/cloud-boxes/\(boxId)/actions/bind", token: f.admin,
+                                                    ["instanceId": instance.id.uuidString, "expiresAt": short])
+            #expect(shortBind.status == 202, "\(shortBind.text)")
             try await eventually("the expired binding is ended") {
                 let box = try await c.client.get("/api/v1/cloud-boxes/\(boxId)", token: f.admin).decode(CloudBox.self)
                 return box.temporaryInstanceId == nil && !FileManager.default.fileExists(atPath: session)
+            }
+            try await eventually("the expired binding's password is rotated") {
+                passwords.withLock { $0.last?.password == nil && $0.count >= before + 3 }
             }
 
             // Network settings reach the box's files; a disabled box refuses a binding.

@@ -18,7 +18,17 @@ struct InstanceFixture {
 
     /// For tests whose fixture machines heartbeat once, at enrolment: a 2-minute interval keeps them fresh
     /// (placeable, ONLINE) for the whole test, however loaded the machine running the suite is.
-    static let patient: @Sendable (inout CoordinatorConfiguration) -> Void = { $0.heartbeatIntervalSeconds = 120 }
+    /// Heartbeats rare enough that a test's own machines stay ACTIVE without it sending them, and a minute for an
+    /// agent's answer to a call: on a loaded CI machine a console log's round trip through the agent has taken more
+    /// than the default 10 s (the asker then gets a 503 and the call is withdrawn before the test's agent sees it).
+    /// OFFLINE only after an hour of silence: in a clean CI run a template test spent more than the default
+    /// 3 × 120 s between its one heartbeat and its first create, and found its machine OFFLINE. No test that uses
+    /// this fixture expects a machine to go OFFLINE.
+    static let patient: @Sendable (inout CoordinatorConfiguration) -> Void = {
+        $0.heartbeatIntervalSeconds = 120
+        $0.missedHeartbeatsBeforeOffline = 30
+        $0.agentCallTimeoutSeconds = 60
+    }
 
     static func make(_ c: TestCoordinator, policy: String = "load_balance", cpu: Int = 2, memory: Int = 4) async throws -> InstanceFixture {
         let admin = try await c.adminToken()
@@ -692,9 +702,11 @@ struct InstanceLifecycleTests {
     func anOfflineMachineKeepsItsInstancesUntilAnOperatorEvacuatesIt(engine: TestEngine) async throws {
         // No reconciler: until the test reports A's domain, A's heartbeats show none, and under load a pass in that
         // window would recreate it (what is tested here is liveness and the operator's evacuation, not drift).
+        // OFFLINE after 10 silent seconds: on a loaded CI machine the test's own heartbeats (every 300 ms) have
+        // stalled for more than 3 s, and A was OFFLINE before the instance could be placed on it.
         try await TestCoordinator.with(engine, configure: {
             $0.heartbeatIntervalSeconds = 1
-            $0.missedHeartbeatsBeforeOffline = 3
+            $0.missedHeartbeatsBeforeOffline = 10
             $0.reconcileIntervalSeconds = 86_400
         }) { c in
             let f = try await InstanceFixture.make(c)
@@ -722,7 +734,7 @@ struct InstanceLifecycleTests {
 
                 // A stops heartbeating: OFFLINE, and the instance stays, shown unreachable.
                 beating.set { $0.remove(a.credential) }
-                try await eventually("machine A goes OFFLINE") {
+                try await eventually("machine A goes OFFLINE", within: 90) {
                     try await c.client.get("/api/v1/compute-machines/\(a.id)", token: f.admin).decode(ComputeMachine.self).status == .offline
                 }
                 let unreachable = try await f.instance(instance.id)

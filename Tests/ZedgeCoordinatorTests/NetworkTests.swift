@@ -221,7 +221,7 @@ struct NetworkTests {
             #expect(pool.frozen == 1)
             // Deleting a subnet with held addresses is refused; FROZEN ones alone would not block it.
             #expect(try await c.client.delete("/api/v1/subnets/\(subnet.id)", token: user).status == 409)
-            try await eventually("the frozen address turns AVAILABLE", within: 20) {
+            try await eventually("the frozen address turns AVAILABLE", within: 60) {
                 try await c.client.get("/api/v1/ip-addresses/\(a.id)", token: user).decode(IpAddress.self).status == .available
             }
             let reused = try await w.allocate(user, subnet: subnet.id).decode(IpAddress.self)
@@ -236,11 +236,12 @@ struct NetworkTests {
             #expect(try await w.subnet(user, vpc: vpc, cidr: "10.0.4.0/24").status == 409)
             #expect(try await c.client.patch("/api/v1/vpcs/\(vpc.id)", token: user, ["status": "ACTIVE"]).status == 200)
 
-            // A lease returns the address through the cool-down when it passes.
-            let leased = try await w.allocate(user, subnet: subnet.id, extra: ["leaseExpiresAt": ZedgeJSON.formatDate(Date().addingTimeInterval(1))])
+            // A lease returns the address through the cool-down when it passes. The lease runs 5 s: one of 1 s had
+            // already passed when a loaded machine's request reached the check, a 422 "must be in the future".
+            let leased = try await w.allocate(user, subnet: subnet.id, extra: ["leaseExpiresAt": ZedgeJSON.formatDate(Date().addingTimeInterval(5))])
             #expect(leased.status == 201, "\(leased.text)")
             let leasedId = try leased.decode(IpAddress.self).id
-            try await eventually("the lapsed lease freezes, then frees", within: 20) {
+            try await eventually("the lapsed lease freezes, then frees", within: 60) {
                 try await c.client.get("/api/v1/ip-addresses/\(leasedId)", token: user).decode(IpAddress.self).status == .available
             }
         }

@@ -20,6 +20,14 @@ import ZedgeCore
             #expect(metrics.text.contains(#"zedge_http_requests_total{route="/api/v1/auth/login",method="POST",status="200"} 1"#))
             #expect(metrics.text.contains(#"zedge_http_request_duration_seconds_bucket{route="/api/v1/auth/login",method="POST",status="200",le="+Inf"} 1"#))
             #expect(metrics.text.contains(#"status="404""#))
+
+            // The series made by the first request counts the next ones; another status is a series of its own.
+            _ = try await c.adminToken()
+            _ = try await c.client.post("/api/v1/auth/login", token: nil, ["username": "admin", "password": "wrong-password"])
+            let again = try await c.client.get("/metrics", token: nil).text
+            #expect(again.contains(#"zedge_http_requests_total{route="/api/v1/auth/login",method="POST",status="200"} 2"#))
+            #expect(again.contains(#"zedge_http_request_duration_seconds_count{route="/api/v1/auth/login",method="POST",status="200"} 2"#))
+            #expect(again.contains(#"zedge_http_requests_total{route="/api/v1/auth/login",method="POST",status="401"} 1"#))
         }
     }
 
@@ -93,6 +101,8 @@ import ZedgeCore
                 ("/agent/v1/ca.pem", "get"), ("/agent/v1/register", "post"), ("/agent/v1/heartbeat", "post"),
                 ("/agent/v1/tasks", "get"), ("/agent/v1/tasks/{id}/events", "post"), ("/agent/v1/tasks/{id}/result", "post"),
                 ("/agent/v1/calls/{id}/answer", "post"), ("/api/v1/instances/{id}/console-log", "get"),
+                ("/api/v1/instances/{id}/console", "post"), ("/console/{token}", "get"), ("/console/{token}/websocket", "get"),
+                ("/agent/v1/console-sessions/{id}/websocket", "get"),
                 ("/api/v1/images/{id}/versions/{versionId}/actions/prefetch", "post"), ("/api/v1/compute-machines/{id}/cached-images", "get"),
                 ("/api/v1/operations/{id}", "get"), ("/api/v1/compute-machines/{id}/tasks", "post"),
                 ("/api/v1/operations", "get"), ("/api/v1/operations/{id}/actions/cancel", "post"),

@@ -435,6 +435,26 @@ extension TaskNotifierTests {
         quiet.cancel()
     }
 
+    /// When the LISTEN for other replicas' wake-ups comes (back) into force, whatever they sent before is lost:
+    /// every host may have calls again and every held poll wakes, while later polls wait as before.
+    @Test(.timeLimit(.minutes(2))) func resynchronizingForgetsTheCallMarksAndWakesEveryPoll() async {
+        let notifier = TaskNotifier()
+        let host = UUID(), other = UUID()
+        _ = notifier.takeCallMark(host)
+        _ = notifier.takeCallMark(other)
+        let held = [notifier.subscribe(host), notifier.subscribe(other)]
+        notifier.resynchronize()
+        for subscription in held {
+            #expect(await subscription.wait(timeout: .seconds(3600)), "woken, not timed out")
+            subscription.cancel()
+        }
+        #expect(notifier.takeCallMark(host) && notifier.takeCallMark(other), "a call stored meanwhile is looked for")
+        #expect(!notifier.takeCallMark(host))
+        let later = notifier.subscribe(host)
+        #expect(await later.wait(timeout: .milliseconds(20)) == false, "a later poll is not woken by it")
+        later.cancel()
+    }
+
     /// A long-poll subscribes before it looks for tasks: a task queued between the look and the wait must
     /// wake it at once, not after its whole wait. A lost notify would wait an hour, far past the time limit
     /// (no wall-clock assert: a loaded machine may take seconds to schedule the test at all).

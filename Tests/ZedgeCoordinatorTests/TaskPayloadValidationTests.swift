@@ -29,8 +29,8 @@ import ZedgeCore
         .imageFetch: (["image": ["imageId": UUID().uuidString, "versionId": UUID().uuidString, "sha256": "abc", "sizeBytes": 1024,
                                  "virtualSizeBytes": 1024, "format": "qcow2"]], "image.sha256"),
         .cloudboxConfigureNetwork: (["networkMode": "STATIC", "subnetMask": "255.255.255.0", "gateway": "10.0.0.1"], "ipAddress"),
-        .cloudboxBind: (["instanceId": vmUuid, "instanceName": "vm-1", "console": ["kind": "vnc", "host": "10.0.0.2", "port": 70000],
-                         "ticket": "t", "expiresAt": "2030-01-01T00:00:00Z"], "console.port"),
+        .cloudboxBind: (["instanceId": vmUuid, "instanceName": "vm-1", "console": ["kind": "vnc", "websocketPath": "/etc/passwd"],
+                         "ticket": "t", "expiresAt": "2030-01-01T00:00:00Z"], "console.websocketPath"),
         .cloudboxUnbind: (["reason": "bell\u{07}"], "reason"),
         .cloudboxReboot: (["reason": String(repeating: "r", count: 300)], "reason"),
     ] }

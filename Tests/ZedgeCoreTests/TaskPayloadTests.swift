@@ -26,7 +26,7 @@ import ZedgeCore
         case .imageFetch: try JSONValue(encoding: ImageFetchPayload(image: image))
         case .cloudboxConfigureNetwork: try JSONValue(encoding: CloudBoxNetworkPayload(networkMode: "DHCP", dnsServers: ["10.0.0.53"]))
         case .cloudboxBind:
-            try JSONValue(encoding: CloudBoxBindPayload(instanceId: vm, instanceName: "vm-1", console: ConsoleEndpoint(kind: .vnc, host: "10.0.0.2", port: 5901),
+            try JSONValue(encoding: CloudBoxBindPayload(instanceId: vm, instanceName: "vm-1", console: ConsoleEndpoint(kind: .vnc, websocketPath: "/console/zct_x/websocket"),
                                                         ticket: "t-1", expiresAt: Date(timeIntervalSince1970: 2_000_000_000)))
         case .cloudboxUnbind: try JSONValue(encoding: CloudBoxUnbindPayload(instanceId: vm, reason: "released"))
         case .cloudboxReboot: try JSONValue(encoding: CloudBoxRebootPayload(reason: "maintenance"))

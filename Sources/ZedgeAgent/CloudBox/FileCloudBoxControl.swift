@@ -15,8 +15,9 @@ import ZedgeCore
 /// Every file is replaced atomically (temporary file, fsync, rename, fsync of the directory), so a reader sees
 /// the old content or the new one, never a part.
 ///
-/// - `session.json` (0600: it holds the console ticket): the `CloudBoxBindPayload` as pretty JSON with sorted
-///   keys, dates ISO-8601 UTC. Present exactly while the box is bound; unbind deletes it (so the ticket does
+/// - `session.json` (0600: it holds the console ticket and tunnel URL): the `CloudBoxBindPayload` as pretty JSON
+///   with sorted keys, dates ISO-8601 UTC, and `console.websocketUrl` filled in (the box's session client opens it
+///   and authenticates to the VM's VNC server with `ticket`, which works once). Present exactly while the box is bound; unbind deletes it (so the ticket does
 ///   not outlive the session). The session tool must also drop a session once `expiresAt` has passed.
 /// - `network.json` (0644): the `CloudBoxNetworkPayload` as pretty JSON with sorted keys (absent fields left
 ///   out, `dnsServers` always present), then `network.env` (0644) for shell tools, one `KEY="VALUE"` line each
@@ -36,15 +37,26 @@ public actor FileCloudBoxControl: CloudBoxControl {
 
     public nonisolated let directory: URL
     let rebooter: any Rebooter
+    /// The coordinator this box is registered with (`https://host:port`): the session file's console URL is its
+    /// console tunnel there.
+    let coordinator: String
 
-    public init(directory: URL = FileCloudBoxControl.defaultDirectory, rebooter: any Rebooter) {
+    public init(directory: URL = FileCloudBoxControl.defaultDirectory, rebooter: any Rebooter, coordinator: String) {
         self.directory = directory
         self.rebooter = rebooter
+        var base = coordinator
+        while base.hasSuffix("/") { base.removeLast() }
+        self.coordinator = base
     }
 
+    /// Writes the session file, with the console's absolute WebSocket URL (`wss://` on an https coordinator).
     public func bind(_ payload: CloudBoxBindPayload) async throws {
         try Self.check(payload.validate())
-        try write(Self.json(payload), to: Self.sessionFile, mode: 0o600)
+        var session = payload
+        let socketBase = coordinator.hasPrefix("https://") ? "wss://" + coordinator.dropFirst("https://".count)
+            : coordinator.hasPrefix("http://") ? "ws://" + coordinator.dropFirst("http://".count) : Substring(coordinator)
+        session.console.websocketUrl = socketBase + payload.console.websocketPath
+        try write(Self.json(session), to: Self.sessionFile, mode: 0o600)
     }
 
     @discardableResult

@@ -26,9 +26,13 @@ public struct TaskExecutor: Sendable {
     /// Ceph RBD images and their libvirt secrets and pools (ComputeMachines); nil refuses the `disk.*` kinds
     /// other than `disk.detach`, and a `vm.create` with `rbdClusters`.
     let rbd: RbdStorage?
+    /// Console tunnels to the coordinator (ComputeMachines); nil refuses `vm.console-open` calls.
+    let consoles: ConsoleTunnels?
 
     public init(hypervisor: (any Hypervisor)?, cloudBox: (any CloudBoxControl)? = nil, compute: ComputeResources? = nil,
-                integrationBridge: IntegrationBridge? = nil, bridgeProbe: OVSBridgeProbe = .init(), rbd: RbdStorage? = nil) {
+                integrationBridge: IntegrationBridge? = nil, bridgeProbe: OVSBridgeProbe = .init(), rbd: RbdStorage? = nil,
+                consoles: ConsoleTunnels? = nil) {
+        self.consoles = consoles
         self.hypervisor = hypervisor
         self.rbd = rbd
         self.cloudBox = cloudBox
@@ -261,6 +265,25 @@ public struct TaskExecutor: Sendable {
                 let log = compute.consoleLog
                 let output = try await compute.io.run { try log.tail(vm: request.vmUuid, lines: request.lines) }
                 return .init(outcome: .succeeded, answer: try JSONValue(encoding: output))
+            case .consoleOpen:
+                guard let consoles else {
+                    return .init(outcome: .failed, error: "\(call.kind.rawValue) is not supported by this agent")
+                }
+                // Answered once the VM's console and the WebSocket to the coordinator are both open.
+                try await consoles.open(try call.payload.decode(as: ConsoleOpenCall.self))
+                return .init(outcome: .succeeded)
+            case .graphicsPassword:
+                guard let hypervisor else {
+                    return .init(outcome: .failed, error: "\(call.kind.rawValue) is not supported by this agent")
+                }
+                let request = try call.payload.decode(as: GraphicsPasswordCall.self)
+                if let password = request.password, let problem = GraphicsSpec(kind: .vnc, passwd: password).validate(field: "password").first {
+                    return .init(outcome: .failed, error: "invalid payload: \(problem.field) \(problem.message)")
+                }
+                consoles?.end(request.endSessions)
+                try await hypervisor.setGraphicsPassword(uuid: request.vmUuid, password: request.password ?? GraphicsPassword.random(),
+                                                         validUntil: request.validUntil)
+                return .init(outcome: .succeeded)
             }
         } catch {
             return .init(outcome: .failed, error: String("\(error)".prefix(2000)))

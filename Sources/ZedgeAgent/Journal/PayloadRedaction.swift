@@ -5,8 +5,10 @@ import Foundation
 #endif
 import ZedgeCore
 
-/// Keeps secrets that arrive inside task payloads (the cephx key of `RbdCluster.cephKey`) out of the journal,
-/// logs and error messages: the agent hands them to libvirt's secret store and nowhere else.
+/// Keeps secrets that arrive inside task payloads out of the journal, logs and error messages: the cephx key of
+/// `RbdCluster.cephKey` (the agent hands it to libvirt's secret store and nowhere else), and a CloudBox binding's
+/// console ticket and tunnel path (`CloudBoxBindPayload.ticket`, `ConsoleEndpoint.websocketPath`/`websocketUrl`,
+/// which only the box's 0600 session file keeps).
 ///
 /// A payload holds them as object members named `RbdCluster.secretKey` wherever an `RbdCluster` appears
 /// (`cluster` of the `disk.*` kinds, `rbdClusters[]` of `vm.create`); redaction walks the whole document, so
@@ -15,7 +17,7 @@ public enum PayloadRedaction {
     /// What a redacted secret reads as.
     public static let placeholder = "<redacted>"
     /// The member names whose values are secrets.
-    public static let secretKeys: Set<String> = [RbdCluster.secretKey]
+    public static let secretKeys: Set<String> = [RbdCluster.secretKey, "ticket", "websocketPath", "websocketUrl"]
 
     /// `value` with every secret member's value (other than null) replaced by `placeholder`.
     public static func redacted(_ value: JSONValue) -> JSONValue {

@@ -129,6 +129,27 @@ public enum DomainXML {
         return x.output
     }
 
+    /// The live graphics device again with a new password, for virDomainUpdateDeviceFlags: the device's type and
+    /// listen as the running domain has them (libvirt refuses a change of either), `passwd`, `passwdValidTo` (UTC,
+    /// `YYYY-MM-DDTHH:MM:SS`; none for no expiry) and `connected='keep'` (sessions in progress stay; libvirt 9
+    /// allows only that for VNC).
+    public static func renderGraphicsPassword(type: String, listens: [[(String, String)]], password: String, validUntil: Date?) -> String {
+        var x = DomainXMLWriter()
+        var attrs = [("type", type), ("passwd", password)]
+        if let validUntil {
+            var calendar = Calendar(identifier: .gregorian)
+            calendar.timeZone = TimeZone(identifier: "UTC")!
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: validUntil)
+            func two(_ v: Int?) -> String { v.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
+            attrs.append(("passwdValidTo", "\(c.year ?? 1970)-\(two(c.month))-\(two(c.day))T\(two(c.hour)):\(two(c.minute)):\(two(c.second))"))
+        }
+        attrs.append(("connected", "keep"))
+        x.open("graphics", attrs)
+        for listen in listens { x.empty("listen", listen) }
+        x.close("graphics")
+        return x.output
+    }
+
     /// A shareable disk gets `cache='none'` (QEMU must not cache what another domain writes); `<serial>` is
     /// what the guest sees as the disk's serial (`/dev/disk/by-id/virtio-SERIAL`).
     private static func renderDisk(_ disk: DiskSpec, into x: inout DomainXMLWriter) {
@@ -188,17 +209,25 @@ public enum DomainXML {
         x.close("interface")
     }
 
+    /// Graphics on a UNIX socket (no `listen`: libvirt puts it in the domain's directory) or on an address.
     private static func renderGraphics(_ g: GraphicsSpec, into x: inout DomainXMLWriter) {
         var attrs: [(String, String)] = [("type", g.kind.rawValue)]
+        guard let listen = g.listen else {
+            if let passwd = g.passwd { attrs.append(("passwd", passwd)) }
+            x.open("graphics", attrs)
+            x.empty("listen", [("type", "socket")])
+            x.close("graphics")
+            return
+        }
         if let port = g.port {
             attrs += [("port", String(port)), ("autoport", "no")]
         } else {
             attrs += [("port", "-1"), ("autoport", "yes")]
         }
-        attrs.append(("listen", g.listen))
+        attrs.append(("listen", listen))
         if let passwd = g.passwd { attrs.append(("passwd", passwd)) }
         x.open("graphics", attrs)
-        x.empty("listen", [("type", "address"), ("address", g.listen)])
+        x.empty("listen", [("type", "address"), ("address", listen)])
         x.close("graphics")
     }
 
@@ -217,35 +246,8 @@ public enum DomainXML {
         x.close("hostdev")
     }
 
-    /// Escapes text for use in XML character data or a single- or double-quoted attribute value.
-    ///
-    /// `& < > " '` become entities; tab, newline and carriage return become character references (so attribute
-    /// normalisation keeps them); other characters XML 1.0 cannot carry at all (C0 controls, U+FFFE, U+FFFF,
-    /// lone surrogates cannot occur in a Swift String) become U+FFFD.
-    public static func xmlEscape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\t": out += "&#9;"
-            case "\n": out += "&#10;"
-            case "\r": out += "&#13;"
-            default:
-                let v = scalar.value
-                if v < 0x20 || v == 0xFFFE || v == 0xFFFF {
-                    out.unicodeScalars.append("\u{FFFD}")
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out
-    }
+    /// Escapes text for XML character data or a quoted attribute value (`MarkupEscape.text`).
+    public static func xmlEscape(_ s: String) -> String { MarkupEscape.text(s) }
 }
 
 /// A minimal indenting XML writer; attribute values and text are always escaped.

@@ -49,6 +49,11 @@ public protocol Hypervisor: Sendable {
     /// domain is absent, not running, without that disk or has it read-only (QEMU resizes no read-only device):
     /// resize the image through the storage API then.
     func blockResize(uuid: UUID, rbdPool: String, image: String, bytes: Int64) async throws -> Bool
+    /// Sets the running domain's graphics password (VNC's or SPICE's) to `password`, valid until `validUntil`
+    /// (nil: no expiry), keeping sessions in progress. libvirt: virDomainUpdateDeviceFlags on the live graphics
+    /// device with `passwd`, `passwdValidTo` and `connected='keep'`.
+    /// - Throws: `HypervisorError.notFound` for no such domain; `LibvirtError` when it is not running or has no graphics.
+    func setGraphicsPassword(uuid: UUID, password: String, validUntil: Date?) async throws
 }
 
 /// Where a disk was attached.
@@ -168,7 +173,10 @@ public final class LibvirtHypervisor: Hypervisor {
     public func define(_ spec: VmSpec) async throws -> ObservedVm {
         let errors = spec.validate()
         if !errors.isEmpty { throw ValidationFailure(errors: errors) }
-        let xml = DomainXML.render(local(spec), domainType: domainType, cpuMode: cpuMode, files: hostFiles(for: spec))
+        var local = local(spec)
+        // Nothing is open by default (issue #16): graphics without a password get one nobody knows.
+        if local.graphics != nil, local.graphics?.passwd == nil { local.graphics?.passwd = GraphicsPassword.random() }
+        let xml = DomainXML.render(local, domainType: domainType, cpuMode: cpuMode, files: hostFiles(for: spec))
         let uuid = spec.uuid
         return try await connection.perform { conn in
             // Look up and define in one queued block: no other call on this connection can slip in between.

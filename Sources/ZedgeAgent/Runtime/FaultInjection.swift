@@ -83,6 +83,9 @@ struct CreateRefusingHypervisor: Hypervisor {
     func blockResize(uuid: UUID, rbdPool: String, image: String, bytes: Int64) async throws -> Bool {
         try await base.blockResize(uuid: uuid, rbdPool: rbdPool, image: image, bytes: bytes)
     }
+    func setGraphicsPassword(uuid: UUID, password: String, validUntil: Date?) async throws {
+        try await base.setGraphicsPassword(uuid: uuid, password: password, validUntil: validUntil)
+    }
 }
 
 /// Test-only reboots: with `ZEDGE_AGENT_REBOOTER=record` in its environment a CloudBox agent never reboots its

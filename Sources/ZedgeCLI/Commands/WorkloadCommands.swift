@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ZedgeCore
+import ZedgeTransport
 
 // MARK: - Templates
 
@@ -143,7 +144,8 @@ struct InstanceCommand: ParsableCommand {
         commandName: "instance", abstract: "Instances (create, start, stop, restart and delete are asynchronous: --wait).",
         subcommands: [ListCommand<Instances>.self, ShowCommand<Instances>.self, CreateCommand<Instances>.self,
                       UpdateCommand<Instances>.self, DeleteCommand<Instances>.self,
-                      Action<Start>.self, Action<Stop>.self, Action<Restart>.self, ConsoleLog.self, DiskAttachments.self], aliases: ["instances"])
+                      Action<Start>.self, Action<Stop>.self, Action<Restart>.self, ConsoleLog.self, Console.self, DiskAttachments.self],
+        aliases: ["instances"])
 
     protocol Verb { static var name: String { get }; static var abstract: String { get } }
     enum Start: Verb { static let name = "start"; static let abstract = "Start a stopped instance." }
@@ -178,6 +180,58 @@ struct InstanceCommand: ParsableCommand {
                 for line in body["lines"]?.arrayValue ?? [] { global.printer.line(line.stringValue ?? "") }
             } else {
                 try global.printer.object(body, raw: response.body)
+            }
+        }
+    }
+
+    /// `instance console NAME|ID [--type serial|vnc]`: the serial console in this terminal through the
+    /// coordinator's tunnel (Ctrl-] ends it), or the browser URL of the graphics console.
+    struct Console: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "console",
+            abstract: "Open an instance's console: its serial port in this terminal (Ctrl-] ends it), or, with --type vnc, "
+                + "the browser URL of its screen (single use, valid 60 s).")
+        @OptionGroup var global: GlobalOptions
+        @Argument(help: "The instance (name or id).") var instance: String
+        @Option(help: "serial (this terminal) or vnc (a browser URL).") var type: String = "serial"
+        @Flag(help: "Print the URLs instead of connecting (serial too).") var urlOnly = false
+
+        func run() async throws {
+            guard ["serial", "vnc"].contains(type) else { throw CLIError.usage("--type must be serial or vnc") }
+            let session = try await global.session()
+            let id = try await NameResolver(client: session.client).id(instance, Instances.spec)
+            let response = try await session.client.send("POST", Instances.spec.item(id) + "/console", json: .object(["type": .string(type)]))
+            let body = try response.json()
+            guard type == "serial", !urlOnly else {
+                if global.output == .table || global.output == .wide {
+                    global.printer.line(body["url"]?.stringValue ?? "")
+                } else {
+                    try global.printer.object(body, raw: response.body)
+                }
+                return
+            }
+            guard let url = body["websocketUrl"]?.stringValue else { throw CLIError.invalidResponse("no websocketUrl in \(body)") }
+            let trust: CurlHTTPClient.TrustMode = session.caPEM.map { .caPEM($0) } ?? .system
+            let end = try await Self.blocking {
+                let socket = try CurlWebSocket.connect(url: url, trust: trust)
+                FileHandle.standardError.write(Data("Connected to \(instance)'s serial console; Ctrl-] ends the session.\r\n".utf8))
+                let terminal = try TerminalStream()
+                defer { terminal.restore() }
+                return socket.relay(terminal)
+            }
+            switch end {
+            case .closedByServer(let code, let reason) where code >= 4000:
+                throw CLIError.usage("The console closed: \(reason) (\(code))")
+            case .connectionLost(let why):
+                throw CLIError.usage("The console's connection was lost: \(why)")
+            default:
+                FileHandle.standardError.write(Data("\r\nConsole closed.\n".utf8))
+            }
+        }
+
+        static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+            try await withCheckedThrowingContinuation { continuation in
+                DispatchQueue(label: "zedgectl.console").async { continuation.resume(with: Result { try body() }) }
             }
         }
     }

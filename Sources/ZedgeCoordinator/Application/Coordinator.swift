@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -108,7 +109,15 @@ public enum Coordinator {
                                       deliveryTTL: TimeInterval(configuration.taskDeliverySeconds), outcomes: outcomes,
                                       metrics: metrics.replica)
             let calls = AgentCallBroker(calls: store.agentCalls, notifier: notifier)
-            let consoleLogs = ConsoleLogService(virtualMachines: store.virtualMachines, computeMachines: store.computeMachines, calls: calls)
+            let consoleLogs = ConsoleLogService(virtualMachines: store.virtualMachines, computeMachines: store.computeMachines, calls: calls,
+                                                timeout: .seconds(configuration.agentCallTimeoutSeconds))
+            let consoles = ConsoleService(
+                sessions: store.consoleSessions, virtualMachines: store.virtualMachines, computeMachines: store.computeMachines, calls: calls,
+                timeout: .seconds(configuration.agentCallTimeoutSeconds), dialURL: configuration.consoleDialURL)
+            let consoleSockets = ConsoleWebSockets(
+                consoles: consoles,
+                authenticator: Authenticator(users: store.users, apiKeys: store.apiKeys, signer: signer, agentCredentials: store.agentCredentials),
+                rendezvous: ConsoleRendezvous<ConsoleLeg>(), logger: logger)
             let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
             let templateAccess = TemplateAccess(templates: store.templates, versions: store.templateVersions)
             let imageStore = try await LocalImageStore(root: configuration.effectiveImageStoreDirectory)
@@ -142,7 +151,7 @@ public enum Coordinator {
             let cloudBoxes = CloudBoxService(
                 hosts: store.hosts, virtualMachines: store.virtualMachines, tasks: store.tasks, auditLogs: store.auditLogs,
                 addresses: CloudBoxAddresses(networks: store.networks, addresses: store.ipAddresses, ipam: ipam),
-                dispatcher: dispatcher, outcomes: outcomes, logger: logger)
+                dispatcher: dispatcher, consoles: consoles, outcomes: outcomes, logger: logger)
             let hosts = HostService(hosts: store.hosts, computeMachines: store.computeMachines, cloudBoxes: store.cloudBoxes,
                                     instances: store.instances, agentCredentials: store.agentCredentials)
             let enrollment = AgentEnrollment(
@@ -166,13 +175,18 @@ public enum Coordinator {
                     heartbeatInterval: configuration.heartbeatIntervalSeconds, caCertificatePEM: tls?.caCertificatePEM,
                     tracker: tracker, taskQueue: taskQueue, dispatcher: dispatcher, notifier: notifier, enrollment: enrollment,
                     hosts: hosts, instances: instances, templateAccess: templateAccess, images: images, cloudBoxes: cloudBoxes,
-                    calls: calls, consoleLogs: consoleLogs, networks: networks, ipam: ipam, storagePools: storagePools, disks: disks,
+                    calls: calls, consoleLogs: consoleLogs, consoles: consoles, novncDirectory: configuration.novncDirectory,
+                    tlsEnabled: tls != nil, networks: networks, ipam: ipam, storagePools: storagePools, disks: disks,
                     diskAttachments: diskAttachments),
                 catalog: catalog)
+            // HTTP/1.1 with WebSocket upgrades for console tunnels (ConsoleWebSockets decides which upgrade).
+            let http: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(ws: ConsoleWebSockets.configuration)) { request, channel, logger in
+                try await consoleSockets.shouldUpgrade(request, channel: channel, logger: logger)
+            }
             let server: HTTPServerBuilder = if let tls {
-                try .tls(.http1(), tlsConfiguration: tls.serverConfiguration())
+                try .tls(http, tlsConfiguration: tls.serverConfiguration())
             } else {
-                .http1()
+                http
             }
             let generatedPassword = admin.generatedPassword
             let devToken = configuration.devMode ? try await DevSeed.seed(store) : nil
@@ -207,6 +221,7 @@ public enum Coordinator {
                                tick: { now in
                                    try await taskQueue.expireLeases(now: now)
                                    try await calls.prune(now: now)
+                                   try await consoles.prune(now: now)
                                }),
                     LeaderLoop("ip address sweep", every: .seconds(5), leadership: leadership, logger: logger,
                                tick: { _ = try await ipam.sweep(now: $0) }),

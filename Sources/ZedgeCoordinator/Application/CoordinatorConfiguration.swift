@@ -38,6 +38,9 @@ public struct CoordinatorConfiguration: Sendable {
     /// event), in seconds; at most `taskLeaseSeconds`. A response written to a connection whose agent has gone
     /// costs this window, not the whole lease.
     public var taskDeliverySeconds: Int
+    /// How long a user's request that asks a host's agent a question (a console log) waits for the answer before it
+    /// is a 503 and the call is withdrawn, in seconds (1-300).
+    public var agentCallTimeoutSeconds: Int
     /// How long an instance stays in ERROR before the reconciler tries again to bring it to its desired status,
     /// in seconds (each try that fails starts the wait again).
     public var errorRetrySeconds: Int
@@ -77,6 +80,12 @@ public struct CoordinatorConfiguration: Sendable {
     /// coordinator on one libvirtd) holds ports there need another base, or libvirt refuses to start the domain
     /// ("Failed to reserve port").
     public var consolePortBase: Int
+    /// Where Debian's `novnc` package installed noVNC, which the browser console page loads (issue #16).
+    public var novncDirectory: String
+    /// This replica's base URL as agents reach it (`https://replica-1.example:8443`), named in console calls so
+    /// that the agent dials the replica holding the user's side of the tunnel. Needed with several replicas behind
+    /// one address; nil: agents dial the coordinator URL they were configured with.
+    public var consoleDialURL: String?
 
     public init(
         host: String = "127.0.0.1",
@@ -99,6 +108,7 @@ public struct CoordinatorConfiguration: Sendable {
         metricRetentionSeconds: Int = 6 * 3600,
         taskLeaseSeconds: Int = 120,
         taskDeliverySeconds: Int = 15,
+        agentCallTimeoutSeconds: Int = 10,
         errorRetrySeconds: Int = 60,
         reconcileIntervalSeconds: Int = 5,
         reconcileFullPassIntervalSeconds: Int = 600,
@@ -110,9 +120,13 @@ public struct CoordinatorConfiguration: Sendable {
         imageMaxUploadBytes: Int64 = 64 << 30,
         ipCoolDownSeconds: Int = 300,
         tenantVlanRange: ClosedRange<Int> = 100...3999,
-        consolePortBase: Int = GraphicsSpec.portRange.lowerBound
+        consolePortBase: Int = GraphicsSpec.portRange.lowerBound,
+        novncDirectory: String = "/usr/share/novnc",
+        consoleDialURL: String? = nil
     ) {
         self.consolePortBase = consolePortBase
+        self.novncDirectory = novncDirectory
+        self.consoleDialURL = consoleDialURL
         self.ipCoolDownSeconds = ipCoolDownSeconds
         self.tenantVlanRange = tenantVlanRange
         self.healthPolicy = healthPolicy
@@ -140,6 +154,7 @@ public struct CoordinatorConfiguration: Sendable {
         self.metricRetentionSeconds = metricRetentionSeconds
         self.taskLeaseSeconds = taskLeaseSeconds
         self.taskDeliverySeconds = taskDeliverySeconds
+        self.agentCallTimeoutSeconds = min(300, max(1, agentCallTimeoutSeconds))
         self.errorRetrySeconds = errorRetrySeconds
         self.reconcileIntervalSeconds = reconcileIntervalSeconds
         self.reconcileFullPassIntervalSeconds = reconcileFullPassIntervalSeconds
@@ -223,6 +238,7 @@ public struct CoordinatorConfiguration: Sendable {
             metricRetentionSeconds: max(60, config.int(forKey: "metricRetentionSeconds", default: 6 * 3600)),
             taskLeaseSeconds: max(1, config.int(forKey: "taskLeaseSeconds", default: 120)),
             taskDeliverySeconds: max(1, config.int(forKey: "taskDeliverySeconds", default: 15)),
+            agentCallTimeoutSeconds: config.int(forKey: "agentCallTimeoutSeconds", default: 10),
             errorRetrySeconds: max(1, config.int(forKey: "errorRetrySeconds", default: 60)),
             reconcileIntervalSeconds: max(1, config.int(forKey: "reconcileIntervalSeconds", default: 5)),
             reconcileFullPassIntervalSeconds: max(1, config.int(forKey: "reconcileFullPassIntervalSeconds", default: 600)),
@@ -235,7 +251,9 @@ public struct CoordinatorConfiguration: Sendable {
             ipCoolDownSeconds: max(0, config.int(forKey: "ipCoolDownSeconds", default: 300)),
             tenantVlanRange: try Self.parseVlanRange(config.string(forKey: "tenantVlanRange", default: "100-3999")),
             consolePortBase: min(GraphicsSpec.portRange.upperBound - 1000,
-                                 max(GraphicsSpec.portRange.lowerBound, config.int(forKey: "consolePortBase", default: 5900)))
+                                 max(GraphicsSpec.portRange.lowerBound, config.int(forKey: "consolePortBase", default: 5900))),
+            novncDirectory: config.string(forKey: "novncDirectory", default: "/usr/share/novnc"),
+            consoleDialURL: config.string(forKey: "consoleDialUrl")
         )
     }
 

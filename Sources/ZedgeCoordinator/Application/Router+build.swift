@@ -28,6 +28,11 @@ public struct RouterDependencies: Sendable {
     public var cloudBoxes: CloudBoxService
     public var calls: AgentCallBroker
     public var consoleLogs: ConsoleLogService
+    public var consoles: ConsoleService
+    /// Where Debian's `novnc` package keeps noVNC (the browser console's VNC client).
+    public var novncDirectory: String
+    /// Whether the server speaks TLS (console URLs are `https`/`wss` then).
+    public var tlsEnabled: Bool
     public var networks: NetworkService
     public var ipam: IpamService
     public var storagePools: StoragePools
@@ -105,7 +110,7 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         .register(images: routes("api/v1/images", tag: "images", resourceType: ResourceType.image.rawValue))
     AgentImageController(images: deps.images)
         .register(on: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"))
-    InstanceController(computeMachines: store.computeMachines, instances: store.instances, service: deps.instances, consoleLogs: deps.consoleLogs, authorizer: deps.authorizer)
+    InstanceController(computeMachines: store.computeMachines, instances: store.instances, service: deps.instances, consoleLogs: deps.consoleLogs, consoles: deps.consoles, tlsEnabled: deps.tlsEnabled, authorizer: deps.authorizer)
         .register(instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue),
                   machines: routes("api/v1/compute-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
     InstanceSetController(tenants: store.tenants, userGroups: store.userGroups, instances: store.instances, instanceSets: store.instanceSets, instanceSetMembers: store.instanceSetMembers, service: deps.instances, authorizer: deps.authorizer)
@@ -127,6 +132,9 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
                   instances: routes("api/v1/instances", tag: "instances", resourceType: ResourceType.instance.rawValue))
     VirtualMachineController(virtualMachines: store.virtualMachines, authorizer: deps.authorizer)
         .register(on: routes("api/v1/virtual-machines", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
+    ConsoleController(consoles: deps.consoles, novncDirectory: deps.novncDirectory, tlsEnabled: deps.tlsEnabled)
+        .register(consoles: routes("console", tag: "consoles", resourceType: "CONSOLE"),
+                  agent: routes("agent/v1", tag: "agent protocol", resourceType: "AGENT"), router: router)
     AdminController(check: ConsistencyCheck(database: store.database))
         .register(on: routes("api/v1/admin", tag: "admin", resourceType: "ADMIN"))
     AuditLogController(auditLogs: store.auditLogs)

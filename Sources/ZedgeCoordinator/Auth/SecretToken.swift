@@ -12,6 +12,8 @@ public struct SecretToken: Sendable {
         case refreshToken = "zrt"
         case enrollmentToken = "zet"
         case agentCredential = "zac"
+        /// A console session's single-use token (issue #16), carried in the console URL.
+        case consoleToken = "zct"
     }
 
     /// The whole secret: returned to the client once, never stored.
@@ -31,16 +33,24 @@ public struct SecretToken: Sendable {
     public var hash: String { Self.hash(value) }
 
     public static func hash(_ secret: String) -> String {
-        // Every agent request hashes its credential: hex by table, not String(format:) per byte.
-        let digits = Array("0123456789abcdef".utf8)
-        var hex: [UInt8] = []
-        hex.reserveCapacity(64)
-        for byte in SHA256.hash(data: Data(secret.utf8)) {
-            hex.append(digits[Int(byte >> 4)])
-            hex.append(digits[Int(byte & 0x0F)])
+        // Every agent request hashes its credential: the UTF-8 hashed in place and the digest written as hex straight
+        // into the string's storage (no Data, no byte array, no iterator).
+        var hasher = SHA256()
+        var secret = secret
+        secret.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        let digest = hasher.finalize()
+        return String(unsafeUninitializedCapacity: 2 * SHA256.byteCount) { output in
+            digest.withUnsafeBytes { bytes in
+                for (index, byte) in bytes.enumerated() {
+                    output[2 * index] = hexDigits[Int(byte >> 4)]
+                    output[2 * index + 1] = hexDigits[Int(byte & 0x0F)]
+                }
+            }
+            return 2 * SHA256.byteCount
         }
-        return String(decoding: hex, as: UTF8.self)
     }
+
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// The kind a presented string claims to be, if it looks like one of ours at all.
     public static func kind(of presented: String) -> Kind? {

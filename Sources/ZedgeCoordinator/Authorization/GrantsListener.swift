@@ -43,8 +43,8 @@ public struct GrantsListener: Service {
             guard sessions.isShared else { return }
             while !Task.isShuttingDownGracefully {
                 do {
-                    // The grants are read again on each connection, for changes made while it was down; one made while
-                    // it is being set up waits for the next periodic reload at most.
+                    // The grants are read again once each connection's LISTEN is in force, for changes made while
+                    // there was none.
                     let (changes, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
                     group.addTask {
                         for await _ in changes {
@@ -53,9 +53,8 @@ public struct GrantsListener: Service {
                             }
                         }
                     }
-                    continuation.yield()
                     defer { continuation.finish() }
-                    try await sessions.listen(on: GrantsChannel.name) { _ in continuation.yield() }
+                    try await sessions.listen(on: GrantsChannel.name, listening: { continuation.yield() }) { _ in continuation.yield() }
                 } catch {
                     guard !Task.isShuttingDownGracefully else { break }
                     logger.warning("role grant changes from other replicas paused; reconnecting", metadata: ["error": "\(error)"])

@@ -5,6 +5,11 @@ import ZedgeCore
 /// Binds a running instance's console to a CloudBox for a while (`cloudbox.bind` with a one-time ticket),
 /// unbinds it by hand or when the binding expires, and sends network settings (given, or from a place's
 /// subnet) and reboots to boxes.
+///
+/// A binding's console (issue #16) is a console session of the box's own, through the coordinator's tunnel like
+/// every console: the box gets its WebSocket path and a ticket, which its host's agent has made the VM's graphics
+/// password until the binding expires, and which works once. Unbinding or expiry ends the session: the agent
+/// closes the tunnel and rotates the password.
 public struct CloudBoxService: Sendable {
     let hosts: any HostRepository
     let virtualMachines: any VirtualMachineRepository
@@ -12,6 +17,7 @@ public struct CloudBoxService: Sendable {
     let auditLogs: any TimeSeriesRepository<AuditLog>
     let addresses: CloudBoxAddresses
     let dispatcher: WorkDispatcher
+    let consoles: ConsoleService
     let logger: Logger
 
     /// The longest a binding may last.
@@ -21,8 +27,9 @@ public struct CloudBoxService: Sendable {
     public init(
         hosts: any HostRepository, virtualMachines: any VirtualMachineRepository, tasks: any TaskRepository,
         auditLogs: any TimeSeriesRepository<AuditLog>, addresses: CloudBoxAddresses, dispatcher: WorkDispatcher,
-        outcomes: TaskOutcomeHandlers, logger: Logger
+        consoles: ConsoleService, outcomes: TaskOutcomeHandlers, logger: Logger
     ) {
+        self.consoles = consoles
         self.hosts = hosts
         self.virtualMachines = virtualMachines
         self.tasks = tasks
@@ -48,23 +55,49 @@ public struct CloudBoxService: Sendable {
         guard expiresAt > now, expiresAt.timeIntervalSince(now) <= Self.maximumBinding else {
             throw DomainError.invalid(field: "expiresAt", "must be in the future and at most 30 days away")
         }
-        guard let vmId = instance.virtualMachineId, let vm = try await virtualMachines.find(vmId),
-              let host = vm.config?.objectValue?["consoleHost"]?.stringValue,
-              let port = vm.config?.objectValue?["consolePort"]?.intValue else {
+        guard let vmId = instance.virtualMachineId, let vm = try await virtualMachines.find(vmId) else {
             throw DomainError.conflict("Instance \(instance.name) has no console to bind.", field: "instanceId")
         }
         let kind = vm.config?.objectValue?["consoleKind"]?.stringValue.flatMap(GraphicsKind.init(rawValue:)) ?? .vnc
-        let ticket = Self.ticket()
+        // The box's earlier session ends with this binding: on the same VM its tunnel closes with the new ticket's
+        // change; elsewhere its VM's password is rotated.
+        let previous = try await consoles.openSessions(cloudBoxId: box.id)
+        let (session, token) = try await consoles.issue(forCloudBox: box.id, instance: instance, until: expiresAt, by: userId, now: now)
+        let ticket = GraphicsPassword.random()
+        do {
+            try await consoles.setTicket(ticket, validUntil: expiresAt, on: session,
+                                         ending: previous.filter { $0.vmUuid == session.vmUuid }.map(\.id))
+        } catch {
+            await consoles.ended(session)
+            throw error
+        }
+        try await consoles.revoke(previous.filter { $0.vmUuid != session.vmUuid }, wait: false, now: now)
+        for earlier in previous where earlier.vmUuid == session.vmUuid { await consoles.ended(earlier, now: now) }
         let payload = CloudBoxBindPayload(instanceId: instance.id, instanceName: instance.name,
-                                          console: ConsoleEndpoint(kind: kind, host: host, port: port), ticket: ticket, expiresAt: expiresAt)
-        return try await send(.cloudboxBind, payload: payload, to: box, by: userId, now: now) { box in
-            box.temporaryInstanceId = instance.id
-            box.temporaryBindExpiresAt = expiresAt
+                                          console: ConsoleEndpoint(kind: kind, websocketPath: "/console/\(token)/websocket"),
+                                          ticket: ticket, expiresAt: expiresAt)
+        do {
+            return try await send(.cloudboxBind, payload: payload, to: box, by: userId, now: now) { box in
+                box.temporaryInstanceId = instance.id
+                box.temporaryBindExpiresAt = expiresAt
+            }
+        } catch {
+            // Not bound after all: the ticket set on the host must not outlive the attempt.
+            try? await consoles.revoke([session], wait: false, now: now)
+            throw error
         }
     }
 
-    public func unbind(_ box: CloudBox, reason: String, by userId: UUID?, now: Date = Date()) async throws -> Accepted {
-        try await send(.cloudboxUnbind, payload: CloudBoxUnbindPayload(instanceId: box.temporaryInstanceId, reason: reason),
+    /// Ends the box's session: its console tunnel closes and its VM's graphics password is rotated (waited for
+    /// when `waitForHost`, else asked in the background), and `cloudbox.unbind` goes to the box.
+    public func unbind(_ box: CloudBox, reason: String, by userId: UUID?, waitForHost: Bool = true, now: Date = Date()) async throws -> Accepted {
+        do {
+            try await consoles.revoke(try await consoles.openSessions(cloudBoxId: box.id), wait: waitForHost, now: now)
+        } catch {
+            // The box is unbound whatever its VM's host says: the ticket expires with the binding in any case.
+            logger.warning("could not end a CloudBox's console session on its host", metadata: ["cloudBox": "\(box.id)", "error": "\(error)"])
+        }
+        return try await send(.cloudboxUnbind, payload: CloudBoxUnbindPayload(instanceId: box.temporaryInstanceId, reason: reason),
                        to: box, by: userId, now: now) { box in
             box.temporaryInstanceId = nil
             box.temporaryBindExpiresAt = nil
@@ -110,7 +143,7 @@ public struct CloudBoxService: Sendable {
     /// Unbinds every box whose binding has expired (the reconciler calls this).
     public func expireBindings(now: Date) async throws {
         for box in try await hosts.expiredBindings(now: now) {
-            let accepted = try await unbind(box, reason: "the binding expired", by: nil, now: now)
+            let accepted = try await unbind(box, reason: "the binding expired", by: nil, waitForHost: false, now: now)
             try await auditLogs.append(AuditLog(
                 userId: nil, action: "cloud-box.unbind", resourceType: ResourceType.server.rawValue, resourceId: box.id,
                 details: ["reason": "expired", "operationId": .string(accepted.operation.id.uuidString), "by": "reconciler"],
@@ -118,11 +151,16 @@ public struct CloudBoxService: Sendable {
         }
     }
 
-    /// Once `cloudbox.bind` has finished, the ticket is no use to anyone: it is removed from the stored payload
-    /// (registered in `init`). Until then it sits in the queued task, which only the box's agent reads.
+    /// Once `cloudbox.bind` has finished, the ticket and the console's WebSocket path (its token) are no use to
+    /// anyone else: they are removed from the stored payload (registered in `init`). Until then they sit in the
+    /// queued task, which only the box's agent reads.
     public func redactTicket(_ task: AgentTask) async throws {
         guard task.kind == .cloudboxBind, var object = task.payload.objectValue, object["ticket"] != nil else { return }
         object["ticket"] = "<redacted>"
+        if var console = object["console"]?.objectValue {
+            console["websocketPath"] = "<redacted>"
+            object["console"] = .object(console)
+        }
         try await tasks.replacePayload(of: task.id, with: .object(object))
     }
 
@@ -154,12 +192,5 @@ public struct CloudBoxService: Sendable {
             plan.task(kind, for: .cloudBox(box.id), payload: try JSONValue(encoding: payload), maxAttempts: 10)
             return Accepted(cloudBox: current, operation: try await submissions.submit(plan, now: now))
         }
-    }
-
-    /// 32 random bytes, base64url.
-    static func ticket() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64URLEncoded()
     }
 }

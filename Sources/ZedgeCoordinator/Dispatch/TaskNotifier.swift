@@ -54,6 +54,13 @@ public final class TaskNotifier: Sendable {
         withoutCalls.withLock { $0.insert(host).inserted }
     }
 
+    /// Takes every host to maybe have calls and wakes every wait: wake-ups from other replicas may have been
+    /// lost (`TaskWakeListener` was not listening yet, or its connection was down). Later waits are not affected.
+    public func resynchronize() {
+        withoutCalls.withLock { $0.removeAll() }
+        wakeAll()
+    }
+
     /// Wakes every wait for `host`.
     public func notify(_ host: UUID) {
         let signals = waiters.withLock { $0.removeValue(forKey: host) } ?? [:]
@@ -64,6 +71,10 @@ public final class TaskNotifier: Sendable {
     /// long-polls must not hold its graceful shutdown for their whole wait.
     public func close() {
         closed.store(true, ordering: .sequentiallyConsistent)
+        wakeAll()
+    }
+
+    private func wakeAll() {
         let all = waiters.withLock { waiters in
             defer { waiters.removeAll() }
             return waiters.values.flatMap(\.values)

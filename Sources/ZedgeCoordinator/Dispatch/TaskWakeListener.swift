@@ -6,7 +6,8 @@ import ServiceLifecycle
 /// `NOTIFY zedge_tasks, '<host id>'` (delivered when its transaction commits) and every replica LISTENs. A new
 /// agent call sends `'<host id> call'`: the host's polls here look for calls again. A new agent run adopted
 /// through another replica (`'<host id> <run> <ms>'`) replaces the host's run here too, unless
-/// this replica saw a later one.
+/// this replica saw a later one. Each time the LISTEN comes into force (at start and after a reconnect) the
+/// notifier forgets what it knew of calls and wakes every poll: a NOTIFY sent while it was not listening was lost.
 public struct TaskWakeListener: Service {
     let sessions: ReplicaSessions
     let notifier: TaskNotifier
@@ -29,7 +30,9 @@ public struct TaskWakeListener: Service {
         let notifier = self.notifier, queue = self.queue
         while !Task.isShuttingDownGracefully {
             do {
-                try await sessions.listen(on: TaskWakeChannel.name) { payload in
+                // Wake-ups sent before the LISTEN was in force are lost: its hosts' polls look for calls again and
+                // for tasks at once (a task's poll would find it at its next look anyway; a call's would not).
+                try await sessions.listen(on: TaskWakeChannel.name, listening: notifier.resynchronize) { payload in
                     guard let (host, newRun, call) = TaskWakeChannel.parse(payload) else { return }
                     if let newRun {
                         queue.supersede(host, by: newRun.run, since: newRun.since)

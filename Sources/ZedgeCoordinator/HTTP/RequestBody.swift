@@ -60,14 +60,13 @@ extension Request {
 public enum BodyDecoder {
     public static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> DecodedBody<Body> {
         guard !data.isEmpty else { throw Problem.malformed(field: "body", "a JSON object is required") }
-        let shape = try checkStructure(data)
+        let guide = BodyGuide.of(type)
+        let shape = try checkStructure(data, guide: guide.root)
         guard let names = shape.topLevelNames else {
             throw Problem.malformed(field: "body", "must be a JSON object")
         }
-        let schema = SchemaReflector.schema(for: type)
-        let allowed = SchemaReflector.propertyNames(of: type)
         var errors: [FieldError] = []
-        for key in names.sorted() where !allowed.contains(key) {
+        for key in names.sorted() where !guide.topLevelNames.contains(key) {
             if Body.immutableFields.contains(key) || systemFields.contains(key) {
                 errors.append(FieldError(field: key, message: "is read-only and cannot be set"))
             } else {
@@ -76,7 +75,7 @@ public enum BodyDecoder {
         }
         guard errors.isEmpty else { throw Problem.malformed(errors) }
         // Foundation's decoder loses the field of a fractional number sent for an integer; find it here.
-        errors = integerErrors(shape.nonIntegralNumbers, schema: schema)
+        errors = integerErrors(shape.nonIntegralNumbers, integerPaths: guide.integerPaths)
         guard errors.isEmpty else { throw Problem.malformed(errors) }
 
         let value: Body
@@ -85,72 +84,23 @@ public enum BodyDecoder {
         } catch let error as DecodingError {
             throw Problem.malformed([FieldError(decoding: error)])
         }
-        // The body decoded, so it is well-formed JSON whose types are right; now unknown nested members and the
-        // declared field rules, then the body's own cross-field checks.
-        let json = try JSONValue(parsing: data)
-        errors = nestedUnknownFields(json, schema: schema)
-        errors += Body.nonNullFields.sorted().compactMap { json[$0] == .null ? FieldError(field: $0, message: "must not be null") : nil }
-        errors += ruleErrors(json, rules: SchemaReflector.rules(for: type))
+        // The body decoded, so its types are right; now unknown nested members and the declared field rules (both
+        // found by the scan, `BodyGuide`), then the body's own cross-field checks.
+        errors = shape.unknownMembers.map { FieldError(field: $0, message: "unknown field") }
+        errors += guide.errors(shape.captures)
         guard errors.isEmpty else { throw Problem.malformed(errors) }
         let validation = value.validate()
         guard validation.isEmpty else { throw Problem.invalid(validation) }
         return DecodedBody(value: value, presentFields: Set(names))
     }
 
-    /// "unknown field" for each member, below the top level, that its object's schema does not list (the top level
-    /// is checked first, with the read-only messages). Objects without `properties` (free-form JSON) take anything.
-    static func nestedUnknownFields(_ json: JSONValue, schema: JSONValue) -> [FieldError] {
-        var errors: [FieldError] = []
-        func walk(_ value: JSONValue, _ schema: JSONValue?, _ field: String, top: Bool) {
-            guard case .object(let schema)? = schema else { return }
-            switch value {
-            case .object(let members):
-                guard case .object(let properties)? = schema["properties"] else { return }
-                for (name, member) in members.sorted(by: { $0.key < $1.key }) {
-                    let path = field.isEmpty ? name : field + "." + name
-                    if let property = properties[name] {
-                        walk(member, property, path, top: false)
-                    } else if !top {
-                        errors.append(FieldError(field: path, message: "unknown field"))
-                    }
-                }
-            case .array(let items):
-                for (index, item) in items.enumerated() { walk(item, schema["items"], field + "[\(index)]", top: false) }
-            default:
-                return
-            }
-        }
-        walk(json, schema, "", top: true)
-        return errors
-    }
-
-    /// The failures of the declared field rules (`SchemaReflector.rules`) on the body, each at its concrete path
-    /// (`networks[1].ipAddress`).
-    static func ruleErrors(_ json: JSONValue, rules: [SchemaReflector.RuleAtPath]) -> [FieldError] {
-        var errors: [FieldError] = []
-        for entry in rules {
-            var values: [(JSONValue, String)] = [(json, "")]
-            for component in entry.path {
-                values = values.flatMap { value, field -> [(JSONValue, String)] in
-                    if component == "[]" {
-                        guard case .array(let items) = value else { return [] }
-                        return items.enumerated().map { ($1, field + "[\($0)]") }
-                    }
-                    guard case .object(let members) = value, let member = members[component] else { return [] }
-                    return [(member, field.isEmpty ? component : field + "." + component)]
-                }
-            }
-            errors += values.compactMap { entry.rule.check($0, field: $1) }
-        }
-        return errors
-    }
-
     /// Refuses, before anything is decoded, a body that is not strict JSON: a member name repeated in one object
     /// at any depth (400 naming its path, e.g. `spec.nics[1].subnetId`; RFC 7493 §2.3), malformed JSON (400 on
     /// `body` saying what and where) or nesting deeper than `StrictJSONScanner.defaultMaxDepth`. Returns the body's
-    /// shape (`StrictJSONScanner.Shape`), read in the same pass.
-    static func checkStructure(_ data: Data) throws(Problem) -> StrictJSONScanner.Shape {
-        let (outcome, shape) = StrictJSONScanner.scanShape(data)
+    /// shape (`StrictJSONScanner.Shape`: with `guide`, unknown nested members and the values the rules need), read in
+    /// the same pass.
+    static func checkStructure(_ data: Data, guide: ShapeGuide? = nil) throws(Problem) -> StrictJSONScanner.Shape {
+        let (outcome, shape) = StrictJSONScanner.scanShape(data, guide: guide)
         switch outcome {
         case .valid:
             return shape
@@ -163,27 +113,11 @@ public enum BodyDecoder {
         }
     }
 
-    /// "must be an integer" for each number that is not whole (or passes 9e15) where the schema says integer, by its
-    /// path (`a.b`), in path order. The numbers are those in objects all the way down (`Shape.nonIntegralNumbers`).
-    static func integerErrors(_ numbers: [[String]], schema: JSONValue) -> [FieldError] {
-        func isInteger(_ schema: JSONValue?) -> Bool {
-            guard case .object(let schema)? = schema else { return false }
-            return schema["type"] == "integer"
-                || schema["type"].map { if case .array(let types) = $0 { types.contains("integer") } else { false } } == true
-        }
-        var fields: [[String]] = []
-        for path in numbers {
-            var node: JSONValue? = schema
-            for name in path {
-                guard case .object(let object)? = node, case .object(let properties)? = object["properties"] else {
-                    node = nil
-                    break
-                }
-                node = properties[name]
-            }
-            if isInteger(node) { fields.append(path) }
-        }
-        return fields.sorted { $0.lexicographicallyPrecedes($1) }
+    /// "must be an integer" for each number that is not whole (or passes 9e15) where the schema says integer
+    /// (`BodyGuide.integerPaths`), by its path (`a.b`), in path order. The numbers are those in objects all the way
+    /// down (`Shape.nonIntegralNumbers`).
+    static func integerErrors(_ numbers: [[String]], integerPaths: Set<[String]>) -> [FieldError] {
+        numbers.filter(integerPaths.contains).sorted { $0.lexicographicallyPrecedes($1) }
             .map { FieldError(field: $0.joined(separator: "."), message: "must be an integer") }
     }
 }

@@ -26,7 +26,6 @@ public struct VmSpecBuilder: Sendable {
     public func spec(for vm: VirtualMachine, instance: Instance, machine: ComputeMachine, config: ResolvedInstanceConfig,
                      dataDisks: [DiskSpec] = []) throws -> VmSpec {
         guard let uuid = vm.vmUuid.flatMap(UUID.init(uuidString:)) else { throw DomainError.conflict("The VM has no domain UUID.") }
-        let port = vm.config?.objectValue?["consolePort"]?.intValue
         let rootDisk: DiskSpec
         let rootImage: RootImageSpec?
         if let image = config.image {
@@ -43,7 +42,9 @@ public struct VmSpecBuilder: Sendable {
         }
         return VmSpec(
             name: vm.vmName, uuid: uuid, vcpus: vm.cpuCores, memoryMiB: vm.memoryGb * 1024, rootDisk: rootDisk, dataDisks: dataDisks, nics: nics,
-            graphics: GraphicsSpec(kind: config.console, listen: machine.managementIp, port: port),
+            // On a UNIX socket on the host, with a password the agent draws: reached only through the agent's
+            // console tunnel (issue #16).
+            graphics: GraphicsSpec(kind: config.console),
             gpus: (vm.config?.objectValue?["gpuPciAddresses"]?.arrayValue ?? []).compactMap(\.stringValue).map(GpuSpec.init(pciAddress:)),
             rootImage: rootImage, cloudInit: seed(for: instance, vm: vm, config: config))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import Synchronization
 import ZedgeCore
 
 /// What this coordinator replica itself saw, as Prometheus counters and gauges: HTTP requests, agent heartbeats,
@@ -20,6 +21,20 @@ public final class ReplicaMetrics: Sendable {
     let reconcilePasses: (full: Counter, incremental: Counter)
     let reconcileReads: Counter
     let lastReconcilePass: (full: ReconcilePassGauges, incremental: ReconcilePassGauges)
+    /// The HTTP request series made so far, by route pattern, method and status: the registry's own lookup (label
+    /// arrays built and compared, the status formatted) cost each request more than the count itself.
+    private let requestSeries = Mutex<[RequestSeriesKey: RequestSeries]>([:])
+
+    struct RequestSeriesKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+
+    struct RequestSeries {
+        var requests: Counter
+        var duration: DurationHistogram
+    }
 
     /// `zedge_reconcile_last_pass_*` for one kind of pass.
     struct ReconcilePassGauges {
@@ -101,10 +116,19 @@ public final class ReplicaMetrics: Sendable {
 
     /// Counts one answered request and records how long it took.
     public func requestAnswered(route: String, method: String, status: Int, duration: Duration) {
-        let labels = [("route", route), ("method", method), ("status", String(status))]
-        registry.makeCounter(name: "zedge_http_requests_total", labels: labels, help: Self.requestsHelp).increment()
-        registry.makeDurationHistogram(name: "zedge_http_request_duration_seconds", labels: labels,
-                                       buckets: Self.durationBuckets, help: Self.durationHelp).record(duration)
+        let key = RequestSeriesKey(route: route, method: method, status: status)
+        let series = requestSeries.withLock { $0[key] } ?? {
+            // Made outside the lock (the registry takes its own); two requests that race here get the same series.
+            let labels = [("route", route), ("method", method), ("status", String(status))]
+            let made = RequestSeries(
+                requests: registry.makeCounter(name: "zedge_http_requests_total", labels: labels, help: Self.requestsHelp),
+                duration: registry.makeDurationHistogram(name: "zedge_http_request_duration_seconds", labels: labels,
+                                                         buckets: Self.durationBuckets, help: Self.durationHelp))
+            requestSeries.withLock { $0[key] = made }
+            return made
+        }()
+        series.requests.increment()
+        series.duration.record(duration)
     }
 
     /// Counts a heartbeat from a compute machine's or a CloudBox's agent.

@@ -19,12 +19,16 @@ public struct ReplicaSessions: Sendable {
     public var isShared: Bool { client != nil }
 
     /// LISTENs on `channel` on a connection of its own and hands each notification's payload to `receive`,
-    /// until the connection fails (throws) or graceful shutdown begins (returns).
-    public func listen(on channel: String, _ receive: @escaping @Sendable (String) -> Void) async throws {
+    /// until the connection fails (throws) or graceful shutdown begins (returns). `listening` runs once the server
+    /// has confirmed the LISTEN, before the first notification: from then on none is missed, so the caller can
+    /// catch up there on what it may have missed before (at start, or while the previous connection was down).
+    public func listen(on channel: String, listening: @escaping @Sendable () -> Void = {},
+                       _ receive: @escaping @Sendable (String) -> Void) async throws {
         guard let client else { return }
         try await cancelWhenGracefulShutdown {
             try await client.withConnection { connection in
                 try await connection.listen(on: channel) { notifications in
+                    listening()
                     for try await notification in notifications { receive(notification.payload) }
                 }
             }

@@ -48,6 +48,7 @@ enum ResourceNames {
         "machine_gpus": "GPU",
         "host_observations": "host observation",
         "agent_calls": "agent call",
+        "console_sessions": "console session",
         "host_cached_images": "cached image",
     ]
 

@@ -42,6 +42,7 @@ public struct Store: Sendable {
     public let agentTasks: any ModelRepository<AgentTask>
     public let taskEvents: any ModelRepository<TaskEvent>
     public let agentCalls: any AgentCallRepository
+    public let consoleSessions: any ConsoleSessionRepository
     public let cachedImages: any CachedImageRepository
     public let networks: any NetworkRepository
     public let ipAddresses: any IpAddressRepository
@@ -84,6 +85,7 @@ public struct Store: Sendable {
         hosts = SQLHostRepository(database: database)
         tasks = SQLTaskRepository(database: database)
         agentCalls = SQLAgentCallRepository(database: database)
+        consoleSessions = SQLConsoleSessionRepository(database: database)
         cachedImages = SQLCachedImageRepository(database: database)
         networks = SQLNetworkRepository(database: database)
         ipAddresses = SQLIpAddressRepository(database: database)

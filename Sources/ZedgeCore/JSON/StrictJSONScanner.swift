@@ -56,16 +56,46 @@ public enum StrictJSONScanner {
         /// integer), and that sit in objects all the way down (no array on their path): each by its member names
         /// from the top, in document order.
         public var nonIntegralNumbers: [[String]]
+        /// With a guide: the members below the top level that their object's guide does not list (`closed`), by
+        /// path (`spec.nics[1].colour`), in document order. What is inside an unknown member is not looked at.
+        public var unknownMembers: [String] = []
+        /// With a guide: the values at the guide's capture points, in document order.
+        public var captures: [Capture] = []
     }
 
-    /// `scan`, and the body's `Shape` when it is valid.
-    public static func scanShape(_ bytes: some ContiguousBytes, maxDepth: Int = defaultMaxDepth) -> (Outcome, Shape) {
+    /// A value the guide asked for (`ShapeGuide.captureKey`), where it was.
+    public struct Capture: Sendable, Hashable {
+        public var key: Int
+        /// `networks[1].ipAddress`.
+        public var path: String
+        public var value: Captured
+
+        public init(key: Int, path: String, value: Captured) {
+            self.key = key
+            self.path = path
+            self.value = value
+        }
+    }
+
+    /// A captured value: a scalar whole (strings unescaped, numbers as 64-bit floats), a container by its size
+    /// (the only thing field rules ask of one: `FieldRule.items`, `FieldRule.maxProperties`).
+    public enum Captured: Sendable, Hashable {
+        case scalar(JSONValue)
+        case array(count: Int)
+        case object(count: Int)
+    }
+
+    /// `scan`, and the body's `Shape` when it is valid. With `guide` (the guide of the top-level value), the shape also
+    /// holds the unknown members and the captures.
+    public static func scanShape(_ bytes: some ContiguousBytes, maxDepth: Int = defaultMaxDepth, guide: ShapeGuide? = nil) -> (Outcome, Shape) {
         bytes.withUnsafeBytes { buffer in
             var scanner = Scanner(buffer: buffer, maxDepth: max(1, maxDepth))
             scanner.collectsShape = true
+            scanner.rootGuide = guide
             let outcome = scanner.run()
             let names = scanner.topLevelIsObject ? scanner.frames.first?.names : nil
-            return (outcome, Shape(topLevelNames: names, nonIntegralNumbers: scanner.nonIntegral))
+            return (outcome, Shape(topLevelNames: names, nonIntegralNumbers: scanner.nonIntegral,
+                                   unknownMembers: scanner.unknown, captures: scanner.captures))
         }
     }
 }
@@ -81,6 +111,11 @@ private struct Scanner {
         var set: Set<String>? = nil
         /// Array: the index of the current element.
         var index = 0
+        /// With a guide: this container's guide, and the guide of the current member's value (objects).
+        var guide: ShapeGuide? = nil
+        var memberGuide: ShapeGuide? = nil
+        /// With a guide: the capture this container is, completed when it closes (its key and path).
+        var capture: (key: Int, path: String)? = nil
     }
 
     /// Objects with more names than this check them through a `Set` (below, a linear search is cheaper).
@@ -99,6 +134,10 @@ private struct Scanner {
     var collectsShape = false
     var topLevelIsObject = false
     var nonIntegral: [[String]] = []
+    /// The guide of the top-level value; nil: no unknown members are looked for and nothing is captured.
+    var rootGuide: ShapeGuide? = nil
+    var unknown: [String] = []
+    var captures: [StrictJSONScanner.Capture] = []
 
     init(buffer: UnsafeRawBufferPointer, maxDepth: Int) {
         bytes = buffer
@@ -127,36 +166,47 @@ private struct Scanner {
         while true {
             // A value starts at `i`.
             guard i < bytes.count else { throw malformed("expected a value") }
+            let guide = rootGuide == nil ? nil : valueGuide()
+            let captureKey = guide?.captureKey
             switch bytes[i] {
             case UInt8(ascii: "{"):
-                try open(isObject: true)
+                try open(isObject: true, guide: guide)
                 skipWhitespace()
                 if peek(UInt8(ascii: "}")) {
                     i += 1
-                    depth -= 1
+                    close(count: 0)
                 } else {
                     try member()
                     continue  // its value
                 }
             case UInt8(ascii: "["):
-                try open(isObject: false)
+                try open(isObject: false, guide: guide)
                 skipWhitespace()
                 if peek(UInt8(ascii: "]")) {
                     i += 1
-                    depth -= 1
+                    close(count: 0)
                 } else {
                     continue  // element 0
                 }
             case UInt8(ascii: "\""):
-                try string(name: false)
+                let text = try string(name: captureKey != nil)
+                if let captureKey { capture(captureKey, .scalar(.string(text!))) }
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let start = i
                 try number()
+                if let captureKey {
+                    let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
+                    capture(captureKey, .scalar(.number(Double(text) ?? 0)))
+                }
             case UInt8(ascii: "t"):
                 try literal("true")
+                if let captureKey { capture(captureKey, .scalar(.bool(true))) }
             case UInt8(ascii: "f"):
                 try literal("false")
+                if let captureKey { capture(captureKey, .scalar(.bool(false))) }
             case UInt8(ascii: "n"):
                 try literal("null")
+                if let captureKey { capture(captureKey, .scalar(.null)) }
             default:
                 throw malformed("expected a value")
             }
@@ -183,7 +233,7 @@ private struct Scanner {
                     break
                 } else if b == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
                     i += 1
-                    depth -= 1
+                    close(count: isObject ? frames[depth - 1].names.count : frames[depth - 1].index + 1)
                 } else {
                     throw malformed(isObject ? "expected ',' or '}'" : "expected ',' or ']'")
                 }
@@ -191,20 +241,66 @@ private struct Scanner {
         }
     }
 
-    mutating func open(isObject: Bool) throws(Stop) {
+    mutating func open(isObject: Bool, guide: ShapeGuide?) throws(Stop) {
         guard depth < maxDepth else { throw Stop(outcome: .tooDeep(offset: i, maxDepth: maxDepth)) }
         if depth == 0 { topLevelIsObject = isObject }
+        let capture = guide?.captureKey.map { (key: $0, path: valuePath()) }
         if depth < frames.count {
             frames[depth].isObject = isObject
             frames[depth].names.removeAll(keepingCapacity: true)
             frames[depth].set = nil
             frames[depth].index = 0
+            frames[depth].guide = guide
+            frames[depth].memberGuide = nil
+            frames[depth].capture = capture
         } else {
-            frames.append(Frame(isObject: isObject))
+            frames.append(Frame(isObject: isObject, guide: guide, capture: capture))
         }
         depth += 1
         i += 1
     }
+
+    /// Closes the innermost container, which held `count` members or items, completing its capture if it is one.
+    mutating func close(count: Int) {
+        depth -= 1
+        if let capture = frames[depth].capture {
+            captures.append(.init(key: capture.key, path: capture.path,
+                                  value: frames[depth].isObject ? .object(count: count) : .array(count: count)))
+        }
+    }
+
+    /// The guide of the value that starts at `i`: the root's, a member's or an array's items'.
+    func valueGuide() -> ShapeGuide? {
+        guard depth > 0 else { return rootGuide }
+        // Fields read in place: copying the frame would retain every reference it holds.
+        return frames[depth - 1].isObject ? frames[depth - 1].memberGuide : frames[depth - 1].guide?.items
+    }
+
+    /// Records the scalar value that starts at the current position's path.
+    mutating func capture(_ key: Int, _ value: StrictJSONScanner.Captured) {
+        captures.append(.init(key: key, path: valuePath(), value: value))
+    }
+
+    /// The path of the value at the current position: `a.b[2].name` (the empty name shows as `""`).
+    func valuePath() -> String { path(through: depth) }
+
+    /// The path through the open containers `frames[..<end]`, each object by its current member's name and each array
+    /// by its current index.
+    func path(through end: Int) -> String {
+        var path = ""
+        for frame in frames[..<end] {
+            if frame.isObject {
+                if !path.isEmpty { path += "." }
+                path += Self.segment(frame.names.last ?? "")
+            } else {
+                path += "[\(frame.index)]"
+            }
+        }
+        return path
+    }
+
+    /// A member name in a path; the empty name shows as `""` (a path is never empty).
+    static func segment(_ name: String) -> String { name.isEmpty ? #""""# : name }
 
     /// A member's name and colon, at `i` (whitespace skipped); leaves `i` at its value.
     mutating func member() throws(Stop) {
@@ -222,6 +318,12 @@ private struct Scanner {
             frames[top].set = set
         }
         frames[top].names.append(name)  // the last one is the current member's name (for paths)
+        if let guide = frames[top].guide {
+            let memberGuide = guide.properties[name]
+            frames[top].memberGuide = memberGuide
+            // The top-level object's unknown members are the caller's (it words them: read-only, unknown).
+            if memberGuide == nil, guide.closed, depth > 1 { unknown.append(valuePath()) }
+        }
         skipWhitespace()
         guard peek(UInt8(ascii: ":")) else { throw malformed("expected ':' after a member name") }
         i += 1
@@ -230,18 +332,9 @@ private struct Scanner {
 
     /// The path of member `name` of the innermost object: `a.b[2].name`; the empty name shows as `""`.
     func duplicate(_ name: String) -> Stop {
-        func segment(_ name: String) -> String { name.isEmpty ? #""""# : name }
-        var path = ""
-        for frame in frames[..<(depth - 1)] {
-            if frame.isObject {
-                if !path.isEmpty { path += "." }
-                path += segment(frame.names.last ?? "")
-            } else {
-                path += "[\(frame.index)]"
-            }
-        }
+        var path = path(through: depth - 1)
         if !path.isEmpty { path += "." }
-        return Stop(outcome: .duplicateKey(path: path + segment(name)))
+        return Stop(outcome: .duplicateKey(path: path + Self.segment(name)))
     }
 
     // MARK: Tokens
@@ -299,7 +392,7 @@ private struct Scanner {
                 throw malformed("a number beyond the range of a 64-bit float (RFC 7493 §2.2)")
             }
         }
-        if collectsShape, depth > 0, frames[..<depth].allSatisfy(\.isObject), !isWholeAndSafe(start..<i, plain: !fraction && !exponent) {
+        if collectsShape, depth > 0, (0..<depth).allSatisfy({ frames[$0].isObject }), !isWholeAndSafe(start..<i, plain: !fraction && !exponent) {
             nonIntegral.append(frames[..<depth].map { $0.names.last ?? "" })
         }
     }

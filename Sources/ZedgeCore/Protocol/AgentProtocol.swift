@@ -255,6 +255,12 @@ public struct TaskPollResponse: Codable, Sendable, Hashable {
 public enum AgentCallKind: String, ZedgeEnum {
     /// The tail of a VM's serial console log: payload `ConsoleLogCall`, answer `ConsoleLogOutput`.
     case consoleLog = "vm.console-log"
+    /// Open a console tunnel: the agent dials a WebSocket back to the coordinator and connects it to the VM's
+    /// serial console or graphics; payload `ConsoleOpenCall`, answered once the WebSocket is up (no answer body).
+    case consoleOpen = "vm.console-open"
+    /// Set or rotate a VM's graphics password and close some of its tunnels: payload `GraphicsPasswordCall`, no
+    /// answer body.
+    case graphicsPassword = "vm.graphics-password"
 }
 
 /// A read-only question handed to an agent with its long-poll (like Nova's `get_console_output` RPC call).

@@ -10,29 +10,34 @@ import Foundation
 
 // MARK: - Bind
 
-/// Where a CloudBox's session client reaches an instance's graphical console.
-public struct ConsoleEndpoint: Codable, Sendable, Hashable {
+/// Where a CloudBox's session client reaches an instance's graphical console (issue #16): a console tunnel's
+/// WebSocket on the coordinator the box is registered with, inside which it speaks RFB (RFC 6143) to the VM's
+/// VNC server and authenticates with the binding's ticket. The path holds a token: secret, like the ticket.
+public struct ConsoleEndpoint: Codable, Sendable, Hashable, CustomStringConvertible {
     public var kind: GraphicsKind
-    /// An IP address or a hostname.
-    public var host: String
-    public var port: Int
+    /// `/console/{token}/websocket`, on the box's coordinator. Secret.
+    public var websocketPath: String
+    /// The absolute URL (the box's coordinator + `websocketPath`), which the box's agent writes into its session
+    /// file; nil in the task's payload. Secret.
+    public var websocketUrl: String?
 
-    public static let portRange = 1...65535
-
-    public init(kind: GraphicsKind, host: String, port: Int) {
+    public init(kind: GraphicsKind, websocketPath: String, websocketUrl: String? = nil) {
         self.kind = kind
-        self.host = host
-        self.port = port
+        self.websocketPath = websocketPath
+        self.websocketUrl = websocketUrl
     }
+
+    public var description: String { "\(kind.rawValue) through the coordinator's console tunnel" }
 
     /// Problems with the endpoint, fields prefixed with `field` ("console").
     public func validate(field: String) -> [FieldError] {
-        var errors: [FieldError] = []
-        if IPAddress(host) == nil, Validate.hostname(host, field: "\(field).host") != nil {
-            errors.append(FieldError(field: "\(field).host", message: "must be an IP address or a hostname"))
+        let path = Array(websocketPath.utf8)
+        let parts = websocketPath.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, parts[1] == "console", parts[3] == "websocket", !parts[2].isEmpty,
+              parts[2] != ".", parts[2] != "..", path.count <= 512, path.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x3F && $0 != 0x23 }) else {
+            return [FieldError(field: "\(field).websocketPath", message: "must be a console WebSocket path (/console/{token}/websocket)")]
         }
-        if let e = Validate.size(port, field: "\(field).port", in: Self.portRange) { errors.append(e) }
-        return errors
+        return []
     }
 }
 
@@ -77,14 +82,14 @@ public struct CloudBoxBindPayload: Codable, Sendable, Hashable, CustomStringConv
     }
 
     public var description: String {
-        "CloudBoxBindPayload(instanceId: \(instanceId), instanceName: \(instanceName), console: \(console.kind)://\(console.host):\(console.port), ticket: <redacted>, expiresAt: \(ZedgeJSON.formatDate(expiresAt)))"
+        "CloudBoxBindPayload(instanceId: \(instanceId), instanceName: \(instanceName), console: \(console), ticket: <redacted>, expiresAt: \(ZedgeJSON.formatDate(expiresAt)))"
     }
 
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
         Mirror(self, children: [
-            "instanceId": instanceId, "instanceName": instanceName, "console": console, "ticket": "<redacted>",
+            "instanceId": instanceId, "instanceName": instanceName, "console": console.description, "ticket": "<redacted>",
             "expiresAt": expiresAt,
         ])
     }
@@ -242,23 +247,23 @@ public struct CloudBoxRebootPayload: Codable, Sendable, Hashable {
 
 // MARK: - Observed state
 
-/// A bound session as a CloudBox reports it: the bind payload without its ticket.
+/// A bound session as a CloudBox reports it: the bind payload without its secrets (the ticket, and the console's
+/// WebSocket path, which holds a token).
 public struct CloudBoxSession: Codable, Sendable, Hashable {
     public var instanceId: UUID
     public var instanceName: String
-    public var console: ConsoleEndpoint
+    public var consoleKind: GraphicsKind
     public var expiresAt: Date
 
-    public init(instanceId: UUID, instanceName: String, console: ConsoleEndpoint, expiresAt: Date) {
+    public init(instanceId: UUID, instanceName: String, consoleKind: GraphicsKind, expiresAt: Date) {
         self.instanceId = instanceId
         self.instanceName = instanceName
-        self.console = console
+        self.consoleKind = consoleKind
         self.expiresAt = expiresAt
     }
 
     public init(_ bind: CloudBoxBindPayload) {
-        self.init(instanceId: bind.instanceId, instanceName: bind.instanceName, console: bind.console,
-                  expiresAt: bind.expiresAt)
+        self.init(instanceId: bind.instanceId, instanceName: bind.instanceName, consoleKind: bind.console.kind, expiresAt: bind.expiresAt)
     }
 }
 

@@ -441,16 +441,18 @@ public struct GraphicsSpec: Codable, Sendable, Hashable, CustomStringConvertible
     CustomReflectable
 {
     public var kind: GraphicsKind
-    /// The IP address the console listens on (e.g. the management address, or 127.0.0.1 behind a proxy).
-    public var listen: String
-    /// A fixed port (5900...65535); nil lets libvirt pick one (autoport).
+    /// The IP address the console listens on; nil (what Zedge sends, issue #16) for a UNIX socket that libvirt
+    /// places under the domain's own directory, reachable only on the host: every console goes through the agent.
+    public var listen: String?
+    /// A fixed port (5900...65535) with `listen`; nil lets libvirt pick one (autoport).
     public var port: Int?
-    /// The console password; nil for none. Secret.
+    /// The console password; nil for one the agent draws at random when it defines the domain (nothing is open by
+    /// default, issue #16). Secret.
     public var passwd: String?
 
     public static let portRange = 5900...65535
 
-    public init(kind: GraphicsKind, listen: String, port: Int? = nil, passwd: String? = nil) {
+    public init(kind: GraphicsKind, listen: String? = nil, port: Int? = nil, passwd: String? = nil) {
         self.kind = kind
         self.listen = listen
         self.port = port
@@ -459,7 +461,7 @@ public struct GraphicsSpec: Codable, Sendable, Hashable, CustomStringConvertible
 
     public func validate(field: String) -> [FieldError] {
         var errors: [FieldError] = []
-        if let e = Validate.ipAddress(listen, field: "\(field).listen") { errors.append(e) }
+        if let listen, let e = Validate.ipAddress(listen, field: "\(field).listen") { errors.append(e) }
         if let port, let e = Validate.size(port, field: "\(field).port", in: Self.portRange) { errors.append(e) }
         if let passwd {
             // VNC authentication uses at most 8 characters of the password; refuse longer ones rather than
@@ -477,14 +479,14 @@ public struct GraphicsSpec: Codable, Sendable, Hashable, CustomStringConvertible
     }
 
     public var description: String {
-        "GraphicsSpec(kind: \(kind), listen: \(listen), port: \(port.map(String.init) ?? "auto"), passwd: \(passwd == nil ? "none" : "<redacted>"))"
+        "GraphicsSpec(kind: \(kind), listen: \(listen ?? "socket"), port: \(port.map(String.init) ?? "auto"), passwd: \(passwd == nil ? "none" : "<redacted>"))"
     }
 
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
         Mirror(self, children: [
-            "kind": kind, "listen": listen, "port": port as Any,
+            "kind": kind, "listen": listen ?? "socket", "port": port as Any,
             "passwd": passwd == nil ? "none" : "<redacted>",
         ])
     }

@@ -16,10 +16,27 @@ public struct FieldRule: Sendable {
     /// `minimum`, `maximum`, `maxItems`, `maxProperties`, …).
     public let keywords: [String: JSONValue]
     private let checker: @Sendable (JSONValue, String) -> FieldError?
+    /// A rule on a container's size: its check of an array (`true`) or object (`false`) of that many entries.
+    private let sizeChecker: (@Sendable (_ isArray: Bool, _ count: Int, _ field: String) -> FieldError?)?
 
     public init(keywords: [String: JSONValue], check: @escaping @Sendable (JSONValue, String) -> FieldError?) {
         self.keywords = keywords
         self.checker = check
+        self.sizeChecker = nil
+    }
+
+    /// A rule on the number of an array's items or an object's members: it needs a container's size only, so it can
+    /// be checked on a value the scanner did not build (`StrictJSONScanner.Captured`).
+    init(keywords: [String: JSONValue], size: @escaping @Sendable (_ isArray: Bool, _ count: Int, _ field: String) -> FieldError?) {
+        self.keywords = keywords
+        self.checker = { value, field in
+            switch value {
+            case .array(let items): size(true, items.count, field)
+            case .object(let members): size(false, members.count, field)
+            default: nil
+            }
+        }
+        self.sizeChecker = size
     }
 
 
@@ -35,6 +52,16 @@ public struct FieldRule: Sendable {
     public func check(_ value: JSONValue, field: String) -> FieldError? {
         if case .null = value { return nil }
         return checker(value, field)
+    }
+
+    /// The error for a value as the body's scan captured it (`StrictJSONScanner.scanShape(_:guide:)`), or nil: the same
+    /// answer as `check(_:field:)` on the whole value, since a rule on a container asks only for its size.
+    public func check(_ captured: StrictJSONScanner.Captured, field: String) -> FieldError? {
+        switch captured {
+        case .scalar(let value): check(value, field: field)
+        case .array(let count): sizeChecker?(true, count, field)
+        case .object(let count): sizeChecker?(false, count, field)
+        }
     }
 }
 
@@ -204,16 +231,16 @@ extension FieldRule {
 
     /// An array of `range` items.
     public static func items(_ range: ClosedRange<Int>) -> FieldRule {
-        FieldRule(keywords: ["minItems": .number(Double(range.lowerBound)), "maxItems": .number(Double(range.upperBound))]) { value, field in
-            guard case .array(let items) = value, !range.contains(items.count) else { return nil }
+        FieldRule(keywords: ["minItems": .number(Double(range.lowerBound)), "maxItems": .number(Double(range.upperBound))]) { isArray, count, field in
+            guard isArray, !range.contains(count) else { return nil }
             return FieldError(field: field, message: "must have \(range.lowerBound) to \(range.upperBound) items")
         }
     }
 
     /// An object of at most `maximum` members.
     public static func maxProperties(_ maximum: Int) -> FieldRule {
-        FieldRule(keywords: ["maxProperties": .number(Double(maximum))]) { value, field in
-            guard case .object(let members) = value, members.count > maximum else { return nil }
+        FieldRule(keywords: ["maxProperties": .number(Double(maximum))]) { isArray, count, field in
+            guard !isArray, count > maximum else { return nil }
             return FieldError(field: field, message: "must have at most \(maximum) entries")
         }
     }

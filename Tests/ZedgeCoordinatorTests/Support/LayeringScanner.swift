@@ -7,7 +7,8 @@ struct LayeringScanner: Sendable {
     /// The top-level folders, bottom to top: a folder may use only itself and the folders before it.
     static let layers = [
         "Errors", "Executors", "Store", "Audit", "Auth", "Authorization", "TLS", "Observability", "Leadership", "Dispatch",
-        "Hosts", "Placement", "Quotas", "Networks", "Images", "Templates", "CloudBoxes", "Disks", "Instances", "HTTP", "Application",
+        "Hosts", "Placement", "Quotas", "Networks", "Images", "Templates", "Consoles", "CloudBoxes", "Disks", "Instances", "HTTP",
+        "Application",
     ]
 
     /// Lines outside Store/ that contain one of these run SQL. So does a string literal line that starts with
@@ -20,7 +21,7 @@ struct LayeringScanner: Sendable {
     static let sqlKeywords = ["SELECT ", "UPDATE ", "INSERT INTO", "DELETE FROM"]
 
     /// Only HTTP/ and Application/ may import these modules or name these types (besides HTTP/'s own).
-    static let httpModules = ["Hummingbird", "HummingbirdCore", "HummingbirdTLS", "HTTPTypes", "NIOHTTP1"]
+    static let httpModules = ["Hummingbird", "HummingbirdCore", "HummingbirdTLS", "HummingbirdWebSocket", "HTTPTypes", "NIOHTTP1", "NIOWebSocket"]
     static let httpTypes: Set<String> = ["HTTPResponse", "HTTPRequest", "Request", "Response", "RouterMiddleware"]
 
     struct Violation: Hashable, Sendable, CustomStringConvertible {

@@ -34,6 +34,7 @@ struct TestCoordinator: Sendable {
     static func with(
         _ engine: TestEngine,
         configure: (inout CoordinatorConfiguration) -> Void = { _ in },
+        logs: LogCapture? = nil,
         _ body: (TestCoordinator) async throws -> Void
     ) async throws {
         let directory = FileManager.default.temporaryDirectory
@@ -45,12 +46,19 @@ struct TestCoordinator: Sendable {
             databaseURL: try await engine.makeDatabaseURL(in: directory),
             bootstrapAdminPassword: adminPassword, logLevel: .warning)
         configure(&configuration)
-        try await run(configuration, body)
+        try await run(configuration, logs: logs, body)
     }
 
-    /// Runs a coordinator with exactly this configuration (used to restart on the same data dir).
-    static func run(_ configuration: CoordinatorConfiguration, _ body: (TestCoordinator) async throws -> Void) async throws {
+    /// Runs a coordinator with exactly this configuration (used to restart on the same data dir). With `logs`, every
+    /// line it logs, at every level (trace and up), goes there instead.
+    static func run(_ configuration: CoordinatorConfiguration, logs: LogCapture? = nil,
+                    _ body: (TestCoordinator) async throws -> Void) async throws {
         let logger = {
+            if let logs {
+                var logger = Logger(label: "zedge.test") { label in logs.handler(label: label) }
+                logger.logLevel = .trace
+                return logger
+            }
             var logger = Logger(label: "zedge.test")
             logger.logLevel = configuration.logLevel
             return logger

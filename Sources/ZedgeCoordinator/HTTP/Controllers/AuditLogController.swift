@@ -17,13 +17,18 @@ public struct AuditLogController: Sendable {
 
     // MARK: - Route handlers
 
-    /// Query the audit log (`audit-log.list`).
+    /// Query the audit log (`audit-log.list`); `since` and `until` bound `createdAt` (ISO 8601; 422 on `until` when it is
+    /// earlier than `since`: each is well-formed, the pair is not a window).
     func list(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let principal = try context.requirePrincipal()
         guard [.admin, .tenantAdmin].contains(principal.role) else {
             throw Problem.forbidden("Only an ADMIN or a TENANT_ADMIN reads the audit log.")
         }
         var parameters = try ListParameters.parse(request, Self.list)
+        // An empty window is a mistake in the query, not an empty log.
+        if let since = parameters.date("since"), let until = parameters.date("until"), until < since {
+            throw Problem.invalid(field: "until", "must not be earlier than since")
+        }
         if principal.role == .tenantAdmin {
             parameters.force("tenantId", principal.tenantId.map { .uuid($0) } ?? .null)
         }

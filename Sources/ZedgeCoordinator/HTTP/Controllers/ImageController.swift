@@ -63,6 +63,19 @@ public struct ImageController: Sendable {
         "recommendedCpuCores": .integer(cpuRange), "recommendedMemoryGb": .integer(memoryRange),
     ]
 
+    /// A recommended size below the image's minimum is a contradiction: each recommended one must be at least its
+    /// minimum (checked on create, and on PATCH against the image as it would become). 422 naming the recommended field.
+    static func sizeErrors(minCpuCores: Int?, recommendedCpuCores: Int?, minMemoryGb: Int?, recommendedMemoryGb: Int?) -> [FieldError] {
+        var errors: [FieldError] = []
+        if let minimum = minCpuCores, let recommended = recommendedCpuCores, recommended < minimum {
+            errors.append(FieldError(field: "recommendedCpuCores", message: "must be at least minCpuCores (\(minimum))"))
+        }
+        if let minimum = minMemoryGb, let recommended = recommendedMemoryGb, recommended < minimum {
+            errors.append(FieldError(field: "recommendedMemoryGb", message: "must be at least minMemoryGb (\(minimum))"))
+        }
+        return errors
+    }
+
     /// The rules of a version's fields, in create and PATCH alike.
     static let versionRules: [String: FieldRule] = [
         "versionNumber": TemplateController.versionRule, "versionName": .displayText(maxLength: 128),
@@ -99,7 +112,8 @@ public struct ImageController: Sendable {
             if visibility != .groupSpecific, !(groupIds ?? []).isEmpty {
                 errors.append(FieldError(field: "groupIds", message: "only GROUP_SPECIFIC images name groups"))
             }
-            return errors
+            return errors + ImageController.sizeErrors(minCpuCores: minCpuCores, recommendedCpuCores: recommendedCpuCores,
+                                                       minMemoryGb: minMemoryGb, recommendedMemoryGb: recommendedMemoryGb)
         }
     }
 
@@ -279,6 +293,9 @@ public struct ImageController: Sendable {
         if patch.has("recommendedMemoryGb") { image.recommendedMemoryGb = value.recommendedMemoryGb }
         if patch.has("status") { image.status = try required(value.status, "status") }
         if patch.has("visibility") { image.visibility = try required(value.visibility, "visibility") }
+        let sizes = Self.sizeErrors(minCpuCores: image.minCpuCores, recommendedCpuCores: image.recommendedCpuCores,
+                                    minMemoryGb: image.minMemoryGb, recommendedMemoryGb: image.recommendedMemoryGb)
+        guard sizes.isEmpty else { throw Problem.invalid(sizes) }
         var groupIds = try await access.groupIds(of: image.id)
         if patch.has("groupIds") { groupIds = try await checkGroups(value.groupIds ?? [], tenantId: image.tenantId) }
         if image.visibility == .groupSpecific, groupIds.isEmpty {

@@ -9,6 +9,8 @@ public struct InstanceController: Sendable {
     let instances: any InstanceRepository
     let service: InstanceService
     let consoleLogs: ConsoleLogService
+    let consoles: ConsoleService
+    let tlsEnabled: Bool
     let authorizer: Authorizer
 
     /// The rules of an instance's fields, in create and PATCH alike: `timeoutS` is at most a year.
@@ -43,6 +45,12 @@ public struct InstanceController: Sendable {
         }
     }
 
+    /// `POST /api/v1/instances/{id}/console`.
+    struct ConsoleBody: RequestBody {
+        /// `vnc` (the graphics, RFB) or `serial` (the first serial port).
+        var type: ConsoleType
+    }
+
     struct PatchBody: RequestBody {
         static var nonNullFields: Set<String> { ["name"] }
         var name: String?
@@ -69,6 +77,8 @@ public struct InstanceController: Sendable {
                   action: "instance.delete", output: InstanceService.Accepted.self, status: 202, use: delete)
         routes.on(.get, ":id/console-log", summary: "The last lines of the instance's serial console (lines: 1-1000, default 100), read through its host's agent; 409 when the host is OFFLINE",
                   action: "instance.console-log", output: ConsoleLogOutput.self, list: Self.consoleLog, use: consoleLog)
+        routes.on(.post, ":id/console", summary: "A console for the instance (type vnc or serial): a browser page and a WebSocket URL carrying a single-use token valid 60 s; the host is reached through its agent's own connection. 409 when the instance is not RUNNING or its host is OFFLINE",
+                  action: "instance.console", input: ConsoleBody.self, output: ConsoleGrant.self, use: console)
         routes.on(.post, ":id/actions/:action", summary: "start, stop, restart or delete an instance (202 + Operation; 409 when its status forbids it)",
                   action: "instance.action", output: InstanceService.Accepted.self, status: 202, use: action)
     }
@@ -133,6 +143,23 @@ public struct InstanceController: Sendable {
         }
         let instance = try await reachable(context, .read)
         return try JSONResponse.make(try await consoleLogs.tail(of: instance, lines: lines))
+    }
+
+    /// A console for the instance: a page and a WebSocket URL with a single-use 60 s token (`instance.console`).
+    /// Whoever may operate the instance (start and stop it) may open its console.
+    func console(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let principal = try context.requirePrincipal()
+        let body = try await request.decodeBody(ConsoleBody.self, context: context).value
+        let instance = try await reachable(context, .execute)
+        let (session, token) = try await consoles.issue(body.type, for: instance, by: principal.userId)
+        context.audit.detail("consoleSessionId", .string(session.id.uuidString))
+        context.audit.detail("type", .string(body.type.rawValue))
+        let base = ConsoleController.baseURL(of: request, tls: tlsEnabled)
+        let page = "\(base.http)/console/\(token)"
+        let grant = ConsoleGrant(sessionId: session.id, instanceId: instance.id, type: body.type, url: page,
+                                 websocketUrl: "\(base.ws)/console/\(token)/websocket", expiresAt: session.expiresAt)
+        // 200, as Nova's `POST /servers/{id}/remote-consoles`: the session is not a resource one reads back.
+        return try JSONResponse.make(grant, headers: [.cacheControl: "no-store"])
     }
 
     /// Rename an instance or change its timeoutS (`instance.update`).

@@ -1,0 +1,140 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import ZedgeCore
+
+/// One half of a console tunnel: what the other half writes its bytes to.
+public struct ConsoleLeg: Sendable {
+    let outbound: WebSocketOutboundWriter
+}
+
+/// The WebSocket upgrades of console tunnels (issue #16), decided before the router sees the request:
+///
+/// - `GET /console/{token}/websocket`, a user's (a browser's noVNC, `zedgectl`): the token is spent here, then the
+///   host's agent is asked to dial in, and the two WebSockets are spliced — each binary message goes through
+///   unchanged, and closing either side closes the other.
+/// - `GET /agent/v1/console-sessions/{id}/websocket`, the agent's (its credential as a bearer token): it meets the
+///   user's side waiting for that session and that host.
+///
+/// A WebSocket this refuses (a used, expired or unknown token; no such session) is closed at once with 4000 + the
+/// HTTP status it would have had (4403, 4404, ...) and the reason. The same paths without an upgrade reach the
+/// router, whose routes answer with the problem as JSON.
+public struct ConsoleWebSockets: Sendable {
+    public typealias Handler = WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
+
+    let consoles: ConsoleService
+    let authenticator: Authenticator
+    let rendezvous: ConsoleRendezvous<ConsoleLeg>
+    let logger: Logger
+
+    public init(consoles: ConsoleService, authenticator: Authenticator, rendezvous: ConsoleRendezvous<ConsoleLeg>, logger: Logger) {
+        self.consoles = consoles
+        self.authenticator = authenticator
+        self.rendezvous = rendezvous
+        self.logger = logger
+    }
+
+    /// The server's WebSocket settings: frames up to 1 MiB (the agent sends up to 32 KiB at a time; a browser's
+    /// noVNC less), pings every 30 s so that idle consoles survive proxies.
+    public static let configuration = WebSocketServerConfiguration(maxFrameSize: 1 << 20, autoPing: .enabled(timePeriod: .seconds(30)))
+
+    public func shouldUpgrade(_ request: HTTPRequest, channel: any Channel, logger: Logger) async throws -> ShouldUpgradeResult<Handler> {
+        let parts = (request.path ?? "").split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/", omittingEmptySubsequences: false) } ?? []
+        // ["", "console", token, "websocket"] or ["", "agent", "v1", "console-sessions", id, "websocket"]
+        if parts.count == 4, parts[1] == "console", parts[3] == "websocket" {
+            return await user(token: String(parts[2]), request: request)
+        }
+        if parts.count == 6, parts[1] == "agent", parts[2] == "v1", parts[3] == "console-sessions", parts[5] == "websocket",
+           let session = UUID(uuidString: String(parts[4])) {
+            return await agent(session: session, request: request)
+        }
+        return .dontUpgrade
+    }
+
+    /// The subprotocol to answer with: `binary` when the client offers it (noVNC does), else none.
+    static func protocolHeaders(_ request: HTTPRequest) -> HTTPFields {
+        let offered = request.headerFields[.secWebSocketProtocol]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []
+        return offered.contains("binary") ? [.secWebSocketProtocol: "binary"] : [:]
+    }
+
+    func user(token: String, request: HTTPRequest) async -> ShouldUpgradeResult<Handler> {
+        let session: ConsoleSession
+        do {
+            session = try await consoles.spend(token: token)
+        } catch {
+            return Self.refusal(error, request)
+        }
+        let (consoles, rendezvous, logger) = (self.consoles, self.rendezvous, self.logger)
+        logger.info("console session opened", metadata: ["session": "\(session.id)", "instance": "\(session.instanceId)", "type": "\(session.type.rawValue)"])
+        return .upgrade(Self.protocolHeaders(request)) { inbound, outbound, _ in
+            let agentLeg: ConsoleLeg
+            do {
+                agentLeg = try await consoles.connect(session, userLeg: ConsoleLeg(outbound: outbound), rendezvous: rendezvous)
+            } catch {
+                logger.notice("console session could not reach its host", metadata: ["session": "\(session.id)", "error": "\(error)"])
+                try? await outbound.close(Self.closeCode(for: error), reason: Self.reason(error))
+                await consoles.ended(session)
+                return
+            }
+            await Self.relay(inbound, to: agentLeg)
+            await consoles.ended(session)
+            logger.info("console session closed", metadata: ["session": "\(session.id)"])
+        }
+    }
+
+    func agent(session: UUID, request: HTTPRequest) async -> ShouldUpgradeResult<Handler> {
+        guard let header = request.headerFields[.authorization], header.lowercased().hasPrefix("bearer "),
+              let agent = try? await authenticator.agent(for: String(header.dropFirst("bearer ".count)))
+        else { return Self.refusal(DomainError.unauthorized("An agent credential is required."), request) }
+        guard let machine = agent.computeMachineId, rendezvous.isWaiting(session: session, computeMachineId: machine) else {
+            return Self.refusal(DomainError.notFound("Console session"), request)
+        }
+        let rendezvous = self.rendezvous
+        return .upgrade([:]) { inbound, outbound, _ in
+            guard let userLeg = rendezvous.arrive(session: session, computeMachineId: machine, agentLeg: ConsoleLeg(outbound: outbound)) else {
+                try? await outbound.close(.unknown(4404), reason: "No console session waits for this host.")
+                return
+            }
+            await Self.relay(inbound, to: userLeg)
+        }
+    }
+
+    /// A refused console WebSocket: upgraded, then closed at once with 4000 + the HTTP status and the reason. A
+    /// browser's WebSocket cannot read the status of a refused upgrade, but it reads a close frame's code and reason.
+    static func refusal(_ error: any Error, _ request: HTTPRequest) -> ShouldUpgradeResult<Handler> {
+        .upgrade(protocolHeaders(request)) { _, outbound, _ in
+            try? await outbound.close(closeCode(for: error), reason: reason(error))
+        }
+    }
+
+    /// Copies every data frame of `inbound` to `leg` as a binary frame until `inbound` ends, then closes `leg`.
+    static func relay(_ inbound: WebSocketInboundStream, to leg: ConsoleLeg) async {
+        do {
+            for try await frame in inbound {
+                try await leg.outbound.write(.binary(frame.data))
+            }
+        } catch {}
+        try? await leg.outbound.close(.normalClosure, reason: nil)
+    }
+
+    /// 4000 + the HTTP status the error would have had (a common convention for application close codes).
+    static func closeCode(for error: any Error) -> WebSocketErrorCode {
+        let status = (error as? DomainError).map { Problem($0).status.code } ?? 500
+        return .unknown(UInt16(4000 + status))
+    }
+
+    /// A close frame's reason: at most 123 bytes of UTF-8 (RFC 6455 §5.5).
+    static func reason(_ error: any Error) -> String {
+        let text = (error as? DomainError)?.message ?? "The console could not be opened."
+        var reason = ""
+        for character in text {
+            guard reason.utf8.count + String(character).utf8.count <= 123 else { break }
+            reason.append(character)
+        }
+        return reason
+    }
+}

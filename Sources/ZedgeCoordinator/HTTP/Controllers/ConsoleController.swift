@@ -1,0 +1,94 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ZedgeCore
+
+/// The browser side of consoles (issue #16):
+///
+/// - `GET /console/{token}`: a page that opens the console's WebSocket — noVNC (Debian's `novnc` package, served
+///   from `novncDirectory` under `/console/novnc/`) for `vnc`, a plain terminal for `serial`. Loading the page
+///   does not spend the token; the WebSocket does.
+/// - `GET /console/{token}/websocket` and `GET /agent/v1/console-sessions/{id}/websocket` without a WebSocket
+///   upgrade (or with one that `ConsoleWebSockets` refused): the problem, as JSON.
+public struct ConsoleController: Sendable {
+    let consoles: ConsoleService
+    let novncDirectory: String
+    let tlsEnabled: Bool
+
+    public func register(consoles routes: RouteRegistrar, agent: RouteRegistrar, router: Router<ZedgeRequestContext>) {
+        routes.on(.get, ":token", summary: "The browser console page for a console token (noVNC for vnc, a terminal for serial); loading it does not spend the token",
+                  action: "console.page", output: EmptyBody.self, authenticated: false, use: page)
+        routes.on(.get, ":token/websocket", summary: "The console's WebSocket (binary messages: RFB for vnc, the serial port's bytes for serial); the first upgrade before the token expires spends it. Without an upgrade: why it cannot be opened",
+                  action: "console.websocket", output: EmptyBody.self, authenticated: false, use: websocket)
+        agent.on(.get, "console-sessions/:id/websocket", summary: "The agent's side of a console tunnel (a WebSocket upgrade); without one, or for a session nobody waits for, a problem",
+                 action: "agent.console", output: EmptyBody.self, use: agentWebSocket)
+        // noVNC's ES modules import one another by relative path: the directory is served as it is installed.
+        router.get("console/novnc/**", use: novnc)
+    }
+
+    /// `https://host:port` and `wss://host:port` as the client reached this replica (its Host header).
+    static func baseURL(of request: Request, tls: Bool) -> (http: String, ws: String) {
+        let host = request.head.authority ?? "localhost"
+        return tls ? ("https://\(host)", "wss://\(host)") : ("http://\(host)", "ws://\(host)")
+    }
+
+    static let pageHeaders: HTTPFields = [
+        .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+        // The URL holds the token: never sent on as a referrer.
+        HTTPField.Name("Referrer-Policy")!: "no-referrer",
+        HTTPField.Name("Content-Security-Policy")!: "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'",
+    ]
+
+    // MARK: - Route handlers
+
+    /// The console page (`console.page`): 404 for a token no session has, 403 for a used or expired one.
+    func page(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let token = try Self.token(context)
+        let session = try await consoles.check(token: token)
+        let html: String
+        switch session.type {
+        case .vnc:
+            html = FileManager.default.fileExists(atPath: novncDirectory + "/core/rfb.js")
+                ? ConsolePage.vnc(title: session.vmName) : ConsolePage.novncMissing(directory: novncDirectory)
+        case .serial:
+            html = ConsolePage.serial(title: session.vmName)
+        }
+        return Response(status: .ok, headers: Self.pageHeaders, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// The console WebSocket's URL without an upgrade (`console.websocket`): why it cannot be opened.
+    func websocket(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        _ = try await consoles.check(token: try Self.token(context))
+        throw Problem.badRequest("Open this URL as a WebSocket (Upgrade: websocket); it was not spent.")
+    }
+
+    /// The agent's console WebSocket without an upgrade, or one nobody waits for (`agent.console`).
+    func agentWebSocket(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        _ = try context.requireAgent()
+        throw Problem.notFound("Console session")
+    }
+
+    /// A file of noVNC's, from `novncDirectory`; 404 when it (or noVNC) is not there.
+    func novnc(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        let relative = context.parameters.getCatchAll().joined(separator: "/")
+        guard !relative.isEmpty, !relative.split(separator: "/").contains(where: { $0 == ".." || $0.hasPrefix(".") }),
+              let data = FileManager.default.contents(atPath: novncDirectory + "/" + relative)
+        else { throw Problem.notFound("File") }
+        let type = switch (relative as NSString).pathExtension {
+        case "js": "text/javascript; charset=utf-8"
+        case "css": "text/css; charset=utf-8"
+        case "html": "text/html; charset=utf-8"
+        case "svg": "image/svg+xml"
+        case "png": "image/png"
+        case "json": "application/json"
+        default: "application/octet-stream"
+        }
+        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
+                        body: .init(byteBuffer: ByteBuffer(data: data)))
+    }
+
+    static func token(_ context: ZedgeRequestContext) throws -> String {
+        guard let token = context.parameters.get("token"), !token.isEmpty, token.count < 256 else { throw Problem.notFound("Console session") }
+        return token
+    }
+}

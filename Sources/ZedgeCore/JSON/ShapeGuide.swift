@@ -1,0 +1,26 @@
+/// What `StrictJSONScanner.scanShape(_:guide:)` checks and gathers at one place of a JSON text, made from a request
+/// body's schema: which members an object may have, what its members and an array's items hold, and whether the
+/// value here is captured for a check (a field rule, a non-null field). With a guide, the one pass that checks the
+/// grammar also finds unknown members and reads the values the checks need, so that a body is not parsed a second
+/// time into a tree only to look at a few of its fields.
+///
+/// A tree of immutable nodes, built once per body type and shared (`Sendable`).
+public final class ShapeGuide: Sendable {
+    /// Whether an object here may have only the members in `properties` (the others are "unknown"); false for
+    /// free-form objects (`[String: JSONValue]`, maps) and for values that are not objects.
+    public let closed: Bool
+    /// The guides of an object's members, by name.
+    public let properties: [String: ShapeGuide]
+    /// The guide of each item of an array.
+    public let items: ShapeGuide?
+    /// When set, the scan captures the value here (`StrictJSONScanner.Capture`) with this key, which the caller
+    /// maps to its checks.
+    public let captureKey: Int?
+
+    public init(closed: Bool, properties: [String: ShapeGuide] = [:], items: ShapeGuide? = nil, captureKey: Int? = nil) {
+        self.closed = closed
+        self.properties = properties
+        self.items = items
+        self.captureKey = captureKey
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import ZedgeTransport
+
+/// A real byte stream for a WebSocket relay in tests: one end of a UNIX socket pair is the `ByteStream`, the
+/// test reads and writes the other (`peer`) with deadlines.
+final class SocketPairStream: DescriptorStream, @unchecked Sendable {
+    let peer: Int32
+
+    init() throws {
+        var fds: [Int32] = [0, 0]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw TestFailure("socketpair: errno \(errno)") }
+        peer = fds[1]
+        super.init(fds[0])
+    }
+
+    deinit { close(peer) }
+
+    /// Writes `text` into the stream from the test's side.
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.write(peer, $0.baseAddress, $0.count) }
+    }
+
+    /// What the test's side reads until `predicate` holds on all of it, or `seconds` pass (then what came).
+    func receive(within seconds: Double = 20, until predicate: (String) -> Bool) -> String {
+        var text = Data()
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline, !predicate(String(decoding: text, as: UTF8.self)) {
+            var fd = pollfd(fd: peer, events: Int16(POLLIN), revents: 0)
+            guard poll(&fd, 1, 200) > 0 else { continue }
+            let count = Glibc.read(peer, &buffer, buffer.count)
+            if count <= 0 { break }
+            text.append(contentsOf: buffer[0..<count])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// True once the stream's side was shut down or closed (the test's side reads the end).
+    func peerSeesEnd(within seconds: Double = 20) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while Date() < deadline {
+            var fd = pollfd(fd: peer, events: Int16(POLLIN), revents: 0)
+            guard poll(&fd, 1, 200) > 0 else { continue }
+            if Glibc.read(peer, &buffer, buffer.count) <= 0 { return true }
+        }
+        return false
+    }
+}
