@@ -192,7 +192,7 @@ struct Run: AsyncParsableCommand {
             let integrationBridge = IntegrationBridge(name: settings.integrationBridge, logger: logger)
             await integrationBridge.check()
             bridge = integrationBridge
-            consoles = ConsoleTunnels(libvirtURI: settings.libvirtURI, hypervisor: hypervisor, coordinator: loaded.state.coordinator, credential: loaded.credential,
+            consoles = ConsoleTunnels(libvirtURI: settings.libvirtURI, tickets: hypervisor.map(GraphicsTickets.init(hypervisor:)), coordinator: loaded.state.coordinator, credential: loaded.credential,
                                       caPEM: loaded.caPEM, logger: logger)
         }
         let loop = HeartbeatLoop(client: client(), metrics: MetricsCollector(), hypervisor: hypervisor, images: compute?.images,

@@ -49,6 +49,18 @@ import ZedgeTestSupport
             try await Task.sleep(for: .seconds(4))
             #expect(try !Self.capture(socket, password: "Tk3tThr3"))
 
+            // Tickets by session: a rotation for a session whose ticket was replaced leaves the newer one working,
+            // whichever of the two calls reached the host first; a rotation for the holder shuts it out.
+            let tickets = GraphicsTickets(hypervisor: hypervisor)
+            let (old, new) = (UUID(), UUID())
+            try await tickets.set(vm: id, password: "Tk3tOld4", validUntil: nil, session: old)
+            try await tickets.set(vm: id, password: "Tk3tNew5", validUntil: Date().addingTimeInterval(120), session: new)
+            #expect(try await tickets.rotate(vm: id, endingSessions: [old]) == false)
+            #expect(tickets.holder(of: id) == new)
+            #expect(try Self.capture(socket, password: "Tk3tNew5"))
+            #expect(try await tickets.rotate(vm: id, endingSessions: [new]))
+            #expect(tickets.holder(of: id) == nil)
+            #expect(try !Self.capture(socket, password: "Tk3tNew5"))
             try await hypervisor.delete(uuid: id)
         } catch {
             try? await hypervisor.delete(uuid: id)

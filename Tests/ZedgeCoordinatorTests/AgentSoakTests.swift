@@ -41,7 +41,6 @@ struct AgentSoakTests {
             $0.taskDeliverySeconds = 900
             $0.taskLeaseSeconds = 900
             $0.instanceStopTimeoutSeconds = 2
-            $0.consolePortBase = 6500  // suites that boot real guests share one libvirtd and its VNC ports
         }) { c in
             let admin = try await c.adminToken()
             let (imageId, _) = try await BootEndToEndTests.uploadImage(c, admin, bytes, name: "soak-guest")

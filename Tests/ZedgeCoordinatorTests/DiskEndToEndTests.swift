@@ -14,11 +14,9 @@ import ZedgeAgent
 struct DiskEndToEndTests {
     typealias AgentProcess = AgentEndToEndTests.AgentProcess
 
-    /// `BootEndToEndTests.configure`, with console ports from 6100: suites that boot real guests run at the same
-    /// time on one libvirtd, which reserves each VNC port once ("Failed to reserve port 5900").
+    /// `BootEndToEndTests.configure`.
     static func configure(_ c: inout CoordinatorConfiguration) {
         BootEndToEndTests.configure(&c)
-        c.consolePortBase = 6100
     }
 
     struct Ceph {

@@ -121,6 +121,15 @@ struct InstanceFixture {
         try await c.client.get("/agent/v1/tasks?wait=0", token: credential).decode(TaskPollResponse.self).tasks
     }
 
+    /// Acknowledges receipt of a leased task as its agent would (its first event), so the lease runs the whole
+    /// `taskLeaseSeconds` rather than the `taskDeliverySeconds` an unacknowledged one gets: on a loaded CI machine
+    /// more than the default 15 s has passed between a test's lease and its last request about the task.
+    func acknowledge(_ task: TaskAssignment, credential: String) async throws {
+        let response = try await c.client.post("/agent/v1/tasks/\(task.id)/events", token: credential,
+                                               ["sequence": 1, "kind": "STEP", "name": "received"])
+        guard response.status == 204 else { throw TestFailure("event: \(response.status) \(response.text)") }
+    }
+
     /// Reports a task's result as its agent would.
     func finish(_ task: TaskAssignment, credential: String, outcome: TaskOutcome = .succeeded, state: DomainState? = nil,
                 error: String? = nil) async throws {

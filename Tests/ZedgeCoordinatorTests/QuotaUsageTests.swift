@@ -15,7 +15,7 @@ struct QuotaUsageTests {
     func countersFollowEveryChangeTheQuotaCounts(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: InstanceFixture.patient) { c in
             let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
-            let machine = try await f.addMachine(ip: "10.40.0.1", cpu: 16, memory: 64)
+            _ = try await f.addMachine(ip: "10.40.0.1", cpu: 16, memory: 64)
             var created: [UUID] = []
             for name in ["a", "b", "c"] {
                 let response = try await f.create(name, token: f.user.token)
@@ -36,12 +36,6 @@ struct QuotaUsageTests {
                     #expect(mismatches.isEmpty, "\(step): \(mismatches)")
                 }
                 func run(_ query: SQLQueryString) async throws { try await database.sql.raw(query).run() }
-
-                // Each VM on the machine has its own console port (read inside the JSON config by the engine).
-                let ports = try await database.transaction { tx in
-                    try await SQLInstanceRepository(database: database).consolePortsInUse(on: machine.id, in: tx)
-                }
-                #expect(ports.count == 3 && ports.allSatisfy { $0 >= 5900 }, "\(ports)")
 
                 // Three creates of 2 cores and 4 GiB each, by the user in the tenant.
                 let storage = try await usage(.user(f.user.user.id)).storageGb

@@ -25,7 +25,6 @@ struct TenantNetworkEndToEndTests {
 
         try await TestCoordinator.with(.sqlite, configure: {
             BootEndToEndTests.configure(&$0)
-            $0.consolePortBase = 6300  // suites that boot real guests share one libvirtd and its VNC ports
             $0.ipCoolDownSeconds = 15
             $0.tenantVlanRange = 310...319  // apart from the tags other suites use on the shared bridge
         }) { c in

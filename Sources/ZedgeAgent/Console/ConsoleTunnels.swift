@@ -15,17 +15,18 @@ import ZedgeTransport
 /// Each tunnel runs on threads of its own.
 public final class ConsoleTunnels: Sendable {
     let libvirtURI: String
-    /// Rotates a CloudBox ticket once it has been used; nil on hosts without one (then tickets are not one-time).
-    let hypervisor: (any Hypervisor)?
+    /// This host's VMs' graphics passwords: a CloudBox ticket is rotated away once used. Nil on hosts without a
+    /// hypervisor (then tickets are not one-time).
+    let tickets: GraphicsTickets?
     let coordinator: String
     let credential: String
     let caPEM: String
     let logger: Logger
     private let open = Mutex<[UUID: CurlWebSocket]>([:])
 
-    public init(libvirtURI: String, hypervisor: (any Hypervisor)?, coordinator: String, credential: String, caPEM: String, logger: Logger) {
+    public init(libvirtURI: String, tickets: GraphicsTickets?, coordinator: String, credential: String, caPEM: String, logger: Logger) {
         self.libvirtURI = libvirtURI
-        self.hypervisor = hypervisor
+        self.tickets = tickets
         var base = coordinator
         while base.hasSuffix("/") { base.removeLast() }
         self.coordinator = base
@@ -58,11 +59,12 @@ public final class ConsoleTunnels: Sendable {
                         // The coordinator checked the token, the tenant and the expiry: the tunnel's end is let in.
                         stream = try GraphicsConsoleStream(uri: uri, uuid: uuid, skipAuth: true)
                     case (.vnc, true):
-                        // A CloudBox presents its ticket to QEMU; once it is in, the ticket is spent.
-                        let hypervisor = self.hypervisor
+                        // A CloudBox presents its ticket to QEMU; once it is in, the ticket is spent (unless a newer
+                        // binding's ticket has replaced it meanwhile).
+                        let tickets = self.tickets
                         stream = WatchedGraphicsStream(try GraphicsConsoleStream(uri: uri, uuid: uuid, skipAuth: false)) {
                             logger.info("console ticket used: rotating the graphics password", metadata: metadata)
-                            Task { try? await hypervisor?.setGraphicsPassword(uuid: call.vmUuid, password: GraphicsPassword.random(), validUntil: nil) }
+                            Task { try? await tickets?.rotate(vm: call.vmUuid, endingSessions: [call.sessionId]) }
                         }
                     }
                 } catch {

@@ -28,11 +28,15 @@ public struct TaskExecutor: Sendable {
     let rbd: RbdStorage?
     /// Console tunnels to the coordinator (ComputeMachines); nil refuses `vm.console-open` calls.
     let consoles: ConsoleTunnels?
+    /// The VMs' graphics passwords, changed one at a time per VM (the console tunnels' own, so that a ticket used
+    /// through a tunnel and a call that sets or rotates one are ordered); nil without a hypervisor.
+    let tickets: GraphicsTickets?
 
     public init(hypervisor: (any Hypervisor)?, cloudBox: (any CloudBoxControl)? = nil, compute: ComputeResources? = nil,
                 integrationBridge: IntegrationBridge? = nil, bridgeProbe: OVSBridgeProbe = .init(), rbd: RbdStorage? = nil,
                 consoles: ConsoleTunnels? = nil) {
         self.consoles = consoles
+        self.tickets = consoles?.tickets ?? hypervisor.map(GraphicsTickets.init(hypervisor:))
         self.hypervisor = hypervisor
         self.rbd = rbd
         self.cloudBox = cloudBox
@@ -273,7 +277,7 @@ public struct TaskExecutor: Sendable {
                 try await consoles.open(try call.payload.decode(as: ConsoleOpenCall.self))
                 return .init(outcome: .succeeded)
             case .graphicsPassword:
-                guard let hypervisor else {
+                guard let tickets else {
                     return .init(outcome: .failed, error: "\(call.kind.rawValue) is not supported by this agent")
                 }
                 let request = try call.payload.decode(as: GraphicsPasswordCall.self)
@@ -281,8 +285,11 @@ public struct TaskExecutor: Sendable {
                     return .init(outcome: .failed, error: "invalid payload: \(problem.field) \(problem.message)")
                 }
                 consoles?.end(request.endSessions)
-                try await hypervisor.setGraphicsPassword(uuid: request.vmUuid, password: request.password ?? GraphicsPassword.random(),
-                                                         validUntil: request.validUntil)
+                if let password = request.password {
+                    try await tickets.set(vm: request.vmUuid, password: password, validUntil: request.validUntil, session: request.sessionId)
+                } else {
+                    try await tickets.rotate(vm: request.vmUuid, endingSessions: request.endSessions)
+                }
                 return .init(outcome: .succeeded)
             }
         } catch {

@@ -144,7 +144,7 @@ public enum Coordinator {
             let instances = InstanceService(
                 instances: store.instances, tenants: store.tenants, computeMachines: store.computeMachines, tasks: store.tasks,
                 auditLogs: store.auditLogs, access: templateAccess, images: images, quotas: quotaService, placement: placement,
-                dispatcher: dispatcher, vmFactory: VirtualMachineFactory(instances: store.instances, consolePortBase: configuration.consolePortBase),
+                dispatcher: dispatcher, vmFactory: VirtualMachineFactory(),
                 specs: VmSpecBuilder(diskDirectory: configuration.instanceDiskDirectory),
                 attachments: NetworkAttachments(networks: store.networks, tenants: store.tenants, addresses: store.ipAddresses, ipam: ipam),
                 diskAttachments: diskAttachments, stopTimeoutS: configuration.instanceStopTimeoutSeconds, outcomes: outcomes, logger: logger)

@@ -75,11 +75,6 @@ public struct CoordinatorConfiguration: Sendable {
     /// The VLAN ids tenants get automatically with their first subnet ("FIRST-LAST", within 2-4094).
     /// Default 100-3999.
     public var tenantVlanRange: ClosedRange<Int>
-    /// The lowest console (VNC/SPICE) port a host's VMs get: each gets the lowest one from here that its machine's
-    /// live VMs do not use. Default 5900. Hosts where something else (another manager's VMs, a second test
-    /// coordinator on one libvirtd) holds ports there need another base, or libvirt refuses to start the domain
-    /// ("Failed to reserve port").
-    public var consolePortBase: Int
     /// Where Debian's `novnc` package installed noVNC, which the browser console page loads (issue #16).
     public var novncDirectory: String
     /// This replica's base URL as agents reach it (`https://replica-1.example:8443`), named in console calls so
@@ -120,11 +115,9 @@ public struct CoordinatorConfiguration: Sendable {
         imageMaxUploadBytes: Int64 = 64 << 30,
         ipCoolDownSeconds: Int = 300,
         tenantVlanRange: ClosedRange<Int> = 100...3999,
-        consolePortBase: Int = GraphicsSpec.portRange.lowerBound,
         novncDirectory: String = "/usr/share/novnc",
         consoleDialURL: String? = nil
     ) {
-        self.consolePortBase = consolePortBase
         self.novncDirectory = novncDirectory
         self.consoleDialURL = consoleDialURL
         self.ipCoolDownSeconds = ipCoolDownSeconds
@@ -250,8 +243,6 @@ public struct CoordinatorConfiguration: Sendable {
             imageMaxUploadBytes: Int64(max(1, config.int(forKey: "imageMaxUploadBytes", default: 64 << 30))),
             ipCoolDownSeconds: max(0, config.int(forKey: "ipCoolDownSeconds", default: 300)),
             tenantVlanRange: try Self.parseVlanRange(config.string(forKey: "tenantVlanRange", default: "100-3999")),
-            consolePortBase: min(GraphicsSpec.portRange.upperBound - 1000,
-                                 max(GraphicsSpec.portRange.lowerBound, config.int(forKey: "consolePortBase", default: 5900))),
             novncDirectory: config.string(forKey: "novncDirectory", default: "/usr/share/novnc"),
             consoleDialURL: config.string(forKey: "consoleDialUrl")
         )

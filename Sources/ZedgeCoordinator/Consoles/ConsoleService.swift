@@ -72,7 +72,7 @@ public struct ConsoleService: Sendable {
     /// the tunnels of `ending` there; waits for the agent. 409 when it cannot, 503 when it does not answer.
     public func setTicket(_ ticket: String, validUntil: Date, on session: ConsoleSession, ending: [UUID] = []) async throws {
         let call = GraphicsPasswordCall(vmUuid: session.vmUuid, vmName: session.vmName, password: ticket, validUntil: validUntil,
-                                        endSessions: ending)
+                                        endSessions: ending, sessionId: session.id)
         let answer = try await calls.ask(.graphicsPassword, payload: try JSONValue(encoding: call),
                                          computeMachineId: session.computeMachineId, timeout: timeout)
         guard answer.outcome == .succeeded else {

@@ -2,31 +2,22 @@ import Foundation
 import ZedgeCore
 
 /// Makes the VirtualMachine row of a placed instance: its domain UUID and name (`zedge-<uuid8>-<name>`,
-/// at most 63 characters), its MAC (QEMU's locally administered 52:54:00 prefix), the lowest console port
-/// its machine's live VMs do not use, and its GPUs.
+/// at most 63 characters), its MAC (QEMU's locally administered 52:54:00 prefix), its console kind and its GPUs.
+/// No console port: since issue #16 a VM's graphics listen on a UNIX socket that only its host's agent opens.
 public struct VirtualMachineFactory: Sendable {
-    let instances: any InstanceRepository
-    /// The lowest console port (`CoordinatorConfiguration.consolePortBase`).
-    let consolePortBase: Int
-
-    public init(instances: any InstanceRepository, consolePortBase: Int = GraphicsSpec.portRange.lowerBound) {
-        self.instances = instances
-        self.consolePortBase = consolePortBase
-    }
+    public init() {}
 
     public func make(
         for instance: Instance, on machine: ComputeMachine, config: ResolvedInstanceConfig, gpus: [String], now: Date,
         in tx: Transaction
     ) async throws -> VirtualMachine {
         let vmUuid = UUID()
-        let used = try await instances.consolePortsInUse(on: machine.id, in: tx)
-        let port = (consolePortBase...GraphicsSpec.portRange.upperBound).first { !used.contains($0) } ?? consolePortBase
         return VirtualMachine(
             computeMachineId: machine.id, instanceId: instance.id, vmUuid: vmUuid.uuidString,
             vmName: Self.domainName(uuid: vmUuid, instanceName: instance.name),
             cpuCores: config.resources.cpuCores, memoryGb: config.resources.memoryGb, storageGb: config.resources.storageGb,
             gpuCount: config.resources.gpuCount, status: .creating, macAddress: Self.mac(for: vmUuid),
-            config: ["consolePort": .number(Double(port)), "consoleKind": .string(config.console.rawValue),
+            config: ["consoleKind": .string(config.console.rawValue),
                      "consoleHost": .string(machine.managementIp), "gpuPciAddresses": .array(gpus.map { .string($0) })],
             createdAt: now, updatedAt: now)
     }

@@ -98,8 +98,8 @@ public struct Migrator: Sendable {
     }
 }
 
-/// Column types per engine. JSON columns are TEXT on both engines: Zedge queries inside one only (a VM's console
-/// port, `consolePortsInUse`), and one representation keeps the row codec identical on SQLite and PostgreSQL.
+/// Column types per engine. JSON columns are TEXT on both engines: Zedge does not query inside them, and one
+/// representation keeps the row codec identical on SQLite and PostgreSQL.
 public struct ColumnTypes: Sendable {
     public let uuid: String
     public let timestamp: String

@@ -39,6 +39,24 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
         return String(decoding: text, as: UTF8.self)
     }
 
+    /// Exactly `count` bytes from the test's side, or what came before `seconds` passed. Linear in `count`: the
+    /// predicate form above decodes everything it holds after each read, and a 1 MiB burst read that way took
+    /// more than a minute on a loaded CI machine.
+    func receive(bytes count: Int, within seconds: Double = 20) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count)
+        let deadline = Date().addingTimeInterval(seconds)
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        while bytes.count < count, Date() < deadline {
+            var fd = pollfd(fd: peer, events: Int16(POLLIN), revents: 0)
+            guard poll(&fd, 1, 200) > 0 else { continue }
+            let read = Glibc.read(peer, &buffer, min(buffer.count, count - bytes.count))
+            if read <= 0 { break }
+            bytes += buffer[0..<read]
+        }
+        return bytes
+    }
+
     /// True once the stream's side was shut down or closed (the test's side reads the end).
     func peerSeesEnd(within seconds: Double = 20) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)

@@ -22,8 +22,14 @@ public struct ConsoleController: Sendable {
                   action: "console.websocket", output: EmptyBody.self, authenticated: false, use: websocket)
         agent.on(.get, "console-sessions/:id/websocket", summary: "The agent's side of a console tunnel (a WebSocket upgrade); without one, or for a session nobody waits for, a problem",
                  action: "agent.console", output: EmptyBody.self, use: agentWebSocket)
-        // noVNC's ES modules import one another by relative path: the directory is served as it is installed.
-        router.get("console/novnc/**", use: novnc)
+        // noVNC's ES modules import one another by relative path: the directory is served as it is installed, by
+        // Hummingbird's FileMiddleware (reads on NIO's thread pool; ETag, Range, HEAD). It answers for files that
+        // exist; the catch-all route's 404 is the answer for the rest, and a path with ".." is a 400.
+        router.group("console/novnc")
+            .add(middleware: FileMiddleware<ZedgeRequestContext, LocalFileSystem>(
+                novncDirectory, urlBasePath: "/console/novnc",
+                cacheControl: CacheControl([(MediaType(type: .any), [.public, .maxAge(3600)])])))
+            .get("**", use: novncMissing)
     }
 
     /// `https://host:port` and `wss://host:port` as the client reached this replica (its Host header).
@@ -68,23 +74,9 @@ public struct ConsoleController: Sendable {
         throw Problem.notFound("Console session")
     }
 
-    /// A file of noVNC's, from `novncDirectory`; 404 when it (or noVNC) is not there.
-    func novnc(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
-        let relative = context.parameters.getCatchAll().joined(separator: "/")
-        guard !relative.isEmpty, !relative.split(separator: "/").contains(where: { $0 == ".." || $0.hasPrefix(".") }),
-              let data = FileManager.default.contents(atPath: novncDirectory + "/" + relative)
-        else { throw Problem.notFound("File") }
-        let type = switch (relative as NSString).pathExtension {
-        case "js": "text/javascript; charset=utf-8"
-        case "css": "text/css; charset=utf-8"
-        case "html": "text/html; charset=utf-8"
-        case "svg": "image/svg+xml"
-        case "png": "image/png"
-        case "json": "application/json"
-        default: "application/octet-stream"
-        }
-        return Response(status: .ok, headers: [.contentType: type, .cacheControl: "public, max-age=3600"],
-                        body: .init(byteBuffer: ByteBuffer(data: data)))
+    /// A path under `/console/novnc/` that names no file of noVNC's (or noVNC is not installed).
+    func novncMissing(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
+        throw Problem.notFound("File")
     }
 
     static func token(_ context: ZedgeRequestContext) throws -> String {

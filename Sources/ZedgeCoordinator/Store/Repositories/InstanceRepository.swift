@@ -51,7 +51,6 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     /// Writes only the VM's status and updatedAt.
     func updateStatus(_ vm: VirtualMachine, in tx: Transaction) async throws
     /// The console ports the machine's live VMs use.
-    func consolePortsInUse(on machineId: UUID, in tx: Transaction) async throws -> Set<Int>
     /// The domain UUIDs (upper case) of the live VMs of each of these machines (500 machines a statement); a machine
     /// with none has no entry.
     func liveDomainUuids(on machines: Set<UUID>) async throws -> [UUID: Set<String>]
@@ -183,20 +182,6 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
 
     public func updateStatus(_ vm: VirtualMachine, in tx: Transaction) async throws {
         try await vms.update(vm.id, set: [("status", try RowCodec.bind(vm.status)), ("updated_at", try RowCodec.bind(vm.updatedAt))], on: tx.db)
-    }
-
-    /// The one read inside a JSON column: the engine extracts `consolePort` (decoding every VM's whole config in
-    /// Swift took 4 % of the coordinator's CPU under creates, inside the transaction that holds SQLite's writer).
-    public func consolePortsInUse(on machineId: UUID, in tx: Transaction) async throws -> Set<Int> {
-        let port: SQLQueryString = tx.engine == .sqlite
-            ? "CAST(json_extract(config, '$.consolePort') AS INTEGER)"
-            : "CAST(CAST(CAST(config AS JSONB) ->> 'consolePort' AS NUMERIC) AS BIGINT)"
-        return Set(try await tx.db.raw("""
-            SELECT \(port) AS port FROM virtual_machines
-            WHERE compute_machine_id = \(bind: machineId) AND status <> 'DELETED' AND config IS NOT NULL
-            """).all().compactMap { row -> Int? in
-                (try? row.decodeNil(column: "port")) == false ? try? row.decode(column: "port", as: Int.self) : nil
-            })
     }
 
     public func liveDomainUuids(on machines: Set<UUID>) async throws -> [UUID: Set<String>] {
