@@ -155,9 +155,12 @@ struct ConsoleEndToEndTests {
                 terminal.send("\r")
                 terminal.send("echo \(marker)-$((6*7))\r")
                 let seen = terminal.receive(within: 60) { $0.contains("\(marker)-42") }
-                #expect(seen.contains("\(marker)-42"), "the guest's shell did not answer through the tunnel: \(seen.suffix(400))")
                 socket.cancel()
-                #expect(await relay.value == .cancelled)
+                let end = await relay.value
+                // How the tunnel ended says which side failed when the answer did not come (a close from the
+                // coordinator carries 4000 + the status and why).
+                #expect(seen.contains("\(marker)-42"), "the guest's shell did not answer through the tunnel (\(end)): \(seen.suffix(400))")
+                #expect(end == .cancelled)
             }
             try await serialSession("zedge")
             // Closing the session let the console go: the next one gets it at once (and the newest would win anyway).

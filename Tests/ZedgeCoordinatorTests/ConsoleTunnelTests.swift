@@ -150,6 +150,16 @@ struct ConsoleTunnelTests {
             let audit = try await c.client.get("/api/v1/audit-logs?action=instance.console", token: f.admin)
             #expect(audit.status == 200 && audit.text.contains(grant.sessionId.uuidString), "\(audit.text)")
             #expect(!audit.text.contains(token))
+            // So is each use of the token: spent (SUCCESS), then refused (DENIED, 4403), from where and by whose session.
+            let connects = try await c.client.get("/api/v1/audit-logs?action=console.connect", token: f.admin)
+            #expect(!connects.text.contains(token))
+            let rows = try connects.decode(Page<AuditLog>.self).items.sorted { $0.createdAt < $1.createdAt }
+            #expect(rows.map(\.status) == [.success, .denied], "\(connects.text)")
+            for row in rows {
+                #expect(row.resourceType == "CONSOLE" && row.resourceId == instance.id && row.userId == f.user.user.id)
+                #expect(row.details?["consoleSessionId"]?.stringValue == grant.sessionId.uuidString && row.ipAddress == "127.0.0.1")
+            }
+            #expect(rows.last?.details?["closeCode"] == .number(4403))
         }
     }
 
@@ -187,7 +197,10 @@ struct ConsoleTunnelTests {
             let late = try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
                 try await SQLConsoleSessionRepository(database: database).spend(tokenHash: hash, now: Date().addingTimeInterval(61))
             }
-            #expect(late == .expired)
+            guard case .expired(let expired) = late, expired.id == grant.sessionId else {
+                Issue.record("a token past its expiry was \(late)")
+                return
+            }
             // The vnc page loads noVNC's module (Debian's novnc package is installed where the tests run).
             let page = try await c.client.get("/console/\(Self.token(of: grant))", token: nil)
             #expect(page.status == 200 && page.text.contains("/console/novnc/core/rfb.js"), "\(page.text)")

@@ -117,7 +117,7 @@ public enum Coordinator {
             let consoleSockets = ConsoleWebSockets(
                 consoles: consoles,
                 authenticator: Authenticator(users: store.users, apiKeys: store.apiKeys, signer: signer, agentCredentials: store.agentCredentials),
-                rendezvous: ConsoleRendezvous<ConsoleLeg>(), logger: logger)
+                rendezvous: ConsoleRendezvous<ConsoleLeg>(), auditLogs: store.auditLogs, logger: logger)
             let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
             let templateAccess = TemplateAccess(templates: store.templates, versions: store.templateVersions)
             let imageStore = try await LocalImageStore(root: configuration.effectiveImageStoreDirectory)

@@ -113,6 +113,17 @@ public struct ConsoleService: Sendable {
         return try Self.session(from: try await sessions.peek(tokenHash: SecretToken.hash(token), now: now))
     }
 
+    /// The session `token` names, whether or not it can still be spent (nil for none): what an audit row of a
+    /// refused token says.
+    public func session(named token: String, now: Date = Date()) async -> ConsoleSession? {
+        guard SecretToken.kind(of: token) == .consoleToken,
+              let state = try? await sessions.peek(tokenHash: SecretToken.hash(token), now: now) else { return nil }
+        switch state {
+        case .spent(let session), .alreadyUsed(let session), .expired(let session): return session
+        case .unknown: return nil
+        }
+    }
+
     static func session(from spend: ConsoleSpend) throws -> ConsoleSession {
         switch spend {
         case .spent(let session): return session

@@ -23,18 +23,26 @@ public struct ConsoleLeg: Sendable {
 /// A WebSocket this refuses (a used, expired or unknown token; no such session) is closed at once with 4000 + the
 /// HTTP status it would have had (4403, 4404, ...) and the reason. The same paths without an upgrade reach the
 /// router, whose routes answer with the problem as JSON.
+///
+/// Each user's WebSocket is audited (`console.connect`, resource type `CONSOLE`, the instance as its object): who
+/// was issued the session, its id and type, and the client's address; SUCCESS when the token was spent, DENIED
+/// when it was refused (with `closeCode`). The `instance.console` row says who asked for it; this one, when and
+/// from where it was used. A token is never in either.
 public struct ConsoleWebSockets: Sendable {
     public typealias Handler = WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
 
     let consoles: ConsoleService
     let authenticator: Authenticator
     let rendezvous: ConsoleRendezvous<ConsoleLeg>
+    let auditLogs: any TimeSeriesRepository<AuditLog>
     let logger: Logger
 
-    public init(consoles: ConsoleService, authenticator: Authenticator, rendezvous: ConsoleRendezvous<ConsoleLeg>, logger: Logger) {
+    public init(consoles: ConsoleService, authenticator: Authenticator, rendezvous: ConsoleRendezvous<ConsoleLeg>,
+                auditLogs: any TimeSeriesRepository<AuditLog>, logger: Logger) {
         self.consoles = consoles
         self.authenticator = authenticator
         self.rendezvous = rendezvous
+        self.auditLogs = auditLogs
         self.logger = logger
     }
 
@@ -46,7 +54,7 @@ public struct ConsoleWebSockets: Sendable {
         let parts = (request.path ?? "").split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/", omittingEmptySubsequences: false) } ?? []
         // ["", "console", token, "websocket"] or ["", "agent", "v1", "console-sessions", id, "websocket"]
         if parts.count == 4, parts[1] == "console", parts[3] == "websocket" {
-            return await user(token: String(parts[2]), request: request)
+            return await user(token: String(parts[2]), request: request, client: channel.remoteAddress?.ipAddress)
         }
         if parts.count == 6, parts[1] == "agent", parts[2] == "v1", parts[3] == "console-sessions", parts[5] == "websocket",
            let session = UUID(uuidString: String(parts[4])) {
@@ -61,28 +69,47 @@ public struct ConsoleWebSockets: Sendable {
         return offered.contains("binary") ? [.secWebSocketProtocol: "binary"] : [:]
     }
 
-    func user(token: String, request: HTTPRequest) async -> ShouldUpgradeResult<Handler> {
+    func user(token: String, request: HTTPRequest, client: String?) async -> ShouldUpgradeResult<Handler> {
         let session: ConsoleSession
         do {
             session = try await consoles.spend(token: token)
         } catch {
+            await audit(await consoles.session(named: token), status: .denied, closeCode: Self.closeCodeNumber(for: error), request: request, client: client)
             return Self.refusal(error, request)
         }
+        await audit(session, status: .success, closeCode: nil, request: request, client: client)
         let (consoles, rendezvous, logger) = (self.consoles, self.rendezvous, self.logger)
         logger.info("console session opened", metadata: ["session": "\(session.id)", "instance": "\(session.instanceId)", "type": "\(session.type.rawValue)"])
         return .upgrade(Self.protocolHeaders(request)) { inbound, outbound, _ in
-            let agentLeg: ConsoleLeg
             do {
-                agentLeg = try await consoles.connect(session, userLeg: ConsoleLeg(outbound: outbound), rendezvous: rendezvous)
+                let agentLeg = try await consoles.connect(session, userLeg: ConsoleLeg(outbound: outbound), rendezvous: rendezvous)
+                await Self.relay(inbound, to: agentLeg)
+                logger.info("console session closed", metadata: ["session": "\(session.id)"])
             } catch {
                 logger.notice("console session could not reach its host", metadata: ["session": "\(session.id)", "error": "\(error)"])
                 try? await outbound.close(Self.closeCode(for: error), reason: Self.reason(error))
-                await consoles.ended(session)
-                return
             }
-            await Self.relay(inbound, to: agentLeg)
             await consoles.ended(session)
-            logger.info("console session closed", metadata: ["session": "\(session.id)"])
+        }
+    }
+
+    /// The `console.connect` audit row of a user's WebSocket (a failed write is logged, as `AuditMiddleware` does).
+    func audit(_ session: ConsoleSession?, status: AuditStatus, closeCode: UInt16?, request: HTTPRequest, client: String?) async {
+        var details: [String: JSONValue] = [:]
+        if let session {
+            details["consoleSessionId"] = .string(session.id.uuidString)
+            details["type"] = .string(session.type.rawValue)
+            if let box = session.cloudBoxId { details["cloudBoxId"] = .string(box.uuidString) }
+        }
+        if let closeCode { details["closeCode"] = .number(Double(closeCode)) }
+        let entry = AuditLog(
+            userId: session?.userId, tenantId: session?.tenantId, action: "console.connect", resourceType: "CONSOLE",
+            resourceId: session?.instanceId, details: .object(details), ipAddress: client,
+            userAgent: request.headerFields[.userAgent].map { String($0.prefix(512)) }, status: status)
+        do {
+            try await auditLogs.append(entry)
+        } catch {
+            logger.error("audit write failed", metadata: ["error": "\(String(reflecting: error))", "action": "console.connect"])
         }
     }
 
@@ -123,8 +150,11 @@ public struct ConsoleWebSockets: Sendable {
 
     /// 4000 + the HTTP status the error would have had (a common convention for application close codes).
     static func closeCode(for error: any Error) -> WebSocketErrorCode {
-        let status = (error as? DomainError).map { Problem($0).status.code } ?? 500
-        return .unknown(UInt16(4000 + status))
+        .unknown(closeCodeNumber(for: error))
+    }
+
+    static func closeCodeNumber(for error: any Error) -> UInt16 {
+        UInt16(4000 + ((error as? DomainError).map { Problem($0).status.code } ?? 500))
     }
 
     /// A close frame's reason: at most 123 bytes of UTF-8 (RFC 6455 §5.5).

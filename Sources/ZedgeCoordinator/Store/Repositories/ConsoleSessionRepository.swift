@@ -26,8 +26,10 @@ public enum ConsoleSpend: Sendable, Equatable {
     case spent(ConsoleSession)
     /// No session has this token.
     case unknown
-    case alreadyUsed
-    case expired
+    /// The token's session, spent before.
+    case alreadyUsed(ConsoleSession)
+    /// The token's session, unspent past its expiry.
+    case expired(ConsoleSession)
 }
 
 public struct SQLConsoleSessionRepository: ConsoleSessionRepository {
@@ -53,7 +55,7 @@ public struct SQLConsoleSessionRepository: ConsoleSessionRepository {
             .returning(Self.columns.map { SQLColumn($0) }).first()
         if let won { return .spent(try Self.session(won)) }
         let state = try await peek(tokenHash: tokenHash, now: now)
-        if case .spent = state { return .alreadyUsed }  // spent between the UPDATE and this read
+        if case .spent(let session) = state { return .alreadyUsed(session) }  // spent between the UPDATE and this read
         return state
     }
 
@@ -61,8 +63,8 @@ public struct SQLConsoleSessionRepository: ConsoleSessionRepository {
         guard let row = try await database.sql.select().columns(Self.columns.map { SQLColumn($0) }).from(Self.table)
             .where("token_hash", .equal, tokenHash).first() else { return .unknown }
         let session = try Self.session(row)
-        if session.usedAt != nil { return .alreadyUsed }
-        return session.expiresAt > now ? .spent(session) : .expired
+        if session.usedAt != nil { return .alreadyUsed(session) }
+        return session.expiresAt > now ? .spent(session) : .expired(session)
     }
 
     public func end(_ id: UUID, at: Date) async throws {
