@@ -28,7 +28,14 @@ if [ -e /dev/kvm ]; then chgrp kvm /dev/kvm && chmod 660 /dev/kvm; fi
 started=()   # the pids of the daemons this script started (and only those are stopped)
 if ! pgrep -x virtlogd >/dev/null; then virtlogd -d; started+=("$(pgrep -x -n virtlogd)"); fi
 if ! pgrep -x libvirtd >/dev/null; then libvirtd -d; started+=("$(pgrep -x -n libvirtd)"); fi
-cleanup() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+# Waits (up to 30 s) for what it stopped to be gone: a libvirtd still shutting down when the next run starts is
+# taken for a running one, and removes its socket under that run.
+cleanup() {
+  for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${started[@]}"; do
+    for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
+}
 trap cleanup EXIT
 for _ in $(seq 1 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
 export ZEDGE_TEST_LIBVIRT_URI=qemu:///system

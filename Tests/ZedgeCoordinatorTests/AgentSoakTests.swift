@@ -151,7 +151,7 @@ struct AgentSoakTests {
             }
 
             do {
-                try await eventually("the agent's heartbeat is stored") {
+                try await eventually("the agent's heartbeat is stored", within: 120) {
                     try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
                 }
                 for round in 1...Self.kills {

@@ -88,7 +88,7 @@ struct BootEndToEndTests {
             _ = agent
             // The facts say how it runs guests: TCG here (a paravirtual kvm_pvm is not hardware virtualisation).
             #expect(machine.connectionConfig?.objectValue?["domainType"]?.stringValue == "qemu", "\(String(describing: machine.connectionConfig))")
-            try await eventually("the agent's heartbeat is stored") {
+            try await eventually("the agent's heartbeat is stored", within: 120) {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
             }
 

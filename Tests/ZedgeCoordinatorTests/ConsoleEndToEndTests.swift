@@ -122,8 +122,14 @@ struct ConsoleEndToEndTests {
             let (machine, stateDir) = try await Boot.registerHost(c, admin, name: "console")
             defer { try? FileManager.default.removeItem(atPath: stateDir) }
             let agent = try Boot.AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
-            try await eventually("the agent's heartbeat is stored") {
-                try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
+            var beat = false
+            try await eventually("the agent's heartbeat is stored", within: 120) {
+                beat = try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
+                return beat
+            }
+            guard beat else {
+                Issue.record("the agent's log: \(await agent.log().suffix(6000))")
+                return
             }
             let template = try await c.client.post("/api/v1/templates", token: admin, [
                 "name": "console-small", "visibility": "PUBLIC", "defaultCpuCores": 1, "defaultMemoryGb": 1, "defaultStorageGb": 1,
@@ -154,7 +160,7 @@ struct ConsoleEndToEndTests {
                 // The shell prints its prompt again on an empty line; then a command whose answer the guest computes.
                 terminal.send("\r")
                 terminal.send("echo \(marker)-$((6*7))\r")
-                let seen = terminal.receive(within: 60) { $0.contains("\(marker)-42") }
+                let seen = await terminal.receive(within: 60) { $0.contains("\(marker)-42") }
                 socket.cancel()
                 let end = await relay.value
                 // How the tunnel ended says which side failed when the answer did not come (a close from the
@@ -181,7 +187,7 @@ struct ConsoleEndToEndTests {
             let socket = try await Tunnel.blocking { try CurlWebSocket.connect(url: vnc.websocketUrl, trust: .caPEM(pem)) }
             let viewer = try SocketPairStream()
             let relay = Tunnel.relayInBackground(socket, viewer)
-            let greeting = viewer.receive(within: 60) { $0.count >= 12 }
+            let greeting = await viewer.receive(within: 60) { $0.count >= 12 }
             #expect(greeting.hasPrefix("RFB 003.00"), "\(greeting.debugDescription)")
             socket.cancel()
             #expect(await relay.value == .cancelled)
@@ -267,7 +273,7 @@ struct ConsoleEndToEndTests {
             }
             let boxScreen = try SocketPairStream()
             let boxSession = Tunnel.relayInBackground(inProgress, boxScreen)
-            #expect(boxScreen.receive(within: 60) { $0.count >= 12 }.hasPrefix("RFB 003.00"))
+            #expect(await boxScreen.receive(within: 60) { $0.count >= 12 }.hasPrefix("RFB 003.00"))
             let unbound = ContinuousClock.now
             #expect(try await c.client.post("/api/v1/cloud-boxes/\(box.id)/actions/unbind", token: admin, [:]).status == 202)
             #expect(await boxSession.value == .closedByServer(code: 1000, reason: ""))

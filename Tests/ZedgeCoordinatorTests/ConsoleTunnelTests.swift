@@ -122,14 +122,14 @@ struct ConsoleTunnelTests {
 
             // Keys typed by the user reach the VM's console; what the VM writes reaches the user.
             user.send("echo hi\r")
-            #expect(vm.receive { $0.contains("echo hi\r") } == "echo hi\r")
+            #expect(await vm.receive { $0.contains("echo hi\r") } == "echo hi\r")
             vm.send("hi\r\n/ # ")
-            #expect(user.receive { $0.hasSuffix("/ # ") } == "hi\r\n/ # ")
+            #expect(await user.receive { $0.hasSuffix("/ # ") } == "hi\r\n/ # ")
             // 1 MiB from the VM arrives whole and in order (many WebSocket messages through both legs).
             let burst = (0..<(1 << 20)).map { Character(UnicodeScalar(UInt8(ascii: "a") + UInt8($0 % 26))) }
             let burstText = String(burst)
             DispatchQueue(label: "zedge.test.burst").async { vm.send(burstText) }
-            let arrived = user.receive(bytes: burstText.utf8.count, within: 60)
+            let arrived = await user.receive(bytes: burstText.utf8.count, within: 60)
             #expect(arrived.count == burstText.utf8.count && arrived.elementsEqual(burstText.utf8), "\(arrived.count) bytes")
 
             // The token is spent: a second WebSocket is refused (closed with 4403 and why), and the page says so.
@@ -144,7 +144,7 @@ struct ConsoleTunnelTests {
             userSocket.cancel()
             #expect(await userRelay.value == .cancelled)
             #expect(await agentRelay?.value == .closedByServer(code: 1000, reason: ""))
-            #expect(vm.peerSeesEnd())
+            #expect(await vm.peerSeesEnd())
 
             // The open is in the audit log, naming the session, and the token is nowhere in it.
             let audit = try await c.client.get("/api/v1/audit-logs?action=instance.console", token: f.admin)
@@ -290,9 +290,9 @@ struct ConsoleTunnelTests {
                 let user = try SocketPairStream()
                 let userRelay = Self.relayInBackground(userSocket, user)
                 vm.send("through B\r\n")
-                #expect(user.receive { $0.contains("through B") }.contains("through B"))
+                #expect(await user.receive { $0.contains("through B") }.contains("through B"))
                 user.send("typed on B")
-                #expect(vm.receive { $0.contains("typed on B") } == "typed on B")
+                #expect(await vm.receive { $0.contains("typed on B") } == "typed on B")
                 userSocket.cancel()
                 #expect(await userRelay.value == .cancelled)
                 #expect(await agentRelay?.value == .closedByServer(code: 1000, reason: ""))

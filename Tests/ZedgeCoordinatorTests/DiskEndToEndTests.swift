@@ -63,7 +63,7 @@ struct DiskEndToEndTests {
             let (machine, stateDir) = try await BootEndToEndTests.registerHost(c, admin, name: "disks")
             defer { try? FileManager.default.removeItem(atPath: stateDir) }
             var agent: AgentProcess? = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
-            try await eventually("the agent's heartbeat is stored") {
+            try await eventually("the agent's heartbeat is stored", within: 120) {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
             }
 
@@ -436,7 +436,7 @@ struct DiskEndToEndTests {
             let (machine, stateDir) = try await BootEndToEndTests.registerHost(c, admin, name: name)
             defer { try? FileManager.default.removeItem(atPath: stateDir) }
             let agent = try AgentProcess(stateDir: stateDir, libvirtURI: uri, arguments: ["--domain-type", "qemu"])
-            try await eventually("the agent's heartbeat is stored") {
+            try await eventually("the agent's heartbeat is stored", within: 120) {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
             }
             let storage = try await c.client.post("/api/v1/resource-pools", token: admin, [

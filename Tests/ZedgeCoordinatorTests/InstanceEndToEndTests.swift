@@ -44,7 +44,7 @@ struct InstanceEndToEndTests {
                 .items.first { $0.hostname == "inst-e2e-host" })
             #expect(machine.resourcePoolId == pool.id)
             try await eventually("the agent heartbeats") { try await observed(c, admin, machine.id).reportedAt != nil }
-            try await eventually("the heartbeat is stored (placement needs it fresh)") {
+            try await eventually("the heartbeat is stored (placement needs it fresh)", within: 120) {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
             }
 
@@ -200,7 +200,7 @@ struct InstanceEndToEndTests {
             defer { try? FileManager.default.removeItem(atPath: stateDir) }
             var agent = try AgentProcess(stateDir: stateDir)
             defer { agent.stop() }
-            try await eventually("the heartbeat is stored (placement needs it fresh)") {
+            try await eventually("the heartbeat is stored (placement needs it fresh)", within: 120) {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: admin).decode(ComputeMachine.self).lastHeartbeat != nil
             }
             let tenant = try await c.createTenant("gone-tenant", token: admin)

@@ -217,7 +217,7 @@ struct MetricsTests {
             defer { agent.stop() }
             let machine = try #require(try await c.client.get("/api/v1/compute-machines", token: f.admin).decode(Page<ComputeMachine>.self)
                 .items.first { $0.hostname == "metrics-host" })
-            try await eventually("the agent's heartbeat is stored") {
+            try await eventually("the agent's heartbeat is stored", within: 120) {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: f.admin).decode(ComputeMachine.self).lastHeartbeat != nil
             }
 

@@ -6,6 +6,11 @@ import ZedgeTransport
 
 /// A real byte stream for a WebSocket relay in tests: one end of a UNIX socket pair is the `ByteStream`, the
 /// test reads and writes the other (`peer`) with deadlines.
+///
+/// The waits are async and block a thread of their own, never the cooperative pool: it has as many threads as
+/// cores (2 here), and the in-process coordinator splices the tunnel on it. A wait that blocked a pool thread for
+/// its 60 s, beside another test's, starved the splice it was waiting for (a 1 MiB burst stopped after 32 KiB;
+/// a guest's shell "did not answer").
 final class SocketPairStream: DescriptorStream, @unchecked Sendable {
     let peer: Int32
 
@@ -25,7 +30,11 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
     }
 
     /// What the test's side reads until `predicate` holds on all of it, or `seconds` pass (then what came).
-    func receive(within seconds: Double = 20, until predicate: (String) -> Bool) -> String {
+    func receive(within seconds: Double = 20, until predicate: @escaping @Sendable (String) -> Bool) async -> String {
+        await Self.offThePool { self.receiveBlocking(within: seconds, until: predicate) }
+    }
+
+    private func receiveBlocking(within seconds: Double, until predicate: (String) -> Bool) -> String {
         var text = Data()
         let deadline = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -42,7 +51,11 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
     /// Exactly `count` bytes from the test's side, or what came before `seconds` passed. Linear in `count`: the
     /// predicate form above decodes everything it holds after each read, and a 1 MiB burst read that way took
     /// more than a minute on a loaded CI machine.
-    func receive(bytes count: Int, within seconds: Double = 20) -> [UInt8] {
+    func receive(bytes count: Int, within seconds: Double = 20) async -> [UInt8] {
+        await Self.offThePool { self.receiveBlocking(bytes: count, within: seconds) }
+    }
+
+    private func receiveBlocking(bytes count: Int, within seconds: Double) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(count)
         let deadline = Date().addingTimeInterval(seconds)
@@ -58,7 +71,11 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
     }
 
     /// True once the stream's side was shut down or closed (the test's side reads the end).
-    func peerSeesEnd(within seconds: Double = 20) -> Bool {
+    func peerSeesEnd(within seconds: Double = 20) async -> Bool {
+        await Self.offThePool { self.peerSeesEndBlocking(within: seconds) }
+    }
+
+    private func peerSeesEndBlocking(within seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         var buffer = [UInt8](repeating: 0, count: 4096)
         while Date() < deadline {
@@ -67,5 +84,12 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
             if Glibc.read(peer, &buffer, buffer.count) <= 0 { return true }
         }
         return false
+    }
+
+    /// Runs a blocking wait on a Dispatch thread of its own.
+    static func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue(label: "zedge.test.socket-pair").async { continuation.resume(returning: body()) }
+        }
     }
 }
