@@ -41,7 +41,11 @@ public struct DiskReconciler: Sendable {
             explained.insert(Self.key(vmUuid, row.disk.rbdPool, row.disk.rbdImageName))
             guard !inFlight.contains(row.attachment.id), row.instanceStatus == .running || row.instanceStatus == .stopped,
                   let beat = reports.latest(machineId), now.timeIntervalSince(beat.at) <= freshness,
-                  beat.at > row.attachment.attachedAt.addingTimeInterval(1),
+                  // Newer than the attachment's last change: the disk's `updatedAt` moves with each (a repair's
+                  // resend included), `attachedAt` only with an attach. Against `attachedAt` alone, a pass that ran
+                  // after an agent's disk.attach result and before its outcome moved the attachment to ATTACHED took
+                  // the heartbeat from before that resend for news, and sent disk.attach once more.
+                  beat.at > max(row.attachment.attachedAt, row.disk.updatedAt).addingTimeInterval(1),
                   let vm = beat.observedVms.first(where: { UUID(uuidString: $0.vmUuid) == vmUuid }), let observed = vm.disks else { continue }
             let present = observed.contains { $0.rbdPool == row.disk.rbdPool && $0.image == row.disk.rbdImageName }
             let step: DiskAttachments.Repair? = switch (row.attachment.status, present) {
