@@ -40,6 +40,9 @@ private final class GroupHandle: Sendable {
 /// bootstraps the admin, loads or makes TLS and signing keys, builds every long-lived object (repositories,
 /// services, loops, the router) and runs them as one service group with graceful shutdown.
 public enum Coordinator {
+    /// How long a graceful shutdown (SIGTERM, SIGINT) may take before the coordinator's services are cancelled.
+    public static let gracefulShutdownLimit: Duration = .seconds(30)
+
     /// Restores the seeded role grants in the configured database (`Store.resetRolePermissions`); running replicas
     /// on PostgreSQL follow at once, a running SQLite coordinator within its grants' reload interval (30 s).
     /// - Throws: `ConfigurationError` when the URL names no coordinator's database (a missing SQLite file, or a
@@ -210,7 +213,7 @@ public enum Coordinator {
             // The reconciler's passes run at a lower CPU priority than requests, off the cooperative pool.
             let background = ThreadExecutor(name: "zedge-background", nice: ThreadExecutor.backgroundNice)
             defer { background.stop() }
-            let group = ServiceGroup(configuration: .init(
+            var groupConfiguration = ServiceGroupConfiguration(
                 services: [
                     LeadershipService(sessions: sessions, leadership: leadership, logger: logger),
                     TaskWakeListener(sessions: sessions, notifier: notifier, queue: taskQueue, logger: logger),
@@ -229,7 +232,11 @@ public enum Coordinator {
                                executor: background, logger: logger, tick: { try await reconciler.pass(now: $0) }),
                     HTTPServerService(server: app, notifier: notifier),
                 ],
-                gracefulShutdownSignals: shutdownSignals, logger: logger))
+                gracefulShutdownSignals: shutdownSignals, logger: logger)
+            // A stop ends within this even when a connection does not drain (a console WebSocket stays open for as
+            // long as its user keeps it): the services are then cancelled.
+            groupConfiguration.maximumGracefulShutdownDuration = Self.gracefulShutdownLimit
+            let group = ServiceGroup(configuration: groupConfiguration)
             handle.group.withLock { $0 = group }
             try await group.run()
         }
