@@ -14,11 +14,7 @@ import ZedgeTestSupport
     /// thread of its own: all suites share one process, and a wait that blocks the cooperative pool (2 threads
     /// here) stalls the in-process coordinators of the suites running beside this one.
     static func capture(_ socket: String, password: String?) async throws -> Bool {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue(label: "zedge.test.vnc").async {
-                continuation.resume(with: Result { try VNCClient.capture(socket, password: password) })
-            }
-        }
+        try await offThePool { try VNCClient.capture(socket, password: password) }
     }
 
     @Test  // needs a real libvirtd and vncdotool; fails without them, never skips

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Testing
+import ZedgeTestSupport
 import ZedgeCore
 import ZedgeTransport
 @testable import ZedgeCoordinator
@@ -27,9 +28,7 @@ struct ConsoleTunnelTests {
 
     /// Runs blocking work (a WebSocket connect or relay) on a thread of its own.
     static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue(label: "zedge.test.blocking").async { continuation.resume(with: Result { try body() }) }
-        }
+        try await offThePool(body)
     }
 
     static func relayInBackground(_ socket: CurlWebSocket, _ stream: SocketPairStream) -> Task<CurlWebSocket.End, Never> {

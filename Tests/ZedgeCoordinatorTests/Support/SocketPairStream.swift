@@ -2,6 +2,7 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import ZedgeTestSupport
 import ZedgeTransport
 
 /// A real byte stream for a WebSocket relay in tests: one end of a UNIX socket pair is the `ByteStream`, the
@@ -31,7 +32,7 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
 
     /// What the test's side reads until `predicate` holds on all of it, or `seconds` pass (then what came).
     func receive(within seconds: Double = 20, until predicate: @escaping @Sendable (String) -> Bool) async -> String {
-        await Self.offThePool { self.receiveBlocking(within: seconds, until: predicate) }
+        await offThePool { self.receiveBlocking(within: seconds, until: predicate) }
     }
 
     private func receiveBlocking(within seconds: Double, until predicate: (String) -> Bool) -> String {
@@ -52,7 +53,7 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
     /// predicate form above decodes everything it holds after each read, and a 1 MiB burst read that way took
     /// more than a minute on a loaded CI machine.
     func receive(bytes count: Int, within seconds: Double = 20) async -> [UInt8] {
-        await Self.offThePool { self.receiveBlocking(bytes: count, within: seconds) }
+        await offThePool { self.receiveBlocking(bytes: count, within: seconds) }
     }
 
     private func receiveBlocking(bytes count: Int, within seconds: Double) -> [UInt8] {
@@ -72,7 +73,7 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
 
     /// True once the stream's side was shut down or closed (the test's side reads the end).
     func peerSeesEnd(within seconds: Double = 20) async -> Bool {
-        await Self.offThePool { self.peerSeesEndBlocking(within: seconds) }
+        await offThePool { self.peerSeesEndBlocking(within: seconds) }
     }
 
     private func peerSeesEndBlocking(within seconds: Double) -> Bool {
@@ -84,12 +85,5 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
             if Glibc.read(peer, &buffer, buffer.count) <= 0 { return true }
         }
         return false
-    }
-
-    /// Runs a blocking wait on a Dispatch thread of its own.
-    static func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue(label: "zedge.test.socket-pair").async { continuation.resume(returning: body()) }
-        }
     }
 }
