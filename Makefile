@@ -10,7 +10,7 @@ deps:
 	@scripts/ensure-deps.sh
 
 test-deps:
-	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph --with-promtool --with-schemathesis --with-browser
+	@scripts/ensure-deps.sh --with-postgres --with-test-guest --with-ovs --with-ceph --with-promtool --with-schemathesis --with-browser --with-debugger
 
 ## The bootable test guest image, built once and cached outside git (scripts/test-guest-image.sh); prints its path.
 test-guest:
@@ -29,16 +29,19 @@ run: build
 ## private-data-disks), ZEDGE_TEST_GUEST_IMAGE naming the cached test guest image (built first if not cached) and
 ## ZEDGE_SCHEMATHESIS naming schemathesis' `st`, installed from PyPI, pinned, into a cached venv (scripts/schemathesis.sh).
 ## test-deps installs the rbd drivers of libvirt and QEMU before with-libvirtd.sh starts libvirtd.
+## A test run that prints nothing for TEST_SILENCE seconds is stopped with its thread stacks and the tests that had
+## not ended (scripts/watch-tests.sh), rather than left to hang until CI's time limit.
+TEST_SILENCE ?= 900
 test: test-deps test-guest
 	$(SWIFT) build --build-tests
 	ZEDGE_TEST_GUEST_IMAGE="$$(scripts/test-guest-image.sh)" && export ZEDGE_TEST_GUEST_IMAGE && \
 	  ZEDGE_SCHEMATHESIS="$$(scripts/schemathesis.sh)" && export ZEDGE_SCHEMATHESIS && \
 	  ZEDGE_VNCDO="$$(scripts/vncdotool.sh)" && export ZEDGE_VNCDO && \
 	  scripts/with-libvirtd.sh scripts/with-ovs.sh scripts/with-ceph.sh scripts/with-postgres.sh \
-	    $(SWIFT) test --skip-build $(if $(SWIFT_TEST_FLAGS),$(SWIFT_TEST_FLAGS),--skip SchemathesisTests)
+	    scripts/watch-tests.sh $(TEST_SILENCE) $(SWIFT) test --skip-build $(if $(SWIFT_TEST_FLAGS),$(SWIFT_TEST_FLAGS),--skip SchemathesisTests)
 	@# schemathesis on its own afterwards (about 5 minutes): beside the parallel suite its coordinator is starved and
 	@# requests time out. Left out when SWIFT_TEST_FLAGS picks tests (add --filter SchemathesisTests to run it).
-	$(if $(SWIFT_TEST_FLAGS),,ZEDGE_SCHEMATHESIS="$$(scripts/schemathesis.sh)" $(SWIFT) test --skip-build --filter SchemathesisTests)
+	$(if $(SWIFT_TEST_FLAGS),,ZEDGE_SCHEMATHESIS="$$(scripts/schemathesis.sh)" scripts/watch-tests.sh $(TEST_SILENCE) $(SWIFT) test --skip-build --filter SchemathesisTests)
 
 ## The kill loops at full length (issue #12; `make test` runs them short: 10 agent kills, 5 coordinator kills per
 ## engine): SIGKILL of a real agent on the real libvirtd at random moments of its tasks, AGENT_KILLS times, and of a

@@ -2,7 +2,7 @@
 # Installs the Debian packages Zedge builds and tests against, when run as root;
 # otherwise prints the exact command to run and fails.
 # Usage: ensure-deps.sh [--with-postgres] [--with-test-guest] [--with-ovs] [--with-ceph] [--with-promtool]
-#                       [--with-schemathesis] [--with-browser] [--with-packaging]
+#                       [--with-schemathesis] [--with-browser] [--with-packaging] [--with-debugger]
 #   --with-postgres    the PostgreSQL server, for the suite's second engine
 #   --with-test-guest  what scripts/build-test-guest.sh needs to build the bootable test guest image
 #   --with-ovs         Open vSwitch (scripts/with-ovs.sh starts it) and what the tenant-network tests run in
@@ -13,6 +13,7 @@
 #                      MetricsTests runs on a live coordinator's /metrics
 #   --with-schemathesis  Python's venv and pip, which scripts/schemathesis.sh uses to install schemathesis from PyPI
 #   --with-browser     Debian's chromium (headless) and novnc, which the console page test loads (issue #16)
+#   --with-debugger    gdb, with which scripts/watch-tests.sh prints a silent test run's thread stacks
 #   --with-packaging   what `make deb` and `make package-test` run: dpkg-deb/dpkg-shlibdeps (dpkg-dev), fakeroot,
 #                      strip (binutils), lintian, debootstrap and systemd-analyze (systemd)
 set -euo pipefail
@@ -30,6 +31,7 @@ for arg in "$@"; do
     --with-promtool) pkgs+=(prometheus) ;;
     --with-schemathesis) pkgs+=(python3-venv python3-pip) ;;
     --with-browser) pkgs+=(chromium novnc) ;;
+    --with-debugger) pkgs+=(gdb) ;;
     --with-packaging) pkgs+=(dpkg-dev fakeroot binutils lintian debootstrap systemd) ;;
     *) echo "ensure-deps.sh: unknown option '$arg' (use --with-postgres, --with-test-guest, --with-ovs, --with-ceph, --with-promtool, --with-schemathesis, --with-browser, --with-packaging)" >&2; exit 2 ;;
   esac

@@ -69,8 +69,8 @@ struct ConsoleLogTests {
 
     @Test func anAgentThatDoesNotAnswerIsA503AndAnOfflineHostA409() async throws {
         try await TestCoordinator.with(.sqlite, configure: {
-            $0.heartbeatIntervalSeconds = 1
-            $0.missedHeartbeatsBeforeOffline = 2
+            $0.heartbeatIntervalSeconds = 2
+            $0.missedHeartbeatsBeforeOffline = 3
         }) { c in
             let f = try await InstanceFixture.make(c)
             let machine = try await f.addMachine(ip: "10.9.1.1")
@@ -78,13 +78,25 @@ struct ConsoleLogTests {
             #expect(created.status == 202, "\(created.text)")
             let id = try created.decode(InstanceService.Accepted.self).instance.instance.id
 
-            // Nobody polls for the machine: the call is withdrawn after the wait.
-            let silent = try await c.client.get("/api/v1/instances/\(id)/console-log", token: f.user.token)
+            // Nobody polls for the machine: the call is withdrawn after the wait. The machine keeps beating meanwhile, so
+            // that it is ONLINE when asked however slow the machine running the test is (ci run 17: 409 after a stall).
+            let silent = try await withThrowingTaskGroup(of: APIResponse?.self) { group in
+                group.addTask {
+                    while !Task.isCancelled {
+                        try? await f.heartbeat(machine.credential, observed: [])
+                        try? await Task.sleep(for: .milliseconds(300))
+                    }
+                    return nil
+                }
+                try await f.heartbeat(machine.credential, observed: [])
+                let answer = try await c.client.get("/api/v1/instances/\(id)/console-log", token: f.user.token)
+                group.cancelAll()
+                return answer
+            }
             #expect(silent.status == 503, "\(silent.text)")
-            _ = machine
 
             // Two missed heartbeats later the machine is OFFLINE: 409 naming its state, at once.
-            try await eventually("machine OFFLINE", within: 30) {
+            try await eventually("machine OFFLINE", within: 60) {
                 try await c.client.get("/api/v1/compute-machines/\(machine.id)", token: f.admin).decode(ComputeMachine.self).status == .offline
             }
             let offline = try await c.client.get("/api/v1/instances/\(id)/console-log", token: f.user.token)

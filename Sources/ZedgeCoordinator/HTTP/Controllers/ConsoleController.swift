@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import ZedgeCore
 
 /// The browser side of consoles (issue #16):
@@ -28,8 +29,15 @@ public struct ConsoleController: Sendable {
         router.group("console/novnc")
             .add(middleware: FileMiddleware<ZedgeRequestContext, LocalFileSystem>(
                 novncDirectory, urlBasePath: "/console/novnc",
-                cacheControl: CacheControl([(MediaType(type: .any), [.public, .maxAge(3600)])])))
+                cacheControl: CacheControl([(MediaType(type: .any), [.public, .maxAge(3600)])]), logger: Self.fileLogger))
             .get("**", use: novncMissing)
+    }
+
+    /// FileMiddleware's logger, from notice up: its one info message ("Serving files from …", at every start) is left out.
+    static var fileLogger: Logger {
+        var logger = Logger(label: "zedge.console.novnc")
+        logger.logLevel = .notice
+        return logger
     }
 
     /// `https://host:port` and `wss://host:port` as the client reached this replica (its Host header).
