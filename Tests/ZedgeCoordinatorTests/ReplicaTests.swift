@@ -65,9 +65,11 @@ import ZedgeCore
                 let log = ["ZEDGE-GUEST instance-id=\(instance.id) hostname=relay-1"]
                 async let agent = ConsoleLogTests.answerOneCall(f, credential: machine.credential, log: log)
                 try await Task.sleep(for: .milliseconds(500))  // the agent's poll is held by A
+                let asked = ContinuousClock.now
                 let response = try await b.client.get("/api/v1/instances/\(instance.id)/console-log?lines=5", token: try await b.adminToken())
+                // B's answer first: when it is not a 200 the agent's wait below fails too, and this says why.
+                #expect(response.status == 200, "after \(ContinuousClock.now - asked): \(response.text)")
                 _ = try await agent
-                #expect(response.status == 200, "\(response.text)")
                 #expect(try response.decode(ConsoleLogOutput.self).lines == log)
             }
         }
