@@ -49,6 +49,36 @@ struct DecodeBenchmark: ParsableCommand {
               + " | " + String(format: "%.2f / %.2f / %.2f", response.min, response.median, response.max)
                   .padding(toLength: 36, withPad: " ", startingAt: 0)
               + " | " + String(format: "%.2f", response.median / ceiling.median))
+
+        // A vm.create task as every create moves it: its payload column read back into a `JSONValue`
+        // (`JSONValue(parsing:)`, against a typed decode of the same text), and the long-poll's answer that carries it
+        // (`JSONResponse`, against a plain `JSONEncoder` encode of the same value).
+        let payload = try Self.vmCreatePayload()
+        let text = try ZedgeJSON.encoder().encode(payload)
+        let typed = try measure { try ZedgeJSON.decoder().decode(VmCreatePayload.self, from: text).spec.vcpus }
+        let parsed = try measure { try JSONValue(parsing: text)["spec"]?["vcpus"]?.intValue ?? 0 }
+        let poll = TaskPollResponse(tasks: [TaskAssignment(id: UUID(), kind: .vmCreate, payload: try JSONValue(parsing: text),
+                                                           attempt: 1, leaseExpiresAt: Date())])
+        let pollPlain = try measure { try plain.encode(poll).count }
+        let pollResponse = try measure { try JSONResponse.make(poll).body.contentLength ?? 0 }
+        print("\nvm.create task (\(text.count) bytes of payload): \(bodies) per run, \(runs) runs")
+        print("case                   | ceiling µs                       | Zedge µs (min / median / max)        | ratio")
+        for (name, ceilingName, ceiling, zedge) in [("payload column read", "typed JSONDecoder", typed, parsed),
+                                                     ("long-poll answer", "plain JSONEncoder", pollPlain, pollResponse)] {
+            print(name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                  + " | " + (String(format: "%.2f ", ceiling.median) + ceilingName).padding(toLength: 32, withPad: " ", startingAt: 0)
+                  + " | " + String(format: "%.2f / %.2f / %.2f", zedge.min, zedge.median, zedge.max)
+                      .padding(toLength: 36, withPad: " ", startingAt: 0)
+                  + " | " + String(format: "%.2f", zedge.median / ceiling.median))
+        }
+    }
+
+    /// A vm.create payload as a create through the API queues it: a root disk, a NIC on the integration bridge.
+    static func vmCreatePayload() throws -> VmCreatePayload {
+        VmCreatePayload(spec: VmSpec(
+            name: "zedge-\(UUID().uuidString.lowercased())", uuid: UUID(), vcpus: 2, memoryMiB: 4096,
+            rootDisk: DiskSpec(source: .file(path: "/var/lib/zedge/instances/\(UUID().uuidString.lowercased()).qcow2"), target: "vda"),
+            nics: [NicSpec(mac: "52:54:00:12:34:56", attachment: .bridge("br-int"))]), start: true)
     }
 
     /// A ComputeMachine's heartbeat (`SimulatedFleet.heartbeat`) reporting `domains` domains, each with an RBD disk.
