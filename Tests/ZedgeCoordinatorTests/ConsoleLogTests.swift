@@ -8,7 +8,9 @@ import ZedgeCore
 struct ConsoleLogTests {
     /// Plays the agent: long-polls until a console-log call arrives, answers it from `log`, and returns the call.
     static func answerOneCall(_ f: InstanceFixture, credential: String, log: [String]) async throws -> ConsoleLogCall {
-        for _ in 0..<20 {
+        // As long as the asker waits (`InstanceFixture.patient`: 300 s), and a little more.
+        let deadline = ContinuousClock.now + .seconds(330)
+        while ContinuousClock.now < deadline {
             let poll = try await f.c.client.get("/agent/v1/tasks?wait=5", token: credential).decode(TaskPollResponse.self)
             guard let call = poll.calls?.first else { continue }
             #expect(call.kind == .consoleLog)

@@ -18,16 +18,18 @@ struct InstanceFixture {
 
     /// For tests whose fixture machines heartbeat once, at enrolment: a 2-minute interval keeps them fresh
     /// (placeable, ONLINE) for the whole test, however loaded the machine running the suite is.
-    /// Heartbeats rare enough that a test's own machines stay ACTIVE without it sending them, and a minute for an
-    /// agent's answer to a call: on a loaded CI machine a console log's round trip through the agent has taken more
-    /// than the default 10 s (the asker then gets a 503 and the call is withdrawn before the test's agent sees it).
+    /// Heartbeats rare enough that a test's own machines stay ACTIVE without it sending them, and five minutes (the
+    /// most a coordinator allows) for an agent's answer to a call: on a loaded CI machine a console log's round trip
+    /// through the agent has taken more than the default 10 s, and once, 670 s into a full run, more than 60 s (the
+    /// asker then gets a 503 and the call is withdrawn before the test's agent sees it). A call that is answered
+    /// returns at once, so only a failing test waits that long; the test that expects a 503 sets its own.
     /// OFFLINE only after an hour of silence: in a clean CI run a template test spent more than the default
     /// 3 × 120 s between its one heartbeat and its first create, and found its machine OFFLINE. No test that uses
     /// this fixture expects a machine to go OFFLINE.
     static let patient: @Sendable (inout CoordinatorConfiguration) -> Void = {
         $0.heartbeatIntervalSeconds = 120
         $0.missedHeartbeatsBeforeOffline = 30
-        $0.agentCallTimeoutSeconds = 60
+        $0.agentCallTimeoutSeconds = 300
     }
 
     static func make(_ c: TestCoordinator, policy: String = "load_balance", cpu: Int = 2, memory: Int = 4) async throws -> InstanceFixture {
