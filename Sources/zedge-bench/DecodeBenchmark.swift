@@ -53,7 +53,7 @@ struct DecodeBenchmark: ParsableCommand {
         // A vm.create task as every create moves it: its payload column read back into a `JSONValue`
         // (`JSONValue(parsing:)`, against a typed decode of the same text), and the long-poll's answer that carries it
         // (`JSONResponse`, against a plain `JSONEncoder` encode of the same value).
-        let payload = try Self.vmCreatePayload()
+        let payload = Self.vmCreatePayload()
         let text = try ZedgeJSON.encoder().encode(payload)
         let typed = try measure { try ZedgeJSON.decoder().decode(VmCreatePayload.self, from: text).spec.vcpus }
         let parsed = try measure { try JSONValue(parsing: text)["spec"]?["vcpus"]?.intValue ?? 0 }
@@ -74,7 +74,7 @@ struct DecodeBenchmark: ParsableCommand {
     }
 
     /// A vm.create payload as a create through the API queues it: a root disk, a NIC on the integration bridge.
-    static func vmCreatePayload() throws -> VmCreatePayload {
+    static func vmCreatePayload() -> VmCreatePayload {
         VmCreatePayload(spec: VmSpec(
             name: "zedge-\(UUID().uuidString.lowercased())", uuid: UUID(), vcpus: 2, memoryMiB: 4096,
             rootDisk: DiskSpec(source: .file(path: "/var/lib/zedge/instances/\(UUID().uuidString.lowercased()).qcow2"), target: "vda"),

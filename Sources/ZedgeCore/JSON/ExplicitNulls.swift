@@ -22,7 +22,8 @@ public struct ExplicitNulls<Value: Encodable>: Encodable {
     }
 
     /// `value` wrapped, unless `JSONEncoder` treats its type itself (`Date`, `Data`, `URL`, `Decimal`) or its
-    /// encoding has no optional property to write (`JSONValue`, which writes its own nulls; `UUID`; `String`).
+    /// encoding has no optional property to write (`JSONValue` and `[String: JSONValue]`, which write their own
+    /// nulls; `UUID`; `String`).
     /// Compared by metatype, not by a dynamic cast of the value: this runs for every nested value of every response
     /// (issue #14: the casts and the wrapping of each member of a task payload were 5 % of the coordinator's CPU).
     static func wrapped<T: Encodable>(_ value: T) -> any Encodable {
