@@ -232,10 +232,7 @@ public final class CurlWebSocket: @unchecked Sendable {
             let wantRead = wslay_event_want_read(context) != 0
             let wantWrite = wslay_event_want_write(context) != 0
             if !wantRead, !wantWrite {
-                if wslay_event_get_close_received(context) != 0, end == nil {
-                    return .closedByServer(code: wslay_event_get_status_code_received(context), reason: state.closeReason)
-                }
-                return end ?? .streamEnded
+                return serverClose(context, state, after: end) ?? end ?? .streamEnded
             }
             if closeQueued, ContinuousClock.now > closeDeadline { return end ?? .streamEnded }
             var fds = [
@@ -249,12 +246,20 @@ public final class CurlWebSocket: @unchecked Sendable {
                 while read(wakeRead, &drain, drain.count) > 0 {}
             }
             if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0, wslay_event_recv(context) != 0 {
-                if wslay_event_get_close_received(context) != 0, end == nil {
-                    return .closedByServer(code: wslay_event_get_status_code_received(context), reason: state.closeReason)
-                }
-                return end ?? .connectionLost(state.failure ?? "the connection broke")
+                return serverClose(context, state, after: end) ?? end ?? .connectionLost(state.failure ?? "the connection broke")
             }
         }
+    }
+
+    /// The server's close, when one was received and it is what the caller should hear: always when this side had
+    /// not ended the relay, and also when it had but the server's code says something went wrong (anything but
+    /// 1000, 1001 and 1005 — e.g. a 4409 refusal that crossed this side's own close, as when standard input is
+    /// empty).
+    private func serverClose(_ context: wslay_event_context_ptr, _ state: RelayState, after end: End?) -> End? {
+        guard wslay_event_get_close_received(context) != 0 else { return nil }
+        let code = wslay_event_get_status_code_received(context)
+        guard end == nil || ![1000, 1001, 1005].contains(code) else { return nil }
+        return .closedByServer(code: code, reason: state.closeReason)
     }
 
     private func wake() {

@@ -48,6 +48,31 @@ import ZedgeCore
                 #expect(response.problemFields == ["body"], "\(raw): \(response.text)")
             }
 
+            // A JSON route sent another media type is 415 naming the header, and nothing is made; JSON with a
+            // charset or a +json type is read.
+            let body = Data("{\"name\":\"typed\"}".utf8)
+            func tenantNames() async throws -> [String] {
+                let list = try await c.client.get("/api/v1/tenants?limit=200", token: admin)
+                return ((try list.json()["items"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+            }
+            for type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"] {
+                let response = try await c.client.send(.POST, "/api/v1/tenants", token: admin, rawBody: body, headers: [("Content-Type", type)])
+                #expect(response.status == 415 && response.problemFields == ["Content-Type"], "\(type): \(response.status) \(response.text)")
+                #expect(response.headers.first(name: "Content-Type") == "application/problem+json", "\(type)")
+            }
+            #expect(try await !tenantNames().contains("typed"))
+            let charset = try await c.client.send(.POST, "/api/v1/tenants", token: admin, rawBody: body,
+                                                   headers: [("Content-Type", "Application/JSON; charset=utf-8")])
+            #expect(charset.status == 201, "\(charset.text)")
+            let suffixed = try await c.client.send(.POST, "/api/v1/tenants", token: admin, rawBody: Data("{\"name\":\"typed-2\"}".utf8),
+                                                    headers: [("Content-Type", "application/merge-patch+json")])
+            #expect(suffixed.status == 201, "\(suffixed.text)")
+            #expect(try await tenantNames().contains("typed"))
+            for made in [charset, suffixed] {
+                let id = try made.json()["id"] as? String ?? ""
+                #expect(try await c.client.send(.DELETE, "/api/v1/tenants/\(id)", token: admin).status == 204)
+            }
+
             // Immutable fields in a PATCH.
             let created = try await c.client.post("/api/v1/users", token: admin, user)
             let alice = try created.decode(User.self)

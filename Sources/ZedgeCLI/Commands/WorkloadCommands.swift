@@ -214,7 +214,8 @@ struct InstanceCommand: ParsableCommand {
             let trust: CurlHTTPClient.TrustMode = session.caPEM.map { .caPEM($0) } ?? .system
             let end = try await Self.blocking {
                 let socket = try CurlWebSocket.connect(url: url, trust: trust)
-                FileHandle.standardError.write(Data("Connected to \(instance)'s serial console; Ctrl-] ends the session.\r\n".utf8))
+                // The coordinator has the token; its host joins a moment later (or refuses, and the close says why).
+                FileHandle.standardError.write(Data("Connecting to \(instance)'s serial console through its host; Ctrl-] ends the session.\r\n".utf8))
                 let terminal = try TerminalStream()
                 defer { terminal.restore() }
                 return socket.relay(terminal)

@@ -157,14 +157,22 @@ public struct ConsoleWebSockets: Sendable {
         UInt16(4000 + ((error as? DomainError).map { Problem($0).status.code } ?? 500))
     }
 
-    /// A close frame's reason: at most 123 bytes of UTF-8 (RFC 6455 §5.5).
+    /// A close frame's reason: at most 123 bytes of UTF-8 (RFC 6455 §5.5). A longer message (a host's libvirt
+    /// error) is cut at the last word that fits and ends with "…"; the whole text is in the coordinator's log
+    /// ("console session could not reach its host").
     static func reason(_ error: any Error) -> String {
         let text = (error as? DomainError)?.message ?? "The console could not be opened."
-        var reason = ""
+        guard text.utf8.count > 123 else { return text }
+        let ellipsis = "…"
+        var cut = ""
         for character in text {
-            guard reason.utf8.count + String(character).utf8.count <= 123 else { break }
-            reason.append(character)
+            guard cut.utf8.count + String(character).utf8.count + ellipsis.utf8.count <= 123 else { break }
+            cut.append(character)
         }
-        return reason
+        if let space = cut.lastIndex(where: \.isWhitespace), cut.distance(from: cut.startIndex, to: space) >= cut.count / 2 {
+            cut = String(cut[..<space])
+        }
+        while let last = cut.last, last.isWhitespace || ",:;".contains(last) { cut.removeLast() }
+        return cut + ellipsis
     }
 }

@@ -46,6 +46,9 @@ extension Request {
     public func decodeBody<Body: RequestBody>(
         _ type: Body.Type, context: ZedgeRequestContext
     ) async throws -> DecodedBody<Body> {
+        if let contentType = headers[.contentType], !BodyDecoder.isJSON(mediaType: contentType) {
+            throw BodyDecoder.unsupportedMediaType(contentType)
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await self.body.collect(upTo: context.maxUploadSize)
@@ -58,6 +61,20 @@ extension Request {
 
 /// The strict decoding behind `Request.decodeBody`, separate so it can be tested without HTTP.
 public enum BodyDecoder {
+    /// Whether a `Content-Type` value names JSON: `application/json` or a `+json` structured syntax suffix
+    /// (RFC 6839 §3.1), in any case, with any parameters (`; charset=utf-8`). A body sent without a
+    /// `Content-Type` is read as JSON too.
+    public static func isJSON(mediaType value: String) -> Bool {
+        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
+    }
+
+    /// 415 (RFC 9110 §15.5.16) for a JSON route sent another media type (`curl -d` sends
+    /// `application/x-www-form-urlencoded`, a text editor's paste `text/plain`), naming the header.
+    static func unsupportedMediaType(_ value: String) -> Problem {
+        Problem(.unsupportedMediaType, detail: "This route takes a JSON body; send Content-Type: application/json.",
+                errors: [FieldError(field: "Content-Type", message: "is \(value.prefix(100)), not application/json")])
+    }
     public static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> DecodedBody<Body> {
         guard !data.isEmpty else { throw Problem.malformed(field: "body", "a JSON object is required") }
         let guide = BodyGuide.of(type)

@@ -71,6 +71,11 @@ final class SocketPairStream: DescriptorStream, @unchecked Sendable {
         return bytes
     }
 
+    /// Ends what the stream reads (as standard input at /dev/null would): the test's side shuts its writes down.
+    func endInput() {
+        _ = Glibc.shutdown(peer, Int32(SHUT_WR))
+    }
+
     /// True once the stream's side was shut down or closed (the test's side reads the end).
     func peerSeesEnd(within seconds: Double = 20) async -> Bool {
         await offThePool { self.peerSeesEndBlocking(within: seconds) }

@@ -85,6 +85,7 @@ public enum OpenAPIDocument {
             errors["422"] = "Well-formed, but refused by a rule across fields or by what exists (an id that names nothing, a CIDR block with host bits set, a date in the past); `errors` names the fields."
         }
         if route.requestSchema != nil || route.rawBody { errors["413"] = "Body larger than the limit." }
+        if route.requestSchema != nil { errors["415"] = "The body's Content-Type is not JSON (`application/json` or a `+json` type)." }
         if route.authenticated {
             errors["401"] = "Missing, invalid or expired credentials."
             errors["403"] = "The caller's role may not do this."
