@@ -60,7 +60,8 @@ soak: test-deps test-guest
 ## the ceiling), the reconciler's passes over 100,000 instances on 10,000 machines (about 10 minutes: the instances
 ## are created through the API) and what they cost heartbeats and creates, the long-poll wake across two replicas on
 ## a throwaway PostgreSQL (scripts/with-postgres.sh) against the wake within one, then the placement engine over
-## 10,000 machines, and the strict body decoding of heartbeats against a plain JSONDecoder decode.
+## 10,000 machines, the strict body decoding of heartbeats against a plain JSONDecoder decode, and an agent's image
+## download from the coordinator (ImageCache: SHA-256, fsync) against curl's of the same file.
 ## make bench BENCH_FLAGS="--agents 10000" for the large agent run; CREATES_BENCH_FLAGS="--database postgres://…";
 ## RECONCILER_BENCH_FLAGS="--machines 1000 --instances 10000" for a smaller reconciler run.
 ## make bench-disks measures the RBD path (write throughput through libvirt into an RBD volume against rbd bench).
@@ -74,8 +75,9 @@ bench: deps
 	  "$$($(SWIFT) build -c release --show-bin-path)/zedge-bench"
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement $(PLACEMENT_BENCH_FLAGS)
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" decode
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" image-fetch $(IMAGE_FETCH_BENCH_FLAGS)
 
-## The same five harnesses, short: for a quick look after a change (under 5 minutes once the release build exists;
+## The same harnesses, short: for a quick look after a change (under 5 minutes once the release build exists;
 ## the figures are noisier than make bench's, so compare ratios, not absolute numbers).
 bench-quick: deps
 	$(SWIFT) build -c release --product zedge-coordinator
@@ -87,6 +89,7 @@ bench-quick: deps
 	  "$$($(SWIFT) build -c release --show-bin-path)/zedge-bench"
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" placement --placements 500 --runs 3
 	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" decode --bodies 5000 --runs 3
+	"$$($(SWIFT) build -c release --show-bin-path)/zedge-bench" image-fetch --mib 64 --rounds 3
 
 ## Write throughput through libvirt into an RBD volume as a ratio to `rbd bench --io-type write` on the same
 ## throwaway Ceph cluster in the same run (scripts/bench-rbd.sh; as root, needs scripts/ensure-deps.sh --with-ceph).

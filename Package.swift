@@ -141,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "zedge-bench",
             dependencies: [
-                "ZedgeCore", "ZedgeCoordinator",
+                "ZedgeCore", "ZedgeCoordinator", "ZedgeAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

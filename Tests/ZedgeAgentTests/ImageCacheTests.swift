@@ -301,38 +301,4 @@ struct ImageCacheTests {
         await #expect(throws: ImageCacheError.self) { _ = try await cache.fetch(wrongSize) }
         #expect(cache.cachedImages().isEmpty)
     }
-
-    /// Throughput on loopback against curl's own download of the same file from the same server (the ceiling).
-    /// Not a test of speed: it prints the numbers (run with ZEDGE_MEASURE_IMAGE_FETCH=<MiB>).
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["ZEDGE_MEASURE_IMAGE_FETCH"] != nil))
-    func measureFetchThroughput() async throws {
-        let mib = Int(ProcessInfo.processInfo.environment["ZEDGE_MEASURE_IMAGE_FETCH"] ?? "") ?? 256
-        let server = try ImageTestServer()
-        defer { server.stop() }
-        let dir = try makeTestDirectory("cache-measure")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let image = try TestImageFile(in: dir, bytes: mib << 20)
-        try server.serve(image.ref.versionId, .init(path: image.path))
-        let cache = try Self.cache(server, in: dir)
-        var agent: [Double] = []
-        var ceiling: [Double] = []
-        for round in 0..<3 {
-            let curlStart = ContinuousClock.now
-            try runTransportTool("/usr/bin/curl", ["-sS", "--fail", "--cacert", server.pki.dir.appendingPathComponent("ca.pem").path,
-                                                   "-H", "Authorization: Bearer \(ImageTestServer.credential)", "-o", dir.appendingPathComponent("curl.out").path,
-                                                   server.baseURL + image.ref.downloadPath], in: dir)
-            ceiling.append(Double(mib) / (ContinuousClock.now - curlStart).seconds)
-            let start = ContinuousClock.now
-            let fetched = try await cache.fetch(image.ref)
-            agent.append(Double(mib) / (ContinuousClock.now - start).seconds)
-            #expect(!fetched.wasCached, "round \(round)")
-            #expect(await cache.evictIfNeeded(incomingBytes: 1 << 40).count == 1)
-        }
-        print("image.fetch \(mib) MiB on loopback: agent \(agent.map { String(format: "%.0f", $0) }) MiB/s (fetch + SHA-256 + fsync + rename); "
-            + "curl of the same file \(ceiling.map { String(format: "%.0f", $0) }) MiB/s")
-    }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
