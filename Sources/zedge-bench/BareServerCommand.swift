@@ -82,7 +82,7 @@ struct BareServerCommand: AsyncParsableCommand {
         router.post("/agent/v1/tasks/:id/result") { request, context -> Response in
             guard mailbox.machine(authorization: request.headers[.authorization]) != nil else { return Response(status: .unauthorized) }
             _ = try await Self.decode(TaskResultReport.self, request, context)
-            return try Self.json(["status": "SUCCEEDED"])
+            return Response(status: .noContent)
         }
         router.post("/api/v1/compute-machines/:id/tasks") { request, context -> Response in
             guard let machine = context.parameters.get("id").flatMap(UUID.init(uuidString:)) else { return Response(status: .notFound) }

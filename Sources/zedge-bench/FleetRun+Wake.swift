@@ -163,7 +163,7 @@ extension FleetRun {
                         let (status, _) = try await wire.send(
                             wire.heartbeats, .POST, "/agent/v1/tasks/\(task.id)/result", authorization: agent.authorization,
                             body: try AgentWire.encode(Result(outcome: .succeeded, observed: observe(agent, task))))
-                        if status != 200 { errors.record("result HTTP \(status)") }
+                        if status != 204 { errors.record("result HTTP \(status)") }
                     }
                 }
             } catch {

@@ -65,7 +65,7 @@ struct PlaceWorld {
         let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
             TaskResultReport(outcome: .succeeded, error: nil, observed: nil))) as! [String: Any]
         let reported = try await c.client.post("/agent/v1/tasks/\(tasks[0].id)/result", token: credential, body)
-        guard reported.status == 200 || reported.status == 204 else { throw TestFailure("result: \(reported.status) \(reported.text)") }
+        guard reported.status == 204 else { throw TestFailure("result: \(reported.status) \(reported.text)") }
         return try tasks[0].payload.decode(as: CloudBoxNetworkPayload.self)
     }
 

@@ -142,7 +142,7 @@ struct InstanceFixture {
         let body = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
             TaskResultReport(outcome: outcome, error: error, observed: observed))) as! [String: Any]
         let response = try await c.client.post("/agent/v1/tasks/\(task.id)/result", token: credential, body)
-        guard response.status == 200 || response.status == 204 else { throw TestFailure("result: \(response.status) \(response.text)") }
+        guard response.status == 204 else { throw TestFailure("result: \(response.status) \(response.text)") }
     }
 }
 
@@ -430,7 +430,7 @@ struct InstanceLifecycleTests {
             let start = try await act("start")
             let absent = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
                 TaskResultReport.domainAbsent(.vmStart, vmUuid: spec.uuid))) as! [String: Any]
-            #expect(try await c.client.post("/agent/v1/tasks/\(start.id)/result", token: host.credential, absent).status == 200)
+            #expect(try await c.client.post("/agent/v1/tasks/\(start.id)/result", token: host.credential, absent).status == 204)
             let rebuild = try await f.lease(host.credential)
             #expect(rebuild.map(\.kind) == [.vmCreate])
             let payload = try rebuild[0].payload.decode(as: VmCreatePayload.self)
@@ -457,7 +457,7 @@ struct InstanceLifecycleTests {
             #expect(userStart.kind == .vmStart)
             let missing = try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(
                 TaskResultReport.domainAbsent(.vmStart, vmUuid: spec.uuid))) as! [String: Any]
-            #expect(try await c.client.post("/agent/v1/tasks/\(userStart.id)/result", token: host.credential, missing).status == 200)
+            #expect(try await c.client.post("/agent/v1/tasks/\(userStart.id)/result", token: host.credential, missing).status == 204)
             let rebuilt = try await f.lease(host.credential)
             #expect(rebuilt.map(\.kind) == [.vmCreate])
             try await f.finish(rebuilt[0], credential: host.credential, state: .running)

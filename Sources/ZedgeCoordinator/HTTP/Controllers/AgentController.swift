@@ -34,7 +34,7 @@ public struct AgentController: Sendable {
         routes.on(.post, "tasks/:id/events", summary: "Report a task's progress (idempotent by sequence; extends the lease)",
                   action: "agent.task.event", input: TaskEventReport.self, output: EmptyBody.self, status: 204, use: taskEvent)
         routes.on(.post, "tasks/:id/result", summary: "Report how a task ended (idempotent: a second result changes nothing)",
-                  action: "agent.task.result", input: TaskResultReport.self, output: AgentTask.self, use: taskResult)
+                  action: "agent.task.result", input: TaskResultReport.self, output: EmptyBody.self, status: 204, use: taskResult)
         routes.on(.post, "calls/:id/answer", summary: "Answer a call handed out with the long-poll (the first answer wins)",
                   action: "agent.call.answer", input: AgentCallAnswer.self, output: EmptyBody.self, status: 204, use: answerCall)
     }
@@ -130,12 +130,15 @@ public struct AgentController: Sendable {
         return JSONResponse.noContent()
     }
 
-    /// Report how a task ended (idempotent: a second result changes nothing) (`agent.task.result`).
+    /// Report how a task ended (idempotent: a second result changes nothing) (`agent.task.result`). 204, as for
+    /// events: the agent reads nothing back, and encoding the whole task (its payload too) for every result was ~2 %
+    /// of the coordinator's CPU under creates (issue #14).
     func taskResult(_ request: Request, context: ZedgeRequestContext) async throws -> Response {
         let agent = try context.requireAgent()
         guard let task = try await queue.task(try context.id(resource: "Task"), of: agent) else { throw Problem.notFound("Task") }
         let report = try await request.decodeBody(TaskResultReport.self, context: context).value
-        return try JSONResponse.make(try await queue.finish(task, with: report))
+        _ = try await queue.finish(task, with: report)
+        return JSONResponse.noContent()
     }
 }
 
