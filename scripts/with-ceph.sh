@@ -50,14 +50,22 @@ else
   fi
 fi
 # A libvirtd started before libvirt-daemon-driver-storage-rbd was installed has no rbd storage pools. A libvirtd that
-# has just started may not answer pool-capabilities yet on a loaded machine (ci18): asked again for up to 30 s.
-rbd_pools() {
-  virsh -c "$ZEDGE_TEST_LIBVIRT_URI" pool-capabilities 2>/dev/null | grep -q "<pool type='rbd' supported='yes'>"
-}
+# has just started may not answer pool-capabilities yet, or not with rbd, on a loaded machine (ci18; ci4 of session
+# 25 took more than 30 s beside a release build): asked again for up to 120 s.
+rbd_pools=""
 if [ -z "$error" ] && [ -n "${ZEDGE_TEST_LIBVIRT_URI:-}" ]; then
-  for _ in $(seq 1 30); do rbd_pools && break; sleep 1; done
-  if ! rbd_pools; then
-    error="the running libvirtd ($ZEDGE_TEST_LIBVIRT_URI) has no rbd pool type after 30 s: it was started before \
+  answer="" answered=""
+  for _ in $(seq 1 120); do
+    if answer=$(virsh -c "$ZEDGE_TEST_LIBVIRT_URI" pool-capabilities 2>&1); then
+      answered=yes
+      grep -q "<pool type='rbd' supported='yes'>" <<<"$answer" && { rbd_pools=yes; break; }
+    fi
+    sleep 1
+  done
+  if [ -z "$rbd_pools" ] && [ -z "$answered" ]; then
+    error="the running libvirtd ($ZEDGE_TEST_LIBVIRT_URI) did not answer pool-capabilities within 120 s: ${answer:0:300}"
+  elif [ -z "$rbd_pools" ]; then
+    error="the running libvirtd ($ZEDGE_TEST_LIBVIRT_URI) has no rbd pool type after 120 s: it was started before \
 libvirt-daemon-driver-storage-rbd was installed; restart libvirtd"
   fi
 fi

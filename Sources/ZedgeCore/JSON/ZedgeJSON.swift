@@ -33,13 +33,21 @@ public enum ZedgeJSON {
         return d
     }
 
+    /// The styles, made once: a format style is a value, and making one took as long as formatting with it.
+    static let fractionalStyle = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+    static let wholeSecondStyle = Date.ISO8601FormatStyle()
+
     /// `2025-01-31T12:00:00.123Z`.
     public static func formatDate(_ date: Date) -> String {
-        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        fractionalStyle.format(date)
     }
 
     /// Parses ISO-8601 with or without fractional seconds (`Z` or a numeric offset).
     public static func parseDate(_ string: String) -> Date? {
+        // What Zedge writes (`formatDate`), the common case: no case folding or offset arithmetic.
+        if string.utf8.count == 24, string.utf8.last == UInt8(ascii: "Z"), let date = try? fractionalStyle.parse(string) {
+            return date
+        }
         // RFC 3339 §5.6 lets 'T' and 'Z' be lower case, and offsets reach ±23:59; Foundation's parser takes neither
         // (offsets only to ±18:00), so the text is upper-cased, and a larger offset is read as UTC and applied here.
         var text = string.uppercased()
@@ -51,8 +59,7 @@ public enum ZedgeJSON {
             offset = TimeInterval(hours * 3600 + minutes * 60) * (scalars[scalars.count - 6] == "-" ? -1 : 1)
             text = String(String.UnicodeScalarView(scalars[..<(scalars.count - 6)])) + "Z"
         }
-        let parsed = (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
-            ?? (try? Date.ISO8601FormatStyle().parse(text))
+        let parsed = (try? fractionalStyle.parse(text)) ?? (try? wholeSecondStyle.parse(text))
         return parsed.map { $0.addingTimeInterval(-offset) }
     }
 }
