@@ -45,18 +45,13 @@ public struct RouterDependencies: Sendable {
 public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Router<ZedgeRequestContext> {
     let store = deps.store
     let router = Router(context: ZedgeRequestContext.self)
-    // One stack of fixed type (Hummingbird's `MiddlewareFixedTypeBuilder`) rather than four middleware added one by
-    // one, each behind an existential and a responder of its own: the compiler specializes and inlines the chain, so
-    // a request holds fewer async frames. Every held long-poll keeps its task's frames (their slabs) for as long as it
-    // waits (issue #14, memory per held poll).
-    let authenticator = Authenticator(
-        users: store.users, apiKeys: store.apiKeys, signer: deps.signer, agentCredentials: store.agentCredentials)
-    router.addMiddleware {
-        HTTPMetricsMiddleware(metrics: deps.metrics.replica)
-        AuditMiddleware(repository: store.auditLogs, catalog: catalog)
-        ProblemMiddleware(catalog: catalog)
-        AuthenticationMiddleware(authenticator: authenticator, catalog: catalog)
-    }
+    router.add(middleware: HTTPMetricsMiddleware(metrics: deps.metrics.replica))
+    router.add(middleware: AuditMiddleware(repository: store.auditLogs, catalog: catalog))
+    router.add(middleware: ProblemMiddleware(catalog: catalog))
+    router.add(middleware: AuthenticationMiddleware(
+        authenticator: Authenticator(
+            users: store.users, apiKeys: store.apiKeys, signer: deps.signer, agentCredentials: store.agentCredentials),
+        catalog: catalog))
 
     func routes(_ path: String, tag: String, resourceType: String) -> RouteRegistrar {
         RouteRegistrar(
