@@ -12,6 +12,16 @@ import ZedgeCore
         #expect(ZedgeJSON.parseDate("2083-03-10T10:08:02-23:59") == utc)
         #expect(ZedgeJSON.parseDate("2083-03-11T10:07:02.250Z") == utc.addingTimeInterval(0.25))
         #expect(ZedgeJSON.parseDate("2083-03-12T06:07:02.5+20:00") == utc.addingTimeInterval(0.5))
+        #expect(ZedgeJSON.parseDate("2083-03-11t10:07:02.250z") == utc.addingTimeInterval(0.25))  // 24 bytes, lower case
+    }
+
+    /// What Zedge writes reads back to the millisecond (the parser's fast path for its own format).
+    @Test func readsBackWhatItWrites() throws {
+        let date = Date(timeIntervalSince1970: 3_571_553_222.375)
+        let text = ZedgeJSON.formatDate(date)
+        #expect(text == "2083-03-06T10:07:02.375Z")
+        let read = try #require(ZedgeJSON.parseDate(text))
+        #expect(abs(read.timeIntervalSince(date)) < 0.000_5)
     }
 
     @Test func refusesWhatIsNotADateTime() {
