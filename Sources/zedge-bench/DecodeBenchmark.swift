@@ -91,14 +91,8 @@ struct DecodeBenchmark: ParsableCommand {
     }
 
     /// Microseconds per body of `runs` timed runs.
-    struct Timings {
-        var microseconds: [Double]
-        var median: Double { microseconds.sorted()[microseconds.count / 2] }
-        var min: Double { microseconds.min() ?? 0 }
-        var max: Double { microseconds.max() ?? 0 }
-    }
-
-    func measure(_ body: () throws -> Int) throws -> Timings {
+    /// `runs` timings of `bodies` calls of `body`, in µs per call.
+    func measure(_ body: () throws -> Int) throws -> Spread {
         let clock = ContinuousClock()
         var timings: [Double] = []
         var checksum = 0
@@ -109,6 +103,6 @@ struct DecodeBenchmark: ParsableCommand {
             timings.append(elapsed.seconds * 1e6 / Double(bodies))
         }
         precondition(checksum > 0, "every body reports domains, every response has bytes")
-        return Timings(microseconds: timings)
+        return Spread(values: timings)
     }
 }

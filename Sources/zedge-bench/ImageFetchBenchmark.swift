@@ -42,7 +42,7 @@ struct ImageFetchBenchmark: AsyncParsableCommand {
         print("zedge-bench image-fetch: a \(mib) MiB raw image, \(rounds) rounds, coordinator on \(coordinatorOptions.storeName), "
               + "\(ProcessInfo.processInfo.activeProcessorCount) CPUs")
         fflush(nil)
-        let figures: (agent: [Double], curl: [Double])
+        let figures: (agent: Spread, curl: Spread)
         do {
             let server = try await BenchServer.start(.zedge, executable: coordinatorOptions.coordinatorPath, heartbeatInterval: 30,
                                                      databaseURL: coordinatorOptions.database, registry: registry)
@@ -57,21 +57,17 @@ struct ImageFetchBenchmark: AsyncParsableCommand {
             throw error
         }
         registry.cleanUpNow()
-        func spread(_ values: [Double]) -> String {
-            let sorted = values.sorted()
-            return String(format: "%.0f / %.0f / %.0f", sorted.first!, sorted[sorted.count / 2], sorted.last!)
-        }
-        let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+        func cell(_ rates: Spread) -> String { String(format: "%.0f / %.0f / %.0f", rates.min, rates.median, rates.max) }
         print("")
         print("download                                      | MiB/s (min / median / max)")
-        print("curl (ceiling: HTTPS to a file)               | \(spread(figures.curl))")
-        print("agent ImageCache.fetch (+ SHA-256, fsync)     | \(spread(figures.agent))")
-        print(String(format: "agent/curl (medians)                          | %.2f", median(figures.agent) / median(figures.curl)))
+        print("curl (ceiling: HTTPS to a file)               | \(cell(figures.curl))")
+        print("agent ImageCache.fetch (+ SHA-256, fsync)     | \(cell(figures.agent))")
+        print(String(format: "agent/curl (medians)                          | %.2f", figures.agent.median / figures.curl.median))
         print("\nBoth download the same file from the same coordinator on loopback, with the same agent credential.")
     }
 
     /// Sets up the agent and the image, then times the rounds.
-    private func measure(_ fleet: FleetRun, _ wire: AgentWire, server: BenchServer, work: String) async throws -> (agent: [Double], curl: [Double]) {
+    private func measure(_ fleet: FleetRun, _ wire: AgentWire, server: BenchServer, work: String) async throws -> (agent: Spread, curl: Spread) {
         let setup = try await fleet.prepare(wire)
         let (registered, _) = try await fleet.register(wire, setup)
         guard let agent = registered.agents.first else { throw BenchError("the agent did not register") }
@@ -130,7 +126,7 @@ struct ImageFetchBenchmark: AsyncParsableCommand {
             guard await cache.evictIfNeeded(incomingBytes: 1 << 50).count == 1 else { throw BenchError("round \(round): nothing to evict") }
             FileHandle.standardError.write(Data(String(format: "round %d: curl %.0f MiB/s, agent %.0f MiB/s\n", round, curlRates.last!, agentRates.last!).utf8))
         }
-        return (agentRates, curlRates)
+        return (Spread(values: agentRates), Spread(values: curlRates))
     }
 
     /// Runs `/usr/bin/curl` off the cooperative pool and fails unless it exits 0.

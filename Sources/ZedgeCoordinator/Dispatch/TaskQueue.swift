@@ -125,16 +125,14 @@ public struct TaskQueue: Sendable {
         }
     }
 
-    /// Finishes the task with the agent's result; a second result changes nothing. Returns the task as it is.
-    public func finish(_ task: AgentTask, with report: TaskResultReport, now: Date = Date()) async throws -> AgentTask {
-        guard let finished = TaskLifecycle.finish(task, with: report, now: now) else { return task }
-        guard try await tasks.update(finished, expecting: task.status) else {
-            return try await tasks.find(task.id) ?? task
-        }
+    /// Finishes the task with the agent's result; a second result changes nothing (nor does one that loses the
+    /// conditional update to another change of the task).
+    public func finish(_ task: AgentTask, with report: TaskResultReport, now: Date = Date()) async throws {
+        guard let finished = TaskLifecycle.finish(task, with: report, now: now),
+              try await tasks.update(finished, expecting: task.status) else { return }
         count(finished)
         try await advance(finished, now: now)
         await outcomes.handle(finished)
-        return finished
     }
 
     /// Puts back (or fails) every task whose lease ran out; wakes the hosts of those put back.

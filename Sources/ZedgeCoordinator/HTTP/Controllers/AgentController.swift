@@ -137,7 +137,7 @@ public struct AgentController: Sendable {
         let agent = try context.requireAgent()
         guard let task = try await queue.task(try context.id(resource: "Task"), of: agent) else { throw Problem.notFound("Task") }
         let report = try await request.decodeBody(TaskResultReport.self, context: context).value
-        _ = try await queue.finish(task, with: report)
+        try await queue.finish(task, with: report)
         return JSONResponse.noContent()
     }
 }
