@@ -39,4 +39,49 @@ struct OperationProgressTests {
             #expect(version == tasks.count)
         }
     }
+    /// A typed payload is encoded once and its text stored as it is (`OperationPlan.Payload.encoded`): the row reads
+    /// back as the payload, `submitWithTasks` hands back the task with it, and an untyped payload is stored as before.
+    @Test(arguments: TestEngine.all)
+    func aTypedPayloadIsStoredAsItsTextAndReadsBackWhole(engine: TestEngine) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = try await engine.makeDatabaseURL(in: directory.path)
+        try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
+            try await Migrator().migrate(database, logger: Logger(label: "test"))
+            let store = Store(database: database)
+            let center = EdgeDataCenter(name: "dc", location: "here", status: .active)
+            try await store.edgeDataCenters.insert(center)
+            let pool = ResourcePool(name: "pool", edgeDataCenterId: center.id)
+            try await store.resourcePools.insert(pool)
+            let machine = ComputeMachine(
+                hostname: "h", name: "h", edgeDataCenterId: center.id, resourcePoolId: pool.id, machineType: .cpuServer,
+                rentalMode: .shared, hypervisorType: .kvm, cpuCores: 4, memoryGb: 8, storageGb: 100, managementIp: "10.1.0.1",
+                status: .active, healthStatus: .healthy)
+            try await store.computeMachines.insert(machine)
+            let repository = SQLTaskRepository(database: database)
+            let dispatcher = WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: TaskNotifier())
+
+            let stop = VmStopPayload(vmUuid: UUID(), vmName: "vm-ü \"quoted\"", timeoutS: 90)
+            let expected = try JSONValue(encoding: stop)
+            var plan = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)
+            try plan.task(.vmStop, for: .computeMachine(machine.id), typed: stop)
+            plan.task(.vmStart, for: .computeMachine(machine.id), payload: ["vmUuid": .string(UUID().uuidString), "vmName": "vm-x"])
+            let (operation, tasks) = try await dispatcher.submitWithTasks(plan)
+            #expect(tasks.count == 2)
+            #expect(tasks.first?.payload == expected)
+            for task in tasks {
+                let stored = try #require(try await repository.find(task.id))
+                #expect(stored.payload == task.payload && stored.operationId == operation.id, "\(task.kind)")
+            }
+
+            // `submit` (no tasks handed back) stores the same.
+            var single = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)
+            try single.task(.vmStop, for: .computeMachine(machine.id), typed: stop)
+            let submitted = try await dispatcher.submit(single)
+            let queued = try await repository.tasks(operationId: submitted.id)
+            #expect(queued.map(\.payload) == [expected])
+            #expect(try queued.first?.payload.decode(as: VmStopPayload.self) == stop)
+        }
+    }
 }

@@ -8,7 +8,17 @@ public struct OperationPlan: Sendable {
     public enum Step: Sendable {
         case settled(name: String, weight: Int, status: StepStatus)
         /// `checked`: the payload passed its kind's check when it was typed (`task(_:for:typed:…)`).
-        case task(name: String, weight: Int, host: Host, kind: TaskKind, payload: JSONValue, maxAttempts: Int, checked: Bool)
+        case task(name: String, weight: Int, host: Host, kind: TaskKind, payload: Payload, maxAttempts: Int, checked: Bool)
+    }
+
+    /// A task's payload as the plan holds it.
+    public enum Payload: Sendable {
+        /// A JSON value, checked by the dispatcher.
+        case value(JSONValue)
+        /// The JSON text a typed payload encoded to (`ZedgeJSON`): the task's row stores it as it is, and it is parsed
+        /// only for a caller that asks for the tasks (`submitWithTasks`). A create's transaction, which holds SQLite's
+        /// one writer, used to parse it into a `JSONValue` and encode that again for the row (issue #14).
+        case encoded(String)
     }
 
     /// The agent a task goes to.
@@ -46,7 +56,7 @@ public struct OperationPlan: Sendable {
     public mutating func task(
         _ kind: TaskKind, for host: Host, payload: JSONValue, name: String? = nil, weight: Int = 1, maxAttempts: Int = 5
     ) {
-        steps.append(.task(name: name ?? kind.rawValue, weight: weight, host: host, kind: kind, payload: payload,
+        steps.append(.task(name: name ?? kind.rawValue, weight: weight, host: host, kind: kind, payload: .value(payload),
                            maxAttempts: maxAttempts, checked: false))
     }
 
@@ -57,16 +67,19 @@ public struct OperationPlan: Sendable {
         _ kind: TaskKind, for host: Host, typed payload: P, name: String? = nil, weight: Int = 1, maxAttempts: Int = 5
     ) throws {
         try WorkDispatcher.refuse(kind, kind.problems(of: payload, prefix: "payload"))
-        steps.append(.task(name: name ?? kind.rawValue, weight: weight, host: host, kind: kind, payload: try JSONValue(encoding: payload),
+        let text = String(decoding: try ZedgeJSON.encoder().encode(payload), as: UTF8.self)
+        steps.append(.task(name: name ?? kind.rawValue, weight: weight, host: host, kind: kind, payload: .encoded(text),
                            maxAttempts: maxAttempts, checked: true))
     }
 
     /// The operation and its tasks as they are stored: progress from the settled steps' weights; SUCCEEDED at
-    /// once when no task remains, FAILED when a settled step failed.
-    public func build(now: Date) -> (operation: ZedgeCore.Operation, tasks: [AgentTask]) {
+    /// once when no task remains, FAILED when a settled step failed. A task whose payload the plan holds as text
+    /// (`Payload.encoded`) has a null `payload` here, and its text in `payloadTexts` (by task id).
+    public func build(now: Date) -> (operation: ZedgeCore.Operation, tasks: [AgentTask], payloadTexts: [UUID: String]) {
         let operationId = UUID.v7()
         var operationSteps: [OperationStep] = []
         var tasks: [AgentTask] = []
+        var payloadTexts: [UUID: String] = [:]
         for step in steps {
             switch step {
             case let .settled(name, weight, status):
@@ -76,8 +89,10 @@ public struct OperationPlan: Sendable {
                 case .computeMachine(let id): (id, nil)
                 case .cloudBox(let id): (nil, id)
                 }
-                let task = AgentTask(operationId: operationId, computeMachineId: machine, cloudBoxId: box, kind: kind, payload: payload,
+                let value: JSONValue = if case .value(let value) = payload { value } else { .null }
+                let task = AgentTask(operationId: operationId, computeMachineId: machine, cloudBoxId: box, kind: kind, payload: value,
                                      maxAttempts: maxAttempts, createdAt: now, updatedAt: now)
+                if case .encoded(let text) = payload { payloadTexts[task.id] = text }
                 tasks.append(task)
                 operationSteps.append(OperationStep(name: name, weight: weight, taskId: task.id))
             }
@@ -97,6 +112,6 @@ public struct OperationPlan: Sendable {
             operation.startedAt = operation.startedAt ?? now
             operation.endedAt = now
         }
-        return (operation, tasks)
+        return (operation, tasks, payloadTexts)
     }
 }

@@ -72,16 +72,10 @@ public struct TaskQueue: Sendable {
     /// a newer one has replaced gets nothing: its agent is gone, and what it leased would wait out the delivery
     /// window. (Leased just as the new run adopted: the leases are withdrawn, the attempt not counted.)
     ///
-    /// `expectingWork`: the caller was just told the host has work (a woken long-poll), so the leases go straight
-    /// to one transaction; otherwise a read outside any transaction looks first, and the writer is not taken when
-    /// the host has nothing queued (most polls).
-    public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = 16,
-                      expectingWork: Bool = false) async throws -> [AgentTask] {
+    /// The queued tasks are read outside any transaction first (`TaskRepository.lease`): the writer is not taken
+    /// when the host has nothing queued (most polls), nor for the read when it has.
+    public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = 16) async throws -> [AgentTask] {
         guard isCurrent(run, of: agent) else { return [] }
-        if !expectingWork {
-            let queued = try await tasks.queued(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, limit: 1)
-            guard !queued.isEmpty else { return [] }
-        }
         let ttl = deliveryTTL
         let leased = try await tasks.lease(
             computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, limit: limit,

@@ -30,16 +30,28 @@ public struct WorkDispatcher: Sendable {
         /// Writes the plan's operation and tasks in this transaction; returns the operation.
         @discardableResult
         public func submit(_ plan: OperationPlan, now: Date) async throws -> ZedgeCore.Operation {
-            try await submitWithTasks(plan, now: now).operation
+            try await write(plan, now: now).operation
         }
 
         /// As `submit`, with the tasks as queued.
         public func submitWithTasks(_ plan: OperationPlan, now: Date) async throws -> (operation: ZedgeCore.Operation, tasks: [AgentTask]) {
+            let (operation, tasks, payloadTexts) = try await write(plan, now: now)
+            // Each task as stored: a payload the plan held as text is parsed now.
+            let stored = try tasks.map { task in
+                var task = task
+                if let text = payloadTexts[task.id] { task.payload = try JSONValue(parsing: text) }
+                return task
+            }
+            return (operation, stored)
+        }
+
+        private func write(_ plan: OperationPlan, now: Date) async throws
+            -> (operation: ZedgeCore.Operation, tasks: [AgentTask], payloadTexts: [UUID: String]) {
             try WorkDispatcher.check(plan)
-            let (operation, tasks) = plan.build(now: now)
-            try await dispatcher.tasks.insert(operation, tasks: tasks, in: tx)
+            let (operation, tasks, payloadTexts) = plan.build(now: now)
+            try await dispatcher.tasks.insert(operation, tasks: tasks, payloadTexts: payloadTexts, in: tx)
             queued.withLock { $0 += tasks }
-            return (operation, tasks)
+            return (operation, tasks, payloadTexts)
         }
     }
 
@@ -74,7 +86,7 @@ public struct WorkDispatcher: Sendable {
     /// from a bad setting) gets a 400 naming `payload.<field>` and its transaction rolls back.
     /// A payload typed when it was planned was checked then (`OperationPlan.task(_:for:typed:…)`).
     static func check(_ plan: OperationPlan) throws {
-        for case let .task(_, _, _, kind, payload, _, checked) in plan.steps where !checked {
+        for case let .task(_, _, _, kind, .value(payload), _, checked) in plan.steps where !checked {
             try refuse(kind, kind.payloadProblems(payload, prefix: "payload"))
         }
     }

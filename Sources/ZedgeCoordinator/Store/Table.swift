@@ -36,8 +36,14 @@ public struct Table<Model: Codable & Sendable & Identifiable>: Sendable where Mo
         public static func isNull(_ property: String) -> Filter { Filter(RowCodec.column(property), SQLLiteral.null) }
     }
 
-    public func insert(_ model: Model, secrets: [(String, String)] = [], on db: any SQLDatabase) async throws {
+    /// Inserts `model`'s row, with `secrets` as further columns (column, value), and `overrides` (column → value) in
+    /// place of what the model holds for those columns.
+    public func insert(_ model: Model, secrets: [(String, String)] = [], overriding overrides: [String: any SQLExpression] = [:],
+                       on db: any SQLDatabase) async throws {
         var columns = try RowCodec.columns(of: model)
+        if !overrides.isEmpty {
+            columns = columns.map { column in (column.column, overrides[column.column] ?? column.value) }
+        }
         columns += secrets.map { ($0.0, SQLBind($0.1) as any SQLExpression) }
         do {
             try await db.execute(sql: StatementText.insert(into: name, columns, in: db)) { _ in }

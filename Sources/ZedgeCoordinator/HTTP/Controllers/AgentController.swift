@@ -92,9 +92,9 @@ public struct AgentController: Sendable {
         var leased = try await queue.lease(for: agent, run: run)
         var calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
         if leased.isEmpty, calls.isEmpty, let subscription {
-            let notified = await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
+            _ = await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
             // A run replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
-            leased = try await queue.lease(for: agent, run: run, expectingWork: notified)
+            leased = try await queue.lease(for: agent, run: run)
             calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
         }
         var assignments: [TaskAssignment] = []

@@ -6,7 +6,9 @@ import ZedgeCore
 public protocol TaskRepository: Sendable {
     /// Writes an operation and its tasks in the caller's transaction and, with PostgreSQL, announces the
     /// tasks' hosts to every replica (`NOTIFY zedge_tasks`, delivered at commit).
-    func insert(_ operation: ZedgeCore.Operation, tasks: [AgentTask], in tx: Transaction) async throws
+    /// `payloadTexts`: by task id, the JSON text to store as the task's payload in place of its `payload`
+    /// (`OperationPlan.Payload.encoded`).
+    func insert(_ operation: ZedgeCore.Operation, tasks: [AgentTask], payloadTexts: [UUID: String], in tx: Transaction) async throws
     /// Announces hosts that have tasks again (a lease that ran out), outside any transaction.
     func announce(hosts: [UUID]) async throws
     /// Tells every replica that `run` of the host's agent started polling at `since` (with PostgreSQL;
@@ -91,9 +93,13 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         self.database = database
     }
 
-    public func insert(_ operation: ZedgeCore.Operation, tasks newTasks: [AgentTask], in tx: Transaction) async throws {
+    public func insert(_ operation: ZedgeCore.Operation, tasks newTasks: [AgentTask], payloadTexts: [UUID: String],
+                       in tx: Transaction) async throws {
         try await operations.insert(operation, on: tx.db)
-        for task in newTasks { try await tasks.insert(task, on: tx.db) }
+        for task in newTasks {
+            let overrides: [String: any SQLExpression] = payloadTexts[task.id].map { ["payload": SQLBind($0)] } ?? [:]
+            try await tasks.insert(task, overriding: overrides, on: tx.db)
+        }
         try await announce(hosts: newTasks.compactMap { $0.computeMachineId ?? $0.cloudBoxId }, on: tx.db)
     }
 
@@ -133,17 +139,22 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     /// One transaction, so one turn of the writer on SQLite (issue #14: a woken long-poll took four hops between
-    /// threads, two of them on the writer, before it could answer).
+    /// threads, two of them on the writer, before it could answer). The queued tasks are read (and decoded, payloads
+    /// and all) before it, on a reader: the transaction that holds the writer only writes. Each write is conditional on
+    /// the task being as it was read (QUEUED, the same attempts), so a task that another poll, a cancel or a withdrawal
+    /// moved in between is left alone. No queued task: no transaction.
     public func lease(computeMachineId: UUID?, cloudBoxId: UUID?, limit: Int,
                       _ lease: @escaping @Sendable (AgentTask) -> AgentTask?,
                       operation: @escaping @Sendable (AgentTask, ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> [AgentTask] {
         guard let (column, host) = Self.hostColumn(computeMachineId, cloudBoxId) else {
             return []
         }
+        let queued = try await queued(column, host, limit: limit, on: database.sql)
+        guard !queued.isEmpty else { return [] }
         return try await database.transaction { tx in
             var leased: [AgentTask] = []
-            for task in try await queued(column, host, limit: limit, on: tx.db) {
-                guard let next = lease(task), try await update(next, expecting: task.status, on: tx.db) else { continue }
+            for task in queued {
+                guard let next = lease(task), try await update(next, expecting: task.status, attempts: task.attempts, on: tx.db) else { continue }
                 if let operationId = next.operationId {
                     try await updateOperation(operationId, on: tx.db) { operation(next, $0) }
                 }
@@ -172,8 +183,13 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         try await update(task, expecting: status, on: database.sql)
     }
 
-    func update(_ task: AgentTask, expecting status: TaskStatus, on db: any SQLDatabase) async throws -> Bool {
-        let expected = SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue))
+    func update(_ task: AgentTask, expecting status: TaskStatus, attempts: Int? = nil, on db: any SQLDatabase) async throws -> Bool {
+        let statusExpected = SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue))
+        let expected = if let attempts {
+            SQLBinaryExpression(statusExpected, .and, SQLBinaryExpression(SQLIdentifier("attempts"), .equal, SQLBind(attempts)))
+        } else {
+            statusExpected
+        }
         let statement = StatementText.update(tasks.name, set: try Self.stateColumns(of: task), id: task.id, and: expected, in: db)
         return try await db.raw("\(statement)").all().count == 1
     }

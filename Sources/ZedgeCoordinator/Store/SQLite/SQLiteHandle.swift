@@ -54,8 +54,8 @@ final class SQLiteHandle: @unchecked Sendable {
         do {
             for pragma in [
                 "PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL",
-                "PRAGMA mmap_size = 268435456", "PRAGMA journal_size_limit = 67108864",
-            ] + (readOnly ? ["PRAGMA query_only = ON"] : []) {
+                "PRAGMA journal_size_limit = 67108864",
+            ] + (readOnly ? ["PRAGMA query_only = ON", "PRAGMA mmap_size = 0"] : ["PRAGMA mmap_size = 268435456"]) {
                 _ = try run(pragma, [], cached: false) { _, _ in }
             }
         } catch {

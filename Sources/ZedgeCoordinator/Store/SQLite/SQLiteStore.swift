@@ -128,7 +128,22 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
 
     func encode(_ query: any SQLExpression) throws -> (String, [SQLiteData]) {
         let (sql, binds) = serialize(query)
-        return (sql, try binds.map { try Self.encoder.encode($0) })
+        return (sql, try binds.map { try Self.bindable($0) })
+    }
+
+    /// A bound value as SQLite stores it, as `SQLiteDataEncoder` makes it. The values most statements bind (text, UUIDs,
+    /// integers, reals, dates, booleans) are converted here: through the encoder a UUID allocates a nested encoder and
+    /// goes through `Encodable` (issue #14).
+    static func bindable(_ value: any Encodable & Sendable) throws -> SQLiteData {
+        switch value {
+        case let text as String: .text(text)
+        case let uuid as UUID: .text(uuid.uuidString)  // as `UUID.encode(to:)` writes it
+        case let integer as Int: .integer(integer)
+        case let date as Date: .float(date.timeIntervalSince1970)
+        case let real as Double: .float(real)
+        case let bool as Bool: .integer(bool ? 1 : 0)
+        default: try encoder.encode(value)
+        }
     }
 
     private func read(_ sql: String, _ binds: [SQLiteData], _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
