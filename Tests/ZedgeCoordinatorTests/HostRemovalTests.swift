@@ -42,19 +42,7 @@ import ZedgeCore
         try await Database.withDatabase(url: try await engine.makeDatabaseURL(in: directory), logger: Logger(label: "test")) { database in
             try await Migrator().migrate(database, logger: Logger(label: "test"))
             let store = Store(database: database)
-            let center = EdgeDataCenter(name: "dc", location: "here", status: .active)
-            try await store.edgeDataCenters.insert(center)
-            let pool = ResourcePool(name: "pool", edgeDataCenterId: center.id)
-            try await store.resourcePools.insert(pool)
-            var present: Set<UUID> = []
-            for i in 0..<5 {
-                let machine = ComputeMachine(
-                    hostname: "h\(i)", name: "h\(i)", edgeDataCenterId: center.id, resourcePoolId: pool.id, machineType: .cpuServer,
-                    rentalMode: .shared, hypervisorType: .kvm, cpuCores: 4, memoryGb: 8, storageGb: 100, managementIp: "10.1.0.\(i + 1)",
-                    status: .active, healthStatus: .healthy)
-                try await store.computeMachines.insert(machine)
-                present.insert(machine.id)
-            }
+            let present = Set(try await MachineFixture.machines(5, in: store).map(\.id))
             let asked = present.union((0..<4).map { _ in UUID() })
             let found = try await database.transaction { tx in
                 try await SQLHostRepository.existing(asked, in: "compute_machines", batch: 2, on: tx.db)

@@ -49,16 +49,7 @@ struct OperationProgressTests {
         let url = try await engine.makeDatabaseURL(in: directory.path)
         try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
             try await Migrator().migrate(database, logger: Logger(label: "test"))
-            let store = Store(database: database)
-            let center = EdgeDataCenter(name: "dc", location: "here", status: .active)
-            try await store.edgeDataCenters.insert(center)
-            let pool = ResourcePool(name: "pool", edgeDataCenterId: center.id)
-            try await store.resourcePools.insert(pool)
-            let machine = ComputeMachine(
-                hostname: "h", name: "h", edgeDataCenterId: center.id, resourcePoolId: pool.id, machineType: .cpuServer,
-                rentalMode: .shared, hypervisorType: .kvm, cpuCores: 4, memoryGb: 8, storageGb: 100, managementIp: "10.1.0.1",
-                status: .active, healthStatus: .healthy)
-            try await store.computeMachines.insert(machine)
+            let machine = try #require(try await MachineFixture.machines(1, in: Store(database: database)).first)
             let repository = SQLTaskRepository(database: database)
             let dispatcher = WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: TaskNotifier())
 

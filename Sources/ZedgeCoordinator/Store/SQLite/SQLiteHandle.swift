@@ -36,9 +36,12 @@ final class SQLiteHandle: @unchecked Sendable {
     static let cacheLimit = 512
 
     /// Opens `path` (creating it) with the pragmas Zedge relies on: WAL, foreign keys, a busy timeout, NORMAL
-    /// synchronous (WAL: durable at each checkpoint, consistent always), the file mapped (`mmap_size`, 256 MiB of
-    /// address space), the WAL file cut back to 64 MiB when it starts over (`journal_size_limit`); `readOnly`:
-    /// `query_only`, so that whatever reaches it cannot write.
+    /// synchronous (WAL: durable at each checkpoint, consistent always), the WAL file cut back to 64 MiB when it starts
+    /// over (`journal_size_limit`). The writer maps the file (`mmap_size`, 256 MiB of address space). `readOnly`:
+    /// `query_only`, so that whatever reaches it cannot write, and no mapping: a reader whose read transaction finds
+    /// the database changed since its last one drops its page cache and unmaps the whole file, so under steady
+    /// writes every read unmapped it (with the other cores' TLBs flushed) and faulted its pages back in (issue #14:
+    /// 1,434 munmaps in 5 s under creates; `pread` into the page cache is cheaper).
     init(path: String, readOnly: Bool) throws {
         var handle: OpaquePointer?
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
