@@ -5,7 +5,9 @@
 # these kernels have no openvswitch module) in their own directory, and stopped afterwards, by pid, with the
 # /var/run/openvswitch/db.sock symlink this script made (libvirt runs plain `ovs-vsctl`, which talks to it).
 # The command runs with OVS_RUNDIR exported (every ovs-vsctl/ovs-appctl/ovs-ofctl needs it) and
-# ZEDGE_TEST_OVS_BRIDGE=br-zedge. Starting OVS needs root: otherwise it prints the command to run and fails.
+# ZEDGE_TEST_OVS_BRIDGE=br-zedge. What a killed earlier run left (its symlink, directory and processes) and a
+# stale socket nothing answers on are removed first. Starting OVS needs root: otherwise it prints the command to
+# run and fails.
 # Usage: with-ovs.sh COMMAND [ARGS...]
 set -euo pipefail
 bridge=br-zedge
@@ -34,18 +36,58 @@ if ! command -v ovs-vswitchd >/dev/null && [ ! -x /usr/sbin/ovs-vswitchd ]; then
   exit 1
 fi
 export PATH=$PATH:/usr/sbin:/sbin
-if [ -S "$sock_link" ] && [ ! -L "$sock_link" ] &&
-   ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1 && [ -x /usr/share/openvswitch/scripts/ovs-ctl ]; then
+
+# Whether an ovsdb-server answers on a socket (a socket file outlives a killed server).
+answers() { ovs-vsctl --db="unix:$1" --timeout=3 --no-wait show >/dev/null 2>&1; }
+
+# What an earlier run left when it was killed before its cleanup (SIGKILL runs no trap): the db.sock symlink into
+# its /tmp/zedge-ovs.* directory, and maybe its ovsdb-server and ovs-vswitchd. Stop what still runs there, by the
+# pids in that directory, and remove both. A stale socket file at the default path (a distribution OVS that is
+# gone) is removed too: nothing answers on it, and ovsdb-server makes it anew when it starts.
+if [ -L "$sock_link" ]; then
+  target=$(readlink "$sock_link")
+  case "$target" in
+    /tmp/zedge-ovs.*/db.sock)
+      left=$(dirname "$target")
+      echo "with-ovs.sh: removing what a killed earlier run left: $sock_link -> $target"
+      for name in ovs-vswitchd ovsdb-server; do
+        pid=$(cat "$left/$name.pid" 2>/dev/null || true)
+        if [ -n "$pid" ] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null || true)" = "$(command -v "$name")" ]; then
+          kill "$pid" 2>/dev/null || true
+          for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        fi
+      done
+      rm -f "$sock_link"
+      rm -rf "$left"
+      ;;
+    *)
+      if ! answers "$sock_link"; then
+        echo "with-ovs.sh: removing $sock_link -> $target: nothing answers on it"
+        rm -f "$sock_link"
+      fi
+      ;;
+  esac
+elif [ -S "$sock_link" ] && ! answers "$sock_link"; then
+  echo "with-ovs.sh: removing the stale $sock_link: nothing answers on it"
+  rm -f "$sock_link"
+fi
+
+if [ -S "$sock_link" ] && [ ! -L "$sock_link" ] && [ -x /usr/share/openvswitch/scripts/ovs-ctl ]; then
   # The distribution's Open vSwitch runs (its package starts it on install): add br-zedge to it for this run and
   # remove it afterwards. TCP through the userspace datapath needs userspace TSO, which ovs-vswitchd reads only
-  # at start: if it is off, turn it on and restart ovs-vswitchd (ports and flows come back at once; the recipe
-  # measured it). Both changes are printed; TSO stays on.
+  # at start: if it is off, turn it on and (re)start ovs-vswitchd (ports and flows come back at once; the recipe
+  # measured it). An ovsdb-server whose ovs-vswitchd is not running gets one the same way. Both changes are
+  # printed; TSO stays on.
   unset OVS_RUNDIR
   if [ "$(ovs-vsctl --timeout=5 get Open_vSwitch . other_config:userspace-tso-enable 2>/dev/null || true)" != '"true"' ]; then
     echo "with-ovs.sh: turning on userspace TSO in the running Open vSwitch and restarting its ovs-vswitchd"
     ovs-vsctl --timeout=5 set Open_vSwitch . other_config:userspace-tso-enable=true
     /usr/share/openvswitch/scripts/ovs-ctl --no-ovsdb-server restart >/dev/null 2>&1 ||
       { echo "with-ovs.sh: ovs-ctl could not restart ovs-vswitchd" >&2; exit 1; }
+  elif ! ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1; then
+    echo "with-ovs.sh: the running Open vSwitch has no ovs-vswitchd; starting it (ovs-ctl --no-ovsdb-server start)"
+    /usr/share/openvswitch/scripts/ovs-ctl --no-ovsdb-server start >/dev/null 2>&1 ||
+      { echo "with-ovs.sh: ovs-ctl could not start ovs-vswitchd" >&2; exit 1; }
   fi
   ovs-vsctl --timeout=10 add-br "$bridge" -- set bridge "$bridge" datapath_type=netdev
   trap 'ovs-vsctl --timeout=10 --if-exists del-br "$bridge" || true' EXIT
@@ -56,13 +98,9 @@ if [ -S "$sock_link" ] && [ ! -L "$sock_link" ] &&
   exit $?
 fi
 if [ -e "$sock_link" ] || [ -L "$sock_link" ]; then
-  if [ -L "$sock_link" ] && [ ! -S "$(readlink -f "$sock_link")" ]; then
-    rm -f "$sock_link"   # left by an OVS that is gone
-  else
-    echo "with-ovs.sh: $sock_link belongs to another running Open vSwitch without a $bridge bridge; add it there:" >&2
-    echo "  ovs-vsctl add-br $bridge -- set bridge $bridge datapath_type=netdev && ip link set $bridge up" >&2
-    exit 1
-  fi
+  echo "with-ovs.sh: $sock_link belongs to another running Open vSwitch without a $bridge bridge; add it there:" >&2
+  echo "  ovs-vsctl add-br $bridge -- set bridge $bridge datapath_type=netdev && ip link set $bridge up" >&2
+  exit 1
 fi
 
 dir=$(mktemp -d /tmp/zedge-ovs.XXXXXX)
