@@ -76,3 +76,69 @@ struct OperationProgressTests {
         }
     }
 }
+
+extension OperationProgressTests {
+    /// A host's long-poll waits here: the transaction that queues tasks for it writes them leased to the poll's run
+    /// (for the delivery window) and hands them over after commit, payloads as stored; another host's task is
+    /// queued as before. A transaction that rolls back hands nothing and wakes the poll to look for itself.
+    @Test(arguments: TestEngine.all)
+    func aWaitingPollIsHandedItsTasksLeasedByTheTransactionThatQueuesThem(engine: TestEngine) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-plan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = try await engine.makeDatabaseURL(in: directory.path)
+        try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
+            try await Migrator().migrate(database, logger: Logger(label: "test"))
+            let machines = try await MachineFixture.machines(2, in: Store(database: database))
+            let (host, other) = (machines[0].id, machines[1].id)
+            let repository = SQLTaskRepository(database: database)
+            let notifier = TaskNotifier()
+            let dispatcher = WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: notifier,
+                                            handoffTTL: 30)
+            let run = UUID()
+            let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+            let subscription = notifier.subscribe(host, run: run)
+            async let woken = subscription.wait(timeout: .seconds(3600))
+            try await eventually("the poll waits") { subscription.isWaiting }
+            let stop = VmStopPayload(vmUuid: UUID(), vmName: "vm-handed", timeoutS: 90)
+            var plan = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)
+            try plan.task(.vmStop, for: .computeMachine(host), typed: stop)
+            plan.task(.vmStart, for: .computeMachine(other), payload: ["vmUuid": .string(UUID().uuidString), "vmName": "vm-x"])
+            let operation = try await dispatcher.submit(plan, now: now)
+            #expect(await woken)
+            let handed = subscription.handed
+            subscription.cancel()
+            #expect(handed.count == 1 && !subscription.notified)
+            let stored = try await repository.tasks(operationId: operation.id)
+            let mine = try #require(stored.first { $0.computeMachineId == host })
+            let theirs = try #require(stored.first { $0.computeMachineId == other })
+            #expect(mine.status == .leased && mine.leaseHolder == run && mine.attempts == 1)
+            #expect(mine.leaseExpiresAt == now.addingTimeInterval(30))
+            #expect(handed.first?.id == mine.id && handed.first?.payload == mine.payload && handed.first?.leaseHolder == run)
+            #expect(try handed.first?.payload.decode(as: VmStopPayload.self) == stop)
+            #expect(theirs.status == .queued && theirs.leaseHolder == nil, "no poll of that host waits")
+            let storedOperation = try #require(try await repository.operation(operation.id))
+            #expect(storedOperation.status == .running && operation.status == .running)
+
+            // Rolled back: nothing handed, nothing stored, and the poll wakes to look for itself.
+            let next = notifier.subscribe(host, run: run)
+            async let wokenAgain = next.wait(timeout: .seconds(3600))
+            try await eventually("the poll waits") { next.isWaiting }
+            struct Refused: Error {}
+            var refusing = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)
+            refusing.task(.vmStart, for: .computeMachine(host), payload: ["vmUuid": .string(UUID().uuidString), "vmName": "vm-y"])
+            let refused = refusing
+            await #expect(throws: Refused.self) {
+                try await dispatcher.transaction { _, submissions in
+                    try await submissions.submit(refused, now: now)
+                    throw Refused()
+                }
+            }
+            #expect(await wokenAgain)
+            #expect(next.handed.isEmpty && next.notified)
+            next.cancel()
+            #expect(try await repository.queued(computeMachineId: host, cloudBoxId: nil, limit: 10).isEmpty)
+        }
+    }
+}

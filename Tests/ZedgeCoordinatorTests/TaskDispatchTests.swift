@@ -46,11 +46,15 @@ import ZedgeCore
     func aTaskReachesItsAgentThroughTheLongPollAndCompletesItsOperation(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine) { c in
             let t = try await TwoAgents.make(c)
-            // A is already waiting when the task is queued: it wakes with it (no database polling).
+            // A is already waiting when the task is queued: it wakes with it (no database polling). The transaction
+            // that queues it hands it over: it is stored leased to A's poll, and the operation is RUNNING at once.
             async let waiting = t.poll(t.a, wait: 30)
-            try await Task.sleep(for: .milliseconds(300))
+            try await eventually("A's long-poll is held") {
+                try await MetricsTests.page(c).value("zedge_agent_long_polls_held") == 1
+            }
             let queued = try await t.enqueue(on: t.a.machineId!)
-            #expect(queued.operation.status == .queued && queued.operation.progress == 0)
+            #expect(queued.task.status == .leased && queued.task.attempts == 1 && queued.task.leaseExpiresAt != nil)
+            #expect(queued.operation.status == .running && queued.operation.progress == 0)
             let received = try await waiting
             #expect(received.map(\.id) == [queued.task.id])
             #expect(received.first?.attempt == 1 && received.first?.kind == .vmStart)
@@ -459,6 +463,45 @@ extension TaskNotifierTests {
         let later = notifier.subscribe(host)
         #expect(await later.wait(timeout: .milliseconds(20)) == false, "a later poll is not woken by it")
         later.cancel()
+    }
+
+    /// A transaction may reserve a waiting poll to hand it the tasks it queues (`reserve`): the poll waits for the
+    /// reservation to be settled even past its timeout, then has the tasks (not "notified": nothing to read back);
+    /// a reservation given back (a rollback) wakes it as a notify does. A woken or reserved poll is not reserved
+    /// again, and a poll that is not waiting is not reserved at all.
+    @Test(.timeLimit(.minutes(2))) func aReservedPollWaitsForItsTasksPastItsTimeout() async throws {
+        let notifier = TaskNotifier()
+        let host = UUID(), run = UUID()
+        let task = AgentTask(computeMachineId: host, kind: .vmStart, payload: [:])
+        let subscription = notifier.subscribe(host, run: run)
+        #expect(notifier.reserve(host) == nil, "subscribed, but not waiting yet (still looking)")
+        async let woken = subscription.wait(timeout: .milliseconds(50))
+        var reservation: TaskNotifier.Reservation?
+        while reservation == nil {
+            reservation = notifier.reserve(host)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        #expect(reservation?.run == run)
+        #expect(notifier.reserve(host) == nil, "reserved already")
+        try await Task.sleep(for: .milliseconds(200))  // the poll's timeout passes while reserved
+        reservation?.settle(handing: [task])
+        #expect(await woken)
+        #expect(subscription.handed.map(\.id) == [task.id] && !subscription.notified)
+        subscription.cancel()
+
+        // Given back: the poll wakes as notified, with nothing handed.
+        let again = notifier.subscribe(host, run: run)
+        async let wokenAgain = again.wait(timeout: .seconds(3600))
+        var second: TaskNotifier.Reservation?
+        while second == nil {
+            second = notifier.reserve(host)
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        second?.settle(handing: [])
+        #expect(await wokenAgain)
+        #expect(again.handed.isEmpty && again.notified)
+        again.cancel()
+        #expect(notifier.waitingHosts == 0)
     }
 
     /// A long-poll subscribes before it looks for tasks: a task queued between the look and the wait must

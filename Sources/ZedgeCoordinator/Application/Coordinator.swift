@@ -121,7 +121,8 @@ public enum Coordinator {
                 consoles: consoles,
                 authenticator: Authenticator(users: store.users, apiKeys: store.apiKeys, signer: signer, agentCredentials: store.agentCredentials),
                 rendezvous: ConsoleRendezvous<ConsoleLeg>(), auditLogs: store.auditLogs, logger: logger)
-            let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier)
+            let dispatcher = WorkDispatcher(transactions: store.transactions, tasks: store.tasks, notifier: notifier,
+                                            handoffTTL: taskQueue.deliveryTTL)
             let templateAccess = TemplateAccess(templates: store.templates, versions: store.templateVersions)
             let imageStore = try await LocalImageStore(root: configuration.effectiveImageStoreDirectory)
             let abandoned = try await imageStore.sweep()

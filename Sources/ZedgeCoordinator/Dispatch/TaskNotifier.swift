@@ -1,16 +1,37 @@
 import Foundation
 import Synchronization
+import ZedgeCore
 
 /// Wakes the long-polls waiting for a host the moment a task is queued for it. In process; no database
 /// polling; with several PostgreSQL replicas `TaskWakeListener` forwards wake-ups that came through others.
 public final class TaskNotifier: Sendable {
-    /// Fires once; a wait that starts after it fired returns at once.
+    /// Fires once; a wait that starts after it fired returns at once. While its long-poll waits it may be reserved
+    /// by one transaction that queues tasks for the host, which then hands it those tasks, already leased to the
+    /// poll's run, when it commits (or gives the reservation back when it rolls back).
     final class Signal: Sendable {
-        private let state = Mutex<(fired: Bool, continuation: CheckedContinuation<Void, Never>?)>((false, nil))
+        struct State {
+            var fired = false
+            var continuation: CheckedContinuation<Void, Never>?
+            /// The poll waits: a transaction may reserve it.
+            var accepting = false
+            var reserved = false
+            /// The poll's wait has ended while reserved: resumed when the reservation is settled.
+            var settling: CheckedContinuation<Void, Never>?
+            var handed: [ZedgeCore.AgentTask] = []
+            /// Woken by `notify` (or a reservation given back): the poll looks in the database.
+            var notified = false
+        }
+        let run: UUID?
+        private let state = Mutex(State())
 
-        func fire() {
+        init(run: UUID?) {
+            self.run = run
+        }
+
+        func fire(notified: Bool = true) {
             let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
                 state.fired = true
+                if notified { state.notified = true }
                 defer { state.continuation = nil }
                 return state.continuation
             }
@@ -25,6 +46,63 @@ public final class TaskNotifier: Sendable {
                 }
                 if fired { continuation.resume() }
             }
+        }
+
+        func accept(_ accepting: Bool) {
+            state.withLock { $0.accepting = accepting }
+        }
+
+        /// Reserves a waiting, unfired, unreserved poll; false otherwise.
+        func reserve() -> Bool {
+            state.withLock { state in
+                guard state.accepting, !state.reserved, !state.fired else { return false }
+                state.reserved = true
+                return true
+            }
+        }
+
+        /// Ends a reservation: with the tasks leased to the poll, or with none (the poll then looks in the database).
+        func settle(handing tasks: [ZedgeCore.AgentTask]) {
+            let (waiting, settling) = state.withLock { state in
+                state.reserved = false
+                state.fired = true
+                if tasks.isEmpty { state.notified = true } else { state.handed += tasks }
+                defer { state.continuation = nil; state.settling = nil }
+                return (state.continuation, state.settling)
+            }
+            waiting?.resume()
+            settling?.resume()
+        }
+
+        /// Stops accepting reservations; waits for one in progress to be settled.
+        func stopAccepting() async {
+            await withCheckedContinuation { continuation in
+                let reserved = state.withLock { state -> Bool in
+                    state.accepting = false
+                    if state.reserved { state.settling = continuation }
+                    return state.reserved
+                }
+                if !reserved { continuation.resume() }
+            }
+        }
+
+        var accepting: Bool { state.withLock { $0.accepting } }
+
+        var outcome: (handed: [ZedgeCore.AgentTask], notified: Bool) {
+            state.withLock { ($0.handed, $0.notified) }
+        }
+    }
+
+    /// A waiting long-poll reserved by a transaction (`TaskNotifier.reserve`): settle it exactly once.
+    public struct Reservation: Sendable {
+        let signal: Signal
+        /// The agent run the poll came from: the holder of the tasks leased to it.
+        public var run: UUID? { signal.run }
+
+        /// After commit: the poll answers with `tasks` (leased to `run`) without reading them back. With none, the
+        /// poll looks in the database as if notified (after a rollback, or when nothing was leased to it).
+        public func settle(handing tasks: [ZedgeCore.AgentTask]) {
+            signal.settle(handing: tasks)
         }
     }
 
@@ -100,7 +178,8 @@ public final class TaskNotifier: Sendable {
         @discardableResult
         public func wait(timeout: Duration) async -> Bool {
             let signal = self.signal
-            return await withTaskGroup(of: Bool.self) { group in
+            signal.accept(true)
+            let woken = await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     try? await Task.sleep(for: timeout)
                     return false
@@ -110,11 +189,23 @@ public final class TaskNotifier: Sendable {
                     return true
                 }
                 let notified = await group.next() ?? false
-                signal.fire()  // releases the other child if the timer won
+                signal.fire(notified: false)  // releases the other child if the timer won
                 group.cancelAll()
                 return notified
             }
+            // A transaction that reserved this poll is about to commit or roll back: its tasks are this poll's.
+            await signal.stopAccepting()
+            return woken || !signal.outcome.handed.isEmpty
         }
+
+        /// The tasks a committed transaction handed this poll, leased to its run (`TaskNotifier.reserve`).
+        public var handed: [ZedgeCore.AgentTask] { signal.outcome.handed }
+
+        /// Whether the poll waits now and may be reserved (tests wait for it).
+        var isWaiting: Bool { signal.accepting }
+
+        /// Whether the host was notified (or a reservation given back): there may be work to read from the database.
+        public var notified: Bool { signal.outcome.notified }
 
         /// Ends the registration (always call it, e.g. in a `defer`).
         public func cancel() {
@@ -125,9 +216,21 @@ public final class TaskNotifier: Sendable {
         }
     }
 
-    /// Registers for the next `notify(host)`; once closed, the subscription is already notified.
-    public func subscribe(_ host: UUID) -> Subscription {
-        let signal = Signal()
+    /// Reserves a long-poll of `host` that is waiting, for a transaction about to queue tasks for it; nil when none
+    /// waits (or each is reserved or woken already). The caller leases the tasks to the reservation's run in its
+    /// transaction and settles the reservation once it has committed or rolled back; until then the poll waits on,
+    /// past its timeout. A poll of another replica is never reserved: it is woken as before.
+    public func reserve(_ host: UUID) -> Reservation? {
+        guard !closed.load(ordering: .sequentiallyConsistent) else { return nil }
+        return waiters.withLock { waiters in
+            waiters[host]?.values.first { $0.reserve() }.map(Reservation.init)
+        }
+    }
+
+    /// Registers for the next `notify(host)`; once closed, the subscription is already notified. `run` is the
+    /// agent run the long-poll comes from, the holder of tasks handed to it (`reserve`).
+    public func subscribe(_ host: UUID, run: UUID? = nil) -> Subscription {
+        let signal = Signal(run: run)
         if closed.load(ordering: .sequentiallyConsistent) {
             signal.fire()
         } else {

@@ -88,6 +88,17 @@ public struct TaskQueue: Sendable {
         return leased
     }
 
+    /// The tasks a transaction handed this host's waiting poll, leased to `run` (`WorkDispatcher`): all of them
+    /// while `run` is current; otherwise none, and they are withdrawn as `lease` withdraws what a replaced run took.
+    public func accept(_ handed: [AgentTask], for agent: AgentPrincipal, run: UUID?, now: Date = Date()) async throws -> [AgentTask] {
+        guard !handed.isEmpty else { return [] }
+        guard isCurrent(run, of: agent) else {
+            try await withdraw(handed, from: run, now: now)
+            return []
+        }
+        return handed
+    }
+
     /// Puts tasks leased to a run that turned out to be replaced back in the queue as they were (the new run's
     /// adoption may have freed them first: then nothing is written), and wakes the host's polls.
     func withdraw(_ leased: [AgentTask], from run: UUID?, now: Date) async throws {

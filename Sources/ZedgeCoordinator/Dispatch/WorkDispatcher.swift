@@ -5,26 +5,77 @@ import ZedgeCore
 /// The one path by which work reaches agents: an `OperationPlan` becomes an Operation with its steps and
 /// tasks, written in the caller's transaction, and the tasks' hosts are woken once that transaction has
 /// committed (never before: a woken long-poll must find the task).
+///
+/// When a host's long-poll waits in this process (`TaskNotifier.reserve`), its new tasks are written already
+/// leased to the poll's run, for `handoffTTL` (the queue's delivery window), and handed to the poll after commit:
+/// the woken poll answers without reading them back and without a transaction of its own (issue #14: the wake
+/// took a read on a reader and a turn of the writer after the enqueue's commit). A task handed to a poll that
+/// turns out to be of a replaced run is withdrawn by it (`TaskQueue.accept`), as a lease of such a run is.
 public struct WorkDispatcher: Sendable {
     let transactions: Transactions
     let tasks: any TaskRepository
     let notifier: TaskNotifier
+    /// The lease a task handed to a waiting poll gets; nil: tasks are always queued, and polls lease them.
+    let handoffTTL: TimeInterval?
 
-    public init(transactions: Transactions, tasks: any TaskRepository, notifier: TaskNotifier) {
+    public init(transactions: Transactions, tasks: any TaskRepository, notifier: TaskNotifier, handoffTTL: TimeInterval? = nil) {
         self.transactions = transactions
         self.tasks = tasks
         self.notifier = notifier
+        self.handoffTTL = handoffTTL
+    }
+
+    /// The waiting polls a transaction reserved, by host, and what it leased to each (as it will be stored).
+    /// Made outside the transaction, so that a body that runs again reuses them, and settled once it has ended.
+    final class Handoffs: Sendable {
+        struct Entry {
+            let reservation: TaskNotifier.Reservation?
+            var tasks: [AgentTask] = []
+        }
+        private let entries = Mutex<[UUID: Entry]>([:])
+
+        /// The reservation for `host` (made on first ask; nil when no poll of it waits here).
+        func reservation(for host: UUID, from notifier: TaskNotifier) -> TaskNotifier.Reservation? {
+            entries.withLock { entries in
+                if let entry = entries[host] { return entry.reservation }
+                let reservation = notifier.reserve(host)
+                entries[host] = Entry(reservation: reservation)
+                return reservation
+            }
+        }
+
+        func leased(_ task: AgentTask, to host: UUID) {
+            entries.withLock { $0[host]?.tasks.append(task) }
+        }
+
+        /// A body that runs again starts with nothing leased.
+        func restart() {
+            entries.withLock { entries in
+                for host in entries.keys { entries[host]?.tasks = [] }
+            }
+        }
+
+        /// Hands each reserved poll its tasks (committed), or gives the reservations back (`committed` false).
+        func settle(committed: Bool) {
+            let all = entries.withLock { entries in
+                defer { entries.removeAll() }
+                return Array(entries.values)
+            }
+            for entry in all { entry.reservation?.settle(handing: committed ? entry.tasks : []) }
+        }
     }
 
     /// Collects what a transaction submits, to wake the hosts after commit.
     public final class Submissions: Sendable {
         let dispatcher: WorkDispatcher
         let tx: Transaction
+        let handoffs: Handoffs
         fileprivate let queued = Mutex<[AgentTask]>([])
 
-        init(dispatcher: WorkDispatcher, tx: Transaction) {
+        init(dispatcher: WorkDispatcher, tx: Transaction, handoffs: Handoffs) {
             self.dispatcher = dispatcher
             self.tx = tx
+            self.handoffs = handoffs
         }
 
         /// Writes the plan's operation and tasks in this transaction; returns the operation.
@@ -48,7 +99,20 @@ public struct WorkDispatcher: Sendable {
         private func write(_ plan: OperationPlan, now: Date) async throws
             -> (operation: ZedgeCore.Operation, tasks: [AgentTask], payloadTexts: [UUID: String]) {
             try WorkDispatcher.check(plan)
-            let (operation, tasks, payloadTexts) = plan.build(now: now)
+            var (operation, tasks, payloadTexts) = plan.build(now: now)
+            if let ttl = dispatcher.handoffTTL {
+                for index in tasks.indices {
+                    guard let host = tasks[index].computeMachineId ?? tasks[index].cloudBoxId,
+                          let reservation = handoffs.reservation(for: host, from: dispatcher.notifier),
+                          let leased = TaskLifecycle.lease(tasks[index], now: now, ttl: ttl, holder: reservation.run) else { continue }
+                    tasks[index] = leased
+                    operation = TaskLifecycle.apply(leased, to: operation, now: now)
+                    // As the poll would have read it back: the payload parsed from the text stored.
+                    var handed = leased
+                    if let text = payloadTexts[leased.id] { handed.payload = try JSONValue(parsing: text) }
+                    handoffs.leased(handed, to: host)
+                }
+            }
             try await dispatcher.tasks.insert(operation, tasks: tasks, payloadTexts: payloadTexts, in: tx)
             queued.withLock { $0 += tasks }
             return (operation, tasks, payloadTexts)
@@ -61,11 +125,20 @@ public struct WorkDispatcher: Sendable {
         _ body: @escaping @Sendable (Transaction, Submissions) async throws -> T
     ) async throws -> T {
         let dispatcher = self
-        let (result, submitted) = try await transactions.run { tx in
-            let submissions = Submissions(dispatcher: dispatcher, tx: tx)
-            let result = try await body(tx, submissions)
-            return (result, submissions.queued.withLock { $0 })
+        let handoffs = Handoffs()
+        let result: T, submitted: [AgentTask]
+        do {
+            (result, submitted) = try await transactions.run { tx in
+                handoffs.restart()
+                let submissions = Submissions(dispatcher: dispatcher, tx: tx, handoffs: handoffs)
+                let result = try await body(tx, submissions)
+                return (result, submissions.queued.withLock { $0 })
+            }
+        } catch {
+            handoffs.settle(committed: false)
+            throw error
         }
+        handoffs.settle(committed: true)
         wake(submitted)
         return result
     }
@@ -99,7 +172,8 @@ public struct WorkDispatcher: Sendable {
         }
     }
 
+    /// Wakes the hosts of the tasks left QUEUED (those handed to a poll have reached it).
     func wake(_ tasks: [AgentTask]) {
-        for host in Set(tasks.compactMap { $0.computeMachineId ?? $0.cloudBoxId }) { notifier.notify(host) }
+        for host in Set(tasks.filter { $0.status == .queued }.compactMap { $0.computeMachineId ?? $0.cloudBoxId }) { notifier.notify(host) }
     }
 }

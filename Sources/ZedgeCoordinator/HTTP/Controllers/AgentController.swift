@@ -87,15 +87,19 @@ public struct AgentController: Sendable {
         // A new run of this host's agent: the leases of its previous runs are handed out again now.
         if let run { try await queue.adopt(run: run, of: agent) }
         // Subscribed before looking, so that a task queued between the look and the wait wakes it.
-        let subscription = wait > 0 ? notifier.subscribe(agent.hostId) : nil
+        let subscription = wait > 0 ? notifier.subscribe(agent.hostId, run: run) : nil
         defer { subscription?.cancel() }
         var leased = try await queue.lease(for: agent, run: run)
         var calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
         if leased.isEmpty, calls.isEmpty, let subscription {
             _ = await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
-            // A run replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
-            leased = try await queue.lease(for: agent, run: run)
-            calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
+            // Tasks handed over by the transaction that queued them are already leased to this run: no read. A run
+            // replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
+            leased = try await queue.accept(subscription.handed, for: agent, run: run)
+            if leased.isEmpty || subscription.notified {
+                leased += try await queue.lease(for: agent, run: run)
+                calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
+            }
         }
         var assignments: [TaskAssignment] = []
         for task in leased {

@@ -100,7 +100,8 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
             let overrides: [String: any SQLExpression] = payloadTexts[task.id].map { ["payload": SQLBind($0)] } ?? [:]
             try await tasks.insert(task, overriding: overrides, on: tx.db)
         }
-        try await announce(hosts: newTasks.compactMap { $0.computeMachineId ?? $0.cloudBoxId }, on: tx.db)
+        // Only hosts with QUEUED tasks: a task written leased was handed to a poll here (`WorkDispatcher`).
+        try await announce(hosts: newTasks.filter { $0.status == .queued }.compactMap { $0.computeMachineId ?? $0.cloudBoxId }, on: tx.db)
     }
 
     public func announce(hosts: [UUID]) async throws {
