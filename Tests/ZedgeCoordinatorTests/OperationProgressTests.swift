@@ -139,6 +139,22 @@ extension OperationProgressTests {
             #expect(next.handed.isEmpty && next.notified)
             next.cancel()
             #expect(try await repository.queued(computeMachineId: host, cloudBoxId: nil, limit: 10).isEmpty)
+
+            // No more than one poll's answer is handed over (`TaskQueue.tasksPerPoll`): the rest is queued, and the
+            // poll is also told to look (it has no room left this time; the agent's next poll takes them).
+            let busy = notifier.subscribe(host, run: run)
+            async let wokenBusy = busy.wait(timeout: .seconds(3600))
+            try await eventually("the poll waits") { busy.isWaiting }
+            var many = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)
+            for index in 0...TaskQueue.tasksPerPoll {
+                many.task(.vmStart, for: .computeMachine(host), payload: ["vmUuid": .string(UUID().uuidString), "vmName": .string("vm-\(index)")])
+            }
+            let manyOperation = try await dispatcher.submit(many, now: now)
+            #expect(await wokenBusy)
+            #expect(busy.handed.count == TaskQueue.tasksPerPoll && busy.notified)
+            busy.cancel()
+            let all = try await repository.tasks(operationId: manyOperation.id)
+            #expect(all.filter { $0.status == .leased }.count == TaskQueue.tasksPerPoll && all.filter { $0.status == .queued }.count == 1)
         }
     }
 }

@@ -20,6 +20,8 @@ public struct TaskQueue: Sendable {
     /// Counts the tasks this queue puts back for another attempt and those that end FAILED.
     let metrics: ReplicaMetrics?
     let runs = AgentRuns()
+    /// The most tasks one long-poll answer carries (leased by the poll, or handed to it by `WorkDispatcher`).
+    public static let tasksPerPoll = 16
 
     public init(tasks: any TaskRepository, notifier: TaskNotifier, leaseTTL: TimeInterval, deliveryTTL: TimeInterval? = nil,
                 outcomes: TaskOutcomeHandlers, metrics: ReplicaMetrics? = nil) {
@@ -74,7 +76,7 @@ public struct TaskQueue: Sendable {
     ///
     /// The queued tasks are read outside any transaction first (`TaskRepository.lease`): the writer is not taken
     /// when the host has nothing queued (most polls), nor for the read when it has.
-    public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = 16) async throws -> [AgentTask] {
+    public func lease(for agent: AgentPrincipal, run: UUID? = nil, now: Date = Date(), limit: Int = TaskQueue.tasksPerPoll) async throws -> [AgentTask] {
         guard isCurrent(run, of: agent) else { return [] }
         let ttl = deliveryTTL
         let leased = try await tasks.lease(

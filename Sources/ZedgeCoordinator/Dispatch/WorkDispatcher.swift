@@ -44,6 +44,11 @@ public struct WorkDispatcher: Sendable {
             }
         }
 
+        /// Whether the poll reserved for `host` may take one more task (`TaskQueue.tasksPerPoll`).
+        func hasRoom(for host: UUID) -> Bool {
+            entries.withLock { ($0[host]?.tasks.count ?? 0) < TaskQueue.tasksPerPoll }
+        }
+
         func leased(_ task: AgentTask, to host: UUID) {
             entries.withLock { $0[host]?.tasks.append(task) }
         }
@@ -103,7 +108,7 @@ public struct WorkDispatcher: Sendable {
             if let ttl = dispatcher.handoffTTL {
                 for index in tasks.indices {
                     guard let host = tasks[index].computeMachineId ?? tasks[index].cloudBoxId,
-                          let reservation = handoffs.reservation(for: host, from: dispatcher.notifier),
+                          let reservation = handoffs.reservation(for: host, from: dispatcher.notifier), handoffs.hasRoom(for: host),
                           let leased = TaskLifecycle.lease(tasks[index], now: now, ttl: ttl, holder: reservation.run) else { continue }
                     tasks[index] = leased
                     operation = TaskLifecycle.apply(leased, to: operation, now: now)

@@ -96,8 +96,8 @@ public struct AgentController: Sendable {
             // Tasks handed over by the transaction that queued them are already leased to this run: no read. A run
             // replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
             leased = try await queue.accept(subscription.handed, for: agent, run: run)
-            if leased.isEmpty || subscription.notified {
-                leased += try await queue.lease(for: agent, run: run)
+            if leased.isEmpty || (subscription.notified && leased.count < TaskQueue.tasksPerPoll) {
+                leased += try await queue.lease(for: agent, run: run, limit: TaskQueue.tasksPerPoll - leased.count)
                 calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
             }
         }
