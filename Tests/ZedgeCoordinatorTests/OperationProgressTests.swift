@@ -98,7 +98,7 @@ extension OperationProgressTests {
             let run = UUID()
             let now = Date(timeIntervalSince1970: 1_800_000_000)
 
-            let subscription = notifier.subscribe(host, run: run)
+            let subscription = notifier.subscribe(host, handingTo: run)
             async let woken = subscription.wait(timeout: .seconds(3600))
             try await eventually("the poll waits") { subscription.isWaiting }
             let stop = VmStopPayload(vmUuid: UUID(), vmName: "vm-handed", timeoutS: 90)
@@ -122,7 +122,7 @@ extension OperationProgressTests {
             #expect(storedOperation.status == .running && operation.status == .running)
 
             // Rolled back: nothing handed, nothing stored, and the poll wakes to look for itself.
-            let next = notifier.subscribe(host, run: run)
+            let next = notifier.subscribe(host, handingTo: run)
             async let wokenAgain = next.wait(timeout: .seconds(3600))
             try await eventually("the poll waits") { next.isWaiting }
             struct Refused: Error {}
@@ -142,7 +142,7 @@ extension OperationProgressTests {
 
             // No more than one poll's answer is handed over (`TaskQueue.tasksPerPoll`): the rest is queued, and the
             // poll is also told to look (it has no room left this time; the agent's next poll takes them).
-            let busy = notifier.subscribe(host, run: run)
+            let busy = notifier.subscribe(host, handingTo: run)
             async let wokenBusy = busy.wait(timeout: .seconds(3600))
             try await eventually("the poll waits") { busy.isWaiting }
             var many = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)

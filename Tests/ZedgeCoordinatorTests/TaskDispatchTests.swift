@@ -468,12 +468,12 @@ extension TaskNotifierTests {
     /// A transaction may reserve a waiting poll to hand it the tasks it queues (`reserve`): the poll waits for the
     /// reservation to be settled even past its timeout, then has the tasks (not "notified": nothing to read back);
     /// a reservation given back (a rollback) wakes it as a notify does. A woken or reserved poll is not reserved
-    /// again, and a poll that is not waiting is not reserved at all.
+    /// again, a poll that is not waiting is not reserved at all, nor is a wait that takes no handed tasks.
     @Test(.timeLimit(.minutes(2))) func aReservedPollWaitsForItsTasksPastItsTimeout() async throws {
         let notifier = TaskNotifier()
         let host = UUID(), run = UUID()
         let task = AgentTask(computeMachineId: host, kind: .vmStart, payload: [:])
-        let subscription = notifier.subscribe(host, run: run)
+        let subscription = notifier.subscribe(host, handingTo: run)
         #expect(notifier.reserve(host) == nil, "subscribed, but not waiting yet (still looking)")
         async let woken = subscription.wait(timeout: .milliseconds(50))
         var reservation: TaskNotifier.Reservation?
@@ -490,7 +490,7 @@ extension TaskNotifierTests {
         subscription.cancel()
 
         // Given back: the poll wakes as notified, with nothing handed.
-        let again = notifier.subscribe(host, run: run)
+        let again = notifier.subscribe(host, handingTo: run)
         async let wokenAgain = again.wait(timeout: .seconds(3600))
         var second: TaskNotifier.Reservation?
         while second == nil {
@@ -502,6 +502,17 @@ extension TaskNotifierTests {
         #expect(again.handed.isEmpty && again.notified)
         again.cancel()
         #expect(notifier.waitingHosts == 0)
+
+        // A wait that does not take handed tasks (`subscribe(_:)`) is never reserved: it is only woken.
+        let plain = notifier.subscribe(host)
+        async let plainWoken = plain.wait(timeout: .seconds(3600))
+        while notifier.waitingHosts == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(notifier.reserve(host) == nil)
+        notifier.notify(host)
+        #expect(await plainWoken)
+        #expect(plain.handed.isEmpty && plain.notified)
+        plain.cancel()
     }
 
     /// A long-poll subscribes before it looks for tasks: a task queued between the look and the wait must

@@ -21,11 +21,13 @@ public final class TaskNotifier: Sendable {
             /// Woken by `notify` (or a reservation given back): the poll looks in the database.
             var notified = false
         }
-        let run: UUID?
+        /// The agent run of the poll, when it takes tasks handed over (`subscribe(_:handingTo:)`); nil otherwise.
+        let handoff: Handoff?
+        struct Handoff { let run: UUID? }
         private let state = Mutex(State())
 
-        init(run: UUID?) {
-            self.run = run
+        init(handoff: Handoff?) {
+            self.handoff = handoff
         }
 
         func fire(notified: Bool = true) {
@@ -48,8 +50,10 @@ public final class TaskNotifier: Sendable {
             }
         }
 
-        func accept(_ accepting: Bool) {
-            state.withLock { $0.accepting = accepting }
+        /// Starts accepting reservations, if this poll takes handed tasks at all.
+        func startAccepting() {
+            guard handoff != nil else { return }
+            state.withLock { $0.accepting = true }
         }
 
         /// Reserves a waiting, unfired, unreserved poll; false otherwise.
@@ -97,7 +101,7 @@ public final class TaskNotifier: Sendable {
     public struct Reservation: Sendable {
         let signal: Signal
         /// The agent run the poll came from: the holder of the tasks leased to it.
-        public var run: UUID? { signal.run }
+        public var run: UUID? { signal.handoff?.run }
 
         /// After commit: the poll answers with `tasks` (leased to `run`) without reading them back. With none, the
         /// poll looks in the database as if notified (after a rollback, or when nothing was leased to it).
@@ -178,7 +182,7 @@ public final class TaskNotifier: Sendable {
         @discardableResult
         public func wait(timeout: Duration) async -> Bool {
             let signal = self.signal
-            signal.accept(true)
+            signal.startAccepting()
             let woken = await withTaskGroup(of: Bool.self) { group in
                 group.addTask {
                     try? await Task.sleep(for: timeout)
@@ -227,10 +231,19 @@ public final class TaskNotifier: Sendable {
         }
     }
 
-    /// Registers for the next `notify(host)`; once closed, the subscription is already notified. `run` is the
-    /// agent run the long-poll comes from, the holder of tasks handed to it (`reserve`).
-    public func subscribe(_ host: UUID, run: UUID? = nil) -> Subscription {
-        let signal = Signal(run: run)
+    /// Registers for the next `notify(host)`; once closed, the subscription is already notified.
+    public func subscribe(_ host: UUID) -> Subscription {
+        subscribe(host, handoff: nil)
+    }
+
+    /// As `subscribe(_:)`, for a long-poll that also takes the tasks a transaction hands it while it waits
+    /// (`reserve`; `Subscription.handed`), leased to `run`, the agent run it comes from.
+    public func subscribe(_ host: UUID, handingTo run: UUID?) -> Subscription {
+        subscribe(host, handoff: Signal.Handoff(run: run))
+    }
+
+    private func subscribe(_ host: UUID, handoff: Signal.Handoff?) -> Subscription {
+        let signal = Signal(handoff: handoff)
         if closed.load(ordering: .sequentiallyConsistent) {
             signal.fire()
         } else {

@@ -87,7 +87,7 @@ public struct AgentController: Sendable {
         // A new run of this host's agent: the leases of its previous runs are handed out again now.
         if let run { try await queue.adopt(run: run, of: agent) }
         // Subscribed before looking, so that a task queued between the look and the wait wakes it.
-        let subscription = wait > 0 ? notifier.subscribe(agent.hostId, run: run) : nil
+        let subscription = wait > 0 ? notifier.subscribe(agent.hostId, handingTo: run) : nil
         defer { subscription?.cancel() }
         var leased = try await queue.lease(for: agent, run: run)
         var calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
