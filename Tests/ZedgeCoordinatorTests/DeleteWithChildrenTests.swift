@@ -48,12 +48,7 @@ struct DeleteWithChildrenTests {
     /// and the delete) as a 409 on both engines.
     @Test(arguments: TestEngine.all)
     func theStoreCountsChildrenAndMapsTheEnginesFailures(engine: TestEngine) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let url = try await engine.makeDatabaseURL(in: directory)
-        try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
-            try await Migrator().migrate(database, logger: Logger(label: "test"))
+        try await engine.withMigratedDatabase { database in
             let store = Store(database: database)
             let center = EdgeDataCenter(name: "dc")
             try await store.edgeDataCenters.insert(center)

@@ -36,11 +36,7 @@ import ZedgeCore
     /// The flush asks which hosts still exist a batch at a time; every batch counts.
     @Test(arguments: TestEngine.all)
     func existingHostsAreFoundAcrossBatches(engine: TestEngine) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-hosts-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try await Database.withDatabase(url: try await engine.makeDatabaseURL(in: directory), logger: Logger(label: "test")) { database in
-            try await Migrator().migrate(database, logger: Logger(label: "test"))
+        try await engine.withMigratedDatabase { database in
             let store = Store(database: database)
             let present = Set(try await MachineFixture.machines(5, in: store).map(\.id))
             let asked = present.union((0..<4).map { _ in UUID() })

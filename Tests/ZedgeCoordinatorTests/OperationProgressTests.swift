@@ -11,12 +11,7 @@ import ZedgeCore
 struct OperationProgressTests {
     @Test(arguments: TestEngine.all)
     func concurrentStepsEachLand(engine: TestEngine) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-ops-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let url = try await engine.makeDatabaseURL(in: directory.path)
-        try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
-            try await Migrator().migrate(database, logger: Logger(label: "test"))
+        try await engine.withMigratedDatabase { database in
             let tasks = (0..<24).map { _ in UUID.v7() }
             let operation = ZedgeCore.Operation(kind: "test", steps: tasks.map { OperationStep(name: "step", taskId: $0) })
             try await database.transaction { tx in try await Tables.operations.insert(operation, on: tx.db) }
@@ -43,12 +38,7 @@ struct OperationProgressTests {
     /// back as the payload, `submitWithTasks` hands back the task with it, and an untyped payload is stored as before.
     @Test(arguments: TestEngine.all)
     func aTypedPayloadIsStoredAsItsTextAndReadsBackWhole(engine: TestEngine) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-plan-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let url = try await engine.makeDatabaseURL(in: directory.path)
-        try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
-            try await Migrator().migrate(database, logger: Logger(label: "test"))
+        try await engine.withMigratedDatabase { database in
             let machine = try #require(try await MachineFixture.machines(1, in: Store(database: database)).first)
             let repository = SQLTaskRepository(database: database)
             let dispatcher = WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: TaskNotifier())
@@ -83,12 +73,7 @@ extension OperationProgressTests {
     /// queued as before. A transaction that rolls back hands nothing and wakes the poll to look for itself.
     @Test(arguments: TestEngine.all)
     func aWaitingPollIsHandedItsTasksLeasedByTheTransactionThatQueuesThem(engine: TestEngine) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-plan-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let url = try await engine.makeDatabaseURL(in: directory.path)
-        try await Database.withDatabase(url: url, logger: Logger(label: "test")) { database in
-            try await Migrator().migrate(database, logger: Logger(label: "test"))
+        try await engine.withMigratedDatabase { database in
             let machines = try await MachineFixture.machines(2, in: Store(database: database))
             let (host, other) = (machines[0].id, machines[1].id)
             let repository = SQLTaskRepository(database: database)

@@ -31,6 +31,18 @@ enum TestEngine: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return String(base[...slash]) + name
         }
     }
+
+    /// Runs `body` on a fresh database of this engine with every migration applied (in a temporary directory that
+    /// is removed afterwards), without a coordinator around it.
+    func withMigratedDatabase(_ body: @escaping @Sendable (Database) async throws -> Void) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-db-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await Database.withDatabase(url: try await makeDatabaseURL(in: directory), logger: Logger(label: "test")) { database in
+            try await Migrator().migrate(database, logger: Logger(label: "test"))
+            try await body(database)
+        }
+    }
 }
 
 import Testing
