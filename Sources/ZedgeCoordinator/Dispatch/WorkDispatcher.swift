@@ -26,7 +26,7 @@ public struct WorkDispatcher: Sendable {
     }
 
     /// The waiting polls a transaction reserved, by host, and what it leased to each (as it will be stored).
-    /// Made outside the transaction, so that a body that runs again reuses them, and settled once it has ended.
+    /// Made outside the transaction, so that they are settled however it ends (a failed COMMIT included).
     final class Handoffs: Sendable {
         struct Entry {
             let reservation: TaskNotifier.Reservation?
@@ -51,13 +51,6 @@ public struct WorkDispatcher: Sendable {
 
         func leased(_ task: AgentTask, to host: UUID) {
             entries.withLock { $0[host]?.tasks.append(task) }
-        }
-
-        /// A body that runs again starts with nothing leased.
-        func restart() {
-            entries.withLock { entries in
-                for host in entries.keys { entries[host]?.tasks = [] }
-            }
         }
 
         /// Hands each reserved poll its tasks (committed), or gives the reservations back (`committed` false).
@@ -134,7 +127,6 @@ public struct WorkDispatcher: Sendable {
         let result: T, submitted: [AgentTask]
         do {
             (result, submitted) = try await transactions.run { tx in
-                handoffs.restart()
                 let submissions = Submissions(dispatcher: dispatcher, tx: tx, handoffs: handoffs)
                 let result = try await body(tx, submissions)
                 return (result, submissions.queued.withLock { $0 })
