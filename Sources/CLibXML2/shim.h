@@ -11,6 +11,8 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
+#include <libxml/relaxng.h>
+#include <libxml/xmlschemastypes.h>
 
 // `xmlFree` is a process-wide function pointer (a mutable global to Swift): call it through a function.
 static inline void zedge_xml_free(void *memory) { xmlFree(memory); }

@@ -135,9 +135,11 @@ public final class LibvirtConnection: @unchecked Sendable {
         return h
     }
 
-    /// Runs once per process: libvirt's library initialisation, and a no-op global error handler so libvirt
-    /// does not print every error to stderr (callers get them as `LibvirtError`).
+    /// Runs once per process: libxml2's shared tables (see `LibXMLProcessState`), libvirt's library
+    /// initialisation, and a no-op global error handler so libvirt does not print every error to stderr (callers
+    /// get them as `LibvirtError`).
     private static let installErrorHandler: Void = {
+        LibXMLProcessState.initialized
         _ = virInitialize()
         virSetErrorFunc(nil) { _, _ in }
     }()

@@ -15,7 +15,7 @@ public final class XMLTree: @unchecked Sendable {  // immutable after init; libx
 
     /// Parses `xmlString`. Throws when it is not well-formed XML or has no root element.
     public init(xmlString: String) throws {
-        initializeLibXML
+        LibXMLProcessState.initialized
         let bytes = Array(xmlString.utf8)
         let options = Int32(XML_PARSE_NONET.rawValue | XML_PARSE_NOERROR.rawValue | XML_PARSE_NOWARNING.rawValue)
         let parsed = bytes.withUnsafeBufferPointer { buffer in
@@ -101,6 +101,3 @@ public final class XMLTree: @unchecked Sendable {  // immutable after init; libx
         }
     }
 }
-
-/// `xmlInitParser` once per process before the first parse from any thread (libxml2's rule for threaded use).
-private let initializeLibXML: Void = { xmlInitParser() }()
