@@ -53,18 +53,26 @@ public struct Database: Sendable {
                     return nil
                 }
                 let database = Database(engine: .postgres, sql: PostgresClientDatabase(client: client, logger: logger))
-                do {
-                    let result = try await body(database)
-                    group.cancelAll()
-                    return result
-                } catch {
-                    group.cancelAll()
-                    throw error
-                }
+                let result: Result<T, any Error>
+                do { result = .success(try await body(database)) } catch { result = .failure(error) }
+                group.cancelAll()
+                // The pool's run ends once it has closed its connections; a stop that waits longer says so.
+                async let _ = warnIfStillClosing(after: poolCloseWarning, logger: logger)
+                _ = try await group.next()
+                return try result.get()
             }
         } else {
             throw ConfigurationError("database URL must start with sqlite:// or postgres://")
         }
+    }
+
+    /// How long closing the PostgreSQL pool may take before `withDatabase` logs that it is still waiting.
+    static let poolCloseWarning: Duration = .seconds(10)
+
+    /// Logs once, after `delay`, unless cancelled first (when the pool has closed).
+    private static func warnIfStillClosing(after delay: Duration, logger: Logger) async {
+        guard (try? await Task.sleep(for: delay)) != nil else { return }
+        logger.warning("the PostgreSQL connection pool has not closed its connections after \(delay); still waiting")
     }
 
     static func makePostgresClient(url: String, logger: Logger) throws -> PostgresClient {

@@ -41,18 +41,24 @@ struct TestCoordinator: Sendable {
             .appendingPathComponent("zedge-test-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
+        let watch = StageWatch(engine)
+        defer { watch.end() }
         var configuration = CoordinatorConfiguration(
             host: "127.0.0.1", port: 0, dataDirectory: directory,
             databaseURL: try await engine.makeDatabaseURL(in: directory),
             bootstrapAdminPassword: adminPassword, logLevel: .warning)
         configure(&configuration)
-        try await run(configuration, logs: logs, body)
+        try await run(configuration, logs: logs, watch: watch, body)
     }
 
     /// Runs a coordinator with exactly this configuration (used to restart on the same data dir). With `logs`, every
     /// line it logs, at every level (trace and up), goes there instead.
-    static func run(_ configuration: CoordinatorConfiguration, logs: LogCapture? = nil,
+    /// `watch`: the caller's stage watch (one of its own otherwise).
+    static func run(_ configuration: CoordinatorConfiguration, logs: LogCapture? = nil, watch: StageWatch? = nil,
                     _ body: (TestCoordinator) async throws -> Void) async throws {
+        let watch = watch ?? StageWatch(nil)
+        defer { watch.end() }
+        watch.enter(.starting)
         let logger = {
             if let logs {
                 var logger = Logger(label: "zedge.test") { label in logs.handler(label: label) }
@@ -78,13 +84,16 @@ struct TestCoordinator: Sendable {
             }
             let client = try APIClient(baseURL: "\(started.scheme)://127.0.0.1:\(started.port)", caPEM: started.caCertificatePEM)
             let coordinator = TestCoordinator(started: started, client: client, configuration: configuration)
+            watch.enter(.body)
             do {
                 try await body(coordinator)
             } catch {
+                watch.enter(.stopping)
                 try? await client.shutdown()
                 await started.shutdown()
                 throw error
             }
+            watch.enter(.stopping)
             try await client.shutdown()
             await started.shutdown()
             try await group.waitForAll()
