@@ -514,7 +514,12 @@ struct InstanceLifecycleTests {
     /// drift is repaired.
     @Test(arguments: TestEngine.all)
     func passesReadOnlyWhatChanged(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in
+        try await TestCoordinator.with(engine, configure: {
+            $0.reconcileIntervalSeconds = 1
+            // One full pass, the first: under a loaded suite this test has run past the default 10 minutes (CI, 851 s),
+            // and a second full pass read the instance.
+            $0.reconcileFullPassIntervalSeconds = 86_400
+        }) { c in
             let f = try await InstanceFixture.make(c)
             let host = try await f.addMachine(ip: "10.6.0.9")
             let (id, spec) = try await f.runningDomain("steady", on: host)
