@@ -27,6 +27,18 @@ import ZedgeCore
         }
     }
 
+    @Test(arguments: [
+        ("application/json", true), ("application/json; charset=utf-8", true), ("Application/JSON", true),
+        (" application/json ;charset=utf-8", true), ("\tapplication/json\t", true), ("application/merge-patch+json", true),
+        ("application/problem+JSON; q=1", true), ("application/+json", true), ("application/jsonx", false),
+        ("application/x-json-seq", false), ("text/json", false), ("application/", false), ("application/json+xml", false),
+        ("application/x-www-form-urlencoded", false), ("text/plain", false), ("", false), (";application/json", false),
+        ("applicatio/json", false), ("application/jso", false), ("application/json/x", false), ("ａpplication/json", false),
+    ])
+    func aMediaTypeIsJSONWhenItsTypeOrSuffixSaysSo(_ value: String, _ expected: Bool) {
+        #expect(BodyDecoder.isJSON(mediaType: value) == expected)
+    }
+
     @Test func acceptsAndReportsPresentFields() throws {
         let decoded = try BodyDecoder.decode(Body.self, from: Data(#"{"name":"ok","size":null}"#.utf8))
         #expect(decoded.value.name == "ok")

@@ -39,6 +39,11 @@ import ZedgeCore
         #expect(scan(#"{"caf\u00e9":1,"cafe\u0301":2}"#) == .duplicateKey(path: "café"))
         // Names that differ only by case are different names.
         #expect(scan(#"{"Name":1,"name":2}"#) == .valid(members: 2))
+        // A plain (ASCII, unescaped) name against one that is not: U+212A KELVIN SIGN is canonically "K", written
+        // either way, before or after; and the plain names' byte comparison tells apart names of one length.
+        #expect(scan(#"{"K":1,"K":2}"#) == .duplicateKey(path: "\u{212A}"))
+        #expect(scan("{\"\u{212A}\":1,\"K\":2}") == .duplicateKey(path: "K"))
+        #expect(scan(#"{"ab":1,"ba":2,"abc":3,"":4}"#) == .valid(members: 4))
     }
 
     @Test func theSameNameInDifferentObjectsIsAllowed() {
@@ -124,8 +129,32 @@ import ZedgeCore
             #expect(shape.topLevelNames == names, "\(other)")
             #expect(shape.nonIntegralNumbers.isEmpty, "\(other)")
         }
+        // With a guide, only the numbers where it says integer are listed.
+        let guide = ShapeGuide(closed: true, properties: [
+            "a": ShapeGuide(closed: false, integer: true),
+            "b": ShapeGuide(closed: true, properties: ["c": ShapeGuide(closed: false), "g": ShapeGuide(closed: false, integer: true)]),
+            "j": ShapeGuide(closed: false),
+        ])
+        #expect(StrictJSONScanner.scanShape(Array(text.utf8), guide: guide).1.nonIntegralNumbers == [["b", "g"]])
         // The shape agrees with Foundation's reading of the same text.
         let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
         #expect(Set(object?.keys.map { $0 } ?? []) == Set(shape.topLevelNames ?? []))
+    }
+
+    /// A guide's lookup by a name's bytes answers as its dictionary does, for ASCII names and when some name is not.
+    @Test func aGuideFindsAMemberByItsBytesAsByItsName() {
+        let leaf = ShapeGuide(closed: false)
+        for properties in [["cpuUsagePercent": leaf, "cpu": leaf, "": leaf], ["caf\u{E9}": leaf, "K": leaf]] {
+            let guide = ShapeGuide(closed: true, properties: properties)
+            for name in ["cpuUsagePercent", "cpu", "", "cpuUsagePercenT", "cp", "caf\u{E9}", "K", "k", "x"] {
+                let found = Array(name.utf8).withUnsafeBytes { guide.property(utf8: $0) }
+                #expect((found != nil) == (properties[name] != nil), "\(name) in \(properties.keys.sorted())")
+            }
+        }
+        // In a scan: a name written with an escape finds its member too, and an unknown one is reported.
+        let guide = ShapeGuide(closed: true, properties: ["m": ShapeGuide(closed: true, properties: ["cpu": ShapeGuide(closed: false, captureKey: 0)])])
+        let shape = StrictJSONScanner.scanShape(Array(#"{"m":{"c\u0070u":1,"cpv":2}}"#.utf8), guide: guide).1
+        #expect(shape.captures == [.init(key: 0, path: "m.cpu", value: .scalar(.number(1)))])
+        #expect(shape.unknownMembers == ["m.cpv"])
     }
 }

@@ -61,7 +61,8 @@ struct BodyGuide: Sendable {
                 checks.append(check)
                 captureKey = checks.count - 1
             }
-            return ShapeGuide(closed: closed, properties: properties, items: items, captureKey: captureKey)
+            return ShapeGuide(closed: closed, properties: properties, items: items, captureKey: captureKey,
+                              integer: !path.contains("[]") && Self.saysInteger(object["type"]))
         }
         root = make(schema, [])
         self.checks = checks
@@ -69,15 +70,17 @@ struct BodyGuide: Sendable {
         var integerPaths: Set<[String]> = []
         func integers(_ schema: JSONValue, _ path: [String]) {
             guard case .object(let object) = schema else { return }
-            let type = object["type"]
-            if type == "integer" || type.map({ if case .array(let types) = $0 { types.contains("integer") } else { false } }) == true {
-                integerPaths.insert(path)
-            }
+            if Self.saysInteger(object["type"]) { integerPaths.insert(path) }
             guard case .object(let described)? = object["properties"] else { return }
             for (name, property) in described { integers(property, path + [name]) }
         }
         integers(schema, [])
         self.integerPaths = integerPaths
+    }
+
+    /// Whether a schema's `type` is `integer`, alone or among its types.
+    static func saysInteger(_ type: JSONValue?) -> Bool {
+        type == "integer" || type.map { if case .array(let types) = $0 { types.contains("integer") } else { false } } == true
     }
 
     /// The failures at the captured values: `null` where it is refused (by field name), then each rule's

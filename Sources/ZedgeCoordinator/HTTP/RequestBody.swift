@@ -64,9 +64,31 @@ public enum BodyDecoder {
     /// Whether a `Content-Type` value names JSON: `application/json` or a `+json` structured syntax suffix
     /// (RFC 6839 §3.1), in any case, with any parameters (`; charset=utf-8`). A body sent without a
     /// `Content-Type` is read as JSON too.
+    ///
+    /// Read byte by byte: this runs on every request with a body, and Foundation's trimming and lowercasing cost more
+    /// than the rest of a heartbeat's checks (issue #14).
     public static func isJSON(mediaType value: String) -> Bool {
-        let type = value.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        return type == "application/json" || (type.hasPrefix("application/") && type.hasSuffix("+json"))
+        var value = value
+        return value.withUTF8 { utf8 in
+            // The media type: before any parameters, without the spaces and tabs around it (RFC 9110 §5.6.3, §8.3.1).
+            var end = utf8.firstIndex(of: UInt8(ascii: ";")) ?? utf8.endIndex
+            var start = utf8.startIndex
+            while start < end, utf8[start] == 0x20 || utf8[start] == 0x09 { start += 1 }
+            while end > start, utf8[end - 1] == 0x20 || utf8[end - 1] == 0x09 { end -= 1 }
+            let type = UnsafeBufferPointer(rebasing: utf8[start..<end])
+            let application = "application/".utf8, json = "json".utf8
+            guard type.count >= application.count + json.count,
+                  equalIgnoringASCIICase(type.prefix(application.count), application) else { return false }
+            let subtype = type.dropFirst(application.count)
+            return equalIgnoringASCIICase(subtype, json)
+                || (subtype.count > json.count && equalIgnoringASCIICase(subtype.suffix(json.count + 1), "+json".utf8))
+        }
+    }
+
+    /// Whether `bytes` spell `expected` (lowercase ASCII) in any ASCII case.
+    private static func equalIgnoringASCIICase(_ bytes: some Collection<UInt8>, _ expected: String.UTF8View) -> Bool {
+        bytes.count == expected.count
+            && zip(bytes, expected).allSatisfy { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }
     }
 
     /// 415 (RFC 9110 §15.5.16) for a JSON route sent another media type (`curl -d` sends

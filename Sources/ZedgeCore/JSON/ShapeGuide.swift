@@ -16,11 +16,31 @@ public final class ShapeGuide: Sendable {
     /// When set, the scan captures the value here (`StrictJSONScanner.Capture`) with this key, which the caller
     /// maps to its checks.
     public let captureKey: Int?
+    /// Whether the schema says `integer` here: the scan lists a number here that is not whole
+    /// (`StrictJSONScanner.Shape.nonIntegralNumbers`), and no other.
+    public let integer: Bool
+    /// `properties` by their UTF-8 bytes, when every name is ASCII (so that bytes are equal exactly when the names
+    /// are); nil otherwise.
+    private let asciiProperties: [(name: [UInt8], guide: ShapeGuide)]?
 
-    public init(closed: Bool, properties: [String: ShapeGuide] = [:], items: ShapeGuide? = nil, captureKey: Int? = nil) {
+    public init(closed: Bool, properties: [String: ShapeGuide] = [:], items: ShapeGuide? = nil, captureKey: Int? = nil,
+                integer: Bool = false) {
         self.closed = closed
         self.properties = properties
         self.items = items
         self.captureKey = captureKey
+        self.integer = integer
+        let ascii = properties.keys.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }
+        asciiProperties = ascii ? properties.map { (Array($0.key.utf8), $0.value) } : nil
+    }
+
+    /// The guide of the member whose name is `utf8` (unescaped, ASCII): the same answer as `properties` for that name,
+    /// without making a `String` of it.
+    public func property(utf8 name: UnsafeRawBufferPointer) -> ShapeGuide? {
+        guard let asciiProperties else { return properties[String(decoding: name, as: UTF8.self)] }
+        for property in asciiProperties where property.name.count == name.count && property.name.elementsEqual(name) {
+            return property.guide
+        }
+        return nil
     }
 }

@@ -54,7 +54,7 @@ public enum StrictJSONScanner {
         public var topLevelNames: [String]?
         /// The numbers that are not whole, or whose magnitude passes 9e15 (past which a double no longer holds every
         /// integer), and that sit in objects all the way down (no array on their path): each by its member names
-        /// from the top, in document order.
+        /// from the top, in document order. With a guide, only those where it says `integer`.
         public var nonIntegralNumbers: [[String]]
         /// With a guide: the members below the top level that their object's guide does not list (`closed`), by
         /// path (`spec.nics[1].colour`), in document order. What is inside an unknown member is not looked at.
@@ -93,7 +93,7 @@ public enum StrictJSONScanner {
             scanner.collectsShape = true
             scanner.rootGuide = guide
             let outcome = scanner.run()
-            let names = scanner.topLevelIsObject ? scanner.frames.first?.names : nil
+            let names = scanner.topLevelIsObject ? scanner.frames.first.map { $0.names.map(scanner.text) } : nil
             return (outcome, Shape(topLevelNames: names, nonIntegralNumbers: scanner.nonIntegral,
                                    unknownMembers: scanner.unknown, captures: scanner.captures))
         }
@@ -103,11 +103,20 @@ public enum StrictJSONScanner {
 // MARK: - The scanner
 
 private struct Scanner {
+    /// A member name: plain (no escape, ASCII only) by where its bytes are, so that most names are compared and looked
+    /// up without making a `String`; any other by its unescaped value.
+    struct Name {
+        var start: Int
+        var count: Int
+        /// Nil for a plain name.
+        var unescaped: String?
+    }
+
     /// One open container.
     struct Frame {
         var isObject: Bool
         /// Object: the names seen so far (compared linearly while few, then through `set`).
-        var names: [String] = []
+        var names: [Name] = []
         var set: Set<String>? = nil
         /// Array: the index of the current element.
         var index = 0
@@ -193,7 +202,7 @@ private struct Scanner {
                 if let captureKey { capture(captureKey, .scalar(.string(text!))) }
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 let start = i
-                try number()
+                try number(guide: guide)
                 if let captureKey {
                     let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<i]), as: UTF8.self)
                     capture(captureKey, .scalar(.number(Double(text) ?? 0)))
@@ -291,7 +300,7 @@ private struct Scanner {
         for frame in frames[..<end] {
             if frame.isObject {
                 if !path.isEmpty { path += "." }
-                path += Self.segment(frame.names.last ?? "")
+                path += Self.segment(frame.names.last.map(text) ?? "")
             } else {
                 path += "[\(frame.index)]"
             }
@@ -305,21 +314,22 @@ private struct Scanner {
     /// A member's name and colon, at `i` (whitespace skipped); leaves `i` at its value.
     mutating func member() throws(Stop) {
         guard peek(UInt8(ascii: "\"")) else { throw malformed("expected a member name (a string)") }
-        let name = try string(name: true)!
+        let name = try memberName()
         members += 1
         let top = depth - 1
         if frames[top].set != nil {
-            if !frames[top].set!.insert(name).inserted { throw duplicate(name) }
-        } else if frames[top].names.contains(name) {
+            if !frames[top].set!.insert(text(name)).inserted { throw duplicate(name) }
+        } else if frames[top].names.contains(where: { same($0, name) }) {
             throw duplicate(name)
         } else if frames[top].names.count == Self.linearLimit {
-            var set = Set(frames[top].names)
-            set.insert(name)
+            var set = Set(frames[top].names.map(text))
+            set.insert(text(name))
             frames[top].set = set
         }
         frames[top].names.append(name)  // the last one is the current member's name (for paths)
         if let guide = frames[top].guide {
-            let memberGuide = guide.properties[name]
+            let memberGuide = name.unescaped.map { guide.properties[$0] }
+                ?? guide.property(utf8: UnsafeRawBufferPointer(rebasing: bytes[name.start..<name.start + name.count]))
             frames[top].memberGuide = memberGuide
             // The top-level object's unknown members are the caller's (it words them: read-only, unknown).
             if memberGuide == nil, guide.closed, depth > 1 { unknown.append(valuePath()) }
@@ -331,10 +341,30 @@ private struct Scanner {
     }
 
     /// The path of member `name` of the innermost object: `a.b[2].name`; the empty name shows as `""`.
-    func duplicate(_ name: String) -> Stop {
+    func duplicate(_ name: Name) -> Stop {
         var path = path(through: depth - 1)
         if !path.isEmpty { path += "." }
-        return Stop(outcome: .duplicateKey(path: path + Self.segment(name)))
+        return Stop(outcome: .duplicateKey(path: path + Self.segment(text(name))))
+    }
+
+    /// A name's value.
+    func text(_ name: Name) -> String {
+        name.unescaped ?? String(decoding: UnsafeRawBufferPointer(rebasing: bytes[name.start..<name.start + name.count]), as: UTF8.self)
+    }
+
+    /// Whether two names are the same: byte for byte when both are plain (for ASCII, `String`'s equality is the bytes'),
+    /// as `String`s otherwise (canonical equivalence: `"caf\u00e9"` and `"cafe\u0301"`, and `"K"` and U+212A KELVIN SIGN).
+    func same(_ a: Name, _ b: Name) -> Bool {
+        guard a.unescaped == nil, b.unescaped == nil else { return text(a) == text(b) }
+        return a.count == b.count && bytes[a.start..<a.start + a.count].elementsEqual(bytes[b.start..<b.start + b.count])
+    }
+
+    /// A member name at `i` (its opening quote); leaves `i` after its closing quote.
+    mutating func memberName() throws(Stop) -> Name {
+        let start = i + 1
+        var plain = true
+        let unescaped = try string(name: true, plain: &plain)
+        return plain ? Name(start: start, count: i - 1 - start, unescaped: nil) : Name(start: start, count: 0, unescaped: unescaped)
     }
 
     // MARK: Tokens
@@ -362,7 +392,7 @@ private struct Scanner {
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, within the range of a 64-bit float (RFC 7493 §2.2;
     /// Foundation refuses `1e999` too).
-    mutating func number() throws(Stop) {
+    mutating func number(guide: ShapeGuide?) throws(Stop) {
         let start = i
         if bytes[i] == UInt8(ascii: "-") { i += 1 }
         guard i < bytes.count, isDigit(bytes[i]) else { throw malformed("expected a digit") }
@@ -392,8 +422,9 @@ private struct Scanner {
                 throw malformed("a number beyond the range of a 64-bit float (RFC 7493 §2.2)")
             }
         }
-        if collectsShape, depth > 0, (0..<depth).allSatisfy({ frames[$0].isObject }), !isWholeAndSafe(start..<i, plain: !fraction && !exponent) {
-            nonIntegral.append(frames[..<depth].map { $0.names.last ?? "" })
+        if collectsShape, depth > 0, rootGuide == nil || guide?.integer == true, (0..<depth).allSatisfy({ frames[$0].isObject }),
+           !isWholeAndSafe(start..<i, plain: !fraction && !exponent) {
+            nonIntegral.append(frames[..<depth].map { $0.names.last.map(text) ?? "" })
         }
     }
 
@@ -412,6 +443,15 @@ private struct Scanner {
     /// A string at `i` (the opening quote), checked; for a name (`name` true) its unescaped value.
     @discardableResult
     mutating func string(name: Bool) throws(Stop) -> String? {
+        var plain = false
+        return try string(name: name, plain: &plain)
+    }
+
+    /// `string(name:)`; `plain` is set when the string has no escape and only ASCII, and then, when it was set on entry,
+    /// no `String` is made (the caller has the bytes).
+    mutating func string(name: Bool, plain: inout Bool) throws(Stop) -> String? {
+        let wantsPlain = plain
+        plain = true
         i += 1
         let start = i
         var escaped = false
@@ -432,12 +472,14 @@ private struct Scanner {
             } else if b < 0x80 {
                 i += 1
             } else {
+                plain = false
                 try utf8Sequence()
             }
         }
         let end = i
         i += 1  // closing quote
-        guard name else { return nil }
+        if escaped { plain = false }
+        guard name, !(wantsPlain && plain) else { return nil }
         if !escaped { return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self) }
         scratch.append(contentsOf: bytes[segment..<end])
         return String(decoding: scratch, as: UTF8.self)
