@@ -105,14 +105,14 @@ public enum BodyDecoder {
             throw Problem.malformed(field: "body", "must be a JSON object")
         }
         var errors: [FieldError] = []
-        for key in names.sorted() where !guide.topLevelNames.contains(key) {
+        for key in names where !guide.topLevelNames.contains(key) {
             if Body.immutableFields.contains(key) || systemFields.contains(key) {
                 errors.append(FieldError(field: key, message: "is read-only and cannot be set"))
             } else {
                 errors.append(FieldError(field: key, message: "unknown field"))
             }
         }
-        guard errors.isEmpty else { throw Problem.malformed(errors) }
+        guard errors.isEmpty else { throw Problem.malformed(errors.sorted { $0.field < $1.field }) }
         // Foundation's decoder loses the field of a fractional number sent for an integer; find it here.
         errors = integerErrors(shape.nonIntegralNumbers, integerPaths: guide.integerPaths)
         guard errors.isEmpty else { throw Problem.malformed(errors) }

@@ -10,8 +10,11 @@ public struct ZedgeRequestContext: RequestContext {
     public var principal: Principal?
     /// The authenticated agent on `/agent` routes.
     public var agent: AgentPrincipal?
-    /// The client's address, for audit rows and per-address login limits.
-    public let clientAddress: String?
+    /// The client's socket address.
+    let remoteAddress: SocketAddress?
+    /// The client's address, for audit rows and per-address login limits. Formatted when asked: most requests (an
+    /// agent's heartbeats and polls) never ask (issue #14).
+    public var clientAddress: String? { remoteAddress?.ipAddress }
     /// What this request's audit row will say (filled in by authentication and handlers).
     public let audit = RequestAudit()
     /// Request bodies above this size are refused with 413.
@@ -19,7 +22,7 @@ public struct ZedgeRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.clientAddress = source.channel.remoteAddress?.ipAddress
+        self.remoteAddress = source.channel.remoteAddress
     }
 
     public var requestDecoder: JSONDecoder { ZedgeJSON.decoder() }

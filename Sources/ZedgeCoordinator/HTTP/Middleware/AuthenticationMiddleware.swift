@@ -28,18 +28,31 @@ public struct AuthenticationMiddleware: RouterMiddleware {
                 return try await next(request, context)
             }
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer", !parts[1].isEmpty, parts[1].count < 4096 else {
+        guard let token = Self.bearerToken(header) else {
             throw DomainError.unauthorized("Authorization must be 'Bearer <token>'.")
         }
         var context = context
         if request.uri.path.hasPrefix("/agent/") {
-            context.agent = try await authenticator.agent(for: String(parts[1]))
+            context.agent = try await authenticator.agent(for: token)
         } else {
-            let principal = try await authenticator.principal(for: String(parts[1]))
+            let principal = try await authenticator.principal(for: token)
             context.principal = principal
             context.audit.actor(principal.userId, tenantId: principal.tenantId)
         }
         return try await next(request, context)
+    }
+
+    /// The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1; the scheme in any case, RFC 9110 §11.1),
+    /// or nil when the value is not one: another scheme, no token, or a token of 4,096 bytes or more.
+    ///
+    /// Read byte by byte: every agent request passes here (issue #14).
+    static func bearerToken(_ header: String) -> String? {
+        let utf8 = header.utf8
+        guard let space = utf8.firstIndex(of: UInt8(ascii: " ")),
+              utf8[..<space].elementsEqual("bearer".utf8, by: { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 }) else { return nil }
+        guard let start = utf8[space...].firstIndex(where: { $0 != UInt8(ascii: " ") }), utf8.distance(from: start, to: utf8.endIndex) < 4096 else {
+            return nil
+        }
+        return String(header[start...])
     }
 }
