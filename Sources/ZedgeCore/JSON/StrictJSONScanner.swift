@@ -104,12 +104,13 @@ public enum StrictJSONScanner {
 
 private struct Scanner {
     /// A member name: plain (no escape, ASCII only) by where its bytes are, so that most names are compared and looked
-    /// up without making a `String`; any other by its unescaped value.
+    /// up without making a `String`; any other by its unescaped value (`unescapedNames`). A plain value (no reference
+    /// to count), as are the guides a frame holds: the scan's cost was mostly retains and releases (issue #14).
     struct Name {
         var start: Int
         var count: Int
-        /// Nil for a plain name.
-        var unescaped: String?
+        /// The index of its value in `unescapedNames`; -1 for a plain name.
+        var unescaped: Int
     }
 
     /// One open container.
@@ -120,9 +121,10 @@ private struct Scanner {
         var set: Set<String>? = nil
         /// Array: the index of the current element.
         var index = 0
-        /// With a guide: this container's guide, and the guide of the current member's value (objects).
-        var guide: ShapeGuide? = nil
-        var memberGuide: ShapeGuide? = nil
+        /// With a guide: this container's guide, and the guide of the current member's value (objects). Unretained:
+        /// the scan's root guide holds them.
+        var guide: Unmanaged<ShapeGuide>? = nil
+        var memberGuide: Unmanaged<ShapeGuide>? = nil
         /// With a guide: the capture this container is, completed when it closes (its key and path).
         var capture: (key: Int, path: String)? = nil
     }
@@ -146,6 +148,8 @@ private struct Scanner {
     /// The guide of the top-level value; nil: no unknown members are looked for and nothing is captured.
     var rootGuide: ShapeGuide? = nil
     var unknown: [String] = []
+    /// The values of the names that are not plain.
+    var unescapedNames: [String] = []
     var captures: [StrictJSONScanner.Capture] = []
 
     init(buffer: UnsafeRawBufferPointer, maxDepth: Int) {
@@ -176,7 +180,7 @@ private struct Scanner {
             // A value starts at `i`.
             guard i < bytes.count else { throw malformed("expected a value") }
             let guide = rootGuide == nil ? nil : valueGuide()
-            let captureKey = guide?.captureKey
+            let captureKey = guide?._withUnsafeGuaranteedRef { $0.captureKey }
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 try open(isObject: true, guide: guide)
@@ -250,10 +254,10 @@ private struct Scanner {
         }
     }
 
-    mutating func open(isObject: Bool, guide: ShapeGuide?) throws(Stop) {
+    mutating func open(isObject: Bool, guide: Unmanaged<ShapeGuide>?) throws(Stop) {
         guard depth < maxDepth else { throw Stop(outcome: .tooDeep(offset: i, maxDepth: maxDepth)) }
         if depth == 0 { topLevelIsObject = isObject }
-        let capture = guide?.captureKey.map { (key: $0, path: valuePath()) }
+        let capture = guide?._withUnsafeGuaranteedRef { $0.captureKey }.map { (key: $0, path: valuePath()) }
         if depth < frames.count {
             frames[depth].isObject = isObject
             frames[depth].names.removeAll(keepingCapacity: true)
@@ -279,10 +283,11 @@ private struct Scanner {
     }
 
     /// The guide of the value that starts at `i`: the root's, a member's or an array's items'.
-    func valueGuide() -> ShapeGuide? {
-        guard depth > 0 else { return rootGuide }
+    func valueGuide() -> Unmanaged<ShapeGuide>? {
+        guard depth > 0 else { return rootGuide.map { Unmanaged.passUnretained($0) } }
         // Fields read in place: copying the frame would retain every reference it holds.
-        return frames[depth - 1].isObject ? frames[depth - 1].memberGuide : frames[depth - 1].guide?.items
+        if frames[depth - 1].isObject { return frames[depth - 1].memberGuide }
+        return frames[depth - 1].guide?._withUnsafeGuaranteedRef { $0.items.map { Unmanaged.passUnretained($0) } }
     }
 
     /// Records the scalar value that starts at the current position's path.
@@ -328,11 +333,14 @@ private struct Scanner {
         }
         frames[top].names.append(name)  // the last one is the current member's name (for paths)
         if let guide = frames[top].guide {
-            let memberGuide = name.unescaped.map { guide.properties[$0] }
-                ?? guide.property(utf8: UnsafeRawBufferPointer(rebasing: bytes[name.start..<name.start + name.count]))
+            let (memberGuide, closed) = guide._withUnsafeGuaranteedRef { guide in
+                let found = name.unescaped >= 0 ? guide.properties[unescapedNames[name.unescaped]]
+                    : guide.property(utf8: UnsafeRawBufferPointer(rebasing: bytes[name.start..<name.start + name.count]))
+                return (found.map { Unmanaged.passUnretained($0) }, guide.closed)
+            }
             frames[top].memberGuide = memberGuide
             // The top-level object's unknown members are the caller's (it words them: read-only, unknown).
-            if memberGuide == nil, guide.closed, depth > 1 { unknown.append(valuePath()) }
+            if memberGuide == nil, closed, depth > 1 { unknown.append(valuePath()) }
         }
         skipWhitespace()
         guard peek(UInt8(ascii: ":")) else { throw malformed("expected ':' after a member name") }
@@ -349,13 +357,14 @@ private struct Scanner {
 
     /// A name's value.
     func text(_ name: Name) -> String {
-        name.unescaped ?? String(decoding: UnsafeRawBufferPointer(rebasing: bytes[name.start..<name.start + name.count]), as: UTF8.self)
+        name.unescaped >= 0 ? unescapedNames[name.unescaped]
+            : String(decoding: UnsafeRawBufferPointer(rebasing: bytes[name.start..<name.start + name.count]), as: UTF8.self)
     }
 
     /// Whether two names are the same: byte for byte when both are plain (for ASCII, `String`'s equality is the bytes'),
     /// as `String`s otherwise (canonical equivalence: `"caf\u00e9"` and `"cafe\u0301"`, and `"K"` and U+212A KELVIN SIGN).
     func same(_ a: Name, _ b: Name) -> Bool {
-        guard a.unescaped == nil, b.unescaped == nil else { return text(a) == text(b) }
+        guard a.unescaped < 0, b.unescaped < 0 else { return text(a) == text(b) }
         return a.count == b.count && bytes[a.start..<a.start + a.count].elementsEqual(bytes[b.start..<b.start + b.count])
     }
 
@@ -364,7 +373,9 @@ private struct Scanner {
         let start = i + 1
         var plain = true
         let unescaped = try string(name: true, plain: &plain)
-        return plain ? Name(start: start, count: i - 1 - start, unescaped: nil) : Name(start: start, count: 0, unescaped: unescaped)
+        guard let unescaped else { return Name(start: start, count: i - 1 - start, unescaped: -1) }
+        unescapedNames.append(unescaped)
+        return Name(start: start, count: 0, unescaped: unescapedNames.count - 1)
     }
 
     // MARK: Tokens
@@ -392,7 +403,7 @@ private struct Scanner {
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, within the range of a 64-bit float (RFC 7493 §2.2;
     /// Foundation refuses `1e999` too).
-    mutating func number(guide: ShapeGuide?) throws(Stop) {
+    mutating func number(guide: Unmanaged<ShapeGuide>?) throws(Stop) {
         let start = i
         if bytes[i] == UInt8(ascii: "-") { i += 1 }
         guard i < bytes.count, isDigit(bytes[i]) else { throw malformed("expected a digit") }
@@ -422,7 +433,7 @@ private struct Scanner {
                 throw malformed("a number beyond the range of a 64-bit float (RFC 7493 §2.2)")
             }
         }
-        if collectsShape, depth > 0, rootGuide == nil || guide?.integer == true, (0..<depth).allSatisfy({ frames[$0].isObject }),
+        if collectsShape, depth > 0, rootGuide == nil || guide?._withUnsafeGuaranteedRef({ $0.integer }) == true, (0..<depth).allSatisfy({ frames[$0].isObject }),
            !isWholeAndSafe(start..<i, plain: !fraction && !exponent) {
             nonIntegral.append(frames[..<depth].map { $0.names.last.map(text) ?? "" })
         }
