@@ -21,9 +21,6 @@ struct BodyGuide: Sendable {
     let checks: [Check]
     /// The members the body's top-level object may have (`SchemaReflector.propertyNames`).
     let topLevelNames: Set<String>
-    /// The paths, through objects only (as `StrictJSONScanner.Shape.nonIntegralNumbers` gives them), whose schema says
-    /// `integer` (alone or among its types).
-    let integerPaths: Set<[String]>
 
     static func of<Body: RequestBody>(_ type: Body.Type) -> BodyGuide {
         let key = ObjectIdentifier(type)
@@ -61,21 +58,13 @@ struct BodyGuide: Sendable {
                 checks.append(check)
                 captureKey = checks.count - 1
             }
+            // `integer` through objects only, as `StrictJSONScanner.Shape.nonIntegralNumbers` lists numbers.
             return ShapeGuide(closed: closed, properties: properties, items: items, captureKey: captureKey,
                               integer: !path.contains("[]") && Self.saysInteger(object["type"]))
         }
         root = make(schema, [])
         self.checks = checks
         if case .object(let described)? = schema["properties"] { topLevelNames = Set(described.keys) } else { topLevelNames = [] }
-        var integerPaths: Set<[String]> = []
-        func integers(_ schema: JSONValue, _ path: [String]) {
-            guard case .object(let object) = schema else { return }
-            if Self.saysInteger(object["type"]) { integerPaths.insert(path) }
-            guard case .object(let described)? = object["properties"] else { return }
-            for (name, property) in described { integers(property, path + [name]) }
-        }
-        integers(schema, [])
-        self.integerPaths = integerPaths
     }
 
     /// Whether a schema's `type` is `integer`, alone or among its types.

@@ -114,7 +114,7 @@ public enum BodyDecoder {
         }
         guard errors.isEmpty else { throw Problem.malformed(errors.sorted { $0.field < $1.field }) }
         // Foundation's decoder loses the field of a fractional number sent for an integer; find it here.
-        errors = integerErrors(shape.nonIntegralNumbers, integerPaths: guide.integerPaths)
+        errors = integerErrors(shape.nonIntegralNumbers)
         guard errors.isEmpty else { throw Problem.malformed(errors) }
 
         let value: Body
@@ -152,11 +152,11 @@ public enum BodyDecoder {
         }
     }
 
-    /// "must be an integer" for each number that is not whole (or passes 9e15) where the schema says integer
-    /// (`BodyGuide.integerPaths`), by its path (`a.b`), in path order. The numbers are those in objects all the way
-    /// down (`Shape.nonIntegralNumbers`).
-    static func integerErrors(_ numbers: [[String]], integerPaths: Set<[String]>) -> [FieldError] {
-        numbers.filter(integerPaths.contains).sorted { $0.lexicographicallyPrecedes($1) }
+    /// "must be an integer" for each number that is not whole (or passes 9e15) where the schema says integer, by its
+    /// path (`a.b`), in path order: the scan lists only those (`Shape.nonIntegralNumbers` with the body's guide, whose
+    /// `ShapeGuide.integer` marks them), in objects all the way down.
+    static func integerErrors(_ numbers: [[String]]) -> [FieldError] {
+        numbers.sorted { $0.lexicographicallyPrecedes($1) }
             .map { FieldError(field: $0.joined(separator: "."), message: "must be an integer") }
     }
 }
