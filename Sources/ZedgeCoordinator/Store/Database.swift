@@ -103,10 +103,16 @@ public struct Database: Sendable {
     ///
     /// `foreignKeysOff` (SQLite only, for migrations that rebuild a table): the connection's foreign-key
     /// enforcement is off for the transaction and on again after it (SQLite ignores the pragma inside one).
+    ///
+    /// `snapshot` (PostgreSQL): REPEATABLE READ, so that every statement sees the one snapshot the first one took.
+    /// PostgreSQL's default, READ COMMITTED, gives each statement its own
+    /// (https://www.postgresql.org/docs/current/transaction-iso.html): two reads compared with each other while
+    /// others commit can disagree although every commit kept them equal. A SQLite transaction holds the one writer,
+    /// so nothing commits during it.
     public func transaction<T: Sendable>(
-        foreignKeysOff: Bool = false, _ body: @escaping @Sendable (Transaction) async throws -> T
+        foreignKeysOff: Bool = false, snapshot: Bool = false, _ body: @escaping @Sendable (Transaction) async throws -> T
     ) async throws -> T {
-        let begin = engine == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
+        let begin = engine == .sqlite ? "BEGIN IMMEDIATE" : snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN"
         let engine = self.engine
         let toggle = foreignKeysOff && engine == .sqlite
         return try await sql.withSession { session in

@@ -20,7 +20,8 @@ public struct ConsistencyReport: Codable, Sendable, Hashable {
 
 /// The no-double-allocation invariants (issue: "every allocated counter equals the sum of its live
 /// instances, no instance without a claim, no claim without an instance"), checked in SQL over one
-/// transaction's view.
+/// transaction's snapshot: the quota counters and their recount are two reads, and on PostgreSQL's default
+/// isolation a delete committed between them made the books look one instance out.
 public struct ConsistencyCheck: Sendable {
     let database: Database
 
@@ -29,7 +30,7 @@ public struct ConsistencyCheck: Sendable {
     }
 
     public func run() async throws -> ConsistencyReport {
-        let violations = try await database.transaction { tx in try await Self.violations(on: tx.db) }
+        let violations = try await database.transaction(snapshot: true) { tx in try await Self.violations(on: tx.db) }
         return ConsistencyReport(ok: violations.isEmpty, violations: violations)
     }
 
