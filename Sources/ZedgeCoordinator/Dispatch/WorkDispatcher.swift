@@ -84,20 +84,26 @@ public struct WorkDispatcher: Sendable {
 
         /// As `submit`, with the tasks as queued.
         public func submitWithTasks(_ plan: OperationPlan, now: Date) async throws -> (operation: ZedgeCore.Operation, tasks: [AgentTask]) {
-            let (operation, tasks, payloadTexts) = try await write(plan, now: now)
-            // Each task as stored: a payload the plan held as text is parsed now.
+            let (operation, tasks, payloadTexts, handed) = try await write(plan, now: now)
+            // Each task as stored: a payload the plan held as text is parsed now (once: a handed one already was).
             let stored = try tasks.map { task in
                 var task = task
-                if let text = payloadTexts[task.id] { task.payload = try JSONValue(parsing: text) }
+                if let payload = handed[task.id] {
+                    task.payload = payload
+                } else if let text = payloadTexts[task.id] {
+                    task.payload = try JSONValue(parsing: text)
+                }
                 return task
             }
             return (operation, stored)
         }
 
+        /// Writes the plan; `handed` holds the payloads parsed for the tasks handed to a waiting poll.
         private func write(_ plan: OperationPlan, now: Date) async throws
-            -> (operation: ZedgeCore.Operation, tasks: [AgentTask], payloadTexts: [UUID: String]) {
+            -> (operation: ZedgeCore.Operation, tasks: [AgentTask], payloadTexts: [UUID: String], handed: [UUID: JSONValue]) {
             try WorkDispatcher.check(plan)
             var (operation, tasks, payloadTexts) = plan.build(now: now)
+            var handedPayloads: [UUID: JSONValue] = [:]
             if let ttl = dispatcher.handoffTTL {
                 for index in tasks.indices {
                     guard let host = tasks[index].computeMachineId ?? tasks[index].cloudBoxId,
@@ -107,13 +113,16 @@ public struct WorkDispatcher: Sendable {
                     operation = TaskLifecycle.apply(leased, to: operation, now: now)
                     // As the poll would have read it back: the payload parsed from the text stored.
                     var handed = leased
-                    if let text = payloadTexts[leased.id] { handed.payload = try JSONValue(parsing: text) }
+                    if let text = payloadTexts[leased.id] {
+                        handed.payload = try JSONValue(parsing: text)
+                        handedPayloads[leased.id] = handed.payload
+                    }
                     handoffs.leased(handed, to: host)
                 }
             }
             try await dispatcher.tasks.insert(operation, tasks: tasks, payloadTexts: payloadTexts, in: tx)
             queued.withLock { $0 += tasks }
-            return (operation, tasks, payloadTexts)
+            return (operation, tasks, payloadTexts, handedPayloads)
         }
     }
 
