@@ -47,20 +47,15 @@ public struct Database: Sendable {
             }
         } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             let client = try makePostgresClient(url: url, logger: logger)
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    await client.run()
-                    return nil
-                }
-                let database = Database(engine: .postgres, sql: PostgresClientDatabase(client: client, logger: logger))
-                let result: Result<T, any Error>
-                do { result = .success(try await body(database)) } catch { result = .failure(error) }
-                group.cancelAll()
-                // The pool's run ends once it has closed its connections; a stop that waits longer says so.
-                async let _ = warnIfStillClosing(after: poolCloseWarning, logger: logger)
-                _ = try await group.next()
-                return try result.get()
-            }
+            // Not a child task: a pool whose run does not end must not keep its caller (a stopping coordinator)
+            // waiting for ever (`awaitPoolClose`).
+            let running = Task { await client.run() }
+            let database = Database(engine: .postgres, sql: PostgresClientDatabase(client: client, logger: logger))
+            let result: Result<T, any Error>
+            do { result = .success(try await body(database)) } catch { result = .failure(error) }
+            running.cancel()
+            await awaitPoolClose(running, logger: logger)
+            return try result.get()
         } else {
             throw ConfigurationError("database URL must start with sqlite:// or postgres://")
         }
@@ -71,10 +66,35 @@ public struct Database: Sendable {
     /// hundred closes took over 10 s (and all ended), so the line says only what is out of the ordinary.
     static let poolCloseWarning: Duration = .seconds(30)
 
-    /// Logs once, after `delay`, unless cancelled first (when the pool has closed).
-    private static func warnIfStillClosing(after delay: Duration, logger: Logger) async {
-        guard (try? await Task.sleep(for: delay)) != nil else { return }
-        logger.warning("the PostgreSQL connection pool has not closed its connections after \(delay); still waiting")
+    /// How long closing the pool may take in all: past it, `withDatabase` returns without it, logging an error.
+    /// Seen once in CI (session 31): a test coordinator's pool never ended its `run()` after a stop, with no
+    /// connection left open, and the run hung until its watchdog (postgres-nio 1.33.2; its issue #599 reports
+    /// pools that retry connecting through a shutdown). A stopping coordinator is then about to exit: waiting
+    /// for ever would only keep it from exiting.
+    static let poolCloseLimit: Duration = .seconds(120)
+
+    /// Waits until `running` (the pool's `run()`) ends: a warning after `warning`, and after `limit` an error, and
+    /// it returns while the pool's task is left behind.
+    static func awaitPoolClose(_ running: Task<Void, Never>, warning: Duration = poolCloseWarning, limit: Duration = poolCloseLimit,
+                               logger: Logger) async {
+        let (outcome, report) = AsyncStream.makeStream(of: Bool.self)  // true: closed; false: the limit passed
+        let watcher = Task {
+            await running.value
+            report.yield(true)
+        }
+        let timer = Task {
+            guard (try? await Task.sleep(for: warning)) != nil else { return }
+            logger.warning("the PostgreSQL connection pool has not closed its connections after \(warning); still waiting")
+            guard (try? await Task.sleep(for: limit - warning)) != nil else { return }
+            report.yield(false)
+        }
+        var iterator = outcome.makeAsyncIterator()
+        let closed = await iterator.next()
+        timer.cancel()
+        if closed == false {
+            logger.error("the PostgreSQL connection pool has not closed after \(limit); leaving it behind")
+        }
+        _ = watcher
     }
 
     static func makePostgresClient(url: String, logger: Logger) throws -> PostgresClient {
