@@ -74,11 +74,12 @@ public struct Database: Sendable {
     static let poolCloseLimit: Duration = .seconds(120)
 
     /// Waits until `running` (the pool's `run()`) ends: a warning after `warning`, and after `limit` an error, and
-    /// it returns while the pool's task is left behind.
+    /// it returns while the pool's task is left behind. A cancelled caller returns at once (the pool has been
+    /// told to close; nothing is waited for).
     static func awaitPoolClose(_ running: Task<Void, Never>, warning: Duration = poolCloseWarning, limit: Duration = poolCloseLimit,
                                logger: Logger) async {
         let (outcome, report) = AsyncStream.makeStream(of: Bool.self)  // true: closed; false: the limit passed
-        let watcher = Task {
+        Task {
             await running.value
             report.yield(true)
         }
@@ -94,7 +95,6 @@ public struct Database: Sendable {
         if closed == false {
             logger.error("the PostgreSQL connection pool has not closed after \(limit); leaving it behind")
         }
-        _ = watcher
     }
 
     static func makePostgresClient(url: String, logger: Logger) throws -> PostgresClient {
