@@ -31,9 +31,11 @@ struct CreateRun: Sendable {
         /// (`zedge_instance_create_stage_seconds`); empty for the bare server.
         var stages: [(stage: String, milliseconds: Double)] = []
         /// SQLite's writer over the measured window, per create accepted: acquisitions, and held and handed-over
-        /// milliseconds (`zedge_sqlite_writer_*`); and the share of the window it was held or handed over. Nil for
-        /// the bare server and on PostgreSQL.
-        var writer: (acquisitions: Double, heldMs: Double, handOverMs: Double, busy: Double)?
+        /// milliseconds (`zedge_sqlite_writer_*`); the share of the window it was held or handed over; and the
+        /// statements it ran, its commits and the WAL pages they wrote, per create (counts: noise does not move
+        /// them). Nil for the bare server and on PostgreSQL.
+        var writer: (acquisitions: Double, heldMs: Double, handOverMs: Double, busy: Double,
+                     statements: Double, commits: Double, walPages: Double)?
     }
 
     private var server: BenchServer { fleet.server }
@@ -96,7 +98,8 @@ struct CreateRun: Sendable {
                 let creates = Double(measured.accepted)
                 results.writer = (delta("acquisitions") / creates, delta("held_seconds") / creates * 1000,
                                   delta("handover_seconds") / creates * 1000,
-                                  (delta("held_seconds") + delta("handover_seconds")) / Double(duration))
+                                  (delta("held_seconds") + delta("handover_seconds")) / Double(duration),
+                                  delta("statements") / creates, delta("commits") / creates, delta("wal_pages") / creates)
             }
             results.stages = stagesAfter.compactMap { stage, after in
                 let before: (sum: Double, count: Double) = stagesBefore.first { $0.stage == stage }?.totals ?? (0, 0)

@@ -123,6 +123,9 @@ struct CreatesBenchmark: AsyncParsableCommand {
             cells.append(["SQLite writer (zedge)", "held, ms per create", String(format: "%.3f", writer.heldMs), "", ""])
             cells.append(["SQLite writer (zedge)", "handed over, ms per create", String(format: "%.3f", writer.handOverMs), "", ""])
             cells.append(["SQLite writer (zedge)", "busy (held + handed over), share of the window", String(format: "%.2f", writer.busy), "", ""])
+            cells.append(["SQLite writer (zedge)", "statements per create", String(format: "%.1f", writer.statements), "", ""])
+            cells.append(["SQLite writer (zedge)", "commits per create", String(format: "%.2f", writer.commits), "", ""])
+            cells.append(["SQLite writer (zedge)", "WAL pages written per create", String(format: "%.1f", writer.walPages), "", ""])
         }
         for (stage, milliseconds) in zedge?.stages ?? [] {
             cells.append(["create stages (zedge, wall)", "\(stage), mean ms", String(format: "%.3f", milliseconds), "", ""])

@@ -149,6 +149,10 @@ struct MetricsTests {
                 #expect((value("zedge_sqlite_writer_acquisitions_total") ?? 0) >= 5)
                 #expect((value("zedge_sqlite_writer_held_seconds_total") ?? 0) > 0)
                 #expect(value("zedge_sqlite_writer_waited_seconds_total") != nil && value("zedge_sqlite_writer_handover_seconds_total") != nil)
+                let statements = value("zedge_sqlite_writer_statements_total") ?? 0
+                let commits = value("zedge_sqlite_writer_commits_total") ?? 0
+                #expect(statements >= commits && commits >= 5, "statements \(statements), commits \(commits)")
+                #expect((value("zedge_sqlite_writer_wal_pages_total") ?? 0) >= commits)
             } else {
                 #expect(page.types["zedge_sqlite_writer_acquisitions_total"] == nil)
             }

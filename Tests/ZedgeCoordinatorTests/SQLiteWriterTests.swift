@@ -66,6 +66,12 @@ struct SQLiteWriterTests {
         let use = store.writerUse
         #expect(use.acquisitions - before.acquisitions < 20, "the single writes were run by the holder: \(before) → \(use)")
         #expect(use.heldNanoseconds > before.heldNanoseconds)
+        // Counted, not timed: each transaction's BEGIN, statement and COMMIT and the 20 single writes (the 4 that
+        // failed ran too); a commit for the first transaction and each single write that changed a row, none for
+        // the second transaction, which only read; and pages appended to the WAL by those commits.
+        #expect(use.statements - before.statements == 3 + 20 + 3, "\(before) → \(use)")
+        #expect(use.commits - before.commits == 1 + 16, "\(before) → \(use)")
+        #expect(use.walPagesWritten - before.walPagesWritten >= 17, "\(before) → \(use)")
 
         await store.close()
         await #expect(throws: SQLiteStoreError.self) { try await database.transaction { _ in } }

@@ -3,7 +3,9 @@ import Synchronization
 
 /// SQLite's writer as Prometheus counters, from `SQLiteWriterUse` read at each scrape:
 /// `zedge_sqlite_writer_acquisitions_total`, `zedge_sqlite_writer_held_seconds_total`,
-/// `zedge_sqlite_writer_waited_seconds_total` and `zedge_sqlite_writer_handover_seconds_total`.
+/// `zedge_sqlite_writer_waited_seconds_total`, `zedge_sqlite_writer_handover_seconds_total`, and the counts
+/// `zedge_sqlite_writer_statements_total`, `zedge_sqlite_writer_commits_total` and
+/// `zedge_sqlite_writer_wal_pages_total`.
 /// `rate(held) + rate(handover)` is the writer's busy fraction (1: every write queues behind another).
 public final class SQLiteWriterMetrics: Sendable {
     let read: @Sendable () -> SQLiteWriterUse?
@@ -11,6 +13,9 @@ public final class SQLiteWriterMetrics: Sendable {
     let held: Counter
     let waited: Counter
     let handOver: Counter
+    let statements: Counter
+    let commits: Counter
+    let walPages: Counter
     /// What the counters already hold.
     private let counted = Mutex(SQLiteWriterUse())
 
@@ -28,6 +33,15 @@ public final class SQLiteWriterMetrics: Sendable {
         handOver = registry.makeCounter(
             name: "zedge_sqlite_writer_handover_seconds_total",
             help: "Wall time SQLite's writer spent handed to a waiter that had yet to run (reserved and idle).")
+        statements = registry.makeCounter(
+            name: "zedge_sqlite_writer_statements_total",
+            help: "Statements SQLite's writer ran, BEGIN and COMMIT included.")
+        commits = registry.makeCounter(
+            name: "zedge_sqlite_writer_commits_total",
+            help: "Transactions SQLite's writer committed that changed the database (an autocommitted write is one).")
+        walPages = registry.makeCounter(
+            name: "zedge_sqlite_writer_wal_pages_total",
+            help: "Pages SQLite's writer appended to the WAL (each commit appends every page it changed).")
     }
 
     /// Brings the counters up to the store's figures.
@@ -41,5 +55,8 @@ public final class SQLiteWriterMetrics: Sendable {
         held.increment(by: Double(now.heldNanoseconds &- before.heldNanoseconds) / 1e9)
         waited.increment(by: Double(now.waitedNanoseconds &- before.waitedNanoseconds) / 1e9)
         handOver.increment(by: Double(now.handOverNanoseconds &- before.handOverNanoseconds) / 1e9)
+        statements.increment(by: Int64(max(0, now.statements - before.statements)))
+        commits.increment(by: Int64(max(0, now.commits - before.commits)))
+        walPages.increment(by: Int64(max(0, now.walPagesWritten - before.walPagesWritten)))
     }
 }

@@ -35,16 +35,22 @@ public struct Database: Sendable {
             guard !path.isEmpty else { throw ConfigurationError("database URL sqlite:// needs a path") }
             try FileManager.default.createDirectory(
                 atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let store = try SQLiteStore(path: path, logger: logger)
+            let profilePath = ProcessInfo.processInfo.environment["ZEDGE_SQLITE_STATEMENT_PROFILE"].flatMap { $0.isEmpty ? nil : $0 }
+            let profile = profilePath.map { _ in SQLiteStatementProfile() }
+            let store = try SQLiteStore(path: path, logger: logger, statementProfile: profile)
             let database = Database(engine: .sqlite, sql: store)
-            do {
-                let result = try await body(database)
-                await store.close()
-                return result
-            } catch {
-                await store.close()
-                throw error
+            let result: Result<T, any Error>
+            do { result = .success(try await body(database)) } catch { result = .failure(error) }
+            await store.close()
+            if let profile, let profilePath {
+                do {
+                    try profile.text.write(toFile: profilePath, atomically: true, encoding: .utf8)
+                    logger.notice("wrote the SQLite writer's statement profile", metadata: ["path": "\(profilePath)"])
+                } catch {
+                    logger.warning("cannot write the SQLite writer's statement profile", metadata: ["path": "\(profilePath)", "error": "\(error)"])
+                }
             }
+            return try result.get()
         } else if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
             let client = try makePostgresClient(url: url, logger: logger)
             // Not a child task: a pool whose run does not end must not keep its caller (a stopping coordinator)

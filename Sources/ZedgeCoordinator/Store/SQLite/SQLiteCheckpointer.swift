@@ -24,6 +24,17 @@ final class SQLiteCheckpointer: @unchecked Sendable {
     private let running = Atomic<Bool>(false)
     private let threadPool: NIOThreadPool
     private let totals = Mutex<Totals>(Totals())
+    private let commitCounts = Mutex<Commits>(Commits())
+
+    /// The writer's commits so far, from its WAL hook: a count the machine's noise does not move (issue #14).
+    struct Commits: Sendable, Equatable {
+        /// Transactions committed (an autocommitted single statement is one).
+        var commits = 0
+        /// Pages appended to the WAL by them (4 KiB each by default): each commit appends every page it changed.
+        var walPagesWritten = 0
+        /// The WAL's size after the latest commit, in pages: a smaller one next means the WAL started over.
+        var lastWalPages = 0
+    }
 
     /// What the checkpoints so far did.
     struct Totals: Sendable {
@@ -47,9 +58,17 @@ final class SQLiteCheckpointer: @unchecked Sendable {
 
     var done: Totals { totals.withLock { $0 } }
 
+    /// The writer's commits so far.
+    var commits: Commits { commitCounts.withLock { $0 } }
+
     /// The writer committed and its WAL holds `walPages` pages (called on the writer's thread, inside its commit:
     /// it only starts the checkpoint).
     func committed(walPages: Int) {
+        commitCounts.withLock {
+            $0.commits += 1
+            $0.walPagesWritten += walPages >= $0.lastWalPages ? walPages - $0.lastWalPages : walPages
+            $0.lastWalPages = walPages
+        }
         guard walPages >= pages, running.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return }
         threadPool.submit { [self] _ in
             defer { running.store(false, ordering: .releasing) }

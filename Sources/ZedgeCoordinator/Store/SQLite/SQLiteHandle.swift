@@ -2,6 +2,7 @@ import CSQLite3
 import Foundation
 import NIOCore
 import SQLiteNIO
+import Synchronization
 
 /// A failure SQLite reported: its extended result code and `sqlite3_errmsg`.
 public struct SQLiteStoreError: Error, CustomStringConvertible, Sendable {
@@ -32,6 +33,11 @@ private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 final class SQLiteHandle: @unchecked Sendable {
     private var db: OpaquePointer?
     private var statements: [String: OpaquePointer] = [:]
+    /// Statements run on this connection so far (read from any thread).
+    private let runs = Atomic<Int>(0)
+    var statementsRun: Int { runs.load(ordering: .relaxed) }
+    /// Set on the writer for `ZEDGE_SQLITE_STATEMENT_PROFILE` (a diagnostic; nil otherwise).
+    var profile: SQLiteStatementProfile?
     /// More distinct statements than this (IN lists of every length, say) empty the cache.
     static let cacheLimit = 512
 
@@ -82,7 +88,13 @@ final class SQLiteHandle: @unchecked Sendable {
     func run(_ sql: String, _ binds: [SQLiteData], cached: Bool = true,
              _ onRow: (_ columns: SQLiteColumns, _ values: [SQLiteData]) throws -> Void) throws {
         let statement = try prepare(sql, cached: cached)
+        runs.add(1, ordering: .relaxed)
+        let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         defer {
+            if let profile {
+                let steps = Int(sqlite3_stmt_status(statement, SQLITE_STMTSTATUS_VM_STEP, 1))
+                profile.record(sql, steps: steps, nanoseconds: DispatchTime.now().uptimeNanoseconds - started)
+            }
             if cached {
                 sqlite3_reset(statement)
                 sqlite3_clear_bindings(statement)

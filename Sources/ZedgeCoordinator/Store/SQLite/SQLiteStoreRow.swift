@@ -43,7 +43,7 @@ struct SQLiteStoreRow: SQLRow {
         switch value {
         case .text(let text):
             if type == String.self { return text as? D }
-            if type == UUID.self { return UUID(uuidString: text) as? D }
+            if type == UUID.self { return UUIDText.parse(text) as? D }
             if let enumType = type as? any ZedgeEnum.Type { return enumType.init(rawValue: text) as? D }
             return nil
         case .integer(let integer):
