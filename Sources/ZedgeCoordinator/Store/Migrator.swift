@@ -56,7 +56,7 @@ public struct Migrator: Sendable {
     }
 
     /// Every migration of the coordinator, in order.
-    public static let all: [Migration] = [SchemaV1.migration, SchemaV2.migration, SchemaV3.migration, SchemaV4.migration, SchemaV5.migration, SchemaV6.migration, SchemaV7.migration, SchemaV8.migration, SchemaV9.migration, SchemaV10.migration, SchemaV11.migration]
+    public static let all: [Migration] = [SchemaV1.migration, SchemaV2.migration, SchemaV3.migration, SchemaV4.migration, SchemaV5.migration, SchemaV6.migration, SchemaV7.migration, SchemaV8.migration, SchemaV9.migration, SchemaV10.migration, SchemaV11.migration, SchemaV12.migration]
 
     /// Applies what is pending; returns the versions applied.
     @discardableResult
