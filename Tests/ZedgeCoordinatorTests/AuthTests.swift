@@ -6,7 +6,10 @@ import ZedgeCore
 @Suite struct AuthTests {
     @Test(arguments: TestEngine.all)
     func refreshRotatesAndReuseRevokesTheFamily(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine) { c in
+        // The coordinator's default lifetime (test coordinators are given a longer one).
+        let lifetime = CoordinatorConfiguration(host: "127.0.0.1", port: 0, dataDirectory: "/nonexistent", databaseURL: "sqlite:///nonexistent").accessTokenLifetime
+        #expect(lifetime == .seconds(900))
+        try await TestCoordinator.with(engine, configure: { $0.accessTokenLifetime = lifetime }) { c in
             let first = try await c.client.login("admin", TestCoordinator.adminPassword)
             #expect(first.tokenType == "Bearer")
             #expect(first.expiresIn == 900)

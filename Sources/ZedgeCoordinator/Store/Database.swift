@@ -141,6 +141,10 @@ public struct Database: Sendable {
         let begin = engine == .sqlite ? "BEGIN IMMEDIATE" : snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN"
         let engine = self.engine
         let toggle = foreignKeysOff && engine == .sqlite
+        if engine == .sqlite, !foreignKeysOff, let store = sql as? SQLiteStore {
+            // Group commit (`SQLiteWriteGroup`): a savepoint of the writer's shared transaction.
+            return try await store.groupedTransaction { session in try await body(Transaction(db: session, engine: engine)) }
+        }
         return try await sql.withSession { session in
             if toggle { try await session.raw("PRAGMA foreign_keys = OFF").run() }
             do {

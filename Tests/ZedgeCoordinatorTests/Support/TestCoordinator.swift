@@ -47,6 +47,9 @@ struct TestCoordinator: Sendable {
             host: "127.0.0.1", port: 0, dataDirectory: directory,
             databaseURL: try await engine.makeDatabaseURL(in: directory),
             bootstrapAdminPassword: adminPassword, logLevel: .warning)
+        // A test logs in once; on a loaded machine a long test outlived the 15-minute default and its calls got 401s
+        // (a CI run with a build beside it: 1,113 s). A test of expiry sets its own.
+        configuration.accessTokenLifetime = .seconds(6 * 3600)
         configure(&configuration)
         try await run(configuration, logs: logs, watch: watch, body)
     }

@@ -75,6 +75,10 @@ final class SQLiteHandle: @unchecked Sendable {
 
     deinit { close() }
 
+    /// Whether a transaction is open on this connection (`sqlite3_get_autocommit` is 0): after an error, false
+    /// means SQLite rolled the whole transaction back.
+    var inTransaction: Bool { db.map { sqlite3_get_autocommit($0) == 0 } ?? false }
+
     /// Finalizes the statements and closes the connection; `run` throws after.
     func close() {
         for statement in statements.values { sqlite3_finalize(statement) }

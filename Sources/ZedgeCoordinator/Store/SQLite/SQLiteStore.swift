@@ -32,6 +32,8 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     private let writer: SQLiteHandle
     let checkpointer: SQLiteCheckpointer
     let writerLock = WriterLock()
+    /// The writer's open group of transactions and single writes (used by the holder only).
+    private let group: SQLiteWriteGroup
     /// Where transactions run.
     let writerThread = ThreadExecutor(name: "sqlite-writer", nice: ThreadExecutor.writerNice)
     private let idleReaders = Mutex<[SQLiteHandle]>([])
@@ -45,9 +47,11 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     /// Opens (creating it) the file at `path`; the WAL is checkpointed off the writer once it passes
     /// `checkpointPages` pages (`SQLiteCheckpointer`). Throws `SQLiteStoreError` when it cannot.
     /// `statementProfile`: the writer's statements are counted into it (a diagnostic, `SQLiteStatementProfile`).
+    /// `group`: the bounds of group commit (`SQLiteWriteGroup`).
     init(path: String, logger: Logger, threadPool: NIOThreadPool = .singleton, checkpointPages: Int = 1000,
-         statementProfile: SQLiteStatementProfile? = nil) throws {
+         statementProfile: SQLiteStatementProfile? = nil, group: SQLiteWriteGroup = SQLiteWriteGroup()) throws {
         self.path = path
+        self.group = group
         self.logger = logger
         self.threadPool = threadPool
         writer = try SQLiteHandle(path: path, readOnly: false)
@@ -96,18 +100,89 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
             if Self.holdsWriter {
                 throw SQLiteStoreError(code: 5, message: "a write outside the transaction that holds SQLite's writer would wait for it: \(sql)")
             }
-            let writer = self.writer
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                writerLock.run {
-                    do {
-                        try writer.run(sql, binds) { onRow(SQLiteStoreRow(columns: $0, values: $1)) }
-                        continuation.resume()
-                    } catch {
-                        continuation.resume(throwing: error)
+                writerLock.run { [self] in
+                    runSingleWrite(sql, binds, onRow) { error in
+                        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
                     }
                 }
             }
         }
+    }
+
+    /// A single write, run by the writer's holder: a statement of the open group, answered when the group commits
+    /// (`SQLiteWriteGroup`), or on its own when none is open. A statement other than INSERT, UPDATE, DELETE or REPLACE
+    /// commits the group first and runs on its own.
+    private func runSingleWrite(_ sql: String, _ binds: [SQLiteData], _ onRow: @escaping @Sendable (any SQLRow) -> Void,
+                                _ done: @escaping SQLiteWriteGroup.Completion) {
+        if group.isOpen, !Self.isGroupable(sql) { group.commit(on: writer) }
+        do {
+            try writer.run(sql, binds) { onRow(SQLiteStoreRow(columns: $0, values: $1)) }
+            if group.isOpen { group.join(done) } else { done(nil) }
+        } catch {
+            group.checkRolledBack(on: writer, after: error)
+            done(error)
+        }
+    }
+
+    /// A statement that may join a group: an INSERT, UPDATE, DELETE or REPLACE.
+    static func isGroupable(_ query: String) -> Bool {
+        let start = query.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
+        let word = start.prefix { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 && $0 != 0x0D && $0 != 0x28 }.map { $0 | 0x20 }
+        return [Array("insert".utf8), Array("update".utf8), Array("delete".utf8), Array("replace".utf8)].contains(word)
+    }
+
+    /// `body` in a savepoint of the writer's group transaction (`SQLiteWriteGroup`): its changes are kept when it
+    /// returns and undone when it throws, and it returns once the group has committed. Its statements all go to the
+    /// writer, reads included.
+    /// - Throws: what `body` throws; `SQLiteStoreError`; `SQLiteWriteGroup.RolledBack` when another write's error
+    ///   undid the group; at once, when this task already holds the writer.
+    func groupedTransaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        if Self.holdsWriter {
+            throw SQLiteStoreError(code: 5, message: "a transaction opened inside the transaction that holds SQLite's writer would wait for it")
+        }
+        return try await withTaskExecutorPreference(writerThread) {
+            await writerLock.lock()
+            let result: R
+            do {
+                try group.open(on: writer)
+                try writer.run("SAVEPOINT zedge_member", []) { _, _ in }
+            } catch {
+                group.checkRolledBack(on: writer, after: error)
+                letGo()
+                throw error
+            }
+            do {
+                result = try await Self.$holdsWriter.withValue(true) { try await body(Session(store: self)) }
+                try writer.run("RELEASE zedge_member", []) { _, _ in }
+            } catch {
+                if !group.checkRolledBack(on: writer, after: error) {
+                    do {
+                        try writer.run("ROLLBACK TO zedge_member", []) { _, _ in }
+                        try writer.run("RELEASE zedge_member", []) { _, _ in }
+                    } catch let undo {
+                        // The savepoint could not be undone: the group cannot commit what is left of it.
+                        if writer.inTransaction { try? writer.run("ROLLBACK", []) { _, _ in } }
+                        group.checkRolledBack(on: writer, after: undo)
+                    }
+                }
+                letGo()
+                throw error
+            }
+            let outcome: (any Error)? = await withCheckedContinuation { continuation in
+                group.join { continuation.resume(returning: $0) }
+                letGo()
+            }
+            if let outcome { throw outcome }
+            return result
+        }
+    }
+
+    /// The holder lets the writer go: it commits the open group unless a transaction is waiting to join it (and the
+    /// group is neither full nor old), then unlocks.
+    private func letGo() {
+        if group.isOpen, group.isFull || !writerLock.hasWaiters { group.commit(on: writer) }
+        writerLock.unlock()
     }
 
     /// The writer to this task alone for `closure` (its statements all go to it, reads included).
@@ -120,6 +195,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         return try await withTaskExecutorPreference(writerThread) {
             await writerLock.lock()
             defer { writerLock.unlock() }
+            group.commit(on: writer)  // a session is not a member: what was handed to it is committed first
             return try await Self.$holdsWriter.withValue(true) {
                 try await closure(Session(store: self))
             }
@@ -131,6 +207,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     func close() async {
         await writerLock.lock()
         defer { writerLock.unlock() }
+        group.commit(on: writer)
         writer.close()
         checkpointer.close()
         writerThread.stop()
@@ -222,6 +299,12 @@ final class WriterLock: Sendable {
 
     /// Single statements waiting for the holder to run them.
     var queuedStatements: Int { state.withLock { $0.statements.count } }
+
+    /// Whether a caller of `lock()` is waiting (the holder will hand the lock to it).
+    var hasWaiters: Bool { waitingCount > 0 }
+
+    /// How many callers of `lock()` are waiting.
+    var waitingCount: Int { state.withLock { $0.waiters.count - $0.next } }
 
     func lock() async {
         let asked = DispatchTime.now().uptimeNanoseconds
