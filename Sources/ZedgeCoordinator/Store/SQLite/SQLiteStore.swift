@@ -16,7 +16,8 @@ import ZedgeCore
 /// SQLite took, and the writer was held that long. Here a transaction runs on the writer's own thread
 /// (`ThreadExecutor`), one at a time (`WriterLock`, FIFO): its statements follow each other without a hop, and
 /// the next transaction takes over without waiting for a cooperative thread. A single write joins the queue of
-/// statements the holder runs before the writer passes on (`WriterLock.run`). Statements are short (WAL,
+/// statements the holder runs before the writer passes on (`WriterLock.run`). Transactions and single writes that
+/// queue meanwhile share one commit (`SQLiteWriteGroup`). Statements are short (WAL,
 /// `synchronous = NORMAL`: no fsync; checkpoints run off the writer, `SQLiteCheckpointer`). Reads are a plain SELECT outside a transaction
 /// (`isRead`); they run on NIO's blocking-I/O thread pool on reader connections (`query_only`), beside the writer (in
 /// WAL mode readers never wait for it and see every transaction committed when they start).
