@@ -31,12 +31,8 @@ struct SQLiteWriteGroupTests {
         Set(try await store.raw("SELECT tag FROM t").all().map { try $0.decode(column: "tag", as: String.self) })
     }
 
-    /// Holds the writer in a transaction (tag 'holder') while `count` transactions queue behind it, in order, each
-    /// running `member(n)`; then lets go. Returns the holder's outcome, then each member's.
-    static func queuedBehindAHolder(
-        _ store: SQLiteStore, _ database: Database, count: Int,
-        _ member: @escaping @Sendable (Int, Transaction) async throws -> Void
-    ) async throws -> [Result<Void, any Error>] {
+    /// A transaction (tag 'holder') that holds the writer until `release` yields; returned once it holds it.
+    static func holdTheWriter(_ database: Database) async -> (holder: Task<Void, any Error>, release: AsyncStream<Void>.Continuation) {
         let (released, release) = AsyncStream<Void>.makeStream()
         let (holding, holds) = AsyncStream<Void>.makeStream()
         let holder = Task {
@@ -47,6 +43,16 @@ struct SQLiteWriteGroupTests {
             }
         }
         for await _ in holding { break }
+        return (holder, release)
+    }
+
+    /// Holds the writer in a transaction (tag 'holder') while `count` transactions queue behind it, in order, each
+    /// running `member(n)`; then lets go. Returns the holder's outcome, then each member's.
+    static func queuedBehindAHolder(
+        _ store: SQLiteStore, _ database: Database, count: Int,
+        _ member: @escaping @Sendable (Int, Transaction) async throws -> Void
+    ) async throws -> [Result<Void, any Error>] {
+        let (holder, release) = await holdTheWriter(database)
         // Each member starts once the one before it waits for the writer: they queue in order.
         var members: [Task<Result<Void, any Error>, Never>] = []
         let waitLimit = ContinuousClock.now + .seconds(60)
@@ -130,16 +136,7 @@ struct SQLiteWriteGroupTests {
     @Test func aSessionThatIsNotAMemberCommitsTheGroupFirst() async throws {
         try await Self.withStore { store, database in
             let before = store.writerUse
-            let (released, release) = AsyncStream<Void>.makeStream()
-            let (holding, holds) = AsyncStream<Void>.makeStream()
-            let holder = Task {
-                try await database.transaction { tx in
-                    try await tx.db.raw("INSERT INTO t (tag) VALUES ('holder')").run()
-                    holds.yield()
-                    for await _ in released { break }
-                }
-            }
-            for await _ in holding { break }
+            let (holder, release) = await Self.holdTheWriter(database)
             // A transaction with foreign keys off runs in a session of its own (it sets a pragma outside a transaction).
             let session = Task {
                 try await database.transaction(foreignKeysOff: true) { tx in
