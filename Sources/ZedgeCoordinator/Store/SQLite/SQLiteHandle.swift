@@ -125,6 +125,11 @@ final class SQLiteHandle: @unchecked Sendable {
         }
     }
 
+    /// Runs `sql`, which binds nothing and whose rows (if any) are not wanted: BEGIN, SAVEPOINT, COMMIT and the like.
+    func run(_ sql: String) throws {
+        try run(sql, []) { _, _ in }
+    }
+
     /// Hands this connection's checkpoints to `checkpointer`: after each commit SQLite calls the WAL hook with the
     /// WAL's size in pages (https://sqlite.org/c3ref/wal_hook.html), in place of its automatic checkpoint.
     /// `checkpointer` must outlive the connection.

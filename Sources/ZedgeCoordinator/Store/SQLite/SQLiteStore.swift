@@ -83,10 +83,15 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
 
     /// A statement that only reads: a plain SELECT (a WITH, a PRAGMA or anything else goes to the writer).
     static func isRead(_ query: String) -> Bool {
-        let start = query.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
-        guard start.count > 6 else { return false }
-        let word = start.prefix(6).map { $0 | 0x20 }  // ASCII lower case
-        return word == Array("select".utf8) && [0x20, 0x0A, 0x09, 0x0D, 0x28].contains(start.dropFirst(6).first!)
+        // A SELECT with nothing after it is no statement: it goes to the writer, which reports the error.
+        firstWord(query) == Array("select".utf8) && query.utf8.drop { Self.space.contains($0) }.count > 6
+    }
+
+    private static let space: Set<UInt8> = [0x20, 0x0A, 0x09, 0x0D]
+
+    /// The statement's first word in ASCII lower case: up to white space or "(", after leading white space.
+    static func firstWord(_ query: String) -> [UInt8] {
+        query.utf8.drop { space.contains($0) }.prefix { !space.contains($0) && $0 != 0x28 }.map { $0 | 0x20 }
     }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
@@ -128,9 +133,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
 
     /// A statement that may join a group: an INSERT, UPDATE, DELETE or REPLACE.
     static func isGroupable(_ query: String) -> Bool {
-        let start = query.utf8.drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }
-        let word = start.prefix { $0 != 0x20 && $0 != 0x0A && $0 != 0x09 && $0 != 0x0D && $0 != 0x28 }.map { $0 | 0x20 }
-        return [Array("insert".utf8), Array("update".utf8), Array("delete".utf8), Array("replace".utf8)].contains(word)
+        [Array("insert".utf8), Array("update".utf8), Array("delete".utf8), Array("replace".utf8)].contains(firstWord(query))
     }
 
     /// `body` in a savepoint of the writer's group transaction (`SQLiteWriteGroup`): its changes are kept when it
@@ -147,7 +150,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
             let result: R
             do {
                 try group.open(on: writer)
-                try writer.run("SAVEPOINT zedge_member", []) { _, _ in }
+                try writer.run("SAVEPOINT zedge_member")
             } catch {
                 group.checkRolledBack(on: writer, after: error)
                 letGo()
@@ -155,15 +158,15 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
             }
             do {
                 result = try await Self.$holdsWriter.withValue(true) { try await body(Session(store: self)) }
-                try writer.run("RELEASE zedge_member", []) { _, _ in }
+                try writer.run("RELEASE zedge_member")
             } catch {
                 if !group.checkRolledBack(on: writer, after: error) {
                     do {
-                        try writer.run("ROLLBACK TO zedge_member", []) { _, _ in }
-                        try writer.run("RELEASE zedge_member", []) { _, _ in }
+                        try writer.run("ROLLBACK TO zedge_member")
+                        try writer.run("RELEASE zedge_member")
                     } catch let undo {
                         // The savepoint could not be undone: the group cannot commit what is left of it.
-                        if writer.inTransaction { try? writer.run("ROLLBACK", []) { _, _ in } }
+                        if writer.inTransaction { try? writer.run("ROLLBACK") }
                         group.checkRolledBack(on: writer, after: undo)
                     }
                 }

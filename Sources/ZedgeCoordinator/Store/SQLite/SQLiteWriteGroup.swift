@@ -59,7 +59,7 @@ final class SQLiteWriteGroup: @unchecked Sendable {
     /// Opens the group on `writer` unless it is open. Throws `SQLiteStoreError`.
     func open(on writer: SQLiteHandle) throws {
         guard !isOpen else { return }
-        try writer.run("BEGIN IMMEDIATE", []) { _, _ in }
+        try writer.run("BEGIN IMMEDIATE")
         isOpen = true
     }
 
@@ -77,10 +77,10 @@ final class SQLiteWriteGroup: @unchecked Sendable {
         let answered = members
         members = []
         do {
-            try writer.run("COMMIT", []) { _, _ in }
+            try writer.run("COMMIT")
             for member in answered { member(nil) }
         } catch {
-            if writer.inTransaction { try? writer.run("ROLLBACK", []) { _, _ in } }
+            if writer.inTransaction { try? writer.run("ROLLBACK") }
             for member in answered { member(error) }
         }
     }
