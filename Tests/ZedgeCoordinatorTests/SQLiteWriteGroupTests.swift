@@ -152,4 +152,35 @@ struct SQLiteWriteGroupTests {
             #expect(store.writerUse.commits - before.commits == 1)
         }
     }
+
+    /// Each member runs in a SAVEPOINT, so SQLite copies every page it changes to the sub-journal. Past 64 KiB that
+    /// spilled to a temporary file (`/var/tmp/etilqs_*`, created and unlinked at once, still open while the
+    /// transaction runs) for every large member: `temp_store = MEMORY` keeps it in memory (issue #14).
+    @Test func aLargeMemberKeepsItsSubJournalInMemory() async throws {
+        /// SQLite's temporary files this process holds open (unlinked, so only /proc/self/fd still names them).
+        @Sendable func temporaryFiles() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap {
+                try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")
+            }.filter { $0.contains("etilqs_") }
+        }
+        try await Self.withStore { store, database in
+            // ~130 pages of rows, committed: the member below changes pages that predate its savepoint.
+            try await store.raw("""
+                WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+                INSERT INTO t (tag) SELECT printf('%d-', i) || hex(zeroblob(500)) FROM n
+                """).run()
+            let (changed, open) = try await database.transaction { tx in
+                try await tx.db.raw("UPDATE t SET tag = tag || 'x'").run()
+                let changed = try await tx.db.raw("SELECT COUNT(*) AS n FROM t WHERE tag LIKE '%x'").first()?.decode(column: "n", as: Int.self)
+                return (changed, try temporaryFiles())
+            }
+            #expect(changed == 400)
+            #expect(open.isEmpty, "a sub-journal spilled to a file: \(open)")
+            let modes = try await database.transaction { tx in
+                try await tx.db.raw("PRAGMA temp_store").first()?.decode(column: "temp_store", as: Int.self)
+            }
+            #expect(modes == 2, "the writer's temp_store is MEMORY (2)")
+            #expect(try await store.raw("SELECT COUNT(*) AS n FROM t WHERE tag LIKE '%x'").first()?.decode(column: "n", as: Int.self) == 400)
+        }
+    }
 }
