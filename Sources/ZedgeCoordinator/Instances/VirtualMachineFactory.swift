@@ -30,7 +30,9 @@ public struct VirtualMachineFactory: Sendable {
 
     /// 52:54:00 and the uuid's first three bytes.
     static func mac(for uuid: UUID) -> String {
-        let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
-        return String(format: "52:54:00:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2])
+        // The UUID's text in lower case starts with those three bytes' hex digits (not `String(format:)`: ~7 µs of
+        // CoreFoundation on the writer's thread, for each create).
+        let digits = UUIDText.text(uuid).utf8.prefix(6).map { Character(UnicodeScalar($0 | 0x20)) }  // A-F → a-f
+        return "52:54:00:\(digits[0])\(digits[1]):\(digits[2])\(digits[3]):\(digits[4])\(digits[5])"
     }
 }
