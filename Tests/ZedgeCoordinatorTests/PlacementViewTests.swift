@@ -68,4 +68,32 @@ struct PlacementViewTests {
             #expect(placed.allocatedCpuCores == 4)
         }
     }
+
+    /// Creates placed concurrently spread as load_balance places them one after the other: each ranking counts the
+    /// first choices of the placements still between their ranking and their claim (`PlacementView.Assumption`),
+    /// rather than all taking the machine that was least utilised when they ranked.
+    @Test(arguments: TestEngine.all)
+    func concurrentCreatesSpreadAsSequentialOnesDo(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: Self.heldStale) { c in
+            let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
+            var machines: [UUID] = []
+            for n in 1...6 { machines.append(try await f.addMachine(ip: "10.31.0.\(n)", cpu: 16, memory: 64).id) }
+            // The first create reads the fleet into the view, alone (reads that end later replace it).
+            let warm = try await f.create("warm")
+            #expect(warm.status == 202, "\(warm.text)")
+            let responses = try await withThrowingTaskGroup(of: APIResponse.self) { group in
+                for n in 0..<17 { group.addTask { try await f.create("concurrent-\(n)") } }
+                return try await group.reduce(into: [APIResponse]()) { $0.append($1) }
+            }
+            #expect(responses.allSatisfy { $0.status == 202 }, "\(responses.filter { $0.status != 202 }.map(\.text))")
+            var perMachine: [UUID: Int] = [:]
+            for machine in machines {
+                let placed = try await c.client.get("/api/v1/compute-machines/\(machine)", token: f.admin).decode(ComputeMachine.self)
+                perMachine[machine] = placed.allocatedCpuCores / 2
+            }
+            // 18 instances of 2 cores on six machines of 16: three each, as one create at a time would place them.
+            #expect(perMachine.values.sorted() == Array(repeating: 3, count: 6), "instances per machine: \(perMachine)")
+            #expect(try await f.consistency().ok)
+        }
+    }
 }

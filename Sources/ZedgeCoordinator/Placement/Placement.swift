@@ -46,6 +46,8 @@ public struct Placement: Sendable {
         var decision: PlacementDecision
         /// Read afresh rather than from a view up to `maxAge` old: its refusal is final.
         var fresh: Bool
+        /// The first choice, assumed taken in the view until the claim settles it (`PlacementView.Assumption`).
+        var assumption: PlacementView.Assumption? = nil
     }
 
     /// A ranking from a view that may be stale refused, or every choice was taken: `withRanking` reads the fleet
@@ -60,18 +62,20 @@ public struct Placement: Sendable {
         _ request: PlacementRequest, poolId: UUID?, image: String?, now: Date, _ body: (Ranking) async throws -> T
     ) async throws -> T {
         let holders: Set<UUID> = if let image, let cachedImages { try await cachedImages.holders(of: image) } else { [] }
-        func rank(fresh: Bool) async throws -> Ranking {
+        func attempt(fresh: Bool) async throws -> T {
             if fresh { try await view.load() }
             // After a fresh read the pool is checked against it too (gone since: 400, not a 409 over no machines).
             let policy = try await policy(poolId: poolId)
-            return Ranking(request: request, decision: try await view.rank(
-                request, poolId: poolId, policy: policy, engine: engine, now: now, imageHolders: holders,
-                limit: Self.choicesTried), fresh: fresh)
+            let (decision, assumption) = try await view.rankAssuming(
+                request, poolId: poolId, policy: policy, engine: engine, now: now, imageHolders: holders, limit: Self.choicesTried)
+            // A body that ends before its claim (a quota refused, say) gives the assumed room back.
+            defer { view.settle(assumption, claimed: nil) }
+            return try await body(Ranking(request: request, decision: decision, fresh: fresh, assumption: assumption))
         }
         do {
-            return try await body(try await rank(fresh: false))
+            return try await attempt(fresh: false)
         } catch is StaleRanking {
-            return try await body(try await rank(fresh: true))
+            return try await attempt(fresh: true)
         }
     }
 
@@ -86,11 +90,12 @@ public struct Placement: Sendable {
             throw DomainError.conflict("No capacity: " + decision.summary(for: ranking.request))
         }
         guard let (claim, machine) = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
+            view.settle(ranking.assumption, claimed: nil)
             guard ranking.fresh else { throw StaleRanking() }
             metrics?.placementRefused(.lostRace)
             throw DomainError.conflict(Self.lostRace(decision))
         }
-        view.claimed(claim)
+        view.settle(ranking.assumption, claimed: claim)
         let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
         return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
     }
