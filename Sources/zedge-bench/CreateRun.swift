@@ -25,6 +25,8 @@ struct CreateRun: Sendable {
         var errorSummary: String?
         /// vm.create tasks the machines ran over creates accepted (warm-up and measured), once drained.
         var deliveredShare: Double?
+        /// The domains each machine runs once drained (warm-up and measured): fewest, median, most.
+        var perMachine: (fewest: Int, median: Int, most: Int)?
         var agentErrorSummary: String?
         var usage: PhaseUsage?
         /// The coordinator's own mean wall time per create stage over the measured window, ms, in stage order
@@ -118,6 +120,7 @@ struct CreateRun: Sendable {
             let drain = ContinuousClock.now + .seconds(30)
             while hosted.created.value < total, ContinuousClock.now < drain { try await Task.sleep(for: .milliseconds(100)) }
             results.deliveredShare = total > 0 ? Double(hosted.created.value) / Double(total) : nil
+            results.perMachine = hosted.spread()
             results.agentErrorSummary = agentErrors.summary
             group.cancelAll()
         }

@@ -27,6 +27,13 @@ final class HostedVms: Sendable {
         return try? JSONValue(encoding: domain)
     }
 
+    /// How many domains the machines run: the fewest, the median and the most (how evenly placement spread them).
+    func spread() -> (fewest: Int, median: Int, most: Int) {
+        let counts = domains.withLock { $0.map(\.count) }.sorted()
+        guard let fewest = counts.first, let most = counts.last else { return (0, 0, 0) }
+        return (fewest, counts[counts.count / 2], most)
+    }
+
     /// The agent's next heartbeat: fresh readings and the domains it runs.
     func heartbeat(_ agent: Int) -> ByteBuffer {
         let running = domains.withLock { $0[agent] }

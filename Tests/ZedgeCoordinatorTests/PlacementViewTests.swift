@@ -72,9 +72,11 @@ struct PlacementViewTests {
     /// Creates placed concurrently spread as load_balance places them one after the other: each ranking counts the
     /// first choices of the placements still between their ranking and their claim (`PlacementView.Assumption`),
     /// rather than all taking the machine that was least utilised when they ranked.
-    @Test(arguments: TestEngine.all)
-    func concurrentCreatesSpreadAsSequentialOnesDo(engine: TestEngine) async throws {
-        try await TestCoordinator.with(engine, configure: Self.heldStale) { c in
+    @Test(arguments: TestEngine.all, [false, true])
+    func concurrentCreatesSpreadAsSequentialOnesDo(engine: TestEngine, reloading: Bool) async throws {
+        // `reloading`: the view is read afresh at each ranking that finds no read under way, so reads replace it
+        // while placements are in flight and just after they commit.
+        try await TestCoordinator.with(engine, configure: reloading ? { Self.heldStale(&$0); $0.placementViewMaxAgeMilliseconds = 0 } : Self.heldStale) { c in
             let f = try await InstanceFixture.make(c, cpu: 2, memory: 4)
             var machines: [UUID] = []
             for n in 1...6 { machines.append(try await f.addMachine(ip: "10.31.0.\(n)", cpu: 16, memory: 64).id) }
@@ -91,8 +93,16 @@ struct PlacementViewTests {
                 let placed = try await c.client.get("/api/v1/compute-machines/\(machine)", token: f.admin).decode(ComputeMachine.self)
                 perMachine[machine] = placed.allocatedCpuCores / 2
             }
-            // 18 instances of 2 cores on six machines of 16: three each, as one create at a time would place them.
-            #expect(perMachine.values.sorted() == Array(repeating: 3, count: 6), "instances per machine: \(perMachine)")
+            // 18 instances of 2 cores on six machines of 16: three each, as one create at a time would place them. With
+            // reads replacing the view meanwhile, one placement may be counted twice for an instant (it committed as
+            // a read began, and the read saw it): one off at most then.
+            #expect(perMachine.values.reduce(0, +) == 18)
+            let counts = perMachine.values.sorted()
+            if reloading {
+                #expect(counts.last! - counts.first! <= 2, "instances per machine: \(perMachine)")
+            } else {
+                #expect(counts == Array(repeating: 3, count: 6), "instances per machine: \(perMachine)")
+            }
             #expect(try await f.consistency().ok)
         }
     }

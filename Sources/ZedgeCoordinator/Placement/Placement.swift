@@ -46,7 +46,7 @@ public struct Placement: Sendable {
         var decision: PlacementDecision
         /// Read afresh rather than from a view up to `maxAge` old: its refusal is final.
         var fresh: Bool
-        /// The first choice, assumed taken in the view until the claim settles it (`PlacementView.Assumption`).
+        /// The room the placement holds in the view until its transaction ends (`PlacementView.Assumption`).
         var assumption: PlacementView.Assumption? = nil
     }
 
@@ -57,7 +57,8 @@ public struct Placement: Sendable {
     /// Runs `body` (the claiming transaction) with a ranking of the fleet in memory (`PlacementView`) for the
     /// request, only `poolId`'s machines when given; `image` (a SHA-256): machines whose agents hold it rank first
     /// among equals. When `claim` refuses from a view that may be stale, the fleet is read afresh and `body` runs
-    /// once more, so a 409 never comes from a stale view.
+    /// once more, so a 409 never comes from a stale view. `body` is the claiming transaction: the placement's room
+    /// stays assumed in the view until it returns (committed) or throws (rolled back).
     public func withRanking<T: Sendable>(
         _ request: PlacementRequest, poolId: UUID?, image: String?, now: Date, _ body: (Ranking) async throws -> T
     ) async throws -> T {
@@ -68,9 +69,15 @@ public struct Placement: Sendable {
             let policy = try await policy(poolId: poolId)
             let (decision, assumption) = try await view.rankAssuming(
                 request, poolId: poolId, policy: policy, engine: engine, now: now, imageHolders: holders, limit: Self.choicesTried)
-            // A body that ends before its claim (a quota refused, say) gives the assumed room back.
-            defer { view.settle(assumption, claimed: nil) }
-            return try await body(Ranking(request: request, decision: decision, fresh: fresh, assumption: assumption))
+            // `body` is the claiming transaction: it returns once committed, and throws when it was not.
+            do {
+                let result = try await body(Ranking(request: request, decision: decision, fresh: fresh, assumption: assumption))
+                view.ended(assumption, committed: true)
+                return result
+            } catch {
+                view.ended(assumption, committed: false)
+                throw error
+            }
         }
         do {
             return try await attempt(fresh: false)
@@ -90,12 +97,12 @@ public struct Placement: Sendable {
             throw DomainError.conflict("No capacity: " + decision.summary(for: ranking.request))
         }
         guard let (claim, machine) = try await capacity.claim(decision.ranked, for: instanceId, now: now, in: tx) else {
-            view.settle(ranking.assumption, claimed: nil)
+            view.claimed(nil, for: ranking.assumption)
             guard ranking.fresh else { throw StaleRanking() }
             metrics?.placementRefused(.lostRace)
             throw DomainError.conflict(Self.lostRace(decision))
         }
-        view.settle(ranking.assumption, claimed: claim)
+        view.claimed(claim, for: ranking.assumption)
         let gpus = try await capacity.assignGpus(claim.gpuCount, on: machine.id, to: instanceId, in: tx)
         return Placed(machine: machine, claim: claim, gpuAddresses: gpus)
     }

@@ -9,8 +9,8 @@ import ZedgeCore
 /// How current it is:
 /// - read whole when first used and again once older than `maxAge` (other replicas' claims, new machines, status
 ///   and health changes), by one caller at a time while the others rank over the copy they have;
-/// - this process's claims and releases are applied as they are taken, and a placement's first choice from its
-///   ranking to its claim (`Assumption`);
+/// - this process's claims and releases are applied as they are taken, and a create's room from its ranking on
+///   (`Assumption`);
 /// - heartbeats as they arrived (`LivenessTracker`) are merged into each read, so they are at most `maxAge` old
 ///   (against a freshness of three heartbeat intervals).
 ///
@@ -30,8 +30,19 @@ public final class PlacementView: Sendable {
         var pools: [UUID: ResourcePool] = [:]
         var loadedAt: ContinuousClock.Instant?
         var loading = false
-        /// Counts the reads that replaced the index: an assumption made on an index since replaced is not in it.
-        var generation = 0
+        /// The room each placement in flight holds (`Assumption`), by its id: counted in `index`.
+        var assumed: [UInt64: Assumed] = [:]
+        var nextAssumption: UInt64 = 0
+        /// The room of placements that committed lately, in commit order (`commits` numbers them): a read of the
+        /// fleet that started before one committed may not have seen it, so the read's index gets it added.
+        var committed: [(commit: Int, room: Assumed)] = []
+        var commits = 0
+    }
+
+    /// The room a placement holds: on its first choice from its ranking, on the machine it claimed from its claim.
+    struct Assumed {
+        var machineId: UUID
+        var amounts: ClaimAmounts
     }
 
     private let state = Mutex(State())
@@ -54,26 +65,23 @@ public final class PlacementView: Sendable {
         return pool
     }
 
-    /// A placement between its ranking and its claim. The room of its first choice counts as taken in the view from
-    /// the ranking on, so that the creates ranking meanwhile see it and go elsewhere; Kubernetes' scheduler likewise
-    /// "assumes" a pod on its node until the binding lands. Without it, the creates that ranked while the claiming
-    /// transactions queued for the writer all chose the same least-utilised machine (issue #14: with 32 creates in
-    /// flight over 1,000 machines, load_balance gave 1 to 28 instances a machine where it spreads 6 or 7, and most
-    /// tasks found their machine's long-poll already taken by the one before).
-    public final class Assumption: Sendable {
-        let choice: PlacementChoice
-        let generation: Int
-        fileprivate let settled = Atomic<Bool>(false)
-
-        init(choice: PlacementChoice, generation: Int) {
-            self.choice = choice
-            self.generation = generation
-        }
+    /// A placement between its ranking and the end of its claiming transaction. Its room counts as taken in the view
+    /// all along, so that the creates ranking meanwhile see it and go elsewhere: from the ranking on, on its first
+    /// choice; from the claim on, on the machine claimed. Kubernetes' scheduler likewise "assumes" a pod on its node
+    /// until the binding lands. A read of the fleet that replaces the view keeps it (the read cannot have seen an
+    /// uncommitted claim), and keeps the placements that committed after the read began.
+    ///
+    /// Without it the creates that ranked while the claiming transactions queued for the writer all chose the same
+    /// least-utilised machine (issue #14: with 32 creates in flight over 1,000 machines, load_balance gave 1 to 28
+    /// instances a machine where it spreads 6 or 7, and most tasks found their machine's long-poll already taken by
+    /// the one before).
+    public struct Assumption: Sendable {
+        let id: UInt64
     }
 
     /// Ranks the view's machines for the request (`PlacementEngine.place(_:in:…)`), only those of `poolId` when
     /// given, reading the fleet first when the view is older than `maxAge`; in the same step it assumes the first
-    /// choice (`Assumption`; nil when nothing fits). Settle it (`settle(_:claimed:)`) however the placement ends.
+    /// choice (`Assumption`; nil when nothing fits). End it (`ended(_:committed:)`) however the placement ends.
     public func rankAssuming(
         _ request: PlacementRequest, poolId: UUID?, policy: SchedulingPolicy, engine: PlacementEngine, now: Date,
         imageHolders: Set<UUID>, limit: Int
@@ -83,21 +91,42 @@ public final class PlacementView: Sendable {
             let decision = engine.place(request, in: state.index, policy: policy, now: now, imageHolders: imageHolders, limit: limit, pool: poolId)
             guard let first = decision.ranked.first else { return (decision, nil) }
             state.index.allocate(first.claim, on: first.machineId, sign: 1)
-            return (decision, Assumption(choice: first, generation: state.generation))
+            state.nextAssumption += 1
+            state.assumed[state.nextAssumption] = Assumed(machineId: first.machineId, amounts: first.claim)
+            return (decision, Assumption(id: state.nextAssumption))
         }
     }
 
-    /// Ends an assumption: its room is given back (unless the view was read afresh since, which replaced it), and
-    /// `claim`, the one this process took if any, is applied: its machine's allocated amounts move up at once. Only
-    /// an assumption's first settling gives its room back.
-    public func settle(_ assumption: Assumption?, claimed claim: CapacityClaim?) {
-        let release = assumption.map { !$0.settled.exchange(true, ordering: .acquiringAndReleasing) } ?? false
-        guard release || claim != nil else { return }
+    /// The claim a placement took (nil: none, every choice was taken): its assumed room moves to the machine
+    /// claimed. A claim without an assumption (a move's) is counted at once.
+    public func claimed(_ claim: CapacityClaim?, for assumption: Assumption?) {
         state.withLock { state in
-            if release, let assumption, assumption.generation == state.generation {
-                state.index.allocate(assumption.choice.claim, on: assumption.choice.machineId, sign: -1)
+            if let id = assumption?.id, let held = state.assumed[id] {
+                state.index.allocate(held.amounts, on: held.machineId, sign: -1)
+                if let claim {
+                    state.index.allocate(claim.amounts, on: claim.computeMachineId, sign: 1)
+                    state.assumed[id] = Assumed(machineId: claim.computeMachineId, amounts: claim.amounts)
+                } else {
+                    state.assumed[id] = Assumed(machineId: held.machineId, amounts: .zero)
+                }
+            } else if let claim {
+                state.index.allocate(claim.amounts, on: claim.computeMachineId, sign: 1)
             }
-            if let claim { state.index.allocate(claim.amounts, on: claim.computeMachineId, sign: 1) }
+        }
+    }
+
+    /// The placement's transaction ended: committed, its room stays counted (it is the claim's now); rolled back,
+    /// it is given back. Only the first call for an assumption counts.
+    public func ended(_ assumption: Assumption?, committed: Bool) {
+        guard let id = assumption?.id else { return }
+        state.withLock { state in
+            guard let held = state.assumed.removeValue(forKey: id), held.amounts != .zero else { return }
+            if committed {
+                state.commits += 1
+                state.committed.append((state.commits, held))
+            } else {
+                state.index.allocate(held.amounts, on: held.machineId, sign: -1)
+            }
         }
     }
 
@@ -133,6 +162,7 @@ public final class PlacementView: Sendable {
     /// Reads every COMPUTE pool and its machines, with heartbeats as they arrived, and replaces the view.
     func load() async throws {
         let started = ContinuousClock.now
+        let commitsBefore = state.withLock { $0.commits }
         var byId: [UUID: ResourcePool] = [:]
         for pool in try await allPages({ try await pools.list(.init(filters: [PropertyFilter("poolType", .string("COMPUTE"))], page: $0)) }) {
             byId[pool.id] = pool
@@ -148,10 +178,13 @@ public final class PlacementView: Sendable {
             state.loading = false
             // A load that started after this one may have replaced the view with newer rows already.
             guard state.loadedAt.map({ $0 < started }) ?? true else { return }
+            // What the read may not have seen: the placements in flight, and those that committed since it began.
+            for held in state.assumed.values { index.allocate(held.amounts, on: held.machineId, sign: 1) }
+            state.committed.removeAll { $0.commit <= commitsBefore }
+            for (_, held) in state.committed { index.allocate(held.amounts, on: held.machineId, sign: 1) }
             state.index = index
             state.pools = byId
             state.loadedAt = started
-            state.generation += 1
         }
     }
 }
