@@ -25,8 +25,8 @@ struct CreateRun: Sendable {
         var errorSummary: String?
         /// vm.create tasks the machines ran over creates accepted (warm-up and measured), once drained.
         var deliveredShare: Double?
-        /// The domains each machine runs once drained (warm-up and measured): fewest, median, most.
-        var perMachine: (fewest: Int, median: Int, most: Int)?
+        /// The CPU placed on each machine once drained (warm-up and measured), % of its cores: lowest, median, highest.
+        var placedCPU: (lowest: Double, median: Double, highest: Double)?
         var agentErrorSummary: String?
         var usage: PhaseUsage?
         /// The coordinator's own mean wall time per create stage over the measured window, ms, in stage order
@@ -51,7 +51,9 @@ struct CreateRun: Sendable {
     private struct TemplateBody: Encodable {
         var name: String
         var visibility = "PUBLIC"
-        var defaultCpuCores = 1
+        /// Each instance's CPU cores.
+        static let cpuCores = 1
+        var defaultCpuCores = cpuCores
         var defaultMemoryGb = 1
         var defaultStorageGb = 10
     }
@@ -120,7 +122,7 @@ struct CreateRun: Sendable {
             let drain = ContinuousClock.now + .seconds(30)
             while hosted.created.value < total, ContinuousClock.now < drain { try await Task.sleep(for: .milliseconds(100)) }
             results.deliveredShare = total > 0 ? Double(hosted.created.value) / Double(total) : nil
-            results.perMachine = hosted.spread()
+            results.placedCPU = hosted.spread(coresEach: TemplateBody.cpuCores)
             results.agentErrorSummary = agentErrors.summary
             group.cancelAll()
         }

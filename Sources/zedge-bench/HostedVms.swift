@@ -27,11 +27,16 @@ final class HostedVms: Sendable {
         return try? JSONValue(encoding: domain)
     }
 
-    /// How many domains the machines run: the fewest, the median and the most (how evenly placement spread them).
-    func spread() -> (fewest: Int, median: Int, most: Int) {
-        let counts = domains.withLock { $0.map(\.count) }.sorted()
-        guard let fewest = counts.first, let most = counts.last else { return (0, 0, 0) }
-        return (fewest, counts[counts.count / 2], most)
+    /// How evenly placement spread the domains: each machine's domains of `coresEach` CPU cores as a percentage of
+    /// its cores (`SimulatedFleet.facts`: 16, 32 or 64; load_balance fills them alike), the lowest, median and highest.
+    func spread(coresEach: Int) -> (lowest: Double, median: Double, highest: Double) {
+        let shares = domains.withLock { domains in
+            domains.enumerated().map { index, running in
+                Double(running.count * coresEach * 100) / Double(SimulatedFleet.facts(index).cpuCores)
+            }
+        }.sorted()
+        guard let lowest = shares.first, let highest = shares.last else { return (0, 0, 0) }
+        return (lowest, shares[shares.count / 2], highest)
     }
 
     /// The agent's next heartbeat: fresh readings and the domains it runs.
