@@ -122,7 +122,8 @@ struct CreateRun: Sendable {
             let drain = ContinuousClock.now + .seconds(30)
             while hosted.created.value < total, ContinuousClock.now < drain { try await Task.sleep(for: .milliseconds(100)) }
             results.deliveredShare = total > 0 ? Double(hosted.created.value) / Double(total) : nil
-            results.placedCPU = hosted.spread(coresEach: TemplateBody.cpuCores)
+            // The bare server hands each task to whichever poll it has: it places nothing.
+            if server.kind == .zedge { results.placedCPU = hosted.spread(coresEach: TemplateBody.cpuCores) }
             results.agentErrorSummary = agentErrors.summary
             group.cancelAll()
         }
