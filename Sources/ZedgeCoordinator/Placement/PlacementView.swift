@@ -72,9 +72,9 @@ public final class PlacementView: Sendable {
     /// uncommitted claim), and keeps the placements that committed after the read began.
     ///
     /// Without it the creates that ranked while the claiming transactions queued for the writer all chose the same
-    /// least-utilised machine (issue #14: with 32 creates in flight over 1,000 machines, load_balance gave 1 to 28
-    /// instances a machine where it spreads 6 or 7, and most tasks found their machine's long-poll already taken by
-    /// the one before).
+    /// least-utilised machine (issue #14: 17 concurrent creates on six like machines gave 2 to 5 instances a machine
+    /// on SQLite and 0 to 8 on PostgreSQL where load_balance places 3 on each; under `zedge-bench creates` two creates
+    /// on one machine came a median 0.7 ms apart, and most tasks found its long-poll already taken by the one before).
     public struct Assumption: Sendable {
         let id: UInt64
     }
