@@ -390,6 +390,13 @@ struct DiskEndToEndTests {
             Set(try await ceph.rbd(["ls", ceph.pool]).split(whereSeparator: \.isNewline).map(String.init))
         }
 
+        /// The images in the pool named for this coordinator's disks: the pool is the run's one Ceph pool, and other
+        /// suites (the agent soak) make and delete images in it meanwhile.
+        func ownImages() async throws -> Set<String> {
+            let disks = try await c.client.get("/api/v1/private-data-disks", token: admin).decode(Page<PrivateDataDisk>.self)
+            return try await images().intersection(disks.items.map(\.rbdImageName))
+        }
+
         /// The image's watchers (`rbd status`): one per client that has it open.
         func watchers(_ image: String) async throws -> Int {
             try await ceph.rbd(["status", "\(ceph.pool)/\(image)"]).split(whereSeparator: \.isNewline).filter { $0.contains("watcher=") }.count
@@ -480,7 +487,7 @@ struct DiskEndToEndTests {
             let booted = ContinuousClock.now
 
             // 1. disk.create, killed once the image exists.
-            let before = try await rig.images()
+            let before = try await rig.ownImages()
             try await rig.stopAgent()
             let created = try await c.client.post("/api/v1/private-data-disks", token: rig.user, ["name": "crash-data", "sizeGb": 1])
             #expect(created.status == 202, "\(created.text)")
@@ -493,7 +500,7 @@ struct DiskEndToEndTests {
             let createOp = try await rig.operation(accepted.operation.id)
             #expect(createOp.status == .succeeded, "\(createOp)")
             #expect(try await rig.disk(disk.id).status == .available)
-            let after = try await rig.images()
+            let after = try await rig.ownImages()
             #expect(after.subtracting(before) == [disk.rbdImageName], "one new image, \(disk.rbdImageName): \(after.subtracting(before).sorted())")
             let listed = try await rig.ceph.rbd(["ls", rig.ceph.pool]).split(whereSeparator: \.isNewline).filter { $0 == disk.rbdImageName }
             #expect(listed.count == 1)
