@@ -25,8 +25,8 @@ struct CreateRun: Sendable {
         var errorSummary: String?
         /// vm.create tasks the machines ran over creates accepted (warm-up and measured), once drained.
         var deliveredShare: Double?
-        /// The CPU placed on each machine once drained (warm-up and measured), % of its cores: lowest, median, highest.
-        var placedCPU: (lowest: Double, median: Double, highest: Double)?
+        /// The CPU placed on each machine once drained (warm-up and measured), % of its cores.
+        var placedCPU: Spread?
         var agentErrorSummary: String?
         var usage: PhaseUsage?
         /// The coordinator's own mean wall time per create stage over the measured window, ms, in stage order

@@ -28,15 +28,12 @@ final class HostedVms: Sendable {
     }
 
     /// How evenly placement spread the domains: each machine's domains of `coresEach` CPU cores as a percentage of
-    /// its cores (`SimulatedFleet.facts`: 16, 32 or 64; load_balance fills them alike), the lowest, median and highest.
-    func spread(coresEach: Int) -> (lowest: Double, median: Double, highest: Double) {
-        let shares = domains.withLock { domains in
-            domains.enumerated().map { index, running in
-                Double(running.count * coresEach * 100) / Double(SimulatedFleet.facts(index).cpuCores)
-            }
-        }.sorted()
-        guard let lowest = shares.first, let highest = shares.last else { return (0, 0, 0) }
-        return (lowest, shares[shares.count / 2], highest)
+    /// its cores (`SimulatedFleet.facts`: 16, 32 or 64; load_balance fills them alike).
+    func spread(coresEach: Int) -> Spread {
+        let counts = domains.withLock { $0.map(\.count) }
+        return Spread(values: counts.enumerated().map { index, count in
+            Double(count * coresEach * 100) / Double(SimulatedFleet.facts(index).cpuCores)
+        })
     }
 
     /// The agent's next heartbeat: fresh readings and the domains it runs.
