@@ -111,6 +111,8 @@ struct CreatesBenchmark: AsyncParsableCommand {
             ("CPU placed per machine, % of its cores: highest", 1, false, { $0.placedCPU?.max }),
             ("server CPU, % of one core", 1, true, { $0.usage?.serverCPUPercent }),
             ("server CPU ms per create", 3, true, { r in r.usage.map { $0.serverCPUPercent * 10 / max(r.acceptedPerSecond, 0.001) } }),
+            ("server bytes written (write calls), KiB per create", 1, true, { r in r.usage.map { Double($0.serverIO.bytesWritten) / 1024 / max(Double(r.accepted), 1) } }),
+            ("server bytes read (read calls), KiB per create", 1, true, { r in r.usage.map { Double($0.serverIO.bytesRead) / 1024 / max(Double(r.accepted), 1) } }),
             ("harness CPU, % of one core", 1, false, { $0.usage?.harnessCPUPercent }),
             ("other processes' CPU, % of one core", 1, false, { $0.usage?.otherCPUPercent }),
             ("server peak RSS, MiB (VmHWM)", 1, true, { $0.usage?.serverPeakResidentMiB }),

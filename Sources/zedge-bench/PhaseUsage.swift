@@ -15,6 +15,9 @@ struct PhaseUsage: Sendable {
     var serverPeakResidentMiB: Double
     /// RssAnon: resident memory without mapped files.
     var serverAnonymousMiB: Double
+    /// What the server's read and write calls moved over the phase (`/proc/<pid>/io`): counts the machine's noise
+    /// does not move.
+    var serverIO = ProcessSample.IOCounts()
 
     /// Reads the server and the harness at the start of a phase; `finish()` reads them again.
     struct Meter: Sendable {
@@ -45,7 +48,11 @@ struct PhaseUsage: Sendable {
                 seconds: seconds, serverCPUPercent: serverPercent, harnessCPUPercent: harnessPercent,
                 otherCPUPercent: max(0, machinePercent - serverPercent - harnessPercent),
                 serverResidentMiB: Double(server.residentKiB) / 1024, serverPeakResidentMiB: Double(server.peakResidentKiB) / 1024,
-                serverAnonymousMiB: Double(server.anonymousKiB) / 1024)
+                serverAnonymousMiB: Double(server.anonymousKiB) / 1024,
+                serverIO: .init(bytesWritten: server.io.bytesWritten - self.server.io.bytesWritten,
+                                bytesRead: server.io.bytesRead - self.server.io.bytesRead,
+                                writeCalls: server.io.writeCalls - self.server.io.writeCalls,
+                                readCalls: server.io.readCalls - self.server.io.readCalls))
         }
     }
 }

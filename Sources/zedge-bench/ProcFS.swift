@@ -15,6 +15,17 @@ struct ProcessSample: Sendable {
     /// RssAnon, KiB: the resident part of VmRSS that is the process's own heap and stacks, without mapped files
     /// (the binary and its libraries, SQLite's memory-mapped database).
     var anonymousKiB: Int
+    /// From /proc/<pid>/io: bytes passed to write(2)/pwrite(2) and read(2)/pread(2) so far (`wchar`, `rchar`,
+    /// sockets included), and the calls (`syscw`, `syscr`). Zero where the file cannot be read (another user's
+    /// process without privilege).
+    var io = IOCounts()
+
+    struct IOCounts: Sendable {
+        var bytesWritten = 0
+        var bytesRead = 0
+        var writeCalls = 0
+        var readCalls = 0
+    }
 }
 
 /// Reads /proc (Linux): a process's CPU and memory, and the loopback connections to a port.
@@ -40,7 +51,20 @@ enum ProcFS {
         }
         return ProcessSample(
             at: now, cpuSeconds: (utime + stime) / clockTicks,
-            residentKiB: kibibytes("VmRSS"), peakResidentKiB: kibibytes("VmHWM"), anonymousKiB: kibibytes("RssAnon"))
+            residentKiB: kibibytes("VmRSS"), peakResidentKiB: kibibytes("VmHWM"), anonymousKiB: kibibytes("RssAnon"),
+            io: ioCounts(base))
+    }
+
+    /// `<base>/io` (Documentation/filesystems/proc.rst, "/proc/<pid>/io"); zeros when it cannot be read.
+    static func ioCounts(_ base: String) -> ProcessSample.IOCounts {
+        guard let text = try? read("\(base)/io") else { return .init() }
+        var counts: [Substring: Int] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2, let value = Int(parts[1].trimmingCharacters(in: .whitespaces)) { counts[parts[0]] = value }
+        }
+        return .init(bytesWritten: counts["wchar"] ?? 0, bytesRead: counts["rchar"] ?? 0,
+                     writeCalls: counts["syscw"] ?? 0, readCalls: counts["syscr"] ?? 0)
     }
 
     /// CPU time all processes used (busy: everything but idle and iowait), seconds, from /proc/stat.

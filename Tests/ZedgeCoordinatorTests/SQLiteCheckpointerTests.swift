@@ -39,6 +39,19 @@ struct SQLiteCheckpointerTests {
         }
     }
 
+    /// By default the WAL is checkpointed once it holds 16 MiB of pages (4,096 pages of 4 KiB).
+    @Test func theDefaultThresholdIsSixteenMiB() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-threshold-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("db.sqlite").path, logger: Logger(label: "test"))
+        let pageSize = try await store.raw("PRAGMA page_size").first()?.decode(column: "page_size", as: Int.self)
+        let pages = store.checkpointer.pages
+        await store.close()
+        #expect(pageSize == 4096)
+        #expect(pages == 4096, "the WAL is checkpointed past \(pages) pages")
+    }
+
     private func withStore(checkpointPages: Int, _ body: (SQLiteStore, String) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-checkpointer-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

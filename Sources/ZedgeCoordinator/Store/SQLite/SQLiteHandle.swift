@@ -133,6 +133,15 @@ final class SQLiteHandle: @unchecked Sendable {
         try run(sql, []) { _, _ in }
     }
 
+    /// The database's page size, in bytes (`PRAGMA page_size`). Throws `SQLiteStoreError`.
+    func pageSize() throws -> Int {
+        var size = 0
+        try run("PRAGMA page_size", [], cached: false) { _, values in
+            if case .integer(let value) = values.first { size = value }
+        }
+        return size
+    }
+
     /// Hands this connection's checkpoints to `checkpointer`: after each commit SQLite calls the WAL hook with the
     /// WAL's size in pages (https://sqlite.org/c3ref/wal_hook.html), in place of its automatic checkpoint.
     /// `checkpointer` must outlive the connection.
