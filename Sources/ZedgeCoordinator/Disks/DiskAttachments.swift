@@ -296,7 +296,7 @@ public struct DiskAttachments: Sendable {
     /// Moves the attachment along when its agent finishes `disk.attach` or `disk.detach`.
     public func taskFinished(_ task: AgentTask, now: Date = Date()) async throws {
         guard Self.outcomeKinds.contains(task.kind), let operationId = task.operationId,
-              let operation = try await tasks.operation(operationId), operation.resourceType == ResourceType.storage.rawValue,
+              let operation = try await tasks.target(ofOperation: operationId), operation.resourceType == ResourceType.storage.rawValue,
               let attachmentId = operation.resourceId else { return }
         let succeeded = task.status == .succeeded
         let reason = task.error ?? "the agent gave no reason"

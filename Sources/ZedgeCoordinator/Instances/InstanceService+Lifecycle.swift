@@ -120,7 +120,7 @@ extension InstanceService {
         // Only the instance's own operations move it. An operator's direct task on the machine (or an orphan's
         // clean-up) acts behind the instance model's back: what it did shows in the next heartbeat, and the
         // reconciler answers that like any other drift.
-        if let operationId = task.operationId, let operation = try await tasks.operation(operationId),
+        if let operationId = task.operationId, let operation = try await tasks.target(ofOperation: operationId),
            operation.resourceType != ResourceType.instance.rawValue, operation.resourceType != ResourceType.instanceSet.rawValue,
            operation.kind != "compute-machine.evacuate" {
             return
@@ -131,7 +131,7 @@ extension InstanceService {
             // A result from a host the VM has left (an evacuation's clean-up) says nothing about the instance.
             guard let vm = try await service.instances.virtualMachine(uuid: vmUuid, in: tx),
                   vm.computeMachineId == task.computeMachineId,
-                  var instance = try await service.instances.lock(vm.instanceId, in: tx) else { return nil }
+                  var instance = try await service.instances.lockForLifecycle(vm.instanceId, in: tx) else { return nil }
             let next: InstanceStatus
             var desired: InstanceDesiredStatus?
             if task.status == .cancelled {
@@ -166,12 +166,8 @@ extension InstanceService {
             }
             instance.status = next
             instance.updatedAt = now
-            if let desired {
-                instance.desiredStatus = desired
-                try await service.instances.update(instance, in: tx)
-            } else {
-                try await service.instances.updateLifecycle(instance, in: tx)
-            }
+            if let desired { instance.desiredStatus = desired }
+            try await service.instances.updateLifecycle(instance, in: tx)
             try await service.instances.updateStatus(changedVm, in: tx)
             return next == .error ? instance.id : nil
         }

@@ -38,6 +38,8 @@ public protocol TaskRepository: Sendable {
     /// Replaces a task's stored payload (to redact what is no use once the task has finished).
     func replacePayload(of taskId: UUID, with payload: JSONValue) async throws
     func operation(_ id: UUID) async throws -> ZedgeCore.Operation?
+    /// What the operation is about, read without its steps and request (nil: no such operation).
+    func target(ofOperation id: UUID) async throws -> OperationTarget?
     /// Changes an operation under a transaction: `change` sees the stored one (without its `request`, which it
     /// cannot change) and returns the new one.
     func updateOperation(_ id: UUID, _ change: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws
@@ -47,6 +49,15 @@ public protocol TaskRepository: Sendable {
     func resourcesInFlight() async throws -> Set<UUID>
     /// The operation's tasks, oldest first.
     func tasks(operationId: UUID) async throws -> [AgentTask]
+}
+
+/// An operation's kind and the resource it acts on (DESIGN §2 `operations`): what a task's outcome handler needs to
+/// know whose task finished. Read on its own, not as a whole `Operation`, whose steps and request are JSON to parse
+/// (issue #14: the whole operation was read for every finished task).
+public struct OperationTarget: Sendable, Equatable {
+    public var kind: String
+    public var resourceType: String?
+    public var resourceId: UUID?
 }
 
 /// The channel replicas LISTEN on for hosts that have new tasks (DESIGN §5). A payload is a host's id (new tasks);
@@ -255,6 +266,16 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
 
     public func operation(_ id: UUID) async throws -> ZedgeCore.Operation? {
         try await operations.find(id, on: database.sql)
+    }
+
+    public func target(ofOperation id: UUID) async throws -> OperationTarget? {
+        try await database.sql.raw("""
+            SELECT kind, resource_type, resource_id FROM \(ident: operations.name) WHERE id = \(bind: id)
+            """).first().map {
+            OperationTarget(kind: try $0.decode(column: "kind", as: String.self),
+                            resourceType: try $0.decode(column: "resource_type", as: String?.self),
+                            resourceId: try $0.decode(column: "resource_id", as: UUID?.self))
+        }
     }
 
     /// Optimistic: reads the operation (a reader connection on SQLite), and writes what `change` made of it only if
