@@ -140,7 +140,7 @@ extension FleetRun {
     /// task left behind (by default a running domain); poll again.
     func pollLoop(
         _ wire: AgentWire, _ agent: SimulatedFleet.Agent, firstWait: Int, board: WakeBoard, errors: ErrorTally,
-        observe: @Sendable (SimulatedFleet.Agent, TaskAssignment) -> JSONValue? = { _, _ in ["state": "RUNNING"] }
+        observe: @Sendable (SimulatedFleet.Agent, PolledTask) -> JSONValue? = { _, _ in ["state": "RUNNING"] }
     ) async {
         var wait = firstWait
         while !Task.isCancelled {
@@ -156,7 +156,7 @@ extension FleetRun {
                     try await Task.sleep(for: .seconds(1))
                     continue
                 }
-                let tasks = try AgentWire.decode(TaskPollResponse.self, from: answer).tasks
+                let tasks = try AgentWire.decode(PolledTask.Answer.self, from: answer).tasks
                 if !tasks.isEmpty {
                     board.arrived(agent.index, taskIds: tasks.map(\.id), at: received)
                     for task in tasks {

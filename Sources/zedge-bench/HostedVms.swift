@@ -16,9 +16,8 @@ final class HostedVms: Sendable {
 
     /// The agent ran a task: for a `vm.create`, its domain (the spec's `uuid` and `name`) now runs. Returns the
     /// task's `observed` result (the domain for a create, as the agent reports it).
-    func ran(_ task: TaskAssignment, on agent: Int) -> JSONValue? {
-        guard task.kind == .vmCreate, let spec = task.payload["spec"],
-              let uuid = spec["uuid"]?.stringValue, let name = spec["name"]?.stringValue else {
+    func ran(_ task: PolledTask, on agent: Int) -> JSONValue? {
+        guard task.kind == .vmCreate, let uuid = task.payload?.spec?.uuid, let name = task.payload?.spec?.name else {
             return ["state": "RUNNING"]
         }
         let domain = ObservedVm(vmUuid: uuid, vmName: name, state: .running)
