@@ -99,4 +99,33 @@ import ZedgeCore
             #expect(problem.errors.first?.message == "must be one of ADMIN, TENANT_ADMIN, OPERATOR, USER")
         }
     }
+
+    /// A body that may set only some of an enum's values (`FieldRule.oneOf`).
+    struct StatusBody: RequestBody {
+        var status: ComputeMachineStatus?
+        static var fieldRules: [String: FieldRule] {
+            ["status": .oneOf(ComputeMachineStatus.allCases.filter { $0 != .offline }, message: "OFFLINE is set by the coordinator")]
+        }
+    }
+
+    /// A value the enum does not have lists only the values the body may set (the others would be refused next), and
+    /// one it has but the body may not set gets the rule's reason.
+    @Test func aRestrictedEnumListsOnlyWhatTheBodyMaySet() throws {
+        func refusal(_ json: String) -> FieldError? {
+            do {
+                _ = try BodyDecoder.decode(StatusBody.self, from: Data(json.utf8))
+                return nil
+            } catch let problem as Problem {
+                #expect(problem.status == .badRequest)
+                return problem.errors.first
+            } catch {
+                Issue.record("unexpected error \(error)")
+                return nil
+            }
+        }
+        let allowed = ComputeMachineStatus.allCases.filter { $0 != .offline }.map(\.rawValue)
+        #expect(refusal(#"{"status":"GONE"}"#) == FieldError(field: "status", message: "must be one of " + allowed.joined(separator: ", ")))
+        #expect(refusal(#"{"status":"OFFLINE"}"#) == FieldError(field: "status", message: "OFFLINE is set by the coordinator"))
+        #expect(refusal(#"{"status":"MAINTENANCE"}"#) == nil)
+    }
 }

@@ -125,6 +125,26 @@ struct ImagePrefetchTests {
             #expect(wrong.status == 422 && wrong.problemFields == ["imageVersion"], "\(wrong.text)")
             let noImage = try await f.create("y", extra: ["imageTag": "stable"])
             #expect(noImage.status == 422 && noImage.problemFields == ["imageTag"], "\(noImage.text)")
+
+            // An instance too small for the image names what the caller can change: the parameter that set the size,
+            // else the template (whose default is too small), never a field the request does not have.
+            #expect(try await c.client.patch("/api/v1/images/\(imageId)", token: f.admin, ["minStorageGb": 5, "minCpuCores": 2]).status == 200)
+            let byDefault = try await c.client.post("/api/v1/instances", token: f.user.token, [
+                "name": "too-small", "templateId": try template.decode(Template.self).id.uuidString,
+            ])
+            #expect(byDefault.status == 422 && byDefault.problemFields == ["templateId", "templateId"]
+                    && byDefault.text.contains("defaultStorageGb is too small") && byDefault.text.contains("defaultCpuCores is too small")
+                    && byDefault.text.contains("at least 5 GB"), "\(byDefault.text)")
+            let sized = try await c.client.post("/api/v1/templates", token: f.admin, [
+                "name": "sized-by-parameter", "visibility": "PUBLIC", "defaultCpuCores": 2, "defaultMemoryGb": 1, "defaultStorageGb": 10,
+                "baseImageId": imageId.uuidString, "parameters": [["name": "storageGb", "type": "integer"]],
+            ])
+            #expect(sized.status == 201, "\(sized.text)")
+            let byParameter = try await c.client.post("/api/v1/instances", token: f.user.token, [
+                "name": "too-small", "templateId": try sized.decode(Template.self).id.uuidString, "parameters": ["storageGb": 2],
+            ])
+            #expect(byParameter.status == 422 && byParameter.problemFields == ["parameters.storageGb"] && byParameter.text.contains("at least 5 GB"),
+                    "\(byParameter.text)")
         }
     }
 }

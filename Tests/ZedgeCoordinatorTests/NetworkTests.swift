@@ -73,6 +73,21 @@ struct NetworkTests {
             // Only ADMIN sets a VLAN.
             let vlan = try await c.client.post("/api/v1/vpcs", token: user, ["name": "x", "cidrBlock": "10.0.0.0/16", "vlanId": 7])
             #expect(vlan.status == 403 && problemField(vlan) == "vlanId", "\(vlan.text)")
+            // A VPC or a place goes in the caller's own tenant (403 naming tenantId); ADMIN names one that exists (422).
+            let (elsewhere, _) = try await w.tenant("elsewhere")
+            let foreignVpc = try await c.client.post("/api/v1/vpcs", token: user, ["name": "x", "cidrBlock": "10.0.0.0/16", "tenantId": elsewhere.id.uuidString])
+            #expect(foreignVpc.status == 403 && problemField(foreignVpc) == "tenantId" && foreignVpc.text.contains("VPCs are created in your own tenant"),
+                    "\(foreignVpc.text)")
+            let tenantAdmin = try await c.createUser("ta-\(UUID().uuidString.prefix(6).lowercased())", role: .tenantAdmin, tenant: tenant.id,
+                                                     token: w.admin).token
+            let foreignPlace = try await c.client.post("/api/v1/places", token: tenantAdmin, ["name": "x", "tenantId": elsewhere.id.uuidString])
+            #expect(foreignPlace.status == 403 && problemField(foreignPlace) == "tenantId"
+                    && foreignPlace.text.contains("Places are created in your own tenant"), "\(foreignPlace.text)")
+            for path in ["/api/v1/vpcs", "/api/v1/places"] {
+                let unknown = try await c.client.post(path, token: w.admin, ["name": "x", "cidrBlock": "10.0.0.0/16", "tenantId": UUID().uuidString]
+                    .filter { path.hasSuffix("vpcs") || $0.key != "cidrBlock" })
+                #expect(unknown.status == 422 && problemField(unknown) == "tenantId" && unknown.text.contains("no such tenant"), "\(path): \(unknown.text)")
+            }
 
             // Special-use blocks and oversized networks are refused, naming the field.
             // Well-formed blocks the network rules refuse are a 422; an IPv6 block written with an embedded IPv4 part is

@@ -205,6 +205,12 @@ struct TemplateTests {
             ])
             #expect(badVersion.status == 422, "\(badVersion.text)")
             #expect(badVersion.problemFields == ["config.parameters[0].type"], "\(badVersion.text)")
+            // A type JSON Schema does not have: 400 naming the field and listing the types there are.
+            let unknownType = try await f.createTemplate(token: f.admin, [
+                "name": "badtype", "visibility": "PUBLIC", "parameters": [["name": "edition", "type": "text"]],
+            ])
+            #expect(unknownType.status == 400 && unknownType.problemFields == ["parameters[0].type"]
+                    && unknownType.text.contains("must be one of string, integer, number, boolean"), "\(unknownType.text)")
             #expect(try await f.consistency().ok)
         }
     }

@@ -209,6 +209,9 @@ struct ZedgectlEndToEndTests {
             #expect(after.status == 1)
             // Said before any request: nothing is sent without a token.
             #expect(after.stderr == "error: not logged in to e2e: run `zedgectl login`\n", "\(after.stderr)")
+            // A usage error (ArgumentParser's) begins as every other error does.
+            let usage = try await ctl(["tenant", "show"])
+            #expect(usage.status != 0 && usage.stderr.hasPrefix("error: ") && usage.stderr.contains("Usage:"), "\(usage.stderr)")
         } catch {
             await coordinator.stop()
             throw error

@@ -51,11 +51,17 @@ public struct Zedgectl: AsyncParsableCommand {
             let code = exitCode(for: error)
             let message = fullMessage(for: error)
             if !message.isEmpty {
-                if code == .success { print(message) } else { report(message) }
+                if code == .success { print(message) } else { report(lowercasedErrorPrefix(message)) }
             }
             return code.rawValue
         }
         return 1
+    }
+
+    /// ArgumentParser begins a usage error with "Error: "; every other error zedgectl prints begins "error: ", as
+    /// compilers and git do.
+    static func lowercasedErrorPrefix(_ message: String) -> String {
+        message.hasPrefix("Error: ") ? "error: " + message.dropFirst("Error: ".count) : message
     }
 
     static func report(_ message: String) {

@@ -117,11 +117,11 @@ public func buildRouter(_ deps: RouterDependencies, catalog: RouteCatalog) -> Ro
         .register(on: routes("api/v1/instance-sets", tag: "instances", resourceType: ResourceType.instanceSet.rawValue))
     CloudBoxActionController(users: store.users, cloudBoxes: store.cloudBoxes, instances: store.instances, service: deps.cloudBoxes, hosts: deps.hosts, authorizer: deps.authorizer)
         .register(on: routes("api/v1/cloud-boxes", tag: "infrastructure", resourceType: ResourceType.server.rawValue))
-    VpcController(networks: store.networks, service: deps.networks, authorizer: deps.authorizer)
+    VpcController(networks: store.networks, tenants: store.tenants, service: deps.networks, authorizer: deps.authorizer)
         .register(on: routes("api/v1/vpcs", tag: "networks", resourceType: ResourceType.network.rawValue))
     SubnetController(networks: store.networks, service: deps.networks, authorizer: deps.authorizer)
         .register(on: routes("api/v1/subnets", tag: "networks", resourceType: ResourceType.network.rawValue))
-    PlaceController(networks: store.networks, service: deps.networks, authorizer: deps.authorizer)
+    PlaceController(networks: store.networks, tenants: store.tenants, service: deps.networks, authorizer: deps.authorizer)
         .register(on: routes("api/v1/places", tag: "networks", resourceType: ResourceType.place.rawValue))
     IpAddressController(networks: store.networks, addresses: store.ipAddresses, instances: store.instances, ipam: deps.ipam,
                         authorizer: deps.authorizer)

@@ -1,7 +1,7 @@
 import Foundation
 import ZedgeCore
 
-/// Which tenant a new tenant-owned object (an instance, a disk) belongs to: the caller's own, or for ADMIN the one
+/// Which tenant a new tenant-owned object (an instance, a disk, a VPC, a place) belongs to: the caller's own, or for ADMIN the one
 /// named in the request's `tenantId` (its own when none is named). 400 naming `tenantId` when ADMIN names no tenant
 /// and belongs to none, or names one that does not exist; 403 when anyone else names another tenant.
 public enum TenantOwnership {

@@ -121,7 +121,10 @@ public enum BodyDecoder {
         do {
             value = try ZedgeJSON.decoder().decode(type, from: data)
         } catch let error as DecodingError {
-            throw Problem.malformed([FieldError(decoding: error)])
+            // A rule declared on the same field says more than the decoder (`FieldRule.oneOf` lists the values this
+            // body may set, where the decoder lists all of the enum's).
+            let decoding = FieldError(decoding: error)
+            throw Problem.malformed([guide.errors(shape.captures).first { $0.field == decoding.field } ?? decoding])
         }
         // The body decoded, so its types are right; now unknown nested members and the declared field rules (both
         // found by the scan, `BodyGuide`), then the body's own cross-field checks.

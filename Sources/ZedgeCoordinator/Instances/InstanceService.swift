@@ -169,15 +169,30 @@ public struct InstanceService: Sendable {
         resolved.templateVersionId = version.id
         resolved.templateVersion = version.versionNumber
         if let imageId = resolved.baseImageId {
-            resolved.image = try await images.resolveForInstance(
-                imageId: imageId, imageVersion: request.imageVersion, imageTag: request.imageTag, principal: principal,
-                cpuCores: resolved.resources.cpuCores, memoryGb: resolved.resources.memoryGb,
-                storageGb: resolved.resources.storageGb).ref
+            do {
+                resolved.image = try await images.resolveForInstance(
+                    imageId: imageId, imageVersion: request.imageVersion, imageTag: request.imageTag, principal: principal,
+                    cpuCores: resolved.resources.cpuCores, memoryGb: resolved.resources.memoryGb,
+                    storageGb: resolved.resources.storageGb).ref
+            } catch let error as DomainError where error.kind == .invalid {
+                throw DomainError.invalid(error.errors.map { Self.sizeFieldOfTheRequest($0, parameters: resolved.parameters) })
+            }
         } else if request.imageVersion != nil || request.imageTag != nil {
             throw DomainError.invalid(field: request.imageVersion != nil ? "imageVersion" : "imageTag",
                                       "the template has no image (baseImageId)")
         }
         return (template.id, resolved, resolved.resources, resolved.gpuModel)
+    }
+
+    /// An image's refusal of the instance's size (`ImageService.resolveForInstance` names `cpuCores`, `memoryGb` or
+    /// `storageGb`) as a field of the create request: `parameters.NAME` when a parameter set that size (as the size
+    /// checks of `TemplateConfig.resolve` name it), else `templateId`, saying which of the template's defaults
+    /// (`defaultCpuCores`, …) is too small. Other errors are returned as they are.
+    static func sizeFieldOfTheRequest(_ error: FieldError, parameters: [String: JSONValue]) -> FieldError {
+        let defaults = ["cpuCores": "defaultCpuCores", "memoryGb": "defaultMemoryGb", "storageGb": "defaultStorageGb"]
+        guard let templateField = defaults[error.field] else { return error }
+        if parameters[error.field] != nil { return FieldError(field: "parameters.\(error.field)", message: error.message) }
+        return FieldError(field: "templateId", message: "the template's \(templateField) is too small: \(error.message)")
     }
 
     /// The tenant the new object belongs to (`TenantOwnership`).

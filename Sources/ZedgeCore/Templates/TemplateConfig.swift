@@ -154,6 +154,19 @@ public struct TemplateConfig: Codable, Sendable, Hashable {
 public struct TemplateParameter: Codable, Sendable, Hashable {
     public enum Kind: String, Codable, Sendable, Hashable, CaseIterable {
         case string, integer, number, boolean
+
+        /// Strict, as a `ZedgeEnum` decodes (its values are lower case, as JSON Schema's types): an unknown type fails
+        /// with `DecodingError.dataCorrupted` "must be one of string, integer, number, boolean", which the API
+        /// answers as a 400 naming the field.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            let raw = try container.decode(String.self)
+            guard let kind = Kind(rawValue: raw) else {
+                throw DecodingError.dataCorruptedError(
+                    in: container, debugDescription: "must be one of " + Kind.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            self = kind
+        }
     }
 
     public var name: String

@@ -187,11 +187,13 @@ extension FieldRule {
     // MARK: Choices
 
     /// One of `allowed`, a subset of an enum's values (e.g. a status a body may set, where others are reached only
-    /// through an action); `message` says why the others are refused.
+    /// through an action); `message` says why the enum's other values are refused. A value the enum does not have is
+    /// told the values of `allowed` only ("must be one of A, B"), not all of the enum's.
     public static func oneOf<E: ZedgeEnum>(_ allowed: [E], message: String) -> FieldRule {
-        FieldRule(keywords: ["enum": .array(allowed.map { .string($0.rawValue) })]) { value, field in
+        let unknown = "must be one of " + allowed.map(\.rawValue).joined(separator: ", ")
+        return FieldRule(keywords: ["enum": .array(allowed.map { .string($0.rawValue) })]) { value, field in
             guard case .string(let raw) = value, !allowed.contains(where: { $0.rawValue == raw }) else { return nil }
-            return FieldError(field: field, message: E(rawValue: raw) == nil ? E.allowedValuesMessage : message)
+            return FieldError(field: field, message: E(rawValue: raw) == nil ? unknown : message)
         }
     }
 

@@ -7,6 +7,7 @@ import ZedgeCore
 /// managed by the tenant's TENANT_ADMINs and ADMIN. UNIQUE(tenantId, name); a subnet has at most one place.
 public struct PlaceController: Sendable {
     let networks: any NetworkRepository
+    let tenants: any ModelRepository<Tenant>
     let service: NetworkService
     let authorizer: Authorizer
 
@@ -53,7 +54,7 @@ public struct PlaceController: Sendable {
         let principal = try context.requirePrincipal()
         try authorizer.require(principal, .place, .create)
         let body = try await request.decodeBody(CreateBody.self, context: context).value
-        let tenantId = try VpcController.owningTenant(body.tenantId, principal)
+        let tenantId = try await TenantOwnership.owningTenant(body.tenantId, principal, tenants: tenants, objects: "Places")
         let place = try await service.savePlace(Place(
             name: body.name, description: body.description, tenantId: tenantId, subnetId: body.subnetId, location: body.location,
             status: body.status ?? .active, createdBy: principal.userId, updatedBy: principal.userId), isNew: true)

@@ -8,6 +8,7 @@ import ZedgeCore
 /// again), refused while the VPC has subnets; a DELETED VPC answers 404 and is listed only by `?status=DELETED`.
 public struct VpcController: Sendable {
     let networks: any NetworkRepository
+    let tenants: any ModelRepository<Tenant>
     let service: NetworkService
     let authorizer: Authorizer
 
@@ -73,7 +74,7 @@ public struct VpcController: Sendable {
         try authorizer.require(principal, .network, .create)
         let body = try await request.decodeBody(CreateBody.self, context: context).value
         if body.vlanId != nil { try Self.requireAdmin(principal, field: "vlanId") }
-        let tenantId = try Self.owningTenant(body.tenantId, principal)
+        let tenantId = try await TenantOwnership.owningTenant(body.tenantId, principal, tenants: tenants, objects: "VPCs")
         let dns = body.dnsServers.flatMap { try? NetworkService.dnsServers($0, field: "dnsServers").get() }
         let vpc = try await service.createVpc(Vpc(
             name: body.name, description: body.description, tenantId: tenantId, userId: principal.userId, cidrBlock: body.cidrBlock,
@@ -169,18 +170,5 @@ public struct VpcController: Sendable {
             throw Problem(.forbidden, detail: "Only an ADMIN may set \(field).",
                           errors: [FieldError(field: field, message: "may be set by an ADMIN only")])
         }
-    }
-
-    /// The tenant a new network object belongs to: the caller's, or for ADMIN the one named.
-    static func owningTenant(_ requested: UUID?, _ principal: Principal) throws -> UUID {
-        if principal.role == .admin, let requested { return requested }
-        guard let own = principal.tenantId else {
-            throw Problem.invalid(field: "tenantId", "is required: you belong to no tenant")
-        }
-        guard requested == nil || requested == own else {
-            throw Problem(.forbidden, detail: "Networks are created in your own tenant.",
-                          errors: [FieldError(field: "tenantId", message: "must be your own tenant")])
-        }
-        return own
     }
 }

@@ -64,8 +64,8 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         self.logger = logger
         self.threadPool = threadPool
         writer = try SQLiteHandle(path: path, readOnly: false)
-        writer.profile = statementProfile
         let pages = try checkpointPages ?? Self.checkpointBytes / max(writer.pageSize(), 512)
+        writer.profile = statementProfile  // after the store's own set-up: the profile holds the callers' statements
         checkpointer = try SQLiteCheckpointer(path: path, pages: pages, threadPool: threadPool, logger: logger)
         writer.handCheckpoints(to: checkpointer)
         let priority = writerThread.priority
