@@ -34,6 +34,63 @@ struct OperationProgressTests {
             #expect(version == tasks.count)
         }
     }
+    /// A task's change and its operation's progress are one transaction (`update(_:expecting:advancing:)`): tasks of
+    /// one operation finishing at once each land with their step, none twice; when the operation moved under one, its
+    /// transaction rolls back, task and all, and is tried again (a task written but its step lost would make the retry
+    /// find the task no longer LEASED, and answer false). A task another writer won writes nothing, its operation
+    /// included; so does a lease held by another run.
+    @Test(arguments: TestEngine.all)
+    func aTaskAndItsOperationsProgressAreWrittenTogether(engine: TestEngine) async throws {
+        try await engine.withMigratedDatabase { database in
+            let machine = try #require(try await MachineFixture.machines(1, in: Store(database: database)).first)
+            let repository = SQLTaskRepository(database: database)
+            let dispatcher = WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: TaskNotifier())
+            var plan = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)
+            for n in 0..<16 {
+                plan.task(.vmStart, for: .computeMachine(machine.id), payload: ["vmUuid": .string(UUID().uuidString), "vmName": .string("vm-\(n)")])
+            }
+            let operation = try await dispatcher.submit(plan)
+            let run = UUID(), now = Date()
+            let leased = try await repository.lease(computeMachineId: machine.id, cloudBoxId: nil, limit: 16,
+                                                    { TaskLifecycle.lease($0, now: now, ttl: 60, holder: run) },
+                                                    operation: { TaskLifecycle.apply($0, to: $1, now: now) })
+            #expect(leased.count == 16)
+            func version() async throws -> Int? {
+                try await database.sql.raw("SELECT version FROM operations WHERE id = \(bind: operation.id)").first()?
+                    .decode(column: "version", as: Int.self)
+            }
+            let leasedVersion = try await version()
+
+            // Another run's lease is not this run's to finish: nothing written.
+            let first = try #require(leased.first)
+            let stray = try #require(TaskLifecycle.finish(first, with: TaskResultReport(outcome: .succeeded), now: now))
+            #expect(try await !repository.update(stray, expecting: .leased, holder: UUID()) { TaskLifecycle.apply(stray, to: $0, now: now) })
+            #expect(try await version() == leasedVersion)
+
+            let written = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for task in leased {
+                    group.addTask {
+                        let finished = try #require(TaskLifecycle.finish(task, with: TaskResultReport(outcome: .succeeded), now: now))
+                        return try await repository.update(finished, expecting: .leased, holder: run) { TaskLifecycle.apply(finished, to: $0, now: now) }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(written == Array(repeating: true, count: 16))
+            let stored = try #require(try await repository.operation(operation.id))
+            #expect(stored.steps.allSatisfy { $0.status == .succeeded } && stored.status == .succeeded && stored.progress == 100,
+                    "\(stored.steps.map(\.status))")
+            #expect(try await version() == leasedVersion.map { $0 + 16 })
+            #expect(try await repository.tasks(operationId: operation.id).allSatisfy { $0.status == .succeeded })
+
+            // A second result for a task already finished: the task is no longer LEASED, and nothing is written.
+            let again = try #require(TaskLifecycle.finish(first, with: TaskResultReport(outcome: .failed, error: "late"), now: now))
+            #expect(try await !repository.update(again, expecting: .leased) { TaskLifecycle.apply(again, to: $0, now: now) })
+            #expect(try await version() == leasedVersion.map { $0 + 16 })
+            #expect(try await repository.operation(operation.id)?.status == .succeeded)
+        }
+    }
+
     /// A typed payload is encoded once and its text stored as it is (`OperationPlan.Payload.encoded`): the row reads
     /// back as the payload, `submitWithTasks` hands back the task with it, and an untyped payload is stored as before.
     @Test(arguments: TestEngine.all)

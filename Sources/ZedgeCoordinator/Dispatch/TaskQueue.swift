@@ -45,9 +45,9 @@ public struct TaskQueue: Sendable {
             try await tasks.announce(run: run, of: host, since: now)
             for task in try await tasks.leasedByOtherRuns(computeMachineId: agent.computeMachineId, cloudBoxId: agent.cloudBoxId, run: run) {
                 guard let next = TaskLifecycle.release(task, now: now),
-                      try await tasks.update(next, expecting: task.status, holder: task.leaseHolder) else { continue }
+                      try await tasks.update(next, expecting: task.status, holder: task.leaseHolder, advancing: progress(of: next, now: now))
+                else { continue }
                 count(next)
-                try await advance(next, now: now)
                 if next.status.isTerminal { await outcomes.handle(next) }
                 released.append(next)
             }
@@ -106,8 +106,7 @@ public struct TaskQueue: Sendable {
     func withdraw(_ leased: [AgentTask], from run: UUID?, now: Date) async throws {
         for task in leased {
             guard let back = TaskLifecycle.withdraw(task, now: now),
-                  try await tasks.update(back, expecting: .leased, holder: run) else { continue }
-            try await advance(back, now: now)
+                  try await tasks.update(back, expecting: .leased, holder: run, advancing: progress(of: back, now: now)) else { continue }
         }
         for host in Set(leased.compactMap { $0.computeMachineId ?? $0.cloudBoxId }) {
             notifier.notify(host)
@@ -136,18 +135,17 @@ public struct TaskQueue: Sendable {
     /// conditional update to another change of the task).
     public func finish(_ task: AgentTask, with report: TaskResultReport, now: Date = Date()) async throws {
         guard let finished = TaskLifecycle.finish(task, with: report, now: now),
-              try await tasks.update(finished, expecting: task.status) else { return }
+              try await tasks.update(finished, expecting: task.status, advancing: progress(of: finished, now: now)) else { return }
         count(finished)
-        try await advance(finished, now: now)
         await outcomes.handle(finished)
     }
 
     /// Puts back (or fails) every task whose lease ran out; wakes the hosts of those put back.
     public func expireLeases(now: Date = Date()) async throws {
         for task in try await tasks.expiredLeases(now: now, limit: 1000) {
-            guard let next = TaskLifecycle.expire(task, now: now), try await tasks.update(next, expecting: task.status) else { continue }
+            guard let next = TaskLifecycle.expire(task, now: now),
+                  try await tasks.update(next, expecting: task.status, advancing: progress(of: next, now: now)) else { continue }
             count(next)
-            try await advance(next, now: now)
             if next.status == .queued, let host = next.computeMachineId ?? next.cloudBoxId {
                 notifier.notify(host)
                 try await tasks.announce(hosts: [host])
@@ -184,9 +182,8 @@ public struct TaskQueue: Sendable {
         var cancelled: [AgentTask] = []
         for task in try await tasks.tasks(operationId: operationId) {
             guard let next = TaskLifecycle.cancel(task, reason: "cancelled by \(username)", now: now),
-                  try await tasks.update(next, expecting: .queued) else { continue }
+                  try await tasks.update(next, expecting: .queued, advancing: progress(of: next, now: now)) else { continue }
             metrics?.taskCancelled(next.kind)
-            try await advance(next, now: now)
             cancelled.append(next)
         }
         for task in cancelled { await outcomes.handle(task) }
@@ -210,9 +207,9 @@ public struct TaskQueue: Sendable {
         }
     }
 
-    /// Moves the task's operation along (step status, weighted progress, overall status).
-    func advance(_ task: AgentTask, now: Date) async throws {
-        guard let operationId = task.operationId else { return }
-        try await tasks.updateOperation(operationId) { TaskLifecycle.apply(task, to: $0, now: now) }
+    /// How the task, as just changed, moves its operation along (step status, weighted progress, overall status):
+    /// written with the task, in its transaction (`TaskRepository.update(_:expecting:advancing:)`).
+    func progress(of task: AgentTask, now: Date) -> @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation {
+        { TaskLifecycle.apply(task, to: $0, now: now) }
     }
 }

@@ -27,8 +27,15 @@ public protocol TaskRepository: Sendable {
     func leased(computeMachineId: UUID?, cloudBoxId: UUID?, kinds: [TaskKind]) async throws -> [AgentTask]
     /// Writes `task` only if it is still in `status` (optimistic; false when another writer won).
     func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool
-    /// Writes the task if it still has `status` and its lease is still `holder`'s.
-    func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?) async throws -> Bool
+    /// Writes `task` only if it is still in `status`, and in the same transaction moves its operation (if it has one)
+    /// along with `operation`: the task and its operation's progress are written together or not at all. False (and
+    /// nothing written) when another writer won the task.
+    /// - Throws: `DomainError` (conflict) when the operation kept changing under it (`updateOperation`).
+    func update(_ task: AgentTask, expecting status: TaskStatus,
+                advancing operation: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> Bool
+    /// As `update(_:expecting:advancing:)`, only if the task's lease is also still `holder`'s.
+    func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?,
+                advancing operation: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> Bool
     /// The host's LEASED tasks that `run` does not hold (held by an earlier run, or by an agent that did not say).
     func leasedByOtherRuns(computeMachineId: UUID?, cloudBoxId: UUID?, run: UUID) async throws -> [AgentTask]
     /// LEASED tasks whose lease ended at or before `now` (at most `limit`).
@@ -197,28 +204,76 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     func update(_ task: AgentTask, expecting status: TaskStatus, attempts: Int? = nil, on db: any SQLDatabase) async throws -> Bool {
-        let statusExpected = SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue))
-        let expected = if let attempts {
-            SQLBinaryExpression(statusExpected, .and, SQLBinaryExpression(SQLIdentifier("attempts"), .equal, SQLBind(attempts)))
-        } else {
-            statusExpected
+        try await write(task, Expected(status: status, attempts: attempts), on: db)
+    }
+
+    public func update(_ task: AgentTask, expecting status: TaskStatus,
+                       advancing operation: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> Bool {
+        try await update(task, Expected(status: status), advancing: operation)
+    }
+
+    public func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?,
+                       advancing operation: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> Bool {
+        try await update(task, Expected(status: status, holder: .some(holder)), advancing: operation)
+    }
+
+    /// What a conditional write of a task expects of the stored row: its status, and when given its attempts and
+    /// its lease's holder (`.some(nil)`: no holder).
+    struct Expected: Sendable {
+        var status: TaskStatus
+        var attempts: Int?
+        var holder: UUID??
+
+        var condition: SQLBinaryExpression {
+            var condition = SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue))
+            if let attempts {
+                condition = SQLBinaryExpression(condition, .and, SQLBinaryExpression(SQLIdentifier("attempts"), .equal, SQLBind(attempts)))
+            }
+            if let holder {
+                let held = if let holder {
+                    SQLBinaryExpression(SQLIdentifier("lease_holder"), .equal, SQLBind(holder))
+                } else {
+                    SQLBinaryExpression(SQLIdentifier("lease_holder"), .is, SQLLiteral.null)
+                }
+                condition = SQLBinaryExpression(condition, .and, held)
+            }
+            return condition
         }
-        let statement = StatementText.update(tasks.name, set: try Self.stateColumns(of: task), id: task.id, and: expected, in: db)
+    }
+
+    /// Writes the task's state columns if the stored row is as `expected`; true when it was.
+    func write(_ task: AgentTask, _ expected: Expected, on db: any SQLDatabase) async throws -> Bool {
+        let statement = StatementText.update(tasks.name, set: try Self.stateColumns(of: task), id: task.id, and: expected.condition, in: db)
         return try await db.raw("\(statement)").all().count == 1
     }
 
-    public func update(_ task: AgentTask, expecting status: TaskStatus, holder: UUID?) async throws -> Bool {
-        let db = database.sql
-        let holderCondition = if let holder {
-            SQLBinaryExpression(SQLIdentifier("lease_holder"), .equal, SQLBind(holder))
-        } else {
-            SQLBinaryExpression(SQLIdentifier("lease_holder"), .is, SQLLiteral.null)
+    /// One transaction for the task and its operation (issue #14: a finished task took two, so a create's result
+    /// three commits with its outcome's). The operation is read and changed before it, on a reader, as
+    /// `updateOperation` does, and the transaction writes it over the version read; when another change came
+    /// first, the transaction rolls back, the task with it, and both are tried again.
+    func update(_ task: AgentTask, _ expected: Expected,
+                advancing operation: @escaping @Sendable (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws -> Bool {
+        guard let operationId = task.operationId else { return try await write(task, expected, on: database.sql) }
+        for _ in 0..<Self.operationAttempts {
+            guard let (stored, version) = try await operationToChange(operationId, on: database.sql) else {
+                return try await write(task, expected, on: database.sql)  // its operation is gone: the task alone
+            }
+            let changed = operation(stored)
+            do {
+                return try await database.transaction { tx in
+                    guard try await write(task, expected, on: tx.db) else { return false }
+                    guard try await writeProgress(changed, over: version, on: tx.db) else { throw OperationMoved() }
+                    return true
+                }
+            } catch is OperationMoved {
+                continue
+            }
         }
-        let expected = SQLBinaryExpression(
-            SQLBinaryExpression(SQLIdentifier("status"), .equal, SQLBind(status.rawValue)), .and, holderCondition)
-        let statement = StatementText.update(tasks.name, set: try Self.stateColumns(of: task), id: task.id, and: expected, in: db)
-        return try await db.raw("\(statement)").all().count == 1
+        throw DomainError.conflict("The operation \(operationId) kept changing; task \(task.id)'s outcome was not recorded.")
     }
+
+    /// Thrown inside a transaction to roll it back: the operation's version moved since it was read.
+    private struct OperationMoved: Error {}
 
     /// The columns a task's lifecycle changes (`TaskLifecycle`): what an update writes. The rest is fixed when the
     /// task is created (its payload, often the largest value of the row, is rewritten only by `replacePayload`).
@@ -292,25 +347,34 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     /// and reading and parsing it for each progress change was ~1 % of a create's CPU (issue #14).
     func updateOperation(_ id: UUID, on db: any SQLDatabase, _ change: (ZedgeCore.Operation) -> ZedgeCore.Operation) async throws {
         for _ in 0..<Self.operationAttempts {
-            guard let row = try await db.raw("""
-                SELECT id, kind, status, tenant_id, user_id, resource_type, resource_id, steps, progress, error, created_at,
-                       updated_at, started_at, ended_at, version
-                FROM \(ident: operations.name) WHERE id = \(bind: id)
-                """).first() else { return }
-            let version = try row.decode(column: "version", as: Int.self)
-            let changed = change(try RowCodec.decode(ZedgeCore.Operation.self, from: row))
-            let columns: [(column: String, value: any SQLExpression)] = [
-                ("status", try RowCodec.bind(changed.status)), ("steps", try RowCodec.bind(changed.steps)),
-                ("progress", try RowCodec.bind(changed.progress)), ("error", try RowCodec.bind(optional: changed.error)),
-                ("updated_at", try RowCodec.bind(changed.updatedAt)), ("started_at", try RowCodec.bind(optional: changed.startedAt)),
-                ("ended_at", try RowCodec.bind(optional: changed.endedAt)), ("version", SQLBind(version + 1)),
-            ]
-            let unchanged = SQLBinaryExpression(SQLIdentifier("version"), .equal, SQLBind(version))
-            let statement = StatementText.update(operations.name, set: columns, id: id, and: unchanged, in: db)
-            let written = try await db.raw("\(statement)").all().count == 1
-            if written { return }
+            guard let (stored, version) = try await operationToChange(id, on: db) else { return }
+            if try await writeProgress(change(stored), over: version, on: db) { return }
         }
         throw DomainError.conflict("The operation \(id) kept changing; its progress was not recorded.")
+    }
+
+    /// The operation as a change of progress sees it (without its `request`), and its version; nil: no such one.
+    func operationToChange(_ id: UUID, on db: any SQLDatabase) async throws -> (ZedgeCore.Operation, version: Int)? {
+        guard let row = try await db.raw("""
+            SELECT id, kind, status, tenant_id, user_id, resource_type, resource_id, steps, progress, error, created_at,
+                   updated_at, started_at, ended_at, version
+            FROM \(ident: operations.name) WHERE id = \(bind: id)
+            """).first() else { return nil }
+        return (try RowCodec.decode(ZedgeCore.Operation.self, from: row), try row.decode(column: "version", as: Int.self))
+    }
+
+    /// Writes what a change of progress changes (status, steps, progress, error and the times) if the operation is
+    /// still at `version`; true when it was.
+    func writeProgress(_ changed: ZedgeCore.Operation, over version: Int, on db: any SQLDatabase) async throws -> Bool {
+        let columns: [(column: String, value: any SQLExpression)] = [
+            ("status", try RowCodec.bind(changed.status)), ("steps", try RowCodec.bind(changed.steps)),
+            ("progress", try RowCodec.bind(changed.progress)), ("error", try RowCodec.bind(optional: changed.error)),
+            ("updated_at", try RowCodec.bind(changed.updatedAt)), ("started_at", try RowCodec.bind(optional: changed.startedAt)),
+            ("ended_at", try RowCodec.bind(optional: changed.endedAt)), ("version", SQLBind(version + 1)),
+        ]
+        let unchanged = SQLBinaryExpression(SQLIdentifier("version"), .equal, SQLBind(version))
+        let statement = StatementText.update(operations.name, set: columns, id: changed.id, and: unchanged, in: db)
+        return try await db.raw("\(statement)").all().count == 1
     }
 
     /// How many times `updateOperation` reads an operation that changed under it before it gives up.
