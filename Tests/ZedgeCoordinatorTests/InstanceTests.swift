@@ -602,6 +602,36 @@ struct InstanceLifecycleTests {
         }
     }
 
+    /// A heartbeat that listed a domain before its instance's `vm.delete` finished says nothing about whether it
+    /// survived: no second `vm.delete` for it, however many passes run (each delete had sent one, as for an orphan).
+    /// A heartbeat after the delete that still lists it makes it an orphan, although it says what the older one said.
+    @Test(arguments: TestEngine.all)
+    func aReportFromBeforeADeleteMakesNoOrphan(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in
+            let f = try await InstanceFixture.make(c)
+            let host = try await f.addMachine(ip: "10.6.0.9")
+            let (id, spec) = try await f.runningDomain("going", on: host)
+            let domain = ObservedVm(vmUuid: spec.uuid.uuidString, vmName: spec.name, state: .running)
+            #expect(try await c.client.delete("/api/v1/instances/\(id)", token: f.user.token).status == 202)
+            let delete = try #require(try await f.lease(host.credential).first { $0.kind == .vmDelete })
+            try await f.heartbeat(host.credential, observed: [domain])  // listed while the delete runs
+            try await Task.sleep(for: .milliseconds(20))
+            try await f.finish(delete, credential: host.credential)
+            #expect(try await f.instance(id).instance.status == .deleted)
+            try await Task.sleep(for: .seconds(3))  // three reconcile passes
+            #expect(try await f.lease(host.credential).isEmpty, "no vm.delete from a report older than the delete")
+
+            try await f.heartbeat(host.credential, observed: [domain])
+            var cleanup: [TaskAssignment] = []
+            try await eventually("the domain that outlived its delete is an orphan") {
+                cleanup += try await f.lease(host.credential)
+                return !cleanup.isEmpty
+            }
+            #expect(cleanup.map(\.kind) == [.vmDelete])
+            #expect(try cleanup.first?.payload.decode(as: VmRefPayload.self).vmUuid == spec.uuid)
+        }
+    }
+
     @Test(arguments: TestEngine.all)
     func driftIsRepairedAndTimeoutsStop(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: { $0.reconcileIntervalSeconds = 1 }) { c in

@@ -8,8 +8,8 @@
 #                      are added
 #   BIN                zedge-coordinator binaries (release builds: copy each out of .build-release before the next)
 # Environment: BENCH (the zedge-bench binary; default .build/release/zedge-bench), ROWS (an extended regex of the
-# figure rows to print; default creates/s, CPU per create, bytes per create, p99 and heartbeats/s), OUT (a
-# directory for each run's whole output; default a new one under /tmp).
+# figure rows to print; default creates/s, every per-create figure, the writer's busy share, p99, heartbeats/s, wake
+# p99 and RSS), OUT (a directory for each run's whole output; default a new one under /tmp).
 # Example: scripts/bench/ab.sh 5 "creates --duration 20 --warmup 5" /tmp/zc-main /tmp/zc-new
 set -euo pipefail
 ulimit -n 20000 2>/dev/null || true  # the agents measurement holds a connection per simulated agent
@@ -18,7 +18,7 @@ rounds=$1 args=$2
 shift 2
 bins=("$@")
 bench=${BENCH:-.build/release/zedge-bench}
-rows=${ROWS:-'accepted creates/s|CPU ms per create|written per create|latency p99|max heartbeats/s|wake latency p99|VmRSS'}
+rows=${ROWS:-'accepted creates/s|per create|busy|latency p99|max heartbeats/s|wake latency p99|VmRSS'}
 out=${OUT:-$(mktemp -d /tmp/zedge-ab.XXXXXX)}
 [ -x "$bench" ] || { echo "ab.sh: no zedge-bench at $bench (set BENCH)" >&2; exit 2; }
 for bin in "${bins[@]}"; do [ -x "$bin" ] || { echo "ab.sh: $bin is not an executable" >&2; exit 2; }; done

@@ -169,25 +169,33 @@ public struct InstanceReconciler: Sendable {
     /// Looks at `machines` (every reachable one when nil: a full pass): an incremental pass gives those whose report
     /// or instances changed, which is where an orphan appears (a report listing a new domain, an instance deleted, a
     /// machine back from OFFLINE after an evacuation); a `vm.delete` that failed is sent again by the next full pass.
+    ///
+    /// Only a report newer than the VM's last change counts, as for an instance's drift: a heartbeat that listed the
+    /// domain before its `vm.delete` ran, or while it ran, says nothing about whether it survived (each delete had
+    /// sent a second `vm.delete` for its own domain, as an orphan). The machine is then read again until a newer
+    /// report comes (`ReconcileLedger.awaitNewerReport`).
     func collectOrphans(_ reports: HostReports, on machines: Set<UUID>?, now: Date) async throws {
-        var reported: [UUID: [ObservedVm]] = [:]
+        var reported: [UUID: (at: Date, vms: [ObservedVm])] = [:]
         let examined = if let machines { Array(machines) } else { try await hosts.reachableMachineIds() }
         for machineId in examined {
             guard let beat = reports.latest(machineId), now.timeIntervalSince(beat.at) <= freshness else { continue }
             let candidates = beat.observedVms.filter { $0.vmName.hasPrefix("zedge-") }
-            if !candidates.isEmpty { reported[machineId] = candidates }
+            if !candidates.isEmpty { reported[machineId] = (beat.at, candidates) }
         }
         guard !reported.isEmpty else { return }
         let liveByMachine = try await service.instances.liveDomainUuids(on: Set(reported.keys))
-        for (machineId, reportedVms) in reported {
-            var candidates = reportedVms
+        for (machineId, report) in reported {
+            var candidates = report.vms
             let live = liveByMachine[machineId] ?? []
             candidates.removeAll { live.contains($0.vmUuid.uppercased()) }
             guard !candidates.isEmpty else { continue }
-            let ours = try await service.instances.knownDomainUuids(Set(candidates.map { $0.vmUuid.uppercased() }))
-            for vm in candidates where ours.contains(vm.vmUuid.uppercased()) {
-                // A domain whose VM row was written after this heartbeat is not an orphan: only act on
-                // reports newer than the row could be (rows are written before their vm.create is sent).
+            let ours = try await service.instances.knownDomains(Set(candidates.map { $0.vmUuid.uppercased() }))
+            for vm in candidates {
+                guard let changed = ours[vm.vmUuid.uppercased()] else { continue }  // never this coordinator's
+                guard report.at > changed else {
+                    ledger.awaitNewerReport(machineId, than: changed)
+                    continue
+                }
                 guard orphans.shouldSend(vm.vmUuid, now: now), let uuid = UUID(uuidString: vm.vmUuid) else { continue }
                 try await service.deleteOrphan(uuid: uuid, name: vm.vmName, on: machineId, now: now)
                 logger.notice("orphan domain sent vm.delete", metadata: ["machine": "\(machineId)", "domain": "\(vm.vmName)"])

@@ -13,7 +13,8 @@ final class ReconcileLedger: Sendable {
     struct Judged: Sendable {
         var fingerprint: Int
         var reportAt: Date
-        /// The newest `updatedAt` of an instance on the machine at or after `reportAt`: judged by no report yet.
+        /// The newest `updatedAt` of an instance on the machine (or of a VM whose domain it listed, `awaitNewerReport`)
+        /// at or after `reportAt`: judged by no report yet.
         var unjudgedChange: Date?
     }
 
@@ -51,6 +52,17 @@ final class ReconcileLedger: Sendable {
 
     func judged(_ machine: UUID) -> Judged? {
         state.withLock { $0.machines[machine] }
+    }
+
+    /// A VM on `machine` changed at `change`, after the machine's latest report (an orphan's judgement waits for a
+    /// newer one): the machine is read again until a report newer than `change` has been judged. A machine not
+    /// judged yet is read anyway.
+    func awaitNewerReport(_ machine: UUID, than change: Date) {
+        state.withLock { state in
+            guard var judged = state.machines[machine] else { return }
+            judged.unjudgedChange = max(judged.unjudgedChange ?? change, change)
+            state.machines[machine] = judged
+        }
     }
 
     /// Records a pass that began at `began` (wall clock) and read what `judged` says per machine (nil: the machine has

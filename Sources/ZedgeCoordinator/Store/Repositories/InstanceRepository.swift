@@ -58,8 +58,9 @@ public protocol InstanceRepository: ModelRepository where Model == Instance {
     /// with none has no entry.
     func liveDomainUuids(on machines: Set<UUID>) async throws -> [UUID: Set<String>]
     /// Of these domain UUIDs (upper case), those that a virtual machine of this coordinator's database has ever had,
-    /// whatever its status or machine now.
-    func knownDomainUuids(_ uuids: Set<String>) async throws -> Set<String>
+    /// whatever its status or machine now, each with the newest `updatedAt` of such a VM (its last change: a delete,
+    /// an evacuation's move).
+    func knownDomains(_ uuids: Set<String>) async throws -> [String: Date]
 }
 
 public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, DatabaseBacked {
@@ -216,10 +217,15 @@ public struct SQLInstanceRepository: InstanceRepository, SQLBackedStore, Databas
         return live
     }
 
-    public func knownDomainUuids(_ uuids: Set<String>) async throws -> Set<String> {
-        guard !uuids.isEmpty else { return [] }
+    public func knownDomains(_ uuids: Set<String>) async throws -> [String: Date] {
+        guard !uuids.isEmpty else { return [:] }
         let wanted = uuids.flatMap { [$0.uppercased(), $0.lowercased()] }
-        return Set(try await database.sql.select().column("vm_uuid").from(vms.name)
-            .where("vm_uuid", .in, wanted).all().map { try $0.decode(column: "vm_uuid", as: String.self).uppercased() })
+        var known: [String: Date] = [:]
+        for row in try await database.sql.select().column("vm_uuid").column("updated_at").from(vms.name).where("vm_uuid", .in, wanted).all() {
+            let uuid = try row.decode(column: "vm_uuid", as: String.self).uppercased()
+            let changed = try row.decode(column: "updated_at", as: Date.self)
+            known[uuid] = max(known[uuid] ?? changed, changed)
+        }
+        return known
     }
 }
