@@ -20,6 +20,7 @@ bins=("$@")
 bench=${BENCH:-.build/release/zedge-bench}
 rows=${ROWS:-'accepted creates/s|per create|busy|latency p99|max heartbeats/s|wake latency p99|VmRSS'}
 out=${OUT:-$(mktemp -d /tmp/zedge-ab.XXXXXX)}
+mkdir -p "$out"
 [ -x "$bench" ] || { echo "ab.sh: no zedge-bench at $bench (set BENCH)" >&2; exit 2; }
 for bin in "${bins[@]}"; do [ -x "$bin" ] || { echo "ab.sh: $bin is not an executable" >&2; exit 2; }; done
 echo "rounds $rounds; zedge-bench $args --target zedge; output in $out"
