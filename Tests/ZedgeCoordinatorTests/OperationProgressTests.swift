@@ -34,6 +34,14 @@ struct OperationProgressTests {
             #expect(version == tasks.count)
         }
     }
+    /// A machine to queue tasks for, the task repository and a dispatcher over `database`.
+    static func queue(on database: Database) async throws -> (machine: ComputeMachine, repository: SQLTaskRepository,
+                                                              dispatcher: WorkDispatcher) {
+        let machine = try #require(try await MachineFixture.machines(1, in: Store(database: database)).first)
+        let repository = SQLTaskRepository(database: database)
+        return (machine, repository, WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: TaskNotifier()))
+    }
+
     /// A task's change and its operation's progress are one transaction (`update(_:expecting:advancing:)`): tasks of
     /// one operation finishing at once each land with their step, none twice; when the operation moved under one, its
     /// transaction rolls back, task and all, and is tried again (a task written but its step lost would make the retry
@@ -42,9 +50,7 @@ struct OperationProgressTests {
     @Test(arguments: TestEngine.all)
     func aTaskAndItsOperationsProgressAreWrittenTogether(engine: TestEngine) async throws {
         try await engine.withMigratedDatabase { database in
-            let machine = try #require(try await MachineFixture.machines(1, in: Store(database: database)).first)
-            let repository = SQLTaskRepository(database: database)
-            let dispatcher = WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: TaskNotifier())
+            let (machine, repository, dispatcher) = try await Self.queue(on: database)
             var plan = OperationPlan(kind: "test", userId: nil, resourceType: "instance", resourceId: nil, request: nil)
             for n in 0..<16 {
                 plan.task(.vmStart, for: .computeMachine(machine.id), payload: ["vmUuid": .string(UUID().uuidString), "vmName": .string("vm-\(n)")])
@@ -96,9 +102,7 @@ struct OperationProgressTests {
     @Test(arguments: TestEngine.all)
     func aTypedPayloadIsStoredAsItsTextAndReadsBackWhole(engine: TestEngine) async throws {
         try await engine.withMigratedDatabase { database in
-            let machine = try #require(try await MachineFixture.machines(1, in: Store(database: database)).first)
-            let repository = SQLTaskRepository(database: database)
-            let dispatcher = WorkDispatcher(transactions: Transactions(database: database), tasks: repository, notifier: TaskNotifier())
+            let (machine, repository, dispatcher) = try await Self.queue(on: database)
 
             let stop = VmStopPayload(vmUuid: UUID(), vmName: "vm-ü \"quoted\"", timeoutS: 90)
             let expected = try JSONValue(encoding: stop)

@@ -58,7 +58,7 @@ public struct Problem: Error, HTTPResponseError, Sendable {
 extension Problem {
     /// 400 with one or more fields named.
     public static func badRequest(_ detail: String, errors: [FieldError] = []) -> Problem {
-        Problem(.badRequest, detail: detail, errors: errors)
+        Problem(.badRequest, title: "Invalid request", detail: detail, errors: errors)
     }
 
     /// 400: the request breaks a rule the OpenAPI document states (malformed JSON, an unknown field, a wrong type, a
@@ -132,6 +132,8 @@ extension Problem {
         var headers: HTTPFields = [:]
         if error.kind == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         if let seconds = error.retryAfter { headers[.retryAfter] = String(seconds) }
-        self.init(status, title: error.title, detail: error.message, errors: error.errors, headers: headers)
+        // Every 422 has the title `invalid(_:)` gives it, whichever refusal made it (a trial found two).
+        self.init(status, title: error.title ?? (error.kind == .invalid ? "Unprocessable request" : nil), detail: error.message,
+                  errors: error.errors, headers: headers)
     }
 }
