@@ -6,14 +6,15 @@
 #   ROUNDS             how many rounds; each round runs every BIN once, the order rotated by one each round
 #   ZEDGE-BENCH ARGS   the measurement, e.g. "creates --duration 20 --warmup 5"; --target zedge and --coordinator BIN
 #                      are added
-#   BIN                zedge-coordinator binaries (release builds: copy each out of .build-release before the next)
+#   BIN                zedge-coordinator binaries, release builds (`swift build -c release --product zedge-coordinator`
+#                      puts one in .build/release/; copy each out before building the next commit)
 # Environment: BENCH (the zedge-bench binary; default .build/release/zedge-bench), ROWS (an extended regex of the
 # figure rows to print; default creates/s, every per-create figure, the writer's busy share, p99, heartbeats/s, wake
 # p99 and RSS), OUT (a directory for each run's whole output; default a new one under /tmp).
 # Example: scripts/bench/ab.sh 5 "creates --duration 20 --warmup 5" /tmp/zc-main /tmp/zc-new
 set -euo pipefail
 ulimit -n 20000 2>/dev/null || true  # the agents measurement holds a connection per simulated agent
-if [ $# -lt 3 ]; then sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;/^set -e/d'; exit 2; fi
+if [ $# -lt 3 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;/^set -e/d'; exit 2; fi
 rounds=$1 args=$2
 shift 2
 bins=("$@")

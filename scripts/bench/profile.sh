@@ -6,14 +6,15 @@
 #                      OUT.stacks (`perf script`, one sample per block, each frame a line)
 #   ZEDGE-BENCH ARGS   the measurement, e.g. "creates --duration 45 --warmup 5"; --target zedge and --coordinator BIN
 #                      are added. Make it last longer than DELAY + SECONDS.
-#   BIN                the zedge-coordinator binary (a release build; its symbols name the frames)
+#   BIN                the zedge-coordinator binary, a release build (.build/release/zedge-coordinator after
+#                      `swift build -c release --product zedge-coordinator`; its symbols name the frames)
 #   DELAY              seconds from the start before recording (default 25: past registration and warm-up)
 #   SECONDS            seconds recorded (default 15), at 499 samples a second with call graphs (frame pointers)
 # Environment: BENCH (the zedge-bench binary; default .build/release/zedge-bench). Needs perf (Debian: linux-perf)
 # and, when not root, kernel.perf_event_paranoid ≤ 1.
-# Example: scripts/bench/profile.sh /tmp/creates "creates --duration 45 --warmup 5" .build-release/release/zedge-coordinator
+# Example: scripts/bench/profile.sh /tmp/creates "creates --duration 45 --warmup 5" .build/release/zedge-coordinator
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;/^set -e/d'; exit 2; fi
+if [ $# -lt 3 ] || [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then sed -n '2,/^set -e/p' "$0" | sed 's/^# \{0,1\}//;/^set -e/d'; exit 2; fi
 out=$1 args=$2 bin=$3 delay=${4:-25} seconds=${5:-15}
 bench=${BENCH:-.build/release/zedge-bench}
 ulimit -n 20000 2>/dev/null || true

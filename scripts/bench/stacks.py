@@ -12,6 +12,7 @@ inclusive share (in the sample's stack at all, counted once per sample), as perc
 Swift symbols are shown as perf wrote them; pipe through `swift demangle --simplified` to read them.
 """
 import collections
+import os
 import re
 import sys
 
@@ -39,8 +40,10 @@ def samples(path):
 
 
 def main():
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         sys.exit(__doc__)
+    if not os.path.isfile(sys.argv[1]):
+        sys.exit(f"stacks.py: no file {sys.argv[1]}")
     prefix = sys.argv[2] if len(sys.argv) > 2 else ""
     rows = int(sys.argv[3]) if len(sys.argv) > 3 else 30
     threads, own, inclusive, kept, total = collections.Counter(), collections.Counter(), collections.Counter(), 0, 0

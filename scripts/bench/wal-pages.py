@@ -2,9 +2,12 @@
 """Where a SQLite WAL's pages go: each commit's frames mapped to the tables and indexes they belong to.
 
 Usage: wal-pages.py DB WAL [FROM]
-  DB, WAL  a copy of the database file and of its -wal file, taken together (`cp db.sqlite db.sqlite-wal DIR/`)
-           before a checkpoint resets the WAL: SQLiteStore checkpoints past 16 MiB, a few seconds of creates; to
-           count a whole run, measure a build with `SQLiteStore.checkpointBytes` raised (session 34 used 10^8 pages).
+  DB, WAL  a copy of the coordinator's SQLite database and of its -wal file, taken together while it runs
+           (`cp coordinator.db coordinator.db-wal DIR/`; under `make run` they are in .zedge-dev/, under
+           `zedge-bench creates --database sqlite:///tmp/bench.db` in /tmp). The coordinator checkpoints the WAL
+           once it passes 16 MiB (`SQLiteStore.checkpointBytes`), a few seconds of creates, and a copy holds what
+           was written since; to count a whole run, measure a build with `checkpointBytes` raised. A cleanly
+           stopped coordinator leaves no -wal file.
   FROM     the fraction of the WAL's commits to skip first (0.5: the second half, past a run's warm-up).
 
 Prints, per kind of commit (the set of objects its frames touched), how many commits and their pages each, the
@@ -40,9 +43,12 @@ def frames(wal):
 
 
 def main():
-    if len(sys.argv) < 3:
+    if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):
         sys.exit(__doc__)
     db, wal = sys.argv[1], sys.argv[2]
+    for path in (db, wal):
+        if not os.path.isfile(path):
+            sys.exit(f"wal-pages.py: no file {path}")
     skip = float(sys.argv[3]) if len(sys.argv) > 3 else 0.0
     with tempfile.TemporaryDirectory() as scratch:
         copy = os.path.join(scratch, "db")
