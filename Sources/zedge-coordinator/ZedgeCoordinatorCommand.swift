@@ -218,6 +218,7 @@ final class LocalAgent: @unchecked Sendable {  // `process` is touched only on `
             try run.run()
             process = run
             print("Local agent registered (state in \(stateDir)) and running on test:///default")
+            fflush(nil)  // piped to a file (`make run > log`), stdout is fully buffered: this line came out at exit
         } catch {
             logger.error("the local agent did not start", metadata: ["error": "\(error)"])
         }

@@ -150,6 +150,11 @@ struct TemplateTests {
                 "name": "tunable", "visibility": "PUBLIC", "defaultCpuCores": 2, "defaultMemoryGb": 2, "parameters": parameters,
             ])
             #expect(created.status == 201, "\(created.text)")
+            // A template that does not exist is refused as any unknown id is: 422 naming templateId, the same detail.
+            let unknown = try await c.client.post("/api/v1/instances", token: f.user.token, ["name": "nope", "templateId": UUID().uuidString])
+            #expect(unknown.status == 422 && problemField(unknown) == "templateId" && unknown.text.contains("no such template")
+                    && unknown.text.contains(#""detail":"Invalid field(s): templateId""#)
+                    && unknown.text.contains(#""title":"Unprocessable request""#), "\(unknown.text)")
             let template = try created.decode(Template.self)
 
             // Every refusal names the parameter; nothing is created or claimed.

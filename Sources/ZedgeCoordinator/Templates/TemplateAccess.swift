@@ -48,7 +48,7 @@ public struct TemplateAccess: Sendable {
         templateId: UUID, versionNumber: String?, principal: Principal
     ) async throws -> (Template, TemplateVersion, TemplateConfig) {
         guard let template = try await templates.find(templateId), try await canSee(template, principal) else {
-            throw DomainError.badRequest("No such template.", errors: [FieldError(field: "templateId", message: "no such template")])
+            throw DomainError.invalid(field: "templateId", "no such template")
         }
         guard template.status == .active else {
             throw DomainError.conflict("Template '\(template.name)' is \(template.status.rawValue): it takes no new instances.", field: "templateId")
