@@ -1,9 +1,10 @@
 import Foundation
 import ZedgeCore
 
-/// Which tenant a new tenant-owned object (an instance, a disk, a VPC, a place) belongs to: the caller's own, or for ADMIN the one
-/// named in the request's `tenantId` (its own when none is named). 400 naming `tenantId` when ADMIN names no tenant
-/// and belongs to none, or names one that does not exist; 403 when anyone else names another tenant.
+/// Which tenant a new tenant-owned object (an instance, a disk, a VPC, a place) belongs to: the caller's own, or for
+/// ADMIN the one named in the request's `tenantId` (its own when none is named). 422 naming `tenantId` when ADMIN
+/// names no tenant and belongs to none, or names one that does not exist (or is INACTIVE); 403 naming it when anyone
+/// else names another tenant.
 public enum TenantOwnership {
     /// - Parameter objects: what is being created, plural and capitalised, for the 403's message ("Instances").
     public static func owningTenant(_ requested: UUID?, _ principal: Principal, tenants: any ModelRepository<Tenant>,
