@@ -34,6 +34,7 @@ extension FleetRun {
         let pollWait = options.pollWait, rampRate = Double(max(1, options.rampRate))
         // Connections to the server already open (the heartbeat and admin pools keep theirs).
         let baseline = ProcFS.establishedConnections(toPort: server.port)
+        result.residentBeforePollsKiB = try ProcFS.sample(server.pid).residentKiB
         try await withThrowingTaskGroup(of: Void.self) { group in
             let rampStart = ContinuousClock.now
             for agent in fleet.agents {

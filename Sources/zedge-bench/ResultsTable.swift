@@ -59,7 +59,9 @@ struct ResultsTable {
             row(wake, "wake latency p99, ms", places: 2) { $0.wake.p99 },
             row(wake, "enqueue request p50, ms", places: 2) { $0.wake.enqueueP50 },
             row(wake, "poll + heartbeat errors", places: 0, ratio: false) { Double($0.wake.pollErrors + $0.wake.heartbeatErrors) },
-        ] + usage(wake, memory: true) { $0.wake.usage }
+        ] + usage(wake, memory: true) { $0.wake.usage } + [
+            row(wake, "server RSS per held poll, KiB (growth ÷ polls)", places: 1) { $0.wake.residentPerHeldPollKiB },
+        ]
     }
 
     func render() -> String {

@@ -30,6 +30,16 @@ struct TargetResults: Sendable {
         var pollErrorSummary: String?
         var heartbeatErrors = 0
         var usage: PhaseUsage?
+        /// The server's VmRSS, KiB, just before the long-polls went out.
+        var residentBeforePollsKiB: Int?
+
+        /// What each held poll added to the server's VmRSS, KiB: (VmRSS with every poll held − VmRSS before) ÷ polls
+        /// held. Issue #14 item 4's "memory per held poll", without what the server held before (its database
+        /// caches and per-agent state, which the bare server does not have).
+        var residentPerHeldPollKiB: Double? {
+            guard let before = residentBeforePollsKiB, let usage, held > 0 else { return nil }
+            return (usage.serverResidentMiB * 1024 - Double(before)) / Double(held)
+        }
     }
 
     var registration = Registration()

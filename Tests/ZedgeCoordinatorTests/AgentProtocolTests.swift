@@ -192,6 +192,56 @@ import ZedgeCore
         }
     }
 
+    /// A held long-poll waits outside its request's middleware (`LongPollParkingResponder`) and goes through them
+    /// again after its wait: it is still one request to the client and to the metrics, timed from its arrival, and
+    /// the second pass authenticates again (a credential revoked during the wait gets nothing).
+    @Test(arguments: TestEngine.all)
+    func aHeldLongPollIsOneRequestAnsweredAfterItsWait(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await Fixture.make(c)
+            let agent = try await f.register(try await f.token()).decode(RegisterResponse.self)
+            let machine = try #require(agent.machineId)
+            let route = ["route": "/agent/v1/tasks", "method": "GET"]
+
+            // Nothing to hand out: the poll is answered, empty, once its second is over.
+            let asked = ContinuousClock.now
+            let empty = try await c.client.get("/agent/v1/tasks?wait=1", token: agent.credential)
+            #expect(ContinuousClock.now - asked >= .seconds(1), "answered before its wait was over")
+            #expect(empty.status == 200, "\(empty.text)")
+            #expect(try empty.decode(TaskPollResponse.self).tasks.isEmpty)
+            var page = try await MetricsTests.page(c)
+            #expect(page.value("zedge_http_requests_total", route.merging(["status": "200"]) { $1 }) == 1)
+            #expect(page.series("zedge_http_requests_total").keys.filter { $0["route"] == "/agent/v1/tasks" && $0["status"] != "200" }.isEmpty,
+                    "the first pass's placeholder is not a request: \(page.series("zedge_http_requests_total"))")
+            let waited = try #require(page.value("zedge_http_request_duration_seconds_sum", route.merging(["status": "200"]) { $1 }))
+            #expect(waited >= 1, "timed from its arrival: \(waited) s")
+
+            // Woken by a task queued while it waits: the task, in the same request.
+            async let woken = c.client.get("/agent/v1/tasks?wait=50", token: agent.credential)
+            try await eventually("the poll is held") { try await MetricsTests.page(c).value("zedge_agent_long_polls_held") == 1 }
+            let queued = try await c.client.post("/api/v1/compute-machines/\(machine)/tasks", token: f.admin, [
+                "kind": "vm.start", "payload": ["vmUuid": UUID().uuidString, "vmName": "zedge-woken"],
+            ])
+            #expect(queued.status == 202, "\(queued.text)")
+            let tasks = try await woken.decode(TaskPollResponse.self).tasks
+            #expect(tasks.map(\.kind) == [.vmStart])
+
+            // Revoked while it waits: the second pass refuses it.
+            async let revoked = c.client.get("/agent/v1/tasks?wait=50", token: agent.credential)
+            try await eventually("the poll is held") { try await MetricsTests.page(c).value("zedge_agent_long_polls_held") == 1 }
+            #expect(try await c.client.delete("/api/v1/compute-machines/\(machine)/credential", token: f.admin).status == 204)
+            let again = try await c.client.post("/api/v1/compute-machines/\(machine)/tasks", token: f.admin, [
+                "kind": "vm.start", "payload": ["vmUuid": UUID().uuidString, "vmName": "zedge-revoked"],
+            ])
+            #expect(again.status == 202, "\(again.text)")
+            #expect(try await revoked.status == 401)
+            page = try await MetricsTests.page(c)
+            #expect(page.value("zedge_agent_long_polls_held") == 0)
+            #expect(page.value("zedge_http_requests_total", route.merging(["status": "200"]) { $1 }) == 2)
+            #expect(page.value("zedge_http_requests_total", route.merging(["status": "401"]) { $1 }) == 1)
+        }
+    }
+
     @Test(arguments: TestEngine.all)
     func heartbeatsShowInTheAPIAndSilenceMeansOffline(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import ZedgeCore
 @testable import ZedgeCoordinator
@@ -544,3 +545,35 @@ extension TaskNotifierTests {
     }
 }
 
+
+/// `LongPollPark`'s phases: a wait handed over once, its subscription taken back once, and one left behind (its
+/// request ended during the wait) cancelled by `end`.
+@Suite struct LongPollParkTests {
+    @Test func aWaitIsHandedOverOnceAndItsSubscriptionTakenBackOnce() async {
+        let notifier = TaskNotifier()
+        let host = UUID()
+        let park = LongPollPark()
+        #expect(park.takeWait() == nil && park.resumption == nil && !park.isHolding, "nothing held yet")
+        let subscription = notifier.subscribe(host)
+        let waited = Mutex(0)
+        park.hold(subscription) { waited.withLock { $0 += 1 } }
+        #expect(park.isHolding)
+        let wait = park.takeWait()
+        #expect(wait != nil && park.takeWait() == nil && !park.isHolding)
+        await wait?()
+        #expect(waited.withLock { $0 } == 1)
+        #expect(park.resumption === subscription)
+        #expect(park.resumption == nil, "taken once")
+        park.end()  // the second pass took it: its handler cancels it, not `end`
+        #expect(notifier.waitingHosts == 1)
+        subscription.cancel()
+        #expect(notifier.waitingHosts == 0)
+
+        // Held, then the request ended (e.g. the second pass never came): `end` cancels the subscription.
+        let left = LongPollPark()
+        left.hold(notifier.subscribe(host)) {}
+        #expect(notifier.waitingHosts == 1)
+        left.end()
+        #expect(notifier.waitingHosts == 0 && left.takeWait() == nil && left.resumption == nil)
+    }
+}

@@ -195,8 +195,9 @@ public enum Coordinator {
             let generatedPassword = admin.generatedPassword
             let devToken = configuration.devMode ? try await DevSeed.seed(store) : nil
             let handle = GroupHandle()
+            // Long-polls wait outside the router's middleware (LongPollParkingResponder); the rest goes straight to it.
             let app = Application(
-                router: router,
+                responder: LongPollParkingResponder(router.buildResponder()),
                 server: server,
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "zedge-coordinator"),
                 onServerRunning: { channel in

@@ -17,6 +17,8 @@ public struct ZedgeRequestContext: RequestContext {
     public var clientAddress: String? { remoteAddress?.ipAddress }
     /// What this request's audit row will say (filled in by authentication and handlers).
     public let audit = RequestAudit()
+    /// Where a long-poll hands its wait, when `LongPollParkingResponder` answers it; nil otherwise (it waits inline).
+    public internal(set) var park: LongPollPark?
     /// Request bodies above this size are refused with 413.
     public var maxUploadSize: Int { 1 << 20 }
 

@@ -84,23 +84,50 @@ public struct AgentController: Sendable {
             }
             return run
         }
+        // The second pass of a poll that waited outside the handler (`LongPollPark`): carry on after the wait.
+        if let subscription = context.park?.resumption {
+            defer { subscription.cancel() }
+            return try await answer(afterWaiting: subscription, agent: agent, run: run)
+        }
         // A new run of this host's agent: the leases of its previous runs are handed out again now.
         if let run { try await queue.adopt(run: run, of: agent) }
         // Subscribed before looking, so that a task queued between the look and the wait wakes it.
         let subscription = wait > 0 ? notifier.subscribe(agent.hostId, handingTo: run) : nil
-        defer { subscription?.cancel() }
-        var leased = try await queue.lease(for: agent, run: run)
-        var calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
-        if leased.isEmpty, calls.isEmpty, let subscription {
-            _ = await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
-            // Tasks handed over by the transaction that queued them are already leased to this run: no read. A run
-            // replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
-            leased = try await queue.accept(subscription.handed, for: agent, run: run)
-            if leased.isEmpty || (subscription.notified && leased.count < TaskQueue.tasksPerPoll) {
-                leased += try await queue.lease(for: agent, run: run, limit: TaskQueue.tasksPerPoll - leased.count)
-                calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
-            }
+        var held = false
+        defer { if !held { subscription?.cancel() } }
+        let leased = try await queue.lease(for: agent, run: run)
+        let calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
+        guard leased.isEmpty, calls.isEmpty, let subscription else {
+            return try await answer(leased, calls: calls)
         }
+        let metrics = self.metrics
+        let waitForWork: @Sendable () async -> Void = {
+            _ = await metrics.holdingLongPoll { await subscription.wait(timeout: .seconds(wait)) }
+        }
+        if let park = context.park {
+            // The connection waits, without this request's frames; the request comes back through `resumption`.
+            park.hold(subscription, wait: waitForWork)
+            held = true
+            return LongPollPark.placeholder
+        }
+        await waitForWork()
+        return try await answer(afterWaiting: subscription, agent: agent, run: run)
+    }
+
+    /// After the wait: tasks handed over by the transaction that queued them are already leased to this run (no
+    /// read). A run replaced while it waited (its agent was killed and came back) takes nothing: not even calls.
+    private func answer(afterWaiting subscription: TaskNotifier.Subscription, agent: AgentPrincipal, run: UUID?) async throws -> Response {
+        var leased = try await queue.accept(subscription.handed, for: agent, run: run)
+        var calls: [AgentCall] = []
+        if leased.isEmpty || (subscription.notified && leased.count < TaskQueue.tasksPerPoll) {
+            leased += try await queue.lease(for: agent, run: run, limit: TaskQueue.tasksPerPoll - leased.count)
+            calls = queue.isCurrent(run, of: agent) ? try await pendingCalls(agent) : []
+        }
+        return try await answer(leased, calls: calls)
+    }
+
+    /// The poll's answer: each task with the secrets its payload needs.
+    private func answer(_ leased: [AgentTask], calls: [AgentCall]) async throws -> Response {
         var assignments: [TaskAssignment] = []
         for task in leased {
             assignments.append(TaskAssignment(id: task.id, kind: task.kind, payload: try await secrets.payloadForAgent(task),
