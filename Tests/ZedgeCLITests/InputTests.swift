@@ -30,7 +30,29 @@ import ZedgeCore
         #expect(throws: CLIError.self) { try BodyBuilder.parseAssignment("=1") }
         #expect(throws: CLIError.self) { try BodyBuilder.parseAssignment("a..b=1") }
         #expect(throws: CLIError.self) { try BodyBuilder.build(file: "-", fields: [:], sets: [], readStdin: { Data("[1]".utf8) }) }
+        // The two ways a body file is wrong are told apart: JSON that does not parse says where, and JSON that is not
+        // an object says so.
+        func message(_ text: String) -> String {
+            do {
+                _ = try BodyBuilder.build(file: "-", fields: [:], sets: [], readStdin: { Data(text.utf8) })
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        #expect(message(#"{"name": }"#).contains("standard input is not valid JSON: "), "\(message(#"{"name": }"#))")
+        #expect(!message(#"{"name": }"#).contains("DecodingError"), "\(message(#"{"name": }"#))")
+        #expect(message("[1]").contains("standard input is JSON but not an object"), "\(message("[1]"))")
+        #expect(message(#"{"a": 1}"#) == "accepted")
         #expect(throws: CLIError.self) { try BodyBuilder.build(file: "/nonexistent/zedge.json", fields: [:], sets: []) }
+    }
+
+    /// `--wait` and `--rental-mode` in help only where they mean something, and explained.
+    @Test func helpOffersWaitOnlyWhereACreateStartsAnOperation() {
+        #expect(CreateCommand<Instances>.helpMessage().contains("--wait"))
+        #expect(CreateCommand<Disks>.helpMessage().contains("--wait"))
+        #expect(!CreateCommand<Users>.helpMessage().contains("--wait"))
+        #expect(!CreateCommand<Tenants>.helpMessage().contains("--wait"))
+        let instance = CreateCommand<Instances>.helpMessage(columns: 400)
+        #expect(instance.contains("--rental-mode <rental-mode>") && instance.contains("EXCLUSIVE or SHARED"), "\(instance)")
     }
 
     @Test func registerLineIsShellSafe() {

@@ -60,6 +60,11 @@ import ZedgeCore
                 #expect(response.status == 415 && response.problemFields == ["Content-Type"], "\(type): \(response.status) \(response.text)")
                 #expect(response.headers.first(name: "Content-Type") == "application/problem+json", "\(type)")
             }
+            // Content-Type is one field: two (even if one says JSON) are a 400 naming it, not a 415 about the pair.
+            let twice = try await c.client.send(.POST, "/api/v1/tenants", token: admin, rawBody: body,
+                                                 headers: [("Content-Type", "application/json"), ("Content-Type", "text/plain")])
+            #expect(twice.status == 400 && twice.problemFields == ["Content-Type"], "\(twice.status) \(twice.text)")
+            #expect(twice.text.contains("must be given once"), "\(twice.text)")
             #expect(try await !tenantNames().contains("typed"))
             let charset = try await c.client.send(.POST, "/api/v1/tenants", token: admin, rawBody: body,
                                                    headers: [("Content-Type", "Application/JSON; charset=utf-8")])

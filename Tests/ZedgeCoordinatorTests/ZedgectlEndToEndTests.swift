@@ -212,6 +212,13 @@ struct ZedgectlEndToEndTests {
             // A usage error (ArgumentParser's) begins as every other error does.
             let usage = try await ctl(["tenant", "show"])
             #expect(usage.status != 0 && usage.stderr.hasPrefix("error: ") && usage.stderr.contains("Usage:"), "\(usage.stderr)")
+
+            // A login into another context makes it current, and says so; logging in again to it does not repeat that.
+            let elsewhere = try await ctl.ok(["login", "--url", coordinator.url, "--ca-hash", coordinator.caHash, "--username", "admin",
+                                              "--password-stdin", "--context", "other"], stdin: Self.password + "\n")
+            #expect(elsewhere.stderr.contains("(context \"other\"; it is now the current context (was \"e2e\"))"), "\(elsewhere.stderr)")
+            let again = try await ctl.ok(["login", "--username", "admin", "--password-stdin"], stdin: Self.password + "\n")
+            #expect(again.stderr.contains("(context \"other\").") && !again.stderr.contains("now the current"), "\(again.stderr)")
         } catch {
             await coordinator.stop()
             throw error

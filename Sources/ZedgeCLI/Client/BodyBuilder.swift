@@ -17,9 +17,14 @@ public enum BodyBuilder {
                 guard let read = FileManager.default.contents(atPath: file) else { throw CLIError.usage("cannot read \(file)") }
                 data = read
             }
-            guard let object = (try? JSONDecoder().decode(JSONValue.self, from: data))?.objectValue else {
-                throw CLIError.usage("\(file == "-" ? "standard input" : file) is not a JSON object")
+            let source = file == "-" ? "standard input" : file
+            let value: JSONValue
+            do {
+                value = try JSONDecoder().decode(JSONValue.self, from: data)
+            } catch {
+                throw CLIError.usage("\(source) is not valid JSON: \(Self.describe(error))")
             }
+            guard let object = value.objectValue else { throw CLIError.usage("\(source) is JSON but not an object ({…})") }
             body = object
         }
         for (key, value) in fields { body[key] = value }
@@ -28,6 +33,13 @@ public enum BodyBuilder {
             body = set(body, path: path[...], value: value)
         }
         return body
+    }
+
+    /// What a JSON parser said, in a line: its own description, without Swift's `DecodingError` wrapping.
+    static func describe(_ error: Error) -> String {
+        guard case DecodingError.dataCorrupted(let context) = error else { return "\(error)" }
+        let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+        return underlying ?? context.debugDescription
     }
 
     /// `key=value` → (["key"], value); `a.b=1` → (["a", "b"], 1).

@@ -65,13 +65,16 @@ struct LoginCommand: AsyncParsableCommand {
 
         config.contexts[name] = .init(url: transport.baseURL, caHash: pin.map { $0.trimmingCharacters(in: .whitespaces).lowercased() },
                                       caPEM: caPEM, username: user)
+        let previous = config.currentContext
         config.currentContext = name
         var credentials = try store.loadCredentials()
         credentials.contexts[name] = .init(refreshToken: pair.refreshToken, accessToken: pair.accessToken,
                                            accessTokenExpiresAt: Date().addingTimeInterval(TimeInterval(pair.expiresIn ?? 900)))
         try store.save(credentials)
         try store.save(config)
-        FileHandle.standardError.write(Data("Logged in to \(transport.baseURL) as \(user) (context \"\(name)\").\n".utf8))
+        // Logging in makes the context current: say so when that changed which one commands go to.
+        let switched = previous != nil && previous != name ? "; it is now the current context (was \"\(previous!)\")" : ""
+        FileHandle.standardError.write(Data("Logged in to \(transport.baseURL) as \(user) (context \"\(name)\"\(switched)).\n".utf8))
     }
 
     /// `host:port` of the URL, else the URL.

@@ -94,7 +94,8 @@ struct CreateCommand<R: CreatableResource>: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var typed: R.CreateFlags
     @OptionGroup var input: BodyOptions
-    @OptionGroup var wait: WaitOptions
+    /// Shown only where a create starts an operation (202: instances, disks); elsewhere accepted and ignored.
+    @OptionGroup(visibility: R.spec.acceptedKey == nil ? .hidden : .default) var wait: WaitOptions
 
     func run() async throws {
         let session = try await global.session()

@@ -72,7 +72,7 @@ enum Machines: UpdatableResource {
 struct MachineFlags: BodyFlags {
     @Option var name: String?
     @Option(help: ArgumentHelp(EnumChoices.of(ComputeMachineStatus.self, except: [.offline]) + " OFFLINE comes from missed heartbeats.")) var status: String?
-    @Option var rentalMode: String?
+    @Option(help: ArgumentHelp("Which instances it takes: " + EnumChoices.of(RentalMode.self))) var rentalMode: String?
     @Option var businessIp: String?
     @Option(help: "Tags as JSON.") var tags: String?
 

@@ -98,7 +98,7 @@ struct InstanceFlags: BodyFlags {
     var parameters: [String] = []
     @Option(help: "The resource pool (name or id).") var pool: String?
     @Option(help: "The tenant (name or id; ADMIN).") var tenant: String?
-    @Option var rentalMode: String?
+    @Option(help: ArgumentHelp("How it shares its machine: " + EnumChoices.of(RentalMode.self))) var rentalMode: String?
     @Option(help: "Stop it after this many seconds.") var timeoutS: Int?
     @Option(name: .customLong("network"), help: "A NIC on this subnet (name or id), optionally subnet=ADDRESS (repeatable).")
     var networks: [String] = []

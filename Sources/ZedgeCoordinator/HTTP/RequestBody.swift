@@ -47,6 +47,8 @@ extension Request {
         _ type: Body.Type, context: ZedgeRequestContext
     ) async throws -> DecodedBody<Body> {
         if let contentType = headers[.contentType], !BodyDecoder.isJSON(mediaType: contentType) {
+            // Several Content-Type fields read as one list ("a, b"): say that, not "a, b is not JSON".
+            if headers[values: .contentType].count > 1 { throw BodyDecoder.repeatedContentType }
             throw BodyDecoder.unsupportedMediaType(contentType)
         }
         let buffer: ByteBuffer
@@ -97,6 +99,13 @@ public enum BodyDecoder {
         Problem(.unsupportedMediaType, detail: "This route takes a JSON body; send Content-Type: application/json.",
                 errors: [FieldError(field: "Content-Type", message: "is \(value.prefix(100)), not application/json")])
     }
+
+    /// 400 for a request with more than one `Content-Type` field: it is a singleton field (RFC 9110 §5.3, §8.3), and
+    /// which of the values the body is in cannot be told.
+    static var repeatedContentType: Problem {
+        Problem.malformed(field: "Content-Type", "must be given once (the request has several Content-Type fields)")
+    }
+
     public static func decode<Body: RequestBody>(_ type: Body.Type, from data: Data) throws -> DecodedBody<Body> {
         guard !data.isEmpty else { throw Problem.malformed(field: "body", "a JSON object is required") }
         let guide = BodyGuide.of(type)
