@@ -423,6 +423,42 @@ import ZedgeCore
 }
 
 extension TaskNotifierTests {
+    /// A wait ends by its timeout (false: not notified), by a notify (true), or when its task is cancelled (false,
+    /// long before its hour is up: the test's time limit is the check, not a wall-clock assert).
+    @Test(.timeLimit(.minutes(2))) func aWaitEndsByTimeoutNotifyOrCancellation() async throws {
+        let notifier = TaskNotifier()
+        let host = UUID()
+        let timedOut = notifier.subscribe(host)
+        #expect(await timedOut.wait(timeout: .milliseconds(50)) == false)
+        #expect(!timedOut.notified)
+        timedOut.cancel()
+
+        let woken = notifier.subscribe(host)
+        async let result = woken.wait(timeout: .seconds(3600))
+        try await Task.sleep(for: .milliseconds(50))
+        notifier.notify(host)
+        #expect(await result == true)
+        #expect(woken.notified)
+        woken.cancel()
+
+        let cancelled = notifier.subscribe(host)
+        let waiting = Task { await cancelled.wait(timeout: .seconds(3600)) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        #expect(await waiting.value == false)
+        #expect(!cancelled.notified)
+        cancelled.cancel()
+        // A wait whose task was cancelled before it began returns at once.
+        let late = notifier.subscribe(host)
+        let already = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return await late.wait(timeout: .seconds(3600))
+        }
+        #expect(await already.value == false)
+        late.cancel()
+        #expect(notifier.waitingHosts == 0)
+    }
+
     /// A long-poll reads its host's agent calls only when one may wait: every host at first, then only after a
     /// call was stored for it (`notifyCall`, which also wakes its polls) or a read gave the mark back.
     @Test func aHostsPollsLookForCallsOnlyWhenOneMayWait() async {
