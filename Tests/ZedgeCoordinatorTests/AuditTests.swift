@@ -58,6 +58,41 @@ import ZedgeCore
         }
     }
 
+    /// The router reads `//api/v1/tenants` as `/api/v1/tenants`: so do the audit and the credential checks. A path
+    /// spelled with extra slashes leaves its audit row (a create, a failed login) and takes the credentials of the
+    /// route it reaches (a trial found both skipped).
+    @Test(arguments: TestEngine.all)
+    func extraSlashesReachNoRouteUnaudited(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let admin = try await c.adminToken()
+            let created = try await c.client.post("//api/v1/tenants", token: admin, ["name": "slashed"])
+            #expect(created.status == 201, "\(created.text)")
+            #expect(try await c.client.post("//api/v1//auth/login/", token: nil, ["username": "admin", "password": "wrong-password"]).status == 401)
+            func entries(_ query: String) async throws -> [AuditLog] {
+                try await c.client.get("/api/v1/audit-logs?\(query)", token: admin).decode(Page<AuditLog>.self).items
+            }
+            let rows = try await entries("action=tenant.create&status=SUCCESS")
+            #expect(rows.map(\.resourceId) == [try created.decode(Tenant.self).id], "\(rows)")
+            #expect(try await entries("action=auth.login&status=DENIED").count == 1)
+
+            // An agent credential on a spelling of an agent route is an agent's call, not a refused /api one.
+            let f = try await AgentProtocolTests.Fixture.make(c)
+            let agent = try await f.register(try await f.token()).decode(RegisterResponse.self)
+            let polled = try await c.client.get("//agent/v1//tasks/?wait=1", token: agent.credential)
+            #expect(polled.status == 200, "\(polled.text)")
+            #expect(try polled.decode(TaskPollResponse.self).tasks.isEmpty)
+        }
+    }
+
+    @Test func routedPathsAreCanonical() {
+        for (raw, canonical) in [
+            ("/", "/"), ("/api/v1/tenants", "/api/v1/tenants"), ("//api/v1/tenants", "/api/v1/tenants"),
+            ("/api//v1/tenants/", "/api/v1/tenants"), ("/agent/v1/tasks/", "/agent/v1/tasks"), ("//", "/"),
+        ] {
+            #expect(RoutedPath.canonical(raw) == canonical, "\(raw)")
+        }
+    }
+
     @Test(arguments: TestEngine.all)
     func tenantAdminsReadOnlyTheirTenantsAuditRows(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine) { c in

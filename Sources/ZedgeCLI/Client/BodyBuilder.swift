@@ -18,13 +18,17 @@ public enum BodyBuilder {
                 data = read
             }
             let source = file == "-" ? "standard input" : file
-            let value: JSONValue
-            do {
-                value = try JSONDecoder().decode(JSONValue.self, from: data)
-            } catch {
-                throw CLIError.usage("\(source) is not valid JSON: \(Self.describe(error))")
+            // The coordinator's own strict reading (RFC 8259, no duplicate names): what it would refuse is refused
+            // here, saying where, rather than sent as Foundation's lenient parse rewrote it.
+            switch StrictJSONScanner.scan(data) {
+            case .valid: break
+            case .malformed(let offset, let reason): throw CLIError.usage("\(source) is not valid JSON: \(reason) (at byte \(offset))")
+            case .duplicateKey(let path): throw CLIError.usage("\(source) has the member \(path) twice")
+            case .tooDeep(let offset, let maxDepth): throw CLIError.usage("\(source) nests deeper than \(maxDepth) (at byte \(offset))")
             }
-            guard let object = value.objectValue else { throw CLIError.usage("\(source) is JSON but not an object ({…})") }
+            guard let object = try JSONDecoder().decode(JSONValue.self, from: data).objectValue else {
+                throw CLIError.usage("\(source) is JSON but not an object ({…})")
+            }
             body = object
         }
         for (key, value) in fields { body[key] = value }
@@ -33,13 +37,6 @@ public enum BodyBuilder {
             body = set(body, path: path[...], value: value)
         }
         return body
-    }
-
-    /// What a JSON parser said, in a line: its own description, without Swift's `DecodingError` wrapping.
-    static func describe(_ error: Error) -> String {
-        guard case DecodingError.dataCorrupted(let context) = error else { return "\(error)" }
-        let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-        return underlying ?? context.debugDescription
     }
 
     /// `key=value` → (["key"], value); `a.b=1` → (["a", "b"], 1).

@@ -73,7 +73,7 @@ struct LoginCommand: AsyncParsableCommand {
         try store.save(credentials)
         try store.save(config)
         // Logging in makes the context current: say so when that changed which one commands go to.
-        let switched = previous != nil && previous != name ? "; it is now the current context (was \"\(previous!)\")" : ""
+        let switched = if let previous, previous != name { "; it is now the current context (was \"\(previous)\")" } else { "" }
         FileHandle.standardError.write(Data("Logged in to \(transport.baseURL) as \(user) (context \"\(name)\"\(switched)).\n".utf8))
     }
 

@@ -15,7 +15,8 @@ public struct LongPollParkingResponder<Inner: HTTPResponder>: HTTPResponder wher
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
-        guard request.method == .get, request.uri.path == Self.path else {
+        // Before routing: the path as the router will read it (`/agent/v1/tasks/` is the same route).
+        guard request.method == .get, RoutedPath.canonical(request.uri.path) == Self.path else {
             return try await inner.respond(to: request, context: context)
         }
         let park = LongPollPark()

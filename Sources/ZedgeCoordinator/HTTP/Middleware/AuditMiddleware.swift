@@ -22,7 +22,8 @@ public struct AuditMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         let response = try await next(request, context)
-        let audited = request.uri.path.hasPrefix("/api/") || request.uri.path == "/agent/v1/register"
+        let path = RoutedPath.of(request, context)
+        let audited = path.hasPrefix("/api/") || path == "/agent/v1/register"
         guard ![.get, .head, .options].contains(request.method), audited else {
             return response
         }

@@ -32,7 +32,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             throw DomainError.unauthorized("Authorization must be 'Bearer <token>'.")
         }
         var context = context
-        if request.uri.path.hasPrefix("/agent/") {
+        if RoutedPath.of(request, context).hasPrefix("/agent/") {
             context.agent = try await authenticator.agent(for: token)
         } else {
             let principal = try await authenticator.principal(for: token)

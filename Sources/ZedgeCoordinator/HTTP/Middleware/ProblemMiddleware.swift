@@ -36,7 +36,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return try Problem.invalid(failure.errors).response(from: request, context: context)
         case let error as HTTPError:
             if error.status == .notFound, let catalog {
-                let allowed = catalog.allowedMethods(forPath: request.uri.path)
+                let allowed = catalog.allowedMethods(forPath: RoutedPath.canonical(request.uri.path))
                 if !allowed.isEmpty {
                     let allow = Set(allowed.map(\.rawValue)).sorted().joined(separator: ", ")
                     return try Problem(.methodNotAllowed, detail: "Allowed methods: \(allow).", headers: [.allow: allow])
