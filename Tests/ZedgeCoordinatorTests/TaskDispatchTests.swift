@@ -512,7 +512,8 @@ extension TaskNotifierTests {
         let task = AgentTask(computeMachineId: host, kind: .vmStart, payload: [:])
         let subscription = notifier.subscribe(host, handingTo: run)
         #expect(notifier.reserve(host) == nil, "subscribed, but not waiting yet (still looking)")
-        async let woken = subscription.wait(timeout: .milliseconds(50))
+        // Long enough for the loop below to reserve it while it waits on a loaded machine (50 ms was not always).
+        async let woken = subscription.wait(timeout: .seconds(1))
         var reservation: TaskNotifier.Reservation?
         while reservation == nil {
             reservation = notifier.reserve(host)
@@ -520,7 +521,7 @@ extension TaskNotifierTests {
         }
         #expect(reservation?.run == run)
         #expect(notifier.reserve(host) == nil, "reserved already")
-        try await Task.sleep(for: .milliseconds(200))  // the poll's timeout passes while reserved
+        try await Task.sleep(for: .milliseconds(1500))  // the poll's timeout passes while reserved
         reservation?.settle(handing: [task])
         #expect(await woken)
         #expect(subscription.handed.map(\.id) == [task.id] && !subscription.notified)
