@@ -46,3 +46,29 @@ import ZedgeCore
                               "request", "error", "createdAt", "updatedAt", "startedAt", "endedAt"])
     }
 }
+
+/// The types `ExplicitNulls` passes through unwrapped (`hasNoOptionals`) really have nothing for it to do.
+@Suite struct ExplicitNullsPassThroughTests {
+    /// Every stored property of each protocol type passed through, at every depth, is not an Optional.
+    @Test func typesPassedThroughHaveNoOptionals() throws {
+        let heartbeat = HeartbeatResponse(heartbeatIntervalS: 10, serverTime: Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(ExplicitNulls<HeartbeatResponse>.hasNoOptionals(HeartbeatResponse.self))
+        #expect(optionals(in: heartbeat).isEmpty)
+        #expect(try ZedgeJSON.encoder().encode(ExplicitNulls(heartbeat)) == ZedgeJSON.encoder().encode(heartbeat))
+        // The check itself finds an optional, nested or not.
+        struct Nested: Encodable { var inner: [Inner] }
+        struct Inner: Encodable { var note: String? }
+        #expect(optionals(in: Nested(inner: [Inner(note: "x")])) == ["inner.0.note"])
+        #expect(!ExplicitNulls<Nested>.hasNoOptionals(Nested.self))
+    }
+
+    /// The paths of the Optional properties in `value`'s stored properties, at every depth (by reflection).
+    private func optionals(in value: Any, path: String = "") -> [String] {
+        Mirror(reflecting: value).children.enumerated().flatMap { index, child -> [String] in
+            let name = path.isEmpty ? (child.label ?? "\(index)") : "\(path).\(child.label ?? "\(index)")"
+            if Mirror(reflecting: child.value).displayStyle == .optional { return [name] }
+            if child.value is Date { return [] }
+            return optionals(in: child.value, path: name)
+        }
+    }
+}

@@ -8,7 +8,7 @@ public enum JSONResponse {
         var headers = headers
         headers[.contentType] = "application/json; charset=utf-8"
         // Every key of the type, `null` for an optional one without a value (issue #15: stable shapes).
-        let data = try ZedgeJSON.encoder().encode(ExplicitNulls(value))
+        let data = try ZedgeJSON.encoder().encode(ExplicitNulls<T>.wrapped(value))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

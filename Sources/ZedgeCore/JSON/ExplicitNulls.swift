@@ -21,17 +21,22 @@ public struct ExplicitNulls<Value: Encodable>: Encodable {
         try value.encode(to: NullWritingEncoder(base: encoder))
     }
 
-    /// `value` wrapped, unless `JSONEncoder` treats its type itself (`Date`, `Data`, `URL`, `Decimal`) or its
-    /// encoding has no optional property to write (`JSONValue` and `[String: JSONValue]`, which write their own
-    /// nulls; `UUID`; `String`).
+    /// `value` wrapped, unless its type has nothing for the wrapping to do (`hasNoOptionals`).
     /// Compared by metatype, not by a dynamic cast of the value: this runs for every nested value of every response
     /// (issue #14: the casts and the wrapping of each member of a task payload were 5 % of the coordinator's CPU).
-    static func wrapped<T: Encodable>(_ value: T) -> any Encodable {
-        if T.self == JSONValue.self || T.self == [String: JSONValue].self || T.self == UUID.self || T.self == String.self
-            || T.self == Date.self || T.self == Data.self || T.self == URL.self || T.self == Decimal.self {
-            return value
-        }
-        return ExplicitNulls<T>(value)
+    public static func wrapped<T: Encodable>(_ value: T) -> any Encodable {
+        hasNoOptionals(T.self) ? value : ExplicitNulls<T>(value)
+    }
+
+    /// Whether wrapping a `type` changes nothing: `JSONEncoder` treats it itself (`Date`, `Data`, `URL`, `Decimal`),
+    /// or its encoding has no optional property to write (`JSONValue` and `[String: JSONValue]`, which write their own
+    /// nulls; `UUID`; `String`; `HeartbeatResponse`, which every agent's heartbeat is answered with: wrapping it was
+    /// ~3 % of a saturated heartbeat's CPU, issue #14). A type added here must have no optional at any depth;
+    /// `ExplicitNullsTests.typesPassedThroughHaveNoOptionals` checks the protocol types by reflection.
+    public static func hasNoOptionals<T>(_ type: T.Type) -> Bool {
+        T.self == JSONValue.self || T.self == [String: JSONValue].self || T.self == UUID.self || T.self == String.self
+            || T.self == Date.self || T.self == Data.self || T.self == URL.self || T.self == Decimal.self
+            || T.self == HeartbeatResponse.self
     }
 }
 

@@ -27,12 +27,37 @@ public protocol UserRepository: ModelStore where Model == User {
 public struct SQLUserRepository: UserRepository, SQLBackedStore {
     let base: SQLModelRepository<User>
     var sql: any SQLDatabase { base.database.sql }
+    /// Users read by id, in memory (SQLite only: see `UserCache`); nil reads the database each time.
+    let cache: UserCache?
 
+    /// With SQLite, users found by id are cached in memory: one coordinator owns the file, so every change passes
+    /// through here. PostgreSQL may have several replicas, so it reads each time.
     public init(database: Database) {
         base = SQLModelRepository(Tables.users, database: database)
+        cache = database.engine == .sqlite ? UserCache() : nil
+    }
+
+    /// The user with this id, from the cache when it holds it (the row as this process last wrote or read it).
+    public func find(_ id: UUID) async throws -> User? {
+        let (cached, generation) = cache?.lookup(id) ?? (nil, 0)
+        if let cached { return cached }
+        let found = try await base.find(id)
+        if let found { cache?.store(found, readAt: generation) }
+        return found
+    }
+
+    public func update(_ model: User) async throws -> Bool {
+        defer { cache?.invalidate(model.id) }
+        return try await base.update(model)
+    }
+
+    public func delete(_ id: UUID) async throws -> Bool {
+        defer { cache?.invalidate(id) }
+        return try await base.delete(id)
     }
 
     public func insert(_ user: User, passwordHash: String) async throws {
+        defer { cache?.invalidate(user.id) }
         try await base.table.insert(user, secrets: [("password_hash", passwordHash)], on: sql)
     }
 
@@ -44,11 +69,14 @@ public struct SQLUserRepository: UserRepository, SQLBackedStore {
     }
 
     public func setPasswordHash(_ hash: String, for id: UUID) async throws {
+        defer { cache?.invalidate(id) }
         try await sql.update("users").set("password_hash", to: hash).set("updated_at", to: Date())
             .where("id", .equal, id).run()
     }
 
     public func updateKeepingAnActiveAdmin(_ user: User) async throws -> Bool {
+        // Invalidated whatever the outcome (here and below): a failed write may still have committed.
+        defer { cache?.invalidate(user.id) }
         let table = base.table
         return try await base.database.transaction { tx in
             // The ACTIVE ADMIN rows are held (PostgreSQL) so that a concurrent demotion counts after this one.
@@ -76,6 +104,7 @@ public struct SQLUserRepository: UserRepository, SQLBackedStore {
     }
 
     public func deactivate(_ id: UUID, at date: Date) async throws -> Bool {
+        defer { cache?.invalidate(id) }
         let table = base.table
         return try await base.database.transaction { tx in
             // The same order as `updateKeepingAnActiveAdmin` (the ACTIVE ADMIN rows, then the user's), so that
@@ -105,6 +134,7 @@ public struct SQLUserRepository: UserRepository, SQLBackedStore {
     }
 
     public func recordLogin(_ id: UUID, at date: Date) async throws {
+        defer { cache?.invalidate(id) }
         try await sql.update("users").set("last_login_at", to: date).where("id", .equal, id).run()
     }
 }
