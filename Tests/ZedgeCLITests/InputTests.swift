@@ -25,6 +25,20 @@ import ZedgeCore
         #expect(stdin == ["a": 1])
     }
 
+    /// A body file that cannot be read says why, in the system's words.
+    @Test func anUnreadableFileSaysWhy() throws {
+        func message(_ file: String) -> String {
+            do {
+                _ = try BodyBuilder.build(file: file, fields: [:], sets: [])
+                return "accepted"
+            } catch { return "\(error)" }
+        }
+        let missing = "/nonexistent-\(UUID().uuidString).json"
+        #expect(message(missing) == "cannot read \(missing): No such file or directory")
+        let directory = FileManager.default.temporaryDirectory.path
+        #expect(message(directory) == "cannot read \(directory): Is a directory")
+    }
+
     @Test func badInputIsAClearError() {
         #expect(throws: CLIError.self) { try BodyBuilder.parseAssignment("novalue") }
         #expect(throws: CLIError.self) { try BodyBuilder.parseAssignment("=1") }

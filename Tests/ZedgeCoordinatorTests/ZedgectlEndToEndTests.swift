@@ -323,6 +323,10 @@ struct ZedgectlEndToEndTests {
             // An action the instance's state forbids is a 409 with the API's detail.
             let again = try await ctl(["instance", "start", "web-1"])
             #expect(again.status == 1 && again.stderr.contains("(HTTP 409)"), "\(again.stderr)")
+            // A delete waited for says so, as a delete answered at once does: no operation table.
+            let instanceId = try #require(running["id"]?.stringValue)
+            let deleted = try await ctl.ok(["instance", "delete", "web-1", "--wait", "--poll-interval", "0.2"])
+            #expect(deleted.stdout.isEmpty && deleted.stderr.hasSuffix("instance \(instanceId) deleted\n"), "\(deleted.stdout)\(deleted.stderr)")
 
             // The technician: pre-register a CloudBox, run the printed line on "the box", and it comes ONLINE.
             let register = try await ctl.ok(["cloudbox", "register", "--serial", "CB-0042", "--dc", "edge-1", "--location", "Shop 3",

@@ -14,8 +14,7 @@ public enum BodyBuilder {
             if file == "-" {
                 data = readStdin()
             } else {
-                guard let read = FileManager.default.contents(atPath: file) else { throw CLIError.usage("cannot read \(file)") }
-                data = read
+                data = try LocalFile.read(file)
             }
             let source = file == "-" ? "standard input" : file
             // The coordinator's own strict reading (RFC 8259, no duplicate names): what it would refuse is refused

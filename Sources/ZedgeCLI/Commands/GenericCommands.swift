@@ -145,7 +145,8 @@ struct DeleteCommand<R: ResourceKind>: AsyncParsableCommand {
             let id = try await NameResolver(client: session.client).id(target, R.spec)
             let response = try await session.client.send("DELETE", R.spec.item(id))
             if response.status == 202 {
-                try await Accepted.finish(response, spec: R.spec, session: session, wait: wait, printer: global.printer, refetch: false)
+                try await Accepted.finish(response, spec: R.spec, session: session, wait: wait, printer: global.printer, refetch: false,
+                                          deleted: id)
             } else {
                 FileHandle.standardError.write(Data("\(R.spec.noun) \(id) deleted\n".utf8))
             }
@@ -154,10 +155,12 @@ struct DeleteCommand<R: ResourceKind>: AsyncParsableCommand {
 }
 
 /// What a create, update or action prints: the object, or for a 202 the accepted object and its operation,
-/// waited for with `--wait` (then the object is read again and printed as it ended up).
+/// waited for with `--wait` (then the object is read again and printed as it ended up). A delete waited for (`deleted`,
+/// the object's id) says "<noun> <id> deleted" as a delete that answered at once does; json and yaml print the
+/// operation as it ended.
 enum Accepted {
     static func finish(_ response: APIResponse, spec: ResourceSpec, session: Session, wait: WaitOptions, printer: OutputPrinter,
-                       refetch: Bool = true) async throws {
+                       refetch: Bool = true, deleted: String? = nil) async throws {
         let body = try response.json()
         guard response.status == 202, let operation = OperationWaiter.operation(in: body),
               let operationId = operation["id"]?.stringValue else {
@@ -175,7 +178,9 @@ enum Accepted {
         let waiter = OperationWaiter(client: session.client, interval: .milliseconds(Int(max(0.05, wait.pollInterval) * 1000)))
         let final = try await waiter.wait(for: operationId)
         let objectId = spec.acceptedKey.flatMap { body[$0]?["id"]?.stringValue } ?? final["resourceId"]?.stringValue
-        if refetch, !spec.path.isEmpty, let objectId {
+        if let deleted, printer.format != .json, printer.format != .yaml {
+            FileHandle.standardError.write(Data("\(spec.noun) \(deleted) deleted\n".utf8))
+        } else if refetch, !spec.path.isEmpty, let objectId {
             let fresh = try await session.client.send("GET", spec.item(objectId))
             try printer.object(try fresh.json(), raw: fresh.body, columns: spec.columns + spec.wideColumns)
         } else {

@@ -29,7 +29,7 @@ struct TemplateFlags: BodyFlags {
         f.put("defaultMemoryGb", memoryGb); f.put("defaultStorageGb", storageGb); f.put("baseImageId", image); f.put("tenantId", tenant)
         f.put("status", status)
         if let userDataFile {
-            guard let data = FileManager.default.contents(atPath: userDataFile) else { throw CLIError.usage("cannot read \(userDataFile)") }
+            let data = try LocalFile.read(userDataFile)
             f.put("userData", String(decoding: data, as: UTF8.self))
         }
         return f
@@ -98,7 +98,7 @@ struct InstanceFlags: BodyFlags {
     var parameters: [String] = []
     @Option(help: "The resource pool (name or id).") var pool: String?
     @Option(help: "The tenant (name or id; ADMIN).") var tenant: String?
-    @Option(help: ArgumentHelp("How it shares its machine: " + EnumChoices.of(RentalMode.self))) var rentalMode: String?
+    @Option(help: ArgumentHelp("How it shares its machine (default SHARED): " + EnumChoices.of(RentalMode.self))) var rentalMode: String?
     @Option(help: "Stop it after this many seconds.") var timeoutS: Int?
     @Option(name: .customLong("network"), help: "A NIC on this subnet (name or id), optionally subnet=ADDRESS (repeatable).")
     var networks: [String] = []
