@@ -242,6 +242,33 @@ import ZedgeCore
         }
     }
 
+    /// A long-poll whose client closes its connection while it waits ends then (Hummingbird keeps a half-closed
+    /// channel active, so the poll learns it from `ClientClosureHandler`): a task queued afterwards is not handed to
+    /// it, where it would stay leased for the delivery window and spend an attempt, and the next poll gets it at once,
+    /// at attempt 1.
+    @Test(arguments: TestEngine.all)
+    func aPollWhoseClientLeftTakesNoTask(engine: TestEngine) async throws {
+        try await TestCoordinator.with(engine) { c in
+            let f = try await Fixture.make(c)
+            let agent = try await f.register(try await f.token()).decode(RegisterResponse.self)
+            let machine = try #require(agent.machineId)
+            // The client gives up after a second of a 50 s wait and closes its connection.
+            await #expect(throws: (any Error).self) {
+                _ = try await c.client.send(.GET, "/agent/v1/tasks?wait=50", token: agent.credential, timeout: .seconds(1))
+            }
+            try await eventually("the abandoned poll is no longer held") {
+                try await MetricsTests.page(c).value("zedge_agent_long_polls_held") == 0
+            }
+            let queued = try await c.client.post("/api/v1/compute-machines/\(machine)/tasks", token: f.admin, [
+                "kind": "vm.start", "payload": ["vmUuid": UUID().uuidString, "vmName": "zedge-after-left"],
+            ])
+            #expect(queued.status == 202, "\(queued.text)")
+            let tasks = try await c.client.get("/agent/v1/tasks?wait=0", token: agent.credential).decode(TaskPollResponse.self).tasks
+            #expect(tasks.map(\.kind) == [.vmStart], "the task went to the poll whose client had left")
+            #expect(tasks.first?.attempt == 1)
+        }
+    }
+
     @Test(arguments: TestEngine.all)
     func heartbeatsShowInTheAPIAndSilenceMeansOffline(engine: TestEngine) async throws {
         try await TestCoordinator.with(engine, configure: {

@@ -613,4 +613,40 @@ extension TaskNotifierTests {
         left.end()
         #expect(notifier.waitingHosts == 0 && left.takeWait() == nil && left.resumption == nil)
     }
+
+    /// The client leaves while its poll waits: the wait ends at once (not after its timeout), no transaction can
+    /// reserve the poll any more, and the park says so to the second pass. A watch that closed before the poll
+    /// registered ends the wait as soon as it registers.
+    @Test func aClientThatLeavesEndsTheWait() async throws {
+        let notifier = TaskNotifier()
+        let host = UUID()
+        let park = LongPollPark()
+        let subscription = notifier.subscribe(host, handingTo: UUID())
+        park.hold(subscription) { await subscription.wait(timeout: .seconds(50)) }
+        let wait = try #require(park.takeWait())
+        let watch = ClientConnections.Watch()
+        watch.onClose { park.clientLeft() }
+        #expect(!park.clientHasLeft)
+        let started = ContinuousClock.now
+        async let waited: Void = wait()
+        try await eventually("the poll waits") { subscription.isWaiting }
+        watch.close()
+        await waited
+        #expect(ContinuousClock.now - started < .seconds(20), "the wait ran to its timeout")
+        #expect(park.clientHasLeft && watch.isClosed)
+        #expect(notifier.reserve(host) == nil, "an ended poll is not reserved")
+        subscription.cancel()
+
+        // Closed before the poll registers: the action runs at once.
+        let early = LongPollPark()
+        let closed = ClientConnections.Watch()
+        closed.close()
+        let second = notifier.subscribe(host, handingTo: UUID())
+        early.hold(second) { await second.wait(timeout: .seconds(50)) }
+        let secondWait = try #require(early.takeWait())
+        closed.onClose { early.clientLeft() }
+        #expect(early.clientHasLeft)
+        await secondWait()
+        second.cancel()
+    }
 }

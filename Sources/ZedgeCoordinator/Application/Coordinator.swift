@@ -184,7 +184,11 @@ public enum Coordinator {
                     diskAttachments: diskAttachments),
                 catalog: catalog)
             // HTTP/1.1 with WebSocket upgrades for console tunnels (ConsoleWebSockets decides which upgrade).
-            let http: HTTPServerBuilder = .http1WebSocketUpgrade(configuration: .init(ws: ConsoleWebSockets.configuration)) { request, channel, logger in
+            // Each HTTP/1 connection tells `connections` when its client stops sending (a held long-poll then ends).
+            let connections = ClientConnections()
+            let http: HTTPServerBuilder = .http1WebSocketUpgrade(
+                configuration: .init(http1: .init(additionalChannelHandlers: [connections.handler()]), ws: ConsoleWebSockets.configuration)
+            ) { request, channel, logger in
                 try await consoleSockets.shouldUpgrade(request, channel: channel, logger: logger)
             }
             let server: HTTPServerBuilder = if let tls {
@@ -197,7 +201,7 @@ public enum Coordinator {
             let handle = GroupHandle()
             // Long-polls wait outside the router's middleware (LongPollParkingResponder); the rest goes straight to it.
             let app = Application(
-                responder: LongPollParkingResponder(router.buildResponder()),
+                responder: LongPollParkingResponder(router.buildResponder(), connections: connections),
                 server: server,
                 configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "zedge-coordinator"),
                 onServerRunning: { channel in

@@ -218,6 +218,12 @@ public final class TaskNotifier: Sendable {
             return !signal.expired || !signal.outcome.handed.isEmpty
         }
 
+        /// Ends the wait now, as its timeout would (the poll's client has gone): no transaction reserves it any
+        /// more; one that already has still hands it its tasks (`handed`), for the caller to put back.
+        public func expire() {
+            signal.expire()
+        }
+
         /// The tasks a committed transaction handed this poll, leased to its run (`TaskNotifier.reserve`).
         public var handed: [ZedgeCore.AgentTask] { signal.outcome.handed }
 

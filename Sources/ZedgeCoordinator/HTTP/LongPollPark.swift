@@ -22,6 +22,7 @@ public final class LongPollPark: Sendable {
     }
 
     private let phase = Mutex(Phase.looking)
+    private let gone = Atomic<Bool>(false)
     /// When the request arrived: the answer's latency is measured from here, not from the second pass.
     let arrivedAt = ContinuousClock.now
 
@@ -58,6 +59,19 @@ public final class LongPollPark: Sendable {
             return subscription
         }
     }
+
+    /// The client closed its side of the connection while the poll waited: the wait ends now, and the second pass
+    /// answers nothing (what was handed to the poll goes back to the queue, `AgentController.tasks`).
+    func clientLeft() {
+        gone.store(true, ordering: .sequentiallyConsistent)
+        let waiting: TaskNotifier.Subscription? = phase.withLock { phase in
+            if case .waiting(let subscription) = phase { subscription } else { nil }
+        }
+        waiting?.expire()
+    }
+
+    /// Whether the client left while the poll waited (`clientLeft`).
+    var clientHasLeft: Bool { gone.load(ordering: .sequentiallyConsistent) }
 
     /// Cancels a subscription that no second pass took (its request ended during the wait).
     func end() {

@@ -9,9 +9,12 @@ public struct LongPollParkingResponder<Inner: HTTPResponder>: HTTPResponder wher
     static var path: String { "/agent/v1/tasks" }
 
     let inner: Inner
+    /// Where a poll learns that its client has gone (nil: it waits its whole time regardless).
+    let connections: ClientConnections?
 
-    public init(_ inner: Inner) {
+    public init(_ inner: Inner, connections: ClientConnections? = nil) {
         self.inner = inner
+        self.connections = connections
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
@@ -25,7 +28,12 @@ public struct LongPollParkingResponder<Inner: HTTPResponder>: HTTPResponder wher
         defer { park.end() }
         let first = try await pass(request, context)
         guard let wait = park.takeWait() else { return first }
+        // A client that closes its side while the poll waits (it gave up, or its agent stopped) ends the wait: the
+        // poll must not take tasks that no one will read (`ClientConnections`).
+        let watch = connections?.watch(context.connection)
+        watch?.onClose { park.clientLeft() }
         await wait()
+        watch?.onClose(nil)
         return try await pass(request, context)
     }
 

@@ -12,6 +12,8 @@ public struct ZedgeRequestContext: RequestContext {
     public var agent: AgentPrincipal?
     /// The client's socket address.
     let remoteAddress: SocketAddress?
+    /// The connection the request came on (`ClientConnections.watch`).
+    let connection: ObjectIdentifier
     /// The client's address, for audit rows and per-address login limits. Formatted when asked: most requests (an
     /// agent's heartbeats and polls) never ask (issue #14).
     public var clientAddress: String? { remoteAddress?.ipAddress }
@@ -25,6 +27,7 @@ public struct ZedgeRequestContext: RequestContext {
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
+        self.connection = ObjectIdentifier(source.channel)
     }
 
     public var requestDecoder: JSONDecoder { ZedgeJSON.decoder() }

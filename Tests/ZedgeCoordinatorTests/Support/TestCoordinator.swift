@@ -164,7 +164,7 @@ final class APIClient: Sendable {
 
     func send(
         _ method: HTTPMethod, _ path: String, token: String? = nil, json: [String: Any]? = nil,
-        rawBody: Data? = nil, headers: [(String, String)] = []
+        rawBody: Data? = nil, headers: [(String, String)] = [], timeout: TimeAmount = .seconds(300)
     ) async throws -> APIResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
@@ -182,7 +182,7 @@ final class APIClient: Sendable {
         }
         // Generous: every coordinator of the test process hashes passwords on one shared bcrypt pool (one thread
         // on two cores, 0.25 s a hash at cost 12), and under the whole suite a login can queue for over a minute.
-        let response = try await http.execute(request, timeout: .seconds(300))
+        let response = try await http.execute(request, timeout: timeout)
         let body = try await response.body.collect(upTo: 16 << 20)
         let data = Data(buffer: body)
         recorded.withLock { $0.append(String(decoding: data, as: UTF8.self)) }

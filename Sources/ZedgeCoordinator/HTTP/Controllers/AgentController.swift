@@ -85,8 +85,14 @@ public struct AgentController: Sendable {
             return run
         }
         // The second pass of a poll that waited outside the handler (`LongPollPark`): carry on after the wait.
-        if let subscription = context.park?.resumption {
+        if let park = context.park, let subscription = park.resumption {
             defer { subscription.cancel() }
+            if park.clientHasLeft {
+                // No one will read the answer: what was handed to the poll goes back to the queue at once, its
+                // attempt not counted, and the host's other polls are woken (not left leased for the delivery window).
+                try await queue.withdraw(subscription.handed, from: run, now: Date())
+                return try await answer([], calls: [])
+            }
             return try await answer(afterWaiting: subscription, agent: agent, run: run)
         }
         // A new run of this host's agent: the leases of its previous runs are handed out again now.
