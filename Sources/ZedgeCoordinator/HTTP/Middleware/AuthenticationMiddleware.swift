@@ -29,17 +29,32 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             }
         }
         guard let token = Self.bearerToken(header) else {
+            try Self.refuseRepeated(request)
             throw DomainError.unauthorized("Authorization must be 'Bearer <token>'.")
         }
         var context = context
-        if RoutedPath.of(request, context).hasPrefix("/agent/") {
-            context.agent = try await authenticator.agent(for: token)
-        } else {
-            let principal = try await authenticator.principal(for: token)
-            context.principal = principal
-            context.audit.actor(principal.userId, tenantId: principal.tenantId)
+        do {
+            if RoutedPath.of(request, context).hasPrefix("/agent/") {
+                context.agent = try await authenticator.agent(for: token)
+            } else {
+                let principal = try await authenticator.principal(for: token)
+                context.principal = principal
+                context.audit.actor(principal.userId, tenantId: principal.tenantId)
+            }
+        } catch let error as DomainError where error.kind == .unauthorized {
+            try Self.refuseRepeated(request)
+            throw error
         }
         return try await next(request, context)
+    }
+
+    /// 400 naming `Authorization` when the request has several Authorization fields: it is a singleton (RFC 9110
+    /// §11.6.2), and their values read as one list would be refused as an unknown credential, which misleads. Asked
+    /// only once a credential was refused, so that the accepted path costs nothing.
+    static func refuseRepeated(_ request: Request) throws {
+        if request.headers[values: .authorization].count > 1 {
+            throw Problem.malformed(field: "Authorization", "must be given once (the request has several Authorization fields)")
+        }
     }
 
     /// The token of an `Authorization: Bearer <token>` value (RFC 6750 §2.1; the scheme in any case, RFC 9110 §11.1),
