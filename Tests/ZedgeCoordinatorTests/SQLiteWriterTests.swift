@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SQLKit
+import Synchronization
 import Testing
 @testable import ZedgeCoordinator
 
@@ -80,6 +81,41 @@ struct SQLiteWriterTests {
         await store.close()
         await #expect(throws: SQLiteStoreError.self) { try await database.transaction { _ in } }
         await #expect(throws: SQLiteStoreError.self) { try await store.raw("INSERT INTO t (tag) VALUES ('late')").run() }
+    }
+
+    /// `Database.pointReads` (issue #14 item 3): a plain SELECT runs on the caller's own thread, where the store's reads
+    /// go to the thread pool; it sees what was committed; any other statement goes to the writer as through the store.
+    @Test func pointReadsRunOnTheCallersThread() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-writer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("db.sqlite").path, logger: Logger(label: "test"))
+        try await store.raw("CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE)").run()
+        try await store.raw("INSERT INTO t (id, tag) VALUES (1, 'one')").run()
+        let database = Database(engine: .sqlite, sql: store)
+
+        /// Reads row `id` through `db`: its tag, and whether the row came on the thread that asked.
+        func read(_ id: Int, on db: any SQLDatabase) async throws -> (tag: String?, onCaller: Bool) {
+            let seen = Mutex<(tag: String?, thread: pthread_t?)>((nil, nil))
+            let caller = pthread_self()  // no suspension between here and the row for a read run inline
+            try await db.execute(sql: SQLRaw("SELECT tag FROM t WHERE id = \(id)")) { row in
+                let tag = try? row.decode(column: "tag", as: String.self)
+                seen.withLock { $0 = (tag, pthread_self()) }
+            }
+            return seen.withLock { ($0.tag, $0.thread.map { pthread_equal($0, caller) != 0 } ?? false) }
+        }
+        let pooled = try await read(1, on: store)
+        #expect(pooled.tag == "one")
+        #expect(!pooled.onCaller, "the store's own reads go to the thread pool")
+        let inline = try await read(1, on: database.pointReads)
+        #expect(inline.tag == "one")
+        #expect(inline.onCaller, "a point read runs on the caller's thread")
+
+        // A write through it goes to the writer, and the next point read sees it committed.
+        try await database.pointReads.raw("INSERT INTO t (id, tag) VALUES (2, 'two')").run()
+        #expect(try await read(2, on: database.pointReads).tag == "two")
+        #expect(store.writerUse.statements > 0)
+        await store.close()
     }
 
     /// The writer's thread is named and runs at nice -10 where the process may lower a nice value (root here, or an

@@ -19,6 +19,15 @@ public enum DatabaseEngine: String, Sendable {
 public struct Database: Sendable {
     public let engine: DatabaseEngine
     public let sql: any SQLDatabase
+    /// `sql` for reads of one row by its key: with SQLite they run on the caller's thread, without the hops to a pool
+    /// thread and back (`SQLiteStore.PointReads`); with PostgreSQL it is `sql`. Not for scans or lists.
+    public let pointReads: any SQLDatabase
+
+    public init(engine: DatabaseEngine, sql: any SQLDatabase) {
+        self.engine = engine
+        self.sql = sql
+        pointReads = (sql as? SQLiteStore)?.pointReads ?? sql
+    }
 
     /// The PostgreSQL client (for LISTEN/NOTIFY and session locks); nil with SQLite.
     public var postgres: PostgresClient? { (sql as? PostgresClientDatabase)?.client }

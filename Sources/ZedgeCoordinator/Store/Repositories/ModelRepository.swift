@@ -88,7 +88,8 @@ public struct SQLModelRepository<Model: Codable & Sendable & Identifiable>: Mode
     }
 
     public func insert(_ model: Model) async throws { try await table.insert(model, on: database.sql) }
-    public func find(_ id: UUID) async throws -> Model? { try await table.find(id, on: database.sql) }
+    /// The row by its primary key, read on the caller's thread with SQLite (`Database.pointReads`).
+    public func find(_ id: UUID) async throws -> Model? { try await table.find(id, on: database.pointReads) }
     public func update(_ model: Model) async throws -> Bool { try await table.update(model, on: database.sql) }
     public func delete(_ id: UUID) async throws -> Bool { try await table.delete(id, on: database.sql) }
 

@@ -196,7 +196,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func find(_ id: UUID) async throws -> AgentTask? {
-        try await tasks.find(id, on: database.sql)
+        try await tasks.find(id, on: database.pointReads)
     }
 
     public func update(_ task: AgentTask, expecting status: TaskStatus) async throws -> Bool {
@@ -320,7 +320,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
     }
 
     public func operation(_ id: UUID) async throws -> ZedgeCore.Operation? {
-        try await operations.find(id, on: database.sql)
+        try await operations.find(id, on: database.pointReads)
     }
 
     public func target(ofOperation id: UUID) async throws -> OperationTarget? {

@@ -112,14 +112,19 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         if Self.isRead(sql) {
             try await read(sql, binds, onRow)
         } else {
-            if Self.holdsWriter {
-                throw SQLiteStoreError(code: 5, message: "a write outside the transaction that holds SQLite's writer would wait for it: \(sql)")
-            }
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                writerLock.run { [self] in
-                    runSingleWrite(sql, binds, onRow) { error in
-                        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
-                    }
+            try await write(sql, binds, onRow)
+        }
+    }
+
+    /// A statement other than a plain SELECT: a single write, to the writer's holder (`runSingleWrite`).
+    fileprivate func write(_ sql: String, _ binds: [SQLiteData], _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+        if Self.holdsWriter {
+            throw SQLiteStoreError(code: 5, message: "a write outside the transaction that holds SQLite's writer would wait for it: \(sql)")
+        }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            writerLock.run { [self] in
+                runSingleWrite(sql, binds, onRow) { error in
+                    if let error { continuation.resume(throwing: error) } else { continuation.resume() }
                 }
             }
         }
@@ -251,11 +256,46 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         try await threadPool.runIfActive { try self.readOnReader(sql, binds, onRow) }
     }
 
-    /// On a thread of the pool: an idle reader connection (a new one when none is idle: at most one per thread).
-    private func readOnReader(_ sql: String, _ binds: [SQLiteData], _ onRow: (any SQLRow) -> Void) throws {
+    /// On the calling thread (one of the pool's, or a point read's caller): an idle reader connection (a new one
+    /// when none is idle: at most one per thread).
+    fileprivate func readOnReader(_ sql: String, _ binds: [SQLiteData], _ onRow: (any SQLRow) -> Void) throws {
         let reader = try idleReaders.withLock { $0.popLast() } ?? SQLiteHandle(path: path, readOnly: true)
         defer { idleReaders.withLock { $0.append(reader) } }
         try reader.run(sql, binds) { onRow(SQLiteStoreRow(columns: $0, values: $1)) }
+    }
+
+    /// This store with its plain SELECTs run on the caller's thread (`PointReads`).
+    var pointReads: PointReads { PointReads(store: self) }
+
+    /// The store for reads that find one row by its key (`Database.pointReads`): a plain SELECT runs on the caller's
+    /// thread, on an idle reader connection, instead of going to the thread pool and back; any other statement goes
+    /// where the store sends it. Why (issue #14 item 3): a read of one row by its primary key takes SQLite ~10–30 µs
+    /// from pages in memory, while the hop to a pool thread and the hop back to a cooperative thread took ~240 µs
+    /// together on a quiet coordinator, twice per enqueue on the way to a long-poll's wake. Bounded reads only: a scan
+    /// here would hold a cooperative thread (two on a 2-core machine) for its whole length.
+    struct PointReads: SQLDatabase {
+        let store: SQLiteStore
+        var logger: Logger { store.logger }
+        var eventLoop: any EventLoop { store.eventLoop }
+        var dialect: any SQLDialect { store.dialect }
+        var queryLogLevel: Logger.Level? { nil }
+
+        func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+            eventLoop.makeFutureWithTask { try await self.execute(sql: query, onRow) }
+        }
+
+        func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
+            let (sql, binds) = try store.encode(query)
+            if SQLiteStore.isRead(sql) {
+                try store.readOnReader(sql, binds, onRow)
+            } else {
+                try await store.write(sql, binds, onRow)
+            }
+        }
+
+        func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+            try await store.withSession(closure)
+        }
     }
 
     /// The writer, held by one task for a transaction or another sequence of statements.
