@@ -118,6 +118,29 @@ struct SQLiteWriterTests {
         await store.close()
     }
 
+    /// A transaction that finds the writer free runs at once on its caller's thread (no hop to the writer's thread and
+    /// back, issue #14 item 3); one that has to wait is handed the writer on the writer's thread
+    /// (`singleWritesQueuedBehindATransactionRunBeforeTheNextOne`). Its changes are committed when it returns.
+    @Test func aTransactionThatFindsTheWriterFreeRunsOnItsCallersThread() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("zedge-writer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try SQLiteStore(path: directory.appendingPathComponent("db.sqlite").path, logger: Logger(label: "test"))
+        try await store.raw("CREATE TABLE t (id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE)").run()
+        let database = Database(engine: .sqlite, sql: store)
+
+        let caller = pthread_self()  // no suspension between here and the body when the writer is free
+        let (inside, onWriter) = try await database.transaction { tx in
+            try await tx.db.raw("INSERT INTO t (tag) VALUES ('inline')").run()
+            return (pthread_self(), onWriterThread(store))
+        }
+        #expect(pthread_equal(inside, caller) != 0, "the transaction ran on its caller's thread")
+        #expect(!onWriter)
+        let tags = try await store.raw("SELECT tag FROM t").all().map { try $0.decode(column: "tag", as: String.self) }
+        #expect(tags == ["inline"], "committed once the transaction returned")
+        await store.close()
+    }
+
     /// The writer's thread is named and runs at nice -10 where the process may lower a nice value (root here, or an
     /// RLIMIT_NICE that allows it: the unit's `LimitNICE=-10`); where it may not, it runs at the process's priority
     /// and says why. What the kernel reports for the thread (`/proc/self/task/<tid>/stat`) agrees.

@@ -13,14 +13,16 @@ import ZedgeCore
 /// Why not SQLiteNIO's connections (issue #14): SQLite has one writer, and a transaction holds it from BEGIN to
 /// COMMIT. Through SQLiteNIO each of its statements went to a thread pool and back and then waited for a
 /// cooperative thread to resume the transaction on: ~200 µs a statement with creates in flight, ten times what
-/// SQLite took, and the writer was held that long. Here a transaction runs on the writer's own thread
-/// (`ThreadExecutor`), one at a time (`WriterLock`, FIFO): its statements follow each other without a hop, and
-/// the next transaction takes over without waiting for a cooperative thread. A single write joins the queue of
+/// SQLite took, and the writer was held that long. Here transactions run one at a time (`WriterLock`, FIFO): one that
+/// finds the writer free runs at once on its caller's thread, one that waited is handed the writer on the writer's own
+/// thread (`ThreadExecutor`, `withWriter`); its statements follow each other without a hop, and the next transaction
+/// takes over without waiting for a cooperative thread. A single write joins the queue of
 /// statements the holder runs before the writer passes on (`WriterLock.run`). Transactions and single writes that
 /// queue meanwhile share one commit (`SQLiteWriteGroup`). Statements are short (WAL,
 /// `synchronous = NORMAL`: no fsync; checkpoints run off the writer, `SQLiteCheckpointer`). Reads are a plain SELECT outside a transaction
 /// (`isRead`); they run on NIO's blocking-I/O thread pool on reader connections (`query_only`), beside the writer (in
-/// WAL mode readers never wait for it and see every transaction committed when they start).
+/// WAL mode readers never wait for it and see every transaction committed when they start); reads of one row by its
+/// key run on the caller's thread instead (`pointReads`).
 ///
 /// One SQLite library per file and process: POSIX locks are per process, so two copies of SQLite in one process
 /// would not see each other's locks. Every connection to the coordinator's file is made here.
@@ -159,8 +161,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         if Self.holdsWriter {
             throw SQLiteStoreError(code: 5, message: "a transaction opened inside the transaction that holds SQLite's writer would wait for it")
         }
-        return try await withTaskExecutorPreference(writerThread) {
-            await writerLock.lock()
+        return try await withWriter {
             let result: R
             do {
                 try group.open(on: writer)
@@ -196,6 +197,21 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         }
     }
 
+    /// Runs `body` holding the writer's lock (`body` lets it go): at once on the caller's thread when the lock is free,
+    /// else on the writer's own thread once the lock is handed over. Why both (issue #14 item 3): a transaction handed
+    /// the lock must not wait for a cooperative thread to run on (every write of the process waits behind it), so a
+    /// waiter resumes on the writer's thread; but a transaction that finds the writer free gains nothing from that
+    /// thread and paid two hops for it (there and back, ~100–170 µs each on a 2-core machine), on the way from a
+    /// task's enqueue to the long-poll it wakes. Its statements run on the caller's thread without a hop either way;
+    /// only a real suspension inside `body` would resume it on a cooperative thread.
+    private func withWriter<R>(_ body: () async throws -> R) async throws -> R {
+        if writerLock.tryLock() { return try await body() }
+        return try await withTaskExecutorPreference(writerThread) {
+            await writerLock.lock()
+            return try await body()
+        }
+    }
+
     /// The holder lets the writer go: it commits the open group unless a transaction is waiting to join it (and the
     /// group is neither full nor old), then unlocks.
     private func letGo() {
@@ -210,8 +226,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         if Self.holdsWriter {
             throw SQLiteStoreError(code: 5, message: "a transaction opened inside the transaction that holds SQLite's writer would wait for it")
         }
-        return try await withTaskExecutorPreference(writerThread) {
-            await writerLock.lock()
+        return try await withWriter {
             defer { writerLock.unlock() }
             group.commit(on: writer)  // a session is not a member: what was handed to it is committed first
             return try await Self.$holdsWriter.withValue(true) {
@@ -358,6 +373,12 @@ final class WriterLock: Sendable {
 
     /// How many callers of `lock()` are waiting.
     var waitingCount: Int { state.withLock { $0.waiters.count - $0.next } }
+
+    /// Takes the lock if it is free; false (and nothing queued) when it is held.
+    func tryLock() -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        return state.withLock { $0.take(at: now) }
+    }
 
     func lock() async {
         let asked = DispatchTime.now().uptimeNanoseconds
