@@ -55,6 +55,21 @@ import ZedgeCore
         #expect(ExplicitNulls<HeartbeatResponse>.hasNoOptionals(HeartbeatResponse.self))
         #expect(optionals(in: heartbeat).isEmpty)
         #expect(try ZedgeJSON.encoder().encode(ExplicitNulls(heartbeat)) == ZedgeJSON.encoder().encode(heartbeat))
+        // A poll's answer: nothing optional below `calls`, which it writes as null itself.
+        let assignment = TaskAssignment(id: UUID(), kind: .vmStart, payload: ["vmUuid": .string(UUID().uuidString), "vmName": "vm-1", "note": nil],
+                                        attempt: 1, leaseExpiresAt: Date(timeIntervalSince1970: 1_700_000_000))
+        let call = AgentCall(id: UUID(), kind: .consoleLog, payload: ["lines": 10], expiresAt: Date(timeIntervalSince1970: 1_700_000_000))
+        #expect(ExplicitNulls<TaskPollResponse>.hasNoOptionals(TaskPollResponse.self))
+        #expect(optionals(in: assignment).isEmpty)
+        #expect(optionals(in: call).isEmpty)
+        #expect(optionals(in: TaskPollResponse(tasks: [assignment], calls: [call])) == ["calls"])
+        for answer in [TaskPollResponse(tasks: [assignment]), TaskPollResponse(tasks: [], calls: [call]), TaskPollResponse(tasks: [])] {
+            let plain = try ZedgeJSON.encoder().encode(answer)
+            #expect(try ZedgeJSON.encoder().encode(ExplicitNulls(answer)) == plain)
+            let object = try #require(try JSONSerialization.jsonObject(with: plain) as? [String: Any])
+            #expect(Set(object.keys) == ["tasks", "calls"])
+        }
+        #expect(String(decoding: try ZedgeJSON.encoder().encode(TaskPollResponse(tasks: [])), as: UTF8.self).contains("\"calls\":null"))
         // The check itself finds an optional, nested or not.
         struct Nested: Encodable { var inner: [Inner] }
         struct Inner: Encodable { var note: String? }

@@ -122,6 +122,9 @@ import ZedgeCore
         #expect(VmRefPayload(vmUuid: UUID(), vmName: String(repeating: "a", count: 256)).validate().map(\.field) == ["vmName"])
         #expect(VmRefPayload(vmUuid: UUID(), vmName: "a/b").validate().map(\.field) == ["vmName"])
         #expect(VmRefPayload(vmUuid: UUID(), vmName: "a\nb").validate().map(\.field) == ["vmName"])
+        #expect(VmRefPayload(vmUuid: UUID(), vmName: "a\r\nb").validate().map(\.field) == ["vmName"], "a CR LF is one Character but holds a newline")
+        #expect(VmRefPayload(vmUuid: UUID(), vmName: "a\tb").validate().map(\.field) == ["vmName"])
+        #expect(VmRefPayload(vmUuid: UUID(), vmName: "été/b").validate().map(\.field) == ["vmName"])
         #expect(VmRefPayload(vmUuid: UUID(), vmName: "").validate().map(\.field) == ["vmName"])
     }
 

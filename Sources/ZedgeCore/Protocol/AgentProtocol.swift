@@ -249,6 +249,15 @@ public struct TaskPollResponse: Codable, Sendable, Hashable {
         self.tasks = tasks
         self.calls = calls
     }
+
+    /// Every key, `calls` as null when there are none, as `ExplicitNulls` would write it: every agent's long-poll is
+    /// answered with this type, so `ExplicitNulls` passes it through unwrapped (`hasNoOptionals`; issue #14, the
+    /// wrapping was a third of the answer's encoding). Nothing below `calls` is optional.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(tasks, forKey: .tasks)
+        try container.encode(calls, forKey: .calls)
+    }
 }
 
 /// What an agent call asks.
