@@ -36,6 +36,23 @@ import ZedgeCore
         #expect(try ZedgeJSON.decoder().decode(Outer.self, from: plain) == value)
     }
 
+    /// Each scalar optional: its value as `JSONEncoder` writes it, or null.
+    @Test func scalarOptionalsAreWrittenAsThemselvesOrNull() throws {
+        struct Scalars: Codable, Equatable {
+            var b: Bool?, s: String?, d: Double?, f: Float?, i: Int?, i8: Int8?, i16: Int16?, i32: Int32?, i64: Int64?
+            var u: UInt?, u8: UInt8?, u16: UInt16?, u32: UInt32?, u64: UInt64?
+        }
+        let full = Scalars(b: true, s: "x", d: 1.5, f: 2.5, i: -1, i8: -8, i16: -16, i32: -32, i64: -64, u: 1, u8: 8, u16: 16, u32: 32, u64: 64)
+        let written = try ZedgeJSON.encoder().encode(ExplicitNulls(full))
+        #expect(written == (try ZedgeJSON.encoder().encode(full)))
+        #expect(try ZedgeJSON.decoder().decode(Scalars.self, from: written) == full)
+        let empty = Scalars()
+        let object = try #require(try JSONSerialization.jsonObject(with: ZedgeJSON.encoder().encode(ExplicitNulls(empty))) as? [String: Any])
+        #expect(object.count == 14)
+        #expect(object.values.allSatisfy { $0 is NSNull })
+        #expect(ExplicitNulls<Int>.hasNoOptionals(Int.self) && !ExplicitNulls<Int?>.hasNoOptionals(Int?.self))
+    }
+
     @Test func aPresentValueIsWrittenAsBefore() throws {
         let value = Inner(name: "n", note: "m")
         #expect(try ZedgeJSON.encoder().encode(ExplicitNulls(value)) == ZedgeJSON.encoder().encode(value))

@@ -37,7 +37,15 @@ public struct ExplicitNulls<Value: Encodable>: Encodable {
     public static func hasNoOptionals<T>(_ type: T.Type) -> Bool {
         T.self == JSONValue.self || T.self == [String: JSONValue].self || T.self == UUID.self || T.self == String.self
             || T.self == Date.self || T.self == Data.self || T.self == URL.self || T.self == Decimal.self
-            || T.self == HeartbeatResponse.self || T.self == TaskPollResponse.self
+            || T.self == HeartbeatResponse.self || T.self == TaskPollResponse.self || isScalar(T.self)
+    }
+
+    /// The standard library's scalars `JSONEncoder` writes as they are (reached through a generic path: an array's
+    /// elements, an optional's value).
+    static func isScalar<T>(_ type: T.Type) -> Bool {
+        T.self == Int.self || T.self == Bool.self || T.self == Double.self || T.self == Int64.self || T.self == Float.self
+            || T.self == Int32.self || T.self == UInt.self || T.self == UInt64.self || T.self == UInt32.self
+            || T.self == Int16.self || T.self == UInt16.self || T.self == Int8.self || T.self == UInt8.self
     }
 }
 
@@ -79,21 +87,50 @@ private struct NullWritingKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol 
         try base.encode(ExplicitNulls<T>.wrapped(value), forKey: key)
     }
 
-    // What this type is for: nil is written, not left out.
-    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws { try present(value, key) }
-    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws { try present(value, key) }
+    // What this type is for: nil is written, not left out. A scalar is written as it is (through the generic
+    // `present` it was boxed, wrapped and sent through the encoder's generic path: a third of an operation's encoding).
+    mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Float?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Int?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Int8?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Int16?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Int32?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: Int64?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: UInt?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: UInt8?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: UInt16?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: UInt32?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
+    mutating func encodeIfPresent(_ value: UInt64?, forKey key: Key) throws {
+        if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
+    }
     mutating func encodeIfPresent<T: Encodable>(_ value: T?, forKey key: Key) throws { try present(value, key) }
 
     private mutating func present<T: Encodable>(_ value: T?, _ key: Key) throws {
