@@ -32,24 +32,16 @@ public struct LongPollParkingResponder<Inner: HTTPResponder>: HTTPResponder wher
         // poll must not take tasks that no one will read (`ClientConnections`).
         let watch = connections?.watch(context.connection)
         watch?.onClose { park.clientLeft() }
-        return try await pass(request, context) {
-            await wait()
-            watch?.onClose(nil)
-        }
+        await wait()
+        watch?.onClose(nil)
+        return try await pass(request, context)
     }
 
-    /// One pass through the middleware and the handler, in a child task whose slabs are freed when it ends; the
-    /// second pass first waits in that task (`before`). Why there: when the wait ends, the task it resumes goes on
-    /// into the pass, where waiting in the connection's task and then starting a child cost one more hop between
-    /// threads (~100–170 µs on a 2-core machine) on the way from a task's enqueue to the poll's answer (issue #14
-    /// item 3). While it waits the child holds only the wait's frames, not the middleware's.
-    private func pass(_ request: Request, _ context: Context, before: (@Sendable () async -> Void)? = nil) async throws -> Response {
+    /// One pass through the middleware and the handler, in a child task whose slabs are freed when it ends.
+    private func pass(_ request: Request, _ context: Context) async throws -> Response {
         let inner = self.inner
         return try await withThrowingTaskGroup(of: Response.self) { group in
-            group.addTask {
-                await before?()
-                return try await inner.respond(to: request, context: context)
-            }
+            group.addTask { try await inner.respond(to: request, context: context) }
             return try await group.next()!
         }
     }
