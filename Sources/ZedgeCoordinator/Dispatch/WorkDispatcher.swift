@@ -127,15 +127,15 @@ public struct WorkDispatcher: Sendable {
     }
 
     /// Runs `body` in one transaction; every plan it submits is written in that transaction, and the hosts
-    /// of their tasks are woken after it commits (not at all when it rolls back).
+    /// of their tasks are woken after it commits (not at all when it rolls back). `brief`: see `Database.transaction`.
     public func transaction<T: Sendable>(
-        _ body: @escaping @Sendable (Transaction, Submissions) async throws -> T
+        brief: Bool = false, _ body: @escaping @Sendable (Transaction, Submissions) async throws -> T
     ) async throws -> T {
         let dispatcher = self
         let handoffs = Handoffs()
         let result: T, submitted: [AgentTask]
         do {
-            (result, submitted) = try await transactions.run { tx in
+            (result, submitted) = try await transactions.run(brief: brief) { tx in
                 let submissions = Submissions(dispatcher: dispatcher, tx: tx, handoffs: handoffs)
                 let result = try await body(tx, submissions)
                 return (result, submissions.queued.withLock { $0 })
@@ -152,12 +152,12 @@ public struct WorkDispatcher: Sendable {
     /// Submits one plan in a transaction of its own.
     @discardableResult
     public func submit(_ plan: OperationPlan, now: Date = Date()) async throws -> ZedgeCore.Operation {
-        try await transaction { _, submissions in try await submissions.submit(plan, now: now) }
+        try await transaction(brief: true) { _, submissions in try await submissions.submit(plan, now: now) }
     }
 
     /// As `submit`, with the tasks as queued.
     public func submitWithTasks(_ plan: OperationPlan, now: Date = Date()) async throws -> (operation: ZedgeCore.Operation, tasks: [AgentTask]) {
-        try await transaction { _, submissions in try await submissions.submitWithTasks(plan, now: now) }
+        try await transaction(brief: true) { _, submissions in try await submissions.submitWithTasks(plan, now: now) }
     }
 
     /// Every task's payload passes its kind's check (`TaskKind.payloadProblems`, the one the agent runs before

@@ -144,15 +144,18 @@ public struct Database: Sendable {
     /// (https://www.postgresql.org/docs/current/transaction-iso.html): two reads compared with each other while
     /// others commit can disagree although every commit kept them equal. A SQLite transaction holds the one writer,
     /// so nothing commits during it.
+    ///
+    /// `brief`: `body` is a few statements (one plan, one task), never a batch: with SQLite it may then run on the
+    /// caller's thread when the writer is free (`SQLiteStore.groupedTransaction`). PostgreSQL ignores it.
     public func transaction<T: Sendable>(
-        foreignKeysOff: Bool = false, snapshot: Bool = false, _ body: @escaping @Sendable (Transaction) async throws -> T
+        foreignKeysOff: Bool = false, snapshot: Bool = false, brief: Bool = false, _ body: @escaping @Sendable (Transaction) async throws -> T
     ) async throws -> T {
         let begin = engine == .sqlite ? "BEGIN IMMEDIATE" : snapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN"
         let engine = self.engine
         let toggle = foreignKeysOff && engine == .sqlite
         if engine == .sqlite, !foreignKeysOff, let store = sql as? SQLiteStore {
             // Group commit (`SQLiteWriteGroup`): a savepoint of the writer's shared transaction.
-            return try await store.groupedTransaction { session in try await body(Transaction(db: session, engine: engine)) }
+            return try await store.groupedTransaction(brief: brief) { session in try await body(Transaction(db: session, engine: engine)) }
         }
         return try await sql.withSession { session in
             if toggle { try await session.raw("PRAGMA foreign_keys = OFF").run() }

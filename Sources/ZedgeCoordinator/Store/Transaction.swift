@@ -23,9 +23,9 @@ public struct Transactions: Sendable {
         self.database = database
     }
 
-    /// Runs `body` in one transaction; see `Database.transaction`.
-    public func run<T: Sendable>(_ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
-        try await database.transaction(body)
+    /// Runs `body` in one transaction; see `Database.transaction` (`brief`: a few statements, never a batch).
+    public func run<T: Sendable>(brief: Bool = false, _ body: @escaping @Sendable (Transaction) async throws -> T) async throws -> T {
+        try await database.transaction(brief: brief, body)
     }
 }
 

@@ -171,7 +171,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         }
         let queued = try await queued(column, host, limit: limit, on: database.sql)
         guard !queued.isEmpty else { return [] }
-        return try await database.transaction { tx in
+        return try await database.transaction(brief: true) { tx in
             var leased: [AgentTask] = []
             for task in queued {
                 guard let next = lease(task), try await update(next, expecting: task.status, attempts: task.attempts, on: tx.db) else { continue }
@@ -260,7 +260,7 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
             }
             let changed = operation(stored)
             do {
-                return try await database.transaction { tx in
+                return try await database.transaction(brief: true) { tx in
                     guard try await write(task, expected, on: tx.db) else { return false }
                     guard try await writeProgress(changed, over: version, on: tx.db) else { throw OperationMoved() }
                     return true

@@ -13,10 +13,10 @@ import ZedgeCore
 /// Why not SQLiteNIO's connections (issue #14): SQLite has one writer, and a transaction holds it from BEGIN to
 /// COMMIT. Through SQLiteNIO each of its statements went to a thread pool and back and then waited for a
 /// cooperative thread to resume the transaction on: ~200 µs a statement with creates in flight, ten times what
-/// SQLite took, and the writer was held that long. Here transactions run one at a time (`WriterLock`, FIFO): one that
-/// finds the writer free runs at once on its caller's thread, one that waited is handed the writer on the writer's own
-/// thread (`ThreadExecutor`, `withWriter`); its statements follow each other without a hop, and the next transaction
-/// takes over without waiting for a cooperative thread. A single write joins the queue of
+/// SQLite took, and the writer was held that long. Here a transaction runs on the writer's own thread
+/// (`ThreadExecutor`), one at a time (`WriterLock`, FIFO): its statements follow each other without a hop, and the
+/// next transaction takes over without waiting for a cooperative thread; a brief one that finds the writer free runs
+/// at once on its caller's thread (`withWriter`). A single write joins the queue of
 /// statements the holder runs before the writer passes on (`WriterLock.run`). Transactions and single writes that
 /// queue meanwhile share one commit (`SQLiteWriteGroup`). Statements are short (WAL,
 /// `synchronous = NORMAL`: no fsync; checkpoints run off the writer, `SQLiteCheckpointer`). Reads are a plain SELECT outside a transaction
@@ -155,13 +155,15 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     /// `body` in a savepoint of the writer's group transaction (`SQLiteWriteGroup`): its changes are kept when it
     /// returns and undone when it throws, and it returns once the group has committed. Its statements all go to the
     /// writer, reads included.
+    /// `brief`: `body` is a few statements, so that when the writer is free it runs at once on the caller's thread
+    /// (`withWriter`); otherwise it runs on the writer's thread.
     /// - Throws: what `body` throws; `SQLiteStoreError`; `SQLiteWriteGroup.RolledBack` when another write's error
     ///   undid the group; at once, when this task already holds the writer.
-    func groupedTransaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+    func groupedTransaction<R: Sendable>(brief: Bool = false, _ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         if Self.holdsWriter {
             throw SQLiteStoreError(code: 5, message: "a transaction opened inside the transaction that holds SQLite's writer would wait for it")
         }
-        return try await withWriter {
+        return try await withWriter(brief: brief) {
             let result: R
             do {
                 try group.open(on: writer)
@@ -197,15 +199,19 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         }
     }
 
-    /// Runs `body` holding the writer's lock (`body` lets it go): at once on the caller's thread when the lock is free,
-    /// else on the writer's own thread once the lock is handed over. Why both (issue #14 item 3): a transaction handed
-    /// the lock must not wait for a cooperative thread to run on (every write of the process waits behind it), so a
-    /// waiter resumes on the writer's thread; but a transaction that finds the writer free gains nothing from that
-    /// thread and paid two hops for it (there and back, ~100–170 µs each on a 2-core machine), on the way from a
-    /// task's enqueue to the long-poll it wakes. Its statements run on the caller's thread without a hop either way;
-    /// only a real suspension inside `body` would resume it on a cooperative thread.
-    private func withWriter<R>(_ body: () async throws -> R) async throws -> R {
-        if writerLock.tryLock() { return try await body() }
+    /// Runs `body` holding the writer's lock (`body` lets it go), on the writer's own thread; a `brief` one that finds
+    /// the lock free runs at once on the caller's thread instead.
+    ///
+    /// Why both (issue #14 item 3): a transaction handed the lock must not wait for a cooperative thread to run on
+    /// (every write of the process waits behind it), and a long one (a liveness flush of thousands of heartbeats, a
+    /// bulk action) must not hold a cooperative thread, of which a 2-core machine has two. But a brief one that finds
+    /// the writer free gains nothing from the writer's thread and paid two hops for it, on the way from a task's
+    /// enqueue to the long-poll it wakes: with the enqueue's transaction run inline (and its point reads,
+    /// `pointReads`), the coordinator switched context ~30 % less often and used 8–17 % less CPU in a wake phase, and
+    /// the enqueue's answer came ~0.3 ms sooner (bench-results, session 38). Only a real suspension inside `body`
+    /// would resume it on a cooperative thread.
+    private func withWriter<R>(brief: Bool, _ body: () async throws -> R) async throws -> R {
+        if brief, writerLock.tryLock() { return try await body() }
         return try await withTaskExecutorPreference(writerThread) {
             await writerLock.lock()
             return try await body()
@@ -226,7 +232,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         if Self.holdsWriter {
             throw SQLiteStoreError(code: 5, message: "a transaction opened inside the transaction that holds SQLite's writer would wait for it")
         }
-        return try await withWriter {
+        return try await withWriter(brief: false) {
             defer { writerLock.unlock() }
             group.commit(on: writer)  // a session is not a member: what was handed to it is committed first
             return try await Self.$holdsWriter.withValue(true) {
