@@ -143,6 +143,9 @@ struct MetricsTests {
             #expect(value("zedge_agent_heartbeats_total", ["kind": "COMPUTE_MACHINE"]) == 4)
             #expect(value("zedge_agent_heartbeats_total", ["kind": "CLOUD_BOX"]) == 1)
             #expect(value("zedge_agent_long_polls_held") == 0)
+            // At least the scrape's own connection; no more than the test's clients can have opened.
+            let open = try #require(value("zedge_http_connections_open"))
+            #expect(open >= 1 && open < 100, "\(open)")
             #expect(value("zedge_fleet_census_failures_total") == 0)
             // SQLite's writer: taken for every write so far and held a while; PostgreSQL has no such writer.
             if engine == .sqlite {

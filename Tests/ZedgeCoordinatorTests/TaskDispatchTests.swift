@@ -614,6 +614,30 @@ extension TaskNotifierTests {
         #expect(notifier.waitingHosts == 0 && left.takeWait() == nil && left.resumption == nil)
     }
 
+    /// `zedge_http_connections_open` follows the connections `ClientClosureHandler` reports: up when one opens, down once
+    /// when it ends (a second end of the same connection changes nothing).
+    @Test func connectionsOpenAreCounted() async throws {
+        let metrics = MetricsRegistry()
+        let connections = ClientConnections(metrics: metrics.replica)
+        func open() async -> Double? {
+            String(decoding: await metrics.exposition(), as: UTF8.self).split(separator: "\n")
+                .first { $0.hasPrefix("zedge_http_connections_open ") }.flatMap { Double($0.dropFirst("zedge_http_connections_open ".count)) }
+        }
+        #expect(await open() == 0)
+        let first = NSObject(), second = NSObject()
+        let watch = connections.opened(ObjectIdentifier(first))
+        _ = connections.opened(ObjectIdentifier(second))
+        #expect(await open() == 2)
+        #expect(connections.watch(ObjectIdentifier(first)) === watch)
+        connections.ended(ObjectIdentifier(first))
+        connections.ended(ObjectIdentifier(first))
+        #expect(await open() == 1)
+        #expect(connections.watch(ObjectIdentifier(first)) == nil)
+        connections.ended(ObjectIdentifier(second))
+        #expect(await open() == 0)
+        withExtendedLifetime((first, second)) {}
+    }
+
     /// The client leaves while its poll waits: the wait ends at once (not after its timeout), no transaction can
     /// reserve the poll any more, and the park says so to the second pass. A watch that closed before the poll
     /// registered ends the wait as soon as it registers.

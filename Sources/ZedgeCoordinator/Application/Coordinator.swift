@@ -185,7 +185,7 @@ public enum Coordinator {
                 catalog: catalog)
             // HTTP/1.1 with WebSocket upgrades for console tunnels (ConsoleWebSockets decides which upgrade).
             // Each HTTP/1 connection tells `connections` when its client stops sending (a held long-poll then ends).
-            let connections = ClientConnections()
+            let connections = ClientConnections(metrics: metrics.replica)
             let http: HTTPServerBuilder = .http1WebSocketUpgrade(
                 configuration: .init(http1: .init(additionalChannelHandlers: [connections.handler()]), ws: ConsoleWebSockets.configuration)
             ) { request, channel, logger in

@@ -44,8 +44,12 @@ public final class ClientConnections: Sendable {
     }
 
     private let watches = Mutex<[ObjectIdentifier: Watch]>([:])
+    /// Where the connections open are counted (`zedge_http_connections_open`); nil counts nothing.
+    private let metrics: ReplicaMetrics?
 
-    public init() {}
+    public init(metrics: ReplicaMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     /// The handler to put in each connection's pipeline (after the HTTP codec).
     public func handler() -> ClientClosureHandler { ClientClosureHandler(connections: self) }
@@ -55,16 +59,14 @@ public final class ClientConnections: Sendable {
         watches.withLock { $0[id] }
     }
 
-    /// Connections open now.
-    public var count: Int { watches.withLock { $0.count } }
-
     func opened(_ id: ObjectIdentifier) -> Watch {
         let watch = Watch()
         watches.withLock { $0[id] = watch }
+        metrics?.connectionOpened()
         return watch
     }
 
     func ended(_ id: ObjectIdentifier) {
-        _ = watches.withLock { $0.removeValue(forKey: id) }
+        if watches.withLock({ $0.removeValue(forKey: id) }) != nil { metrics?.connectionEnded() }
     }
 }

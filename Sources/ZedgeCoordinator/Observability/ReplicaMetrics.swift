@@ -13,6 +13,7 @@ public final class ReplicaMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
     let heartbeats: [EnrollmentKind: Counter]
     let longPolls: Gauge
+    let connections: Gauge
     let retries: [TaskKind: Counter]
     let failures: [TaskKind: Counter]
     let cancels: [TaskKind: Counter]
@@ -92,6 +93,9 @@ public final class ReplicaMetrics: Sendable {
         })
         longPolls = registry.makeGauge(name: "zedge_agent_long_polls_held",
                                        help: "Agent task long-polls this replica holds open now, waiting for work.")
+        connections = registry.makeGauge(
+            name: "zedge_http_connections_open",
+            help: "HTTP/1 connections open on this replica now (agents' and API clients'; a console's leaves the count once it is upgraded to a WebSocket).")
         retries = Dictionary(uniqueKeysWithValues: TaskKind.allCases.map { kind in
             (kind, registry.makeCounter(
                 name: "zedge_task_retries_total", labels: [("kind", kind.rawValue)],
@@ -142,6 +146,12 @@ public final class ReplicaMetrics: Sendable {
         defer { longPolls.decrement() }
         return try await body()
     }
+
+    /// Counts an HTTP/1 connection opened (`ClientConnections`).
+    public func connectionOpened() { connections.increment() }
+
+    /// Counts an HTTP/1 connection ended, or upgraded to a WebSocket (`ClientConnections`).
+    public func connectionEnded() { connections.decrement() }
 
     /// Counts a task put back in the queue for another attempt.
     public func taskRetried(_ kind: TaskKind) { retries[kind]?.increment() }

@@ -87,8 +87,9 @@ private struct NullWritingKeyed<Key: CodingKey>: KeyedEncodingContainerProtocol 
         try base.encode(ExplicitNulls<T>.wrapped(value), forKey: key)
     }
 
-    // What this type is for: nil is written, not left out. A scalar is written as it is (through the generic
-    // `present` it was boxed, wrapped and sent through the encoder's generic path: a third of an operation's encoding).
+    // What this type is for: nil is written, not left out. A scalar is written as it is: through the generic `present`
+    // it was boxed, wrapped and sent through the encoder's generic path (15 of the 37 samples an operation's encoding
+    // took in a profile, issue #14).
     mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws {
         if let value { try base.encode(value, forKey: key) } else { try base.encodeNil(forKey: key) }
     }

@@ -290,10 +290,11 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
 
     /// The store for reads that find one row by its key (`Database.pointReads`): a plain SELECT runs on the caller's
     /// thread, on an idle reader connection, instead of going to the thread pool and back; any other statement goes
-    /// where the store sends it. Why (issue #14 item 3): a read of one row by its primary key takes SQLite ~10–30 µs
-    /// from pages in memory, while the hop to a pool thread and the hop back to a cooperative thread took ~240 µs
-    /// together on a quiet coordinator, twice per enqueue on the way to a long-poll's wake. Bounded reads only: a scan
-    /// here would hold a cooperative thread (two on a 2-core machine) for its whole length.
+    /// where the store sends it. Why (issue #14 item 3): a read of one row by its primary key takes SQLite tens of µs
+    /// from pages in memory, less than a hop to a pool thread and back to a cooperative one; an enqueue read two on its
+    /// way to a long-poll's wake. Alone it moved the wake by less than the runs' spread; with brief transactions run
+    /// inline (`withWriter`) the coordinator switched context ~30 % less often (bench-results, session 38). Bounded
+    /// reads only: a scan here would hold a cooperative thread (two on a 2-core machine) for its whole length.
     struct PointReads: SQLDatabase {
         let store: SQLiteStore
         var logger: Logger { store.logger }
