@@ -295,16 +295,8 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     /// way to a long-poll's wake. Alone it moved the wake by less than the runs' spread; with brief transactions run
     /// inline (`withWriter`) the coordinator switched context ~30 % less often (bench-results, session 38). Bounded
     /// reads only: a scan here would hold a cooperative thread (two on a 2-core machine) for its whole length.
-    struct PointReads: SQLDatabase {
+    struct PointReads: SQLiteStoreView {
         let store: SQLiteStore
-        var logger: Logger { store.logger }
-        var eventLoop: any EventLoop { store.eventLoop }
-        var dialect: any SQLDialect { store.dialect }
-        var queryLogLevel: Logger.Level? { nil }
-
-        func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
-            eventLoop.makeFutureWithTask { try await self.execute(sql: query, onRow) }
-        }
 
         func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
             let (sql, binds) = try store.encode(query)
@@ -321,16 +313,8 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     }
 
     /// The writer, held by one task for a transaction or another sequence of statements.
-    struct Session: SQLDatabase {
+    struct Session: SQLiteStoreView {
         let store: SQLiteStore
-        var logger: Logger { store.logger }
-        var eventLoop: any EventLoop { store.eventLoop }
-        var dialect: any SQLDialect { store.dialect }
-        var queryLogLevel: Logger.Level? { nil }
-
-        func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
-            eventLoop.makeFutureWithTask { try await self.execute(sql: query, onRow) }
-        }
 
         func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
             let (sql, binds) = try store.encode(query)
@@ -340,6 +324,23 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
         func withSession<R>(_ closure: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
             try await closure(self)
         }
+    }
+}
+
+/// The store as an `SQLDatabase` that sends statements its own way (`SQLiteStore.PointReads`, `SQLiteStore.Session`):
+/// what each such view shares with the store.
+protocol SQLiteStoreView: SQLDatabase {
+    var store: SQLiteStore { get }
+}
+
+extension SQLiteStoreView {
+    var logger: Logger { store.logger }
+    var eventLoop: any EventLoop { store.eventLoop }
+    var dialect: any SQLDialect { store.dialect }
+    var queryLogLevel: Logger.Level? { nil }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        eventLoop.makeFutureWithTask { try await self.execute(sql: query, onRow) }
     }
 }
 
