@@ -207,7 +207,7 @@ final class SQLiteStore: SQLDatabase, @unchecked Sendable {
     /// bulk action) must not hold a cooperative thread, of which a 2-core machine has two. But a brief one that finds
     /// the writer free gains nothing from the writer's thread and paid two hops for it, on the way from a task's
     /// enqueue to the long-poll it wakes: with the enqueue's transaction run inline (and its point reads,
-    /// `pointReads`), the coordinator switched context ~30 % less often and used 8–17 % less CPU in a wake phase, and
+    /// `pointReads`), the coordinator switched context ~30 % less often and used 1–17 % less CPU in a wake phase, and
     /// the enqueue's answer came ~0.3 ms sooner (bench-results, session 38). Only a real suspension inside `body`
     /// would resume it on a cooperative thread.
     private func withWriter<R>(brief: Bool, _ body: () async throws -> R) async throws -> R {
