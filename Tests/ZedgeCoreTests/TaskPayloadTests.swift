@@ -39,6 +39,27 @@ import ZedgeCore
         #expect(kind.payloadProblems(payload, rejectUnknownFields: true) == [], "\(kind.rawValue)")
     }
 
+    /// `checkedPayload` is `payloadProblems` with the decoded payload: the kind's type, equal to what was encoded, when
+    /// it decodes (even with problems of its values or unknown members); nil when it does not.
+    @Test(arguments: TaskKind.allCases)
+    func theCheckedPayloadIsTheKindsTypeAsSent(kind: TaskKind) throws {
+        let payload = try Self.valid(kind)
+        let (typed, problems) = kind.checkedPayload(payload, prefix: "payload", rejectUnknownFields: true)
+        #expect(problems == [])
+        let decoded = try #require(typed, "\(kind.rawValue)")
+        #expect(type(of: decoded) == kind.payloadType)
+        #expect(try JSONValue(encoding: decoded) == payload, "\(kind.rawValue)")
+
+        var extra = try #require(payload.objectValue)
+        extra["surplus"] = true
+        let withExtra = kind.checkedPayload(.object(extra), prefix: "payload", rejectUnknownFields: true)
+        #expect(withExtra.payload != nil && withExtra.problems.map(\.field) == ["payload.surplus"], "\(kind.rawValue)")
+        #expect(withExtra.problems == kind.payloadProblems(.object(extra), prefix: "payload", rejectUnknownFields: true))
+
+        let wrong = kind.checkedPayload("not an object", prefix: "payload", rejectUnknownFields: true)
+        #expect(wrong.payload == nil && !wrong.problems.isEmpty, "\(kind.rawValue)")
+    }
+
     @Test func vmStopTimeoutsOutsideZeroToAnHourAreRefused() throws {
         for timeout in [4_611_686_018_427_387_904, 3601, -5] {
             var payload = try Self.valid(.vmStop).objectValue!

@@ -19,8 +19,9 @@ public enum DatabaseEngine: String, Sendable {
 public struct Database: Sendable {
     public let engine: DatabaseEngine
     public let sql: any SQLDatabase
-    /// `sql` for reads of one row by its key: with SQLite they run on the caller's thread, without the hops to a pool
-    /// thread and back (`SQLiteStore.PointReads`); with PostgreSQL it is `sql`. Not for scans or lists.
+    /// `sql` for reads of one row by its key, or of a few by an index (a host's queued tasks, at most a poll's worth):
+    /// with SQLite they run on the caller's thread, without the hops to a pool thread and back
+    /// (`SQLiteStore.PointReads`); with PostgreSQL it is `sql`. Not for scans or lists.
     public let pointReads: any SQLDatabase
 
     public init(engine: DatabaseEngine, sql: any SQLDatabase) {

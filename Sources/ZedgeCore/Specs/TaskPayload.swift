@@ -63,23 +63,31 @@ extension TaskKind {
     /// Fields are prefixed with `prefix` and a dot ("payload.timeoutS"); without one they are relative to the
     /// payload ("timeoutS") and a problem with the whole payload is named "payload".
     public func payloadProblems(_ payload: JSONValue, prefix: String? = nil, rejectUnknownFields: Bool = false) -> [FieldError] {
+        checkedPayload(payload, prefix: prefix, rejectUnknownFields: rejectUnknownFields).problems
+    }
+
+    /// `payloadProblems`, with the payload as this kind's type when it decodes (nil when it does not): a caller
+    /// that goes on to queue it plans it typed (`OperationPlan.task(_:for:typed:)`), so that it is decoded once.
+    public func checkedPayload(_ payload: JSONValue, prefix: String? = nil, rejectUnknownFields: Bool = false)
+        -> (payload: (any TaskPayload)?, problems: [FieldError])
+    {
         func named(_ errors: [FieldError]) -> [FieldError] { Self.named(errors, prefix: prefix) }
         let decoded: any TaskPayload
         do {
             decoded = try payload.decodePayload(payloadType)
         } catch let error as DecodingError {
             if Self.codingPath(of: error).isEmpty, let field = integerCulprit(in: payload) {
-                return named([FieldError(field: field, message: "must be an integer")])
+                return (nil, named([FieldError(field: field, message: "must be an integer")]))
             }
-            return named([FieldError(decoding: error, whole: "payload")])
+            return (nil, named([FieldError(decoding: error, whole: "payload")]))
         } catch {
-            return named([FieldError(field: "payload", message: "must be a \(rawValue) payload")])
+            return (nil, named([FieldError(field: "payload", message: "must be a \(rawValue) payload")]))
         }
         var problems: [FieldError] = []
         if rejectUnknownFields, let known = try? JSONValue(encoding: decoded) {
             Self.unknownMembers(of: payload, knownIn: known, at: "", into: &problems)
         }
-        return named(problems + decoded.validate())
+        return (decoded, named(problems + decoded.validate()))
     }
 
     /// `payloadProblems` of a payload already typed, without decoding it: whether it is this kind's type, then its

@@ -24,19 +24,27 @@ public struct OperationController: Sendable {
         var payload: JSONValue?
         var maxAttempts: Int?
         static var fieldRules: [String: FieldRule] { ["maxAttempts": .integer(1...20)] }
+        /// A cephx key in the payload; the kind and the payload as its type are `typedPayload()`'s checks.
         func validate() -> [FieldError] {
-            var errors: [FieldError] = []
             // A cephx key is added to a leased task by the coordinator, from the STORAGE pool named by
             // `storagePoolId`; one sent here would be stored in the task's payload.
-            if let path = payload.flatMap({ Self.secretPath($0, at: "payload") }) {
-                errors.append(FieldError(field: path, message: "must not be sent: the coordinator adds the STORAGE pool's key when the agent leases the task"))
-                return errors
-            }
+            guard let path = payload.flatMap({ Self.secretPath($0, at: "payload") }) else { return [] }
+            return [FieldError(field: path, message: "must not be sent: the coordinator adds the STORAGE pool's key when the agent leases the task")]
+        }
+
+        /// The payload as its kind's type: a compute machine's kind, and a payload that decodes, has no unknown
+        /// member and whose values are in range. Decoded once, here, and planned typed, so that the dispatcher does
+        /// not decode it again inside its transaction (issue #14: the operator's enqueue is a wake's first half).
+        /// - Throws: `Problem.invalid` naming `kind` and each `payload.<field>`, as a failed `validate()` does.
+        func typedPayload() throws -> any TaskPayload {
+            var errors: [FieldError] = []
             if kind.isCloudBoxKind {
                 errors.append(FieldError(field: "kind", message: "\(kind.rawValue) is a CloudBox's task; a compute machine's agent cannot carry it out"))
             }
-            // The payload as its kind's type: it decodes, has no unknown member, and its values are in range.
-            return errors + kind.payloadProblems(payload ?? [:], prefix: "payload", rejectUnknownFields: true)
+            let (typed, problems) = kind.checkedPayload(payload ?? [:], prefix: "payload", rejectUnknownFields: true)
+            errors += problems
+            guard errors.isEmpty, let typed else { throw Problem.invalid(errors) }
+            return typed
         }
 
         /// The path of the first `cephKey` member in `value`, if any.
@@ -215,7 +223,7 @@ public struct OperationController: Sendable {
         let body = try await request.decodeBody(TaskBody.self, context: context).value
         var plan = OperationPlan(kind: "task.\(body.kind.rawValue)", userId: principal.userId, resourceType: ResourceType.server.rawValue,
                                  resourceId: machine.id, request: ["kind": .string(body.kind.rawValue)])
-        plan.task(body.kind, for: .computeMachine(machine.id), payload: body.payload ?? [:], maxAttempts: body.maxAttempts ?? 5)
+        try plan.task(body.kind, for: .computeMachine(machine.id), typed: body.typedPayload(), maxAttempts: body.maxAttempts ?? 5)
         let (operation, tasks) = try await dispatcher.submitWithTasks(plan)
         guard let task = tasks.first else { throw Problem(.internalServerError, detail: "No task was queued.") }
         context.audit.detail("operationId", .string(operation.id.uuidString))

@@ -169,7 +169,9 @@ public struct SQLTaskRepository: TaskRepository, DatabaseBacked {
         guard let (column, host) = Self.hostColumn(computeMachineId, cloudBoxId) else {
             return []
         }
-        let queued = try await queued(column, host, limit: limit, on: database.sql)
+        // A few rows by an index, read on the caller's thread: every long-poll looks twice (before its wait, and
+        // after one that ends without a task), 666 looks a second for 10,000 agents polling every 30 s (issue #14).
+        let queued = try await queued(column, host, limit: limit, on: database.pointReads)
         guard !queued.isEmpty else { return [] }
         return try await database.transaction(brief: true) { tx in
             var leased: [AgentTask] = []
