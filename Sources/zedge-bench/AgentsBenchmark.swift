@@ -43,6 +43,8 @@ struct AgentsBenchmark: AsyncParsableCommand {
     var heartbeatsDuringWake = true
     @Option(help: "Which servers to run against: both, zedge or bare.")
     var target: Target = .both
+    @Option(help: "Write each wake sample to PATH.zedge / PATH.bare: a line per sample, when it was sent (seconds since 1970) and its latency (ms).")
+    var wakeLatencies: String?
     @OptionGroup var coordinatorOptions: CoordinatorOptions
 
     func validate() throws {
@@ -69,7 +71,7 @@ struct AgentsBenchmark: AsyncParsableCommand {
             agents: agents, interval: interval, duration: duration, concurrency: concurrency,
             saturationDuration: saturationDuration, wakeSamples: wakeSamples, wakeBudget: wakeBudget, pollWait: pollWait,
             rampRate: rampRate,
-            heartbeatConnections: heartbeatConnections, heartbeatsDuringWake: heartbeatsDuringWake)
+            heartbeatConnections: heartbeatConnections, heartbeatsDuringWake: heartbeatsDuringWake, wakeLatenciesPath: wakeLatencies)
         let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         let coordinatorPath = coordinatorOptions.coordinatorPath
         let ownPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? own.path

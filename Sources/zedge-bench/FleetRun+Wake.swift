@@ -83,12 +83,18 @@ extension FleetRun {
                 try await Task.sleep(for: .milliseconds(20))  // the agent reports its result and polls again
             }
             result.usage = try meter.finish()
+            result.newConnections = ProcFS.establishedConnections(toPort: server.port) - baseline
             group.cancelAll()
         }
         result.misses = misses.total
         result.missSummary = misses.summary
         result.p50 = wake.percentile(0.5)
         result.p99 = wake.percentile(0.99)
+        // Each wake as "sent-at-seconds-since-1970 milliseconds" lines, to find when the slow ones happened.
+        if let path = options.wakeLatenciesPath {
+            let lines = wake.all.map { String(format: "%.6f %.3f\n", $0.sentAt, $0.milliseconds) }.joined()
+            FileManager.default.createFile(atPath: "\(path).\(server.kind.rawValue)", contents: Data(lines.utf8))
+        }
         result.enqueueP50 = enqueue.percentile(0.5)
         result.pollErrors = pollErrors.total
         result.pollErrorSummary = pollErrors.summary

@@ -61,6 +61,8 @@ struct ResultsTable {
             row(wake, "poll + heartbeat errors", places: 0, ratio: false) { Double($0.wake.pollErrors + $0.wake.heartbeatErrors) },
         ] + usage(wake, memory: true) { $0.wake.usage } + [
             row(wake, "server RSS per held poll, KiB (growth ÷ polls)", places: 1) { $0.wake.residentPerHeldPollKiB },
+            row(wake, "connections opened in the phase (polls and others)", places: 0, ratio: false) { $0.wake.newConnections.map(Double.init) },
+            row(wake, "server RSS per new connection, KiB (growth ÷ connections)", places: 1) { $0.wake.residentPerNewConnectionKiB },
         ]
     }
 

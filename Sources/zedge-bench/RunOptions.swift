@@ -20,4 +20,7 @@ struct RunOptions: Sendable {
     var heartbeatConnections: Int
     /// Keep agents heartbeating on their interval while the wake latency is sampled.
     var heartbeatsDuringWake: Bool
+    /// Where to write each wake sample (`PATH.zedge`, `PATH.bare`: a line per sample, when it was sent in seconds
+    /// since 1970 and its latency in ms); nil: nowhere.
+    var wakeLatenciesPath: String? = nil
 }
