@@ -34,7 +34,7 @@ struct TargetResults: Sendable {
         var residentBeforePollsKiB: Int?
         /// Connections to the server established during the phase, counted when its RSS was read at the end: the
         /// held polls, and whatever the harness's heartbeat pool opened meanwhile (it opens more when answers are
-        /// slow, so the count differs from run to run: 10,500–13,400 for 10,000 polls).
+        /// slow, so the count differs from run to run: 10,000–13,700 for 10,000 polls).
         var newConnections: Int?
 
         /// What each held poll added to the server's VmRSS, KiB: (VmRSS with every poll held − VmRSS before) ÷ polls

@@ -18,10 +18,11 @@ public struct LivenessService: Sendable {
     let metricRetention: TimeInterval
     let leadership: Leadership
     let logger: Logger
-    /// Hosts (and metric samples) a flush writes per transaction. One transaction for a second's heartbeats of
-    /// 10,000 hosts held SQLite's writer ~9 ms, and a request's write that came meanwhile (a task's enqueue, the
-    /// long-poll it wakes) waited for all of it: ~1 % of requests, the whole of a p99 (issue #14 item 3). In chunks it
-    /// waits for one chunk at most; the writer goes to waiting transactions in turn (`WriterLock`).
+    /// Hosts (and metric samples) a flush writes per transaction. One transaction for a second's heartbeats held
+    /// SQLite's writer for all of them (~9 ms for 1,000 hosts on 2 cores; ~25 ms at 30,000 agents), and a request's
+    /// write that came meanwhile (a task's enqueue) waited that long; in chunks it waits for one chunk at most, as the
+    /// writer goes to waiting transactions in turn (`WriterLock`). At 10,000 agents the wake's p99 did not move with
+    /// it (bench-results, session 39): the bound is kept for larger fleets, not for a measured gain.
     let hostsPerTransaction: Int
     private let schedule = Schedule()
 
