@@ -5,8 +5,9 @@ import ZedgeCore
 
 /// What runs behind heartbeats, once a second on every replica (a `LeaderLoop` with no leadership): it
 /// writes what the tracker collected (last heartbeat, health, CloudBox readings, sampled metrics) in
-/// transactions of `hostsPerTransaction` hosts; and, on the leader only, every heartbeat interval it marks silent hosts OFFLINE (returning
-/// ones come back with the flush), auditing each change, and hourly it prunes old metric samples.
+/// transactions of `hostsPerTransaction` hosts; and, on the leader only, every heartbeat interval it marks
+/// silent hosts OFFLINE (returning ones come back with the flush), auditing each change, and hourly it prunes
+/// old metric samples.
 public struct LivenessService: Sendable {
     let hosts: any HostRepository
     let cachedImages: (any CachedImageRepository)?
@@ -85,17 +86,21 @@ public struct LivenessService: Sendable {
         guard !beats.isEmpty || !samples.isEmpty else { return }
         var returned: [HostReturned] = []
         var failure: (any Error)?
+        /// `array`'s elements from `start` up to `end` (nil: to its end), as far as it reaches.
+        func part<T>(_ array: [T], from start: Int, to end: Int? = nil) -> [T] {
+            Array(array[min(start, array.count)..<min(end ?? array.count, array.count)])
+        }
         for start in stride(from: 0, to: max(beats.count, samples.count), by: hostsPerTransaction) {
             let end = start + hostsPerTransaction
-            let records = beats[min(start, beats.count)..<min(end, beats.count)].map { beat in
+            let records = part(beats, from: start, to: end).map { beat in
                 HeartbeatRecord(id: beat.host, at: beat.at, host: beat.kind == .computeMachine
                     ? .computeMachine(health: beat.health, observedVms: beat.observedVms)
                     : .cloudBox(beat.metrics))
             }
             do {
-                returned += try await hosts.recordHeartbeats(records, samples: Array(samples[min(start, samples.count)..<min(end, samples.count)]))
+                returned += try await hosts.recordHeartbeats(records, samples: part(samples, from: start, to: end))
             } catch {
-                tracker.restore(Array(beats[min(start, beats.count)...]), samples: Array(samples[min(start, samples.count)...]))
+                tracker.restore(part(beats, from: start), samples: part(samples, from: start))
                 failure = error
                 break
             }
